@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import avro from 'avsc';
+import findingSchema from './schemas/finding.avsc.json' with { type: 'json' };
+import flowSchema from './schemas/flow.avsc.json' with { type: 'json' };
+import sequenceSchema from './schemas/sequence.avsc.json' with { type: 'json' };
+import type { Finding } from './finding.ts';
+import type { FlowRecord } from './flow.ts';
+import type { Sequence } from './sequence.ts';
+
+/** Confluent wire framing: magic byte 0, 4-byte big-endian schema id, Avro body. */
+export const WIRE_MAGIC = 0;
+export const WIRE_HEADER_BYTES = 5;
+
+export class WireFormatError extends Error {
+  override name = 'WireFormatError';
+}
+
+export class UnknownSchemaError extends Error {
+  override name = 'UnknownSchemaError';
+  constructor(readonly schemaId: number) {
+    super(`unknown schema id ${schemaId}`);
+  }
+}
+
+export interface ContractDefinition {
+  /** Topic the contract travels on, and the registry subject `<topic>-value`. */
+  topic: string;
+  schema: avro.Schema;
+}
+
+export const CONTRACTS = {
+  flows: { topic: 'flows.v1', schema: flowSchema as avro.Schema },
+  sequences: { topic: 'sequences.v1', schema: sequenceSchema as avro.Schema },
+  findings: { topic: 'findings.v1', schema: findingSchema as avro.Schema },
+} as const satisfies Record<string, ContractDefinition>;
+
+export function schemaFingerprint(schema: avro.Schema): string {
+  const canonical = JSON.stringify(avro.Type.forSchema(schema).schema());
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * Maps schemas to ids and back. The local registry needs no server: an id is the first 31 bits of
+ * the schema's fingerprint, so every process derives the same id with no coordination. The
+ * Confluent registry asks a schema-registry server (`SCHEMA_REGISTRY_URL`).
+ */
+export interface SchemaRegistry {
+  register(subject: string, schema: avro.Schema): Promise<number>;
+  lookup(id: number): Promise<avro.Schema>;
+}
+
+export class LocalSchemaRegistry implements SchemaRegistry {
+  readonly #byId = new Map<number, avro.Schema>();
+
+  constructor(known: avro.Schema[] = Object.values(CONTRACTS).map((c) => c.schema)) {
+    for (const schema of known) this.#byId.set(LocalSchemaRegistry.idFor(schema), schema);
+  }
+
+  static idFor(schema: avro.Schema): number {
+    return Number.parseInt(schemaFingerprint(schema).slice(0, 8), 16) & 0x7fffffff;
+  }
+
+  async register(_subject: string, schema: avro.Schema): Promise<number> {
+    const id = LocalSchemaRegistry.idFor(schema);
+    this.#byId.set(id, schema);
+    return id;
+  }
+
+  async lookup(id: number): Promise<avro.Schema> {
+    const schema = this.#byId.get(id);
+    if (!schema) throw new UnknownSchemaError(id);
+    return schema;
+  }
+}
+
+export class ConfluentSchemaRegistry implements SchemaRegistry {
+  readonly #cache = new Map<number, avro.Schema>();
+  constructor(
+    private readonly baseUrl: string,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  async register(subject: string, schema: avro.Schema): Promise<number> {
+    const res = await this.fetchImpl(`${this.baseUrl.replace(/\/$/, '')}/subjects/${encodeURIComponent(subject)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(schema) }),
+    });
+    if (!res.ok) throw new Error(`schema registry refused ${subject}: HTTP ${res.status} ${await res.text()}`);
+    const { id } = (await res.json()) as { id: number };
+    this.#cache.set(id, schema);
+    return id;
+  }
+
+  async lookup(id: number): Promise<avro.Schema> {
+    const cached = this.#cache.get(id);
+    if (cached) return cached;
+    const res = await this.fetchImpl(`${this.baseUrl.replace(/\/$/, '')}/schemas/ids/${id}`);
+    if (res.status === 404) throw new UnknownSchemaError(id);
+    if (!res.ok) throw new Error(`schema registry lookup of id ${id} failed: HTTP ${res.status}`);
+    const body = (await res.json()) as { schema: string };
+    const schema = JSON.parse(body.schema) as avro.Schema;
+    this.#cache.set(id, schema);
+    return schema;
+  }
+}
+
+/**
+ * Encodes and decodes one contract with the Confluent framing. `init()` registers the writer
+ * schema once; afterwards encode/decode are synchronous (hot path). A message written with another
+ * known schema version is read through Avro schema resolution.
+ */
+export class AvroCodec<T> {
+  readonly type: avro.Type;
+  #schemaId = -1;
+  readonly #resolvers = new Map<number, avro.Type | avro.types.Resolver>();
+
+  constructor(
+    readonly contract: ContractDefinition,
+    private readonly registry: SchemaRegistry,
+  ) {
+    this.type = avro.Type.forSchema(contract.schema);
+  }
+
+  get schemaId(): number {
+    return this.#schemaId;
+  }
+
+  async init(): Promise<this> {
+    this.#schemaId = await this.registry.register(`${this.contract.topic}-value`, this.contract.schema);
+    this.#resolvers.set(this.#schemaId, this.type);
+    return this;
+  }
+
+  encode(value: T): Buffer {
+    if (this.#schemaId < 0) throw new Error(`codec for ${this.contract.topic} used before init()`);
+    const body = this.type.toBuffer(value);
+    const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length);
+    out[0] = WIRE_MAGIC;
+    out.writeUInt32BE(this.#schemaId, 1);
+    body.copy(out, WIRE_HEADER_BYTES);
+    return out;
+  }
+
+  /** Synchronous decode for schema ids already seen; throws UnknownSchemaError otherwise. */
+  decode(buf: Buffer): T {
+    const id = readSchemaId(buf);
+    const resolver = this.#resolvers.get(id);
+    if (!resolver) throw new UnknownSchemaError(id);
+    return this.#decodeWith(resolver, buf);
+  }
+
+  async decodeAsync(buf: Buffer): Promise<T> {
+    const id = readSchemaId(buf);
+    let resolver = this.#resolvers.get(id);
+    if (!resolver) {
+      const writer = avro.Type.forSchema(await this.registry.lookup(id));
+      resolver = this.type.createResolver(writer);
+      this.#resolvers.set(id, resolver);
+    }
+    return this.#decodeWith(resolver, buf);
+  }
+
+  #decodeWith(resolver: avro.Type | avro.types.Resolver, buf: Buffer): T {
+    const body = buf.subarray(WIRE_HEADER_BYTES);
+    if (resolver === this.type) return this.type.fromBuffer(body) as T;
+    return this.type.fromBuffer(body, resolver as avro.types.Resolver) as T;
+  }
+}
+
+export function readSchemaId(buf: Buffer): number {
+  if (buf.length < WIRE_HEADER_BYTES) throw new WireFormatError(`message of ${buf.length} bytes is shorter than the 5-byte header`);
+  if (buf[0] !== WIRE_MAGIC) throw new WireFormatError(`magic byte is ${buf[0]}, expected 0`);
+  return buf.readUInt32BE(1);
+}
+
+export interface ContractCodecs {
+  flows: AvroCodec<FlowRecord>;
+  sequences: AvroCodec<Sequence>;
+  findings: AvroCodec<Finding>;
+}
+
+/** Builds and initialises the three contract codecs against one registry. */
+export async function createCodecs(registry: SchemaRegistry = new LocalSchemaRegistry()): Promise<ContractCodecs> {
+  const [flows, sequences, findings] = await Promise.all([
+    new AvroCodec<FlowRecord>(CONTRACTS.flows, registry).init(),
+    new AvroCodec<Sequence>(CONTRACTS.sequences, registry).init(),
+    new AvroCodec<Finding>(CONTRACTS.findings, registry).init(),
+  ]);
+  return { flows, sequences, findings };
+}
+
+export function registryFromEnv(url: string | undefined): SchemaRegistry {
+  return url ? new ConfluentSchemaRegistry(url) : new LocalSchemaRegistry();
+}

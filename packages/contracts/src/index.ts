@@ -1,0 +1,4 @@
+export * from './codec.ts';
+export * from './finding.ts';
+export * from './flow.ts';
+export * from './sequence.ts';

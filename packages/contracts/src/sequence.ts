@@ -1,0 +1,38 @@
+/** One flow inside a sequence, oriented initiator → responder (fwd = sent by the initiator). */
+export interface SequenceFlow {
+  start_ms: number;
+  end_ms: number;
+  protocol: number;
+  src_port: number;
+  dst_port: number;
+  fwd_bytes: number;
+  fwd_pkts: number;
+  bwd_bytes: number;
+  bwd_pkts: number;
+  tcp_flags: number;
+  /** Ground truth when the input carried it (labelled imports); never a model input. */
+  label: number | null;
+  attack: string | null;
+  /** Where the flow came from, for evidence: `format:exporter` or `file:row`. */
+  origin: string;
+}
+
+/** Context about the initiator in this window, shared across partitions (Redis / embedded). */
+export interface EntityContext {
+  distinct_dsts: number;
+  distinct_dst_ports: number;
+  connections: number;
+}
+
+/** A conversation (initiator → responder) over one event-time window (`sequences.v1`). */
+export interface Sequence {
+  sequence_id: string;
+  src_ip: string;
+  dst_ip: string;
+  window_start_ms: number;
+  window_end_ms: number;
+  /** 0 for the first part of a window; >0 when the window was split at the max-flows limit. */
+  part: number;
+  flows: SequenceFlow[];
+  context: EntityContext;
+}
