@@ -1,0 +1,94 @@
+/**
+ * The message bus every service talks through. Two implementations share this interface and one
+ * test suite: KafkaBus (kafkajs, production) and InProcessBus (one-process mode, tests). Values are
+ * already-encoded bytes (Avro with the Confluent header, see @tidewatch/contracts).
+ */
+export interface OutgoingMessage {
+  key: Buffer | string | null;
+  value: Buffer;
+  headers?: Record<string, string>;
+  /** Explicit partition; by default the key's hash picks it (murmur2, Kafka's default). */
+  partition?: number;
+}
+
+export interface BusMessage {
+  topic: string;
+  partition: number;
+  /** Offset as a decimal string (Kafka offsets exceed 2^53 in principle). */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer;
+  headers: Record<string, string>;
+  timestampMs: number;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  /** Creates `<topic>.dlq` beside it (default true). */
+  withDeadLetter?: boolean;
+}
+
+export interface BusProducer {
+  send(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  /** The next offset to read (last processed + 1), as Kafka commits it. */
+  offset: string;
+}
+
+export interface BatchContext {
+  /** Commit explicitly (for consumers that hold state, e.g. the sequencer's open windows). */
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  /** Send a message that cannot be processed to `<topic>.dlq` with its error; the stream goes on. */
+  deadLetter(message: BusMessage, error: unknown): Promise<void>;
+  /** True once stop() was called: finish the batch quickly. */
+  readonly stopping: boolean;
+}
+
+/** Thrown by a handler for a message that will never succeed: it goes to the DLQ and is skipped. */
+export class PoisonMessageError extends Error {
+  override name = 'PoisonMessageError';
+}
+
+/** Thrown by a handler for a transient failure: the batch is retried with backoff, not committed. */
+export class RetriableError extends Error {
+  override name = 'RetriableError';
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts (default: earliest). */
+  fromBeginning?: boolean;
+  /**
+   * 'after-batch' (default): offsets of a batch are committed after the handler resolved, i.e.
+   * after its output was written (at-least-once). 'manual': only ctx.commit() commits.
+   */
+  commitMode?: 'after-batch' | 'manual';
+  maxBatchSize?: number;
+  onPartitionsAssigned?: (partitions: { topic: string; partition: number }[]) => void | Promise<void>;
+  onPartitionsRevoked?: (partitions: { topic: string; partition: number }[]) => void | Promise<void>;
+}
+
+export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void>;
+
+export interface BusConsumer {
+  /** Starts consuming; resolves once the consumer has joined its group. */
+  run(handler: BatchHandler): Promise<void>;
+  /** Graceful drain: stop fetching, finish the in-flight batch, commit, leave the group. */
+  stop(): Promise<void>;
+  /** Consumer lag per partition (messages behind the high watermark). */
+  lag(): Promise<{ topic: string; partition: number; lag: number }[]>;
+}
+
+export interface MessageBus {
+  ensureTopics(specs: TopicSpec[]): Promise<void>;
+  producer(): Promise<BusProducer>;
+  consumer(options: ConsumerOptions): BusConsumer;
+  close(): Promise<void>;
+}

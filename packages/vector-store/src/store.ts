@@ -1,0 +1,63 @@
+import type { Finding, FindingStatus, Severity, Verdict } from '@tidewatch/contracts';
+
+/**
+ * The vector store: one point per sequence (id = sequence id, a UUID), vector = embedding,
+ * payload = the Finding. Backends: QdrantStore (production) and EmbeddedStore (local disk; the
+ * one-process mode and CI). Both pass the one contract-test suite in test/contract.ts.
+ */
+export interface FindingFilter {
+  fromMs?: number; // window_end_ms >= fromMs
+  toMs?: number; // window_start_ms < toMs
+  verdict?: Verdict;
+  severity?: Severity[];
+  tactic?: string; // ATT&CK tactic id, e.g. TA0043 (matches tactics[0].id, the top tactic)
+  technique?: string;
+  srcIp?: string; // exact address or CIDR
+  dstIp?: string;
+  status?: FindingStatus[];
+  modelVersion?: string;
+  minScore?: number;
+  sequenceIds?: string[];
+}
+
+export type SortField = 'score' | 'window_start_ms' | 'anomaly' | 'scored_at_ms';
+
+export interface ListQuery {
+  filter?: FindingFilter;
+  sort?: { field: SortField; order: 'asc' | 'desc' };
+  limit: number;
+  /** Opaque cursor from the previous page. */
+  cursor?: string | null;
+}
+
+export interface StoredPoint {
+  id: string;
+  vector: number[];
+  payload: Finding;
+}
+
+export interface SimilarHit {
+  id: string;
+  similarity: number;
+  payload: Finding;
+}
+
+export type FacetField = 'src_ip' | 'dst_ip' | 'verdict' | 'severity' | 'status' | 'tactic' | 'technique' | 'dst_port' | 'model_version';
+
+export interface VectorStore {
+  /** Creates the collection and payload indexes if missing (idempotent). */
+  init(): Promise<void>;
+  /** Insert or overwrite by id (reprocessing overwrites, never duplicates). */
+  upsert(points: StoredPoint[]): Promise<void>;
+  get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null>;
+  list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }>;
+  count(filter?: FindingFilter): Promise<number>;
+  facet(field: FacetField, filter?: FindingFilter, limit?: number): Promise<{ value: string; count: number }[]>;
+  /** k nearest by cosine similarity, optional payload filter. */
+  similar(vector: number[], opts: { k: number; filter?: FindingFilter; excludeId?: string }): Promise<SimilarHit[]>;
+  /** Partial payload update (status, suppressed_by, ...) for the given ids. */
+  updatePayload(ids: string[], patch: Partial<Finding>): Promise<void>;
+  /** Retention: deletes points whose window ended before `ms`; returns how many. */
+  deleteOlderThan(ms: number): Promise<number>;
+  close(): Promise<void>;
+}
