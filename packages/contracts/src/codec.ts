@@ -7,6 +7,8 @@ import type { Finding } from './finding.ts';
 import type { FlowRecord } from './flow.ts';
 import type { Sequence } from './sequence.ts';
 
+type AvroResolver = ReturnType<avro.Type['createResolver']>;
+
 /** Confluent wire framing: magic byte 0, 4-byte big-endian schema id, Avro body. */
 export const WIRE_MAGIC = 0;
 export const WIRE_HEADER_BYTES = 5;
@@ -81,12 +83,16 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
   ) {}
 
   async register(subject: string, schema: avro.Schema): Promise<number> {
-    const res = await this.fetchImpl(`${this.baseUrl.replace(/\/$/, '')}/subjects/${encodeURIComponent(subject)}/versions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ schema: JSON.stringify(schema) }),
-    });
-    if (!res.ok) throw new Error(`schema registry refused ${subject}: HTTP ${res.status} ${await res.text()}`);
+    const res = await this.fetchImpl(
+      `${this.baseUrl.replace(/\/$/, '')}/subjects/${encodeURIComponent(subject)}/versions`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schema: JSON.stringify(schema) }),
+      },
+    );
+    if (!res.ok)
+      throw new Error(`schema registry refused ${subject}: HTTP ${res.status} ${await res.text()}`);
     const { id } = (await res.json()) as { id: number };
     this.#cache.set(id, schema);
     return id;
@@ -113,7 +119,7 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
 export class AvroCodec<T> {
   readonly type: avro.Type;
   #schemaId = -1;
-  readonly #resolvers = new Map<number, avro.Type | avro.types.Resolver>();
+  readonly #resolvers = new Map<number, avro.Type | AvroResolver>();
 
   constructor(
     readonly contract: ContractDefinition,
@@ -161,15 +167,16 @@ export class AvroCodec<T> {
     return this.#decodeWith(resolver, buf);
   }
 
-  #decodeWith(resolver: avro.Type | avro.types.Resolver, buf: Buffer): T {
+  #decodeWith(resolver: avro.Type | AvroResolver, buf: Buffer): T {
     const body = buf.subarray(WIRE_HEADER_BYTES);
     if (resolver === this.type) return this.type.fromBuffer(body) as T;
-    return this.type.fromBuffer(body, resolver as avro.types.Resolver) as T;
+    return this.type.fromBuffer(body, resolver as AvroResolver) as T;
   }
 }
 
 export function readSchemaId(buf: Buffer): number {
-  if (buf.length < WIRE_HEADER_BYTES) throw new WireFormatError(`message of ${buf.length} bytes is shorter than the 5-byte header`);
+  if (buf.length < WIRE_HEADER_BYTES)
+    throw new WireFormatError(`message of ${buf.length} bytes is shorter than the 5-byte header`);
   if (buf[0] !== WIRE_MAGIC) throw new WireFormatError(`magic byte is ${buf[0]}, expected 0`);
   return buf.readUInt32BE(1);
 }
@@ -181,7 +188,9 @@ export interface ContractCodecs {
 }
 
 /** Builds and initialises the three contract codecs against one registry. */
-export async function createCodecs(registry: SchemaRegistry = new LocalSchemaRegistry()): Promise<ContractCodecs> {
+export async function createCodecs(
+  registry: SchemaRegistry = new LocalSchemaRegistry(),
+): Promise<ContractCodecs> {
   const [flows, sequences, findings] = await Promise.all([
     new AvroCodec<FlowRecord>(CONTRACTS.flows, registry).init(),
     new AvroCodec<Sequence>(CONTRACTS.sequences, registry).init(),

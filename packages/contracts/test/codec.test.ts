@@ -36,7 +36,22 @@ describe('AvroCodec', () => {
     assert.equal(buf[0], 0);
     assert.equal(buf.readUInt32BE(1), LocalSchemaRegistry.idFor(CONTRACTS.flows.schema));
     const back = flows.decode(buf);
-    assert.deepEqual({ ...back, extra: { ...back.extra } }, { ...flow, in_if: null, out_if: null, src_as: null, dst_as: null, vlan: null, icmp_type: null, icmp_code: null, label: null, attack: null, extra: {} });
+    assert.deepEqual(
+      { ...back, extra: { ...back.extra } },
+      {
+        ...flow,
+        in_if: null,
+        out_if: null,
+        src_as: null,
+        dst_as: null,
+        vlan: null,
+        icmp_type: null,
+        icmp_code: null,
+        label: null,
+        attack: null,
+        extra: {},
+      },
+    );
   });
 
   it('derives the same schema id in every process without a registry server', () => {
@@ -50,7 +65,10 @@ describe('AvroCodec', () => {
     const { flows } = await createCodecs();
     const buf = flows.encode(flow);
     buf[0] = 7;
-    assert.throws(() => flows.decode(buf), (e: unknown) => e instanceof WireFormatError && /magic byte is 7/.test(e.message));
+    assert.throws(
+      () => flows.decode(buf),
+      (e: unknown) => e instanceof WireFormatError && /magic byte is 7/.test(e.message),
+    );
     assert.throws(() => flows.decode(Buffer.from([0, 1])), WireFormatError);
   });
 
@@ -64,11 +82,12 @@ describe('AvroCodec', () => {
 
   it('reads a message written with an older schema version through Avro resolution', async () => {
     const registry = new LocalSchemaRegistry();
-    const oldSchema = {
-      ...CONTRACTS.flows.schema,
-      fields: (CONTRACTS.flows.schema as { fields: { name: string }[] }).fields.filter((f) => f.name !== 'vlan'),
-    };
-    const writer = await new AvroCodec<FlowRecord>({ topic: 'flows.v1', schema: oldSchema as never }, registry).init();
+    const current = CONTRACTS.flows.schema as unknown as { fields: { name: string }[] };
+    const oldSchema = { ...current, fields: current.fields.filter((f) => f.name !== 'vlan') };
+    const writer = await new AvroCodec<FlowRecord>(
+      { topic: 'flows.v1', schema: oldSchema as never },
+      registry,
+    ).init();
     const reader = await new AvroCodec<FlowRecord>(CONTRACTS.flows, registry).init();
     const back = await reader.decodeAsync(writer.encode({ ...flow }));
     assert.equal(back.vlan, null);

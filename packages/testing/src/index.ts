@@ -44,7 +44,9 @@ export function serviceEndpoints(): ServiceEndpoints | null {
   if (process.env['CI'] === 'true') {
     throw new Error('KAFKA_BROKERS and REDIS_URL must be set in CI: the harness did not start Kafka/Redis');
   }
-  console.warn('\n!!! KAFKA_BROKERS/REDIS_URL not set: skipping tests that need real Kafka and Redis (run `npm test` to start them) !!!\n');
+  console.warn(
+    '\n!!! KAFKA_BROKERS/REDIS_URL not set: skipping tests that need real Kafka and Redis (run `npm test` to start them) !!!\n',
+  );
   return null;
 }
 
@@ -60,7 +62,10 @@ export function needsShared(): { skip: string | false } {
 }
 
 /** Polls until `check` returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let last: unknown;
   while (Date.now() < deadline) {

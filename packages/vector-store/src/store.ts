@@ -42,7 +42,16 @@ export interface SimilarHit {
   payload: Finding;
 }
 
-export type FacetField = 'src_ip' | 'dst_ip' | 'verdict' | 'severity' | 'status' | 'tactic' | 'technique' | 'dst_port' | 'model_version';
+export type FacetField =
+  | 'src_ip'
+  | 'dst_ip'
+  | 'verdict'
+  | 'severity'
+  | 'status'
+  | 'tactic'
+  | 'technique'
+  | 'dst_port'
+  | 'model_version';
 
 export interface VectorStore {
   /** Creates the collection and payload indexes if missing (idempotent). */
@@ -52,9 +61,16 @@ export interface VectorStore {
   get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null>;
   list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }>;
   count(filter?: FindingFilter): Promise<number>;
-  facet(field: FacetField, filter?: FindingFilter, limit?: number): Promise<{ value: string; count: number }[]>;
+  facet(
+    field: FacetField,
+    filter?: FindingFilter,
+    limit?: number,
+  ): Promise<{ value: string; count: number }[]>;
   /** k nearest by cosine similarity, optional payload filter. */
-  similar(vector: number[], opts: { k: number; filter?: FindingFilter; excludeId?: string }): Promise<SimilarHit[]>;
+  similar(
+    vector: number[],
+    opts: { k: number; filter?: FindingFilter; excludeId?: string },
+  ): Promise<SimilarHit[]>;
   /** Partial payload update (status, suppressed_by, ...) for the given ids. */
   updatePayload(ids: string[], patch: Partial<Finding>): Promise<void>;
   /** Retention: deletes points whose window ended before `ms`; returns how many. */
