@@ -81,7 +81,7 @@ async function writeCsv(path: string, flows: SimulatedFlow[]): Promise<void> {
   const out = createWriteStream(path);
   out.write(`${TEMPO_CSV_HEADER}\n`);
   for (const f of flows)
-    if (!out.write(`${tempoCsvRow(f)}\n`)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(`${tempoCsvRow(f)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
   );
