@@ -1,0 +1,214 @@
+"""features.v1 in Python: the same per-flow / context features and sub-scores as @tidewatch/features.
+
+Two entry points: `sequence_features(seq)` for one Sequence dict (golden tests, fine-tuning input)
+and `flow_feature_matrix(...)` vectorised over all flows of many sequences (training).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .spec_paths import FEATURE_SPEC
+
+SPEC = FEATURE_SPEC
+PORT_CLASSES: list[str] = SPEC["port_classes"]
+PROTOCOL_CLASSES: list[str] = SPEC["protocol_classes"]
+TCP_FLAG_MASKS: list[int] = [b["mask"] for b in SPEC["tcp_flag_bits"]]
+SCALAR = 12
+PORT_OFFSET = SCALAR
+PROTO_OFFSET = PORT_OFFSET + len(PORT_CLASSES)
+FLAG_OFFSET = PROTO_OFFSET + len(PROTOCOL_CLASSES)
+FLAGS_PRESENT = FLAG_OFFSET + len(TCP_FLAG_MASKS)
+FLOW_FEATURE_NAMES: list[str] = (
+    [f["name"] for f in SPEC["flow_features"][:SCALAR]]
+    + [f"port_{c}" for c in PORT_CLASSES]
+    + [f"proto_{c}" for c in PROTOCOL_CLASSES]
+    + [f"flag_{b['name']}" for b in SPEC["tcp_flag_bits"]]
+    + ["tcp_flags_present"]
+)
+F = len(FLOW_FEATURE_NAMES)
+CONTEXT_FEATURE_NAMES: list[str] = [f["name"] for f in SPEC["context_features"]]
+C = len(CONTEXT_FEATURE_NAMES)
+
+_OTHER_WK = PORT_CLASSES.index("other_well_known")
+_REGISTERED = PORT_CLASSES.index("registered")
+_EPHEMERAL = PORT_CLASSES.index("ephemeral")
+_NA = PORT_CLASSES.index("not_applicable")
+
+# dst_port -> class index lookup table over the whole port range (first listed class wins).
+_PORT_TABLE = np.empty(65536, dtype=np.int64)
+_PORT_TABLE[:1024] = _OTHER_WK
+_PORT_TABLE[1024:49152] = _REGISTERED
+_PORT_TABLE[49152:] = _EPHEMERAL
+for _cls in reversed(PORT_CLASSES):
+    for _p in SPEC["port_buckets"].get(_cls, []):
+        _PORT_TABLE[_p] = PORT_CLASSES.index(_cls)
+
+
+def port_class_index(protocol: np.ndarray, dst_port: np.ndarray) -> np.ndarray:
+    idx = _PORT_TABLE[np.clip(dst_port, 0, 65535).astype(np.int64)]
+    return np.where((protocol == 6) | (protocol == 17), idx, _NA)
+
+
+def protocol_class_index(protocol: np.ndarray) -> np.ndarray:
+    out = np.full(protocol.shape, 3, dtype=np.int64)
+    out[protocol == 6] = 0
+    out[protocol == 17] = 1
+    out[(protocol == 1) | (protocol == 58)] = 2
+    out[protocol == 0] = 4
+    return out
+
+
+def flow_feature_matrix(
+    start_ms, end_ms, protocol, src_port, dst_port, fwd_bytes, fwd_pkts, bwd_bytes, bwd_pkts, tcp_flags, is_first
+) -> np.ndarray:
+    """Features of N flows laid out sequence by sequence (in sequence order); is_first marks flow 0 of each."""
+    start = np.asarray(start_ms, dtype=np.float64)
+    proto = np.asarray(protocol, dtype=np.int64)
+    fb = np.maximum(0.0, np.asarray(fwd_bytes, dtype=np.float64))
+    bb = np.maximum(0.0, np.asarray(bwd_bytes, dtype=np.float64))
+    fp = np.maximum(0.0, np.asarray(fwd_pkts, dtype=np.float64))
+    bp = np.maximum(0.0, np.asarray(bwd_pkts, dtype=np.float64))
+    first = np.asarray(is_first, dtype=bool)
+    sport = np.asarray(src_port, dtype=np.int64)
+    flags = np.asarray(tcp_flags, dtype=np.int64)
+    n = start.shape[0]
+    x = np.zeros((n, F), dtype=np.float64)
+    x[:, 0] = np.log1p(fb)
+    x[:, 1] = np.log1p(bb)
+    x[:, 2] = np.log1p(fp)
+    x[:, 3] = np.log1p(bp)
+    x[:, 4] = np.log1p(np.maximum(0.0, np.asarray(end_ms, dtype=np.float64) - start))
+    x[:, 5] = np.log1p(fb / np.maximum(1.0, fp))
+    x[:, 6] = np.log1p(bb / np.maximum(1.0, bp))
+    prev = np.concatenate([[0.0], start[:-1]]) if n else start
+    x[:, 7] = np.where(first, 0.0, np.log1p(np.maximum(0.0, start - prev)))
+    x[:, 8] = first.astype(np.float64)
+    a = fb + fp
+    b = bb + bp
+    tot = a + b
+    x[:, 9] = np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), 0.5)
+    x[:, 10] = ((bp == 0) & (bb == 0)).astype(np.float64)
+    tcp_udp = (proto == 6) | (proto == 17)
+    x[:, 11] = (tcp_udp & (sport > 0) & (sport < 1024)).astype(np.float64)
+    rows = np.arange(n)
+    x[rows, PORT_OFFSET + port_class_index(proto, np.asarray(dst_port))] = 1.0
+    x[rows, PROTO_OFFSET + protocol_class_index(proto)] = 1.0
+    tcp = proto == 6
+    for k, mask in enumerate(TCP_FLAG_MASKS):
+        x[:, FLAG_OFFSET + k] = (tcp & ((flags & mask) != 0)).astype(np.float64)
+    x[:, FLAGS_PRESENT] = (tcp & (flags != 0)).astype(np.float64)
+    return x.astype(np.float32)
+
+
+def context_matrix(distinct_dsts, distinct_dst_ports, connections, length) -> np.ndarray:
+    cols = [distinct_dsts, distinct_dst_ports, connections, length]
+    return np.stack([np.log1p(np.maximum(0.0, np.asarray(c, dtype=np.float64))) for c in cols], axis=1).astype(
+        np.float32
+    )
+
+
+_FLOW_KEYS = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts", "tcp_flags")
+
+
+def sequence_features(seq: dict) -> dict:
+    """{flow: float32[len, F], mask: float32[len], context: float32[C]} for one Sequence dict."""
+    flows = seq["flows"]
+    n = len(flows)
+    cols = {k: np.array([f[k] for f in flows], dtype=np.float64) for k in _FLOW_KEYS}
+    first = np.zeros(n, dtype=bool)
+    if n:
+        first[0] = True
+    flow = flow_feature_matrix(*(cols[k] for k in _FLOW_KEYS), first) if n else np.zeros((0, F), np.float32)
+    ctx = seq["context"]
+    context = context_matrix([ctx["distinct_dsts"]], [ctx["distinct_dst_ports"]], [ctx["connections"]], [n])[0]
+    return {"flow": flow, "mask": np.ones(n, dtype=np.float32), "context": context}
+
+
+# ---- sub-scores (the same formulas as packages/features/src/sub-scores.ts) ----
+_SC = SPEC["sub_score_constants"]
+_AUTH_PORTS = frozenset(_SC["brute_force"]["auth_ports"])
+
+
+def _clamp01(x: float) -> float:
+    return 0.0 if x < 0 else 1.0 if x > 1 else x
+
+
+def _ramp(x: float, a: float, b: float) -> float:
+    return _clamp01((x - a) / (b - a))
+
+
+def _quantile(v: list[float], q: float) -> float:
+    h = (len(v) - 1) * q
+    lo = math.floor(h)
+    hi = min(len(v) - 1, lo + 1)
+    return v[lo] + (h - lo) * (v[hi] - v[lo])
+
+
+def _dispersion(values: list[float]) -> tuple[float, float, float]:
+    v = sorted(values)
+    q1, q2, q3 = _quantile(v, 0.25), _quantile(v, 0.5), _quantile(v, 0.75)
+    bowley = 0.0 if (q3 == q1 or q2 == q1 or q2 == q3) else (q3 + q1 - 2 * q2) / (q3 - q1)
+    mad = _quantile(sorted(abs(x - q2) for x in v), 0.5)
+    return 1 - abs(bowley), (_clamp01(1 - mad / q2) if q2 > 0 else 0.0), q2
+
+
+def _beacon(flows: list[dict]) -> float:
+    c = _SC["beacon"]
+    n = len(flows)
+    if n < c["min_flows"]:
+        return 0.0
+    intervals = [float(flows[i + 1]["start_ms"] - flows[i]["start_ms"]) for i in range(n - 1)]
+    sizes = [float(f["fwd_bytes"] + f["bwd_bytes"]) for f in flows]
+    ts_skew, ts_madm, _ = _dispersion(intervals)
+    ds_skew, ds_madm, ds_median = _dispersion(sizes)
+    ts = (ts_skew + ts_madm + _clamp01(n / c["full_count"])) / 3
+    ds = (ds_skew + ds_madm + _clamp01(1 - ds_median / c["small_bytes"])) / 3
+    return _clamp01((ts + ds) / 2)
+
+
+def _scan(flows: list[dict], ctx: dict) -> float:
+    c = _SC["scan"]
+    if not flows:
+        return 0.0
+    silent = sum(1 for f in flows if f["bwd_bytes"] == 0) / len(flows)
+    fan = max(
+        _ramp(ctx["distinct_dst_ports"], c["min_ports"], c["full_ports"]),
+        _ramp(ctx["distinct_dsts"], c["min_dsts"], c["full_dsts"]),
+    )
+    return _clamp01(fan * silent)
+
+
+def _brute_force(flows: list[dict]) -> float:
+    c = _SC["brute_force"]
+    counts: dict[int, int] = {}
+    for f in flows:
+        counts[f["dst_port"]] = counts.get(f["dst_port"], 0) + 1
+    m, port = 0, 0
+    for p, k in counts.items():
+        if k > m or (k == m and p < port):
+            m, port = k, p
+    auth = 1.0 if port in _AUTH_PORTS else c["non_auth_weight"]
+    return _clamp01(_ramp(m, c["min_attempts"], c["full_attempts"]) * auth)
+
+
+def _exfiltration(flows: list[dict]) -> float:
+    c = _SC["exfiltration"]
+    up = float(sum(f["fwd_bytes"] for f in flows))
+    down = float(sum(f["bwd_bytes"] for f in flows))
+    ratio = up / (up + down) if up + down > 0 else 0.0
+    return _clamp01(
+        _ramp(math.log10(up + 1), c["min_log10_bytes"], c["full_log10_bytes"]) * _ramp(ratio, 0.5, 0.9)
+    )
+
+
+def sub_scores(seq: dict) -> dict:
+    flows = seq["flows"]
+    return {
+        "beacon": _beacon(flows),
+        "scan": _scan(flows, seq["context"]),
+        "brute_force": _brute_force(flows),
+        "exfiltration": _exfiltration(flows),
+    }

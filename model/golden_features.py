@@ -1,0 +1,75 @@
+"""Writes packages/features/spec/golden.v1.json: hand-made sequences and their features.v1 outputs.
+
+Run: $TW_PYTHON -m model.golden_features. Both test suites (Python and TypeScript) check against it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .features import sequence_features, sub_scores
+from .spec_paths import FEATURE_SPEC_HASH, GOLDEN_FEATURES_PATH
+
+T0 = 1_700_000_000_000
+
+
+def flow(start, dur, proto, sport, dport, fb, fp, bb, bp, flags=0, label=None, attack=None):
+    return {
+        "start_ms": start, "end_ms": start + dur, "protocol": proto, "src_port": sport, "dst_port": dport,
+        "fwd_bytes": fb, "fwd_pkts": fp, "bwd_bytes": bb, "bwd_pkts": bp, "tcp_flags": flags,
+        "label": label, "attack": attack, "origin": "golden",
+    }
+
+
+def seq(name, flows, dsts=1, ports=1, conns=None):
+    return {
+        "name": name,
+        "sequence": {
+            "sequence_id": "00000000-0000-5000-8000-000000000000", "src_ip": "192.0.2.10", "dst_ip": "198.51.100.20",
+            "window_start_ms": T0, "window_end_ms": T0 + 300_000, "part": 0, "flows": flows,
+            "context": {"distinct_dsts": dsts, "distinct_dst_ports": ports, "connections": conns if conns is not None else len(flows)},
+        },
+    }
+
+
+def cases() -> list[dict]:
+    out = [
+        seq("single https flow with reply and flags", [flow(T0 + 1234, 850, 6, 51544, 443, 1840, 12, 48211, 40, 0x1B)]),
+        seq("vertical SYN scan, no replies", [flow(T0 + 7 * i, 0, 6, 40000 + i, 20 + 37 * i, 0, 1, 0, 0, 0x02) for i in range(20)], dsts=3, ports=120, conns=140),
+        seq("regular beacon every 60 s", [flow(T0 + 60_000 * i, 120, 6, 49000 + i, 8443, 310, 4, 190, 3, 0x1B) for i in range(10)], dsts=2, ports=2, conns=12),
+        seq("jittered beacon on udp", [flow(T0 + 30_000 * i + (i * 7919) % 2000, 15, 17, 50000, 4444, 96 + (i % 3), 1, 64, 1) for i in range(12)]),
+        seq("ssh brute force", [flow(T0 + 2_000 * i, 1500 + 13 * i, 6, 33000 + i, 22, 1900 + i, 14, 2600, 12, 0x1F) for i in range(30)], conns=30),
+        seq("large upload", [flow(T0, 240_000, 6, 52000, 443, 210_000_000, 150_000, 3_000_000, 60_000, 0x1B)]),
+        seq("icmp echo (ports carry type/code)", [flow(T0 + 1000 * i, 0, 1, 8, 0, 84, 1, 84, 1) for i in range(3)], dsts=40, ports=1, conns=43),
+        seq("dns over udp", [flow(T0 + 10, 3, 17, 53211, 53, 45, 1, 120, 1), flow(T0 + 40, 2, 17, 53212, 53, 45, 1, 0, 0)]),
+        seq("tempo csv without protocol", [flow(T0 + 5, 2000, 0, 61000, 8080, 500, 5, 7000, 6), flow(T0 + 5, 100, 0, 61001, 3306, 0, 0, 0, 0)]),
+        seq("gre and odd values (end before start, zero packets)", [flow(T0 + 100, -50, 47, 0, 0, 1000, 0, 0, 0), flow(T0 + 90, 0, 132, 9, 9, 0, 0, 5, 0)]),
+        seq("reversed direction: well-known source port", [flow(T0, 30, 6, 80, 51000, 400, 3, 0, 0, 0x12), flow(T0 + 300, 30, 17, 123, 123, 48, 1, 48, 1)]),
+        seq(
+            "every port bucket once",
+            [flow(T0 + 1000 * i, 10 * i, 6 if i % 2 else 17, 40000 + i, p, 100 * i, i, 50 * i, i // 2, 0x10 | (i % 64))
+             for i, p in enumerate([80, 53, 25, 22, 445, 1433, 123, 21, 111, 5000, 60000, 8883, 993, 3389, 27017, 69])],
+            dsts=30, ports=30, conns=64,
+        ),
+    ]
+    return out
+
+
+def main() -> None:
+    doc = {"feature_spec": "features.v1", "feature_spec_hash": FEATURE_SPEC_HASH, "cases": []}
+    for c in cases():
+        f = sequence_features(c["sequence"])
+        doc["cases"].append({
+            **c,
+            "expected": {
+                "flow": [[float(v) for v in row] for row in f["flow"]],
+                "context": [float(v) for v in f["context"]],
+                "sub_scores": sub_scores(c["sequence"]),
+            },
+        })
+    GOLDEN_FEATURES_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_FEATURES_PATH}")
+
+
+if __name__ == "__main__":
+    main()

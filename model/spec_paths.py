@@ -1,0 +1,26 @@
+"""Locations of the shared specs (features, sequencing) and their hashes."""
+
+import hashlib
+import json
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FEATURE_SPEC_PATH = REPO_ROOT / "packages/features/spec/features.v1.json"
+SEQUENCING_SPEC_PATH = REPO_ROOT / "packages/sequencing/spec/sequencing.v1.json"
+GOLDEN_FEATURES_PATH = REPO_ROOT / "packages/features/spec/golden.v1.json"
+VERSIONS_DIR = REPO_ROOT / "model/versions"
+WORK_DIR = REPO_ROOT / "model/.work"
+SHARED_LABELED = Path("/work/shared/testdata/labeled")
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+FEATURE_SPEC = load_json(FEATURE_SPEC_PATH)
+SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
+FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

@@ -1,0 +1,18 @@
+export {
+  CONTEXT_FEATURE_COUNT,
+  CONTEXT_FEATURE_NAMES,
+  FEATURE_SPEC_HASH,
+  FEATURE_SPEC_PATH,
+  FEATURE_SPEC_VERSION,
+  FLOW_FEATURE_COUNT,
+  FLOW_FEATURE_NAMES,
+  PORT_CLASSES,
+  PROTOCOL_CLASSES,
+} from './spec.ts';
+export {
+  portClassIndex,
+  protocolClassIndex,
+  type SequenceFeatures,
+  sequenceFeatures,
+} from './flow-features.ts';
+export { type SubScores, subScores } from './sub-scores.ts';
