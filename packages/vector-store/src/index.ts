@@ -1,1 +1,5 @@
+export * from './embedded-store.ts';
+export * from './finding-filter.ts';
+export * from './ip-range.ts';
+export * from './qdrant-store.ts';
 export * from './store.ts';

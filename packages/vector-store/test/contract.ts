@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Finding, Severity } from '@tidewatch/contracts';
+import type { FindingFilter, StoredPoint, VectorStore } from '../src/index.ts';
+
+export const CONTRACT_DIM = 8;
+
+export interface StoreUnderTest {
+  store: VectorStore;
+  /** Removes whatever the store created (collection, directory). */
+  cleanup(): Promise<void>;
+}
+
+export function testUuid(seed: string): string {
+  const b = createHash('sha256').update(seed).digest();
+  b[6] = ((b[6] as number) & 0x0f) | 0x50;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const SEVERITIES: Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+const TACTICS = ['TA0043', 'TA0006', 'TA0011', 'TA0010'];
+const T0 = Date.UTC(2026, 0, 1);
+const WINDOW = 60_000;
+
+/** 60 findings spread over fields so every filter selects a known, non-trivial subset. */
+export function contractFinding(i: number, overrides: Partial<Finding> = {}): Finding {
+  const malicious = i % 3 === 0;
+  const tactic = malicious ? TACTICS[i % TACTICS.length] : undefined;
+  const src =
+    i % 4 === 3 ? `2001:db8:${(i % 2).toString(16)}::${(i + 1).toString(16)}` : `10.0.${i % 5}.${i + 1}`;
+  return {
+    sequence_id: testUuid(`contract-${i}`),
+    window_start_ms: T0 + (i % 10) * WINDOW,
+    window_end_ms: T0 + ((i % 10) + 1) * WINDOW,
+    first_seen_ms: T0 + (i % 10) * WINDOW + 5,
+    last_seen_ms: T0 + (i % 10) * WINDOW + 50,
+    src_ip: src,
+    dst_ip: i % 2 === 0 ? '192.168.1.10' : '192.168.2.20',
+    dst_ports: i % 2 === 0 ? [22, 443] : [443],
+    protocols: [6],
+    connections: i + 1,
+    fwd_bytes: 100 * i,
+    bwd_bytes: 50 * i,
+    fwd_pkts: i,
+    bwd_pkts: i,
+    // Distinct scores except a deliberate tie every 10th point, to test pagination across ties.
+    score: i % 10 === 5 ? 0.5 : Math.round((i / 60) * 1000) / 1000,
+    anomaly: (i % 7) / 7,
+    verdict: malicious ? 'malicious' : 'benign',
+    tactics: tactic ? [{ id: tactic, name: tactic, probability: 0.9 }] : [],
+    techniques: tactic ? [{ id: `T1${100 + (i % TACTICS.length)}`, name: 'x', probability: 0.5 }] : [],
+    severity: SEVERITIES[i % 5] as Severity,
+    model_version: i < 40 ? 'v1' : 'v2',
+    status: 'new',
+    explanation: {
+      subscores: { beacon: 0, scan: i / 60, brute_force: 0, exfiltration: 0 },
+      top_features: [{ name: 'fwd_bytes_log', value: i, contribution: 0.1 }],
+      neighbours: [],
+    },
+    suppressed_by: null,
+    label: malicious ? 1 : 0,
+    scored_at_ms: T0 + 1000 * i,
+    ...overrides,
+  };
+}
+
+export function contractVector(i: number): number[] {
+  // Points on a few distinct directions with small offsets: nearest neighbours are predictable.
+  const v = new Array<number>(CONTRACT_DIM).fill(0.01);
+  v[i % CONTRACT_DIM] = 1;
+  v[(i + 1) % CONTRACT_DIM] = (i % 10) / 20;
+  return v;
+}
+
+const N = 60;
+const all = Array.from({ length: N }, (_, i) => contractFinding(i));
+const points: StoredPoint[] = all.map((f, i) => ({
+  id: f.sequence_id,
+  vector: contractVector(i),
+  payload: f,
+}));
+
+function expectedCount(pred: (f: Finding, i: number) => boolean): number {
+  return all.filter(pred).length;
+}
+
+/** The one contract every VectorStore backend passes. */
+export function vectorStoreContract(
+  name: string,
+  factory: () => Promise<StoreUnderTest>,
+  opts: { skip?: string | false } = {},
+): void {
+  describe(`VectorStore contract: ${name}`, { skip: opts.skip ?? false }, () => {
+    let sut: StoreUnderTest;
+    let store: VectorStore;
+    before(async () => {
+      sut = await factory();
+      store = sut.store;
+      await store.init();
+      await store.init();
+      for (let i = 0; i < N; i += 25) await store.upsert(points.slice(i, i + 25));
+    });
+    after(async () => {
+      await sut?.store.close();
+      await sut?.cleanup();
+    });
+
+    it('get returns the payload as written and the vector normalised; null for an unknown id', async () => {
+      const p = await store.get(all[7]?.sequence_id as string);
+      assert.ok(p);
+      assert.deepEqual(p.payload, all[7]);
+      const v = contractVector(7);
+      const norm = Math.hypot(...v);
+      assert.equal(p.vector.length, CONTRACT_DIM);
+      for (const [j, x] of p.vector.entries()) assert.ok(Math.abs(x - (v[j] as number) / norm) < 1e-5);
+      const noVec = await store.get(all[7]?.sequence_id as string, { withVector: false });
+      assert.deepEqual(noVec?.vector, []);
+      assert.equal(await store.get(testUuid('nope')), null);
+    });
+
+    it('upsert overwrites by id: replaying a batch never duplicates', async () => {
+      await store.upsert(points.slice(0, 10));
+      assert.equal(await store.count(), N);
+    });
+
+    const cases: [string, FindingFilter, (f: Finding, i: number) => boolean][] = [
+      ['verdict', { verdict: 'malicious' }, (f) => f.verdict === 'malicious'],
+      [
+        'severity list',
+        { severity: ['high', 'critical'] },
+        (f) => f.severity === 'high' || f.severity === 'critical',
+      ],
+      ['tactic (top)', { tactic: 'TA0011' }, (f) => f.tactics[0]?.id === 'TA0011'],
+      ['technique (top)', { technique: 'T1101' }, (f) => f.techniques[0]?.id === 'T1101'],
+      ['exact src ip', { srcIp: '10.0.2.3' }, (f) => f.src_ip === '10.0.2.3'],
+      ['IPv4 CIDR /24', { srcIp: '10.0.1.0/24' }, (f) => f.src_ip.startsWith('10.0.1.')],
+      ['IPv4 CIDR /8', { srcIp: '10.0.0.0/8' }, (f) => f.src_ip.startsWith('10.')],
+      ['IPv6 CIDR /48', { srcIp: '2001:db8:1::/48' }, (f) => f.src_ip.startsWith('2001:db8:1:')],
+      ['IPv6 CIDR /32', { srcIp: '2001:db8::/32' }, (f) => f.src_ip.startsWith('2001:db8:')],
+      ['IPv6 CIDR /120', { srcIp: '2001:db8:1::/120' }, (f) => f.src_ip.startsWith('2001:db8:1:')],
+      ['dst ip', { dstIp: '192.168.2.0/24' }, (f) => f.dst_ip === '192.168.2.20'],
+      [
+        'time range',
+        { fromMs: T0 + 3 * WINDOW + 1, toMs: T0 + 6 * WINDOW },
+        (f) => f.window_end_ms >= T0 + 3 * WINDOW + 1 && f.window_start_ms < T0 + 6 * WINDOW,
+      ],
+      ['min score', { minScore: 0.5 }, (f) => f.score >= 0.5],
+      ['model version', { modelVersion: 'v2' }, (f) => f.model_version === 'v2'],
+      ['status', { status: ['new'] }, () => true],
+      [
+        'sequence ids',
+        { sequenceIds: [all[1]?.sequence_id as string, all[2]?.sequence_id as string, testUuid('absent')] },
+        (_f, i) => i === 1 || i === 2,
+      ],
+      [
+        'combined',
+        { verdict: 'malicious', srcIp: '10.0.0.0/16', minScore: 0.3 },
+        (f) => f.verdict === 'malicious' && f.src_ip.startsWith('10.0.') && f.score >= 0.3,
+      ],
+    ];
+    for (const [label, filter, pred] of cases) {
+      it(`count and list honour the filter: ${label}`, async () => {
+        const want = expectedCount(pred);
+        assert.ok(
+          want > 0 && (want < N || label === 'status'),
+          `fixture selects a proper subset for ${label}`,
+        );
+        assert.equal(await store.count(filter), want);
+        const { items } = await store.list({ filter, limit: 100 });
+        assert.deepEqual(
+          items.map((f) => f.sequence_id).sort(),
+          all
+            .filter(pred)
+            .map((f) => f.sequence_id)
+            .sort(),
+        );
+      });
+    }
+
+    it('list sorts by score desc and pages through ties without loss or duplicates', async () => {
+      const seen: Finding[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const res: { items: Finding[]; nextCursor: string | null } = await store.list({
+          sort: { field: 'score', order: 'desc' },
+          limit: 7,
+          cursor,
+        });
+        assert.ok(res.items.length <= 7);
+        seen.push(...res.items);
+        cursor = res.nextCursor;
+        pages++;
+      } while (cursor && pages < 50);
+      assert.equal(seen.length, N);
+      assert.equal(new Set(seen.map((f) => f.sequence_id)).size, N);
+      for (let i = 1; i < seen.length; i++)
+        assert.ok((seen[i - 1] as Finding).score >= (seen[i] as Finding).score);
+    });
+
+    it('list sorts ascending by window start with a filter', async () => {
+      const filter: FindingFilter = { verdict: 'benign' };
+      const seen: Finding[] = [];
+      let cursor: string | null = null;
+      do {
+        const res: { items: Finding[]; nextCursor: string | null } = await store.list({
+          filter,
+          sort: { field: 'window_start_ms', order: 'asc' },
+          limit: 9,
+          cursor,
+        });
+        seen.push(...res.items);
+        cursor = res.nextCursor;
+      } while (cursor);
+      assert.equal(
+        seen.length,
+        expectedCount((f) => f.verdict === 'benign'),
+      );
+      assert.equal(new Set(seen.map((f) => f.sequence_id)).size, seen.length);
+      for (let i = 1; i < seen.length; i++) {
+        assert.ok((seen[i - 1] as Finding).window_start_ms <= (seen[i] as Finding).window_start_ms);
+      }
+    });
+
+    it('list without sort pages through every point once', async () => {
+      const ids = new Set<string>();
+      let cursor: string | null = null;
+      do {
+        const res: { items: Finding[]; nextCursor: string | null } = await store.list({ limit: 11, cursor });
+        for (const f of res.items) ids.add(f.sequence_id);
+        cursor = res.nextCursor;
+      } while (cursor);
+      assert.equal(ids.size, N);
+    });
+
+    it('facets count per value, most frequent first, with filter and limit', async () => {
+      const verdicts = await store.facet('verdict');
+      assert.deepEqual(verdicts, [
+        { value: 'benign', count: expectedCount((f) => f.verdict === 'benign') },
+        { value: 'malicious', count: expectedCount((f) => f.verdict === 'malicious') },
+      ]);
+      const tactics = await store.facet('tactic', { modelVersion: 'v1' }, 2);
+      const counts = new Map<string, number>();
+      for (const f of all) {
+        const t = f.tactics[0]?.id;
+        if (t && f.model_version === 'v1') counts.set(t, (counts.get(t) ?? 0) + 1);
+      }
+      const want = [...counts]
+        .map(([value, count]) => ({ value, count }))
+        .sort((a, b) => b.count - a.count || a.value.localeCompare(b.value))
+        .slice(0, 2);
+      assert.deepEqual(tactics, want);
+      assert.deepEqual(await store.facet('dst_port'), [
+        { value: '443', count: N },
+        { value: '22', count: N / 2 },
+      ]);
+      assert.deepEqual(await store.facet('dst_ip', { srcIp: '10.0.0.0/8' }), [
+        {
+          value: '192.168.1.10',
+          count: expectedCount((f) => f.dst_ip === '192.168.1.10' && f.src_ip.startsWith('10.')),
+        },
+        {
+          value: '192.168.2.20',
+          count: expectedCount((f) => f.dst_ip === '192.168.2.20' && f.src_ip.startsWith('10.')),
+        },
+      ]);
+    });
+
+    it('similar returns the exact cosine nearest, honours filter and excludeId', async () => {
+      const q = contractVector(12);
+      const hits = await store.similar(q, { k: 5 });
+      assert.equal(hits.length, 5);
+      const cos = (a: number[], b: number[]) =>
+        a.reduce((s, x, j) => s + x * (b[j] as number), 0) / (Math.hypot(...a) * Math.hypot(...b));
+      const ranked = points.map((p) => ({ id: p.id, sim: cos(q, p.vector) })).sort((a, b) => b.sim - a.sim);
+      assert.equal(hits[0]?.id, all[12]?.sequence_id);
+      assert.ok(Math.abs((hits[0]?.similarity ?? 0) - 1) < 1e-5);
+      for (const [j, h] of hits.entries()) assert.ok(Math.abs(h.similarity - (ranked[j]?.sim ?? 0)) < 1e-5);
+      for (let j = 1; j < hits.length; j++)
+        assert.ok((hits[j - 1]?.similarity ?? 0) >= (hits[j]?.similarity ?? 0));
+      const excluded = await store.similar(q, { k: 3, excludeId: all[12]?.sequence_id as string });
+      assert.ok(!excluded.some((h) => h.id === all[12]?.sequence_id));
+      const filtered = await store.similar(q, {
+        k: 50,
+        filter: { verdict: 'malicious', modelVersion: 'v1' },
+      });
+      assert.equal(
+        filtered.length,
+        expectedCount((f) => f.verdict === 'malicious' && f.model_version === 'v1'),
+      );
+      assert.ok(filtered.every((h) => h.payload.verdict === 'malicious' && h.payload.model_version === 'v1'));
+    });
+
+    it('updatePayload patches the given points only; unknown ids are ignored', async () => {
+      const ids = [all[3]?.sequence_id as string, all[4]?.sequence_id as string, testUuid('ghost')];
+      await store.updatePayload(ids, { status: 'suppressed', suppressed_by: 'rule-1' });
+      assert.equal(await store.count({ status: ['suppressed'] }), 2);
+      const p = await store.get(all[3]?.sequence_id as string, { withVector: false });
+      assert.equal(p?.payload.status, 'suppressed');
+      assert.equal(p?.payload.suppressed_by, 'rule-1');
+      assert.equal(p?.payload.score, all[3]?.score);
+      assert.equal(await store.count(), N);
+      assert.equal(await store.get(testUuid('ghost')), null);
+    });
+
+    it('deleteOlderThan removes points whose window ended before the cut and returns how many', async () => {
+      const cut = T0 + 2 * WINDOW + 1;
+      const want = expectedCount((f) => f.window_end_ms < cut);
+      assert.ok(want > 0);
+      assert.equal(await store.deleteOlderThan(cut), want);
+      assert.equal(await store.count(), N - want);
+      assert.equal(await store.deleteOlderThan(cut), 0);
+      // Deleted ids can be written again.
+      await store.upsert(points.filter((p) => p.payload.window_end_ms < cut));
+      assert.equal(await store.count(), N);
+    });
+  });
+}
