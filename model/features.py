@@ -49,7 +49,7 @@ for _cls in reversed(PORT_CLASSES):
 
 def port_class_index(protocol: np.ndarray, dst_port: np.ndarray) -> np.ndarray:
     idx = _PORT_TABLE[np.clip(dst_port, 0, 65535).astype(np.int64)]
-    return np.where((protocol == 6) | (protocol == 17), idx, _NA)
+    return np.where((protocol == 0) | (protocol == 6) | (protocol == 17), idx, _NA)
 
 
 def protocol_class_index(protocol: np.ndarray) -> np.ndarray:
@@ -91,7 +91,7 @@ def flow_feature_matrix(
     tot = a + b
     x[:, 9] = np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), 0.5)
     x[:, 10] = ((bp == 0) & (bb == 0)).astype(np.float64)
-    tcp_udp = (proto == 6) | (proto == 17)
+    tcp_udp = (proto == 0) | (proto == 6) | (proto == 17)
     x[:, 11] = (tcp_udp & (sport > 0) & (sport < 1024)).astype(np.float64)
     rows = np.arange(n)
     x[rows, PORT_OFFSET + port_class_index(proto, np.asarray(dst_port))] = 1.0

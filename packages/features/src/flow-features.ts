@@ -27,7 +27,7 @@ const EPHEMERAL = PORT_CLASSES.indexOf('ephemeral');
 const NOT_APPLICABLE = PORT_CLASSES.indexOf('not_applicable');
 
 export function portClassIndex(protocol: number, dstPort: number): number {
-  if (protocol !== 6 && protocol !== 17) return NOT_APPLICABLE;
+  if (protocol !== 0 && protocol !== 6 && protocol !== 17) return NOT_APPLICABLE;
   const bucket = PORT_BUCKET_INDEX.get(dstPort);
   if (bucket !== undefined) return bucket;
   if (dstPort < 1024) return OTHER_WELL_KNOWN;
@@ -72,8 +72,8 @@ export function sequenceFeatures(seq: Sequence): SequenceFeatures {
     const b = bb + bp;
     flow[o + 9] = a + b > 0 ? a / (a + b) : 0.5;
     flow[o + 10] = bp === 0 && bb === 0 ? 1 : 0;
-    const tcpOrUdp = f.protocol === 6 || f.protocol === 17;
-    flow[o + 11] = tcpOrUdp && f.src_port > 0 && f.src_port < 1024 ? 1 : 0;
+    const portsApply = f.protocol === 0 || f.protocol === 6 || f.protocol === 17;
+    flow[o + 11] = portsApply && f.src_port > 0 && f.src_port < 1024 ? 1 : 0;
     flow[o + PORT_OFFSET + portClassIndex(f.protocol, f.dst_port)] = 1;
     flow[o + PROTO_OFFSET + protocolClassIndex(f.protocol)] = 1;
     if (f.protocol === 6) {
