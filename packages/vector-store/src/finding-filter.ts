@@ -44,6 +44,10 @@ export function compileFilter(filter: FindingFilter | undefined): ((f: Finding) 
     const set = new Set(filter.sequenceIds);
     tests.push((f) => set.has(f.sequence_id));
   }
+  if (filter.labelled !== undefined) {
+    const want = filter.labelled;
+    tests.push((f) => (f.label !== null && f.label !== undefined) === want);
+  }
   if (tests.length === 0) return null;
   if (tests.length === 1) return tests[0] ?? null;
   return (f) => {

@@ -317,5 +317,9 @@ export function toFilter(filter: FindingFilter | undefined): Filter | undefined 
     must.push({ key: 'model_version', match: { value: filter.modelVersion } });
   if (filter.minScore !== undefined) must.push({ key: 'score', range: { gte: filter.minScore } });
   if (filter.sequenceIds !== undefined) must.push({ has_id: filter.sequenceIds });
-  return must.length > 0 ? { must } : undefined;
+  const noLabel: Condition[] = [{ is_null: { key: 'label' } }, { is_empty: { key: 'label' } }];
+  if (filter.labelled === false) must.push({ should: noLabel });
+  const mustNot = filter.labelled === true ? noLabel : [];
+  if (must.length === 0 && mustNot.length === 0) return undefined;
+  return { ...(must.length > 0 ? { must } : {}), ...(mustNot.length > 0 ? { must_not: mustNot } : {}) };
 }

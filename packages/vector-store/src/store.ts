@@ -18,6 +18,8 @@ export interface FindingFilter {
   modelVersion?: string;
   minScore?: number;
   sequenceIds?: string[];
+  /** true: only points with ground truth (label 0/1: labelled imports or analyst-confirmed); false: only unlabelled. */
+  labelled?: boolean;
 }
 
 export type SortField = 'score' | 'window_start_ms' | 'anomaly' | 'scored_at_ms';

@@ -61,7 +61,7 @@ export function contractFinding(i: number, overrides: Partial<Finding> = {}): Fi
       neighbours: [],
     },
     suppressed_by: null,
-    label: malicious ? 1 : 0,
+    label: i % 8 === 7 ? null : malicious ? 1 : 0,
     scored_at_ms: T0 + 1000 * i,
     ...overrides,
   };
@@ -155,6 +155,8 @@ export function vectorStoreContract(
         { sequenceIds: [all[1]?.sequence_id as string, all[2]?.sequence_id as string, testUuid('absent')] },
         (_f, i) => i === 1 || i === 2,
       ],
+      ['labelled', { labelled: true }, (f) => f.label !== null],
+      ['unlabelled', { labelled: false }, (f) => f.label === null],
       [
         'combined',
         { verdict: 'malicious', srcIp: '10.0.0.0/16', minScore: 0.3 },
@@ -292,6 +294,13 @@ export function vectorStoreContract(
         expectedCount((f) => f.verdict === 'malicious' && f.model_version === 'v1'),
       );
       assert.ok(filtered.every((h) => h.payload.verdict === 'malicious' && h.payload.model_version === 'v1'));
+      const labelled = await store.similar(q, {
+        k: N,
+        filter: { labelled: true },
+        excludeId: all[12]?.sequence_id as string,
+      });
+      assert.equal(labelled.length, expectedCount((f) => f.label !== null) - 1);
+      assert.ok(labelled.every((h) => h.payload.label !== null && h.id !== all[12]?.sequence_id));
     });
 
     it('updatePayload patches the given points only; unknown ids are ignored', async () => {
