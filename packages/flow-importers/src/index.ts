@@ -9,3 +9,10 @@ export {
   type ImportStats,
   RowError,
 } from './types.ts';
+export {
+  type FileImportSummary,
+  type FlowSink,
+  formatSummary,
+  type ImportFilesOptions,
+  importFiles,
+} from './import-files.ts';
