@@ -1,0 +1,189 @@
+import type { FlowRecord } from '@tidewatch/contracts';
+import {
+  type ConversationFlow,
+  flowOrigin,
+  type InputPosition,
+  passThrough,
+  toSequenceFlow,
+} from './conversation-flow.ts';
+import { MinHeap } from './min-heap.ts';
+
+interface PendingHalf {
+  record: FlowRecord;
+  position: InputPosition;
+  /** `ip#port` of the sender: halves of one connection have opposite directions. */
+  direction: string;
+  released: boolean;
+}
+
+/**
+ * Merges the two unidirectional records of a connection into one biflow (rule 1).
+ *
+ * Halves of one (protocol, endpoint pair) are kept sorted; once the watermark passes a half's
+ * start it is decided greedily in that order: it pairs with the earliest opposite-direction half
+ * starting within the tolerance, or passes alone. Because the decision waits for the watermark
+ * (not for the tolerance alone) and only looks forward in a sorted set, the result does not depend
+ * on arrival order as long as input is out of order by at most allowed_lateness - tolerance, and it
+ * equals the batch result.
+ */
+export class BiflowStitcher {
+  readonly #groups = new Map<string, PendingHalf[]>();
+  readonly #byStart = new MinHeap<{ start: number; group: string }>((a, b) => a.start < b.start);
+  readonly #byOffset = new MinHeap<PendingHalf>((a, b) => a.position.offset < b.position.offset);
+  #pending = 0;
+
+  constructor(private readonly toleranceMs: number) {}
+
+  get pendingCount(): number {
+    return this.#pending;
+  }
+
+  add(record: FlowRecord, position: InputPosition): void {
+    const direction = `${record.src_ip}#${record.src_port}`;
+    const reverse = `${record.dst_ip}#${record.dst_port}`;
+    const group = `${record.protocol}|${direction < reverse ? `${direction}|${reverse}` : `${reverse}|${direction}`}`;
+    const half: PendingHalf = { record, position, direction, released: false };
+    let halves = this.#groups.get(group);
+    if (!halves) {
+      halves = [];
+      this.#groups.set(group, halves);
+    }
+    let lo = 0;
+    let hi = halves.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareHalves(halves[mid] as PendingHalf, half) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    halves.splice(lo, 0, half);
+    this.#byStart.push({ start: record.start_ms, group });
+    this.#byOffset.push(half);
+    this.#pending++;
+  }
+
+  /** Decides every half that starts before `watermark`. */
+  release(watermark: number): ConversationFlow[] {
+    const out: ConversationFlow[] = [];
+    for (let top = this.#byStart.peek(); top && top.start < watermark; top = this.#byStart.peek()) {
+      this.#byStart.pop();
+      const halves = this.#groups.get(top.group);
+      if (!halves) continue;
+      this.#decide(halves, watermark, out);
+      const next = halves[0];
+      if (next) this.#byStart.push({ start: next.record.start_ms, group: top.group });
+      else this.#groups.delete(top.group);
+    }
+    return out;
+  }
+
+  releaseAll(): ConversationFlow[] {
+    return this.release(Number.POSITIVE_INFINITY);
+  }
+
+  /** The earliest input position still held here (offsets behind it may be committed). */
+  minPosition(): InputPosition | undefined {
+    for (let top = this.#byOffset.peek(); top; top = this.#byOffset.peek()) {
+      if (!top.released) return top.position;
+      this.#byOffset.pop();
+    }
+    return undefined;
+  }
+
+  /** Latest start among pending halves (the idle flush seals their windows too). */
+  maxPendingStart(): number {
+    let max = Number.NEGATIVE_INFINITY;
+    for (const halves of this.#groups.values())
+      for (const h of halves) max = Math.max(max, h.record.start_ms);
+    return max;
+  }
+
+  #decide(halves: PendingHalf[], watermark: number, out: ConversationFlow[]): void {
+    while (halves.length > 0 && (halves[0] as PendingHalf).record.start_ms < watermark) {
+      const first = halves.shift() as PendingHalf;
+      first.released = true;
+      this.#pending--;
+      const limit = first.record.start_ms + this.toleranceMs;
+      let partnerIndex = -1;
+      for (let i = 0; i < halves.length; i++) {
+        const candidate = halves[i] as PendingHalf;
+        if (candidate.record.start_ms > limit) break;
+        if (candidate.direction !== first.direction) {
+          partnerIndex = i;
+          break;
+        }
+      }
+      if (partnerIndex < 0) {
+        out.push(passThrough(first.record, first.position));
+        continue;
+      }
+      const partner = halves.splice(partnerIndex, 1)[0] as PendingHalf;
+      partner.released = true;
+      this.#pending--;
+      out.push(mergeHalves(first, partner));
+    }
+  }
+}
+
+/** Sorted order of halves within one endpoint pair: start first, then anything that tells them apart. */
+function compareHalves(a: PendingHalf, b: PendingHalf): number {
+  const x = a.record;
+  const y = b.record;
+  return (
+    x.start_ms - y.start_ms ||
+    (a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : 0) ||
+    x.end_ms - y.end_ms ||
+    x.fwd_bytes - y.fwd_bytes ||
+    x.fwd_pkts - y.fwd_pkts ||
+    x.tcp_flags - y.tcp_flags ||
+    (x.label ?? -1) - (y.label ?? -1) ||
+    compareText(x.attack ?? '', y.attack ?? '') ||
+    compareText(flowOrigin(x), flowOrigin(y))
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The initiator is the half that started first. Starts in the same second are a tie (exporters
+ * with 1 s resolution cannot order them): then the side with the lower (well-known) port is the
+ * responder, and with equal ports the earlier half in sorted order stays the initiator.
+ */
+export function chooseInitiator(
+  a: FlowRecord,
+  b: FlowRecord,
+): [initiator: FlowRecord, responder: FlowRecord] {
+  const tie = Math.floor(a.start_ms / 1000) === Math.floor(b.start_ms / 1000);
+  if (!tie) return a.start_ms <= b.start_ms ? [a, b] : [b, a];
+  if (a.src_port < b.src_port) return [b, a];
+  if (b.src_port < a.src_port) return [a, b];
+  return a.start_ms <= b.start_ms ? [a, b] : [b, a];
+}
+
+function mergeHalves(first: PendingHalf, second: PendingHalf): ConversationFlow {
+  const [initiator, responder] = chooseInitiator(first.record, second.record);
+  const base = toSequenceFlow(initiator);
+  const labels = [initiator.label, responder.label].filter((l): l is number => l !== null && l !== undefined);
+  const [early, late] =
+    first.position.offset <= second.position.offset
+      ? [first.position, second.position]
+      : [second.position, first.position];
+  return {
+    src_ip: initiator.src_ip,
+    dst_ip: initiator.dst_ip,
+    flow: {
+      ...base,
+      start_ms: Math.min(initiator.start_ms, responder.start_ms),
+      end_ms: Math.max(initiator.end_ms, responder.end_ms),
+      bwd_bytes: responder.fwd_bytes,
+      bwd_pkts: responder.fwd_pkts,
+      tcp_flags: initiator.tcp_flags | responder.tcp_flags,
+      label: labels.length > 0 ? Math.max(...labels) : null,
+      attack: initiator.attack ?? responder.attack ?? null,
+    },
+    first: early,
+    lastOffset: late.offset,
+    sources: [first.record, second.record],
+  };
+}

@@ -1,0 +1,92 @@
+import type { FlowRecord, SequenceFlow } from '@tidewatch/contracts';
+
+/** Where a flow entered the sequencer: its input offset and the partition's max event time before it. */
+export interface InputPosition {
+  offset: number;
+  maxSeenBefore: number;
+}
+
+/** A flow oriented initiator → responder, after stitching, ready for a window. */
+export interface ConversationFlow {
+  src_ip: string;
+  dst_ip: string;
+  flow: SequenceFlow;
+  /** The earliest and latest input positions of the records it was built from (two for a biflow). */
+  first: InputPosition;
+  lastOffset: number;
+  /** The input records it was built from (a late biflow is routed as its original halves). */
+  sources: FlowRecord[];
+}
+
+/** Formats that export one direction per record, so two records make one connection (rule 1). */
+export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
+  'netflow5',
+  'netflow9',
+  'ipfix',
+  'sflow5',
+]);
+
+export function isStitchable(flow: FlowRecord): boolean {
+  return UNIDIRECTIONAL_FORMATS.has(flow.source_format) && flow.bwd_pkts === 0 && flow.bwd_bytes === 0;
+}
+
+export function flowOrigin(flow: FlowRecord): string {
+  return flow.extra?.['origin'] ?? `${flow.source_format}:${flow.exporter}`;
+}
+
+export function toSequenceFlow(flow: FlowRecord): SequenceFlow {
+  return {
+    start_ms: flow.start_ms,
+    end_ms: flow.end_ms,
+    protocol: flow.protocol,
+    src_port: flow.src_port,
+    dst_port: flow.dst_port,
+    fwd_bytes: flow.fwd_bytes,
+    fwd_pkts: flow.fwd_pkts,
+    bwd_bytes: flow.bwd_bytes,
+    bwd_pkts: flow.bwd_pkts,
+    tcp_flags: flow.tcp_flags,
+    label: flow.label ?? null,
+    attack: flow.attack ?? null,
+    origin: flowOrigin(flow),
+  };
+}
+
+/** A record that needs no stitching: src is the initiator. */
+export function passThrough(flow: FlowRecord, position: InputPosition): ConversationFlow {
+  return {
+    src_ip: flow.src_ip,
+    dst_ip: flow.dst_ip,
+    flow: toSequenceFlow(flow),
+    first: position,
+    lastOffset: position.offset,
+    sources: [flow],
+  };
+}
+
+/**
+ * Rule 4's order inside a conversation-window: (start, end, protocol, src_port, dst_port,
+ * fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts) ascending. Remaining fields break full ties so the
+ * result never depends on arrival order.
+ */
+export function compareSequenceFlows(a: SequenceFlow, b: SequenceFlow): number {
+  return (
+    a.start_ms - b.start_ms ||
+    a.end_ms - b.end_ms ||
+    a.protocol - b.protocol ||
+    a.src_port - b.src_port ||
+    a.dst_port - b.dst_port ||
+    a.fwd_bytes - b.fwd_bytes ||
+    a.bwd_bytes - b.bwd_bytes ||
+    a.fwd_pkts - b.fwd_pkts ||
+    a.bwd_pkts - b.bwd_pkts ||
+    a.tcp_flags - b.tcp_flags ||
+    (a.label ?? -1) - (b.label ?? -1) ||
+    compareText(a.attack ?? '', b.attack ?? '') ||
+    compareText(a.origin, b.origin)
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,23 @@
+export { BiflowStitcher, chooseInitiator } from './biflow-stitcher.ts';
+export { buildSequences, compareSequences } from './build-sequences.ts';
+export {
+  type ConversationFlow,
+  compareSequenceFlows,
+  flowOrigin,
+  type InputPosition,
+  isStitchable,
+  toSequenceFlow,
+  UNIDIRECTIONAL_FORMATS,
+} from './conversation-flow.ts';
+export {
+  type ContextKey,
+  type EntityStats,
+  InMemoryEntityStats,
+  type WindowContribution,
+  windowContribution,
+} from './entity-stats.ts';
+export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';
+export { windowSequences } from './sequence-builder.ts';
+export { sequenceId } from './sequence-id.ts';
+export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
+export { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';

@@ -1,0 +1,190 @@
+import type { FlowRecord } from '@tidewatch/contracts';
+import { BiflowStitcher } from './biflow-stitcher.ts';
+import { type ConversationFlow, type InputPosition, isStitchable, passThrough } from './conversation-flow.ts';
+import type { SequencingSpec } from './spec.ts';
+import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
+
+/**
+ * What a partition must remember beside its committed offset to replay exactly: re-reading from
+ * `offset` with `maxSeenAtOffset` reproduces every late/accept decision, windows that end at or
+ * before `emittedThrough` were already emitted (their flows below `processedThrough` are skipped),
+ * and `bumps` replays idle flushes.
+ */
+export interface PartitionCheckpoint {
+  offset: number;
+  maxSeenAtOffset: number;
+  processedThrough: number;
+  emittedThrough: number;
+  bumps: { offset: number; maxSeen: number }[];
+}
+
+export type PushOutcome = 'accepted' | 'late' | 'replayed';
+
+/**
+ * The sequencer state of one input partition: watermark (max event time seen - allowed lateness),
+ * biflow stitching and open windows (rules 1-4). Pure and synchronous; the service and the batch
+ * helper drive it the same way: push flows in offset order, seal, apply entity statistics of the
+ * sealed windows, then take the windows that may be emitted.
+ */
+export class PartitionSequencer {
+  readonly #stitcher: BiflowStitcher;
+  readonly #windows: WindowStore;
+  #maxSeen = Number.NEGATIVE_INFINITY;
+  #emittedThrough = Number.NEGATIVE_INFINITY;
+  #processedThrough = 0;
+  #nextOffset = 0;
+  #bumps: { offset: number; maxSeen: number }[] = [];
+  #late: FlowRecord[] = [];
+  #replayed = 0;
+
+  constructor(
+    private readonly spec: SequencingSpec,
+    restore?: PartitionCheckpoint,
+  ) {
+    this.#stitcher = new BiflowStitcher(spec.biflow_tolerance_ms);
+    this.#windows = new WindowStore(spec.window_ms);
+    if (restore) {
+      this.#maxSeen = restore.maxSeenAtOffset;
+      this.#emittedThrough = restore.emittedThrough;
+      this.#processedThrough = restore.processedThrough;
+      this.#nextOffset = restore.offset;
+      this.#bumps = restore.bumps
+        .filter((b) => b.offset > restore.offset)
+        .sort((a, b) => a.offset - b.offset);
+    }
+  }
+
+  get watermark(): number {
+    return this.#maxSeen - this.spec.allowed_lateness_ms;
+  }
+
+  get maxSeen(): number {
+    return this.#maxSeen;
+  }
+
+  get openWindows(): number {
+    return this.#windows.openWindows;
+  }
+
+  get pendingHalves(): number {
+    return this.#stitcher.pendingCount;
+  }
+
+  /** Flows skipped because a replay after restart found them already emitted or already routed late. */
+  get replayed(): number {
+    return this.#replayed;
+  }
+
+  get nextOffset(): number {
+    return this.#nextOffset;
+  }
+
+  /** Pushes one input record at `offset` (offsets strictly increase within a partition). */
+  push(flow: FlowRecord, offset: number): PushOutcome {
+    while (this.#bumps.length > 0 && (this.#bumps[0] as { offset: number }).offset <= offset) {
+      const bump = this.#bumps.shift() as { offset: number; maxSeen: number };
+      this.#maxSeen = Math.max(this.#maxSeen, bump.maxSeen);
+    }
+    const position: InputPosition = { offset, maxSeenBefore: this.#maxSeen };
+    if (flow.start_ms > this.#maxSeen) this.#maxSeen = flow.start_ms;
+    this.#nextOffset = offset + 1;
+    const windowEnd = windowStartOf(flow.start_ms, this.spec.window_ms) + this.spec.window_ms;
+    if (windowEnd <= this.watermark) {
+      if (offset < this.#processedThrough) {
+        this.#replayed++;
+        return 'replayed';
+      }
+      return 'late';
+    }
+    if (isStitchable(flow)) {
+      this.#stitcher.add(flow, position);
+      return 'accepted';
+    }
+    return this.#place(passThrough(flow, position));
+  }
+
+  /**
+   * Decides pending biflow halves and seals the windows the watermark has passed. Returns the
+   * newly sealed windows: their entity statistics are final for this partition.
+   */
+  seal(): OpenWindow[] {
+    for (const cf of this.#stitcher.release(this.watermark)) this.#place(cf);
+    return this.#windows.sealThrough(this.watermark);
+  }
+
+  /**
+   * Removes and returns the sealed windows that may be emitted: those ending at or before both this
+   * partition's watermark and `lowWatermark` (the lowest watermark of all partitions, so entity
+   * statistics from every partition are complete).
+   */
+  takeEmittable(lowWatermark = Number.POSITIVE_INFINITY): OpenWindow[] {
+    const threshold = Math.min(lowWatermark, this.watermark);
+    const out = this.#windows.takeThrough(threshold);
+    if (threshold > this.#emittedThrough) this.#emittedThrough = threshold;
+    return out;
+  }
+
+  /** Records routed late since the last call (whole input records, biflow halves included). */
+  takeLate(): FlowRecord[] {
+    const late = this.#late;
+    this.#late = [];
+    return late;
+  }
+
+  /**
+   * Input went quiet: advance the watermark past every open window so they seal and can be
+   * emitted. Recorded as a bump so a replay reproduces it.
+   */
+  idleFlush(): void {
+    const lastEnd = Math.max(
+      this.#windows.maxWindowEnd(),
+      windowStartOf(this.#stitcher.maxPendingStart(), this.spec.window_ms) + this.spec.window_ms,
+    );
+    if (!Number.isFinite(lastEnd)) return;
+    const maxSeen = lastEnd + this.spec.allowed_lateness_ms;
+    if (maxSeen <= this.#maxSeen) return;
+    this.#maxSeen = maxSeen;
+    this.#bumps.push({ offset: this.#nextOffset, maxSeen });
+  }
+
+  /** End of input (offline use): every pending half is decided and every window sealed. */
+  finish(): void {
+    this.#maxSeen = Number.POSITIVE_INFINITY;
+  }
+
+  /** The offset to commit and what a replay from it needs. */
+  checkpoint(): PartitionCheckpoint {
+    const candidates = [this.#windows.minPosition(), this.#stitcher.minPosition()].filter(
+      (p): p is InputPosition => p !== undefined,
+    );
+    let offset = this.#nextOffset;
+    let maxSeenAtOffset = this.#maxSeen;
+    for (const p of candidates) {
+      if (p.offset < offset) {
+        offset = p.offset;
+        maxSeenAtOffset = p.maxSeenBefore;
+      }
+    }
+    return {
+      offset,
+      maxSeenAtOffset,
+      processedThrough: Math.max(this.#nextOffset, this.#processedThrough),
+      emittedThrough: this.#emittedThrough,
+      bumps: this.#bumps.filter((b) => b.offset > offset),
+    };
+  }
+
+  #place(cf: ConversationFlow): PushOutcome {
+    const windowEnd = windowStartOf(cf.flow.start_ms, this.spec.window_ms) + this.spec.window_ms;
+    if (windowEnd <= this.#emittedThrough) {
+      if (cf.lastOffset < this.#processedThrough) {
+        this.#replayed += cf.sources.length;
+        return 'replayed';
+      }
+      this.#late.push(...cf.sources);
+      return 'late';
+    }
+    this.#windows.add(cf);
+    return 'accepted';
+  }
+}

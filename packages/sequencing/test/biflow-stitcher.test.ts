@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildSequences, chooseInitiator, SEQUENCING_SPEC } from '../src/index.ts';
+import { flow } from './helpers.ts';
+
+const half = (over: Parameters<typeof flow>[0]) =>
+  flow({ source_format: 'netflow9', bwd_bytes: 0, bwd_pkts: 0, ...over });
+
+describe('BiflowStitcher (rule 1)', () => {
+  it('merges a record with its reverse record within the tolerance; the earlier side initiates', () => {
+    const request = half({
+      start_ms: 10_000,
+      end_ms: 12_000,
+      src_port: 51000,
+      dst_port: 80,
+      fwd_bytes: 300,
+      fwd_pkts: 4,
+      tcp_flags: 0x02,
+    });
+    const reply = half({
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      src_port: 80,
+      dst_port: 51000,
+      start_ms: 11_200,
+      end_ms: 12_500,
+      fwd_bytes: 5000,
+      fwd_pkts: 6,
+      tcp_flags: 0x10,
+    });
+    for (const input of [
+      [request, reply],
+      [reply, request],
+    ]) {
+      const seqs = buildSequences(input);
+      assert.equal(seqs.length, 1);
+      const s = seqs[0];
+      assert.ok(s);
+      assert.equal(s.src_ip, '10.0.0.1');
+      assert.equal(s.dst_ip, '10.0.0.2');
+      assert.deepEqual(s.flows, [
+        {
+          start_ms: 10_000,
+          end_ms: 12_500,
+          protocol: 6,
+          src_port: 51000,
+          dst_port: 80,
+          fwd_bytes: 300,
+          fwd_pkts: 4,
+          bwd_bytes: 5000,
+          bwd_pkts: 6,
+          tcp_flags: 0x12,
+          label: null,
+          attack: null,
+          origin: 'netflow9:192.0.2.1',
+        },
+      ]);
+    }
+  });
+
+  it('the reply starting first still makes its sender the initiator when not in the same second', () => {
+    const a = half({ start_ms: 20_500, src_port: 443, dst_port: 50000 });
+    const b = half({
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      src_port: 50000,
+      dst_port: 443,
+      start_ms: 22_100,
+    });
+    const [s] = buildSequences([b, a]);
+    assert.equal(s?.src_ip, '10.0.0.1');
+    assert.equal(s?.flows[0]?.src_port, 443);
+  });
+
+  it('on a tie within one second, the side with the lower (well-known) port is the responder', () => {
+    const server = half({
+      src_ip: '10.0.0.9',
+      dst_ip: '10.0.0.3',
+      src_port: 22,
+      dst_port: 60000,
+      start_ms: 30_100,
+      fwd_bytes: 900,
+    });
+    const client = half({
+      src_ip: '10.0.0.3',
+      dst_ip: '10.0.0.9',
+      src_port: 60000,
+      dst_port: 22,
+      start_ms: 30_700,
+      fwd_bytes: 50,
+    });
+    assert.deepEqual(chooseInitiator(server, client), [client, server]);
+    const [s] = buildSequences([server, client]);
+    assert.equal(s?.src_ip, '10.0.0.3');
+    assert.equal(s?.dst_ip, '10.0.0.9');
+    assert.equal(s?.flows[0]?.dst_port, 22);
+    assert.equal(s?.flows[0]?.fwd_bytes, 50);
+    assert.equal(s?.flows[0]?.bwd_bytes, 900);
+    assert.equal(s?.flows[0]?.start_ms, 30_100);
+  });
+
+  it('halves further apart than the tolerance pass through alone', () => {
+    const a = half({ start_ms: 0 });
+    const b = half({
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      src_port: 443,
+      dst_port: 40000,
+      start_ms: SEQUENCING_SPEC.biflow_tolerance_ms + 1,
+    });
+    const seqs = buildSequences([a, b]);
+    assert.deepEqual(
+      seqs.map((s) => [s.src_ip, s.flows.length, s.flows[0]?.bwd_bytes]),
+      [
+        ['10.0.0.1', 1, 0],
+        ['10.0.0.2', 1, 0],
+      ],
+    );
+  });
+
+  it('pairs repeated halves of one 5-tuple in start order, whatever the arrival order', () => {
+    const out = (t: number) =>
+      half({ start_ms: t, src_port: 123, dst_port: 123, protocol: 17, fwd_bytes: t });
+    const back = (t: number) =>
+      half({
+        src_ip: '10.0.0.2',
+        dst_ip: '10.0.0.1',
+        start_ms: t,
+        src_port: 123,
+        dst_port: 123,
+        protocol: 17,
+        fwd_bytes: t,
+      });
+    const input = [out(1000), back(2500), out(4000), back(4100), out(60_000)];
+    const expected = buildSequences(input);
+    assert.deepEqual(
+      expected.flatMap((s) => s.flows.map((f) => [s.src_ip, f.start_ms, f.fwd_bytes, f.bwd_bytes])),
+      [
+        ['10.0.0.1', 1000, 1000, 2500],
+        ['10.0.0.1', 4000, 4000, 4100],
+        ['10.0.0.1', 60_000, 60_000, 0],
+      ],
+    );
+    assert.deepEqual(buildSequences([...input].reverse()), expected);
+    assert.deepEqual(
+      buildSequences([input[3], input[0], input[4], input[2], input[1]].filter((f) => f !== undefined)),
+      expected,
+    );
+  });
+
+  it('leaves bidirectional records (Zeek, CSV, IPFIX biflow) unchanged, src as initiator', () => {
+    const zeek = flow({
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      src_port: 443,
+      dst_port: 40000,
+      start_ms: 5,
+    });
+    const biflowIpfix = flow({ source_format: 'ipfix', start_ms: 6 });
+    const reverseZeek = flow({ start_ms: 7 });
+    const seqs = buildSequences([zeek, biflowIpfix, reverseZeek]);
+    assert.deepEqual(
+      seqs.map((s) => [s.src_ip, s.flows.length]),
+      [
+        ['10.0.0.1', 2],
+        ['10.0.0.2', 1],
+      ],
+    );
+    assert.equal(seqs[0]?.flows[0]?.bwd_bytes, 200);
+  });
+});

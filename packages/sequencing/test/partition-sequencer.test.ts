@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { FlowRecord } from '@tidewatch/contracts';
+import {
+  buildSequences,
+  InMemoryEntityStats,
+  PartitionSequencer,
+  SEQUENCING_SPEC,
+  sequenceId,
+  sequencingSpec,
+} from '../src/index.ts';
+import { flow, rng, stream } from './helpers.ts';
+
+const spec = sequencingSpec();
+const W = spec.window_ms;
+
+describe('windows (rules 2-4)', () => {
+  it('cuts a conversation-window into ordered parts of at most max_flows with ids per part', () => {
+    const n = 2 * spec.max_flows + 2;
+    const flows = Array.from({ length: n }, (_, i) => flow({ start_ms: W + (n - i) * 100, fwd_bytes: i }));
+    const seqs = buildSequences(flows);
+    assert.deepEqual(
+      seqs.map((s) => [s.part, s.flows.length, s.window_start_ms, s.window_end_ms]),
+      [
+        [0, spec.max_flows, W, 2 * W],
+        [1, spec.max_flows, W, 2 * W],
+        [2, 2, W, 2 * W],
+      ],
+    );
+    const starts = seqs.flatMap((s) => s.flows.map((f) => f.start_ms));
+    assert.deepEqual(
+      starts,
+      [...starts].sort((a, b) => a - b),
+    );
+    assert.deepEqual(
+      seqs.map((s) => s.sequence_id),
+      [0, 1, 2].map((p) => sequenceId(SEQUENCING_SPEC.sequence_id_namespace, '10.0.0.1', '10.0.0.2', W, p)),
+    );
+  });
+
+  it('orders equal starts by end, protocol, ports, bytes and packets', () => {
+    const a = flow({ start_ms: 5, end_ms: 9, protocol: 17 });
+    const b = flow({ start_ms: 5, end_ms: 9, protocol: 6, dst_port: 80 });
+    const c = flow({ start_ms: 5, end_ms: 9, protocol: 6, dst_port: 22 });
+    const d = flow({ start_ms: 5, end_ms: 8, protocol: 17 });
+    const [s] = buildSequences([a, b, c, d]);
+    assert.deepEqual(
+      s?.flows.map((f) => [f.end_ms, f.protocol, f.dst_port]),
+      [
+        [8, 17, 443],
+        [9, 6, 22],
+        [9, 6, 80],
+        [9, 17, 443],
+      ],
+    );
+  });
+
+  it('computes entity context per initiator and window across its conversations (rule 6)', () => {
+    const flows = [
+      flow({ dst_ip: '10.0.0.2', dst_port: 22, start_ms: 1 }),
+      flow({ dst_ip: '10.0.0.2', dst_port: 23, start_ms: 2 }),
+      flow({ dst_ip: '10.0.0.3', dst_port: 22, start_ms: 3 }),
+      flow({ dst_ip: '10.0.0.4', dst_port: 80, start_ms: W + 1 }),
+      flow({ src_ip: '10.0.0.7', dst_ip: '10.0.0.2', start_ms: 4 }),
+    ];
+    const seqs = buildSequences(flows);
+    const ctx = Object.fromEntries(
+      seqs.map((s) => [`${s.src_ip}>${s.dst_ip}@${s.window_start_ms}`, s.context]),
+    );
+    const first = { distinct_dsts: 2, distinct_dst_ports: 2, connections: 3 };
+    assert.deepEqual(ctx, {
+      '10.0.0.1>10.0.0.2@0': first,
+      '10.0.0.1>10.0.0.3@0': first,
+      '10.0.0.7>10.0.0.2@0': { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 },
+      [`10.0.0.1>10.0.0.4@${W}`]: { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 },
+    });
+  });
+
+  it('closes a window when the watermark reaches its end and routes later flows for it as late', () => {
+    const seq = new PartitionSequencer(spec);
+    const stats = new InMemoryEntityStats();
+    assert.equal(seq.push(flow({ start_ms: 1000 }), 0), 'accepted');
+    assert.equal(seq.push(flow({ start_ms: W + spec.allowed_lateness_ms - 1 }), 1), 'accepted');
+    stats.applySync([]);
+    assert.equal(seq.seal().length, 0);
+    assert.equal(seq.push(flow({ start_ms: W + spec.allowed_lateness_ms }), 2), 'accepted');
+    const sealed = seq.seal();
+    assert.deepEqual(
+      sealed.map((w) => [w.window_start_ms, w.flows.length]),
+      [[0, 1]],
+    );
+    assert.equal(seq.openWindows, 2);
+    assert.equal(seq.takeEmittable().length, 1);
+    assert.equal(seq.openWindows, 1);
+    const late = flow({ start_ms: W - 1, fwd_bytes: 7 });
+    assert.equal(seq.push(late, 3), 'late');
+    assert.equal(seq.push(flow({ start_ms: W }), 4), 'accepted');
+  });
+
+  it('routes a stitched biflow whose window was already emitted as its two original halves', () => {
+    const seq = new PartitionSequencer(spec);
+    const a = flow({ source_format: 'netflow5', bwd_bytes: 0, bwd_pkts: 0, start_ms: 2 * W - 1 });
+    assert.equal(seq.push(a, 0), 'accepted');
+    assert.equal(seq.pendingHalves, 1);
+    // A late half (its own window long closed) is late on arrival.
+    seq.push(flow({ start_ms: 10 * W }), 1);
+    seq.seal();
+    assert.equal(seq.pendingHalves, 0);
+    const b = flow({
+      source_format: 'netflow5',
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      start_ms: 2 * W - 2,
+      bwd_bytes: 0,
+      bwd_pkts: 0,
+    });
+    assert.equal(seq.push(b, 2), 'late');
+  });
+
+  it('keeps every flow exactly once and gives the batch result for input shuffled within the lateness bound', () => {
+    const random = rng(42);
+    const hosts = ['10.1.0.1', '10.1.0.2', '10.1.0.3', '192.168.5.5', '172.16.0.9'];
+    const base: FlowRecord[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const t = Math.floor(i * 700 + random() * 500);
+      const src = hosts[Math.floor(random() * hosts.length)] as string;
+      let dst = hosts[Math.floor(random() * hosts.length)] as string;
+      if (dst === src) dst = '8.8.8.8';
+      const sport = 30000 + Math.floor(random() * 5);
+      const dport = [22, 53, 80, 443][Math.floor(random() * 4)] as number;
+      if (random() < 0.5) {
+        base.push(
+          flow({
+            src_ip: src,
+            dst_ip: dst,
+            src_port: sport,
+            dst_port: dport,
+            start_ms: t,
+            end_ms: t + 50,
+            fwd_bytes: i,
+          }),
+        );
+      } else {
+        const fmt = 'netflow9' as const;
+        base.push(
+          flow({
+            source_format: fmt,
+            src_ip: src,
+            dst_ip: dst,
+            src_port: sport,
+            dst_port: dport,
+            start_ms: t,
+            end_ms: t + 40,
+            fwd_bytes: i,
+            bwd_bytes: 0,
+            bwd_pkts: 0,
+          }),
+        );
+        if (random() < 0.8) {
+          const rt = t + Math.floor(random() * 1500);
+          base.push(
+            flow({
+              source_format: fmt,
+              src_ip: dst,
+              dst_ip: src,
+              src_port: dport,
+              dst_port: sport,
+              start_ms: rt,
+              end_ms: rt + 30,
+              fwd_bytes: i + 1e6,
+              bwd_bytes: 0,
+              bwd_pkts: 0,
+            }),
+          );
+        }
+      }
+    }
+    const expected = buildSequences(base);
+    const bound = spec.allowed_lateness_ms - spec.biflow_tolerance_ms;
+    for (const seed of [1, 2, 3]) {
+      const r = rng(seed);
+      const shuffled = base
+        .map((f) => ({ f, k: f.start_ms + r() * bound }))
+        .sort((a, b) => a.k - b.k)
+        .map((x) => x.f);
+      assert.notDeepEqual(shuffled, base);
+      const got = stream(shuffled, spec, { batch: 1 + Math.floor(r() * 50) });
+      assert.equal(got.late.length, 0);
+      assert.deepEqual(got.sequences, expected);
+    }
+    const flowsOut = expected.reduce((n, s) => n + s.flows.length, 0);
+    const bytesIn = base.reduce((n, f) => n + f.fwd_bytes + f.bwd_bytes, 0);
+    const bytesOut = expected.reduce(
+      (n, s) => n + s.flows.reduce((m, f) => m + f.fwd_bytes + f.bwd_bytes, 0),
+      0,
+    );
+    assert.ok(flowsOut < base.length, 'some halves were stitched');
+    assert.equal(bytesOut, bytesIn);
+  });
+
+  it('replays from a checkpoint after a crash to the same output, without re-emitting or re-routing', () => {
+    const random = rng(7);
+    const flows: FlowRecord[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t = i * 900 + Math.floor(random() * 20_000);
+      flows.push(
+        flow({
+          src_ip: `10.2.0.${i % 7}`,
+          dst_ip: `10.3.0.${i % 5}`,
+          start_ms: t,
+          end_ms: t + 10,
+          fwd_bytes: i,
+        }),
+      );
+      if (i % 97 === 0)
+        flows.push(flow({ src_ip: '10.9.9.9', start_ms: Math.max(0, t - 200_000), fwd_bytes: -i }));
+    }
+    const whole = stream(flows, spec, { batch: 13 });
+    assert.ok(whole.late.length > 0, 'the input has late flows');
+    for (const cut of [300, 1111, 1700]) {
+      const stats = new InMemoryEntityStats();
+      const first = stream(flows, spec, { batch: 13, stats, stopAfter: cut });
+      const ckpt = JSON.parse(JSON.stringify(first.sequencer.checkpoint()));
+      assert.ok(ckpt.offset <= cut);
+      // The crash lost everything after the checkpoint except what was already emitted / routed late.
+      const restored = new PartitionSequencer(spec, ckpt);
+      const second = stream(flows, spec, { batch: 5, stats, sequencer: restored, fromOffset: ckpt.offset });
+      const byId = new Map([...first.sequences, ...second.sequences].map((s) => [s.sequence_id, s]));
+      assert.deepEqual(
+        [...byId.values()].sort((a, b) => (a.sequence_id < b.sequence_id ? -1 : 1)),
+        [...whole.sequences].sort((a, b) => (a.sequence_id < b.sequence_id ? -1 : 1)),
+      );
+      assert.equal(first.late.length + second.late.length, whole.late.length);
+      const firstIds = new Set(first.sequences.map((s) => s.sequence_id));
+      assert.ok(
+        second.sequences.every((s) => !firstIds.has(s.sequence_id)),
+        'emitted windows are not emitted again',
+      );
+    }
+  });
+});
