@@ -1,0 +1,183 @@
+import type { AttackCandidate, Finding, Sequence, Severity, SubScores } from '@tidewatch/contracts';
+import { DEFAULT_TECHNIQUE_BY_TACTIC, TACTIC_NAMES, type TechniqueGuess } from './attack-names.ts';
+import type { ModelManifest } from './manifest.ts';
+
+/** A tactic is listed when its probability reaches this (the top trained tactic is always listed). */
+export const TACTIC_MIN_PROBABILITY = 0.2;
+const MAX_PORTS = 16;
+
+/**
+ * How much a tactic raises the urgency of a detection: actions on objectives (impact,
+ * exfiltration, C2, credential theft, lateral movement) weigh more than reconnaissance.
+ */
+export const TACTIC_WEIGHT: Readonly<Record<string, number>> = {
+  TA0040: 1,
+  TA0010: 1,
+  TA0011: 0.95,
+  TA0006: 0.95,
+  TA0008: 0.95,
+  TA0001: 0.9,
+  TA0002: 0.9,
+  TA0003: 0.9,
+  TA0004: 0.9,
+  TA0005: 0.9,
+  TA0009: 0.9,
+  TA0007: 0.8,
+  TA0043: 0.75,
+  TA0042: 0.7,
+};
+const UNKNOWN_TACTIC_WEIGHT = 0.85;
+
+/**
+ * Severity, defined once:
+ * - benign verdict: `info`, or `low` when a baseline sub-score flagged the sequence;
+ * - malicious: risk = score × tactic weight (TACTIC_WEIGHT of the top tactic, 0.85 when none)
+ *   + 0.1 × anomaly, then critical ≥ 0.9, high ≥ 0.75, medium ≥ 0.5, else low.
+ */
+export function severityOf(
+  verdict: Finding['verdict'],
+  score: number,
+  anomaly: number,
+  topTactic: string | null,
+  flagged: boolean,
+): Severity {
+  if (verdict === 'benign') return flagged ? 'low' : 'info';
+  const weight = topTactic ? (TACTIC_WEIGHT[topTactic] ?? UNKNOWN_TACTIC_WEIGHT) : UNKNOWN_TACTIC_WEIGHT;
+  const risk = score * weight + 0.1 * Math.min(1, Math.max(0, anomaly));
+  if (risk >= 0.9) return 'critical';
+  if (risk >= 0.75) return 'high';
+  if (risk >= 0.5) return 'medium';
+  return 'low';
+}
+
+/** Tactic candidates from the model's trained heads only, most probable first. */
+export function tacticCandidates(
+  probs: Float32Array,
+  manifest: ModelManifest,
+  trained: Set<string>,
+): AttackCandidate[] {
+  const all: AttackCandidate[] = [];
+  manifest.tactics.forEach((id, i) => {
+    if (!trained.has(id)) return;
+    all.push({ id, name: TACTIC_NAMES[id] ?? id, probability: round6(probs[i] ?? 0) });
+  });
+  all.sort((a, b) => b.probability - a.probability);
+  return all.filter((c, i) => i === 0 || c.probability >= TACTIC_MIN_PROBABILITY);
+}
+
+export function techniqueTable(manifest: ModelManifest): Record<string, TechniqueGuess[]> {
+  const t = manifest['technique_by_tactic'];
+  if (t && typeof t === 'object' && !Array.isArray(t)) {
+    const out: Record<string, TechniqueGuess[]> = { ...DEFAULT_TECHNIQUE_BY_TACTIC };
+    for (const [tactic, list] of Object.entries(t as Record<string, unknown>)) {
+      const items = (Array.isArray(list) ? list : [list]) as Partial<TechniqueGuess>[];
+      const guesses = items
+        .filter((x) => x && typeof x.id === 'string')
+        .map((x) => ({
+          id: x.id as string,
+          name: x.name ?? (x.id as string),
+          prior: typeof x.prior === 'number' ? x.prior : 1,
+        }));
+      if (guesses.length > 0) out[tactic] = guesses;
+    }
+    return out;
+  }
+  return { ...DEFAULT_TECHNIQUE_BY_TACTIC };
+}
+
+/** Technique candidates: each listed tactic's likely techniques, P = P(tactic) × prior. */
+export function techniqueCandidates(
+  tactics: AttackCandidate[],
+  table: Record<string, TechniqueGuess[]>,
+): AttackCandidate[] {
+  const best = new Map<string, AttackCandidate>();
+  for (const t of tactics) {
+    for (const g of table[t.id] ?? []) {
+      const p = round6(t.probability * g.prior);
+      const cur = best.get(g.id);
+      if (!cur || cur.probability < p) best.set(g.id, { id: g.id, name: g.name, probability: p });
+    }
+  }
+  return [...best.values()].sort((a, b) => b.probability - a.probability);
+}
+
+export function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** Ground truth of a sequence from its flows: 1 if any flow is malicious, 0 if all benign, else null. */
+export function sequenceLabel(seq: Sequence): number | null {
+  let allKnown = seq.flows.length > 0;
+  for (const f of seq.flows) {
+    if (f.label === 1) return 1;
+    if (f.label !== 0) allKnown = false;
+  }
+  return allKnown ? 0 : null;
+}
+
+/** The finding fields that come from the sequence alone (times, endpoints, totals, label). */
+export function sequenceFacts(
+  seq: Sequence,
+): Pick<
+  Finding,
+  | 'sequence_id'
+  | 'window_start_ms'
+  | 'window_end_ms'
+  | 'first_seen_ms'
+  | 'last_seen_ms'
+  | 'src_ip'
+  | 'dst_ip'
+  | 'dst_ports'
+  | 'protocols'
+  | 'connections'
+  | 'fwd_bytes'
+  | 'bwd_bytes'
+  | 'fwd_pkts'
+  | 'bwd_pkts'
+  | 'label'
+> {
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  let fb = 0;
+  let bb = 0;
+  let fp = 0;
+  let bp = 0;
+  const ports = new Map<number, number>();
+  const protos = new Set<number>();
+  for (const f of seq.flows) {
+    first = Math.min(first, f.start_ms);
+    last = Math.max(last, f.end_ms);
+    fb += f.fwd_bytes;
+    bb += f.bwd_bytes;
+    fp += f.fwd_pkts;
+    bp += f.bwd_pkts;
+    ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
+    protos.add(f.protocol);
+  }
+  const dstPorts = [...ports]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, MAX_PORTS)
+    .map(([p]) => p);
+  return {
+    sequence_id: seq.sequence_id,
+    window_start_ms: seq.window_start_ms,
+    window_end_ms: seq.window_end_ms,
+    first_seen_ms: Number.isFinite(first) ? first : seq.window_start_ms,
+    last_seen_ms: Number.isFinite(last) ? last : seq.window_start_ms,
+    src_ip: seq.src_ip,
+    dst_ip: seq.dst_ip,
+    dst_ports: dstPorts,
+    protocols: [...protos].sort((a, b) => a - b),
+    connections: seq.flows.length,
+    fwd_bytes: fb,
+    bwd_bytes: bb,
+    fwd_pkts: fp,
+    bwd_pkts: bp,
+    label: sequenceLabel(seq),
+  };
+}
+
+/** True when any baseline sub-score reaches the flag threshold. */
+export function flaggedBy(sub: SubScores, threshold: number): (keyof SubScores)[] {
+  return (Object.keys(sub) as (keyof SubScores)[]).filter((k) => sub[k] >= threshold);
+}

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
+import { FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
+import {
+  Detector,
+  FeatureSpecMismatchError,
+  lengthBuckets,
+  ModelHost,
+  ModelNotFoundError,
+  severityOf,
+  tacticCandidates,
+  techniqueCandidates,
+  techniqueTable,
+} from '../src/index.ts';
+import { copiedRepository, repository } from './model-fixture.ts';
+
+function flow(i: number, over: Partial<SequenceFlow> = {}): SequenceFlow {
+  return {
+    start_ms: 1_700_000_000_000 + i * 1500,
+    end_ms: 1_700_000_000_000 + i * 1500 + 40 + i,
+    protocol: 6,
+    src_port: 40000 + i,
+    dst_port: i % 3 === 0 ? 22 : 443,
+    fwd_bytes: 300 + 17 * i,
+    fwd_pkts: 3 + (i % 4),
+    bwd_bytes: i % 5 === 0 ? 0 : 1200 + i,
+    bwd_pkts: i % 5 === 0 ? 0 : 4,
+    tcp_flags: 0x1b,
+    label: null,
+    attack: null,
+    origin: `test:${i}`,
+    ...over,
+  };
+}
+
+export function sequence(n: number, seed = 0): Sequence {
+  return {
+    sequence_id: `00000000-0000-5000-8000-${(seed * 1000 + n).toString(16).padStart(12, '0')}`,
+    src_ip: '10.0.0.1',
+    dst_ip: '10.0.0.2',
+    window_start_ms: 1_700_000_000_000,
+    window_end_ms: 1_700_000_300_000,
+    part: 0,
+    flows: Array.from({ length: n }, (_, i) => flow(i + seed)),
+    context: { distinct_dsts: 1 + seed, distinct_dst_ports: 2, connections: n },
+  };
+}
+
+describe('model repository and loading', () => {
+  it('lists versions with the default marked and loads the default', async () => {
+    const versions = await repository.list();
+    const def = await repository.defaultVersion();
+    assert.ok(versions.some((v) => v.version === def && v.is_default));
+    const model = await repository.load();
+    assert.equal(model.version, def);
+    assert.deepEqual(model.buckets, lengthBuckets(model.manifest.max_len));
+    await model.release();
+  });
+
+  it('refuses a model whose feature spec hash differs, naming both hashes', async () => {
+    const repo = await copiedRepository(['stale'], (m) => {
+      m['feature_spec_hash'] = 'deadbeef';
+    });
+    try {
+      await assert.rejects(repo.load('stale'), (e: unknown) => {
+        assert.ok(e instanceof FeatureSpecMismatchError);
+        assert.match(
+          e.message,
+          /model stale .* hash deadbeef, but @tidewatch\/features implements features\.v1 with hash [0-9a-f]{64}/,
+        );
+        return true;
+      });
+    } finally {
+      await rm(repo.root, { recursive: true, force: true });
+    }
+  });
+
+  it('names a missing version', async () => {
+    await assert.rejects(repository.load('no-such-version'), ModelNotFoundError);
+  });
+});
+
+describe('bucketed inference', () => {
+  it('pads to the length bucket only, and padding never changes a result', async () => {
+    const model = await repository.load();
+    try {
+      const lengths = [1, 2, 3, 5, 9, 17, 1, 4, Math.min(40, model.manifest.max_len)];
+      const seqs = lengths.map((n, i) => sequence(n, i));
+      const feats = seqs.map((s) => sequenceFeatures(s));
+      const batched = await model.run(feats);
+      for (let i = 0; i < seqs.length; i++) {
+        const f = feats[i];
+        assert.ok(f);
+        assert.equal(f.flow.length, (lengths[i] as number) * FLOW_FEATURE_COUNT);
+        assert.ok(
+          model.bucketFor(f.length) < model.manifest.max_len || f.length > model.manifest.max_len / 2,
+        );
+        const [alone] = await model.runPadded([f], f.length);
+        const b = batched[i];
+        assert.ok(alone && b);
+        assert.ok(
+          Math.abs(alone.score - b.score) < 1e-4,
+          `score of length ${f.length}: ${alone.score} vs ${b.score}`,
+        );
+        assert.ok(Math.abs(alone.anomaly - b.anomaly) < 1e-4);
+        for (let j = 0; j < b.embedding.length; j++) {
+          assert.ok(Math.abs((alone.embedding[j] as number) - (b.embedding[j] as number)) < 1e-4);
+        }
+      }
+    } finally {
+      await model.release();
+    }
+  });
+});
+
+describe('Detector', () => {
+  it('maps outputs to findings: threshold verdict, trained tactics only, severity, explanation', async () => {
+    const host = await ModelHost.open(repository);
+    try {
+      const det = new Detector(host, { clock: () => 42 });
+      const seqs = [sequence(1), sequence(6, 1), sequence(30, 2)];
+      const scored = await det.score(seqs);
+      const manifest = host.current.manifest;
+      assert.equal(scored.length, 3);
+      for (const [i, s] of scored.entries()) {
+        const f = s.finding;
+        assert.equal(f.sequence_id, seqs[i]?.sequence_id);
+        assert.equal(f.connections, seqs[i]?.flows.length);
+        assert.ok(f.score >= 0 && f.score <= 1);
+        assert.equal(f.verdict, f.score >= manifest.thresholds.score ? 'malicious' : 'benign');
+        assert.equal(f.model_version, manifest.version);
+        assert.equal(f.scored_at_ms, 42);
+        assert.equal(f.status, 'new');
+        assert.equal(s.embedding.length, manifest.embedding_dim);
+        if (f.verdict === 'benign') assert.deepEqual(f.tactics, []);
+        assert.equal(f.explanation.top_features.length, 5);
+        assert.deepEqual(Object.keys(f.explanation.subscores).sort(), [
+          'beacon',
+          'brute_force',
+          'exfiltration',
+          'scan',
+        ]);
+        assert.equal(s.alert, f.verdict === 'malicious' || s.flags.length > 0);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('tactic candidates skip untrained heads; techniques follow the tactic table', () => {
+    const manifest = {
+      version: 't',
+      created_at: '',
+      feature_spec: 'features.v1',
+      feature_spec_hash: 'x',
+      sequencing_spec: 'sequencing.v1',
+      tactics: ['TA0043', 'TA0006', 'TA0040'],
+      thresholds: { score: 0.5 },
+      embedding_dim: 4,
+      max_len: 8,
+    };
+    const probs = new Float32Array([0.3, 0.1, 0.95]);
+    const c = tacticCandidates(probs, manifest, new Set(['TA0043', 'TA0006']));
+    assert.deepEqual(
+      c.map((t) => [t.id, t.name]),
+      [['TA0043', 'Reconnaissance']],
+    );
+    const tech = techniqueCandidates(c, techniqueTable(manifest));
+    assert.deepEqual(tech, [{ id: 'T1595', name: 'Active Scanning', probability: 0.3 }]);
+  });
+
+  it('severity follows the documented table', () => {
+    assert.equal(severityOf('benign', 0.1, 0.9, null, false), 'info');
+    assert.equal(severityOf('benign', 0.1, 0.9, null, true), 'low');
+    assert.equal(severityOf('malicious', 0.99, 0.5, 'TA0040', false), 'critical');
+    assert.equal(severityOf('malicious', 0.9, 0, 'TA0011', false), 'high');
+    assert.equal(severityOf('malicious', 0.9, 0, 'TA0043', false), 'medium');
+    assert.equal(severityOf('malicious', 0.55, 0, 'TA0043', false), 'low');
+  });
+
+  it('hot-swaps between batches, records the version, and rolls back', async () => {
+    const repo = await copiedRepository(['va', 'vb']);
+    const host = await ModelHost.open(repo);
+    try {
+      const det = new Detector(host);
+      const seqs = [sequence(3), sequence(8, 1)];
+      const a = await det.score(seqs);
+      assert.ok(a.every((s) => s.finding.model_version === 'va'));
+      const inFlight = det.score(seqs);
+      await host.swap('vb');
+      assert.ok((await inFlight).every((s) => s.finding.model_version === 'va'));
+      const b = await det.score(seqs);
+      assert.ok(b.every((s) => s.finding.model_version === 'vb'));
+      assert.deepEqual(
+        b.map((s) => s.finding.score),
+        a.map((s) => s.finding.score),
+      );
+      assert.deepEqual(host.previousVersions, ['va']);
+      await host.rollback();
+      assert.equal(host.current.version, 'va');
+      await assert.rejects(host.rollback(), /no previous model version/);
+      await assert.rejects(host.swap('missing'), ModelNotFoundError);
+      assert.equal(host.current.version, 'va');
+    } finally {
+      await host.close();
+      await rm(repo.root, { recursive: true, force: true });
+    }
+  });
+});
