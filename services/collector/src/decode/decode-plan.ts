@@ -1,0 +1,437 @@
+import type { FlowRecord } from '@tidewatch/contracts';
+import { describeElement, type IeType, PEN } from './information-elements.ts';
+import { hex, ipv4, ipv6, mac, ntpToMs, signedText, u16, u32, uint, uintText, utf8 } from './wire.ts';
+
+/** One field of a template as announced on the wire. */
+export interface TemplateField {
+  id: number;
+  pen: number; // 0 for IANA / NetFlow v9 types
+  length: number; // 65535 = variable length (IPFIX)
+}
+
+export const VARIABLE_LENGTH = 65535;
+
+/**
+ * Per-record values that are not FlowRecord fields themselves but decide some of them (times,
+ * sampling, ICMP, sampled frame). One instance is reused for every record.
+ */
+export class RecordScratch {
+  firstUptime = Number.NaN;
+  lastUptime = Number.NaN;
+  startMs = Number.NaN;
+  endMs = Number.NaN;
+  startDeltaUs = Number.NaN;
+  endDeltaUs = Number.NaN;
+  durationMs = Number.NaN;
+  systemInitMs = Number.NaN;
+  samplerId = -1;
+  samplingInterval = 0;
+  samplingSpace = 0;
+  icmpTypeCode = -1;
+  icmpType = -1;
+  icmpCode = -1;
+  totalBytes = -1;
+  totalPkts = -1;
+  revTotalBytes = -1;
+  revTotalPkts = -1;
+  initiatorBytes = -1;
+  responderBytes = -1;
+  initiatorPkts = -1;
+  responderPkts = -1;
+  altSrcPort = -1;
+  altDstPort = -1;
+  frameSize = -1;
+  frameBuf: Uint8Array | null = null;
+  frameOff = 0;
+  frameLen = 0;
+  frameIsIp = false;
+  hasSrc = false;
+  hasDst = false;
+
+  reset(): void {
+    this.firstUptime = Number.NaN;
+    this.lastUptime = Number.NaN;
+    this.startMs = Number.NaN;
+    this.endMs = Number.NaN;
+    this.startDeltaUs = Number.NaN;
+    this.endDeltaUs = Number.NaN;
+    this.durationMs = Number.NaN;
+    this.systemInitMs = Number.NaN;
+    this.samplerId = -1;
+    this.samplingInterval = 0;
+    this.samplingSpace = 0;
+    this.icmpTypeCode = -1;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+    this.totalBytes = -1;
+    this.totalPkts = -1;
+    this.revTotalBytes = -1;
+    this.revTotalPkts = -1;
+    this.initiatorBytes = -1;
+    this.responderBytes = -1;
+    this.initiatorPkts = -1;
+    this.responderPkts = -1;
+    this.altSrcPort = -1;
+    this.altDstPort = -1;
+    this.frameSize = -1;
+    this.frameBuf = null;
+    this.frameLen = 0;
+    this.frameIsIp = false;
+    this.hasSrc = false;
+    this.hasDst = false;
+  }
+}
+
+export type FieldReader = (b: Uint8Array, o: number, len: number, r: FlowRecord, s: RecordScratch) => void;
+
+/** A template compiled once into the readers its records need, in wire order. */
+export interface DecodePlan {
+  readers: (FieldReader | null)[];
+  lengths: number[];
+  /** Record length when no field is variable, else -1. */
+  fixedLength: number;
+  /** Smallest possible record (variable fields count 1 byte); 0 means the template cannot frame records. */
+  minLength: number;
+}
+
+export function compilePlan(fields: TemplateField[]): DecodePlan {
+  const readers: (FieldReader | null)[] = [];
+  const lengths: number[] = [];
+  let fixed = 0;
+  let min = 0;
+  let variable = false;
+  const seen = new Set<string>();
+  for (const f of fields) {
+    const key = `${f.pen}:${f.id}`;
+    // A repeated element (several MPLS labels, two VLAN ids) maps its first occurrence to the
+    // record; later ones go to `extra` with an index so nothing is lost.
+    const repeat = seen.has(key);
+    seen.add(key);
+    readers.push(repeat ? extraReader(f, true) : fieldReader(f));
+    lengths.push(f.length);
+    if (f.length === VARIABLE_LENGTH) {
+      variable = true;
+      min += 1;
+    } else {
+      fixed += f.length;
+      min += f.length;
+    }
+  }
+  return { readers, lengths, fixedLength: variable ? -1 : fixed, minLength: min };
+}
+
+function fieldReader(f: TemplateField): FieldReader | null {
+  if (f.length === 0) return null;
+  if (f.pen === 0) return ianaReader(f) ?? extraReader(f, false);
+  if (f.pen === PEN.reverse) return reverseReader(f) ?? extraReader(f, false);
+  return extraReader(f, false);
+}
+
+function ianaReader(f: TemplateField): FieldReader | null | undefined {
+  const len = f.length;
+  const isAddr4 = len === 4;
+  const isAddr6 = len === 16;
+  switch (f.id) {
+    case 1:
+      return (b, o, l, r) => {
+        r.fwd_bytes = uint(b, o, l);
+      };
+    case 2:
+      return (b, o, l, r) => {
+        r.fwd_pkts = uint(b, o, l);
+      };
+    case 85:
+      return (b, o, l, _r, s) => {
+        s.totalBytes = uint(b, o, l);
+      };
+    case 86:
+      return (b, o, l, _r, s) => {
+        s.totalPkts = uint(b, o, l);
+      };
+    case 231:
+      return (b, o, l, _r, s) => {
+        s.initiatorBytes = uint(b, o, l);
+      };
+    case 232:
+      return (b, o, l, _r, s) => {
+        s.responderBytes = uint(b, o, l);
+      };
+    case 298:
+      return (b, o, l, _r, s) => {
+        s.initiatorPkts = uint(b, o, l);
+      };
+    case 299:
+      return (b, o, l, _r, s) => {
+        s.responderPkts = uint(b, o, l);
+      };
+    case 4:
+      return (b, o, l, r) => {
+        r.protocol = uint(b, o, l);
+      };
+    case 6:
+      return (b, o, l, r) => {
+        r.tcp_flags = uint(b, o, l);
+      };
+    case 7:
+      return (b, o, l, r) => {
+        r.src_port = uint(b, o, l);
+      };
+    case 11:
+      return (b, o, l, r) => {
+        r.dst_port = uint(b, o, l);
+      };
+    case 180:
+    case 182:
+      return (b, o, l, _r, s) => {
+        s.altSrcPort = uint(b, o, l);
+      };
+    case 181:
+    case 183:
+      return (b, o, l, _r, s) => {
+        s.altDstPort = uint(b, o, l);
+      };
+    case 8:
+      if (!isAddr4) return undefined;
+      return (b, o, _l, r, s) => {
+        r.src_ip = ipv4(b, o);
+        s.hasSrc = true;
+      };
+    case 12:
+      if (!isAddr4) return undefined;
+      return (b, o, _l, r, s) => {
+        r.dst_ip = ipv4(b, o);
+        s.hasDst = true;
+      };
+    case 27:
+      if (!isAddr6) return undefined;
+      return (b, o, _l, r, s) => {
+        r.src_ip = ipv6(b, o);
+        s.hasSrc = true;
+      };
+    case 28:
+      if (!isAddr6) return undefined;
+      return (b, o, _l, r, s) => {
+        r.dst_ip = ipv6(b, o);
+        s.hasDst = true;
+      };
+    case 10:
+      return (b, o, l, r) => {
+        r.in_if = uint(b, o, l);
+      };
+    case 14:
+      return (b, o, l, r) => {
+        r.out_if = uint(b, o, l);
+      };
+    case 16:
+      return (b, o, l, r) => {
+        r.src_as = uint(b, o, l);
+      };
+    case 17:
+      return (b, o, l, r) => {
+        r.dst_as = uint(b, o, l);
+      };
+    case 58:
+    case 243:
+      return (b, o, l, r) => {
+        if (r.vlan == null) r.vlan = uint(b, o, l) & 0x0fff;
+      };
+    case 32:
+    case 139:
+      return (b, o, l, _r, s) => {
+        s.icmpTypeCode = uint(b, o, l);
+      };
+    case 176:
+    case 178:
+      return (b, o, l, _r, s) => {
+        s.icmpType = uint(b, o, l);
+      };
+    case 177:
+    case 179:
+      return (b, o, l, _r, s) => {
+        s.icmpCode = uint(b, o, l);
+      };
+    case 21:
+      return (b, o, l, _r, s) => {
+        s.lastUptime = uint(b, o, l);
+      };
+    case 22:
+      return (b, o, l, _r, s) => {
+        s.firstUptime = uint(b, o, l);
+      };
+    case 150:
+      return (b, o, l, _r, s) => {
+        s.startMs = uint(b, o, l) * 1000;
+      };
+    case 151:
+      return (b, o, l, _r, s) => {
+        s.endMs = uint(b, o, l) * 1000;
+      };
+    case 152:
+      return (b, o, l, _r, s) => {
+        s.startMs = uint(b, o, l);
+      };
+    case 153:
+      return (b, o, l, _r, s) => {
+        s.endMs = uint(b, o, l);
+      };
+    case 154:
+    case 156:
+      if (len !== 8) return undefined;
+      return (b, o, _l, _r, s) => {
+        s.startMs = ntpToMs(b, o);
+      };
+    case 155:
+    case 157:
+      if (len !== 8) return undefined;
+      return (b, o, _l, _r, s) => {
+        s.endMs = ntpToMs(b, o);
+      };
+    case 158:
+      return (b, o, l, _r, s) => {
+        s.startDeltaUs = uint(b, o, l);
+      };
+    case 159:
+      return (b, o, l, _r, s) => {
+        s.endDeltaUs = uint(b, o, l);
+      };
+    case 160:
+      return (b, o, l, _r, s) => {
+        s.systemInitMs = uint(b, o, l);
+      };
+    case 161:
+      return (b, o, l, _r, s) => {
+        s.durationMs = uint(b, o, l);
+      };
+    case 162:
+      return (b, o, l, _r, s) => {
+        s.durationMs = Math.floor(uint(b, o, l) / 1000);
+      };
+    case 34:
+    case 50:
+    case 305:
+      return (b, o, l, _r, s) => {
+        s.samplingInterval = uint(b, o, l);
+      };
+    case 306:
+      return (b, o, l, _r, s) => {
+        s.samplingSpace = uint(b, o, l);
+      };
+    case 48:
+    case 302:
+      return (b, o, l, _r, s) => {
+        s.samplerId = uint(b, o, l);
+      };
+    case 312:
+      return (b, o, l, _r, s) => {
+        s.frameSize = uint(b, o, l);
+      };
+    case 315:
+    case 313:
+      return (b, o, l, _r, s) => {
+        s.frameBuf = b;
+        s.frameOff = o;
+        s.frameLen = l;
+        s.frameIsIp = f.id === 313;
+      };
+    case 210:
+      return null; // paddingOctets
+    default:
+      return undefined;
+  }
+}
+
+/** RFC 5103 reverse elements: the reverse direction's counters become the bwd fields. */
+function reverseReader(f: TemplateField): FieldReader | undefined {
+  switch (f.id) {
+    case 1:
+      return (b, o, l, r) => {
+        r.bwd_bytes = uint(b, o, l);
+      };
+    case 2:
+      return (b, o, l, r) => {
+        r.bwd_pkts = uint(b, o, l);
+      };
+    case 85:
+      return (b, o, l, _r, s) => {
+        s.revTotalBytes = uint(b, o, l);
+      };
+    case 86:
+      return (b, o, l, _r, s) => {
+        s.revTotalPkts = uint(b, o, l);
+      };
+    default:
+      return undefined;
+  }
+}
+
+const MPLS_LABEL_IDS = new Set([70, 71, 72, 73, 74, 75, 76, 77, 78, 79]);
+
+/** Renders a value for `extra` by its element's abstract type. */
+export function renderValue(type: IeType, b: Uint8Array, o: number, len: number): string {
+  switch (type) {
+    case 'u':
+      return len <= 8 ? uintText(b, o, len) : hex(b, o, len);
+    case 's':
+      return len <= 8 ? signedText(b, o, len) : hex(b, o, len);
+    case 'ip4':
+      return len === 4 ? ipv4(b, o) : hex(b, o, len);
+    case 'ip6':
+      return len === 16 ? ipv6(b, o) : hex(b, o, len);
+    case 'mac':
+      return len === 6 ? mac(b, o) : hex(b, o, len);
+    case 'str':
+      return utf8(b, o, len);
+    case 'bool':
+      return len === 1 ? (b[o] === 1 ? 'true' : 'false') : hex(b, o, len);
+    case 'float':
+      if (len === 4) return String(Buffer.from(b.buffer, b.byteOffset + o, 4).readFloatBE(0));
+      if (len === 8) return String(Buffer.from(b.buffer, b.byteOffset + o, 8).readDoubleBE(0));
+      return hex(b, o, len);
+    case 'sec':
+      return len <= 4 ? new Date(uint(b, o, len) * 1000).toISOString() : hex(b, o, len);
+    case 'ms':
+      return len <= 8 ? new Date(uint(b, o, len)).toISOString() : hex(b, o, len);
+    case 'us':
+    case 'ns':
+      return len === 8 ? new Date(ntpToMs(b, o)).toISOString() : hex(b, o, len);
+    default:
+      return hex(b, o, len);
+  }
+}
+
+function extraReader(f: TemplateField, repeated: boolean): FieldReader | null {
+  if (f.length === 0) return null;
+  const info = describeElement(f.id, f.pen, f.length === VARIABLE_LENGTH ? 0 : f.length);
+  const type = info.type;
+  const base = info.name;
+  if (f.pen === 0 && MPLS_LABEL_IDS.has(f.id)) {
+    // label stack entry: 20-bit label, 3-bit traffic class, bottom-of-stack bit
+    return (b, o, l, r) => {
+      const extra = r.extra ?? (r.extra = {});
+      extra[uniqueName(extra, base, repeated)] = l >= 3 ? String(uint(b, o, 3) >>> 4) : hex(b, o, l);
+    };
+  }
+  return (b, o, l, r) => {
+    const extra = r.extra ?? (r.extra = {});
+    extra[uniqueName(extra, base, repeated)] = renderValue(type, b, o, l);
+  };
+}
+
+function uniqueName(extra: Record<string, string>, base: string, repeated: boolean): string {
+  if (!repeated && !(base in extra)) return base;
+  for (let i = 2; ; i++) {
+    const name = `${base}_${i}`;
+    if (!(name in extra)) return name;
+  }
+}
+
+/** Reads the generic values of an options record: element id (or pen:id) → number or text. */
+export function readOptionValue(f: TemplateField, b: Uint8Array, o: number, len: number): number | string {
+  if (len === 0) return 0;
+  if (f.pen === 0 && (f.id === 82 || f.id === 83 || f.id === 84 || f.id === 236 || f.id === 96))
+    return utf8(b, o, len);
+  if (len <= 8) return uint(b, o, len);
+  return hex(b, o, len);
+}
+
+export { u16, u32 };
