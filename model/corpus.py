@@ -1,0 +1,119 @@
+"""Labelled captures → sequences → model-ready arrays (features in sequence order, labels per sequence)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import TACTICS, Capture, labelled_captures, read_capture, tactic_matrix
+from .features import C, F, context_matrix, flow_feature_matrix
+from .sequencing import Sequences, build_sequences
+
+
+@dataclass
+class Corpus:
+    flow_x: np.ndarray          # [N, F] float32, flows in sequence order
+    flow_label: np.ndarray      # [N] 1/0/-1
+    flow_seq: np.ndarray        # [N] sequence index of each flow (in corpus order)
+    seq_offset: np.ndarray      # [S] into flow_x
+    seq_len: np.ndarray         # [S]
+    ctx: np.ndarray             # [S, C]
+    y: np.ndarray               # [S] 1 if any labelled flow is malicious, 0 if labelled benign, -1 unlabelled
+    tactics: np.ndarray         # [S, T]
+    capture: np.ndarray         # [S] capture index
+    captures: list[Capture] = field(default_factory=list)
+    flow_capture: np.ndarray | None = None
+    flow_sub: np.ndarray | None = None  # [N, 4] not used by the model (baselines)
+
+    @property
+    def count(self) -> int:
+        return int(self.seq_len.shape[0])
+
+    def networks(self) -> np.ndarray:
+        return np.array([self.captures[c].network for c in self.capture], dtype=object)
+
+
+def table_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
+    o = seqs.order
+    first = np.zeros(o.shape[0], dtype=bool)
+    first[seqs.offset] = True
+    x = flow_feature_matrix(
+        t["start_ms"][o], t["end_ms"][o], t["protocol"][o], t["src_port"][o], t["dst_port"][o],
+        t["fwd_bytes"][o], t["fwd_pkts"][o], t["bwd_bytes"][o], t["bwd_pkts"][o], t["tcp_flags"][o], first,
+    )
+    ctx = context_matrix(seqs.distinct_dsts, seqs.distinct_dst_ports, seqs.connections, seqs.length)
+    return x, ctx
+
+
+def seq_labels(flow_label_ordered: np.ndarray, seqs: Sequences) -> np.ndarray:
+    sid = np.repeat(np.arange(seqs.count), seqs.length)
+    y = np.full(seqs.count, -1, dtype=np.int64)
+    np.maximum.at(y, sid, np.where(flow_label_ordered >= 0, flow_label_ordered, -1))
+    return y
+
+
+def build_corpus(captures: list[Capture] | None = None) -> Corpus:
+    caps = captures if captures is not None else labelled_captures()
+    parts = []
+    base = 0
+    for ci, cap in enumerate(caps):
+        t = read_capture(cap)
+        seqs = build_sequences(t)
+        x, ctx = table_arrays(t, seqs)
+        fl = t["label"][seqs.order]
+        y = seq_labels(fl, seqs)
+        ft = tactic_matrix(cap.name, fl, t["attack"][seqs.order])
+        sid = np.repeat(np.arange(seqs.count), seqs.length)
+        tac = np.zeros((seqs.count, len(TACTICS)), dtype=np.float32)
+        np.maximum.at(tac, sid, ft)
+        parts.append(dict(x=x, fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
+                          cap=np.full(seqs.count, ci), fcap=np.full(x.shape[0], ci)))
+        base += seqs.count
+    offs, total = [], 0
+    for p in parts:
+        offs.append(p["off"] + total)
+        total += p["x"].shape[0]
+    return Corpus(
+        flow_x=np.concatenate([p["x"] for p in parts]), flow_label=np.concatenate([p["fl"] for p in parts]),
+        flow_seq=np.concatenate([p["sid"] for p in parts]), seq_offset=np.concatenate(offs),
+        seq_len=np.concatenate([p["ln"] for p in parts]), ctx=np.concatenate([p["ctx"] for p in parts]),
+        y=np.concatenate([p["y"] for p in parts]), tactics=np.concatenate([p["tac"] for p in parts]),
+        capture=np.concatenate([p["cap"] for p in parts]), captures=list(caps),
+        flow_capture=np.concatenate([p["fcap"] for p in parts]),
+    )
+
+
+def padded_batch(corpus_x: np.ndarray, offset: np.ndarray, length: np.ndarray, ctx: np.ndarray, idx: np.ndarray):
+    """flow [B, L, F], mask [B, L], context [B, C] for the sequences idx (L = their longest)."""
+    ln = length[idx]
+    L = int(ln.max())
+    pos = np.arange(L)
+    valid = pos[None, :] < ln[:, None]
+    flat = (offset[idx][:, None] + pos[None, :])[valid]
+    flow = np.zeros((idx.shape[0], L, F), dtype=np.float32)
+    flow[valid] = corpus_x[flat]
+    return flow, valid.astype(np.float32), ctx[idx].astype(np.float32)
+
+
+def length_batches(length: np.ndarray, idx: np.ndarray, max_tokens: int, max_batch: int, rng=None) -> list[np.ndarray]:
+    """Length-bucketed batches: sort by length, cut at a token budget (padding stays small)."""
+    if rng is not None:
+        idx = idx[rng.permutation(idx.shape[0])]
+    order = idx[np.argsort(length[idx], kind="stable")]
+    out, cur, cur_max = [], [], 0
+    for s in order:
+        l = int(length[s])
+        if cur and (max(cur_max, l) * (len(cur) + 1) > max_tokens or len(cur) >= max_batch):
+            out.append(np.array(cur))
+            cur, cur_max = [], 0
+        cur.append(s)
+        cur_max = max(cur_max, l)
+    if cur:
+        out.append(np.array(cur))
+    if rng is not None:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+assert F == 36 and C == 4
