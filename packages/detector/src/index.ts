@@ -6,3 +6,5 @@ export * from './manifest.ts';
 export * from './model-host.ts';
 export * from './model-repository.ts';
 export * from './onnx-model.ts';
+export * from './offline-scorer.ts';
+export * from './evaluation.ts';

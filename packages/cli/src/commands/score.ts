@@ -1,12 +1,126 @@
+import { once } from 'node:events';
 import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
 
-// Placeholder until the owning issue lands: says so plainly and fails.
+const USAGE = `Usage: tidewatch score [options] FILE
+
+Scores a flow file offline, in-process, on the same code path as the streaming pipeline
+(flow importer → sequencing.v1 → features.v1 → ONNX model → Finding).
+
+Without --per-flow: one JSON Finding per sequence on stdout (sequence order: window, src, dst, part).
+With --per-flow: exactly one JSON line per input data row, in input order:
+  {"row": <0-based data row>, "sequence_id": "...", "score": <0..1>, "verdict": "malicious"|"benign", "tactic": "<TA id>"|null}
+  A row the importer rejected still gets its line, with nulls and the reason:
+  {"row": 7, "sequence_id": null, "score": null, "verdict": null, "tactic": null, "error": "<file>:<line>: <what was wrong>"}
+  A flow's score/verdict/tactic are those of the sequence it belongs to.
+Input columns named label or attack are never model inputs (they only travel as ground truth).
+Counts (rows, imported, rejected, sequences, model version) go to stderr.
+
+Options:
+  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | auto (default auto)
+  --per-flow     one line per input row (see above)
+  --model V      model version under model/versions (default: model/versions/DEFAULT)
+  --batch N      micro-batch size (default 512)
+`;
+
+export interface ScoreArgs {
+  file: string;
+  format: string;
+  perFlow: boolean;
+  model?: string;
+  batch: number;
+}
+
+export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = true): ScoreArgs {
+  const a: Partial<ScoreArgs> & { files: string[] } = {
+    files: [],
+    format: 'auto',
+    perFlow: false,
+    batch: 512,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--format') a.format = value();
+    else if (arg === '--per-flow' && allowPerFlow) a.perFlow = true;
+    else if (arg === '--model') a.model = value();
+    else if (arg === '--data') a.files.push(value());
+    else if (arg === '--batch') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n <= 0) throw new UsageError('--batch needs a positive integer');
+      a.batch = n;
+    } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
+    else a.files.push(arg);
+  }
+  if (a.files.length !== 1) throw new UsageError(`exactly one input file expected\n\n${usage}`);
+  return {
+    file: a.files[0] as string,
+    format: a.format ?? 'auto',
+    perFlow: a.perFlow ?? false,
+    batch: a.batch ?? 512,
+    ...(a.model ? { model: a.model } : {}),
+  };
+}
+
+/** Loads the model and scores the file (shared by score and evaluate). */
+export async function scoreFile(args: ScoreArgs) {
+  const { IMPORT_FORMATS } = await import('@tidewatch/flow-importers');
+  if (args.format !== 'auto' && !(IMPORT_FORMATS as readonly string[]).includes(args.format)) {
+    throw new UsageError(`unknown --format '${args.format}' (known: ${IMPORT_FORMATS.join(', ')}, auto)`);
+  }
+  const { Detector, ModelHost, ModelRepository, scoreFlowFile } = await import('@tidewatch/detector');
+  const host = await ModelHost.open(new ModelRepository(), args.model, { intraOpThreads: 1 });
+  try {
+    const detector = new Detector(host);
+    const result = await scoreFlowFile(args.file, detector, {
+      format: args.format as 'auto',
+      batchSize: args.batch,
+    });
+    return { result, modelVersion: host.current.version };
+  } finally {
+    await host.close();
+  }
+}
+
+async function write(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+}
+
 export const command: Command = {
   name: 'score',
-  summary: 'not implemented yet',
-  usage: 'tidewatch score (not implemented yet)',
-  async run() {
-    process.stderr.write('tidewatch score: not implemented yet\n');
-    return 2;
+  summary: 'score flow files offline with the model (same code path as the pipeline)',
+  usage: USAGE,
+  async run(argv) {
+    const args = parseScoreArgs(argv);
+    const { perFlowLine } = await import('@tidewatch/detector');
+    const { result, modelVersion } = await scoreFile(args);
+    let buf = '';
+    const flush = async (force: boolean) => {
+      if (buf.length > (force ? 0 : 1 << 16)) {
+        await write(buf);
+        buf = '';
+      }
+    };
+    if (args.perFlow) {
+      for (const r of result.rows) {
+        buf += `${perFlowLine(r, result.sequences)}\n`;
+        await flush(false);
+      }
+    } else {
+      for (const s of result.sequences) {
+        buf += `${JSON.stringify(s.finding)}\n`;
+        await flush(false);
+      }
+    }
+    await flush(true);
+    const s = result.stats;
+    process.stderr.write(
+      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${result.sequences.length} sequences, model ${modelVersion}\n`,
+    );
+    return 0;
   },
 };

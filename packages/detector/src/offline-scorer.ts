@@ -1,0 +1,88 @@
+import type { FlowRecord, Sequence } from '@tidewatch/contracts';
+import { type ImportFormat, readFlowFile } from '@tidewatch/flow-importers';
+import { buildSequences } from '@tidewatch/sequencing';
+import type { Detector, ScoredSequence } from './detector.ts';
+
+/** One input data row after offline scoring (what `score --per-flow` prints and `evaluate` counts). */
+export interface RowOutcome {
+  row: number;
+  /** Index into `sequences` of the sequence holding this row's flow; -1 for a rejected row. */
+  sequence: number;
+  /** Ground truth carried by the row (never a model input); null when unlabelled or rejected. */
+  label: number | null;
+  /** Why the row was not scored (rejected by the importer, or in no sequence). */
+  error?: string;
+}
+
+export interface OfflineResult {
+  rows: RowOutcome[];
+  sequences: ScoredSequence[];
+  stats: { rows: number; imported: number; rejected: number; skipped: number };
+}
+
+const ORIGIN_PREFIX = 'row:';
+
+/**
+ * The offline path, identical to the streaming one after the bus: flow-importers → sequencing's
+ * buildSequences (the streaming sequencer's result with no late data) → Detector.score in
+ * micro-batches. Each row's flow carries `extra.origin = row:<n>` through sequencing, which is how
+ * a per-flow answer is traced back to its input row (origin is never a model input).
+ */
+export async function scoreFlowFile(
+  path: string,
+  detector: Detector,
+  opts: { format?: ImportFormat | 'auto'; batchSize?: number } = {},
+): Promise<OfflineResult> {
+  const reader = readFlowFile(path, { format: opts.format ?? 'auto' });
+  const rows: RowOutcome[] = [];
+  const flows: FlowRecord[] = [];
+  for await (const r of reader) {
+    if (r.error !== undefined) {
+      rows[r.row] = { row: r.row, sequence: -1, label: null, error: r.error };
+      continue;
+    }
+    const label = r.flow.label === 0 || r.flow.label === 1 ? r.flow.label : null;
+    rows[r.row] = { row: r.row, sequence: -1, label };
+    flows.push({ ...r.flow, extra: { ...(r.flow.extra ?? {}), origin: `${ORIGIN_PREFIX}${r.row}` } });
+  }
+  const seqs: Sequence[] = buildSequences(flows);
+  seqs.forEach((s, i) => {
+    for (const f of s.flows) {
+      if (!f.origin.startsWith(ORIGIN_PREFIX)) continue;
+      const row = rows[Number(f.origin.slice(ORIGIN_PREFIX.length))];
+      if (row) row.sequence = i;
+    }
+  });
+  for (const r of rows) {
+    if (r && r.sequence < 0 && r.error === undefined)
+      r.error = 'flow was merged into another row (biflow) or not sequenced';
+  }
+  const batch = opts.batchSize ?? 512;
+  const scored: ScoredSequence[] = [];
+  for (let i = 0; i < seqs.length; i += batch)
+    scored.push(...(await detector.score(seqs.slice(i, i + batch))));
+  return { rows, sequences: scored, stats: { ...reader.stats } };
+}
+
+/** `score --per-flow`'s line for one row (contract in the `score` command's usage). */
+export function perFlowLine(r: RowOutcome, sequences: ScoredSequence[]): string {
+  const s = r.sequence >= 0 ? sequences[r.sequence] : undefined;
+  if (!s) {
+    return JSON.stringify({
+      row: r.row,
+      sequence_id: null,
+      score: null,
+      verdict: null,
+      tactic: null,
+      error: r.error ?? 'not scored',
+    });
+  }
+  const f = s.finding;
+  return JSON.stringify({
+    row: r.row,
+    sequence_id: f.sequence_id,
+    score: f.score,
+    verdict: f.verdict,
+    tactic: f.tactics[0]?.id ?? null,
+  });
+}
