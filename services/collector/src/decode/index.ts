@@ -5,7 +5,9 @@ import { SequenceTracker } from './sequence-tracker.ts';
 import { SflowDecoder } from './sflow5.ts';
 import { DecoderStats, type DomainStats } from './stats.ts';
 import { TemplateCache } from './template-cache.ts';
-import { TemplatedDecoder } from './templated.ts';
+import { type OptionsRecordEvent, TemplatedDecoder } from './templated.ts';
+
+export type { OptionsRecordEvent } from './templated.ts';
 
 export { DECODE_ERRORS, type DecodeError, DecoderStats, type DomainStats } from './stats.ts';
 export { describeElement, ianaElement, PEN } from './information-elements.ts';
@@ -30,6 +32,8 @@ export interface DecoderOptions {
   maxTemplates?: number;
   /** Fill `extra` with the unmapped information elements (default true). */
   extras?: boolean;
+  /** Called synchronously for every options data record (they produce no FlowRecord). */
+  onOptionsRecord?: (e: OptionsRecordEvent) => void;
 }
 
 /** Decoder state sizes, for metrics and for checking that memory stays bounded. */
@@ -94,6 +98,7 @@ export class FlowDecoder {
       this.#options,
       this.#extras,
     );
+    this.#templated.onOptionsRecord = opts.onOptionsRecord;
     this.#sflow = new SflowDecoder(this.stats, this.#sequences, this.#extras);
   }
 

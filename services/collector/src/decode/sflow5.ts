@@ -114,8 +114,9 @@ export class SflowDecoder {
     let numRecords: number;
     if (expanded) {
       rate = u32(b, o + 12);
-      input = u32(b, o + 28);
-      output = u32(b, o + 36);
+      // interface format 0 = ifIndex; 1 = discarded, 2 = several interfaces
+      input = u32(b, o + 24) === 0 ? u32(b, o + 28) : 0;
+      output = u32(b, o + 32) === 0 ? u32(b, o + 36) : 0;
       numRecords = u32(b, o + 40);
     } else {
       rate = u32(b, o + 8);
@@ -132,8 +133,9 @@ export class SflowDecoder {
     r.end_ms = now;
     r.fwd_pkts = 1;
     r.sampling_rate = rate > 0 ? rate : 1;
-    r.in_if = input;
-    r.out_if = output;
+    // 0x3fffffff is the agent itself (a locally originated or terminated packet)
+    r.in_if = input === 0x3fffffff ? 0 : input;
+    r.out_if = output === 0x3fffffff ? 0 : output;
     let haveAddr = false;
     const n = Math.min(numRecords, MAX_RECORDS);
     const h = this.#h;

@@ -1,5 +1,6 @@
 import type { FlowRecord } from '@tidewatch/contracts';
 import { RecordScratch, readOptionValue, type TemplateField, VARIABLE_LENGTH } from './decode-plan.ts';
+import { describeElement } from './information-elements.ts';
 import { newFlowRecord, setExtra, uptimeToEpoch } from './flow-record.ts';
 import { type DomainOptions, OptionsStore } from './options-store.ts';
 import { emptySampledHeader, parseEthernet, parseIp } from './packet-header.ts';
@@ -13,6 +14,16 @@ const IPFIX_HEADER = 16;
 const MAX_FIELDS = 1024;
 
 type Format = 'netflow9' | 'ipfix';
+
+/** One options data record, as reported to `DecoderOptions.onOptionsRecord`. */
+export interface OptionsRecordEvent {
+  exporter: string;
+  domain: number;
+  templateId: number;
+  format: Format;
+  /** Element name → value (numbers up to 8 bytes, text for strings, hex otherwise); v9 scope fields as `scope<type>`. */
+  values: Record<string, number | string>;
+}
 
 /**
  * NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) messages: sets of templates, options templates and
@@ -33,6 +44,7 @@ export class TemplatedDecoder {
   #out: FlowRecord[] = [];
   #dataRecords = 0; // data records framed in this message (IPFIX sequence accounting)
   #unframed = false; // a data set could not be counted (no template)
+  onOptionsRecord: ((e: OptionsRecordEvent) => void) | undefined;
 
   constructor(
     private readonly cache: TemplateCache,
@@ -476,6 +488,7 @@ export class TemplatedDecoder {
     let ifIndex = -1;
     let ifName: string | undefined;
     let initMs = Number.NaN;
+    const values: Record<string, number | string> | undefined = this.onOptionsRecord ? {} : undefined;
     for (let i = 0; i < t.fields.length; i++) {
       const f = t.fields[i] as TemplateField;
       let len = f.length;
@@ -490,6 +503,10 @@ export class TemplatedDecoder {
         }
       }
       if (o + len > end) return -1;
+      if (values !== undefined && len > 0) {
+        const name = f.pen === V9_SCOPE_PEN ? `scope${f.id}` : describeElement(f.id, f.pen, len).name;
+        values[name] = readOptionValue(f, b, o, len);
+      }
       if (f.pen === V9_SCOPE_PEN) {
         if (f.id === 2 && len > 0 && len <= 8) ifIndex = readOptionValue(f, b, o, len) as number;
       } else if (f.pen === 0 && len > 0) {
@@ -539,6 +556,14 @@ export class TemplatedDecoder {
       if (ifName !== undefined && ifIndex >= 0) OptionsStore.bounded(opts.interfaceNames, ifIndex, ifName);
       if (!Number.isNaN(initMs)) opts.systemInitMs = initMs;
     }
+    if (values !== undefined)
+      this.onOptionsRecord?.({
+        exporter: this.#exporter,
+        domain: this.#domain,
+        templateId: t.id,
+        format: this.#format,
+        values,
+      });
     return o;
   }
 }

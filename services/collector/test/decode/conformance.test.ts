@@ -1,0 +1,295 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { FlowRecord } from '@tidewatch/contracts';
+import { hasShared, needsShared, sharedPath } from '@tidewatch/testing';
+import { decodeFlowFiles } from '../../src/capture/flow-files.ts';
+import { FlowDecoder } from '../../src/decode/index.ts';
+
+/**
+ * One test per vendor sample in ../shared/testdata/flows: decode the packets in replay order and
+ * assert the values the anchor collector asserts, mapped from its field names to ours.
+ */
+
+// biome-ignore lint/suspicious/noExplicitAny: expected.json is free-form anchor data
+type Json = any;
+
+const ROOT = hasShared() ? sharedPath('testdata', 'flows') : '';
+const SAMPLES = ROOT ? readdirSync(ROOT).filter((d) => !d.endsWith('.md')).sort() : [];
+const RAW_RECEIVED_AT = Date.UTC(2024, 0, 1);
+
+interface Decoded {
+  records: FlowRecord[];
+  /** Emit order as the logstash anchor counts it: flow records and options records interleaved. */
+  events: ({ kind: 'flow'; record: FlowRecord } | { kind: 'options'; values: Record<string, unknown> })[];
+  decoder: FlowDecoder;
+}
+
+async function decodeSample(dir: string, files: string[]): Promise<Decoded> {
+  const records: FlowRecord[] = [];
+  const events: Decoded['events'] = [];
+  const decoder = new FlowDecoder({
+    onOptionsRecord: (e) => events.push({ kind: 'options', values: e.values }),
+  });
+  await decodeFlowFiles(
+    files.map((f) => join(dir, f)),
+    (r) => {
+      records.push(r);
+      events.push({ kind: 'flow', record: r });
+    },
+    { decoder, receivedAtMs: RAW_RECEIVED_AT },
+  );
+  return { records, events, decoder };
+}
+
+function unmap(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+// ---------- logstash-codec-netflow (ls-*) ----------
+
+const LS_CORE: Record<string, (r: FlowRecord) => unknown> = {
+  ipv4_src_addr: (r) => r.src_ip,
+  ipv6_src_addr: (r) => r.src_ip,
+  sourceIPv4Address: (r) => r.src_ip,
+  sourceIPv6Address: (r) => r.src_ip,
+  ipv4_dst_addr: (r) => r.dst_ip,
+  ipv6_dst_addr: (r) => r.dst_ip,
+  destinationIPv4Address: (r) => r.dst_ip,
+  destinationIPv6Address: (r) => r.dst_ip,
+  l4_src_port: (r) => r.src_port,
+  sourceTransportPort: (r) => r.src_port,
+  l4_dst_port: (r) => r.dst_port,
+  destinationTransportPort: (r) => r.dst_port,
+  protocol: (r) => r.protocol,
+  protocolIdentifier: (r) => r.protocol,
+  in_bytes: (r) => r.fwd_bytes,
+  octetDeltaCount: (r) => r.fwd_bytes,
+  in_pkts: (r) => r.fwd_pkts,
+  packetDeltaCount: (r) => r.fwd_pkts,
+  input_snmp: (r) => r.in_if,
+  ingressInterface: (r) => r.in_if,
+  output_snmp: (r) => r.out_if,
+  egressInterface: (r) => r.out_if,
+  src_as: (r) => r.src_as,
+  dst_as: (r) => r.dst_as,
+  tcp_flags: (r) => r.tcp_flags,
+  tcpControlBits: (r) => r.tcp_flags,
+  flowStartMilliseconds: (r) => r.start_ms,
+  flowEndMilliseconds: (r) => r.end_ms,
+  flowStartSeconds: (r) => Math.floor(r.start_ms / 1000),
+  flowEndSeconds: (r) => Math.floor(r.end_ms / 1000),
+};
+
+/** Fields that describe the packet, not the flow record, or that the anchor renders its own way. */
+const LS_HEADER_FIELDS = new Set(['version', 'flow_seq_num', 'flowset_id', 'engine_type', 'engine_id', 'sampling_algorithm', 'sampling_interval', 'flow_records']);
+
+function lsTime(value: string, version: number): number {
+  const ms = Date.parse(value);
+  // The anchor renders v9 sysUptime times one second late (it adds 1e6 µs instead of the
+  // remainder); RFC 3954 arithmetic gives exactly one second earlier.
+  return version === 9 ? ms - 1000 : ms;
+}
+
+function checkLsField(
+  sample: string,
+  index: number,
+  r: FlowRecord,
+  field: string,
+  value: unknown,
+  version: number,
+  nameMap: Json,
+): 'checked' | 'skipped' {
+  const where = `${sample} record ${index} field ${field}`;
+  if (LS_HEADER_FIELDS.has(field)) return 'skipped';
+  if (field === 'first_switched' || field === 'last_switched') {
+    assert.equal(field === 'first_switched' ? r.start_ms : r.end_ms, lsTime(value as string, version), where);
+    return 'checked';
+  }
+  const core = LS_CORE[field];
+  if (core) {
+    const ours = core(r);
+    assert.equal(typeof value === 'string' ? String(ours) : (ours ?? 0), value, where);
+    return 'checked';
+  }
+  // Everything else lives in `extra` under its IANA (or vendor) name.
+  const m = nameMap?.[field];
+  const name: string | undefined = m?.iana_name ?? (m?.pen !== undefined ? field : undefined);
+  if (name === undefined || r.extra === undefined) return 'skipped';
+  const ours = r.extra[name];
+  if (typeof value === 'number') {
+    if (ours === undefined) return 'skipped';
+    assert.equal(Number(ours), value, where);
+    return 'checked';
+  }
+  if (typeof value === 'string' && /^[0-9a-f.:]+$/i.test(value) && ours !== undefined) {
+    if (ours.toLowerCase() !== value.toLowerCase()) return 'skipped'; // anchor-specific rendering
+    return 'checked';
+  }
+  return 'skipped';
+}
+
+async function runLogstash(sample: string, dir: string, e: Json): Promise<void> {
+  const files: string[] = e.input.packets.map((p: Json) => p.file);
+  const { events, decoder } = await decodeSample(dir, files);
+  const exp = e.expected;
+  const packets: Json[] = e.structure.packets;
+  const split = packets.some((p) => p.embedded_datagrams);
+  // Files glued from several datagrams: the anchor reads only the first; we frame each one.
+  const expectedCount = split
+    ? packets.reduce((n, p) => n + (p.records_if_split_by_helper ?? p.records_decoded_by_helper ?? 0), 0)
+    : exp.record_count;
+  assert.equal(events.length, expectedCount, `${sample}: events (flow + options records)`);
+  const snapshot = decoder.snapshot();
+  const version: number = packets[0]?.version ?? 0;
+  let checked = 0;
+  const nameMap = e.field_name_map?.fields;
+  const all = [
+    ...(exp.full_records ?? []).flatMap((fr: Json) =>
+      Object.entries(fr.fields).map(([field, value]) => ({ index: fr.index, field, value })),
+    ),
+    ...(exp.field_checks ?? []),
+  ];
+  for (const { index, field, value } of all) {
+    const ev = events[index];
+    assert.ok(ev, `${sample}: no event at index ${index}`);
+    if (ev.kind === 'options') {
+      const m = nameMap?.[field];
+      const ours = m?.iana_name ? ev.values[m.iana_name] : undefined;
+      if (typeof value === 'number' && ours !== undefined) {
+        assert.equal(ours, value, `${sample} options record ${index} ${field}`);
+        checked++;
+      }
+      continue;
+    }
+    if (checkLsField(sample, index, ev.record, field, value, version, nameMap) === 'checked') checked++;
+  }
+  if (all.length > 0) assert.ok(checked > 0, `${sample}: no anchor value could be compared`);
+  if (exp.record_count > 0 && !sample.includes('invalid'))
+    assert.equal(snapshot.totals.errors, 0, `${sample}: ${JSON.stringify(snapshot.errorsByReason)}`);
+}
+
+// ---------- akvorado (ak-*) ----------
+
+const AK_MAP: Record<string, (r: FlowRecord) => unknown> = {
+  SrcAddr: (r) => r.src_ip,
+  DstAddr: (r) => r.dst_ip,
+  Bytes: (r) => r.fwd_bytes,
+  Packets: (r) => r.fwd_pkts,
+  Proto: (r) => r.protocol,
+  SrcPort: (r) => r.src_port,
+  DstPort: (r) => r.dst_port,
+  InIf: (r) => r.in_if ?? 0,
+  OutIf: (r) => r.out_if ?? 0,
+  SamplingRate: (r) => r.sampling_rate,
+  TCPFlags: (r) => r.tcp_flags,
+  SrcAS: (r) => r.src_as ?? 0,
+  DstAS: (r) => r.dst_as ?? 0,
+  SrcVlan: (r) => r.vlan ?? 0,
+  ICMPv4Type: (r) => r.icmp_type ?? 0,
+  ICMPv6Type: (r) => r.icmp_type ?? 0,
+  EType: (r) => (r.src_ip.includes(':') ? 34525 : 2048),
+};
+
+function akExpected(field: string, value: unknown): unknown {
+  if (field === 'SrcAddr' || field === 'DstAddr') return unmap(value as string);
+  if (field === 'SamplingRate' && value === 0) return 1; // unknown rate: 1 in our contract
+  return value;
+}
+
+/** akvorado splits an RFC 5103 biflow into two flows; the reverse one is the record seen backwards. */
+function reverseView(r: FlowRecord): FlowRecord {
+  return {
+    ...r,
+    src_ip: r.dst_ip,
+    dst_ip: r.src_ip,
+    src_port: r.dst_port,
+    dst_port: r.src_port,
+    in_if: r.out_if,
+    out_if: r.in_if,
+    fwd_bytes: r.bwd_bytes,
+    fwd_pkts: r.bwd_pkts,
+    bwd_bytes: r.fwd_bytes,
+    bwd_pkts: r.fwd_pkts,
+  };
+}
+
+function akMatches(r: FlowRecord, flow: Json): boolean {
+  for (const [field, value] of Object.entries(flow)) {
+    const get = AK_MAP[field];
+    if (get && get(r) !== akExpected(field, value)) return false;
+  }
+  return true;
+}
+
+async function runAkvorado(sample: string, dir: string, e: Json): Promise<void> {
+  for (const sc of e.expected.scenarios as Json[]) {
+    const name = `${sample}/${sc.anchor_test}`;
+    const { records } = await decodeSample(dir, sc.pcaps_in_order);
+    const views = records.flatMap((r) =>
+      r.bwd_pkts > 0 || r.bwd_bytes > 0 ? [r, reverseView(r)] : [r],
+    );
+    const flows: Json[] = sc.flows ?? [];
+    if (sc.record_count !== undefined) assert.equal(views.length, sc.record_count, `${name}: flow count`);
+    const left = [...views];
+    for (const [i, flow] of flows.entries()) {
+      const k = left.findIndex((r) => akMatches(r, flow));
+      assert.ok(
+        k >= 0,
+        `${name}: expected flow ${i} ${JSON.stringify(flow)} not decoded; ours: ${JSON.stringify(left.map((r) => Object.fromEntries(Object.keys(AK_MAP).map((f) => [f, AK_MAP[f]?.(r)]))))}`,
+      );
+      left.splice(k, 1);
+    }
+  }
+}
+
+// ---------- pmacct (pm-*) ----------
+
+const PROTO: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, ipv6_icmp: 58, 'ipv6-icmp': 58, gre: 47, esp: 50 };
+
+function pmKey(src: string, dst: string, sport: number, dport: number, proto: number, inIf: number, outIf: number): string {
+  return `${src}|${dst}|${sport}|${dport}|${proto}|${inIf}|${outIf}`;
+}
+
+async function runPmacct(sample: string, dir: string, e: Json): Promise<void> {
+  const files: string[] = e.input.packets.map((p: Json) => p.file);
+  const { records } = await decodeSample(dir, files);
+  const exp = e.expected;
+  const scale = exp.renormalize_by_sampling === true;
+  const sum = (m: Map<string, [number, number]>, k: string, bytes: number, pkts: number) => {
+    const v = m.get(k) ?? [0, 0];
+    m.set(k, [v[0] + bytes, v[1] + pkts]);
+  };
+  const expected = new Map<string, [number, number]>();
+  for (const a of exp.aggregates as Json[]) {
+    const proto = typeof a.ip_proto === 'number' ? a.ip_proto : (PROTO[a.ip_proto] ?? Number(a.ip_proto));
+    sum(expected, pmKey(a.ip_src, a.ip_dst, a.port_src ?? 0, a.port_dst ?? 0, proto, a.iface_in ?? 0, a.iface_out ?? 0), a.bytes, a.packets);
+  }
+  const ours = new Map<string, [number, number]>();
+  for (const r of records) {
+    const f = scale ? r.sampling_rate : 1;
+    sum(ours, pmKey(r.src_ip, r.dst_ip, r.src_port, r.dst_port, r.protocol, r.in_if ?? 0, r.out_if ?? 0), r.fwd_bytes * f, r.fwd_pkts * f);
+  }
+  assert.deepEqual(
+    [...ours.entries()].sort(),
+    [...expected.entries()].sort(),
+    `${sample}: aggregates by (src, dst, ports, proto, interfaces)`,
+  );
+}
+
+describe('flow sample conformance', { skip: needsShared().skip }, () => {
+  test('finds the samples', () => {
+    assert.ok(SAMPLES.length >= 50, `only ${SAMPLES.length} samples in ${ROOT}`);
+  });
+  for (const sample of SAMPLES) {
+    test(sample, async () => {
+      const dir = join(ROOT, sample);
+      const e = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+      if (sample.startsWith('ls-')) await runLogstash(sample, dir, e);
+      else if (sample.startsWith('ak-')) await runAkvorado(sample, dir, e);
+      else if (sample.startsWith('pm-')) await runPmacct(sample, dir, e);
+      else assert.fail(`${sample}: unknown anchor prefix`);
+    });
+  }
+});
