@@ -7,7 +7,12 @@ const require = createRequire(fileURLToPath(new URL('../../packages/bus/package.
 const { Kafka, logLevel } = require('kafkajs');
 
 const brokers = (process.argv[2] ?? '').split(',').filter(Boolean);
-const kafka = new Kafka({ clientId: 'tidewatch-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+const kafka = new Kafka({
+  clientId: 'tidewatch-probe',
+  brokers,
+  logLevel: logLevel.NOTHING,
+  retry: { retries: 0 },
+});
 const admin = kafka.admin();
 const deadline = Date.now() + 60_000;
 let lastError;

@@ -53,6 +53,17 @@ export interface BatchContext {
 /** Thrown by a handler for a message that will never succeed: it goes to the DLQ and is skipped. */
 export class PoisonMessageError extends Error {
   override name = 'PoisonMessageError';
+  /**
+   * The offending message when the handler knows it. Without it the bus replays the batch one
+   * message at a time to find the poison one (earlier messages are reprocessed: handlers are
+   * idempotent under at-least-once anyway).
+   */
+  readonly busMessage: BusMessage | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { busMessage?: BusMessage }) {
+    super(message, options);
+    this.busMessage = options?.busMessage;
+  }
 }
 
 /** Thrown by a handler for a transient failure: the batch is retried with backoff, not committed. */
@@ -71,8 +82,24 @@ export interface ConsumerOptions {
    */
   commitMode?: 'after-batch' | 'manual';
   maxBatchSize?: number;
+  /** Retry policy for RetriableError and unclassified errors (see RetryPolicy). */
+  retry?: Partial<RetryPolicy>;
+  /** Kafka session timeout: how soon a crashed member's partitions move to another (default 10 s). */
+  sessionTimeoutMs?: number;
   onPartitionsAssigned?: (partitions: { topic: string; partition: number }[]) => void | Promise<void>;
   onPartitionsRevoked?: (partitions: { topic: string; partition: number }[]) => void | Promise<void>;
+}
+
+/**
+ * How a failing batch is retried: RetriableError is retried with capped exponential backoff for as
+ * long as the consumer runs (nothing is committed meanwhile); any other unclassified error is
+ * retried `maxAttempts` times, then the batch is replayed message by message and a message that
+ * still fails goes to the DLQ.
+ */
+export interface RetryPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  maxAttempts: number;
 }
 
 export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void>;

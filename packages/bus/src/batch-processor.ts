@@ -1,0 +1,149 @@
+import type { Logger } from '@tidewatch/observability';
+import type { BatchContext, BatchHandler, BusMessage, RetryPolicy, TopicPartitionOffset } from './bus.ts';
+import { classifyError, describeError } from './errors.ts';
+
+export const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 5_000, maxAttempts: 3 };
+
+export interface BatchProcessorOptions {
+  handler: BatchHandler;
+  commitMode: 'after-batch' | 'manual';
+  retry: RetryPolicy;
+  logger: Logger;
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  deadLetter(message: BusMessage, error: unknown): Promise<void>;
+  /** Aborted when stop() is called. */
+  stopSignal: AbortSignal;
+  /** Keeps the group membership alive during long retries (Kafka). */
+  heartbeat?: () => Promise<void>;
+  /** True when a rebalance took the partition away: the batch is abandoned, not committed. */
+  isStale?: () => boolean;
+}
+
+export type BatchOutcome =
+  /** Every message was handled or dead-lettered; offsets up to the last one may be resolved. */
+  | 'done'
+  /** Stopped (or lost the partition) before the batch finished: nothing resolved or committed. */
+  | 'abandoned';
+
+/**
+ * The delivery semantics both buses share, for one batch of one partition: run the handler, retry
+ * what is retriable without committing, send poison messages to the DLQ and go on, then commit the
+ * batch (after-batch mode) once its output is written.
+ */
+export class BatchProcessor {
+  constructor(private readonly options: BatchProcessorOptions) {}
+
+  get stopping(): boolean {
+    return this.options.stopSignal.aborted;
+  }
+
+  async process(messages: BusMessage[]): Promise<BatchOutcome> {
+    const last = messages.at(-1);
+    if (!last) return 'done';
+    const outcome = await this.#handleAll(messages);
+    if (outcome === 'abandoned') return outcome;
+    if (this.options.commitMode === 'after-batch') {
+      if (this.options.isStale?.()) return 'abandoned';
+      await this.options.commit([{ topic: last.topic, partition: last.partition, offset: nextOffset(last) }]);
+    }
+    return 'done';
+  }
+
+  #context(): BatchContext {
+    const { commit, deadLetter, stopSignal } = this.options;
+    return {
+      commit,
+      deadLetter,
+      get stopping() {
+        return stopSignal.aborted;
+      },
+    };
+  }
+
+  async #handleAll(messages: BusMessage[]): Promise<BatchOutcome> {
+    let pending = messages;
+    let attempt = 0;
+    while (pending.length > 0) {
+      if (this.options.isStale?.()) return 'abandoned';
+      try {
+        await this.options.handler(pending, this.#context());
+        return 'done';
+      } catch (error) {
+        const kind = classifyError(error);
+        if (kind === 'poison') {
+          const culprit = (error as { busMessage?: BusMessage }).busMessage;
+          const index = culprit ? pending.findIndex((m) => sameMessage(m, culprit)) : -1;
+          if (index < 0) return this.#handleOneByOne(pending);
+          await this.options.deadLetter(pending[index]!, error);
+          pending = pending.filter((_, i) => i !== index);
+          continue;
+        }
+        attempt += 1;
+        if (kind === 'unknown' && attempt > this.options.retry.maxAttempts) {
+          return this.#handleOneByOne(pending);
+        }
+        if (!(await this.#backoff(attempt, pending, error))) return 'abandoned';
+      }
+    }
+    return 'done';
+  }
+
+  async #handleOneByOne(messages: BusMessage[]): Promise<BatchOutcome> {
+    for (const message of messages) {
+      let attempt = 0;
+      for (;;) {
+        if (this.options.isStale?.()) return 'abandoned';
+        try {
+          await this.options.handler([message], this.#context());
+          break;
+        } catch (error) {
+          const kind = classifyError(error);
+          attempt += 1;
+          if (kind === 'poison' || (kind === 'unknown' && attempt > this.options.retry.maxAttempts)) {
+            await this.options.deadLetter(message, error);
+            break;
+          }
+          if (!(await this.#backoff(attempt, [message], error))) return 'abandoned';
+        }
+      }
+    }
+    return 'done';
+  }
+
+  /** Waits before the next attempt; false when the consumer is stopping (give the batch up). */
+  async #backoff(attempt: number, messages: BusMessage[], error: unknown): Promise<boolean> {
+    if (this.stopping) return false;
+    const { initialDelayMs, maxDelayMs } = this.options.retry;
+    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
+    const first = messages[0]!;
+    this.options.logger.warn(
+      { topic: first.topic, partition: first.partition, offset: first.offset, attempt, delayMs: delay },
+      `batch failed, retrying: ${describeError(error)}`,
+    );
+    await sleep(delay, this.options.stopSignal);
+    if (this.stopping) return false;
+    await this.options.heartbeat?.();
+    return true;
+  }
+}
+
+export function nextOffset(message: BusMessage): string {
+  return (BigInt(message.offset) + 1n).toString();
+}
+
+function sameMessage(a: BusMessage, b: BusMessage): boolean {
+  return a.topic === b.topic && a.partition === b.partition && a.offset === b.offset;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

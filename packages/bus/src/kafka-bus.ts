@@ -1,0 +1,395 @@
+import type { ConnectionOptions } from 'node:tls';
+import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
+import {
+  type Admin,
+  type Consumer,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type LogEntry,
+  type OffsetsByTopicPartition,
+  Partitioners,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import { BatchProcessor, DEFAULT_RETRY } from './batch-processor.ts';
+import type {
+  BatchHandler,
+  BusConsumer,
+  BusMessage,
+  BusProducer,
+  ConsumerOptions,
+  MessageBus,
+  OutgoingMessage,
+  TopicPartitionOffset,
+  TopicSpec,
+} from './bus.ts';
+import { deadLetterHeaders, deadLetterTopic, describeError } from './errors.ts';
+
+export interface KafkaSasl {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
+export interface KafkaBusSettings {
+  brokers: string[];
+  clientId: string;
+  /** TLS: true for the system CAs, or explicit options (ca, cert, key). */
+  ssl?: boolean | ConnectionOptions;
+  sasl?: KafkaSasl;
+  logger?: Logger;
+  /** Partitions of topics ensureTopics creates without an explicit count (default 4). */
+  defaultPartitions?: number;
+  /** How long stop() may take to drain before it disconnects anyway (default 30 s). */
+  stopDeadlineMs?: number;
+  /** Retries of a failed request before it fails (default 8, with backoff from 100 ms). */
+  retries?: number;
+  /** kafkajs' own log level forwarded to pino (default 'warn'). */
+  clientLogLevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
+const KAFKAJS_LEVELS = {
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+} as const;
+
+/** kafkajs' logger, routed into pino instead of its default console output. */
+function pinoLogCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _t, logger: _l, ...extra } = log;
+      const fields = { kafkajs: namespace, ...extra };
+      if (level === logLevel.ERROR) logger.error(fields, message);
+      else if (level === logLevel.WARN) logger.warn(fields, message);
+      else if (level === logLevel.INFO) logger.info(fields, message);
+      else logger.debug(fields, message);
+    };
+}
+
+/** The kafkajs client for a broker list, with optional TLS and SASL. */
+export function createKafkaClient(settings: KafkaBusSettings): Kafka {
+  const logger = componentLogger(settings.logger ?? defaultLogger(), 'kafka');
+  return new Kafka({
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    ...(settings.ssl !== undefined ? { ssl: settings.ssl } : {}),
+    ...(settings.sasl ? { sasl: settings.sasl as SASLOptions } : {}),
+    logLevel: KAFKAJS_LEVELS[settings.clientLogLevel ?? 'warn'],
+    logCreator: pinoLogCreator(logger),
+    retry: { initialRetryTime: 100, retries: settings.retries ?? 8 },
+  });
+}
+
+function headerText(value: IHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  return typeof first === 'string' ? first : first.toString('utf8');
+}
+
+function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(m.headers ?? {})) {
+    const text = headerText(value);
+    if (text !== undefined) headers[name] = text;
+  }
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key ?? null,
+    value: m.value ?? Buffer.alloc(0),
+    headers,
+    timestampMs: Number(m.timestamp),
+  };
+}
+
+function toKafkaMessages(messages: OutgoingMessage[]) {
+  return messages.map((m) => ({
+    key: m.key,
+    value: m.value,
+    ...(m.headers ? { headers: m.headers } : {}),
+    ...(m.partition !== undefined ? { partition: m.partition } : {}),
+  }));
+}
+
+function byTopic(offsets: TopicPartitionOffset[]): OffsetsByTopicPartition {
+  const topics = new Map<string, { partition: number; offset: string }[]>();
+  for (const { topic, partition, offset } of offsets) {
+    const list = topics.get(topic) ?? [];
+    list.push({ partition, offset });
+    topics.set(topic, list);
+  }
+  return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
+}
+
+class KafkaBusProducer implements BusProducer {
+  constructor(private readonly producer: Producer) {}
+
+  async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.producer.send({ topic, acks: -1, messages: toKafkaMessages(messages) });
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+/** MessageBus on Apache Kafka (kafkajs): idempotent producers, at-least-once consumers, DLQ topics. */
+export class KafkaBus implements MessageBus {
+  readonly kafka: Kafka;
+  readonly logger: Logger;
+  readonly #settings: KafkaBusSettings;
+  #admin: Promise<Admin> | undefined;
+  #dlqProducer: Promise<Producer> | undefined;
+  readonly #consumers = new Set<KafkaBusConsumer>();
+  readonly #producers = new Set<KafkaBusProducer>();
+
+  constructor(settings: KafkaBusSettings) {
+    this.#settings = settings;
+    this.logger = componentLogger(settings.logger ?? defaultLogger(), 'bus');
+    this.kafka = createKafkaClient(settings);
+  }
+
+  /** A connected admin client shared by this bus (topic creation, lag). */
+  admin(): Promise<Admin> {
+    this.#admin ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.#admin;
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
+    const wanted = new Map<string, number>();
+    for (const spec of specs) {
+      const partitions = spec.partitions ?? this.#settings.defaultPartitions ?? 4;
+      wanted.set(spec.topic, partitions);
+      if (spec.withDeadLetter !== false) wanted.set(deadLetterTopic(spec.topic), partitions);
+    }
+    const missing = [...wanted].filter(([topic]) => !existing.has(topic));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map(([topic, numPartitions]) => ({ topic, numPartitions, replicationFactor: -1 })),
+      });
+    } catch (error) {
+      // Another process created them first: what we wanted exists.
+      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    }
+    this.logger.info({ topics: missing.map(([t]) => t) }, 'created topics');
+  }
+
+  async producer(): Promise<BusProducer> {
+    const producer = new KafkaBusProducer(await this.#connectProducer());
+    this.#producers.add(producer);
+    return producer;
+  }
+
+  async #connectProducer(): Promise<Producer> {
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+    return producer;
+  }
+
+  /** Sends a message that cannot be processed to `<topic>.dlq` with its error headers. */
+  async deadLetter(message: BusMessage, error: unknown): Promise<void> {
+    this.#dlqProducer ??= this.#connectProducer();
+    const producer = await this.#dlqProducer;
+    this.logger.warn(
+      { topic: message.topic, partition: message.partition, offset: message.offset },
+      `dead-lettering message: ${describeError(error)}`,
+    );
+    await producer.send({
+      topic: deadLetterTopic(message.topic),
+      acks: -1,
+      messages: [{ key: message.key, value: message.value, headers: deadLetterHeaders(message, error) }],
+    });
+  }
+
+  consumer(options: ConsumerOptions): BusConsumer {
+    const consumer = new KafkaBusConsumer(this, options, this.#settings.stopDeadlineMs ?? 30_000);
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    this.#consumers.clear();
+    await Promise.all([...this.#producers].map((p) => p.close()));
+    this.#producers.clear();
+    if (this.#dlqProducer) await (await this.#dlqProducer).disconnect();
+    this.#dlqProducer = undefined;
+    if (this.#admin) await (await this.#admin).disconnect();
+    this.#admin = undefined;
+  }
+}
+
+type ConsumerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+class KafkaBusConsumer implements BusConsumer {
+  readonly #consumer: Consumer;
+  readonly #abort = new AbortController();
+  readonly #logger: Logger;
+  #state: ConsumerState = 'idle';
+  #assigned: { topic: string; partition: number }[] = [];
+  #stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly bus: KafkaBus,
+    private readonly options: ConsumerOptions,
+    private readonly stopDeadlineMs: number,
+  ) {
+    this.#logger = bus.logger.child({ groupId: options.groupId });
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.#consumer = bus.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 5)),
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 500,
+    });
+  }
+
+  async run(handler: BatchHandler): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`consumer of group ${this.options.groupId} already ran`);
+    this.#state = 'running';
+    const { events } = this.#consumer;
+    const joined = new Promise<void>((resolve) => {
+      this.#consumer.on(events.GROUP_JOIN, async (event) => {
+        const assignment = event.payload.memberAssignment;
+        this.#assigned = Object.entries(assignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => ({ topic, partition })),
+        );
+        try {
+          await this.options.onPartitionsAssigned?.(this.#assigned);
+        } catch (error) {
+          this.#logger.error({ err: error }, 'onPartitionsAssigned failed');
+        }
+        resolve();
+      });
+    });
+    this.#consumer.on(events.REBALANCING, async () => {
+      const revoked = this.#assigned;
+      this.#assigned = [];
+      if (revoked.length === 0) return;
+      try {
+        await this.options.onPartitionsRevoked?.(revoked);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'onPartitionsRevoked failed');
+      }
+    });
+    this.#consumer.on(events.CRASH, (event) => {
+      this.#logger.error({ err: event.payload.error, restart: event.payload.restart }, 'consumer crashed');
+    });
+
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({
+      topics: this.options.topics,
+      fromBeginning: this.options.fromBeginning ?? true,
+    });
+    const maxBatch = this.options.maxBatchSize ?? 500;
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary }) => {
+        const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
+        const processor = new BatchProcessor({
+          handler,
+          commitMode: this.options.commitMode ?? 'after-batch',
+          retry: { ...DEFAULT_RETRY, ...this.options.retry },
+          logger: this.#logger,
+          // The batch payload's commit, not consumer.commitOffsets(): kafkajs turns the latter into a
+          // no-op once stop() was called, which would lose the commit of the batch being drained.
+          commit: (offsets) => commitOffsetsIfNecessary(byTopic(offsets)),
+          deadLetter: (message, error) => this.bus.deadLetter(message, error),
+          stopSignal: this.#abort.signal,
+          heartbeat,
+          isStale,
+        });
+        for (let i = 0; i < messages.length; i += maxBatch) {
+          // Stop fetching: a batch already running finishes, the next chunk is left for a restart.
+          if (this.#abort.signal.aborted) return;
+          const chunk = messages.slice(i, i + maxBatch);
+          if ((await processor.process(chunk)) === 'abandoned') return;
+          resolveOffset(chunk.at(-1)!.offset);
+          await heartbeat();
+        }
+      },
+    });
+    await Promise.race([
+      joined,
+      new Promise<never>((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`consumer of group ${this.options.groupId} did not join within 60 s`)),
+          60_000,
+        ).unref(),
+      ),
+    ]);
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#drain();
+    return this.#stopped;
+  }
+
+  async #drain(): Promise<void> {
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    this.#abort.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), this.stopDeadlineMs);
+    });
+    const drained = (async () => {
+      // kafkajs' stop() waits for the batch in flight (which commits its own offsets), then leaves.
+      if (wasRunning) await this.#consumer.stop();
+      await this.#consumer.disconnect();
+      return 'drained' as const;
+    })();
+    const result = await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+    this.#state = 'stopped';
+    if (result === 'deadline') {
+      this.#logger.error({ deadlineMs: this.stopDeadlineMs }, 'consumer did not drain before the deadline');
+      await this.#consumer.disconnect().catch(() => {});
+      throw new Error(
+        `consumer of group ${this.options.groupId} did not drain within ${this.stopDeadlineMs} ms`,
+      );
+    }
+  }
+
+  async lag(): Promise<{ topic: string; partition: number; lag: number }[]> {
+    const admin = await this.bus.admin();
+    const committed = await admin.fetchOffsets({
+      groupId: this.options.groupId,
+      topics: this.options.topics,
+    });
+    const result: { topic: string; partition: number; lag: number }[] = [];
+    for (const { topic, partitions } of committed) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      for (const end of ends) {
+        const high = BigInt(end.high);
+        const at = partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
+        const from =
+          BigInt(at) >= 0n ? BigInt(at) : this.options.fromBeginning === false ? high : BigInt(end.low);
+        result.push({ topic, partition: end.partition, lag: Number(high - from) });
+      }
+    }
+    return result.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  }
+}

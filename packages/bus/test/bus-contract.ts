@@ -1,0 +1,389 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createCodecs, type Finding, type FlowRecord, type Sequence } from '@tidewatch/contracts';
+import { uniqueName, waitFor } from '@tidewatch/testing';
+import {
+  type BusConsumer,
+  type BusMessage,
+  decodeMessage,
+  deadLetterTopic,
+  type MessageBus,
+  PoisonMessageError,
+  RetriableError,
+} from '../src/index.ts';
+
+export const sampleFlow: FlowRecord = {
+  exporter: '192.0.2.1',
+  observation_domain: 7,
+  source_format: 'ipfix',
+  start_ms: 1_700_000_000_000,
+  end_ms: 1_700_000_001_500,
+  protocol: 6,
+  src_ip: '10.0.0.1',
+  dst_ip: '2001:db8::1',
+  src_port: 51000,
+  dst_port: 443,
+  fwd_bytes: 1200,
+  fwd_pkts: 10,
+  bwd_bytes: 5_000_000_000,
+  bwd_pkts: 4,
+  tcp_flags: 0x1b,
+  sampling_rate: 100,
+  in_if: 1,
+  out_if: 2,
+  src_as: 64500,
+  dst_as: 64501,
+  vlan: 10,
+  icmp_type: null,
+  icmp_code: null,
+  label: 1,
+  attack: 'portscan',
+  extra: { 'vendor.field': 'x' },
+};
+
+export const sampleSequence: Sequence = {
+  sequence_id: '1b4e28ba-2fa1-51d2-883f-0016d3cca427',
+  src_ip: '10.0.0.1',
+  dst_ip: '10.0.0.2',
+  window_start_ms: 1_700_000_000_000,
+  window_end_ms: 1_700_000_060_000,
+  part: 1,
+  flows: [
+    {
+      start_ms: 1_700_000_000_100,
+      end_ms: 1_700_000_000_900,
+      protocol: 17,
+      src_port: 5353,
+      dst_port: 53,
+      fwd_bytes: 80,
+      fwd_pkts: 1,
+      bwd_bytes: 120,
+      bwd_pkts: 1,
+      tcp_flags: 0,
+      label: null,
+      attack: null,
+      origin: 'netflow9:192.0.2.1',
+    },
+  ],
+  context: { distinct_dsts: 3, distinct_dst_ports: 5, connections: 12 },
+};
+
+export const sampleFinding: Finding = {
+  sequence_id: sampleSequence.sequence_id,
+  window_start_ms: 1_700_000_000_000,
+  window_end_ms: 1_700_000_060_000,
+  first_seen_ms: 1_700_000_000_100,
+  last_seen_ms: 1_700_000_000_900,
+  src_ip: '10.0.0.1',
+  dst_ip: '10.0.0.2',
+  dst_ports: [53, 443],
+  protocols: [17, 6],
+  connections: 12,
+  fwd_bytes: 80,
+  bwd_bytes: 120,
+  fwd_pkts: 1,
+  bwd_pkts: 1,
+  score: 0.875,
+  anomaly: 0.25,
+  verdict: 'malicious',
+  tactics: [{ id: 'TA0011', name: 'Command and Control', probability: 0.75 }],
+  techniques: [{ id: 'T1071.004', name: 'DNS', probability: 0.5 }],
+  severity: 'high',
+  model_version: 'v1',
+  status: 'new',
+  explanation: {
+    subscores: { beacon: 0.9, scan: 0.1, brute_force: 0, exfiltration: 0.2 },
+    top_features: [{ name: 'gap_std', value: 0.1, contribution: 0.4 }],
+    neighbours: [{ sequence_id: 'a1b2', similarity: 0.99, verdict: 'malicious', label: 'dns-tunnel' }],
+  },
+  suppressed_by: null,
+  label: 1,
+  scored_at_ms: 1_700_000_070_000,
+};
+
+/** Plain data for deepEqual (avsc maps and records carry their own prototypes). */
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+
+export interface BusContractOptions {
+  skip: string | false;
+}
+
+/**
+ * The behaviour every MessageBus must show (KafkaBus against a real broker, InProcessBus in memory):
+ * Avro round-trip, at-least-once across a crash, poison messages to the DLQ, drain on stop.
+ */
+export function busContract(name: string, createBus: () => MessageBus, options: BusContractOptions): void {
+  describe(`MessageBus contract: ${name}`, { skip: options.skip }, () => {
+    const buses: MessageBus[] = [];
+    const consumers: BusConsumer[] = [];
+    const bus = () => {
+      const b = createBus();
+      buses.push(b);
+      return b;
+    };
+    const track = (c: BusConsumer) => {
+      consumers.push(c);
+      return c;
+    };
+    after(async () => {
+      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await Promise.allSettled(buses.map((b) => b.close()));
+    });
+
+    it('round-trips flows.v1, sequences.v1 and findings.v1 through topics as Avro', async () => {
+      const b = bus();
+      const codecs = await createCodecs();
+      const prefix = uniqueName('roundtrip');
+      const topics = {
+        flows: `${prefix}.flows.v1`,
+        sequences: `${prefix}.sequences.v1`,
+        findings: `${prefix}.findings.v1`,
+      };
+      await b.ensureTopics(Object.values(topics).map((topic) => ({ topic })));
+      const producer = await b.producer();
+      await producer.send(topics.flows, [
+        { key: 'k', value: codecs.flows.encode(sampleFlow), headers: { 'x-test': 'flow' } },
+      ]);
+      await producer.send(topics.sequences, [
+        { key: sampleSequence.sequence_id, value: codecs.sequences.encode(sampleSequence) },
+      ]);
+      await producer.send(topics.findings, [
+        { key: sampleFinding.sequence_id, value: codecs.findings.encode(sampleFinding) },
+      ]);
+      await producer.close();
+
+      const received = new Map<string, BusMessage>();
+      const consumer = track(b.consumer({ groupId: uniqueName('g'), topics: Object.values(topics) }));
+      await consumer.run(async (messages) => {
+        for (const m of messages) received.set(m.topic, m);
+      });
+      await waitFor(() => received.size === 3, { what: 'three contract messages' });
+      await consumer.stop();
+
+      const flow = received.get(topics.flows)!;
+      assert.deepEqual(plain(decodeMessage((v) => codecs.flows.decode(v), flow)), plain(sampleFlow));
+      assert.equal(flow.key?.toString(), 'k');
+      assert.equal(flow.headers['x-test'], 'flow');
+      const seq = received.get(topics.sequences)!;
+      assert.deepEqual(plain(codecs.sequences.decode(seq.value)), plain(sampleSequence));
+      assert.equal(seq.key?.toString(), sampleSequence.sequence_id);
+      const finding = received.get(topics.findings)!;
+      assert.deepEqual(plain(codecs.findings.decode(finding.value)), plain(sampleFinding));
+    });
+
+    it('loses nothing when a consumer crashes mid-batch and restarts; idempotent output count in = count out', async () => {
+      const b = bus();
+      const topic = uniqueName('crash');
+      const groupId = uniqueName('g');
+      const total = 240;
+      await b.ensureTopics([{ topic, partitions: 4 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+      await producer.close();
+
+      const output = new Set<string>(); // the idempotent sink: writes are keyed
+      let handled = 0;
+      let transientThrown = false;
+      const inCrashedBatch: string[] = [];
+      let crashed: Promise<void> | undefined;
+      const first = track(b.consumer({ groupId, topics: [topic], maxBatchSize: 20 }));
+      await first.run(async (messages) => {
+        if (crashed) throw new RetriableError('process is going down');
+        for (const [i, m] of messages.entries()) {
+          output.add(m.key!.toString());
+          handled += 1;
+          if (!transientThrown && handled >= 30 && i >= 5) {
+            // A transient failure half-way: the whole batch is retried, nothing is committed.
+            transientThrown = true;
+            throw new Error('transient: connection reset');
+          }
+          if (transientThrown && !crashed && handled >= 90 && i >= 5 && messages.length > i + 1) {
+            // The crash: output written for part of the batch, then the process stops uncommitted.
+            inCrashedBatch.push(...messages.slice(0, i + 1).map((x) => x.key!.toString()));
+            crashed = first.stop();
+            throw new RetriableError('process is going down');
+          }
+        }
+      });
+      await waitFor(() => crashed !== undefined, { what: 'the crash', timeoutMs: 60_000 });
+      await crashed;
+      assert.ok(inCrashedBatch.length > 0);
+      assert.ok(output.size < total, `crash happened before the end (${output.size} of ${total})`);
+
+      const redelivered = new Set<string>();
+      const second = track(b.consumer({ groupId, topics: [topic], maxBatchSize: 20 }));
+      await second.run(async (messages) => {
+        for (const m of messages) {
+          const key = m.key!.toString();
+          if (output.has(key)) redelivered.add(key);
+          output.add(key);
+          handled += 1;
+        }
+      });
+      await waitFor(() => output.size === total, { what: `all ${total} keys`, timeoutMs: 60_000 });
+      await waitFor(async () => (await second.lag()).every((p) => p.lag === 0), { what: 'lag 0' });
+      await second.stop();
+
+      assert.equal(output.size, total);
+      assert.ok(handled > total, 'some messages were processed twice');
+      for (const key of inCrashedBatch)
+        assert.ok(redelivered.has(key), `${key} of the crashed batch was redelivered`);
+    });
+
+    it('sends a poison message to <topic>.dlq with its error and continues past it', async () => {
+      const b = bus();
+      const codecs = await createCodecs();
+      const topic = uniqueName('poison');
+      await b.ensureTopics([{ topic, partitions: 1 }]);
+      const producer = await b.producer();
+      const values = Array.from({ length: 10 }, (_, i) => {
+        if (i === 3) return Buffer.from('not avro at all');
+        return codecs.flows.encode({
+          ...sampleFlow,
+          src_port: 1000 + i,
+          exporter: i === 7 ? 'rejected' : 'ok',
+        });
+      });
+      await producer.send(
+        topic,
+        values.map((value, i) => ({ key: `k${i}`, value, headers: { 'x-seq': String(i) } })),
+      );
+      await producer.close();
+
+      const decoded: number[] = [];
+      const dead: BusMessage[] = [];
+      const consumer = track(b.consumer({ groupId: uniqueName('g'), topics: [topic] }));
+      await consumer.run(async (messages) => {
+        const flows = messages.map((m) => decodeMessage((v) => codecs.flows.decode(v), m));
+        // A rejection that does not name its message: the bus finds it by replaying one at a time.
+        if (flows.some((f) => f.exporter === 'rejected'))
+          throw new PoisonMessageError('exporter is not allowed');
+        for (const f of flows) if (!decoded.includes(f.src_port)) decoded.push(f.src_port);
+      });
+      const dlq = track(b.consumer({ groupId: uniqueName('g'), topics: [deadLetterTopic(topic)] }));
+      await dlq.run(async (messages) => {
+        dead.push(...messages);
+      });
+      await waitFor(() => decoded.length === 8 && dead.length === 2, {
+        what: '8 decoded and 2 dead letters',
+        timeoutMs: 60_000,
+      });
+      await consumer.stop();
+      await dlq.stop();
+
+      assert.deepEqual(
+        decoded.sort((x, y) => x - y),
+        [1000, 1001, 1002, 1004, 1005, 1006, 1008, 1009],
+      );
+      dead.sort((x, y) => Number(x.headers['x-original-offset']) - Number(y.headers['x-original-offset']));
+      const [bad, rejected] = dead;
+      assert.equal(bad!.value.toString(), 'not avro at all');
+      assert.equal(bad!.key?.toString(), 'k3');
+      assert.match(
+        bad!.headers['x-error']!,
+        /^PoisonMessageError: cannot decode .*WireFormatError: magic byte is 110/,
+      );
+      assert.equal(bad!.headers['x-original-topic'], topic);
+      assert.equal(bad!.headers['x-original-partition'], '0');
+      assert.equal(bad!.headers['x-original-offset'], '3');
+      assert.equal(bad!.headers['x-seq'], '3');
+      assert.equal(rejected!.headers['x-error'], 'PoisonMessageError: exporter is not allowed');
+      assert.equal(rejected!.headers['x-original-offset'], '7');
+      assert.equal(codecs.flows.decode(rejected!.value).src_port, 1007);
+    });
+
+    it('stop() finishes the batch in flight and commits it: the group resumes after it', async () => {
+      const b = bus();
+      const topic = uniqueName('drain');
+      const groupId = uniqueName('g');
+      await b.ensureTopics([{ topic, partitions: 1 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+
+      const handledByFirst: string[] = [];
+      let entered = false;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let sawStopping = false;
+      const first = track(b.consumer({ groupId, topics: [topic] }));
+      await first.run(async (messages, ctx) => {
+        entered = true;
+        await gate;
+        sawStopping ||= ctx.stopping;
+        handledByFirst.push(...messages.map((m) => m.key!.toString()));
+      });
+      await waitFor(() => entered, { what: 'a batch in flight' });
+      const stopped = first.stop();
+      let stopResolved = false;
+      void stopped.then(() => {
+        stopResolved = true;
+      });
+      await new Promise((r) => setImmediate(r));
+      assert.equal(stopResolved, false, 'stop() waits for the batch in flight');
+      release();
+      await stopped;
+      assert.equal(sawStopping, true, 'the handler saw ctx.stopping');
+      assert.ok(handledByFirst.length > 0);
+
+      await producer.send(topic, [{ key: 'sentinel', value: Buffer.from('end') }]);
+      await producer.close();
+      const seenBySecond: string[] = [];
+      const second = track(b.consumer({ groupId, topics: [topic] }));
+      await second.run(async (messages) => {
+        seenBySecond.push(...messages.map((m) => m.key!.toString()));
+      });
+      await waitFor(() => seenBySecond.includes('sentinel'), { what: 'the sentinel' });
+      await second.stop();
+      for (const key of handledByFirst) assert.ok(!seenBySecond.includes(key), `${key} was committed`);
+      assert.equal(new Set([...handledByFirst, ...seenBySecond]).size, 51);
+    });
+
+    it('commits only through ctx.commit() in manual mode and reports lag', async () => {
+      const b = bus();
+      const topic = uniqueName('manual');
+      const groupId = uniqueName('g');
+      await b.ensureTopics([{ topic, partitions: 2 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: 20 }, (_, i) => ({
+          key: null,
+          value: Buffer.from(String(i)),
+          partition: i % 2,
+        })),
+      );
+      await producer.close();
+
+      let seen = 0;
+      const first = track(b.consumer({ groupId, topics: [topic], commitMode: 'manual' }));
+      await first.run(async (messages, ctx) => {
+        seen += messages.length;
+        const last = messages.at(-1)!;
+        // Hold partition 1's offsets back, as a stateful consumer keeps an open window.
+        if (last.partition === 0) {
+          await ctx.commit([{ topic, partition: 0, offset: String(BigInt(last.offset) + 1n) }]);
+        }
+      });
+      await waitFor(() => seen === 20, { what: 'all 20 messages' });
+      await waitFor(async () => (await first.lag()).find((p) => p.partition === 0)?.lag === 0, {
+        what: 'partition 0 committed',
+      });
+      await first.stop();
+      assert.deepEqual(
+        (await first.lag()).map(({ partition, lag }) => ({ partition, lag })),
+        [
+          { partition: 0, lag: 0 },
+          { partition: 1, lag: 10 },
+        ],
+      );
+    });
+  });
+}

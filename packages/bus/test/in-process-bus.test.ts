@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { waitFor } from '@tidewatch/testing';
+import { InProcessBus, partitionForKey } from '../src/index.ts';
+import { busContract } from './bus-contract.ts';
+
+busContract('InProcessBus', () => new InProcessBus(), { skip: false });
+
+describe('InProcessBus', () => {
+  it('places keyed messages on the partition Kafka would choose', async () => {
+    const bus = new InProcessBus();
+    await bus.ensureTopics([{ topic: 't', partitions: 6 }]);
+    const producer = await bus.producer();
+    const keys = Array.from({ length: 30 }, (_, i) => `10.0.0.${i}|10.0.1.${i}`);
+    await producer.send(
+      't',
+      keys.map((key) => ({ key, value: Buffer.from(key) })),
+    );
+    const placed = new Map<string, number>();
+    const consumer = bus.consumer({ groupId: 'g', topics: ['t'] });
+    await consumer.run(async (messages) => {
+      for (const m of messages) placed.set(m.key!.toString(), m.partition);
+    });
+    await waitFor(() => placed.size === keys.length);
+    await consumer.stop();
+    for (const key of keys) assert.equal(placed.get(key), partitionForKey(key, 6));
+  });
+
+  it('refuses to produce to a topic that was never created', async () => {
+    const bus = new InProcessBus();
+    const producer = await bus.producer();
+    await assert.rejects(producer.send('missing', [{ key: null, value: Buffer.from('x') }]), {
+      message: 'topic missing does not exist (ensureTopics creates it)',
+    });
+  });
+
+  it('persists the log and committed offsets: a new process resumes after its last commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-bus-'));
+    try {
+      const first = new InProcessBus({ dir });
+      await first.ensureTopics([{ topic: 'flows.v1', partitions: 2 }]);
+      const producer = await first.producer();
+      await producer.send(
+        'flows.v1',
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+      const seen: string[] = [];
+      const consumer = first.consumer({ groupId: 'sequencer', topics: ['flows.v1'] });
+      await consumer.run(async (messages) => {
+        seen.push(...messages.map((m) => m.value.toString()));
+      });
+      await waitFor(() => seen.length === 10);
+      await consumer.stop();
+      await producer.send('flows.v1', [{ key: 'k10', value: Buffer.from('10') }]);
+      await first.close();
+
+      const second = new InProcessBus({ dir });
+      const resumed: string[] = [];
+      const again = second.consumer({ groupId: 'sequencer', topics: ['flows.v1'] });
+      await again.run(async (messages) => {
+        resumed.push(...messages.map((m) => m.value.toString()));
+      });
+      await waitFor(() => resumed.length === 1);
+      await again.stop();
+      assert.deepEqual(resumed, ['10']);
+      assert.deepEqual(await again.lag(), [
+        { topic: 'flows.v1', partition: 0, lag: 0 },
+        { topic: 'flows.v1', partition: 1, lag: 0 },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
