@@ -94,7 +94,7 @@ export function checkFeatureSpec(manifest: ModelManifest, dir: string): void {
 export function trainedTactics(manifest: ModelManifest): Set<string> {
   const out = new Set<string>();
   const flags = manifest['tactics_trained'] ?? manifest['tactic_trained'];
-  const details = manifest['tactic_details'] ?? manifest['tactics_info'];
+  const details = manifest['tactic_status'] ?? manifest['tactic_details'];
   for (const id of manifest.tactics) {
     let trained = true;
     if (flags && typeof flags === 'object' && !Array.isArray(flags)) {
