@@ -387,13 +387,13 @@ export function renderValue(type: IeType, b: Uint8Array, o: number, len: number)
       if (len === 4) return String(Buffer.from(b.buffer, b.byteOffset + o, 4).readFloatBE(0));
       if (len === 8) return String(Buffer.from(b.buffer, b.byteOffset + o, 8).readDoubleBE(0));
       return hex(b, o, len);
+    // times stay numbers as exported (seconds or ms since the epoch); NTP formats become epoch ms
     case 'sec':
-      return len <= 4 ? new Date(uint(b, o, len) * 1000).toISOString() : hex(b, o, len);
     case 'ms':
-      return len <= 8 ? new Date(uint(b, o, len)).toISOString() : hex(b, o, len);
+      return len <= 8 ? uintText(b, o, len) : hex(b, o, len);
     case 'us':
     case 'ns':
-      return len === 8 ? new Date(ntpToMs(b, o)).toISOString() : hex(b, o, len);
+      return len === 8 ? String(ntpToMs(b, o)) : hex(b, o, len);
     default:
       return hex(b, o, len);
   }
@@ -428,8 +428,7 @@ function uniqueName(extra: Record<string, string>, base: string, repeated: boole
 /** Reads the generic values of an options record: element id (or pen:id) → number or text. */
 export function readOptionValue(f: TemplateField, b: Uint8Array, o: number, len: number): number | string {
   if (len === 0) return 0;
-  if (f.pen === 0 && (f.id === 82 || f.id === 83 || f.id === 84 || f.id === 236 || f.id === 96))
-    return utf8(b, o, len);
+  if (f.pen >= 0 && describeElement(f.id, f.pen, len).type === 'str') return utf8(b, o, len);
   if (len <= 8) return uint(b, o, len);
   return hex(b, o, len);
 }

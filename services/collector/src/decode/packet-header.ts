@@ -100,10 +100,12 @@ export function parseIPv6(b: Uint8Array, o: number, end: number, out: SampledHea
   out.dstIp = ipv6(b, o + 24);
   let next = b[o + 6] as number;
   let p = o + 40;
+  let segmentRouting = false;
   // hop-by-hop, routing, destination options, fragment
   for (let n = 0; n < 8; n++) {
     if (next === 0 || next === 43 || next === 60) {
       if (end - p < 8) break;
+      if (next === 43 && b[p + 2] === 4) segmentRouting = true;
       const len = ((b[p + 1] as number) + 1) * 8;
       next = b[p] as number;
       p += len;
@@ -119,7 +121,10 @@ export function parseIPv6(b: Uint8Array, o: number, end: number, out: SampledHea
     } else break;
   }
   out.protocol = next;
-  parseTransport(b, p, end, next, out);
+  // SRv6 (RFC 8754) carries the customer packet: report the inner flow
+  if (segmentRouting && next === 4) parseIPv4(b, p, end, out);
+  else if (segmentRouting && next === 41) parseIPv6(b, p, end, out);
+  else parseTransport(b, p, end, next, out);
 }
 
 function parseTransport(b: Uint8Array, o: number, end: number, protocol: number, out: SampledHeader): void {

@@ -169,6 +169,7 @@ export class SflowDecoder {
               if (h.found) {
                 haveAddr = true;
                 applyHeader(r, h);
+                if (this.extras) setExtra(r, 'ipTotalLength', String(h.ipTotalLength));
               }
             }
             break;
@@ -200,7 +201,7 @@ export class SflowDecoder {
             if (len >= 16) {
               const srcVlan = u32(b, rb);
               const dstVlan = u32(b, rb + 8);
-              if (r.vlan == null && srcVlan > 0) r.vlan = srcVlan;
+              if (r.vlan == null && srcVlan > 0 && srcVlan < 4096) r.vlan = srcVlan;
               if (this.extras) {
                 setExtra(r, 'vlanId', String(srcVlan));
                 setExtra(r, 'postVlanId', String(dstVlan));
@@ -264,7 +265,8 @@ export class SflowDecoder {
         o += 4;
       }
     }
-    r.src_as = srcAs;
+    // src_as 0 means the source is in the router's own AS
+    r.src_as = srcAs !== 0 ? srcAs : routerAs;
     r.dst_as = lastAs >= 0 ? lastAs : routerAs;
     if (this.extras) {
       setExtra(r, 'bgpNextHop', nh.addr);

@@ -474,7 +474,8 @@ export class TemplatedDecoder {
       s.icmpType = h.icmpType;
       s.icmpCode = h.icmpCode;
     }
-    if (r.fwd_bytes === 0) r.fwd_bytes = s.frameSize > 0 ? s.frameSize : h.ipTotalLength;
+    // octet counters elsewhere in IPFIX are IP-layer bytes, so the sampled packet's IP length wins over the frame size
+    if (r.fwd_bytes === 0) r.fwd_bytes = h.ipTotalLength > 0 ? h.ipTotalLength : Math.max(0, s.frameSize);
     if (r.fwd_pkts === 0) r.fwd_pkts = 1;
   }
 
@@ -544,9 +545,11 @@ export class TemplatedDecoder {
       }
       o += len;
     }
+    // RFC 5475: n-out-of-N random sampling (309/310) says the rate directly; systematic count-based
+    // sampling selects `interval` packets then skips `space` (305/306); v9 34/50 is 1-in-N
     let rate = 0;
-    if (interval > 0) rate = space > 0 ? (interval + space) / interval : interval;
-    else if (size > 0 && population > 0) rate = population / size;
+    if (size > 0 && population > 0) rate = population / size;
+    else if (interval > 0) rate = space > 0 ? (interval + space) / interval : interval;
     if (rate > 0 || ifName !== undefined || !Number.isNaN(initMs)) {
       const opts = this.options.for(this.#exporter, this.#domain);
       if (rate > 0) {
