@@ -23,6 +23,7 @@ import { registerRoutes } from './routes/index.ts';
 import { type DocumentStore, EmbeddedDocumentStore, RedisDocumentStore } from './stores/document-store.ts';
 import { QueryStores, type Scope } from './stores/domain.ts';
 import { SuppressionService } from './suppressions.ts';
+import { uiPlugin } from './ui/plugin.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,8 +44,8 @@ export interface QueryApiDeps {
   codecs?: ContractCodecs;
   /** Extra sinks beside those configured by env (tests). */
   sinks?: FindingSink[];
-  /** The web UI as a Fastify plugin, served at `/` without a key. */
-  ui?: FastifyPluginAsync;
+  /** The web UI as a Fastify plugin, served at `/` without a key (default: the built UI; false: none). */
+  ui?: FastifyPluginAsync | false;
   /** Topic names (tests isolate by unique names). */
   topics?: { sequences: string; findings: string; webhookDeadLetter: string };
   /** Embedding dimension for the default embedded vector store. */
@@ -248,8 +249,8 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
   });
 
   await registerRoutes(app, services);
-  if (deps.ui) {
-    const ui = deps.ui;
+  if (deps.ui !== false) {
+    const ui = deps.ui ?? uiPlugin;
     await app.register(async (child) => {
       child.addHook('onRoute', (route) => {
         route.config = { ...(route.config ?? {}), scope: 'public' };
