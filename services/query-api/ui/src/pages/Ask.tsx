@@ -8,27 +8,41 @@ const EXAMPLES = [
   'which techniques were seen today',
   'high-severity findings from 10.0.0.5 in the last hour',
   'traffic between 10.0.0.5 and 10.0.0.9',
-  'top 20 events similar to sequence <id>',
+  'top 20 events similar to sequence <sequence id>',
 ];
 
 interface Answer {
+  columns: string[];
   rows: Record<string, unknown>[];
-  query: unknown;
-  summary?: string;
+  query: string;
+  answeredBy: string;
 }
 
+/** The API answers `{ query: {method, path, params}, columns, rows: [[...]], answered_by }`. */
 function toAnswer(v: unknown): Answer {
   const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
-  const table = o['table'] ?? o['rows'] ?? o['items'] ?? o['results'] ?? [];
-  const rows = (Array.isArray(table) ? table : ((table as { rows?: unknown[] }).rows ?? [])) as Record<
-    string,
-    unknown
-  >[];
-  const summary = o['answer'] ?? o['summary'] ?? o['text'];
+  const columns = Array.isArray(o['columns']) ? (o['columns'] as string[]) : [];
+  const raw = Array.isArray(o['rows']) ? (o['rows'] as unknown[]) : [];
+  const rows = raw.map((r) =>
+    Array.isArray(r)
+      ? Object.fromEntries(columns.map((c, i) => [c, r[i]]))
+      : ((r ?? {}) as Record<string, unknown>),
+  );
+  const q = (o['query'] ?? {}) as {
+    method?: string;
+    path?: string;
+    params?: Record<string, string | number>;
+  };
+  const params = new URLSearchParams(
+    Object.entries(q.params ?? {}).map(([k, val]) => [k, String(val)]),
+  ).toString();
   return {
-    rows: rows.map((r) => (r && typeof r === 'object' ? r : { value: r })),
-    query: o['query'] ?? o['ran'] ?? o['interpretation'] ?? null,
-    ...(typeof summary === 'string' ? { summary } : {}),
+    columns: columns.length ? columns : Object.keys(rows[0] ?? {}),
+    rows,
+    query: q.path
+      ? `${q.method ?? 'GET'} ${q.path}${params ? `?${params}` : ''}`
+      : JSON.stringify(o['query'] ?? null),
+    answeredBy: String(o['answered_by'] ?? ''),
   };
 }
 
@@ -68,12 +82,7 @@ export function AskPage() {
       setBusy(false);
     }
   };
-  const keys = answer?.rows.length
-    ? Object.keys(answer.rows[0] ?? {})
-        .filter((k) => k !== 'explanation')
-        .slice(0, 10)
-    : [];
-  const columns: Column<Record<string, unknown>>[] = keys.map((k) => ({
+  const columns: Column<Record<string, unknown>>[] = (answer?.columns ?? []).map((k) => ({
     id: k,
     label: k.replaceAll('_', ' '),
     render: (r) => cell(r[k]),
@@ -111,11 +120,11 @@ export function AskPage() {
       <ErrorBox error={error} />
       {answer && (
         <>
-          {answer.summary && <p>{answer.summary}</p>}
           <Card title="The query that ran" wide>
             <pre class="query" data-testid="ask-query">
-              {typeof answer.query === 'string' ? answer.query : JSON.stringify(answer.query, null, 2)}
+              {answer.query}
             </pre>
+            {answer.answeredBy && <p class="muted small">Interpreted by the {answer.answeredBy}.</p>}
           </Card>
           <Card title={`Results (${answer.rows.length})`} wide>
             <DataTable
@@ -123,9 +132,13 @@ export function AskPage() {
               testId="ask-results"
               columns={columns}
               rows={answer.rows}
-              rowKey={(r) => String(r['sequence_id'] ?? JSON.stringify(r))}
+              rowKey={(r) => JSON.stringify(r)}
               onOpen={(r) => {
                 if (typeof r['sequence_id'] === 'string') navigate(`/findings/${r['sequence_id']}`);
+                else if (typeof r['src_ip'] === 'string')
+                  navigate(
+                    `/forensics?src=${encodeURIComponent(r['src_ip'])}${typeof r['dst_ip'] === 'string' ? `&dst=${encodeURIComponent(r['dst_ip'])}` : ''}`,
+                  );
               }}
               empty="No rows."
             />

@@ -130,7 +130,11 @@ function CaseDetail({ id, onChanged }: { id: string; onChanged: () => void }) {
         </label>
         <button
           type="button"
-          onClick={() => api.download(`/v1/exports/navigator?case=${id}`, `case-${id}.navigator.json`)}
+          onClick={() =>
+            api
+              .download(`/v1/exports/navigator?case_id=${id}`, `case-${id}.navigator.json`)
+              .catch((e: Error) => setError(e.message))
+          }
         >
           Navigator layer
         </button>

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, api, type Finding } from '../api.ts';
+import { api, type Finding } from '../api.ts';
+import { hasRoute } from '../capabilities.ts';
 import { tacticName } from '../attack.ts';
 import { PALETTE } from '../components/Chart.tsx';
 import { ErrorBox, Loading } from '../components/Status.tsx';
@@ -45,7 +46,7 @@ const FIXED_COLOURS: Record<string, string> = {
  * neighbourhoods PCA would show, at the cost of one request per landmark.
  */
 async function project(win: { from?: number; to?: number }): Promise<Projection> {
-  try {
+  if (await hasRoute('get', '/v1/embeddings')) {
     const res = await api.get<unknown>('/v1/embeddings', { from: win.from, to: win.to, limit: SAMPLE });
     const items = normalisePage<{ vector: number[]; finding?: Finding; payload?: Finding }>(res).items;
     const rows = items.filter((i) => Array.isArray(i.vector));
@@ -54,8 +55,6 @@ async function project(win: { from?: number; to?: number }): Promise<Projection>
       points: rows.map((r, i) => ({ finding: (r.finding ?? r.payload) as Finding, x: x[i]!, y: y[i]! })),
       method: `PCA of ${rows.length} embeddings (${Math.round((explained[0] + explained[1]) * 100)}% of variance)`,
     };
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e;
   }
   const sample = normalisePage<Finding>(
     await api.get<unknown>('/v1/findings', {

@@ -346,7 +346,7 @@ function Actions({ f, onChanged }: { f: Finding; onChanged: () => void }) {
           type="button"
           onClick={() =>
             run('OCSF downloaded.', () =>
-              api.download(`/v1/findings/${id}/export?format=ocsf`, `${id}.ocsf.json`),
+              api.download(`/v1/exports/findings?format=ocsf&id=${id}`, `${id}.ocsf.jsonl`),
             )
           }
         >
@@ -356,7 +356,10 @@ function Actions({ f, onChanged }: { f: Finding; onChanged: () => void }) {
           type="button"
           onClick={() =>
             run('Navigator layer downloaded.', () =>
-              api.download(`/v1/exports/navigator?ids=${id}`, `${id}.navigator.json`),
+              api.download(
+                `/v1/exports/navigator?from=${f.window_start_ms}&to=${f.window_end_ms}`,
+                `${id}.navigator.json`,
+              ),
             )
           }
         >
@@ -366,7 +369,7 @@ function Actions({ f, onChanged }: { f: Finding; onChanged: () => void }) {
           type="button"
           onClick={() =>
             run('Timesketch JSONL downloaded.', () =>
-              api.download(`/v1/findings/${id}/export?format=timesketch`, `${id}.timesketch.jsonl`),
+              api.download(`/v1/exports/findings?format=timesketch&id=${id}`, `${id}.timesketch.jsonl`),
             )
           }
         >

@@ -41,7 +41,8 @@ export function ForensicsPage() {
   const [dstInput, setDstInput] = useState(dst);
   // Candidate addresses for the pickers: the busiest talkers of the range.
   const candidates = useApi(
-    () => api.get<unknown>('/v1/overview', { from: win.from, to: win.to }).then(normaliseOverview),
+    () =>
+      api.get<unknown>('/v1/overview', { from: win.from ?? 0, to: win.to, top: 100 }).then(normaliseOverview),
     [win.from, win.to],
   );
   const where = { src_ip: src, dst_ip: dst, from: win.from, to: win.to };

@@ -16,7 +16,7 @@ export function OverviewPage() {
   const hideBenign = loc.query.get('hide_benign') === '1';
   const hideUnclassified = loc.query.get('hide_unclassified') === '1';
   const { data, error, loading } = useApi(
-    () => api.get<unknown>('/v1/overview', { from: win.from, to: win.to }).then(normaliseOverview),
+    () => api.get<unknown>('/v1/overview', { from: win.from ?? 0, to: win.to }).then(normaliseOverview),
     [win.from, win.to],
   );
   const passOn = (extra: Record<string, string>) => {

@@ -3,7 +3,9 @@ import { api } from '../api.ts';
 import { JsonView } from '../components/JsonView.tsx';
 import { Card, ErrorBox } from '../components/Status.tsx';
 import { time } from '../format.ts';
+import { hasRoute } from '../capabilities.ts';
 import { normalisePage } from '../shapes.ts';
+import { modelsInUse } from './Sources.tsx';
 import { type Loaded, useApi } from '../useApi.ts';
 
 // Route paths of the settings resources in one place (query-api's /openapi.json is the reference).
@@ -45,6 +47,7 @@ export function SettingsPage() {
       <div class="grid">
         <ApiKeys />
         <Models />
+        <Tuning />
         <Webhooks />
         <DeviceTypes />
         <Suppressions />
@@ -154,51 +157,128 @@ interface ModelRow {
 }
 
 function Models() {
-  const models = useApi(() => api.get<unknown>(SETTINGS_ROUTES.models), []);
+  const models = useApi(async () => {
+    if (!(await hasRoute('get', SETTINGS_ROUTES.models))) return null;
+    const v = await api.get<unknown>(SETTINGS_ROUTES.models);
+    return normalisePage<ModelRow>((v as { versions?: unknown })?.versions ?? v).items;
+  }, []);
+  const inUse = useApi(modelsInUse, []);
   const act = useAction(models.reload);
-  const rows = normalisePage<ModelRow>(
-    (models.data as { versions?: unknown })?.versions ?? models.data,
-  ).items;
   return (
     <Card title="Model versions">
-      <ErrorBox error={models.error ?? act.error} />
-      <table class="compact" aria-label="Model versions">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Created</th>
-            <th scope="col">State</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((m) => (
-            <tr key={m.version}>
-              <td class="mono">{m.version}</td>
-              <td>{m.created_at ?? '–'}</td>
-              <td>{m.active || m.default ? <span class="badge ok">active</span> : ''}</td>
-              <td>
-                {!(m.active || m.default) && (
-                  <button
-                    type="button"
-                    class="link"
-                    onClick={() =>
-                      act.run(
-                        () => api.post(`${SETTINGS_ROUTES.models}/${encodeURIComponent(m.version)}/activate`),
-                        () => `Rolled to ${m.version}.`,
-                      )
-                    }
-                  >
-                    Roll back to this
-                  </button>
-                )}
-              </td>
+      <ErrorBox error={models.error ?? inUse.error ?? act.error} />
+      {models.data ? (
+        <table class="compact" aria-label="Model versions">
+          <thead>
+            <tr>
+              <th scope="col">Version</th>
+              <th scope="col">Created</th>
+              <th scope="col">State</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {models.data.map((m) => (
+              <tr key={m.version}>
+                <td class="mono">{m.version}</td>
+                <td>{m.created_at ?? '–'}</td>
+                <td>{m.active || m.default ? <span class="badge ok">active</span> : ''}</td>
+                <td>
+                  {!(m.active || m.default) && (
+                    <button
+                      type="button"
+                      class="link"
+                      onClick={() =>
+                        act.run(
+                          () =>
+                            api.post(`${SETTINGS_ROUTES.models}/${encodeURIComponent(m.version)}/activate`),
+                          () => `Rolled to ${m.version}.`,
+                        )
+                      }
+                    >
+                      Roll back to this
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <>
+          <table class="compact" aria-label="Model versions scoring findings" data-testid="settings-models">
+            <thead>
+              <tr>
+                <th scope="col">Version scoring findings</th>
+                <th scope="col">Last scored</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(inUse.data ?? []).map((m) => (
+                <tr key={m.version}>
+                  <td class="mono">{m.version}</td>
+                  <td>{time(m.last_scored_ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p class="muted small">
+            Roll back with <code>tidewatch</code> on the inference host (model/versions/DEFAULT); this API has
+            no model route to switch versions from here.
+          </p>
+        </>
+      )}
+      {act.note && <p class="ok">{act.note}</p>}
+    </Card>
+  );
+}
+
+interface Tuning {
+  suppression_threshold: number;
+  retention_days: number | null;
+}
+
+function Tuning() {
+  const settings = useApi(() => api.get<Tuning>('/v1/settings'), []);
+  const act = useAction(settings.reload);
+  const [threshold, setThreshold] = useState<string>('');
+  return (
+    <Card title="Suppression and retention">
+      <ErrorBox error={settings.error ?? act.error} />
+      {settings.data && (
+        <form
+          class="inline"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const v = Number(threshold);
+            if (!threshold || !(v > 0 && v <= 1)) return;
+            void act.run(
+              () => api.put('/v1/settings', { suppression_threshold: v }),
+              () => 'Saved.',
+            );
+          }}
+        >
+          <label>
+            Commonplace similarity threshold{' '}
+            <input
+              type="number"
+              min="0.5"
+              max="1"
+              step="0.01"
+              data-testid="suppression-threshold"
+              placeholder={String(settings.data.suppression_threshold)}
+              value={threshold}
+              onInput={(e) => setThreshold((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <button type="submit">Save</button>
+          <span class="muted small">
+            Retention: {settings.data.retention_days ? `${settings.data.retention_days} days` : 'unlimited'}
+          </span>
+        </form>
+      )}
       {act.note && <p class="ok">{act.note}</p>}
     </Card>
   );
@@ -357,7 +437,7 @@ function DeviceTypes() {
         onSubmit={(e) => {
           e.preventDefault();
           if (!address.trim()) return;
-          void act.run(() => api.post(SETTINGS_ROUTES.devices, { address: address.trim(), type, label }));
+          void act.run(() => api.put(SETTINGS_ROUTES.devices, { address: address.trim(), type, label }));
           setAddress('');
           setLabel('');
         }}
