@@ -26,6 +26,9 @@ if [ -z "${TW_SKIP_LINT:-}" ]; then
   pnpm exec tsc -p tsconfig.json
 fi
 
+step "build the web UI"
+pnpm --filter @tidewatch/ui build >/dev/null
+
 step "python environment"
 . scripts/python-env.sh
 
