@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/*
+ * Schemas for one environment variable each. Input is the raw string (or undefined when unset);
+ * `error` texts say what was expected — loadConfig adds the variable name and what it got.
+ */
+
+const PORT = 'expected an integer 0-65535';
+
+/** A TCP/UDP port; 0 means "disabled" (UDP listeners) or "any free port" (tests). */
+export function port(fallback?: number) {
+  const schema = z
+    .string({ error: PORT })
+    .trim()
+    .regex(/^\d{1,5}$/, { error: PORT })
+    .transform(Number)
+    .refine((n) => n <= 65_535, { error: PORT });
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+export function integer(min: number, max: number, fallback?: number) {
+  const expected = `expected an integer ${min}-${max}`;
+  const schema = z
+    .string({ error: expected })
+    .trim()
+    .regex(/^-?\d+$/, { error: expected })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: expected });
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+export function number(min: number, max: number, fallback?: number) {
+  const expected = `expected a number ${min}-${max}`;
+  const schema = z
+    .string({ error: expected })
+    .trim()
+    .regex(/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i, { error: expected })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: expected });
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
+
+export function boolean(fallback?: boolean) {
+  const expected = 'expected true or false (or 1/0, yes/no)';
+  const schema = z
+    .string({ error: expected })
+    .transform((s) => BOOLEAN_WORDS[s.trim().toLowerCase()])
+    .refine((b) => b !== undefined, { error: expected })
+    .transform((b) => b as boolean);
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+export function text(fallback?: string) {
+  const schema = z.string({ error: 'expected a value' }).min(1, { error: 'expected a non-empty value' });
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback?: T[number]) {
+  const expected = `expected one of ${values.join(', ')}`;
+  const schema = z.enum(values, { error: expected });
+  return fallback === undefined ? schema : schema.default(fallback as never);
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** A comma-separated host:port list (KAFKA_BROKERS). */
+export function hostPortList(fallback?: string[]) {
+  const expected = 'expected a comma-separated list of host:port';
+  const schema = z
+    .string({ error: expected })
+    .transform((s) =>
+      s
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.length > 0 && list.every((b) => HOST_PORT.test(b)), { error: expected });
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+/** A URL with one of the given schemes (e.g. redis:, rediss:). */
+export function url(protocols: readonly string[], fallback?: string) {
+  const expected = `expected a ${protocols.map((p) => `${p}//`).join(' or ')} URL`;
+  const schema = z.string({ error: expected }).refine(
+    (s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: expected },
+  );
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
+/** A secret (API key, password): at least `minLength` characters; masked in logs by its name. */
+export function secret(minLength = 16) {
+  return z.string({ error: `expected a secret of at least ${minLength} characters` }).min(minLength, {
+    error: `expected a secret of at least ${minLength} characters`,
+  });
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The runtime names every service honours (DESIGN.md), with their defaults. Services compose
+ * their schema from these: `z.object({ TIDEWATCH_HTTP_PORT: RUNTIME_VARS.TIDEWATCH_HTTP_PORT, ... })`.
+ * Infrastructure URLs are optional here: absent means the embedded/one-process backend.
+ */
+export const RUNTIME_VARS = {
+  TIDEWATCH_HTTP_PORT: port(8080),
+  TIDEWATCH_DATA_DIR: text('./data'),
+  /** Bootstrap admin API key; also read from TIDEWATCH_ADMIN_KEY_FILE (see loadConfig). */
+  TIDEWATCH_ADMIN_KEY: secret(16).optional(),
+  TIDEWATCH_NETFLOW_PORT: port(2055),
+  TIDEWATCH_IPFIX_PORT: port(4739),
+  TIDEWATCH_SFLOW_PORT: port(6343),
+  KAFKA_BROKERS: hostPortList().optional(),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  QDRANT_URL: url(['http:', 'https:']).optional(),
+  SCHEMA_REGISTRY_URL: url(['http:', 'https:']).optional(),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+} as const;
