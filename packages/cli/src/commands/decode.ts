@@ -80,7 +80,8 @@ export const command: Command = {
       flush();
       for (const f of files) {
         const skipped = f.capture ? Object.entries(f.capture.skipped) : [];
-        const skipText = skipped.length > 0 ? `, skipped ${skipped.map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
+        const skipText =
+          skipped.length > 0 ? `, skipped ${skipped.map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
         process.stderr.write(
           `${f.file}: ${f.kind}, ${f.datagrams} datagrams, ${f.records} records${skipText}\n`,
         );

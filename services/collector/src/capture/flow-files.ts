@@ -62,7 +62,11 @@ export async function decodeFlowFiles(
       for (const d of readCapture(buf, stats)) {
         batch.length = 0;
         const exporter = opts.forceExporter ? rawExporter : d.srcIp;
-        decoder.decodeInto(d.payload, { exporter, exporterPort: d.srcPort, receivedAtMs: d.timestampMs }, batch);
+        decoder.decodeInto(
+          d.payload,
+          { exporter, exporterPort: d.srcPort, receivedAtMs: d.timestampMs },
+          batch,
+        );
         result.datagrams++;
         result.records += batch.length;
         for (const r of batch) onRecord(r);

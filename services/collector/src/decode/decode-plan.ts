@@ -94,7 +94,15 @@ export interface DecodePlan {
   minLength: number;
 }
 
-export function compilePlan(fields: TemplateField[]): DecodePlan {
+/**
+ * Elements that set derived record fields but whose raw value is worth keeping in `extra` too:
+ * the sampler id, the duration, and in IPFIX the sysUpTime stamps (absolute only when a
+ * systemInitTimeMilliseconds is known).
+ */
+const ALSO_EXTRA = new Set([48, 302, 161, 162, 85, 86, 180, 181, 182, 183]);
+const ALSO_EXTRA_IPFIX = new Set([21, 22]);
+
+export function compilePlan(fields: TemplateField[], ipfix = false): DecodePlan {
   const readers: (FieldReader | null)[] = [];
   const lengths: number[] = [];
   let fixed = 0;
@@ -107,7 +115,21 @@ export function compilePlan(fields: TemplateField[]): DecodePlan {
     // record; later ones go to `extra` with an index so nothing is lost.
     const repeat = seen.has(key);
     seen.add(key);
-    readers.push(repeat ? extraReader(f, true) : fieldReader(f));
+    let reader = repeat ? extraReader(f, true) : fieldReader(f);
+    if (
+      !repeat &&
+      f.pen === 0 &&
+      reader !== null &&
+      (ALSO_EXTRA.has(f.id) || (ipfix && ALSO_EXTRA_IPFIX.has(f.id)))
+    ) {
+      const main = reader;
+      const keep = extraReader(f, false) as FieldReader;
+      reader = (b, o, l, r, s) => {
+        main(b, o, l, r, s);
+        keep(b, o, l, r, s);
+      };
+    }
+    readers.push(reader);
     lengths.push(f.length);
     if (f.length === VARIABLE_LENGTH) {
       variable = true;
@@ -394,9 +416,23 @@ export function renderValue(type: IeType, b: Uint8Array, o: number, len: number)
     case 'us':
     case 'ns':
       return len === 8 ? String(ntpToMs(b, o)) : hex(b, o, len);
+    case 'unknown':
+      return printable(b, o, len) ? utf8(b, o, len) : hex(b, o, len);
     default:
       return hex(b, o, len);
   }
+}
+
+/** Printable ASCII, optionally NUL-padded: an undocumented vendor string rather than binary. */
+function printable(b: Uint8Array, o: number, len: number): boolean {
+  let end = o + len;
+  while (end > o && b[end - 1] === 0) end--;
+  if (end === o) return false;
+  for (let i = o; i < end; i++) {
+    const c = b[i] as number;
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 function extraReader(f: TemplateField, repeated: boolean): FieldReader | null {
@@ -407,14 +443,19 @@ function extraReader(f: TemplateField, repeated: boolean): FieldReader | null {
   if (f.pen === 0 && MPLS_LABEL_IDS.has(f.id)) {
     // label stack entry: 20-bit label, 3-bit traffic class, bottom-of-stack bit
     return (b, o, l, r) => {
-      const extra = r.extra ?? (r.extra = {});
+      const extra = extraOf(r);
       extra[uniqueName(extra, base, repeated)] = l >= 3 ? String(uint(b, o, 3) >>> 4) : hex(b, o, l);
     };
   }
   return (b, o, l, r) => {
-    const extra = r.extra ?? (r.extra = {});
+    const extra = extraOf(r);
     extra[uniqueName(extra, base, repeated)] = renderValue(type, b, o, l);
   };
+}
+
+function extraOf(r: FlowRecord): Record<string, string> {
+  if (r.extra === undefined || r.extra === null) r.extra = {};
+  return r.extra;
 }
 
 function uniqueName(extra: Record<string, string>, base: string, repeated: boolean): string {

@@ -39,7 +39,8 @@ export function icmpFromPort(r: FlowRecord): void {
 }
 
 export function setExtra(r: FlowRecord, name: string, value: string): void {
-  (r.extra ?? (r.extra = {}))[name] = value;
+  if (r.extra === undefined || r.extra === null) r.extra = {};
+  r.extra[name] = value;
 }
 
 const MOD = 0x100000000;

@@ -12,6 +12,7 @@ export type IeType =
   | 'mac'
   | 'str' // UTF-8 string
   | 'bytes' // octetArray, rendered as hex
+  | 'unknown' // not in the dictionary: text when it is printable, else hex
   | 'bool'
   | 'float'
   | 'sec' // dateTimeSeconds
@@ -598,7 +599,7 @@ export function ianaElement(id: number): IeInfo | undefined {
 
 /** Name and type of an element; unknown ones get a stable synthetic name and render as hex/uint. */
 export function describeElement(id: number, pen: number, fieldLength: number): IeInfo {
-  const guess: IeType = fieldLength > 0 && fieldLength <= 8 ? 'u' : 'bytes';
+  const guess: IeType = fieldLength > 0 && fieldLength <= 8 ? 'u' : 'unknown';
   if (pen === 0) {
     const iana = ianaElement(id);
     if (iana) return iana;

@@ -29,7 +29,10 @@ export class SflowDecoder {
 
   decode(b: Buffer, exporter: string, receivedAtMs: number, out: FlowRecord[]): void {
     const end = b.length;
-    if (end < 28) return this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+    if (end < 28) {
+      this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+      return;
+    }
     const addrType = u32(b, 4);
     let o = 8;
     let agent: string;
@@ -37,10 +40,16 @@ export class SflowDecoder {
       agent = ipv4(b, o);
       o += 4;
     } else if (addrType === 2) {
-      if (end < 40) return this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+      if (end < 40) {
+        this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+        return;
+      }
       agent = ipv6(b, o);
       o += 16;
-    } else return this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+    } else {
+      this.#fail(exporter, 0, receivedAtMs, 'truncated_header');
+      return;
+    }
     const subAgent = u32(b, o);
     const seq = u32(b, o + 4);
     const uptime = u32(b, o + 8);

@@ -104,6 +104,7 @@ export class TemplateCache {
     fields: TemplateField[],
     definition: Buffer,
     nowMs: number,
+    ipfix = false,
   ): Template | undefined {
     const k = key(exporter, domain, id);
     const old = this.#templates.get(k);
@@ -122,7 +123,7 @@ export class TemplateCache {
       scopeCount,
       fields,
       definition: Buffer.from(definition),
-      plan: compilePlan(fields),
+      plan: compilePlan(fields, ipfix),
       refreshedMs: nowMs,
     };
     this.#templates.set(k, t);

@@ -216,6 +216,7 @@ export class TemplatedDecoder {
       fields,
       def,
       this.#receivedAtMs,
+      this.#format === 'ipfix',
     );
     if (t === undefined) {
       this.stats.error(this.#st, 'template_limit');
