@@ -103,6 +103,11 @@ export class PartitionSequencer {
     return this.#place(passThrough(flow, position));
   }
 
+  /** Moves past a record that could not be decoded (it went to the dead-letter topic). */
+  skip(offset: number): void {
+    if (offset >= this.#nextOffset) this.#nextOffset = offset + 1;
+  }
+
   /**
    * Decides pending biflow halves and seals the windows the watermark has passed. Returns the
    * newly sealed windows: their entity statistics are final for this partition.

@@ -1,0 +1,399 @@
+import {
+  type BatchContext,
+  type BusMessage,
+  type BusProducer,
+  KafkaBus,
+  type MessageBus,
+  RetriableError,
+} from '@tidewatch/bus';
+import {
+  type ContractCodecs,
+  conversationKey,
+  createCodecs,
+  type FlowRecord,
+  type Sequence,
+} from '@tidewatch/contracts';
+import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
+import {
+  type ContextKey,
+  type EntityStats,
+  type OpenWindow,
+  PartitionSequencer,
+  windowContribution,
+  windowSequences,
+} from '@tidewatch/sequencing';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import type { SequencerConfig } from './config.ts';
+import { IDLE_WATERMARK, MemoryCoordination, type SequencerCoordination } from './coordination.ts';
+import { createSequencerMetrics, type SequencerMetrics } from './metrics.ts';
+import { RedisSequencerState } from './redis-state.ts';
+
+export interface SequencerDeps {
+  bus?: MessageBus;
+  redis?: Redis;
+  /** One-process mode: exact in-memory statistics (with in-memory coordination unless given). */
+  entityStats?: EntityStats;
+  coordination?: SequencerCoordination;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+export interface SequencerApp {
+  start(): Promise<void>;
+  /** Graceful: stop intake, flush what may be emitted, commit, close what the app created. */
+  stop(): Promise<void>;
+  readonly registry: Registry;
+  readonly metrics: SequencerMetrics;
+  /** Readiness: consuming. */
+  ready(): boolean;
+}
+
+interface LateRecord {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+interface PartitionState {
+  sequencer: PartitionSequencer;
+  /** Sealed windows whose statistics are not applied yet (kept across a failed attempt). */
+  unapplied: OpenWindow[];
+  /** Windows taken for emission but not yet written. */
+  unemitted: OpenWindow[];
+  /** Late records not yet written to the late topic. */
+  late: LateRecord[];
+  lastInputAt: number;
+  idle: boolean;
+  committed: number;
+}
+
+/** Runs one async step at a time (the consumer's batches and the idle ticker share the state). */
+class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(step, step);
+    this.#tail = next.catch(() => {});
+    return next;
+  }
+}
+
+export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): SequencerApp {
+  const logger = componentLogger(deps.logger ?? defaultLogger(), 'sequencer');
+  const registry = deps.registry ?? new Registry();
+  const metrics = createSequencerMetrics(registry);
+  const timer = async <T>(op: string, run: () => Promise<T>): Promise<T> => {
+    const end = metrics.redisSeconds.startTimer({ op });
+    try {
+      return await run();
+    } finally {
+      end();
+    }
+  };
+
+  const ownsBus = !deps.bus;
+  const ownsRedis = !deps.redis && !deps.entityStats;
+  let bus: MessageBus | undefined = deps.bus;
+  let redis: Redis | undefined = deps.redis;
+  let stats: EntityStats | undefined = deps.entityStats;
+  let coordination: SequencerCoordination | undefined = deps.coordination;
+
+  const states = new Map<number, PartitionState>();
+  const assignedAt = new Map<number, number>();
+  const queue = new SerialQueue();
+  let codecs: ContractCodecs | undefined;
+  let producer: BusProducer | undefined;
+  let consumer: ReturnType<MessageBus['consumer']> | undefined;
+  let lastContext: BatchContext | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let running = false;
+
+  function requireReady() {
+    if (!codecs || !producer || !stats || !coordination) throw new Error('sequencer used before start()');
+    return { codecs, producer, stats, coordination };
+  }
+
+  async function stateFor(partition: number, firstOffset: number): Promise<PartitionState> {
+    const existing = states.get(partition);
+    if (existing) return existing;
+    const { coordination } = requireReady();
+    const checkpoint = await coordination.loadCheckpoint(
+      config.groupId,
+      config.flowsTopic,
+      partition,
+      firstOffset,
+    );
+    if (!checkpoint && firstOffset > 0) {
+      logger.warn(
+        { partition, offset: firstOffset },
+        'no replay checkpoint for this offset: starting with empty state',
+      );
+    }
+    const state: PartitionState = {
+      sequencer: new PartitionSequencer(config.spec, checkpoint),
+      unapplied: [],
+      unemitted: [],
+      late: [],
+      lastInputAt: Date.now(),
+      idle: false,
+      committed: firstOffset,
+    };
+    if (!checkpoint) state.sequencer.skip(firstOffset - 1);
+    logger.info(
+      { partition, offset: firstOffset, restored: checkpoint !== undefined },
+      'partition state built; open windows are rebuilt by re-reading',
+    );
+    states.set(partition, state);
+    return state;
+  }
+
+  async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+    lastContext = ctx;
+    await queue.run(async () => {
+      const { codecs } = requireReady();
+      const touched = new Set<number>();
+      for (const message of messages) {
+        if (message.topic !== config.flowsTopic) continue;
+        const offset = Number(message.offset);
+        const state = await stateFor(message.partition, offset);
+        touched.add(message.partition);
+        if (offset < state.sequencer.nextOffset) continue;
+        let flow: FlowRecord;
+        try {
+          flow = codecs.flows.decode(message.value);
+        } catch (error) {
+          metrics.flowsIn.inc({ outcome: 'invalid' });
+          state.sequencer.skip(offset);
+          await ctx.deadLetter(message, error);
+          continue;
+        }
+        const outcome = state.sequencer.push(flow, offset);
+        metrics.flowsIn.inc({ outcome });
+        if (outcome === 'late') {
+          state.late.push({
+            key: message.key?.toString() ?? conversationKey(flow.src_ip, flow.dst_ip),
+            value: message.value,
+            headers: lateHeaders(state.sequencer.watermark),
+          });
+        }
+        state.lastInputAt = Date.now();
+        state.idle = false;
+      }
+      await flush(touched, ctx);
+    });
+  }
+
+  function lateHeaders(watermark: number): Record<string, string> {
+    return { 'tidewatch-late': 'window-closed', 'tidewatch-watermark-ms': String(watermark) };
+  }
+
+  /**
+   * Seal → apply statistics → publish watermarks → emit what every partition has passed → commit.
+   * Restartable: a failed step leaves its work in the partition state for the next attempt.
+   */
+  async function flush(partitions: Iterable<number>, ctx: BatchContext | undefined): Promise<void> {
+    const { codecs, producer, stats, coordination } = requireReady();
+    const active = [...partitions].filter((p) => states.has(p));
+    for (const p of active) {
+      const state = states.get(p) as PartitionState;
+      state.unapplied.push(...state.sequencer.seal());
+      for (const flow of state.sequencer.takeLate()) {
+        state.late.push({
+          key: conversationKey(flow.src_ip, flow.dst_ip),
+          value: codecs.flows.encode(flow),
+          headers: lateHeaders(state.sequencer.watermark),
+        });
+      }
+    }
+    const late = active.flatMap((p) => (states.get(p) as PartitionState).late);
+    if (late.length > 0) {
+      await producer.send(config.lateTopic, late);
+      metrics.lateFlows.inc(late.length);
+      for (const p of active) (states.get(p) as PartitionState).late = [];
+    }
+    const unapplied = active.flatMap((p) => (states.get(p) as PartitionState).unapplied);
+    await stats.applyWindows(unapplied.map(windowContribution));
+    const published = new Map<number, number>();
+    for (const p of active) {
+      const state = states.get(p) as PartitionState;
+      state.unapplied = [];
+      published.set(p, state.idle ? IDLE_WATERMARK : state.sequencer.watermark);
+    }
+    await coordination.publishWatermarks(config.flowsTopic, published);
+    const low = await coordination.lowWatermark(config.flowsTopic, config.flowsPartitions);
+    for (const p of active) {
+      const state = states.get(p) as PartitionState;
+      state.unemitted.push(...state.sequencer.takeEmittable(low));
+    }
+    await emit(active);
+    if (ctx) await commit(active, ctx);
+    updateGauges();
+  }
+
+  async function emit(partitions: number[]): Promise<void> {
+    const { codecs, producer, stats } = requireReady();
+    const windows = partitions.flatMap((p) => (states.get(p) as PartitionState).unemitted);
+    if (windows.length === 0) return;
+    const keys = new Map<string, ContextKey>();
+    for (const w of windows) {
+      keys.set(`${w.src_ip}|${w.window_start_ms}`, { initiator: w.src_ip, windowStartMs: w.window_start_ms });
+    }
+    const contexts = await stats.contexts([...keys.values()]);
+    const byKey = new Map([...keys.keys()].map((k, i) => [k, contexts[i]]));
+    const sequences: Sequence[] = [];
+    for (const w of windows) {
+      const context = byKey.get(`${w.src_ip}|${w.window_start_ms}`) ?? {
+        distinct_dsts: 0,
+        distinct_dst_ports: 0,
+        connections: 0,
+      };
+      sequences.push(...windowSequences(w, context, config.spec));
+    }
+    await producer.send(
+      config.sequencesTopic,
+      sequences.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+    );
+    metrics.sequencesOut.inc(sequences.length);
+    for (const p of partitions) (states.get(p) as PartitionState).unemitted = [];
+  }
+
+  async function commit(partitions: number[], ctx: BatchContext): Promise<void> {
+    const { coordination } = requireReady();
+    for (const p of partitions) {
+      const state = states.get(p) as PartitionState;
+      const checkpoint = state.sequencer.checkpoint();
+      if (checkpoint.offset <= state.committed) continue;
+      await coordination.saveCheckpoint(config.groupId, config.flowsTopic, p, checkpoint);
+      try {
+        await ctx.commit([{ topic: config.flowsTopic, partition: p, offset: String(checkpoint.offset) }]);
+      } catch (error) {
+        // Lost the partition in a rebalance: its new owner replays from the last commit.
+        logger.warn({ partition: p, err: error }, 'offset commit failed');
+        continue;
+      }
+      metrics.commits.inc();
+      const previous = state.committed;
+      state.committed = checkpoint.offset;
+      if (previous < checkpoint.offset) {
+        await coordination.pruneCheckpoints(config.groupId, config.flowsTopic, p, checkpoint.offset);
+      }
+    }
+  }
+
+  function updateGauges(): void {
+    let open = 0;
+    let pending = 0;
+    let low = Number.POSITIVE_INFINITY;
+    for (const s of states.values()) {
+      open += s.sequencer.openWindows;
+      pending += s.sequencer.pendingHalves;
+      if (!s.idle) low = Math.min(low, s.sequencer.watermark);
+    }
+    metrics.openWindows.set(open);
+    metrics.pendingHalves.set(pending);
+    if (Number.isFinite(low)) metrics.watermarkLag.set((Date.now() - low) / 1000);
+  }
+
+  /** Idle partitions flush; windows held back by other partitions are emitted once they pass. */
+  async function tick(): Promise<void> {
+    await queue.run(async () => {
+      if (!running) return;
+      const { coordination } = requireReady();
+      const now = Date.now();
+      for (const state of states.values()) {
+        if (!state.idle && now - state.lastInputAt >= config.idleFlushMs) {
+          state.sequencer.idleFlush();
+          state.idle = true;
+        }
+      }
+      const silent = new Map<number, number>();
+      for (const [p, since] of assignedAt) {
+        if (!states.has(p) && now - since >= config.idleFlushMs) silent.set(p, IDLE_WATERMARK);
+      }
+      if (silent.size > 0) await coordination.publishWatermarks(config.flowsTopic, silent);
+      await flush(states.keys(), lastContext);
+    });
+  }
+
+  return {
+    registry,
+    metrics,
+    ready: () => running,
+    async start() {
+      if (!bus) {
+        if (config.kafkaBrokers.length === 0) throw new Error('KAFKA_BROKERS is required');
+        bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.clientId, logger });
+      }
+      if (!stats) {
+        if (!redis) {
+          if (!config.redisUrl)
+            throw new Error('REDIS_URL is required (or pass entityStats for one-process mode)');
+          redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+          await redis.connect();
+        }
+        const state = new RedisSequencerState(redis, {
+          keyPrefix: config.redisKeyPrefix,
+          ttlSeconds: config.statsTtlSeconds,
+          pairBucketMs: config.pairBucketMs,
+          timer,
+        });
+        stats = state;
+        coordination ??= state;
+      }
+      coordination ??= new MemoryCoordination();
+      codecs = await createCodecs();
+      await bus.ensureTopics([
+        { topic: config.flowsTopic, partitions: config.flowsPartitions },
+        { topic: config.sequencesTopic, partitions: config.sequencesPartitions },
+        { topic: config.lateTopic, partitions: config.flowsPartitions, withDeadLetter: false },
+      ]);
+      producer = await bus.producer();
+      running = true;
+      consumer = bus.consumer({
+        groupId: config.groupId,
+        topics: [config.flowsTopic],
+        commitMode: 'manual',
+        maxBatchSize: config.maxBatchSize,
+        sessionTimeoutMs: config.sessionTimeoutMs,
+        onPartitionsAssigned: (partitions) => {
+          const now = Date.now();
+          for (const { partition } of partitions)
+            if (!assignedAt.has(partition)) assignedAt.set(partition, now);
+        },
+        onPartitionsRevoked: (partitions) =>
+          queue.run(async () => {
+            // The next owner (maybe this instance again) rebuilds from the committed offset.
+            for (const { partition } of partitions) {
+              states.delete(partition);
+              assignedAt.delete(partition);
+            }
+            updateGauges();
+          }),
+      });
+      await consumer.run(async (messages, ctx) => {
+        try {
+          await handle(messages, ctx);
+        } catch (error) {
+          if (error instanceof RetriableError) throw error;
+          throw new RetriableError(`sequencer batch failed: ${(error as Error).message}`, { cause: error });
+        }
+      });
+      ticker = setInterval(() => {
+        tick().catch((error: unknown) =>
+          logger.warn({ err: error }, 'idle flush failed; retrying on the next tick'),
+        );
+      }, config.tickMs);
+      ticker.unref();
+      logger.info({ group: config.groupId, topic: config.flowsTopic }, 'sequencer consuming');
+    },
+    async stop() {
+      running = false;
+      if (ticker) clearInterval(ticker);
+      await consumer?.stop();
+      await queue.run(async () => {});
+      await producer?.close();
+      if (ownsBus) await bus?.close();
+      if (ownsRedis) await redis?.quit().catch(() => {});
+    },
+  };
+}

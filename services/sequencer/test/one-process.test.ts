@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InProcessBus } from '@tidewatch/bus';
+import { conversationKey, createCodecs, type FlowRecord, type Sequence } from '@tidewatch/contracts';
+import { InMemoryEntityStats } from '@tidewatch/sequencing';
+import { needsShared, waitFor } from '@tidewatch/testing';
+import { createApp } from '../src/app.ts';
+import {
+  assertSameSequences,
+  expectedOutput,
+  inputTotals,
+  loadCaptures,
+  outputTotals,
+  testConfig,
+} from './harness.ts';
+
+describe('sequencer in one process (InProcessBus, exact in-memory entity stats)', () => {
+  it(
+    'turns the labelled captures into sequences plus late flows, every flow exactly once',
+    needsShared(),
+    async () => {
+      const flows = await loadCaptures();
+      const config = testConfig('onep', {
+        TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: '300',
+        TIDEWATCH_SEQUENCER_TICK_MS: '50',
+      });
+      const bus = new InProcessBus();
+      const codecs = await createCodecs();
+      await bus.ensureTopics([{ topic: config.flowsTopic, partitions: config.flowsPartitions }]);
+      const producer = await bus.producer();
+      await producer.send(
+        config.flowsTopic,
+        flows.map((f) => ({ key: conversationKey(f.src_ip, f.dst_ip), value: codecs.flows.encode(f) })),
+      );
+      const app = createApp(config, { bus, entityStats: new InMemoryEntityStats() });
+      await app.start();
+
+      const sequences = new Map<string, Sequence>();
+      const late: FlowRecord[] = [];
+      const reader = bus.consumer({
+        groupId: 'onep-reader',
+        topics: [config.sequencesTopic, config.lateTopic],
+      });
+      await reader.run(async (messages) => {
+        for (const m of messages) {
+          if (m.topic === config.lateTopic) late.push(codecs.flows.decode(m.value));
+          else {
+            const s = codecs.sequences.decode(m.value);
+            sequences.set(s.sequence_id, s);
+          }
+        }
+      });
+      const expected = expectedOutput(flows, config.flowsPartitions, config.spec);
+      await waitFor(
+        () => sequences.size >= expected.sequences.length && late.length >= expected.late.length,
+        {
+          timeoutMs: 60_000,
+          what: `${expected.sequences.length} sequences and ${expected.late.length} late flows`,
+        },
+      );
+      await app.stop();
+      await reader.stop();
+      await bus.close();
+
+      assert.ok(
+        expected.late.length > 0,
+        'the Zeek captures are out of order beyond the lateness bound somewhere',
+      );
+      assertSameSequences([...sequences.values()], expected.sequences, assert.deepEqual);
+      assert.deepEqual(outputTotals([...sequences.values()], late), inputTotals(flows));
+      const counted = (await app.metrics.flowsIn.get()).values;
+      assert.equal(
+        counted.find((v) => v.labels.outcome === 'accepted')?.value,
+        flows.length - expected.late.length,
+      );
+      assert.equal(counted.find((v) => v.labels.outcome === 'late')?.value, expected.late.length);
+    },
+  );
+});
