@@ -1,0 +1,267 @@
+import { join } from 'node:path';
+import {
+  type BatchContext,
+  type BusConsumer,
+  type BusMessage,
+  type BusProducer,
+  KafkaBus,
+  type MessageBus,
+} from '@tidewatch/bus';
+import { type ContractCodecs, createCodecs, type Sequence } from '@tidewatch/contracts';
+import { Detector, ModelHost, ModelRepository, readManifest } from '@tidewatch/detector';
+import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
+import {
+  EmbeddedSuppressionStore,
+  RedisSuppressionStore,
+  SuppressionMatcher,
+  type SuppressionStore,
+} from '@tidewatch/suppression';
+import { EmbeddedStore, QdrantStore, type VectorStore } from '@tidewatch/vector-store';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import type { InferenceConfig } from './config.ts';
+import { FindingPipeline } from './finding-pipeline.ts';
+import { InferenceGrpcServer, modelInfo } from './grpc-server.ts';
+import { InferenceHttpServer } from './http-server.ts';
+import { createInferenceMetrics, type InferenceMetrics } from './metrics.ts';
+
+export interface InferenceDeps {
+  bus?: MessageBus;
+  store?: VectorStore;
+  suppressions?: SuppressionStore;
+  repository?: ModelRepository;
+  logger?: Logger;
+  registry?: Registry;
+  /** Serve gRPC and HTTP (default true; the one-process mode may leave them to the query API). */
+  serve?: boolean;
+}
+
+export interface InferenceApp {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  ready(): boolean;
+  readonly registry: Registry;
+  readonly metrics: InferenceMetrics;
+  /** Available after start(). */
+  readonly detector: Detector;
+  readonly store: VectorStore;
+  readonly ports: { http: number; grpc: number };
+  /** Hot-swap to `version` (default: the repository's DEFAULT); between batches. */
+  swapModel(version?: string): Promise<void>;
+  rollbackModel(): Promise<void>;
+}
+
+export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): InferenceApp {
+  const logger = componentLogger(deps.logger ?? defaultLogger(), 'inference');
+  const registry = deps.registry ?? new Registry();
+  const metrics = createInferenceMetrics(registry);
+  const repository = deps.repository ?? new ModelRepository(config.modelDir);
+  const ownsBus = !deps.bus;
+  const ownsStore = !deps.store;
+  const serve = deps.serve ?? true;
+
+  let host: ModelHost | undefined;
+  let detector: Detector | undefined;
+  let store: VectorStore | undefined = deps.store;
+  let bus: MessageBus | undefined = deps.bus;
+  let redis: Redis | undefined;
+  let suppressions: SuppressionStore | undefined = deps.suppressions;
+  let producer: BusProducer | undefined;
+  let consumer: BusConsumer | undefined;
+  let codecs: ContractCodecs | undefined;
+  let pipeline: FindingPipeline | undefined;
+  let grpcServer: InferenceGrpcServer | undefined;
+  let httpServer: InferenceHttpServer | undefined;
+  let lagTimer: NodeJS.Timeout | undefined;
+  let consuming = false;
+  let stopping = false;
+  const ports = { http: 0, grpc: 0 };
+
+  const setModelGauge = () => {
+    metrics.modelInfo.reset();
+    if (host) metrics.modelInfo.set({ version: host.current.version, device: host.current.device }, 1);
+  };
+
+  async function swapModel(version?: string): Promise<void> {
+    if (!host || !store) throw new Error('inference is not started');
+    const target = version ?? (await repository.defaultVersion());
+    const manifest = await readManifest(repository.dirOf(target));
+    const dim = (store as { dim?: number }).dim;
+    if (dim !== undefined && manifest.embedding_dim !== dim) {
+      metrics.modelSwaps.inc({ outcome: 'refused' });
+      throw new Error(
+        `model ${target} embeds in ${manifest.embedding_dim} dimensions but the store holds ${dim}: a new embedding space needs its own collection (restart with the new model)`,
+      );
+    }
+    try {
+      const prev = host.current.version;
+      await host.swap(target);
+      metrics.modelSwaps.inc({ outcome: 'swapped' });
+      setModelGauge();
+      logger.info({ from: prev, to: target }, 'model swapped');
+    } catch (e) {
+      metrics.modelSwaps.inc({ outcome: 'failed' });
+      throw e;
+    }
+  }
+
+  async function rollbackModel(): Promise<void> {
+    if (!host) throw new Error('inference is not started');
+    const from = host.current.version;
+    await host.rollback();
+    metrics.modelSwaps.inc({ outcome: 'rolled_back' });
+    setModelGauge();
+    logger.info({ from, to: host.current.version }, 'model rolled back');
+  }
+
+  async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+    if (!codecs || !pipeline) throw new Error('inference is not started');
+    const byId = new Map<string, Sequence>();
+    for (const m of messages) {
+      let seq: Sequence;
+      try {
+        seq = await codecs.sequences.decodeAsync(m.value);
+        if (seq.flows.length === 0) throw new Error(`sequence ${seq.sequence_id} has no flows`);
+      } catch (e) {
+        metrics.deadLettered.inc();
+        logger.warn(
+          { err: e, partition: m.partition, offset: m.offset },
+          'undecodable sequence sent to the DLQ',
+        );
+        await ctx.deadLetter(m, e);
+        continue;
+      }
+      // A replay inside one batch: the later message wins, the point is written once.
+      byId.set(seq.sequence_id, seq);
+    }
+    await pipeline.process([...byId.values()]);
+  }
+
+  async function pollLag(): Promise<void> {
+    if (!consumer) return;
+    try {
+      for (const p of await consumer.lag())
+        metrics.consumerLag.set({ partition: String(p.partition) }, p.lag);
+    } catch (e) {
+      logger.debug({ err: e }, 'lag poll failed');
+    }
+  }
+
+  const app: InferenceApp = {
+    registry,
+    metrics,
+    ports,
+    get detector() {
+      if (!detector) throw new Error('inference is not started');
+      return detector;
+    },
+    get store() {
+      if (!store) throw new Error('inference is not started');
+      return store;
+    },
+    ready: () => consuming && !stopping,
+    swapModel,
+    rollbackModel,
+
+    async start() {
+      host = await ModelHost.open(repository, config.modelVersion, {
+        device: config.device,
+        ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
+      });
+      setModelGauge();
+      detector = new Detector(host, { flagThreshold: config.flagThreshold, neighbourK: config.neighbours });
+      const dim = host.current.manifest.embedding_dim;
+      if (!store) {
+        store = config.qdrantUrl
+          ? new QdrantStore({
+              url: config.qdrantUrl,
+              ...(config.qdrantApiKey ? { apiKey: config.qdrantApiKey } : {}),
+              space: `d${dim}`,
+              dim,
+            })
+          : new EmbeddedStore({ dir: join(config.dataDir, 'inference', `vectors-d${dim}`), dim });
+      }
+      await store.init();
+      if (!suppressions) {
+        if (config.redisUrl) {
+          redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+          await redis.connect();
+          suppressions = new RedisSuppressionStore(redis, config.namespace);
+        } else {
+          suppressions = new EmbeddedSuppressionStore(join(config.dataDir, 'query-api'));
+        }
+      }
+      codecs = await createCodecs();
+      bus ??= new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.clientId, logger });
+      await bus.ensureTopics([{ topic: config.sequencesTopic }, { topic: config.findingsTopic }]);
+      producer = await bus.producer();
+      pipeline = new FindingPipeline({
+        detector,
+        store,
+        producer,
+        findingsCodec: codecs.findings,
+        findingsTopic: config.findingsTopic,
+        suppression: new SuppressionMatcher(suppressions, config.suppressionRefreshMs),
+        metrics,
+        batchSize: config.batchSize,
+        maxWaitMs: config.maxWaitMs,
+      });
+      if (serve) {
+        const d = detector;
+        const s = store;
+        grpcServer = new InferenceGrpcServer({
+          detector: d,
+          store: s,
+          adminKey: config.adminKey,
+          ready: () => app.ready(),
+          swap: swapModel,
+          rollback: rollbackModel,
+        });
+        ports.grpc = await grpcServer.listen(config.grpcPort);
+        httpServer = new InferenceHttpServer({
+          registry,
+          live: () => !stopping,
+          ready: () => app.ready(),
+          adminKey: config.adminKey,
+          modelInfo: () => modelInfo(d),
+          swap: swapModel,
+          rollback: rollbackModel,
+        });
+        ports.http = await httpServer.listen(config.httpPort);
+      }
+      consumer = bus.consumer({
+        groupId: config.groupId,
+        topics: [config.sequencesTopic],
+        commitMode: 'after-batch',
+        maxBatchSize: config.maxPollRecords,
+      });
+      await consumer.run(handle);
+      consuming = true;
+      grpcServer?.notifyHealth();
+      lagTimer = setInterval(() => void pollLag(), 5_000);
+      lagTimer.unref();
+      logger.info(
+        { model: host.current.version, device: host.current.device, grpc: ports.grpc, http: ports.http },
+        'inference started',
+      );
+    },
+
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      grpcServer?.notifyHealth();
+      if (lagTimer) clearInterval(lagTimer);
+      await consumer?.stop();
+      consuming = false;
+      await producer?.close();
+      await grpcServer?.close();
+      await httpServer?.close();
+      if (ownsStore) await store?.close();
+      await host?.close();
+      if (ownsBus) await bus?.close();
+      if (redis) redis.disconnect();
+      logger.info('inference stopped');
+    },
+  };
+  return app;
+}
