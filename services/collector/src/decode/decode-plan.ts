@@ -149,6 +149,11 @@ function fieldReader(f: TemplateField): FieldReader | null {
   return extraReader(f, false);
 }
 
+function zero16(b: Uint8Array, o: number): boolean {
+  for (let i = 0; i < 16; i++) if (b[o + i] !== 0) return false;
+  return true;
+}
+
 function ianaReader(f: TemplateField): FieldReader | null | undefined {
   const len = f.length;
   const isAddr4 = len === 4;
@@ -214,25 +219,30 @@ function ianaReader(f: TemplateField): FieldReader | null | undefined {
       };
     case 8:
       if (!isAddr4) return undefined;
+      // a template may carry both families with the unused one zeroed: the real address wins
       return (b, o, _l, r, s) => {
+        if (s.hasSrc && u32(b, o) === 0) return;
         r.src_ip = ipv4(b, o);
         s.hasSrc = true;
       };
     case 12:
       if (!isAddr4) return undefined;
       return (b, o, _l, r, s) => {
+        if (s.hasDst && u32(b, o) === 0) return;
         r.dst_ip = ipv4(b, o);
         s.hasDst = true;
       };
     case 27:
       if (!isAddr6) return undefined;
       return (b, o, _l, r, s) => {
+        if (s.hasSrc && zero16(b, o)) return;
         r.src_ip = ipv6(b, o);
         s.hasSrc = true;
       };
     case 28:
       if (!isAddr6) return undefined;
       return (b, o, _l, r, s) => {
+        if (s.hasDst && zero16(b, o)) return;
         r.dst_ip = ipv6(b, o);
         s.hasDst = true;
       };
