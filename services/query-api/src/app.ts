@@ -102,7 +102,11 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
       ? new RedisDocumentStore(redis, config.namespace)
       : new EmbeddedDocumentStore(join(config.dataDir, 'query-api')));
   const store =
-    deps.store ?? new EmbeddedStore({ dir: join(config.dataDir, 'vectors'), dim: deps.embeddingDim ?? 64 });
+    deps.store ??
+    new EmbeddedStore({
+      dir: join(config.dataDir, 'vectors'),
+      dim: deps.embeddingDim ?? config.embeddingDim,
+    });
   const ownStore = !deps.store;
   const stores = new QueryStores(docs);
   const aggregates = new OverviewAggregates();

@@ -40,6 +40,8 @@ export interface QueryApiConfig {
   sinks: SinkConfig;
   /** Consumers on sequences.v1/findings.v1 (evidence, aggregates, webhooks, sinks). */
   consumers: boolean;
+  /** Embedding dimension of the default embedded vector store (when none is passed in). */
+  embeddingDim: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -154,6 +156,7 @@ export function loadConfig(env: Env = process.env): QueryApiConfig {
       : null,
     sinks,
     consumers: env['TIDEWATCH_QUERY_CONSUMERS'] !== 'false',
+    embeddingDim: int(env, 'TIDEWATCH_EMBEDDING_DIM', 64, 1),
   };
 }
 

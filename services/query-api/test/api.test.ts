@@ -178,7 +178,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
         assert.equal(r.body.id, seqId(0));
         assert.equal(r.body.src_device_type, 'workstation');
         assert.equal(r.body.dst_device_type, 'webserver');
-        assert.equal(r.body.tactics[0].id, 'TA0043');
+        assert.equal(r.body.tactics[0].id, 'TA0007');
         assert.equal((await h.call('GET', `/v1/findings/${seqId(9999)}`, { key: h.keys.read })).status, 404);
         const bad = await h.call('GET', '/v1/findings/not-a-uuid', { key: h.keys.read });
         assert.equal(bad.status, 400);

@@ -26,7 +26,7 @@ export function seqId(n: number): string {
 }
 
 const TACTICS = [
-  { id: 'TA0043', name: 'Reconnaissance' },
+  { id: 'TA0007', name: 'Discovery' },
   { id: 'TA0011', name: 'Command and Control' },
   { id: 'TA0010', name: 'Exfiltration' },
   { id: 'TA0006', name: 'Credential Access' },
@@ -134,6 +134,7 @@ export interface Harness {
   keys: Keys;
   store: EmbeddedStore;
   docs: DocumentStore;
+  dataDir: string;
   call(
     method: string,
     path: string,
@@ -169,7 +170,7 @@ export async function startHarness(
   if (opts.backend === 'redis') {
     redis = new Redis(process.env['REDIS_URL'] as string);
     docs = new RedisDocumentStore(redis, namespace);
-  } else docs = new EmbeddedDocumentStore(join(dir, 'docs'));
+  } else docs = new EmbeddedDocumentStore(join(dir, 'query-api'));
   const config = loadConfig({
     TIDEWATCH_HTTP_PORT: '0',
     TIDEWATCH_HTTP_HOST: '127.0.0.1',
@@ -218,6 +219,7 @@ export async function startHarness(
     keys,
     store,
     docs,
+    dataDir: dir,
     call,
     async close() {
       await api.stop();

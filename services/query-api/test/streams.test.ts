@@ -212,8 +212,13 @@ describe('findings.v1 and sequences.v1 consumers over real Kafka', needsServices
         assert.equal((e['event'] as { class_uid: number }).class_uid, 2004);
       }
     }
-    // Every batch was acknowledged through /services/collector/ack (polled until indexed).
-    assert.ok([...hec.polls.values()].every((n) => n >= 2));
+    // Every batch is acknowledged through /services/collector/ack (polled until indexed).
+    await waitFor(
+      () => hec.polls.size === hec.batches.length && [...hec.polls.values()].every((n) => n >= 2),
+      {
+        what: 'every HEC batch polled until acknowledged',
+      },
+    );
   });
 
   it('stores the evidence flows of sequences.v1 and feeds the overview aggregates from findings.v1', async () => {
