@@ -55,6 +55,7 @@ export async function startSeededApi(capture: string, opts: { maxFlows?: number 
   } finally {
     await host.close();
   }
+  process.env['TIDEWATCH_TEST'] ??= '1'; // the app's request log stays out of the test output
   const config = loadConfig({
     TIDEWATCH_HTTP_PORT: '0',
     TIDEWATCH_HTTP_HOST: '127.0.0.1',

@@ -102,6 +102,35 @@ async function project(win: { from?: number; to?: number }): Promise<Projection>
   };
 }
 
+/** The API takes at most this many finding ids per case request. */
+const CASE_BATCH = 1000;
+
+async function openCase(ids: string[]): Promise<void> {
+  const first = ids.slice(0, CASE_BATCH);
+  const c = await api.post<{ id: string }>('/v1/cases', {
+    title: `Embedding map group (${ids.length} findings)`,
+    priority: 'medium',
+    finding_ids: first,
+  });
+  for (let i = CASE_BATCH; i < ids.length; i += CASE_BATCH)
+    await api.post(`/v1/cases/${c.id}/findings`, { finding_ids: ids.slice(i, i + CASE_BATCH) });
+}
+
+/** Analyst feedback on each selected finding, eight requests in flight at a time. */
+async function markCommonplace(ids: string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      await api.post(`/v1/findings/${id}/feedback`, {
+        label: 'commonplace',
+        comment: 'marked from the embedding map',
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
 export function EmbeddingMapPage() {
   const loc = useLocation();
   const win = windowFrom(loc);
@@ -202,18 +231,7 @@ export function EmbeddingMapPage() {
                   type="button"
                   disabled={!selected.size}
                   data-testid="map-commonplace"
-                  onClick={() =>
-                    act(`${selected.size} findings marked commonplace.`, (ids) =>
-                      Promise.all(
-                        ids.map((id) =>
-                          api.post(`/v1/findings/${id}/feedback`, {
-                            label: 'commonplace',
-                            comment: 'marked from the embedding map',
-                          }),
-                        ),
-                      ),
-                    )
-                  }
+                  onClick={() => act(`${selected.size} findings marked commonplace.`, markCommonplace)}
                 >
                   Mark commonplace
                 </button>
@@ -221,15 +239,7 @@ export function EmbeddingMapPage() {
                   type="button"
                   disabled={!selected.size}
                   data-testid="map-case"
-                  onClick={() =>
-                    act(`A case was opened with ${selected.size} findings.`, (ids) =>
-                      api.post('/v1/cases', {
-                        title: `Embedding map group (${ids.length} findings)`,
-                        priority: 'medium',
-                        finding_ids: ids,
-                      }),
-                    )
-                  }
+                  onClick={() => act(`A case was opened with ${selected.size} findings.`, openCase)}
                 >
                   Add to a new case
                 </button>

@@ -296,7 +296,10 @@ interface Hook {
 function Webhooks() {
   const hooks = useList<Hook>(SETTINGS_ROUTES.webhooks);
   const sinks = useApi(
-    () => api.get<Record<string, unknown>>('/v1/status').then((s) => s['sinks'] ?? null),
+    async () =>
+      (await hasRoute('get', '/v1/status'))
+        ? ((await api.get<Record<string, unknown>>('/v1/status'))['sinks'] ?? null)
+        : null,
     [],
   );
   const act = useAction(hooks.reload);
