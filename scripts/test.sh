@@ -33,6 +33,9 @@ step "python environment"
 . scripts/python-env.sh
 
 step "start Kafka and Redis"
+# Sourced so KAFKA_BROKERS, REDIS_URL and TW_SERVICES_DIR reach the tests and the trap. The sourced
+# helpers above (python-env.sh) end with `set +euo pipefail`; the test steps need errexit back.
+set -euo pipefail
 . scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
 
