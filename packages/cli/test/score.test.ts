@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+// These IoT-23 CSVs have no quoted fields.
+const splitCsvLine = (line: string): string[] => line.split(',');
+import { Detector, ModelHost, ModelRepository, perFlowLine, scoreFlowFile } from '@tidewatch/detector';
+import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
+
+const run = promisify(execFile);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const skip = needsShared().skip;
+
+/** Data rows of a labelled file, counted independently of the importers. */
+function dataRows(path: string): number {
+  if (path.endsWith('.parquet')) return 101_094; // README: cic2017_sample.parquet rows
+  const lines = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
+  const first = lines[0] ?? '';
+  if (first.startsWith('#')) return lines.filter((l) => !l.startsWith('#')).length; // Zeek TSV
+  if (first.startsWith('{')) return lines.length; // Zeek JSON lines
+  return lines.length - 1; // CSV with a header
+}
+
+function labelledFiles(): string[] {
+  const root = sharedPath('testdata/labeled');
+  const out: string[] = [];
+  for (const d of readdirSync(root)) {
+    const dir = join(root, d);
+    if (!statSync(dir).isDirectory()) continue;
+    for (const f of readdirSync(dir)) if (f !== 'labels.config') out.push(join(dir, f));
+  }
+  return out.sort();
+}
+
+describe('score --per-flow', { skip }, () => {
+  let host: ModelHost;
+  let detector: Detector;
+  let tmp: string;
+  before(async () => {
+    host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThreads: 2 });
+    detector = new Detector(host);
+    tmp = await mkdtemp(join(tmpdir(), 'tw-score-'));
+  });
+  after(async () => {
+    await host?.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('prints one valid line per data row, in input order, for every labelled file', async () => {
+    const files = labelledFiles();
+    assert.ok(files.length >= 28, `found ${files.length} labelled files`);
+    for (const file of files) {
+      const result = await scoreFlowFile(file, detector);
+      const lines = result.rows.map((r) => perFlowLine(r, result.sequences));
+      assert.equal(lines.length, dataRows(file), `${file}: lines vs data rows`);
+      const scoreOf = new Map<string, number>();
+      lines.forEach((text, i) => {
+        const o = JSON.parse(text) as Record<string, unknown>;
+        assert.equal(o['row'], i, `${file}: row order`);
+        if (o['error'] !== undefined) {
+          assert.deepEqual(Object.keys(o), ['row', 'sequence_id', 'score', 'verdict', 'tactic', 'error']);
+          assert.equal(o['sequence_id'], null);
+          return;
+        }
+        assert.deepEqual(Object.keys(o), ['row', 'sequence_id', 'score', 'verdict', 'tactic']);
+        assert.match(o['sequence_id'] as string, UUID, `${file}:${i}`);
+        const score = o['score'] as number;
+        assert.ok(typeof score === 'number' && score >= 0 && score <= 1, `${file}:${i} score ${score}`);
+        assert.ok(o['verdict'] === 'malicious' || o['verdict'] === 'benign');
+        assert.ok(o['tactic'] === null || /^TA\d{4}$/.test(o['tactic'] as string));
+        if (o['verdict'] === 'benign') assert.equal(o['tactic'], null);
+        const prev = scoreOf.get(o['sequence_id'] as string);
+        if (prev !== undefined) assert.equal(score, prev, 'the flows of one sequence share its score');
+        scoreOf.set(o['sequence_id'] as string, score);
+      });
+      assert.equal(result.stats.rows, lines.length);
+    }
+  });
+
+  it('never uses label or attack columns: scores are identical with them altered or removed', async () => {
+    const src = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
+    const rows = readFileSync(src, 'utf8')
+      .split(/\r?\n/)
+      .filter((l) => l !== '');
+    const header = splitCsvLine(rows[0] as string);
+    const li = header.indexOf('label');
+    const di = header.indexOf('detailed-label');
+    assert.ok(li > 0 && di > 0);
+    const body = rows.slice(1).map((r) => splitCsvLine(r));
+    const flipped = [
+      header,
+      ...body.map((f) =>
+        f.map((v, i) =>
+          i === li
+            ? v === 'Malicious'
+              ? 'Benign'
+              : 'Malicious'
+            : i === di
+              ? 'PartOfAHorizontalPortScan'
+              : v,
+        ),
+      ),
+    ];
+    const dropped = [header, ...body].map((f) => f.filter((_, i) => i !== li && i !== di));
+    const write = async (name: string, table: string[][]) => {
+      const p = join(tmp, name);
+      await writeFile(p, `${table.map((f) => f.join(',')).join('\n')}\n`);
+      return p;
+    };
+    // A Tempo CSV with label and attack columns, derived from the same flows.
+    const tempo = (labels: 'keep' | 'swap' | 'none') => {
+      const h = [
+        'timestamp',
+        'flow_dur',
+        'src_ip',
+        'dest_ip',
+        'src_port',
+        'dest_port',
+        'fwd_bytes',
+        'bwd_bytes',
+        'total_fwd_pkts',
+        'total_bwd_pkts',
+        'protocol',
+      ];
+      const col = (n: string) => header.indexOf(n);
+      const out = [labels === 'none' ? h : [...h, 'label', 'attack']];
+      for (const f of body) {
+        const num = (n: string) => (f[col(n)] === '' || f[col(n)] === '-' ? '0' : (f[col(n)] as string));
+        const proto = { tcp: '6', udp: '17', icmp: '1' }[f[col('proto')] as string] ?? '0';
+        const base = [
+          f[col('ts')] as string,
+          num('duration'),
+          f[col('id.orig_h')] as string,
+          f[col('id.resp_h')] as string,
+          num('id.orig_p'),
+          num('id.resp_p'),
+          num('orig_bytes'),
+          num('resp_bytes'),
+          num('orig_pkts'),
+          num('resp_pkts'),
+          proto,
+        ];
+        const mal = f[li] === 'Malicious';
+        if (labels === 'none') out.push(base);
+        else
+          out.push([
+            ...base,
+            String(Number(labels === 'swap' ? !mal : mal)),
+            labels === 'swap' ? 'DDoS' : mal ? 'C&C' : 'benign',
+          ]);
+      }
+      return out;
+    };
+    const variants = {
+      original: src,
+      flipped: await write('flipped.csv', flipped),
+      dropped: await write('dropped.csv', dropped),
+      tempo: await write('tempo.csv', tempo('keep')),
+      tempoSwapped: await write('tempo-swapped.csv', tempo('swap')),
+      tempoNone: await write('tempo-none.csv', tempo('none')),
+    };
+    const lines: Record<string, string[]> = {};
+    for (const [name, path] of Object.entries(variants)) {
+      const r = await scoreFlowFile(path, detector);
+      lines[name] = r.rows.map((row) => perFlowLine(row, r.sequences));
+      assert.equal(lines[name]?.length, body.length, name);
+    }
+    assert.deepEqual(lines['flipped'], lines['original']);
+    assert.deepEqual(lines['dropped'], lines['original']);
+    assert.deepEqual(lines['tempoSwapped'], lines['tempo']);
+    assert.deepEqual(lines['tempoNone'], lines['tempo']);
+  });
+
+  it('the CLI prints exactly one line per row on stdout, a rejected row included', async () => {
+    const src = readFileSync(
+      sharedPath('testdata/labeled/iot23/CTU-Honeypot-Capture-7-1-labeled.csv'),
+      'utf8',
+    )
+      .split('\n')
+      .filter((l) => l !== '');
+    // Row 3 gets an impossible port: the importer rejects it, the output still has its line.
+    const bad = splitCsvLine(src[4] as string);
+    bad[3] = '70000';
+    const file = join(tmp, 'with-bad-row.csv');
+    await writeFile(file, `${[...src.slice(0, 4), bad.join(','), ...src.slice(5)].join('\n')}\n`);
+    const { stdout, stderr } = await run(
+      'pnpm',
+      ['--silent', 'tidewatch', 'score', '--per-flow', '--format', 'zeek-csv', file],
+      {
+        cwd: REPO_ROOT,
+        maxBuffer: 1 << 26,
+      },
+    );
+    const lines = stdout.trimEnd().split('\n');
+    assert.equal(lines.length, src.length - 1);
+    for (const [i, l] of lines.entries()) assert.equal((JSON.parse(l) as { row: number }).row, i);
+    const rejected = JSON.parse(lines[3] as string) as Record<string, unknown>;
+    assert.equal(rejected['sequence_id'], null);
+    assert.equal(rejected['score'], null);
+    assert.match(rejected['error'] as string, /with-bad-row\.csv:5: .*70000/);
+    assert.match(stderr, /130 rows \(129 imported, 1 rejected\)/);
+  });
+
+  it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {
+    const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
+    const { stdout } = await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file, '--json'], {
+      cwd: REPO_ROOT,
+    });
+    const report = JSON.parse(stdout) as {
+      rows: number;
+      per_flow: Record<string, number | null>;
+      per_sequence: Record<string, number | null>;
+    };
+    assert.equal(report.rows, 3209);
+    const pf = report.per_flow;
+    assert.equal((pf['tp'] as number) + (pf['fn'] as number), 16, 'README: 16 malicious rows');
+    assert.equal(
+      (pf['tp'] as number) +
+        (pf['fp'] as number) +
+        (pf['tn'] as number) +
+        (pf['fn'] as number) +
+        (pf['excluded'] as number),
+      3209,
+    );
+    for (const m of [pf, report.per_sequence]) {
+      for (const k of ['accuracy', 'precision', 'recall', 'f1', 'fpr']) {
+        const v = m[k];
+        assert.ok(v === null || (typeof v === 'number' && v >= 0 && v <= 1), `${k}=${v}`);
+      }
+      const fp = m['fp'] as number;
+      const tn = m['tn'] as number;
+      if (fp + tn > 0) assert.equal(m['fpr'], fp / (fp + tn));
+    }
+  });
+});
