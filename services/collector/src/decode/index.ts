@@ -90,6 +90,7 @@ export class FlowDecoder {
       maxTotal: opts.maxTemplates ?? 262_144,
       pendingPerExporter: opts.pendingDataLimit ?? 256,
       pendingBytesTotal: opts.pendingBytesLimit ?? 16 * 1024 * 1024,
+      extras: this.#extras,
     });
     this.#templated = new TemplatedDecoder(
       this.#cache,

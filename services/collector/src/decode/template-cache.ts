@@ -30,6 +30,8 @@ export interface TemplateCacheLimits {
   maxTotal: number;
   pendingPerExporter: number;
   pendingBytesTotal: number;
+  /** Compile plans that also fill `extra` with the unmapped elements. */
+  extras: boolean;
 }
 
 type Key = string;
@@ -123,7 +125,7 @@ export class TemplateCache {
       scopeCount,
       fields,
       definition: Buffer.from(definition),
-      plan: compilePlan(fields, ipfix),
+      plan: compilePlan(fields, ipfix, this.limits.extras),
       refreshedMs: nowMs,
     };
     this.#templates.set(k, t);

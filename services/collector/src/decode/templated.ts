@@ -305,11 +305,15 @@ export class TemplatedDecoder {
     const n = readers.length;
     const s = this.#scratch;
     const fixed = plan.fixedLength;
+    const fast = plan.fixed;
     let emitted = 0;
     while (end - o >= plan.minLength) {
       const r = newFlowRecord(this.#exporter, this.#domain, this.#format);
       s.reset();
-      if (fixed >= 0) {
+      if (fast !== null) {
+        fast(b, o, r, s);
+        o += fixed;
+      } else if (fixed >= 0) {
         for (let i = 0; i < n; i++) {
           const len = lengths[i] as number;
           const rd = readers[i];

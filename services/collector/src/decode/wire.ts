@@ -60,18 +60,11 @@ export function mac(b: Uint8Array, o: number): string {
   return `${HEX[b[o] as number]}:${HEX[b[o + 1] as number]}:${HEX[b[o + 2] as number]}:${HEX[b[o + 3] as number]}:${HEX[b[o + 4] as number]}:${HEX[b[o + 5] as number]}`;
 }
 
-const v4Cache = new Map<number, string>();
-const V4_CACHE_LIMIT = 1 << 16;
+const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
-/** Dotted quad; a bounded cache saves the string building for the hosts that repeat. */
+/** Dotted quad from a table of octet strings (cheaper than formatting numbers or a cache lookup). */
 export function ipv4(b: Uint8Array, o: number): string {
-  const key = u32(b, o);
-  const hit = v4Cache.get(key);
-  if (hit !== undefined) return hit;
-  const s = `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-  if (v4Cache.size >= V4_CACHE_LIMIT) v4Cache.clear();
-  v4Cache.set(key, s);
-  return s;
+  return `${DEC[b[o] as number]}.${DEC[b[o + 1] as number]}.${DEC[b[o + 2] as number]}.${DEC[b[o + 3] as number]}`;
 }
 
 /** RFC 5952 text form: lowercase, longest run (≥2) of zero groups compressed, v4-mapped dotted. */
