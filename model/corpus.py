@@ -55,10 +55,13 @@ def seq_labels(flow_label_ordered: np.ndarray, seqs: Sequences) -> np.ndarray:
 
 def build_corpus(captures: list[Capture] | None = None) -> Corpus:
     caps = captures if captures is not None else labelled_captures()
+    return corpus_from_tables(caps, [read_capture(c) for c in caps])
+
+
+def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
     parts = []
     base = 0
-    for ci, cap in enumerate(caps):
-        t = read_capture(cap)
+    for ci, (cap, t) in enumerate(zip(caps, tables)):
         seqs = build_sequences(t)
         x, ctx = table_arrays(t, seqs)
         fl = t["label"][seqs.order]

@@ -58,11 +58,12 @@ def _tensor(a: np.ndarray) -> dict:
 
 
 def write_version(model: FlowSequenceEncoder, version: str, *, trained_tactics: list[str], metrics: dict,
-                  thresholds: dict, training_data: list[dict], training: dict, extra: dict | None = None) -> Path:
-    out = VERSIONS_DIR / version
+                  thresholds: dict, training_data: list[dict], training: dict, extra: dict | None = None,
+                  versions_dir: Path = VERSIONS_DIR) -> Path:
+    out = versions_dir / version
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out / "model.onnx")
-    torch.save(model.state_dict(), out.parent.parent / ".work" / f"{version}.pt") if (out.parent.parent / ".work").is_dir() else None
+    torch.save({"config": model.config, "state_dict": model.state_dict()}, out / "model.pt")
     inputs, names = golden_inputs()
     outs = torch_outputs(model, inputs)
     golden = {

@@ -41,6 +41,7 @@ class FlowSequenceEncoder(nn.Module):
     def __init__(self, d: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, max_len: int = 64, tactics: int = 14):
         super().__init__()
         self.d, self.max_len = d, max_len
+        self.config = {"d": d, "layers": layers, "heads": heads, "ff": ff, "max_len": max_len, "tactics": tactics}
         self.register_buffer("feat_mean", torch.zeros(F))
         self.register_buffer("feat_std", torch.ones(F))
         self.register_buffer("ctx_mean", torch.zeros(C))
@@ -51,7 +52,7 @@ class FlowSequenceEncoder(nn.Module):
         self.ctx = nn.Linear(C, d)
         self.layers = nn.ModuleList([EncoderLayer(d, heads, ff) for _ in range(layers)])
         self.ln = nn.LayerNorm(d)
-        self.pool = nn.Sequential(nn.Linear(2 * d + d, d), nn.ReLU(), nn.Linear(d, d))
+        self.pool = nn.Sequential(nn.Linear(2 * d + d, d), nn.ReLU(), nn.Dropout(0.1), nn.Linear(d, d))
         self.score_head = nn.Linear(d, 1)
         self.tactic_head = nn.Linear(d, tactics)
         self.recon_head = nn.Linear(d, F)
@@ -94,3 +95,11 @@ class FlowSequenceEncoder(nn.Module):
     def forward(self, flow_features: torch.Tensor, flow_mask: torch.Tensor, context_features: torch.Tensor):
         _, rep = self.encode(flow_features, flow_mask, context_features)
         return self.heads(rep)
+
+
+def load_model(path) -> FlowSequenceEncoder:
+    """A version's model.pt (weights + architecture), for fine-tuning and the PyTorch side of benchmarks."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    model = FlowSequenceEncoder(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    return model.eval()

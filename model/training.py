@@ -22,8 +22,8 @@ class TrainConfig:
     layers: int = 2
     heads: int = 4
     ff: int = 128
-    pretrain_epochs: int = 2
-    epochs: int = 4
+    pretrain_epochs: int = 3
+    epochs: int = 5
     lr: float = 2e-3
     max_tokens: int = 4096
     max_batch: int = 512
@@ -176,11 +176,9 @@ def predict(model: FlowSequenceEncoder, corpus: Corpus, idx: np.ndarray, max_tok
             out[k].append(v.cpu().numpy())
         order.append(b)
     order_all = np.concatenate(order)
-    inv = np.empty_like(order_all)
-    inv[np.argsort(order_all)] = np.arange(order_all.shape[0])
-    pos = np.searchsorted(np.sort(order_all), idx)
-    res = {k: np.concatenate(v)[inv][pos] for k, v in out.items()}
-    return res
+    by_id = np.argsort(order_all)
+    pos = np.searchsorted(order_all[by_id], idx)
+    return {k: np.concatenate(v)[by_id][pos] for k, v in out.items()}
 
 
 def whitening(x: np.ndarray, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
@@ -208,10 +206,10 @@ def calibrate(model: FlowSequenceEncoder, corpus: Corpus, idx: np.ndarray) -> No
 
 
 def choose_threshold(scores: np.ndarray, y: np.ndarray, target_fpr: float) -> float:
-    """Lowest threshold whose benign false-positive rate on the training sequences is <= target_fpr (>= 0.5)."""
+    """Lowest threshold whose benign false-positive rate on the training sequences is <= target_fpr, within [0.5, 0.95]."""
     benign = np.sort(scores[y == 0])
     if benign.shape[0] == 0:
         return 0.5
     k = int(np.floor(target_fpr * benign.shape[0]))
     t = benign[-k - 1] if k < benign.shape[0] else 0.0
-    return float(min(0.99, max(0.5, np.nextafter(np.float32(t), np.float32(1)))))
+    return float(min(0.95, max(0.5, np.nextafter(np.float32(t), np.float32(1)))))

@@ -1,12 +1,17 @@
 import type { Command } from '../command.ts';
+import { runModelModule } from './python-model.ts';
 
-// Placeholder until the owning issue lands: says so plainly and fails.
 export const command: Command = {
   name: 'train',
-  summary: 'not implemented yet',
-  usage: 'tidewatch train (not implemented yet)',
-  async run() {
-    process.stderr.write('tidewatch train: not implemented yet\n');
-    return 2;
+  summary: 'train the flow model on the labelled captures and export a new model version',
+  usage: `tidewatch train [--version V] [--set-default] [--no-evaluate] [--pretrain-epochs N] [--epochs N] [--threads N] [--seed N]
+
+Trains the default flow model (self-supervised pre-training, then the detection and ATT&CK heads) on
+every capture under ../shared/testdata/labeled, with a leave-one-network-out evaluation (one model per
+held-out network, kept under loco/), exports ONNX + manifest.json + golden.json + EVALUATION.md to
+model/versions/<V>/. Uses a CUDA GPU when PyTorch sees one. Runs \`python -m model.train\` in the
+Python environment of scripts/python-env.sh (created on first use).`,
+  run(argv) {
+    return runModelModule('model.train', argv);
   },
 };

@@ -1,0 +1,44 @@
+"""Baselines on the same sequences: RITA-style beacon, Slips-style scan / brute force / exfiltration
+(the features.v1 sub-scores, one spec shared with TypeScript) and a per-flow ExtraTrees."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier
+
+from .corpus import Corpus
+from .features import sub_scores
+
+RULE_THRESHOLD = 0.5
+SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
+
+
+def corpus_sub_scores(corpus: Corpus, raw: list[dict]) -> np.ndarray:
+    """[S, 4] sub-scores; raw[i] holds sequence i's flows and context as contract dicts."""
+    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in map(sub_scores, raw)], dtype=np.float64)
+
+
+def rule_scores(sub: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "rita_beacon": sub[:, 0],
+        "slips_rules": sub[:, 1:].max(1),
+        "rules_combined": sub.max(1),
+    }
+
+
+def flow_matrix(corpus: Corpus) -> np.ndarray:
+    """Per-flow features plus the context of the flow's sequence (no IPs)."""
+    return np.concatenate([corpus.flow_x, corpus.ctx[corpus.flow_seq]], axis=1)
+
+
+def train_extratrees(corpus: Corpus, flow_rows: np.ndarray, seed: int = 7) -> ExtraTreesClassifier:
+    x = flow_matrix(corpus)[flow_rows]
+    y = corpus.flow_label[flow_rows]
+    clf = ExtraTreesClassifier(n_estimators=60, min_samples_leaf=2, n_jobs=1, random_state=seed, class_weight="balanced")
+    clf.fit(x, y)
+    return clf
+
+
+def extratrees_scores(clf: ExtraTreesClassifier, corpus: Corpus, flow_rows: np.ndarray) -> np.ndarray:
+    p = clf.predict_proba(flow_matrix(corpus)[flow_rows])
+    return p[:, list(clf.classes_).index(1)] if 1 in clf.classes_ else np.zeros(flow_rows.shape[0])
