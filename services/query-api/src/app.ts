@@ -285,7 +285,7 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
     },
     async start() {
       await store.init();
-      for await (const f of queries.scan({}, Number.MAX_SAFE_INTEGER)) aggregates.add(f);
+      await aggregates.rebuild(store);
       await webhooks.start();
       if (streams && config.consumers) await streams.start();
       const address = await app.listen({ port: config.httpPort, host: config.host });

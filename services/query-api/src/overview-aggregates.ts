@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Finding } from '@tidewatch/contracts';
+import type { VectorStore } from '@tidewatch/vector-store';
 
 /** HyperLogLog with 2^12 registers (~1.6% error): unique IP pairs per bucket, mergeable across buckets. */
 export class PairSketch {
@@ -7,9 +7,18 @@ export class PairSketch {
   readonly registers = new Uint8Array(1 << PairSketch.P);
 
   add(value: string): void {
-    const h = createHash('sha1').update(value).digest();
-    const idx = h.readUInt16BE(0) >>> (16 - PairSketch.P);
-    const rest = h.readUInt32BE(2);
+    // cyrb53: a fast 53-bit string hash; the top 12 bits pick the register, the rest give the rank.
+    let h1 = 0xdeadbeef;
+    let h2 = 0x41c6ce57;
+    for (let i = 0; i < value.length; i++) {
+      const ch = value.charCodeAt(i);
+      h1 = Math.imul(h1 ^ ch, 2654435761);
+      h2 = Math.imul(h2 ^ ch, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    const idx = h1 >>> (32 - PairSketch.P);
+    const rest = h2 >>> 0;
     const rank = rest === 0 ? 33 : Math.clz32(rest) + 1;
     if (rank > (this.registers[idx] as number)) this.registers[idx] = rank;
   }
@@ -99,16 +108,73 @@ export interface Overview {
 /** A malicious finding counts as unclassified when no tactic reaches this probability. */
 export const TACTIC_CONFIDENCE = 0.5;
 
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+function emptyBucket(start: number, topCap: number): Bucket {
+  return {
+    start_ms: start,
+    sequences: 0,
+    flows: 0,
+    fwd_bytes: 0,
+    bwd_bytes: 0,
+    suspicious: 0,
+    unclassified: 0,
+    tactics: new Map(),
+    techniques: new Map(),
+    severities: new Map(),
+    src: new TopCounter(topCap),
+    ports: new TopCounter(topCap),
+    pairs: new PairSketch(),
+  };
+}
+
+function addTo(b: Bucket, f: Finding): void {
+  b.sequences++;
+  b.flows += f.connections;
+  b.fwd_bytes += f.fwd_bytes;
+  b.bwd_bytes += f.bwd_bytes;
+  b.src.add(f.src_ip);
+  const port = f.dst_ports[0];
+  if (port !== undefined) b.ports.add(String(port));
+  b.pairs.add(`${f.src_ip}|${f.dst_ip}`);
+  b.severities.set(f.severity, (b.severities.get(f.severity) ?? 0) + 1);
+  if (f.verdict === 'malicious') {
+    b.suspicious++;
+    const top = f.tactics[0];
+    if (!top || top.probability < TACTIC_CONFIDENCE) b.unclassified++;
+    else b.tactics.set(top.id, (b.tactics.get(top.id) ?? 0) + 1);
+    const tech = f.techniques[0];
+    if (tech) b.techniques.set(tech.id, (b.techniques.get(tech.id) ?? 0) + 1);
+  }
+}
+
+/** The n largest entries (count desc, then key asc) without sorting the whole map. */
+function topN(m: Map<string, number>, n: number): [string, number][] {
+  const best: [string, number][] = [];
+  const before = (a: [string, number], b: [string, number]) => a[1] > b[1] || (a[1] === b[1] && a[0] < b[0]);
+  for (const e of m) {
+    if (best.length === n && !before(e, best[n - 1] as [string, number])) continue;
+    let at = best.length;
+    while (at > 0 && before(e, best[at - 1] as [string, number])) at--;
+    best.splice(at, 0, e);
+    if (best.length > n) best.pop();
+  }
+  return best;
+}
+
 /**
- * Incremental roll-ups per hour bucket, updated as findings arrive (the findings.v1 consumer and
- * the start-up rebuild feed it), so an overview over a million findings merges a few hundred
- * buckets instead of scanning the store. Bucket edges bound the time precision to one hour.
+ * Incremental roll-ups per hour and per day, updated as findings arrive (the findings.v1 consumer
+ * and the start-up rebuild feed it), so an overview over a million findings merges whole days plus
+ * the hours at the range edges instead of scanning the store. Time precision is one hour; top
+ * source IPs and ports are exact while a bucket holds fewer distinct values than its counter cap,
+ * and unique IP pairs come from a HyperLogLog (about 1.6% error).
  */
 export class OverviewAggregates {
-  readonly #buckets = new Map<number, Bucket>();
+  readonly #hours = new Map<number, Bucket>();
+  readonly #days = new Map<number, Bucket>();
   readonly #seen = new Set<string>();
-
-  constructor(readonly bucketMs = 3_600_000) {}
+  readonly bucketMs = HOUR;
 
   get size(): number {
     return this.#seen.size;
@@ -117,49 +183,54 @@ export class OverviewAggregates {
   add(f: Finding): void {
     if (this.#seen.has(f.sequence_id)) return; // a replayed finding overwrites, it never counts twice
     this.#seen.add(f.sequence_id);
-    const start = Math.floor(f.window_start_ms / this.bucketMs) * this.bucketMs;
-    let b = this.#buckets.get(start);
-    if (!b) {
-      b = {
-        start_ms: start,
-        sequences: 0,
-        flows: 0,
-        fwd_bytes: 0,
-        bwd_bytes: 0,
-        suspicious: 0,
-        unclassified: 0,
-        tactics: new Map(),
-        techniques: new Map(),
-        severities: new Map(),
-        src: new TopCounter(),
-        ports: new TopCounter(),
-        pairs: new PairSketch(),
-      };
-      this.#buckets.set(start, b);
+    const hour = Math.floor(f.window_start_ms / HOUR) * HOUR;
+    const day = Math.floor(f.window_start_ms / DAY) * DAY;
+    let h = this.#hours.get(hour);
+    if (!h) this.#hours.set(hour, (h = emptyBucket(hour, 2_000)));
+    let d = this.#days.get(day);
+    if (!d) this.#days.set(day, (d = emptyBucket(day, 10_000)));
+    addTo(h, f);
+    addTo(d, f);
+  }
+
+  /**
+   * Rebuilds from the store at start-up (the findings.v1 group only sees what arrives after its
+   * committed offset). Reads day-sized time slices so no backend has to sort the whole store per
+   * page; a finding that spans a slice edge is seen twice and counted once.
+   */
+  async rebuild(store: VectorStore, sliceMs = 86_400_000, pageSize = 20_000): Promise<number> {
+    const first = await store.list({ sort: { field: 'window_start_ms', order: 'asc' }, limit: 1 });
+    const last = await store.list({ sort: { field: 'window_start_ms', order: 'desc' }, limit: 1 });
+    const lo = first.items[0]?.window_start_ms;
+    const hi = last.items[0]?.window_start_ms;
+    if (lo === undefined || hi === undefined) return 0;
+    const before = this.size;
+    for (let from = Math.floor(lo / sliceMs) * sliceMs; from <= hi; from += sliceMs) {
+      let cursor: string | null = null;
+      do {
+        const page: { items: Finding[]; nextCursor: string | null } = await store.list({
+          filter: { fromMs: from, toMs: from + sliceMs },
+          limit: pageSize,
+          cursor,
+        });
+        for (const f of page.items) this.add(f);
+        cursor = page.nextCursor;
+      } while (cursor);
     }
-    b.sequences++;
-    b.flows += f.connections;
-    b.fwd_bytes += f.fwd_bytes;
-    b.bwd_bytes += f.bwd_bytes;
-    b.src.add(f.src_ip);
-    const port = f.dst_ports[0];
-    if (port !== undefined) b.ports.add(String(port));
-    b.pairs.add(`${f.src_ip}|${f.dst_ip}`);
-    b.severities.set(f.severity, (b.severities.get(f.severity) ?? 0) + 1);
-    if (f.verdict === 'malicious') {
-      b.suspicious++;
-      const top = f.tactics[0];
-      if (!top || top.probability < TACTIC_CONFIDENCE) b.unclassified++;
-      else b.tactics.set(top.id, (b.tactics.get(top.id) ?? 0) + 1);
-      const tech = f.techniques[0];
-      if (tech) b.techniques.set(tech.id, (b.techniques.get(tech.id) ?? 0) + 1);
-    }
+    return this.size - before;
   }
 
   overview(fromMs: number, toMs: number, top = 10): Overview {
-    const buckets = [...this.#buckets.values()]
-      .filter((b) => b.start_ms + this.bucketMs > fromMs && b.start_ms < toMs)
+    const firstHour = Math.floor(fromMs / HOUR) * HOUR;
+    const hours = [...this.#hours.values()]
+      .filter((b) => b.start_ms >= firstHour && b.start_ms < toMs)
       .sort((a, b) => a.start_ms - b.start_ms);
+    // Whole days inside the range come from the day roll-ups; only the edge hours are merged singly.
+    const days = [...this.#days.values()].filter(
+      (d) => d.start_ms >= firstHour && d.start_ms + DAY - HOUR < toMs,
+    );
+    const covered = new Set(days.map((d) => d.start_ms));
+    const parts = [...days, ...hours.filter((h) => !covered.has(Math.floor(h.start_ms / DAY) * DAY))];
     const tactics = new Map<string, number>();
     const techniques = new Map<string, number>();
     const severities = new Map<string, number>();
@@ -171,8 +242,8 @@ export class OverviewAggregates {
     const out: Overview = {
       from_ms: fromMs,
       to_ms: toMs,
-      bucket_ms: this.bucketMs,
-      unique_ip_pairs: PairSketch.estimate(buckets.map((b) => b.pairs)),
+      bucket_ms: HOUR,
+      unique_ip_pairs: PairSketch.estimate(parts.map((b) => b.pairs)),
       total_sequences: 0,
       total_flows: 0,
       fwd_bytes: 0,
@@ -184,9 +255,13 @@ export class OverviewAggregates {
       severities: [],
       top_src_ips: [],
       top_dst_ports: [],
-      over_time: [],
+      over_time: hours.map((b) => ({
+        start_ms: b.start_ms,
+        sequences: b.sequences,
+        suspicious: b.suspicious,
+      })),
     };
-    for (const b of buckets) {
+    for (const b of parts) {
       out.total_sequences += b.sequences;
       out.total_flows += b.flows;
       out.fwd_bytes += b.fwd_bytes;
@@ -198,15 +273,12 @@ export class OverviewAggregates {
       sum(severities, b.severities);
       sum(src, b.src.counts);
       sum(ports, b.ports.counts);
-      out.over_time.push({ start_ms: b.start_ms, sequences: b.sequences, suspicious: b.suspicious });
     }
-    const ranked = (m: Map<string, number>, n: number) =>
-      [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n);
-    out.tactics = ranked(tactics, 100).map(([id, count]) => ({ id, count }));
-    out.techniques = ranked(techniques, 100).map(([id, count]) => ({ id, count }));
-    out.severities = ranked(severities, 10).map(([severity, count]) => ({ severity, count }));
-    out.top_src_ips = ranked(src, top).map(([ip, count]) => ({ ip, count }));
-    out.top_dst_ports = ranked(ports, top).map(([port, count]) => ({ port: Number(port), count }));
+    out.tactics = topN(tactics, 100).map(([id, count]) => ({ id, count }));
+    out.techniques = topN(techniques, 100).map(([id, count]) => ({ id, count }));
+    out.severities = topN(severities, 10).map(([severity, count]) => ({ severity, count }));
+    out.top_src_ips = topN(src, top).map(([ip, count]) => ({ ip, count }));
+    out.top_dst_ports = topN(ports, top).map(([port, count]) => ({ port: Number(port), count }));
     return out;
   }
 }

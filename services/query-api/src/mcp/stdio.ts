@@ -31,8 +31,6 @@ async function main(): Promise<void> {
     console.error('tidewatch-mcp: TIDEWATCH_API_KEY is not a valid key');
     process.exit(2);
   }
-  for await (const f of app.services.queries.scan({}, Number.MAX_SAFE_INTEGER))
-    app.services.aggregates.add(f);
   const server = createMcpServer({ queries: app.services.queries, cases: app.services.cases }, principal);
   const transport = new StdioServerTransport();
   transport.onclose = () => {

@@ -1,0 +1,132 @@
+/**
+ * Query API latency and throughput with 1,000,000 stored findings (BENCH_FINDINGS to change),
+ * measured with autocannon against a server in a child process:
+ *   pnpm exec tsx bench/api.ts
+ * Baseline in the same run: GET /livez (no auth, no store) on the same server.
+ * Targets (issue #7): p99 < 50 ms for list/get/similar, overview < 200 ms, >= 2,000 req/s for get.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const DURATION = Number(process.env['BENCH_SECONDS'] ?? 10);
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
+
+const child = spawn(
+  process.execPath,
+  [
+    '--max-old-space-size=12000',
+    '--import',
+    'tsx',
+    fileURLToPath(new URL('./api-server.ts', import.meta.url)),
+  ],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TIDEWATCH_TEST: '1' },
+  },
+);
+const line = await new Promise<string>((resolve, reject) => {
+  const rl = createInterface({ input: child.stdout });
+  rl.once('line', resolve);
+  child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+});
+const info = JSON.parse(line) as {
+  url: string;
+  key: string;
+  ids: string[];
+  seedMs: number;
+  startMs: number;
+  n: number;
+  from: number;
+  to: number;
+};
+console.log(
+  `seeded ${info.n.toLocaleString()} findings in ${(info.seedMs / 1000).toFixed(1)} s; start-up (aggregate rebuild) ${(info.startMs / 1000).toFixed(1)} s`,
+);
+
+let i = 0;
+const nextId = () => info.ids[i++ % info.ids.length] as string;
+const LIST_FILTERS = [
+  'severity=high,critical&limit=50',
+  'verdict=malicious&src_ip=10.1.0.0/16&limit=50',
+  'tactic=TA0011&min_score=0.8&limit=50',
+  `src_ip=10.2.3.0/24&from=${info.from + 86_400_000}&to=${info.from + 3 * 86_400_000}&limit=50`,
+];
+
+interface Case {
+  name: string;
+  path: () => string;
+  auth: boolean;
+  target: string;
+}
+const cases: Case[] = [
+  { name: 'baseline GET /livez', path: () => '/livez', auth: false, target: '' },
+  {
+    name: 'get /v1/findings/{id}',
+    path: () => `/v1/findings/${nextId()}`,
+    auth: true,
+    target: 'p99 < 50 ms, >= 2000 req/s',
+  },
+  {
+    name: 'list /v1/findings (filtered)',
+    path: () => `/v1/findings?${LIST_FILTERS[i++ % LIST_FILTERS.length]}`,
+    auth: true,
+    target: 'p99 < 50 ms',
+  },
+  {
+    name: 'similar k=20',
+    path: () => `/v1/findings/${nextId()}/similar?k=20`,
+    auth: true,
+    target: 'p99 < 50 ms',
+  },
+  {
+    name: 'overview (7 days)',
+    path: () => `/v1/overview?from=${info.from}&to=${info.to}`,
+    auth: true,
+    target: 'p99 < 200 ms',
+  },
+];
+
+const rows: string[][] = [];
+try {
+  for (const c of cases) {
+    const result = await autocannon({
+      url: info.url,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req) => ({
+            ...req,
+            path: c.path(),
+            headers: c.auth ? { authorization: `Bearer ${info.key}` } : {},
+          }),
+        },
+      ],
+    });
+    const bad = result.non2xx + result.errors + result.timeouts;
+    rows.push([
+      c.name,
+      String(result.latency.p50),
+      String(result.latency.p99),
+      result.requests.average.toFixed(0),
+      String(bad),
+      c.target,
+    ]);
+    console.log(
+      `${c.name}: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, ${result.requests.average.toFixed(0)} req/s, ${bad} errors`,
+    );
+  }
+} finally {
+  child.kill('SIGTERM');
+}
+const base = Number(rows[0]?.[3] ?? 1);
+console.log(`\n${info.n.toLocaleString()} findings, ${CONNECTIONS} connections, ${DURATION} s each`);
+console.log('| case | p50 ms | p99 ms | req/s | vs baseline req/s | non-2xx/errors | target |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of rows)
+  console.log(
+    `| ${r[0]} | ${r[1]} | ${r[2]} | ${r[3]} | ${(Number(r[3]) / base).toFixed(2)}x | ${r[4]} | ${r[5]} |`,
+  );
