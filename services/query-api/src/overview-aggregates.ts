@@ -186,9 +186,15 @@ export class OverviewAggregates {
     const hour = Math.floor(f.window_start_ms / HOUR) * HOUR;
     const day = Math.floor(f.window_start_ms / DAY) * DAY;
     let h = this.#hours.get(hour);
-    if (!h) this.#hours.set(hour, (h = emptyBucket(hour, 2_000)));
+    if (!h) {
+      h = emptyBucket(hour, 2_000);
+      this.#hours.set(hour, h);
+    }
     let d = this.#days.get(day);
-    if (!d) this.#days.set(day, (d = emptyBucket(day, 10_000)));
+    if (!d) {
+      d = emptyBucket(day, 10_000);
+      this.#days.set(day, d);
+    }
     addTo(h, f);
     addTo(d, f);
   }
