@@ -1,0 +1,69 @@
+"""Writes model/fixtures/sequencing.golden.json: hand-made bidirectional flows and the sequences the Python
+sequencing.v1 builds from them (ids, flow order, parts, entity context), for the TypeScript sequencer to check.
+
+Run: $TW_PYTHON -m model.sequencing_fixture
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .data import FLOW_COLUMNS
+from .sequencing import MAX_FLOWS, WINDOW_MS, build_sequences, sequence_dicts
+from .spec_paths import REPO_ROOT, SEQUENCING_SPEC
+
+OUT = REPO_ROOT / "model/fixtures/sequencing.golden.json"
+T0 = 1_700_000_100_000  # inside a window; windows start at multiples of window_ms
+
+
+def flows() -> list[dict]:
+    out = []
+
+    def add(start, src, dst, sport, dport, proto=6, fb=100, fp=2, bb=200, bp=2, dur=10):
+        out.append({"start_ms": start, "end_ms": start + dur, "protocol": proto, "src_ip": src, "dst_ip": dst,
+                    "src_port": sport, "dst_port": dport, "fwd_bytes": fb, "fwd_pkts": fp, "bwd_bytes": bb,
+                    "bwd_pkts": bp, "tcp_flags": 0, "label": 0, "attack": "", "row": len(out)})
+
+    # A scanner touching many ports of one host and a few hosts, across a window boundary.
+    for i in range(70):
+        add(T0 + i * 1000, "10.0.0.5", "10.0.0.9", 40000 + i, 20 + i, bb=0, bp=0)
+    for i, h in enumerate(["10.0.0.10", "10.0.0.11", "10.0.0.12"]):
+        add(T0 + 500 + i, "10.0.0.5", h, 41000 + i, 22)
+    # Same start time, ordering decided by end_ms, protocol, ports, bytes, packets.
+    add(T0 + 7000, "192.168.1.2", "8.8.8.8", 5000, 53, proto=17, dur=5)
+    add(T0 + 7000, "192.168.1.2", "8.8.8.8", 5000, 53, proto=17, dur=3)
+    add(T0 + 7000, "192.168.1.2", "8.8.8.8", 4999, 53, proto=17, dur=3)
+    add(T0 + 7000, "192.168.1.2", "8.8.8.8", 4999, 53, proto=6, dur=3)
+    add(T0 + 7000, "192.168.1.2", "8.8.8.8", 4999, 53, proto=6, dur=3, fb=50)
+    # The reverse direction is a different conversation; IPv6 too.
+    add(T0 + 9000, "8.8.8.8", "192.168.1.2", 53, 5000, proto=17)
+    add(T0 + 250_000, "2001:db8::1", "2001:db8::2", 50000, 443, dur=100_000)
+    add(T0 + 250_000 + WINDOW_MS, "2001:db8::1", "2001:db8::2", 50001, 443)
+    return out
+
+
+def main() -> None:
+    fl = flows()
+    table = {k: np.array([f[k] for f in fl], dtype=object if k in ("src_ip", "dst_ip", "attack") else np.int64) for k in FLOW_COLUMNS}
+    seqs = build_sequences(table)
+    out = sequence_dicts(table, seqs)
+    for s, d in zip(out, range(seqs.count)):
+        s["flow_rows"] = [int(r) for r in seqs.order[seqs.offset[d] : seqs.offset[d] + seqs.length[d]]]
+        for f in s["flows"]:
+            f["origin"] = "fixture"
+    out.sort(key=lambda s: (s["src_ip"], s["dst_ip"], s["window_start_ms"], s["part"]))
+    doc = {
+        "sequencing_spec": SEQUENCING_SPEC, "note": "input flows are bidirectional (src = initiator), so no stitching; "
+        "sequences sorted by (src_ip, dst_ip, window_start_ms, part); flow_rows index into `flows`; labels/attack omitted",
+        "max_flows": MAX_FLOWS,
+        "flows": [{k: v for k, v in f.items() if k not in ("label", "attack", "row")} for f in fl],
+        "sequences": out,
+    }
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(out)} sequences to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
