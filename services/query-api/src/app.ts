@@ -209,7 +209,9 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    const needed = req.routeOptions.config.scope ?? 'read';
+    // The UI's catch-all route is public, but nothing under /v1/ answers without a key, not even a 404.
+    const scope = req.routeOptions.config.scope ?? 'read';
+    const needed = scope === 'public' && req.url.startsWith('/v1/') ? 'read' : scope;
     if (needed === 'public') return;
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
