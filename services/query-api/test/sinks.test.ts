@@ -45,7 +45,8 @@ describe('Elastic bulk sink', () => {
     await sink.send(batch);
     await sink.send(batch);
     assert.equal(docs.size, 3);
-    assert.equal((docs.get(batch[0]?.sequence_id as string)?.['event'] as { kind: string }).kind, 'alert');
+    const first = docs.get(makeFinding(0).sequence_id) as { event: { kind: string } };
+    assert.equal(first.event.kind, 'alert');
     rejectNext = true;
     await assert.rejects(
       sink.send([makeFinding(7)]),
