@@ -111,6 +111,11 @@ export function unwrapFinding(v: unknown): Finding {
   return (o['finding'] && typeof o['finding'] === 'object' ? o['finding'] : o) as Finding;
 }
 
+/** The tactic a finding is shown with: the top candidate of a malicious verdict, if confident. */
 export function topTactic(f: Finding) {
-  return f.tactics?.[0];
+  const t = f.verdict === 'malicious' ? f.tactics?.[0] : undefined;
+  return t && t.probability >= TACTIC_CONFIDENCE ? t : undefined;
 }
+
+/** Same cut as the API's overview: below it a suspicious finding counts as unclassified. */
+export const TACTIC_CONFIDENCE = 0.5;

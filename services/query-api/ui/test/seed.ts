@@ -6,26 +6,20 @@ import { Detector, ModelHost, ModelRepository } from '@tidewatch/detector';
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { createApp, loadConfig, type QueryApi } from '@tidewatch/query-api';
 import { buildSequences } from '@tidewatch/sequencing';
-import { EmbeddedStore } from '@tidewatch/vector-store';
+import { EmbeddedStore, type StoredPoint } from '@tidewatch/vector-store';
 import { uiPlugin } from '../../src/ui/plugin.ts';
 
-export interface SeededApi {
-  api: QueryApi;
-  adminKey: string;
-  /** Sequences scored from the capture (every one stored, malicious or not). */
-  scored: number;
-  malicious: number;
-  stop(): Promise<void>;
+export interface ScoredCapture {
+  sequences: Sequence[];
+  points: StoredPoint[];
+  dim: number;
 }
 
-/**
- * A real query-api instance (embedded stores, real HTTP, the built UI) filled from a labelled
- * capture: importer → sequencing.v1 → the default ONNX model → findings + embeddings + evidence,
- * the same path the streaming pipeline takes after the bus.
- */
-export async function startSeededApi(capture: string, opts: { maxFlows?: number } = {}): Promise<SeededApi> {
-  const dir = mkdtempSync(join(tmpdir(), 'tidewatch-ui-'));
-  const adminKey = `tw-ui-test-admin-${process.pid}-key`;
+/** importer → sequencing.v1 → the default ONNX model: one stored point per sequence. */
+export async function scoreCapture(
+  capture: string,
+  opts: { maxFlows?: number } = {},
+): Promise<ScoredCapture> {
   const flows: FlowRecord[] = [];
   for await (const r of readFlowFile(capture, { format: 'auto' })) {
     if (r.error !== undefined) continue;
@@ -36,25 +30,39 @@ export async function startSeededApi(capture: string, opts: { maxFlows?: number 
   const host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThreads: 1 });
   const detector = new Detector(host);
   const dim = host.current.manifest.embedding_dim;
-  const store = new EmbeddedStore({ dir: join(dir, 'vectors'), dim, fsync: false });
-  await store.init();
-  let malicious = 0;
+  const points: StoredPoint[] = [];
   try {
     for (let i = 0; i < sequences.length; i += 256) {
-      const batch = sequences.slice(i, i + 256);
-      const scored = await detector.score(batch);
-      await store.upsert(
-        scored.map((s) => ({
-          id: s.finding.sequence_id,
-          vector: Array.from(s.embedding),
-          payload: s.finding,
-        })),
-      );
-      malicious += scored.filter((s) => s.finding.verdict === 'malicious').length;
+      for (const s of await detector.score(sequences.slice(i, i + 256)))
+        points.push({ id: s.finding.sequence_id, vector: Array.from(s.embedding), payload: s.finding });
     }
   } finally {
     await host.close();
   }
+  return { sequences, points, dim };
+}
+
+export interface SeededApi {
+  api: QueryApi;
+  adminKey: string;
+  /** Findings stored (every scored sequence, malicious or not). */
+  scored: number;
+  malicious: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real query-api (real HTTP, embedded stores, the built UI) over `store`, with the evidence of
+ * `sequences`. `start: false` listens without the start-up rebuild of the overview aggregates
+ * (the caller feeds them, as the findings.v1 consumer does).
+ */
+export async function startApi(
+  store: EmbeddedStore,
+  dir: string,
+  sequences: Sequence[],
+  counts: { scored: number; malicious: number },
+): Promise<SeededApi> {
+  const adminKey = `tw-ui-test-admin-${process.pid}-key`;
   process.env['TIDEWATCH_TEST'] ??= '1'; // the app's request log stays out of the test output
   const config = loadConfig({
     TIDEWATCH_HTTP_PORT: '0',
@@ -63,7 +71,7 @@ export async function startSeededApi(capture: string, opts: { maxFlows?: number 
     TIDEWATCH_ADMIN_KEY: adminKey,
     TIDEWATCH_QUERY_CONSUMERS: 'false',
   });
-  const api = await createApp(config, { store, ui: uiPlugin, embeddingDim: dim });
+  const api = await createApp(config, { store, ui: uiPlugin, embeddingDim: store.dim });
   for (const s of sequences)
     await api.services.stores.evidence.put({
       sequence_id: s.sequence_id,
@@ -77,12 +85,26 @@ export async function startSeededApi(capture: string, opts: { maxFlows?: number 
   return {
     api,
     adminKey,
-    scored: sequences.length,
-    malicious,
+    ...counts,
     async stop() {
       await api.stop();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A real query-api instance filled from a labelled capture: importer → sequencing.v1 → the
+ * default ONNX model → findings + embeddings + evidence, the same path the streaming pipeline
+ * takes after the bus.
+ */
+export async function startSeededApi(capture: string, opts: { maxFlows?: number } = {}): Promise<SeededApi> {
+  const { sequences, points, dim } = await scoreCapture(capture, opts);
+  const dir = mkdtempSync(join(tmpdir(), 'tidewatch-ui-'));
+  const store = new EmbeddedStore({ dir: join(dir, 'vectors'), dim, fsync: false });
+  await store.init();
+  for (let i = 0; i < points.length; i += 1000) await store.upsert(points.slice(i, i + 1000));
+  const malicious = points.filter((p) => p.payload.verdict === 'malicious').length;
+  return startApi(store, dir, sequences, { scored: points.length, malicious });
 }

@@ -17,6 +17,19 @@ export function StatusBadge({ status }: { status: string }) {
 export function TacticBadge({
   tactic,
   showProbability = false,
+  verdict,
+}: {
+  tactic: AttackCandidate | undefined;
+  showProbability?: boolean;
+  verdict?: Verdict;
+}) {
+  if (!tactic && verdict === 'benign') return <span class="muted">–</span>;
+  return <TacticBadgeInner tactic={tactic} showProbability={showProbability} />;
+}
+
+function TacticBadgeInner({
+  tactic,
+  showProbability = false,
 }: {
   tactic: AttackCandidate | undefined;
   showProbability?: boolean;

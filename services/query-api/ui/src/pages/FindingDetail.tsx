@@ -7,7 +7,7 @@ import { DataTable } from '../components/DataTable.tsx';
 import { Card, ErrorBox, Loading } from '../components/Status.tsx';
 import { bytes, count, pct, protocolName, shortId, time } from '../format.ts';
 import { navigate } from '../router.ts';
-import { normalisePage, normaliseSimilar, unwrapFinding } from '../shapes.ts';
+import { normalisePage, normaliseSimilar, topTactic, unwrapFinding } from '../shapes.ts';
 import { useApi } from '../useApi.ts';
 
 export function FindingDetailPage({ id }: { id: string }) {
@@ -65,7 +65,9 @@ export function FindingDetailPage({ id }: { id: string }) {
                     {
                       id: 'tactic',
                       label: 'Tactic',
-                      render: (s) => <TacticBadge tactic={s.finding.tactics?.[0]} />,
+                      render: (s) => (
+                        <TacticBadge tactic={topTactic(s.finding)} verdict={s.finding.verdict} />
+                      ),
                     },
                     {
                       id: 'status',

@@ -27,7 +27,7 @@ export const FINDING_COLUMNS: Column<Finding>[] = [
   },
   { id: 'severity', label: 'Severity', render: (f) => <SeverityBadge severity={f.severity} /> },
   { id: 'verdict', label: 'Verdict', render: (f) => <VerdictBadge verdict={f.verdict} /> },
-  { id: 'tactic', label: 'Tactic', render: (f) => <TacticBadge tactic={topTactic(f)} /> },
+  { id: 'tactic', label: 'Tactic', render: (f) => <TacticBadge tactic={topTactic(f)} verdict={f.verdict} /> },
   { id: 'score', label: 'Score', sort: 'score', numeric: true, render: (f) => f.score.toFixed(3) },
   { id: 'anomaly', label: 'Anomaly', sort: 'anomaly', numeric: true, render: (f) => f.anomaly.toFixed(2) },
   { id: 'conns', label: 'Conns', numeric: true, render: (f) => count(f.connections) },
