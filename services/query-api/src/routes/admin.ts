@@ -190,6 +190,11 @@ export async function adminRoutes(app: FastifyInstance, s: Services): Promise<vo
         ...(threshold !== undefined ? { threshold } : {}),
         author: req.principal?.keyId ?? 'unknown',
       });
+      await s.webhooks.enqueue(
+        'suppression.created',
+        `msg_suppression_${rule.id.replace(/-/g, '')}`,
+        publicRule(rule),
+      );
       return reply.code(201).send(publicRule(rule));
     },
   );

@@ -70,7 +70,7 @@ export interface DeviceTypeEntry {
 
 export const WEBHOOK_EVENTS = [
   'finding.created',
-  'finding.suppressed',
+  'suppression.created',
   'case.created',
   'case.updated',
 ] as const;
