@@ -57,11 +57,15 @@ const KAFKAJS_LEVELS = {
   debug: logLevel.DEBUG,
 } as const;
 
+const IDEMPOTENT_RETRY_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
 /** kafkajs' logger, routed into pino instead of its default console output. */
 function pinoLogCreator(logger: Logger) {
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _t, logger: _l, ...extra } = log;
+      // Our producers bound their retries on purpose (see #connectProducer): not worth a warning.
+      if (message === IDEMPOTENT_RETRY_WARNING) return;
       const fields = { kafkajs: namespace, ...extra };
       if (level === logLevel.ERROR) logger.error(fields, message);
       else if (level === logLevel.WARN) logger.warn(fields, message);
@@ -200,6 +204,11 @@ export class KafkaBus implements MessageBus {
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
+      // About two minutes of backoff (100 ms doubling to 30 s), like the Java client's
+      // delivery.timeout.ms, instead of kafkajs' unbounded default for idempotent producers: a send
+      // that still fails surfaces as an error, the batch is retried uncommitted, and a duplicate
+      // that may cause is absorbed downstream by deterministic ids (at-least-once end to end).
+      retry: { initialRetryTime: 100, maxRetryTime: 30_000, retries: this.#settings.retries ?? 12 },
     });
     await producer.connect();
     return producer;
