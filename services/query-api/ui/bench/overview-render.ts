@@ -68,7 +68,7 @@ async function measure(url: string, key: string): Promise<{ fmr: number[]; overv
         timeout: 120_000,
       });
       const [t, api, js, ovStart, ovEnd] = await page.evaluate(() => {
-        const r = performance.getEntriesByType('resource');
+        const r = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
         const o = r.find((e) => e.name.includes('/v1/overview'));
         const j = r.find((e) => e.name.endsWith('.js'));
         return [

@@ -39,7 +39,7 @@ export function time(ms: number): string {
 
 export function shortTime(ms: number, spanMs: number): string {
   const iso = new Date(ms).toISOString();
-  return spanMs > 2 * 86_400_000 ? iso.slice(5, 16).replace('T', ' ') : iso.slice(11, 16);
+  return spanMs > 20 * 3_600_000 ? iso.slice(5, 16).replace('T', ' ') : iso.slice(11, 16);
 }
 
 export function shortId(id: string): string {

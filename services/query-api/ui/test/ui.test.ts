@@ -77,7 +77,6 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
       if (r.status() >= 400) failedRequests.push(`${r.request().method()} ${r.url()} → ${r.status()}`);
     });
     page.on('pageerror', (e) => consoleErrors.push(`${page.url()}: uncaught ${e.message}`));
-    page.on('dialog', (d) => void d.accept(d.defaultValue() || 'routine traffic'));
   });
 
   after(async () => {
@@ -119,8 +118,11 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await page.keyboard.press('f');
     await page.getByTestId('findings-table').waitFor();
     await page.waitForURL(/\/findings$/);
+    // Sorting: another column, then back to the score, most suspicious first.
+    await page.locator('[data-testid=findings-table] button[data-sort=anomaly]').click();
+    await page.waitForURL(/sort=anomaly&order=desc/);
     await page.locator('[data-testid=findings-table] button[data-sort=score]').click();
-    await page.waitForURL(/sort=score/);
+    await page.waitForURL(/sort=score&order=desc/);
     const firstRow = page.locator('[data-testid=findings-table] tbody tr[data-key]').first();
     await firstRow.waitFor();
     await shot('02-findings');
@@ -146,8 +148,15 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
 
     await page.goto(url(`/findings/${id}`));
     await page.getByTestId('action-commonplace').click();
+    await page.getByTestId('commonplace-reason').fill('backup job, every night');
+    await page.getByTestId('commonplace-confirm').click();
     await page.getByTestId('action-message').filter({ hasText: 'commonplace' }).waitFor();
     assert.equal((await get<{ status: string }>(`/v1/findings/${id}`)).status, 'suppressed');
+    const rules = await get<{ items: { finding_id: string; reason: string }[] }>('/v1/suppressions');
+    assert.deepEqual(
+      rules.items.map((r) => [r.finding_id, r.reason]),
+      [[id, 'backup job, every night']],
+    );
 
     await page.goto(url(pairList));
     await page.getByTestId('findings-table').waitFor();

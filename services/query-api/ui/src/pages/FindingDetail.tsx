@@ -1,5 +1,5 @@
 import type { ChartConfiguration } from 'chart.js';
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, type Case, type Evidence, type Finding } from '../api.ts';
 import { SeverityBadge, StatusBadge, TacticBadge, VerdictBadge } from '../components/Badges.tsx';
 import { ChartView, PALETTE } from '../components/Chart.tsx';
@@ -250,6 +250,12 @@ function Actions({ f, onChanged }: { f: Finding; onChanged: () => void }) {
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [caseId, setCaseId] = useState('');
+  const [asking, setAsking] = useState(false);
+  const [reason, setReason] = useState('Known benign behaviour');
+  const reasonInput = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (asking) reasonInput.current?.select();
+  }, [asking]);
   const cases = useApi(() => api.get<unknown>('/v1/cases').then((v) => normalisePage<Case>(v).items), []);
   const run = async (what: string, fn: () => Promise<unknown>) => {
     setBusy(true);
@@ -291,20 +297,41 @@ function Actions({ f, onChanged }: { f: Finding; onChanged: () => void }) {
         type="button"
         class="primary"
         disabled={busy}
+        aria-expanded={asking}
         data-testid="action-commonplace"
-        onClick={() => {
-          const reason = window.prompt(
-            'Why is this commonplace? (recorded on the suppression rule)',
-            'Known benign behaviour',
-          );
-          if (reason === null) return;
-          void run('Marked commonplace: a suppression rule now hides it and everything similar.', () =>
-            api.post('/v1/suppressions', { finding_id: id, reason: reason || 'commonplace' }),
-          );
-        }}
+        onClick={() => setAsking(!asking)}
       >
         Commonplace → suppress similar
       </button>
+      {asking && (
+        <form
+          class="inline reason"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setAsking(false);
+            void run('Marked commonplace: a suppression rule now hides it and everything similar.', () =>
+              api.post('/v1/suppressions', { finding_id: id, reason: reason.trim() || 'commonplace' }),
+            );
+          }}
+        >
+          <label>
+            Why is it commonplace?{' '}
+            <input
+              ref={reasonInput}
+              data-testid="commonplace-reason"
+              value={reason}
+              maxLength={1000}
+              onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <button type="submit" class="primary" data-testid="commonplace-confirm">
+            Suppress it and similar findings
+          </button>
+          <button type="button" onClick={() => setAsking(false)}>
+            Cancel
+          </button>
+        </form>
+      )}
       <span class="group">
         <label>
           <span class="sr-only">Case</span>

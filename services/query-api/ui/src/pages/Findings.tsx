@@ -14,7 +14,12 @@ const PAGE_SIZE = 50;
 const ALL_STATUSES = 'new,in_progress,suppressed,resolved';
 
 export const FINDING_COLUMNS: Column<Finding>[] = [
-  { id: 'time', label: 'Window start', sort: 'window_start_ms', render: (f) => time(f.window_start_ms) },
+  {
+    id: 'time',
+    label: 'Window start',
+    sort: 'window_start_ms',
+    render: (f) => time(f.window_start_ms).slice(0, 16),
+  },
   {
     id: 'pair',
     label: 'Source → destination',

@@ -160,7 +160,7 @@ export function ForensicsPage() {
           <div class="grid">
             <Card title="Tactic distribution">
               {tacticChart ? (
-                <ChartView config={tacticChart} label="Tactic distribution" />
+                <ChartView config={tacticChart} label="Tactic distribution" height={180} />
               ) : (
                 <p class="muted">No suspicious sequences.</p>
               )}

@@ -10,6 +10,27 @@ import { navigate, setQuery, useLocation } from '../router.ts';
 import { normaliseOverview } from '../shapes.ts';
 import { useApi } from '../useApi.ts';
 
+/** More points than pixels only costs render time: hourly buckets of a long range are merged. */
+const MAX_POINTS = 240;
+
+export function downsample<T extends { t: number; count: number; suspicious: number }>(
+  buckets: T[],
+  max: number,
+) {
+  if (buckets.length <= max) return buckets;
+  const size = Math.ceil(buckets.length / max);
+  const out: { t: number; count: number; suspicious: number }[] = [];
+  for (let i = 0; i < buckets.length; i += size) {
+    const group = buckets.slice(i, i + size);
+    out.push({
+      t: group[0]?.t ?? 0,
+      count: group.reduce((a, b) => a + b.count, 0),
+      suspicious: group.reduce((a, b) => a + b.suspicious, 0),
+    });
+  }
+  return out;
+}
+
 export function OverviewPage() {
   const loc = useLocation();
   const win = windowFrom(loc);
@@ -138,19 +159,20 @@ function OverviewBody({
     [data],
   );
   const timeChart = useMemo<ChartConfiguration>(() => {
-    const first = data.over_time[0]?.t ?? 0;
-    const span = (data.over_time.at(-1)?.t ?? first) - first;
+    const buckets = downsample(data.over_time, MAX_POINTS);
+    const first = buckets[0]?.t ?? 0;
+    const span = (buckets.at(-1)?.t ?? first) - first;
     return {
       type: 'line',
       data: {
-        labels: data.over_time.map((b) => shortTime(b.t, span)),
+        labels: buckets.map((b) => shortTime(b.t, span)),
         datasets: [
           ...(hideBenign
             ? []
             : [
                 {
                   label: 'All sequences',
-                  data: data.over_time.map((b) => b.count),
+                  data: buckets.map((b) => b.count),
                   borderColor: PALETTE[0],
                   backgroundColor: 'rgba(78,154,241,0.15)',
                   fill: true,
@@ -159,7 +181,7 @@ function OverviewBody({
               ]),
           {
             label: 'Suspicious',
-            data: data.over_time.map((b) => b.suspicious),
+            data: buckets.map((b) => b.suspicious),
             borderColor: PALETTE[6],
             backgroundColor: 'rgba(232,90,122,0.2)',
             fill: true,
@@ -167,7 +189,10 @@ function OverviewBody({
           },
         ],
       },
-      options: { interaction: { mode: 'index', intersect: false } },
+      options: {
+        interaction: { mode: 'index', intersect: false },
+        scales: { x: { ticks: { maxTicksLimit: 12, maxRotation: 0, autoSkip: true } } },
+      },
     };
   }, [data, hideBenign]);
 
