@@ -115,6 +115,7 @@ export function compilePlan(fields: TemplateField[], ipfix = false, extras = tru
   let min = 0;
   let variable = false;
   const seen = new Set<string>();
+  const plainExtra: boolean[] = [];
   for (const f of fields) {
     const key = `${f.pen}:${f.id}`;
     // A repeated element (several MPLS labels, two VLAN ids) maps its first occurrence to the
@@ -122,6 +123,7 @@ export function compilePlan(fields: TemplateField[], ipfix = false, extras = tru
     const repeat = seen.has(key);
     seen.add(key);
     let reader = repeat ? (extras ? extraReader(f, true) : null) : fieldReader(f, extras);
+    plainExtra.push(extras && !repeat && f.length > 0 && isPlainExtra(f));
     if (
       !repeat &&
       f.pen === 0 &&
@@ -152,7 +154,7 @@ export function compilePlan(fields: TemplateField[], ipfix = false, extras = tru
     minLength: min,
     fixed: null,
   };
-  if (!variable) plan.fixed = generateFixed(fields, readers, extras);
+  if (!variable) plan.fixed = generateFixed(fields, readers, extras, plainExtra);
   return plan;
 }
 
@@ -193,12 +195,36 @@ const INLINE: Record<number, string> = {
   153: 's.endMs = V;',
 };
 
+/** A field that only goes to `extra` under its own name (no record field, no special rendering). */
+function isPlainExtra(f: TemplateField): boolean {
+  if (f.pen === 0) return ianaReader(f) === undefined && !MPLS_LABEL_IDS.has(f.id);
+  if (f.pen === PEN.reverse) return reverseReader(f) === undefined;
+  return true;
+}
+
 function generateFixed(
   fields: TemplateField[],
   readers: (FieldReader | null)[],
   extras: boolean,
+  plainExtra: boolean[],
 ): DecodePlan['fixed'] {
   const lines: string[] = [];
+  // `extra` of the unmapped elements as one object literal: one hidden class per template
+  const entries: string[] = [];
+  const renderers: ((b: Uint8Array, o: number, len: number) => string)[] = [];
+  {
+    let off = 0;
+    fields.forEach((f, i) => {
+      if (plainExtra[i]) {
+        const type = describeElement(f.id, f.pen, f.length).type;
+        renderers[i] = (b, o, len) => renderValue(type, b, o, len);
+        const name = describeElement(f.id, f.pen, f.length).name;
+        entries.push(`${JSON.stringify(name)}: T[${i}](b, o + ${off}, ${f.length})`);
+      }
+      off += f.length;
+    });
+  }
+  if (entries.length > 0) lines.push(`r.extra = { ${entries.join(', ')} };`);
   const seen = new Set<number>();
   let off = 0;
   fields.forEach((f, i) => {
@@ -214,6 +240,8 @@ function generateFixed(
       lines.push(
         `if (!s.has${side} || ${readExpr(off, 4)} !== 0) { r.${field} = IP4(b, o + ${off}); s.has${side} = true; }`,
       );
+    } else if (plainExtra[i]) {
+      // already in the extra literal
     } else if (readers[i] !== null) lines.push(`X[${i}](b, o + ${off}, ${len}, r, s);`);
     off += len;
   });
@@ -222,9 +250,10 @@ function generateFixed(
     'X',
     'U',
     'IP4',
+    'T',
     `return function decodeRecord(b, o, r, s) {\n${lines.join('\n')}\n};`,
   );
-  return factory(readers, uint, ipv4) as DecodePlan['fixed'];
+  return factory(readers, uint, ipv4, renderers) as DecodePlan['fixed'];
 }
 
 function fieldReader(f: TemplateField, extras: boolean): FieldReader | null {
