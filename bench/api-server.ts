@@ -3,7 +3,7 @@
  * event loop): seeds BENCH_FINDINGS findings with 64-dim vectors into an EmbeddedStore, starts the
  * query API on it, and prints one JSON line {url, key, ids, seedMs, startMs} on stdout.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Finding, Severity } from '@tidewatch/contracts';
@@ -123,5 +123,8 @@ process.stdout.write(
   `${JSON.stringify({ url: app.url, key, ids, seedMs, startMs, n: N, from: T0, to: T0 + DAYS * 86_400_000 })}\n`,
 );
 process.on('SIGTERM', () => {
-  void app.stop().then(() => process.exit(0));
+  void app
+    .stop()
+    .then(() => rm(dir, { recursive: true, force: true }))
+    .then(() => process.exit(0));
 });

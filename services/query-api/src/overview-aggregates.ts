@@ -204,7 +204,7 @@ export class OverviewAggregates {
    * committed offset). Reads day-sized time slices so no backend has to sort the whole store per
    * page; a finding that spans a slice edge is seen twice and counted once.
    */
-  async rebuild(store: VectorStore, sliceMs = 86_400_000, pageSize = 20_000): Promise<number> {
+  async rebuild(store: VectorStore, sliceMs = 86_400_000, pageSize = 250_000): Promise<number> {
     const first = await store.list({ sort: { field: 'window_start_ms', order: 'asc' }, limit: 1 });
     const last = await store.list({ sort: { field: 'window_start_ms', order: 'desc' }, limit: 1 });
     const lo = first.items[0]?.window_start_ms;
