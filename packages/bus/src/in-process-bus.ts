@@ -267,8 +267,10 @@ export class InProcessBus implements MessageBus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    const stopped = await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
     this.#consumers.clear();
+    const failed = stopped.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   #logFile(topic: string): string {

@@ -236,7 +236,7 @@ export class KafkaBus implements MessageBus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    const stopped = await Promise.allSettled([...this.#consumers].map((c) => c.stop()));
     this.#consumers.clear();
     await Promise.all([...this.#producers].map((p) => p.close()));
     this.#producers.clear();
@@ -244,6 +244,8 @@ export class KafkaBus implements MessageBus {
     this.#dlqProducer = undefined;
     if (this.#admin) await (await this.#admin).disconnect();
     this.#admin = undefined;
+    const failed = stopped.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
 

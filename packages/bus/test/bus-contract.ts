@@ -346,6 +346,38 @@ export function busContract(name: string, createBus: () => MessageBus, options: 
       assert.equal(new Set([...handledByFirst, ...seenBySecond]).size, 51);
     });
 
+    it('spreads partitions over the members of a group: each message reaches exactly one', async () => {
+      const b = bus();
+      const topic = uniqueName('group');
+      const groupId = uniqueName('g');
+      await b.ensureTopics([{ topic, partitions: 4 }]);
+      const seen = [new Map<string, number>(), new Map<string, number>()];
+      const members = seen.map((mine) => {
+        const c = track(b.consumer({ groupId, topics: [topic] }));
+        return { c, mine };
+      });
+      for (const { c, mine } of members) {
+        await c.run(async (messages) => {
+          for (const m of messages) mine.set(m.key!.toString(), m.partition);
+        });
+      }
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+      await producer.close();
+      await waitFor(() => seen[0]!.size + seen[1]!.size >= 200, { what: '200 messages', timeoutMs: 60_000 });
+      await Promise.all(members.map(({ c }) => c.stop()));
+
+      const [a, b2] = seen as [Map<string, number>, Map<string, number>];
+      assert.equal(new Set([...a.keys(), ...b2.keys()]).size, 200);
+      assert.equal(a.size + b2.size, 200, 'no message reached both members');
+      assert.ok(a.size > 0 && b2.size > 0, 'both members got partitions');
+      const partitionsA = new Set(a.values());
+      for (const p of b2.values()) assert.ok(!partitionsA.has(p), `partition ${p} was owned by one member`);
+    });
+
     it('commits only through ctx.commit() in manual mode and reports lag', async () => {
       const b = bus();
       const topic = uniqueName('manual');
