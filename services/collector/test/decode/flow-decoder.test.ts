@@ -65,23 +65,57 @@ function bytes(...values: [number, number][]): Buffer {
 
 const ip = (s: string): [number, number] => [s.split('.').reduce((a, o) => a * 256 + Number(o), 0), 4];
 const ctx = (exporter = '192.0.2.1', receivedAtMs = 1_700_000_000_000) => ({ exporter, receivedAtMs });
-const T5: Field[] = [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [1, 4], [2, 4]];
+const T5: Field[] = [
+  [8, 4],
+  [12, 4],
+  [7, 2],
+  [11, 2],
+  [4, 1],
+  [1, 4],
+  [2, 4],
+];
 const rec5 = (src: string, dst: string, sport: number, dport: number, bytesN: number) =>
   bytes(ip(src), ip(dst), [sport, 2], [dport, 2], [6, 1], [bytesN, 4], [3, 4]);
 
 describe('FlowDecoder: IPFIX templates', () => {
   test('decodes data with its template; keys templates by exporter and domain', () => {
     const d = new FlowDecoder();
-    const out = d.decode(ipfix(1, 0, 1_700_000_000, set(2, templateRecord(256, T5)), set(256, rec5('10.0.0.1', '10.0.0.2', 1234, 80, 500))), ctx());
+    const out = d.decode(
+      ipfix(
+        1,
+        0,
+        1_700_000_000,
+        set(2, templateRecord(256, T5)),
+        set(256, rec5('10.0.0.1', '10.0.0.2', 1234, 80, 500)),
+      ),
+      ctx(),
+    );
     assert.equal(out.length, 1);
     const r = out[0];
     assert.deepEqual(
-      [r?.src_ip, r?.dst_ip, r?.src_port, r?.dst_port, r?.protocol, r?.fwd_bytes, r?.fwd_pkts, r?.source_format, r?.observation_domain],
+      [
+        r?.src_ip,
+        r?.dst_ip,
+        r?.src_port,
+        r?.dst_port,
+        r?.protocol,
+        r?.fwd_bytes,
+        r?.fwd_pkts,
+        r?.source_format,
+        r?.observation_domain,
+      ],
       ['10.0.0.1', '10.0.0.2', 1234, 80, 6, 500, 3, 'ipfix', 1],
     );
     // same template id, other domain or other exporter: unknown there
-    assert.equal(d.decode(ipfix(2, 0, 1_700_000_000, set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))), ctx()).length, 0);
-    assert.equal(d.decode(ipfix(1, 0, 1_700_000_000, set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))), ctx('192.0.2.9')).length, 0);
+    assert.equal(
+      d.decode(ipfix(2, 0, 1_700_000_000, set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))), ctx()).length,
+      0,
+    );
+    assert.equal(
+      d.decode(ipfix(1, 0, 1_700_000_000, set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))), ctx('192.0.2.9'))
+        .length,
+      0,
+    );
     assert.equal(d.snapshot().totals.templateMisses, 2);
   });
 
@@ -89,8 +123,21 @@ describe('FlowDecoder: IPFIX templates', () => {
     const d = new FlowDecoder({ templateTtlMs: 60_000 });
     d.decode(ipfix(1, 0, 1_700_000_000, set(2, templateRecord(256, T5))), ctx());
     // redefinition: same id, different layout
-    const t2: Field[] = [[12, 4], [8, 4], [1, 8]];
-    const out = d.decode(ipfix(1, 0, 1_700_000_000, set(2, templateRecord(256, t2)), set(256, bytes(ip('10.9.9.9'), ip('10.1.1.1'), [2 ** 40, 8]))), ctx());
+    const t2: Field[] = [
+      [12, 4],
+      [8, 4],
+      [1, 8],
+    ];
+    const out = d.decode(
+      ipfix(
+        1,
+        0,
+        1_700_000_000,
+        set(2, templateRecord(256, t2)),
+        set(256, bytes(ip('10.9.9.9'), ip('10.1.1.1'), [2 ** 40, 8])),
+      ),
+      ctx(),
+    );
     assert.deepEqual([out[0]?.src_ip, out[0]?.dst_ip, out[0]?.fwd_bytes], ['10.1.1.1', '10.9.9.9', 2 ** 40]);
     // withdrawal (field count 0)
     d.decode(ipfix(1, 1, 1_700_000_000, set(2, bytes([256, 2], [0, 2]))), ctx());
@@ -98,23 +145,53 @@ describe('FlowDecoder: IPFIX templates', () => {
     assert.equal(d.snapshot().domains[0]?.templatesWithdrawn, 1);
     // expiry
     d.decode(ipfix(1, 1, 1_700_000_000, set(2, templateRecord(257, T5))), ctx());
-    const late = d.decode(ipfix(1, 1, 1_700_000_000, set(257, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))), ctx('192.0.2.1', 1_700_000_000_000 + 61_000));
+    const late = d.decode(
+      ipfix(1, 1, 1_700_000_000, set(257, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3))),
+      ctx('192.0.2.1', 1_700_000_000_000 + 61_000),
+    );
     assert.equal(late.length, 0);
     assert.equal(d.snapshot().domains[0]?.templatesExpired, 1);
   });
 
   test('data before template is held and replayed when the template arrives', () => {
     const d = new FlowDecoder();
-    assert.equal(d.decode(ipfix(1, 0, 1_700_000_000, set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3), rec5('10.0.0.3', '10.0.0.4', 5, 6, 7))), ctx()).length, 0);
+    assert.equal(
+      d.decode(
+        ipfix(
+          1,
+          0,
+          1_700_000_000,
+          set(256, rec5('10.0.0.1', '10.0.0.2', 1, 2, 3), rec5('10.0.0.3', '10.0.0.4', 5, 6, 7)),
+        ),
+        ctx(),
+      ).length,
+      0,
+    );
     const out = d.decode(ipfix(1, 2, 1_700_000_000, set(2, templateRecord(256, T5))), ctx());
-    assert.deepEqual(out.map((r) => r.src_ip), ['10.0.0.1', '10.0.0.3']);
+    assert.deepEqual(
+      out.map((r) => r.src_ip),
+      ['10.0.0.1', '10.0.0.3'],
+    );
     const s = d.snapshot().domains[0];
-    assert.deepEqual([s?.templateMisses, s?.pendingBuffered, s?.pendingReplayed, s?.pendingDrops], [1, 1, 1, 0]);
+    assert.deepEqual(
+      [s?.templateMisses, s?.pendingBuffered, s?.pendingReplayed, s?.pendingDrops],
+      [1, 1, 1, 0],
+    );
   });
 
   test('variable-length, enterprise and reverse (RFC 5103) elements; padding', () => {
     const d = new FlowDecoder();
-    const fields: Field[] = [[8, 4], [12, 4], [1, 8], [2, 8], [1, 8, 29305], [2, 8, 29305], [96, 65535], [4321, 2, 41916], [7, 2, 99999]];
+    const fields: Field[] = [
+      [8, 4],
+      [12, 4],
+      [1, 8],
+      [2, 8],
+      [1, 8, 29305],
+      [2, 8, 29305],
+      [96, 65535],
+      [4321, 2, 41916],
+      [7, 2, 99999],
+    ];
     const data = Buffer.concat([
       bytes(ip('10.0.0.1'), ip('10.0.0.2'), [100, 8], [2, 8], [900, 8], [3, 8]),
       Buffer.from([4]),
@@ -122,7 +199,10 @@ describe('FlowDecoder: IPFIX templates', () => {
       bytes([7, 2], [42, 2]),
       Buffer.from([0, 0, 0]), // set padding
     ]);
-    const out = d.decode(ipfix(5, 0, 1_700_000_000, set(2, templateRecord(300, fields)), set(300, data)), ctx());
+    const out = d.decode(
+      ipfix(5, 0, 1_700_000_000, set(2, templateRecord(300, fields)), set(300, data)),
+      ctx(),
+    );
     assert.equal(out.length, 1);
     const r = out[0];
     assert.deepEqual([r?.fwd_bytes, r?.fwd_pkts, r?.bwd_bytes, r?.bwd_pkts], [100, 2, 900, 3]);
@@ -141,7 +221,25 @@ describe('FlowDecoder: IPFIX templates', () => {
       1,
       0,
       exportSecs,
-      set(2, templateRecord(256, [[150, 4], [151, 4]]), templateRecord(257, [[152, 8], [153, 8]]), templateRecord(258, [[154, 8], [155, 8]]), templateRecord(259, [[158, 4], [159, 4]])),
+      set(
+        2,
+        templateRecord(256, [
+          [150, 4],
+          [151, 4],
+        ]),
+        templateRecord(257, [
+          [152, 8],
+          [153, 8],
+        ]),
+        templateRecord(258, [
+          [154, 8],
+          [155, 8],
+        ]),
+        templateRecord(259, [
+          [158, 4],
+          [159, 4],
+        ]),
+      ),
       set(256, bytes([exportSecs - 10, 4], [exportSecs - 5, 4])),
       set(257, bytes([1_699_999_990_123, 8], [1_699_999_995_456, 8])),
       set(258, bytes(...ntp(1_699_999_990_250), ...ntp(1_699_999_991_500))),
@@ -174,12 +272,29 @@ describe('FlowDecoder: NetFlow v9 options', () => {
   test('sampling rate per sampler id and interface names from options data apply to records', () => {
     const d = new FlowDecoder();
     // options template 300: scope interface (type 2, 4 bytes); fields interfaceName (82, 16)
-    const ifOpt = Buffer.concat([bytes([300, 2], [4, 2], [4, 2]), bytes([2, 2], [4, 2]), bytes([82, 2], [16, 2])]);
+    const ifOpt = Buffer.concat([
+      bytes([300, 2], [4, 2], [4, 2]),
+      bytes([2, 2], [4, 2]),
+      bytes([82, 2], [16, 2]),
+    ]);
     // options template 301: scope system; samplerId (48, 1), samplingInterval (34, 4)
-    const smpOpt = Buffer.concat([bytes([301, 2], [4, 2], [8, 2]), bytes([1, 2], [4, 2]), bytes([48, 2], [1, 2], [34, 2], [4, 2])]);
+    const smpOpt = Buffer.concat([
+      bytes([301, 2], [4, 2], [8, 2]),
+      bytes([1, 2], [4, 2]),
+      bytes([48, 2], [1, 2], [34, 2], [4, 2]),
+    ]);
     const name = Buffer.alloc(16);
     name.write('Gi0/0/1');
-    const flowT: Field[] = [[8, 4], [12, 4], [10, 4], [48, 1], [22, 4], [21, 4], [1, 4], [2, 4]];
+    const flowT: Field[] = [
+      [8, 4],
+      [12, 4],
+      [10, 4],
+      [48, 1],
+      [22, 4],
+      [21, 4],
+      [1, 4],
+      [2, 4],
+    ];
     const uptime = 1_000_000;
     const unix = 1_700_000_000;
     const out = d.decode(
@@ -192,7 +307,19 @@ describe('FlowDecoder: NetFlow v9 options', () => {
         set(0, templateRecord(400, flowT)),
         set(300, bytes([5, 4]), name),
         set(301, bytes([0, 4], [3, 1], [512, 4])),
-        set(400, bytes(ip('10.0.0.1'), ip('10.0.0.2'), [5, 4], [3, 1], [uptime - 3000, 4], [uptime - 1000, 4], [1500, 4], [1, 4])),
+        set(
+          400,
+          bytes(
+            ip('10.0.0.1'),
+            ip('10.0.0.2'),
+            [5, 4],
+            [3, 1],
+            [uptime - 3000, 4],
+            [uptime - 1000, 4],
+            [1500, 4],
+            [1, 4],
+          ),
+        ),
       ),
       ctx(),
     );
@@ -242,7 +369,14 @@ describe('FlowDecoder: NetFlow v5 and sFlow v5', () => {
     const d = new FlowDecoder();
     const out = d.decode(mk(0, 2), ctx());
     assert.deepEqual(
-      [out[0]?.src_ip, out[0]?.fwd_pkts, out[0]?.fwd_bytes, out[0]?.sampling_rate, out[0]?.start_ms, out[0]?.end_ms],
+      [
+        out[0]?.src_ip,
+        out[0]?.fwd_pkts,
+        out[0]?.fwd_bytes,
+        out[0]?.sampling_rate,
+        out[0]?.start_ms,
+        out[0]?.end_ms,
+      ],
       ['10.0.0.1', 4, 400, 100, 1_700_000_000_000 - 1000, 1_700_000_000_000 - 500],
     );
     d.decode(mk(2, 1), ctx());
@@ -266,7 +400,10 @@ describe('FlowDecoder: NetFlow v5 and sFlow v5', () => {
     frame[ipo + 20 + 13] = 0x12;
     const rawHeader = Buffer.concat([bytes([1, 4], [1418, 4], [4, 4], [frame.length, 4]), frame]);
     const flowRecord = Buffer.concat([bytes([1, 4], [rawHeader.length, 4]), rawHeader]);
-    const flowSample = Buffer.concat([bytes([1, 4], [3, 4], [2048, 4], [100_000, 4], [0, 4], [7, 4], [8, 4], [1, 4]), flowRecord]);
+    const flowSample = Buffer.concat([
+      bytes([1, 4], [3, 4], [2048, 4], [100_000, 4], [0, 4], [7, 4], [8, 4], [1, 4]),
+      flowRecord,
+    ]);
     const counter = bytes([2, 4], [8, 4], [1, 4], [0, 4]);
     const dg = Buffer.concat([
       bytes([5, 4], [1, 4], ip('172.16.0.1'), [0, 4], [1, 4], [12345, 4], [2, 4]),
@@ -279,7 +416,20 @@ describe('FlowDecoder: NetFlow v5 and sFlow v5', () => {
     assert.equal(out.length, 1);
     const r = out[0];
     assert.deepEqual(
-      [r?.src_ip, r?.dst_ip, r?.src_port, r?.dst_port, r?.protocol, r?.tcp_flags, r?.vlan, r?.fwd_bytes, r?.fwd_pkts, r?.sampling_rate, r?.in_if, r?.out_if],
+      [
+        r?.src_ip,
+        r?.dst_ip,
+        r?.src_port,
+        r?.dst_port,
+        r?.protocol,
+        r?.tcp_flags,
+        r?.vlan,
+        r?.fwd_bytes,
+        r?.fwd_pkts,
+        r?.sampling_rate,
+        r?.in_if,
+        r?.out_if,
+      ],
       ['192.168.0.1', '192.168.0.2', 33000, 22, 6, 0x12, 42, 1418, 1, 2048, 7, 8],
     );
     assert.equal(d.snapshot().totals.counterSamples, 1);
@@ -287,7 +437,8 @@ describe('FlowDecoder: NetFlow v5 and sFlow v5', () => {
 
   test('unknown versions and short datagrams are counted, never thrown', () => {
     const d = new FlowDecoder();
-    for (const b of [Buffer.alloc(0), Buffer.from([0, 7, 0, 0]), Buffer.from([0, 9, 0])]) assert.deepEqual(d.decode(b, ctx()), []);
+    for (const b of [Buffer.alloc(0), Buffer.from([0, 7, 0, 0]), Buffer.from([0, 9, 0])])
+      assert.deepEqual(d.decode(b, ctx()), []);
     assert.deepEqual(d.snapshot().errorsByReason, { truncated_header: 2, unsupported_version: 1 });
   });
 });
