@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
@@ -180,7 +181,11 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
   await app.register(rateLimit, {
     max: config.rateLimitPerMinute,
     timeWindow: 60_000,
-    keyGenerator: (req) => req.headers.authorization?.slice(-24) ?? req.ip,
+    // Per key (hashed: no secret material in the limiter's table), per address without one.
+    keyGenerator: (req) =>
+      req.headers.authorization
+        ? createHash('sha256').update(req.headers.authorization).digest('base64url').slice(0, 22)
+        : req.ip,
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
       error: 'rate_limited',

@@ -1,5 +1,7 @@
-import { ConfigError, loadConfig, maskedConfig } from './config.ts';
+import { KafkaBus } from '@tidewatch/bus';
+import { QdrantStore } from '@tidewatch/vector-store';
 import { createApp } from './app.ts';
+import { ConfigError, loadConfig, maskedConfig } from './config.ts';
 
 /** Process concerns only: configuration, signals, exit codes. */
 async function main(): Promise<void> {
@@ -13,7 +15,21 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const app = await createApp(config);
+  // Production wiring: Kafka when brokers are configured, Qdrant when QDRANT_URL is set; otherwise
+  // the embedded vector store under TIDEWATCH_DATA_DIR and no consumers.
+  const bus = config.kafkaBrokers.length
+    ? new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'query-api' })
+    : undefined;
+  const qdrantUrl = process.env['QDRANT_URL'];
+  const store = qdrantUrl
+    ? new QdrantStore({
+        url: qdrantUrl,
+        ...(process.env['QDRANT_API_KEY'] ? { apiKey: process.env['QDRANT_API_KEY'] } : {}),
+        space: `d${config.embeddingDim}`,
+        dim: config.embeddingDim,
+      })
+    : undefined;
+  const app = await createApp(config, { ...(bus ? { bus } : {}), ...(store ? { store } : {}) });
   app.fastify.log.info({ config: maskedConfig(config) }, 'effective configuration');
   if (!config.adminKey)
     app.fastify.log.warn(
@@ -30,13 +46,16 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 25_000);
     deadline.unref();
-    app.stop().then(
-      () => process.exit(0),
-      (e) => {
-        console.error('query-api: shutdown failed', e);
-        process.exit(1);
-      },
-    );
+    app
+      .stop()
+      .then(() => Promise.all([bus?.close(), store?.close()]))
+      .then(
+        () => process.exit(0),
+        (e) => {
+          console.error('query-api: shutdown failed', e);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
