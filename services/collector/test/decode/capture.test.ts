@@ -33,7 +33,7 @@ function toBigEndian(le: Buffer): Buffer {
 function relink(le: Buffer, linkType: number, reframe: (frame: Buffer) => Buffer): Buffer {
   const head = Buffer.from(le.subarray(0, 24));
   head.writeUInt32LE(linkType, 20);
-  const parts = [head];
+  const parts: Buffer[] = [head];
   let o = 24;
   while (o + 16 <= le.length) {
     const capLen = le.readUInt32LE(o + 8);
