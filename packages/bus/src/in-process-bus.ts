@@ -337,6 +337,20 @@ export class InProcessBus implements MessageBus {
   }
 }
 
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
 function writeAtomically(file: string, text: string): void {
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);
@@ -452,8 +466,18 @@ class InProcessConsumer implements BusConsumer {
           stopSignal: this.#abort.signal,
           isStale: () => !this.#owns(topic, partition),
         });
-        if ((await processor.process(messages)) === 'done') {
-          this.#positions.set(tpKey(topic, partition), BigInt(nextOffset(messages.at(-1)!)));
+        try {
+          if ((await processor.process(messages)) === 'done') {
+            this.#positions.set(tpKey(topic, partition), BigInt(nextOffset(messages.at(-1)!)));
+          }
+        } catch (error) {
+          // Dead-lettering or committing failed (as a broker error would in kafkajs): the batch is
+          // not done, so it is delivered again after a pause.
+          this.#logger.error(
+            { err: error, topic, partition },
+            'batch failed outside the handler; redelivering',
+          );
+          await pause(1_000, this.#abort.signal);
         }
         // Let producers and other consumers in this process run between batches.
         await new Promise((r) => setImmediate(r));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { waitFor } from '@tidewatch/testing';
-import { InProcessBus, partitionForKey } from '../src/index.ts';
+import { InProcessBus, PoisonMessageError, partitionForKey } from '../src/index.ts';
 import { busContract } from './bus-contract.ts';
 
 busContract('InProcessBus', () => new InProcessBus(), { skip: false });
@@ -27,6 +27,31 @@ describe('InProcessBus', () => {
     await waitFor(() => placed.size === keys.length);
     await consumer.stop();
     for (const key of keys) assert.equal(placed.get(key), partitionForKey(key, 6));
+  });
+
+  it('keeps a batch whose dead-lettering failed and delivers it again', async () => {
+    const bus = new InProcessBus();
+    await bus.ensureTopics([{ topic: 'plain', partitions: 1, withDeadLetter: false }]);
+    const producer = await bus.producer();
+    await producer.send('plain', [{ key: 'k', value: Buffer.from('poison') }]);
+    let attempts = 0;
+    const consumer = bus.consumer({ groupId: 'g', topics: ['plain'] });
+    await consumer.run(async () => {
+      attempts += 1;
+      throw new PoisonMessageError('never valid');
+    });
+    await waitFor(() => attempts >= 2, { what: 'a second delivery' });
+    await bus.ensureTopics([{ topic: 'plain', partitions: 1 }]);
+    const dead: string[] = [];
+    const dlq = bus.consumer({ groupId: 'd', topics: ['plain.dlq'] });
+    await dlq.run(async (messages) => {
+      dead.push(...messages.map((m) => m.headers['x-error']!));
+    });
+    await waitFor(() => dead.length === 1, { what: 'the dead letter', timeoutMs: 5_000 });
+    await consumer.stop();
+    await dlq.stop();
+    assert.deepEqual(dead, ['PoisonMessageError: never valid']);
+    assert.deepEqual(await consumer.lag(), [{ topic: 'plain', partition: 0, lag: 0 }]);
   });
 
   it('refuses to produce to a topic that was never created', async () => {
