@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { MessageBus } from '@tidewatch/bus';
 import { type ContractCodecs, createCodecs } from '@tidewatch/contracts';
+import type { SuppressionStore } from '@tidewatch/suppression';
 import { EmbeddedStore, VectorDimensionError, type VectorStore } from '@tidewatch/vector-store';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { Redis } from 'ioredis';
@@ -49,6 +50,8 @@ export interface QueryApiDeps {
   ui?: FastifyPluginAsync | false;
   /** Topic names (tests isolate by unique names). */
   topics?: { sequences: string; findings: string; webhookDeadLetter: string };
+  /** Where suppression rules go (default: this service's document store, the layout inference reads). */
+  suppressionStore?: SuppressionStore;
   /** Embedding dimension for the default embedded vector store. */
   embeddingDim?: number;
 }
@@ -133,7 +136,11 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
       : {}),
   });
   const cases = new CaseService(stores.cases, store, webhooks);
-  const suppressions = new SuppressionService(store, stores.suppressions, config.suppressionThreshold);
+  const suppressions = new SuppressionService(
+    store,
+    deps.suppressionStore ?? stores.suppressions,
+    config.suppressionThreshold,
+  );
   const keys = new ApiKeyService(stores.keys, config.adminKey);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'tidewatch_query_api_' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { VectorStore } from '@tidewatch/vector-store';
 import { badRequest, notFound } from './errors.ts';
-import type { SuppressionRule, SuppressionRuleStore } from './stores/domain.ts';
+import type { SuppressionRule, SuppressionStore } from '@tidewatch/suppression';
 
 /** How many stored neighbours a new rule examines for retroactive suppression. */
 export const RETROACTIVE_SCAN = 10_000;
@@ -15,7 +15,7 @@ export const RETROACTIVE_SCAN = 10_000;
 export class SuppressionService {
   constructor(
     private readonly store: VectorStore,
-    private readonly rules: SuppressionRuleStore,
+    private readonly rules: SuppressionStore,
     private readonly defaultThreshold: number,
   ) {}
 
@@ -61,6 +61,10 @@ export class SuppressionService {
     rule.retroactive_count = ids.length;
     await this.rules.put(rule);
     return rule;
+  }
+
+  list(): Promise<SuppressionRule[]> {
+    return this.rules.list();
   }
 
   async disable(id: string): Promise<SuppressionRule> {

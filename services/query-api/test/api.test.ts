@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { join } from 'node:path';
+import { EmbeddedSuppressionStore } from '@tidewatch/suppression';
 import { needsServices } from '@tidewatch/testing';
 import {
   ADMIN_KEY,
+  DIM,
   type Backend,
   type Harness,
   makeFlows,
@@ -499,6 +502,12 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
           key: h.keys.read,
         });
         assert.equal(suppressed.body.items.length, group.length);
+        if (backend === 'embedded') {
+          // Inference reads the same rule through @tidewatch/suppression's store.
+          const shared = await new EmbeddedSuppressionStore(join(h.dataDir, 'query-api')).get(r.body.id);
+          assert.equal(shared?.reason, 'nightly backup');
+          assert.equal(shared?.vector.length, DIM);
+        }
         const rules = await h.call('GET', '/v1/suppressions', { key: h.keys.read });
         assert.equal(rules.body.items[0].reason, 'nightly backup');
         assert.equal(

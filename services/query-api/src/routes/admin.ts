@@ -202,7 +202,7 @@ export async function adminRoutes(app: FastifyInstance, s: Services): Promise<vo
     '/v1/suppressions',
     { config: { scope: 'read' }, schema: { tags: ['suppressions'] } },
     async () => ({
-      items: (await s.stores.suppressions.list()).map(publicRule),
+      items: (await s.suppressions.list()).map(publicRule),
     }),
   );
   app.delete<{ Params: { id: string } }>(

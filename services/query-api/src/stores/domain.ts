@@ -1,4 +1,5 @@
 import type { SequenceFlow } from '@tidewatch/contracts';
+import type { SuppressionRule, SuppressionStore } from '@tidewatch/suppression';
 import type { DocumentStore } from './document-store.ts';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
@@ -109,20 +110,8 @@ export interface Delivery {
   created_at_ms: number;
 }
 
-export interface SuppressionRule {
-  id: string;
-  finding_id: string;
-  reason: string;
-  /** Cosine similarity at or above which a finding matches the rule. */
-  threshold: number;
-  vector: number[];
-  src_ip: string | null;
-  dst_ip: string | null;
-  created_by: string;
-  created_at_ms: number;
-  retroactive_count: number;
-  enabled: boolean;
-}
+/** The rule document shared with inference (@tidewatch/suppression reads the same collection). */
+export type { SuppressionRule } from '@tidewatch/suppression';
 
 export interface Evidence {
   sequence_id: string;
@@ -193,8 +182,11 @@ export class WebhookStore {
   }
 }
 
-export class SuppressionRuleStore {
+/** The SuppressionStore contract of @tidewatch/suppression over this service's document store. */
+export class SuppressionRuleStore implements SuppressionStore {
   constructor(private readonly docs: DocumentStore) {}
+  delete = (id: string) => this.docs.delete(C.suppressions, id);
+  close = async () => {};
   get = (id: string) => this.docs.get<SuppressionRule>(C.suppressions, id);
   put = (r: SuppressionRule) => this.docs.put(C.suppressions, r.id, r);
   list = () => this.docs.list<SuppressionRule>(C.suppressions);
