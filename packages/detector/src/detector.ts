@@ -1,4 +1,4 @@
-import type { Finding, Neighbour, Sequence } from '@tidewatch/contracts';
+import type { FeatureContribution, Finding, Neighbour, Sequence } from '@tidewatch/contracts';
 import { type SequenceFeatures, sequenceFeatures, subScores } from '@tidewatch/features';
 import { FeatureBaseline, summarise } from './feature-baseline.ts';
 import {
@@ -20,6 +20,10 @@ export interface NeighbourIndex {
     vector: number[],
     opts: { k: number; filter?: { labelled?: boolean }; excludeId?: string },
   ): Promise<{ id: string; similarity: number; payload: Finding }[]>;
+  similarMany?(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: { labelled?: boolean }; excludeIds?: (string | undefined)[] },
+  ): Promise<{ id: string; similarity: number; payload: Finding }[][]>;
 }
 
 export interface DetectorOptions {
@@ -45,7 +49,10 @@ interface ModelContext {
   trained: Set<string>;
   techniques: ReturnType<typeof techniqueTable>;
   baseline: FeatureBaseline;
+  benignSeen: number;
 }
+
+const BASELINE_SAMPLE = 8;
 
 /**
  * Sequence → Finding: features (shared spec) → ONNX (bucketed micro-batch) → verdict, tactics,
@@ -81,6 +88,7 @@ export class Detector {
         trained: trainedTactics(model.manifest),
         techniques: techniqueTable(model.manifest),
         baseline: new FeatureBaseline(model.manifest),
+        benignSeen: 0,
       };
     }
     return this.ctx;
@@ -112,9 +120,14 @@ export class Detector {
       const verdict = o.score >= threshold ? 'malicious' : 'benign';
       const tactics =
         verdict === 'malicious' ? tacticCandidates(o.tacticProbs, model.manifest, ctx.trained) : [];
-      const summary = summarise(features[i] as SequenceFeatures);
-      const topFeatures = ctx.baseline.top(summary, this.topFeatures);
-      if (verdict === 'benign' && flags.length === 0) ctx.baseline.observeBenign(summary);
+      const alert = verdict === 'malicious' || flags.length > 0;
+      // Top features are explained for alerts; a quiet benign sequence feeds the online benign
+      // baseline (every BASELINE_SAMPLE-th one: the mean needs no more, the hot path stays cheap).
+      let topFeatures: FeatureContribution[] = [];
+      if (alert) topFeatures = ctx.baseline.top(summarise(features[i] as SequenceFeatures), this.topFeatures);
+      else if (!ctx.baseline.fixed && ctx.benignSeen++ % BASELINE_SAMPLE === 0) {
+        ctx.baseline.observeBenign(summarise(features[i] as SequenceFeatures));
+      }
       out.push({
         finding: {
           ...sequenceFacts(seq),
@@ -131,7 +144,7 @@ export class Detector {
           scored_at_ms: now,
         },
         embedding: o.embedding,
-        alert: verdict === 'malicious' || flags.length > 0,
+        alert,
         flags,
       });
     }
@@ -140,14 +153,25 @@ export class Detector {
 
   /** Fills `explanation.neighbours` of the alerting sequences from the store's labelled points. */
   async explainNeighbours(scored: ScoredSequence[], index: NeighbourIndex): Promise<void> {
-    for (const s of scored) {
-      if (!s.alert || this.neighbourK === 0) continue;
-      const hits = await index.similar(Array.from(s.embedding), {
-        k: this.neighbourK,
-        filter: { labelled: true },
-        excludeId: s.finding.sequence_id,
-      });
-      s.finding.explanation.neighbours = hits.map(
+    const alerts = scored.filter((s) => s.alert);
+    if (alerts.length === 0 || this.neighbourK === 0) return;
+    const filter = { labelled: true };
+    const results = index.similarMany
+      ? await index.similarMany(
+          alerts.map((s) => s.embedding),
+          { k: this.neighbourK, filter, excludeIds: alerts.map((s) => s.finding.sequence_id) },
+        )
+      : await Promise.all(
+          alerts.map((s) =>
+            index.similar(Array.from(s.embedding), {
+              k: this.neighbourK,
+              filter,
+              excludeId: s.finding.sequence_id,
+            }),
+          ),
+        );
+    alerts.forEach((s, i) => {
+      s.finding.explanation.neighbours = (results[i] ?? []).map(
         (h): Neighbour => ({
           sequence_id: h.id,
           similarity: round6(h.similarity),
@@ -160,6 +184,6 @@ export class Detector {
                 : 'benign',
         }),
       );
-    }
+    });
   }
 }

@@ -80,17 +80,25 @@ export class FeatureBaseline {
   }
 
   top(summary: Float64Array, k: number): FeatureContribution[] {
-    const scored: FeatureContribution[] = [];
+    // Partial selection of the k largest |z| (ties: lower column first); k is small.
+    const z = new Float64Array(WIDTH);
     for (let j = 0; j < WIDTH; j++) {
       const v = summary[j] as number;
-      const z = this.n === 0 ? v : (v - (this.mean[j] as number)) / this.std(j);
-      scored.push({
-        name: NAMES[j] as string,
-        value: Math.round(v * 1e4) / 1e4,
-        contribution: Math.round(z * 1e3) / 1e3,
-      });
+      z[j] = this.n === 0 ? v : (v - (this.mean[j] as number)) / this.std(j);
     }
-    scored.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || (a.name < b.name ? -1 : 1));
-    return scored.slice(0, k);
+    const picked: number[] = [];
+    for (let j = 0; j < WIDTH; j++) {
+      const a = Math.abs(z[j] as number);
+      let at = picked.length;
+      while (at > 0 && Math.abs(z[picked[at - 1] as number] as number) < a) at--;
+      if (at >= k) continue;
+      picked.splice(at, 0, j);
+      if (picked.length > k) picked.pop();
+    }
+    return picked.map((j) => ({
+      name: NAMES[j] as string,
+      value: Math.round((summary[j] as number) * 1e4) / 1e4,
+      contribution: Math.round((z[j] as number) * 1e3) / 1e3,
+    }));
   }
 }

@@ -201,8 +201,9 @@ export class OnnxModel {
       res.push({
         score: score[b] as number,
         anomaly: anomaly[b] as number,
-        tacticProbs: tactics.slice(b * T, (b + 1) * T),
-        embedding: emb.slice(b * D, (b + 1) * D),
+        // Views on the batch's output buffers: no copy per sequence.
+        tacticProbs: tactics.subarray(b * T, (b + 1) * T),
+        embedding: emb.subarray(b * D, (b + 1) * D),
       });
     }
     return res;

@@ -185,49 +185,85 @@ export class EmbeddedStore implements VectorStore {
     vector: number[],
     opts: { k: number; filter?: FindingFilter; excludeId?: string },
   ): Promise<SimilarHit[]> {
-    if (vector.length !== this.dim) {
-      throw new VectorDimensionError(
-        `query vector has ${vector.length} dimensions, the store has ${this.dim}`,
-      );
+    const [hits] = await this.similarMany([vector], {
+      k: opts.k,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+      excludeIds: [opts.excludeId],
+    });
+    return hits ?? [];
+  }
+
+  async similarMany(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+  ): Promise<SimilarHit[][]> {
+    const dim = this.dim;
+    for (const v of vectors) {
+      if (v.length !== dim) {
+        throw new VectorDimensionError(`query vector has ${v.length} dimensions, the store has ${dim}`);
+      }
     }
     const k = Math.max(0, Math.floor(opts.k));
-    if (k === 0) return [];
-    const q = normalised(vector);
+    const Q = vectors.length;
+    if (k === 0 || Q === 0) return vectors.map(() => []);
+    const queries = new Float32Array(Q * dim);
+    for (const [i, v] of vectors.entries()) queries.set(normalised(v), i * dim);
+    const exclude = vectors.map((_, i) => {
+      const id = opts.excludeIds?.[i];
+      return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
+    });
     const pred = compileFilter(opts.filter);
-    const exclude = opts.excludeId === undefined ? -1 : (this.slotById.get(opts.excludeId) ?? -1);
-    const dim = this.dim;
     const vecs = this.vectors;
-    // Best k so far, ascending by similarity (bestSim[0] is the worst kept).
-    const bestSim: number[] = [];
-    const bestSlot: number[] = [];
+    // Per query, the best k so far ascending by similarity (index 0 is the worst kept).
+    const bestSim: number[][] = vectors.map(() => []);
+    const bestSlot: number[][] = vectors.map(() => []);
     const n = this.ids.length;
     for (let slot = 0; slot < n; slot++) {
       const p = this.payloads[slot];
-      if (p === undefined || slot === exclude) continue;
-      if (pred && !pred(p)) continue;
-      let dot = 0;
+      if (p === undefined || (pred && !pred(p))) continue;
       const base = slot * dim;
-      for (let i = 0; i < dim; i++) dot += (q[i] as number) * (vecs[base + i] as number);
-      if (bestSim.length === k && dot <= (bestSim[0] as number)) continue;
-      let at = 0;
-      while (at < bestSim.length && (bestSim[at] as number) < dot) at++;
-      bestSim.splice(at, 0, dot);
-      bestSlot.splice(at, 0, slot);
-      if (bestSim.length > k) {
-        bestSim.shift();
-        bestSlot.shift();
+      for (let q = 0; q < Q; q++) {
+        if (slot === exclude[q]) continue;
+        const qb = q * dim;
+        let d0 = 0;
+        let d1 = 0;
+        let d2 = 0;
+        let d3 = 0;
+        let i = 0;
+        for (; i + 3 < dim; i += 4) {
+          d0 += (queries[qb + i] as number) * (vecs[base + i] as number);
+          d1 += (queries[qb + i + 1] as number) * (vecs[base + i + 1] as number);
+          d2 += (queries[qb + i + 2] as number) * (vecs[base + i + 2] as number);
+          d3 += (queries[qb + i + 3] as number) * (vecs[base + i + 3] as number);
+        }
+        for (; i < dim; i++) d0 += (queries[qb + i] as number) * (vecs[base + i] as number);
+        const dot = d0 + d1 + d2 + d3;
+        const sims = bestSim[q] as number[];
+        if (sims.length === k && dot <= (sims[0] as number)) continue;
+        const slots = bestSlot[q] as number[];
+        let at = 0;
+        while (at < sims.length && (sims[at] as number) < dot) at++;
+        sims.splice(at, 0, dot);
+        slots.splice(at, 0, slot);
+        if (sims.length > k) {
+          sims.shift();
+          slots.shift();
+        }
       }
     }
-    const hits: SimilarHit[] = [];
-    for (let i = bestSim.length - 1; i >= 0; i--) {
-      const slot = bestSlot[i] as number;
-      hits.push({
-        id: this.ids[slot] as string,
-        similarity: bestSim[i] as number,
-        payload: structuredClone(this.payloads[slot] as Finding),
-      });
-    }
-    return hits;
+    return bestSim.map((sims, q) => {
+      const slots = bestSlot[q] as number[];
+      const hits: SimilarHit[] = [];
+      for (let i = sims.length - 1; i >= 0; i--) {
+        const slot = slots[i] as number;
+        hits.push({
+          id: this.ids[slot] as string,
+          similarity: sims[i] as number,
+          payload: structuredClone(this.payloads[slot] as Finding),
+        });
+      }
+      return hits;
+    });
   }
 
   async updatePayload(ids: string[], patch: Partial<Finding>): Promise<void> {

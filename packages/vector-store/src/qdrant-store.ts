@@ -231,6 +231,35 @@ export class QdrantStore implements VectorStore {
     }));
   }
 
+  async similarMany(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+  ): Promise<SimilarHit[][]> {
+    if (opts.k <= 0 || vectors.length === 0) return vectors.map(() => []);
+    const base = toFilter(opts.filter);
+    const res = await this.client.queryBatch(this.collection, {
+      searches: vectors.map((v, i) => {
+        const ex = opts.excludeIds?.[i];
+        const filter: Filter | undefined =
+          ex === undefined
+            ? base
+            : {
+                ...(base ?? {}),
+                must_not: [...((base?.must_not as Condition[] | undefined) ?? []), { has_id: [ex] }],
+              };
+        return {
+          query: Array.from(v),
+          limit: Math.floor(opts.k),
+          with_payload: true,
+          ...(filter ? { filter } : {}),
+        };
+      }),
+    });
+    return res.map((r) =>
+      r.points.map((p) => ({ id: String(p.id), similarity: p.score, payload: fromPayload(p.payload) })),
+    );
+  }
+
   async updatePayload(ids: string[], patch: Partial<Finding>): Promise<void> {
     if (ids.length === 0) return;
     const derived: Record<string, unknown> = {};

@@ -73,6 +73,14 @@ export interface VectorStore {
     vector: number[],
     opts: { k: number; filter?: FindingFilter; excludeId?: string },
   ): Promise<SimilarHit[]>;
+  /**
+   * Optional: many kNN queries in one call (one pass over an embedded store; one request to
+   * Qdrant). Same semantics as `similar` per query; `excludeIds[i]` applies to query i.
+   */
+  similarMany?(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+  ): Promise<SimilarHit[][]>;
   /** Partial payload update (status, suppressed_by, ...) for the given ids. */
   updatePayload(ids: string[], patch: Partial<Finding>): Promise<void>;
   /** Retention: deletes points whose window ended before `ms`; returns how many. */

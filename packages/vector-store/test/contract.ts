@@ -303,6 +303,22 @@ export function vectorStoreContract(
       assert.ok(labelled.every((h) => h.payload.label !== null && h.id !== all[12]?.sequence_id));
     });
 
+    it('similarMany answers each query exactly as similar does', async () => {
+      assert.ok(store.similarMany, `${name} implements similarMany`);
+      const qs = [contractVector(3), contractVector(20), contractVector(41)];
+      const ex = [all[3]?.sequence_id, undefined, all[41]?.sequence_id];
+      const filter: FindingFilter = { labelled: true };
+      const many = await store.similarMany(qs, { k: 4, filter, excludeIds: ex });
+      assert.equal(many.length, 3);
+      for (const [i, q] of qs.entries()) {
+        const one = await store.similar(q, { k: 4, filter, ...(ex[i] ? { excludeId: ex[i] } : {}) });
+        assert.deepEqual(
+          many[i]?.map((h) => [h.id, Math.round(h.similarity * 1e5)]),
+          one.map((h) => [h.id, Math.round(h.similarity * 1e5)]),
+        );
+      }
+    });
+
     it('updatePayload patches the given points only; unknown ids are ignored', async () => {
       const ids = [all[3]?.sequence_id as string, all[4]?.sequence_id as string, testUuid('ghost')];
       await store.updatePayload(ids, { status: 'suppressed', suppressed_by: 'rule-1' });

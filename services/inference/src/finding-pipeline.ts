@@ -102,6 +102,10 @@ export class FindingPipeline {
   /** A replayed or re-scored sequence keeps the status an analyst (or a rule) already gave it. */
   private async keepAnalystStatus(scored: ScoredSequence[]): Promise<void> {
     const ids = scored.map((s) => s.finding.sequence_id);
+    const touched = await this.timed('count', () =>
+      this.deps.store.count({ sequenceIds: ids, status: ['in_progress', 'suppressed', 'resolved'] }),
+    );
+    if (touched === 0) return;
     const { items } = await this.timed('list', () =>
       this.deps.store.list({ filter: { sequenceIds: ids }, limit: ids.length }),
     );
