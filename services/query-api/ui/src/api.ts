@@ -209,8 +209,25 @@ export async function request<T>(
   return (type.includes('json') ? JSON.parse(text) : text) as T;
 }
 
+/** GETs started before the app code arrived (see main.tsx), consumed once by the page that asks. */
+const early = new Map<string, Promise<unknown>>();
+
+export function prefetch(url: string): void {
+  const p = request('GET', url);
+  p.catch(() => undefined); // the page that consumes it reports the error
+  early.set(url, p);
+}
+
 export const api = {
-  get: <T>(path: string, q: Query = {}) => request<T>('GET', path + queryString(q)),
+  get: <T>(path: string, q: Query = {}): Promise<T> => {
+    const url = path + queryString(q);
+    const started = early.get(url);
+    if (started) {
+      early.delete(url);
+      return started as Promise<T>;
+    }
+    return request<T>('GET', url);
+  },
   post: <T>(path: string, body: unknown = {}) => request<T>('POST', path, body),
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, body),
   put: <T>(path: string, body: unknown) => request<T>('PUT', path, body),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,6 +132,18 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await page.locator('[data-testid=similar-table] tbody tr[data-key]').first().waitFor();
     await page.locator('[data-testid=evidence-table] tbody tr').first().waitFor();
     await shot('03-finding-detail');
+    // Exports download through the key-carrying fetch: the OCSF one is a Detection Finding.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'OCSF', exact: true }).click(),
+    ]);
+    const ocsfPath = await download.path();
+    const ocsf = JSON.parse(readFileSync(ocsfPath, 'utf8').trim().split('\n')[0] as string) as {
+      class_uid: number;
+      finding_info: { uid: string };
+    };
+    assert.equal(ocsf.class_uid, 2004);
+    assert.equal(ocsf.finding_info.uid, new URL(page.url()).pathname.split('/').at(-1));
 
     // Open the nearest neighbour: the finding we will mark commonplace.
     const neighbour = page.locator('[data-testid=similar-table] tbody tr[data-key]').first();
