@@ -62,9 +62,27 @@ export function mac(b: Uint8Array, o: number): string {
 
 const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
-/** Dotted quad from a table of octet strings (cheaper than formatting numbers or a cache lookup). */
+const V4_SLOTS = 1 << 14;
+// every slot starts as 0.0.0.0, whose hash is slot 0, so an empty slot never answers for another key
+const v4Keys = new Int32Array(V4_SLOTS);
+const v4Text: string[] = new Array<string>(V4_SLOTS).fill('0.0.0.0');
+
+/**
+ * Dotted quad. Flow exports repeat the same hosts constantly, so a small direct-mapped cache
+ * (fixed size, no eviction bookkeeping) returns most addresses without building a string.
+ */
 export function ipv4(b: Uint8Array, o: number): string {
-  return `${DEC[b[o] as number]}.${DEC[b[o + 1] as number]}.${DEC[b[o + 2] as number]}.${DEC[b[o + 3] as number]}`;
+  const key =
+    ((b[o] as number) << 24) |
+    ((b[o + 1] as number) << 16) |
+    ((b[o + 2] as number) << 8) |
+    (b[o + 3] as number);
+  const slot = (Math.imul(key, 0x9e3779b1) >>> 18) & (V4_SLOTS - 1);
+  if (v4Keys[slot] === key) return v4Text[slot] as string;
+  const text = `${DEC[b[o] as number]}.${DEC[b[o + 1] as number]}.${DEC[b[o + 2] as number]}.${DEC[b[o + 3] as number]}`;
+  v4Keys[slot] = key;
+  v4Text[slot] = text;
+  return text;
 }
 
 /** RFC 5952 text form: lowercase, longest run (≥2) of zero groups compressed, v4-mapped dotted. */
