@@ -4,3 +4,4 @@ export * from './errors.ts';
 export * from './in-process-bus.ts';
 export * from './kafka-bus.ts';
 export * from './partitioner.ts';
+export * from './create-bus.ts';

@@ -131,3 +131,19 @@ export const RUNTIME_VARS = {
   SCHEMA_REGISTRY_URL: url(['http:', 'https:']).optional(),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 } as const;
+
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/**
+ * How services reach a secured Kafka (beside KAFKA_BROKERS). SASL needs all three SASL variables;
+ * createMessageBus (@tidewatch/bus) reports the one that is missing.
+ */
+export const KAFKA_VARS = {
+  KAFKA_CLIENT_ID: text().optional(),
+  KAFKA_TLS: boolean(false),
+  /** PEM file of the CA that signed the brokers' certificates (default: the system CAs). */
+  KAFKA_TLS_CA_FILE: text().optional(),
+  KAFKA_SASL_MECHANISM: oneOf(KAFKA_SASL_MECHANISMS).optional(),
+  KAFKA_SASL_USERNAME: text().optional(),
+  KAFKA_SASL_PASSWORD: secret(1).optional(),
+} as const;
