@@ -62,10 +62,16 @@ missing() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Below the kernel's ephemeral range (usually 32768-60999), so an outgoing connection cannot take
+# the port between this check and the server's bind.
 free_port() {
-  local p i
+  local p i low=20000 high=32767
+  if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    read -r i _ </proc/sys/net/ipv4/ip_local_port_range
+    if [ "$i" -gt 21000 ]; then high=$((i - 1)); fi
+  fi
   for i in $(seq 1 200); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((low + RANDOM % (high - low)))
     port_in_use "$p" || { echo "$p"; return 0; }
   done
   die "no free loopback port found"
