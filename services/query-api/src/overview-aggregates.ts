@@ -174,7 +174,12 @@ export class OverviewAggregates {
   readonly #hours = new Map<number, Bucket>();
   readonly #days = new Map<number, Bucket>();
   readonly #seen = new Set<string>();
+  readonly #cache = new Map<string, { version: number; at: number; value: Overview }>();
+  #version = 0;
   readonly bucketMs = HOUR;
+
+  /** @param maxStaleMs how long an overview may lag behind the newest findings (cache). */
+  constructor(private readonly maxStaleMs = 2_000) {}
 
   get size(): number {
     return this.#seen.size;
@@ -183,16 +188,17 @@ export class OverviewAggregates {
   add(f: Finding): void {
     if (this.#seen.has(f.sequence_id)) return; // a replayed finding overwrites, it never counts twice
     this.#seen.add(f.sequence_id);
+    this.#version++;
     const hour = Math.floor(f.window_start_ms / HOUR) * HOUR;
     const day = Math.floor(f.window_start_ms / DAY) * DAY;
     let h = this.#hours.get(hour);
     if (!h) {
-      h = emptyBucket(hour, 2_000);
+      h = emptyBucket(hour, 1_000);
       this.#hours.set(hour, h);
     }
     let d = this.#days.get(day);
     if (!d) {
-      d = emptyBucket(day, 10_000);
+      d = emptyBucket(day, 4_000);
       this.#days.set(day, d);
     }
     addTo(h, f);
@@ -226,7 +232,24 @@ export class OverviewAggregates {
     return this.size - before;
   }
 
+  /**
+   * The overview of [fromMs, toMs). Buckets make the answer depend only on the hours the range
+   * touches, so results are cached per (first hour, last hour, top) and reused until new findings
+   * arrived and the entry is older than maxStaleMs.
+   */
   overview(fromMs: number, toMs: number, top = 10): Overview {
+    const key = `${Math.floor(fromMs / HOUR)}|${Math.ceil(toMs / HOUR)}|${top}`;
+    const hit = this.#cache.get(key);
+    const now = Date.now();
+    if (hit && (hit.version === this.#version || now - hit.at < this.maxStaleMs))
+      return { ...hit.value, from_ms: fromMs, to_ms: toMs };
+    const value = this.#compute(fromMs, toMs, top);
+    if (this.#cache.size > 256) this.#cache.clear();
+    this.#cache.set(key, { version: this.#version, at: now, value });
+    return value;
+  }
+
+  #compute(fromMs: number, toMs: number, top: number): Overview {
     const firstHour = Math.floor(fromMs / HOUR) * HOUR;
     const hours = [...this.#hours.values()]
       .filter((b) => b.start_ms >= firstHour && b.start_ms < toMs)

@@ -50,6 +50,21 @@ describe('OverviewAggregates', () => {
     assert.equal(agg.overview(T0, T0 + 72 * HOUR).total_sequences, before);
   });
 
+  it('serves repeated ranges from its cache and sees new findings once the entry may be stale', () => {
+    const fresh = new OverviewAggregates(0);
+    fresh.add(makeFinding(0));
+    assert.equal(fresh.overview(T0, T0 + HOUR).total_sequences, 1);
+    fresh.add(makeFinding(1));
+    assert.equal(fresh.overview(T0 + 1, T0 + HOUR).total_sequences, 2);
+    const lagging = new OverviewAggregates(60_000);
+    lagging.add(makeFinding(0));
+    const first = lagging.overview(T0, T0 + HOUR);
+    lagging.add(makeFinding(1));
+    const second = lagging.overview(T0 + 5, T0 + HOUR);
+    assert.equal(second.total_sequences, first.total_sequences);
+    assert.equal(second.from_ms, T0 + 5);
+  });
+
   it('estimates unique pairs within a few percent', () => {
     const s = new PairSketch();
     for (let i = 0; i < 50_000; i++) s.add(`10.0.${i >> 8}.${i & 255}|192.168.0.1`);
