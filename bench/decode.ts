@@ -3,7 +3,7 @@
  * beside nfdump's nfcapd measured in the same run on the same datagrams (sent over loopback UDP;
  * nfcapd's CPU seconds from /proc, its stored records from `nfdump -I`).
  *
- *   pnpm exec tsx bench/decode.ts [--datagrams N] [--reps R] [--no-nfcapd]
+ *   pnpm exec tsx bench/decode.ts [--datagrams N] [--reps R] [--warmup W] [--nfcapd-runs K] [--no-nfcapd]
  *
  * Our figure is decode only (datagram buffer → FlowRecord objects); nfcapd's includes its
  * socket receive and file writing, which is the whole job it does for its figure.
@@ -24,7 +24,9 @@ const opt = (name: string, dflt: number) => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const DATAGRAMS = opt('--datagrams', 20_000);
-const REPS = opt('--reps', 5);
+const REPS = opt('--reps', 7);
+const WARMUP = opt('--warmup', 3);
+const NFCAPD_RUNS = opt('--nfcapd-runs', 3);
 const NFCAPD = !args.includes('--no-nfcapd');
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 
@@ -41,7 +43,7 @@ function cpuSeconds(): number {
 function ours(datagrams: Buffer[], extras: boolean): { perCpuSec: number; records: number } {
   const results: number[] = [];
   let records = 0;
-  for (let rep = 0; rep < REPS + 1; rep++) {
+  for (let rep = 0; rep < WARMUP + REPS; rep++) {
     const decoder = new FlowDecoder({ extras });
     const out: FlowRecord[] = [];
     let n = 0;
@@ -57,7 +59,7 @@ function ours(datagrams: Buffer[], extras: boolean): { perCpuSec: number; record
     }
     const cpu = cpuSeconds() - t0;
     records = n;
-    if (rep > 0) results.push(n / cpu); // rep 0 warms the JIT
+    if (rep >= WARMUP) results.push(n / cpu); // the first passes let the JIT reach steady state
   }
   return { perCpuSec: median(results), records };
 }
@@ -129,10 +131,12 @@ for (const p of ['v5', 'v9', 'ipfix'] as BenchProtocol[]) {
   let ratio = '  n/a';
   let stored = '';
   if (haveNfcapd) {
-    const r = await nfcapd(datagrams, port++);
-    nf = fmt(r.perCpuSec);
-    ratio = (full.perCpuSec / r.perCpuSec).toFixed(2);
-    stored = `${r.stored}/${r.sent}`;
+    const runs = [];
+    for (let k = 0; k < NFCAPD_RUNS; k++) runs.push(await nfcapd(datagrams, port++));
+    const perCpuSec = median(runs.map((r) => r.perCpuSec));
+    nf = fmt(perCpuSec);
+    ratio = (full.perCpuSec / perCpuSec).toFixed(2);
+    stored = runs.map((r) => `${r.stored}/${r.sent}`).join(' ');
   }
   console.log(
     `${p.padEnd(8)}  ${fmt(full.perCpuSec).padStart(14)}  ${fmt(lean.perCpuSec).padStart(13)}  ${nf.padStart(16)}  ${ratio.padStart(17)}  ${stored}`,

@@ -158,6 +158,8 @@ export function compilePlan(fields: TemplateField[], ipfix = false, extras = tru
   return plan;
 }
 
+const DECIMAL: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
 /** Big-endian read of `len` bytes at `o + off` as JavaScript source (offsets are integers we computed). */
 function readExpr(off: number, len: number): string {
   const at = (k: number) => `b[o + ${off + k}]`;
@@ -216,10 +218,14 @@ function generateFixed(
     let off = 0;
     fields.forEach((f, i) => {
       if (plainExtra[i]) {
-        const type = describeElement(f.id, f.pen, f.length).type;
+        const { type, name } = describeElement(f.id, f.pen, f.length);
         renderers[i] = (b, o, len) => renderValue(type, b, o, len);
-        const name = describeElement(f.id, f.pen, f.length).name;
-        entries.push(`${JSON.stringify(name)}: T[${i}](b, o + ${off}, ${f.length})`);
+        let value = `T[${i}](b, o + ${off}, ${f.length})`;
+        if (type === 'u' && f.length === 1) value = `D[b[o + ${off}]]`;
+        else if (type === 'u' && (f.length === 2 || f.length === 4))
+          value = `String(${readExpr(off, f.length)})`;
+        else if (type === 'ip4' && f.length === 4) value = `IP4(b, o + ${off})`;
+        entries.push(`${JSON.stringify(name)}: ${value}`);
       }
       off += f.length;
     });
@@ -251,9 +257,10 @@ function generateFixed(
     'U',
     'IP4',
     'T',
+    'D',
     `return function decodeRecord(b, o, r, s) {\n${lines.join('\n')}\n};`,
   );
-  return factory(readers, uint, ipv4, renderers) as DecodePlan['fixed'];
+  return factory(readers, uint, ipv4, renderers, DECIMAL) as DecodePlan['fixed'];
 }
 
 function fieldReader(f: TemplateField, extras: boolean): FieldReader | null {

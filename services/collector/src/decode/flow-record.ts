@@ -1,28 +1,32 @@
 import type { FlowRecord, SourceFormat } from '@tidewatch/contracts';
 
+/** Placeholder that makes V8 track a field as "any value" (see newFlowRecord). */
+const ANY = null as unknown as number;
+
 /**
  * Every record starts with the same keys in the same order, so they share one hidden class. The
- * numeric fields start as doubles (then zeroed) because counters and times exceed the small-integer
- * range: a hidden class whose field began as a small integer is deprecated by the first large
- * value, and every record built from the deprecated literal afterwards pays a migration.
+ * numeric fields start as null, then 0: V8 then tracks them as tagged values, so small integers
+ * are stored unboxed and large ones (64-bit counters, epoch ms) need no change of hidden class.
+ * Starting them as small integers instead deprecates the class at the first large value (every
+ * later record pays a migration); starting them as doubles boxes every store.
  */
 export function newFlowRecord(exporter: string, domain: number, format: SourceFormat): FlowRecord {
   const r: FlowRecord = {
     exporter,
     observation_domain: domain,
     source_format: format,
-    start_ms: 0.5,
-    end_ms: 0.5,
-    protocol: 0.5,
+    start_ms: ANY,
+    end_ms: ANY,
+    protocol: ANY,
     src_ip: '',
     dst_ip: '',
-    src_port: 0.5,
-    dst_port: 0.5,
-    fwd_bytes: 0.5,
-    fwd_pkts: 0.5,
-    bwd_bytes: 0.5,
-    bwd_pkts: 0.5,
-    tcp_flags: 0.5,
+    src_port: ANY,
+    dst_port: ANY,
+    fwd_bytes: ANY,
+    fwd_pkts: ANY,
+    bwd_bytes: ANY,
+    bwd_pkts: ANY,
+    tcp_flags: ANY,
     sampling_rate: 1,
     in_if: undefined,
     out_if: undefined,
