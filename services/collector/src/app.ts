@@ -123,7 +123,9 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
           );
         bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'tidewatch-collector', logger });
       }
-      await bus.ensureTopics([{ topic: CONTRACTS.flows.topic, partitions: config.topicPartitions }]);
+      await bus.ensureTopics([
+        { topic: config.publisher.topic ?? CONTRACTS.flows.topic, partitions: config.topicPartitions },
+      ]);
       const concurrency = config.publisher.concurrency ?? 4;
       producers = await Promise.all(Array.from({ length: concurrency }, () => bus!.producer()));
       publisher = new FlowPublisher(codecs.flows, producers, config.publisher, {
