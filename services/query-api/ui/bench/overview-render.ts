@@ -70,7 +70,7 @@ async function measure(url: string, key: string): Promise<{ fmr: number[]; overv
       const [t, api, js, ovStart, ovEnd] = await page.evaluate(() => {
         const r = performance.getEntriesByType('resource') as PerformanceResourceTiming[];
         const o = r.find((e) => e.name.includes('/v1/overview'));
-        const j = r.find((e) => e.name.endsWith('.js'));
+        const j = r.find((e) => /\/App-[^/]*\.js$/.test(e.name)) ?? r.find((e) => e.name.endsWith('.js'));
         return [
           (window as unknown as { __fmr: number }).__fmr,
           o ? o.duration : Number.NaN,

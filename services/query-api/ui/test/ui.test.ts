@@ -249,13 +249,16 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await page.keyboard.press('c');
     await page.locator('[data-testid=cases-table] tbody tr[data-key]').first().click();
     await page.getByRole('heading', { name: /Embedding map group/ }).waitFor();
+    await page.locator('[data-testid=case-findings] tbody tr[data-key]').first().waitFor();
     await shot('07-cases');
   });
 
   it('sources & status and settings render live data; the light theme works', async () => {
     await page.goto(url('/sources'));
     await page.getByTestId('readyz').filter({ hasText: 'ready' }).waitFor();
-    await page.locator('[data-testid=models-in-use] tbody tr').filter({ hasText: 'flow-0.1.0' }).waitFor();
+    const { items } = await get<{ items: { model_version: string }[] }>('/v1/findings?limit=1');
+    const version = items[0]?.model_version as string;
+    await page.locator('[data-testid=models-in-use] tbody tr').filter({ hasText: version }).waitFor();
     await shot('08-sources');
 
     await page.goto(url('/settings'));

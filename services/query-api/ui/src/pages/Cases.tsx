@@ -3,8 +3,9 @@ import { api, type Case } from '../api.ts';
 import { DataTable } from '../components/DataTable.tsx';
 import { Card, ErrorBox, Loading } from '../components/Status.tsx';
 import { time } from '../format.ts';
-import { setQuery, useLocation } from '../router.ts';
-import { normalisePage } from '../shapes.ts';
+import { navigate, setQuery, useLocation } from '../router.ts';
+import { normalisePage, topTactic, unwrapFinding } from '../shapes.ts';
+import { SeverityBadge, TacticBadge } from '../components/Badges.tsx';
 import { useApi } from '../useApi.ts';
 
 const STATUSES = ['open', 'in_progress', 'closed'] as const;
@@ -141,13 +142,7 @@ function CaseDetail({ id, onChanged }: { id: string; onChanged: () => void }) {
       </div>
       {data.description && <p>{data.description}</p>}
       <h3>Findings ({data.finding_ids.length})</h3>
-      <ul class="mono">
-        {data.finding_ids.map((f) => (
-          <li key={f}>
-            <a href={`/findings/${f}`}>{f}</a>
-          </li>
-        ))}
-      </ul>
+      <CaseFindings ids={data.finding_ids} />
       <h3>Notes</h3>
       <ul>
         {(data.notes ?? []).map((n) => (
@@ -178,5 +173,48 @@ function CaseDetail({ id, onChanged }: { id: string; onChanged: () => void }) {
         <button type="submit">Add note</button>
       </form>
     </Card>
+  );
+}
+
+const SHOWN = 20;
+
+/** The first findings of a case, fetched one by one (the list route has no id filter). */
+function CaseFindings({ ids }: { ids: string[] }) {
+  const shown = ids.slice(0, SHOWN);
+  const findings = useApi(
+    () => Promise.all(shown.map((id) => api.get<unknown>(`/v1/findings/${id}`).then(unwrapFinding))),
+    [shown.join(',')],
+  );
+  return (
+    <>
+      <ErrorBox error={findings.error} />
+      <DataTable
+        label="Findings of the case"
+        testId="case-findings"
+        rows={findings.data ?? []}
+        rowKey={(f) => f.sequence_id}
+        onOpen={(f) => navigate(`/findings/${f.sequence_id}`)}
+        empty={findings.loading ? 'Loading…' : 'No findings attached yet.'}
+        columns={[
+          {
+            id: 'pair',
+            label: 'Pair',
+            render: (f) => (
+              <a class="mono" href={`/findings/${f.sequence_id}`}>
+                {f.src_ip} → {f.dst_ip}
+              </a>
+            ),
+          },
+          { id: 'sev', label: 'Severity', render: (f) => <SeverityBadge severity={f.severity} /> },
+          {
+            id: 'tactic',
+            label: 'Tactic',
+            render: (f) => <TacticBadge tactic={topTactic(f)} verdict={f.verdict} />,
+          },
+          { id: 'time', label: 'Window', render: (f) => time(f.window_start_ms).slice(0, 16) },
+        ]}
+      />
+      {ids.length > SHOWN && <p class="muted small">and {ids.length - SHOWN} more.</p>}
+    </>
   );
 }
