@@ -73,6 +73,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
   let grpcServer: InferenceGrpcServer | undefined;
   let httpServer: InferenceHttpServer | undefined;
   let lagTimer: NodeJS.Timeout | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
   let consuming = false;
   let stopping = false;
   const ports = { http: 0, grpc: 0 };
@@ -135,6 +136,16 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
       byId.set(seq.sequence_id, seq);
     }
     await pipeline.process([...byId.values()]);
+  }
+
+  async function applyRetention(): Promise<void> {
+    if (!store || config.retentionMs <= 0) return;
+    try {
+      const deleted = await store.deleteOlderThan(Date.now() - config.retentionMs);
+      if (deleted > 0) logger.info({ deleted }, 'retention: deleted old points');
+    } catch (e) {
+      logger.warn({ err: e }, 'retention pass failed');
+    }
   }
 
   async function pollLag(): Promise<void> {
@@ -240,6 +251,11 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
       grpcServer?.notifyHealth();
       lagTimer = setInterval(() => void pollLag(), 5_000);
       lagTimer.unref();
+      if (config.retentionMs > 0) {
+        void applyRetention();
+        retentionTimer = setInterval(() => void applyRetention(), 3_600_000);
+        retentionTimer.unref();
+      }
       logger.info(
         { model: host.current.version, device: host.current.device, grpc: ports.grpc, http: ports.http },
         'inference started',
@@ -251,6 +267,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
       stopping = true;
       grpcServer?.notifyHealth();
       if (lagTimer) clearInterval(lagTimer);
+      if (retentionTimer) clearInterval(retentionTimer);
       await consumer?.stop();
       consuming = false;
       await producer?.close();

@@ -28,6 +28,8 @@ export interface InferenceConfig {
   /** Redis key namespace shared with the query API (suppression rules). */
   namespace: string;
   suppressionRefreshMs: number;
+  /** Points whose window ended longer ago than this are deleted hourly (0: keep forever). */
+  retentionMs: number;
   httpPort: number;
   grpcPort: number;
   adminKey: string | undefined;
@@ -93,6 +95,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     redisUrl: text(env, 'REDIS_URL'),
     namespace: text(env, 'TIDEWATCH_NAMESPACE') ?? 'tidewatch',
     suppressionRefreshMs: num(env, 'TIDEWATCH_SUPPRESSION_REFRESH_MS', 5_000, { min: 0 }),
+    retentionMs: num(env, 'TIDEWATCH_RETENTION_DAYS', 0, { min: 0, max: 36_500 }) * 86_400_000,
     httpPort: num(env, 'TIDEWATCH_HTTP_PORT', 8083, { min: 0, max: 65535 }),
     grpcPort: num(env, 'TIDEWATCH_GRPC_PORT', 50051, { min: 0, max: 65535 }),
     adminKey: text(env, 'TIDEWATCH_ADMIN_KEY'),

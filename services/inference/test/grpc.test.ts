@@ -343,3 +343,49 @@ describe('inference gRPC, HTTP admin and suppression (in-process bus, embedded s
     }
   });
 });
+
+describe('retention', () => {
+  it('deletes points whose window ended before TIDEWATCH_RETENTION_DAYS at start (and hourly)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-retention-'));
+    const bus = new InProcessBus();
+    const app = createApp(
+      loadInferenceConfig({
+        TIDEWATCH_DATA_DIR: dir,
+        TIDEWATCH_RETENTION_DAYS: '1',
+        TIDEWATCH_HTTP_PORT: '0',
+        TIDEWATCH_GRPC_PORT: '0',
+      }),
+      { bus, suppressions: new EmbeddedSuppressionStore(join(dir, 'rules')), serve: false },
+    );
+    try {
+      await app.start();
+      const codecs = await createCodecs();
+      const producer = await bus.producer();
+      const now = Date.now();
+      const old = {
+        ...sequence(2, 1),
+        window_start_ms: now - 3 * 86_400_000,
+        window_end_ms: now - 3 * 86_400_000 + 300_000,
+      };
+      const fresh = { ...sequence(2, 2), window_start_ms: now - 600_000, window_end_ms: now - 300_000 };
+      await producer.send(
+        'sequences.v1',
+        [old, fresh].map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+      );
+      await waitFor(async () => (await app.store.count()) === 2, { what: 'two points' });
+      await app.stop();
+      const again = createApp(
+        loadInferenceConfig({ TIDEWATCH_DATA_DIR: dir, TIDEWATCH_RETENTION_DAYS: '1' }),
+        { bus, suppressions: new EmbeddedSuppressionStore(join(dir, 'rules')), serve: false },
+      );
+      await again.start();
+      await waitFor(async () => (await again.store.count()) === 1, { what: 'old point deleted' });
+      assert.ok(await again.store.get(fresh.sequence_id));
+      await again.stop();
+    } finally {
+      await app.stop();
+      await bus.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
