@@ -122,7 +122,7 @@ describe('tidewatch replay', needsShared(), () => {
     await waitFor(() => got.length >= expected.length, { what: 'replayed datagrams' });
     receiver.close();
     assert.equal(got.length, expected.length);
-    got.forEach((g, i) => assert.ok(g.equals(expected[i]!), `datagram ${i} differs`));
+    for (const [i, g] of got.entries()) assert.ok(g.equals(expected[i]!), `datagram ${i} differs`);
     assert.match(r.stderr, new RegExp(`sent ${expected.length} datagrams`));
   });
 
