@@ -81,7 +81,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     sequencesTopic: text(env, 'TIDEWATCH_SEQUENCES_TOPIC') ?? 'sequences.v1',
     findingsTopic: text(env, 'TIDEWATCH_FINDINGS_TOPIC') ?? 'findings.v1',
     batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 256, { min: 1, max: 8192 }),
-    maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 20, { min: 0, max: 60_000 }),
+    maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 0, { min: 0, max: 60_000 }),
     maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 2048, { min: 1 }),
     modelDir: text(env, 'TIDEWATCH_MODEL_DIR'),
     modelVersion: text(env, 'TIDEWATCH_MODEL_VERSION'),
