@@ -117,7 +117,7 @@ async function nfcapd(
 const fmt = (n: number) => `${(n / 1e6).toFixed(2)} M`;
 const haveNfcapd = NFCAPD && spawnSync('nfcapd', ['-V']).status === 0;
 console.log(
-  `decode benchmark: ${DATAGRAMS} datagrams × ${RECORDS_PER_DATAGRAM} records per protocol, median of ${REPS}`,
+  `decode benchmark: ${DATAGRAMS} datagrams × ${RECORDS_PER_DATAGRAM} records per protocol; ours: median of ${REPS} passes after ${WARMUP} warm-up passes; nfcapd: median of ${NFCAPD_RUNS} runs`,
 );
 console.log(
   'protocol  ours rec/CPU-s  ours no-extra  nfcapd rec/CPU-s  ratio ours/nfcapd  nfcapd stored/sent',

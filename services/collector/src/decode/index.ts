@@ -72,7 +72,7 @@ const PENDING_SWEEP_MS = 10_000;
  */
 export class FlowDecoder {
   readonly stats = new DecoderStats();
-  /** Called after every datagram with the exporter's counters (optional hook for live metrics). */
+  /** Called after every datagram with the counters it was counted under (optional hook for live metrics). */
   onStats?: (entry: DomainStats) => void;
   readonly #cache: TemplateCache;
   readonly #sequences = new SequenceTracker();
@@ -128,11 +128,8 @@ export class FlowDecoder {
         this.stats.domain(p.exporter, p.domain, p.format, now).pendingDrops++;
       });
     }
-    if (this.onStats !== undefined) {
-      for (const r of out.length > before ? [out[before] as FlowRecord] : []) {
-        this.onStats(this.stats.domain(r.exporter, r.observation_domain, r.source_format, now));
-      }
-    }
+    const touched = this.stats.lastTouched;
+    if (this.onStats !== undefined && touched !== undefined) this.onStats(touched);
   }
 
   #dispatch(b: Buffer, exporter: string, now: number, out: FlowRecord[]): void {

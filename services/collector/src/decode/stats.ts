@@ -47,6 +47,8 @@ export class DecoderStats {
   datagrams = 0;
   records = 0;
   errors = 0;
+  /** The entry the last datagram was counted under. */
+  lastTouched: DomainStats | undefined;
 
   /** The counters of one exporter+domain; past the cardinality limits, a shared overflow bucket. */
   domain(exporter: string, domain: number, protocol: string, nowMs: number): DomainStats {
@@ -61,6 +63,7 @@ export class DecoderStats {
       this.#domainsPerExporter.set(exporter, perExporter + 1);
     }
     s.lastSeenMs = nowMs;
+    this.lastTouched = s;
     if (s.protocol !== protocol && protocol !== 'unknown') s.protocol = protocol;
     return s;
   }
@@ -74,6 +77,7 @@ export class DecoderStats {
       this.#byKey.set(key, s);
     }
     s.lastSeenMs = nowMs;
+    this.lastTouched = s;
     return s;
   }
 
