@@ -388,7 +388,7 @@ export class TemplatedDecoder {
       r.icmp_code = s.icmpTypeCode & 0xff;
     } else if (s.icmpType >= 0) {
       r.icmp_type = s.icmpType;
-      r.icmp_code = s.icmpCode >= 0 ? s.icmpCode : 0;
+      r.icmp_code = Math.max(0, s.icmpCode);
     } else if ((r.protocol === 1 || r.protocol === 58) && r.icmp_type == null) {
       r.icmp_type = r.dst_port >> 8;
       r.icmp_code = r.dst_port & 0xff;
