@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,6 +230,7 @@ def read_flowprep_parquet(path: Path) -> dict:
 def read_tempo_csv(path: Path) -> dict:
     """Tempo CSV (timestamp, flow_dur, src_ip, dest_ip, ports, bytes, packets, label[, attack, protocol])."""
     rows: dict[str, list] = {k: [] for k in FLOW_COLUMNS}
+    skipped: list[str] = []
     with Path(path).open(newline="") as fh:
         for i, rec in enumerate(csv.DictReader(fh)):
             ts = rec.get("timestamp") or ""
@@ -239,6 +241,7 @@ def read_tempo_csv(path: Path) -> dict:
                 try:
                     d = datetime.fromisoformat(ts.replace("Z", "+00:00"))
                 except ValueError:
+                    skipped.append(f"row {i}: timestamp '{ts}' is neither epoch seconds/ms nor ISO-8601")
                     continue
                 if d.tzinfo is None:
                     d = d.replace(tzinfo=timezone.utc)
@@ -262,6 +265,8 @@ def read_tempo_csv(path: Path) -> dict:
             rows["label"].append(label)
             rows["attack"].append(rec.get("attack") or "")
             rows["row"].append(i)
+    if skipped:
+        print(f"{path}: skipped {len(skipped)} malformed row(s); first: {skipped[0]}", file=sys.stderr)
     return _to_arrays(rows)
 
 

@@ -13,7 +13,9 @@ import math
 import torch
 from torch import nn
 
-from .features import C, F
+from .features import C, F, SPEC
+
+SCAN = SPEC["sub_score_constants"]["scan"]
 
 
 class EncoderLayer(nn.Module):
@@ -38,10 +40,13 @@ class EncoderLayer(nn.Module):
 
 
 class FlowSequenceEncoder(nn.Module):
-    def __init__(self, d: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, max_len: int = 64, tactics: int = 14):
+    def __init__(self, d: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, max_len: int = 64, tactics: int = 14,
+                 rules: bool = False):
         super().__init__()
-        self.d, self.max_len = d, max_len
-        self.config = {"d": d, "layers": layers, "heads": heads, "ff": ff, "max_len": max_len, "tactics": tactics}
+        self.d, self.max_len, self.rules = d, max_len, rules
+        self.config = {"d": d, "layers": layers, "heads": heads, "ff": ff, "max_len": max_len, "tactics": tactics, "rules": rules}
+        if rules:
+            self.rule_proj = nn.Linear(4, d)
         self.register_buffer("feat_mean", torch.zeros(F))
         self.register_buffer("feat_std", torch.ones(F))
         self.register_buffer("ctx_mean", torch.zeros(C))
@@ -79,8 +84,21 @@ class FlowSequenceEncoder(nn.Module):
         m = mask.unsqueeze(-1)
         mean = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         mx = (x + (m - 1.0) * 1e4).max(1).values
+        if self.rules:
+            c = c + self.rule_proj(self.rule_features(flow, mask, ctx))
         rep = self.pool(torch.cat([mean, mx, c], dim=-1))
         return x, rep
+
+    @staticmethod
+    def rule_features(flow: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """The Slips-style scan evidence (features.v1 sub-score `scan`), computed from the model inputs alone:
+        share of flows without response bytes, and the initiator's port / destination fan-out ramps."""
+        sc = SCAN
+        silent = ((flow[:, :, 1] == 0).float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        ports = ((torch.exp(ctx[:, 1]) - 1.0 - sc["min_ports"]) / (sc["full_ports"] - sc["min_ports"])).clamp(0.0, 1.0)
+        dsts = ((torch.exp(ctx[:, 0]) - 1.0 - sc["min_dsts"]) / (sc["full_dsts"] - sc["min_dsts"])).clamp(0.0, 1.0)
+        scan = torch.maximum(ports, dsts) * silent
+        return torch.stack([silent, ports, dsts, scan], dim=-1)
 
     def heads(self, rep: torch.Tensor):
         score = torch.sigmoid(self.score_head(rep)).squeeze(-1)

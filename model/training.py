@@ -32,6 +32,7 @@ class TrainConfig:
     protocol_dropout: float = 0.15
     seed: int = 7
     target_fpr: float = 0.001
+    rules: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +86,7 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     dev = device()
-    model = FlowSequenceEncoder(cfg.d, cfg.layers, cfg.heads, cfg.ff, tactics=len(TACTICS))
+    model = FlowSequenceEncoder(cfg.d, cfg.layers, cfg.heads, cfg.ff, tactics=len(TACTICS), rules=cfg.rules)
     fit_normalisation(model, corpus, idx)
     model.to(dev)
     fs, fm = model.feat_std.detach(), model.feat_mean.detach()
