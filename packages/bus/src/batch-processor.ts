@@ -1,4 +1,5 @@
 import type { Logger } from '@tidewatch/observability';
+import type { BusMetrics } from './bus-metrics.ts';
 import type { BatchContext, BatchHandler, BusMessage, RetryPolicy, TopicPartitionOffset } from './bus.ts';
 import { classifyError, describeError } from './errors.ts';
 
@@ -11,6 +12,7 @@ export interface BatchProcessorOptions {
   logger: Logger;
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
   deadLetter(message: BusMessage, error: unknown): Promise<void>;
+  metrics?: BusMetrics | undefined;
   /** Aborted when stop() is called. */
   stopSignal: AbortSignal;
   /** Keeps the group membership alive during long retries (Kafka). */
@@ -46,6 +48,7 @@ export class BatchProcessor {
       if (this.options.isStale?.()) return 'abandoned';
       await this.options.commit([{ topic: last.topic, partition: last.partition, offset: nextOffset(last) }]);
     }
+    this.options.metrics?.consumed.inc({ topic: last.topic }, messages.length);
     return 'done';
   }
 
@@ -116,6 +119,7 @@ export class BatchProcessor {
     const { initialDelayMs, maxDelayMs } = this.options.retry;
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
     const first = messages[0]!;
+    this.options.metrics?.retried.inc({ topic: first.topic });
     this.options.logger.warn(
       { topic: first.topic, partition: first.partition, offset: first.offset, attempt, delayMs: delay },
       `batch failed, retrying: ${describeError(error)}`,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, type KAFKA_SASL_MECHANISMS } from '@tidewatch/config';
-import type { Logger } from '@tidewatch/observability';
+import type { Logger, ServiceMetrics } from '@tidewatch/observability';
 import type { MessageBus } from './bus.ts';
 import { InProcessBus } from './in-process-bus.ts';
 import { KafkaBus, type KafkaBusSettings } from './kafka-bus.ts';
@@ -68,12 +68,15 @@ export function kafkaSettings(
  */
 export function createMessageBus(
   config: BusConfig,
-  defaults: { clientId: string; logger?: Logger },
+  defaults: { clientId: string; logger?: Logger; metrics?: ServiceMetrics },
 ): MessageBus {
+  const metrics = defaults.metrics ? { metrics: defaults.metrics } : {};
   if (config.KAFKA_BROKERS && config.KAFKA_BROKERS.length > 0) {
-    return new KafkaBus(kafkaSettings({ ...config, KAFKA_BROKERS: config.KAFKA_BROKERS }, defaults));
+    const settings = kafkaSettings({ ...config, KAFKA_BROKERS: config.KAFKA_BROKERS }, defaults);
+    return new KafkaBus({ ...settings, ...metrics });
   }
   return new InProcessBus({
+    ...metrics,
     ...(defaults.logger ? { logger: defaults.logger } : {}),
     ...(config.TIDEWATCH_DATA_DIR ? { dir: join(config.TIDEWATCH_DATA_DIR, 'bus') } : {}),
   });

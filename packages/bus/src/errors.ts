@@ -20,6 +20,12 @@ export function classifyError(error: unknown): ErrorClass {
   return 'unknown';
 }
 
+/** The error's class name for a metric label (a bounded set, unlike messages). */
+export function errorClass(error: unknown): string {
+  const name = error instanceof Error ? error.name : 'Error';
+  return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(name) ? name : 'Error';
+}
+
 /** `${name}: ${message}` of an error, bounded, for the `x-error` header and logs. */
 export function describeError(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : `Error: ${String(error)}`;

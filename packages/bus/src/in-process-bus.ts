@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
+import { componentLogger, defaultLogger, type Logger, type ServiceMetrics } from '@tidewatch/observability';
+import { BusMetrics } from './bus-metrics.ts';
 import { BatchProcessor, DEFAULT_RETRY, nextOffset } from './batch-processor.ts';
 import type {
   BatchHandler,
@@ -13,11 +14,13 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from './bus.ts';
-import { deadLetterHeaders, deadLetterTopic, describeError } from './errors.ts';
+import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
 import { partitionForKey } from './partitioner.ts';
 
 export interface InProcessBusSettings {
   logger?: Logger;
+  /** Registers the bus metrics (BusMetrics) in this service's registry. */
+  metrics?: ServiceMetrics;
   /** Partitions of topics created without an explicit count (default 4). */
   defaultPartitions?: number;
   /**
@@ -128,6 +131,7 @@ const tpKey = (topic: string, partition: number) => `${topic}|${partition}`;
  */
 export class InProcessBus implements MessageBus {
   readonly logger: Logger;
+  readonly metrics: BusMetrics | undefined;
   readonly #topics = new Map<string, TopicLog>();
   readonly #groups = new Map<string, ConsumerGroup>();
   readonly #waiters = new Set<() => void>();
@@ -138,6 +142,7 @@ export class InProcessBus implements MessageBus {
   constructor(settings: InProcessBusSettings = {}) {
     this.#settings = settings;
     this.logger = componentLogger(settings.logger ?? defaultLogger(), 'bus');
+    this.metrics = settings.metrics ? BusMetrics.for(settings.metrics) : undefined;
     this.#retain = settings.retainPerPartition ?? 200_000;
     if (settings.dir) this.#load(settings.dir);
   }
@@ -168,6 +173,7 @@ export class InProcessBus implements MessageBus {
       send: async (topic, messages) => {
         if (closed) throw new Error('producer is closed');
         this.append(topic, messages);
+        this.metrics?.produced.inc({ topic }, messages.length);
       },
       close: async () => {
         closed = true;
@@ -228,6 +234,7 @@ export class InProcessBus implements MessageBus {
     this.append(deadLetterTopic(message.topic), [
       { key: message.key, value: message.value, headers: deadLetterHeaders(message, error) },
     ]);
+    this.metrics?.deadLettered.inc({ topic: message.topic, error: errorClass(error) });
   }
 
   group(id: string): ConsumerGroup {
@@ -367,6 +374,7 @@ class InProcessConsumer implements BusConsumer {
   #pendingAssignment: Assignment | undefined;
   #loop: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
+  #untrackLag: (() => void) | undefined;
 
   constructor(
     private readonly bus: InProcessBus,
@@ -393,6 +401,7 @@ class InProcessConsumer implements BusConsumer {
       throw new Error(`consumer of group ${this.groupId} already ran`);
     for (const topic of this.topics) this.bus.topic(topic);
     this.bus.join(this);
+    this.#untrackLag = this.bus.metrics?.trackLag(() => this.lag());
     await this.#applyAssignment();
     this.#loop = this.#consume(handler).catch((error: unknown) => {
       this.#logger.error({ err: error }, 'consumer loop failed');
@@ -461,6 +470,7 @@ class InProcessConsumer implements BusConsumer {
           commitMode: this.options.commitMode ?? 'after-batch',
           retry: { ...DEFAULT_RETRY, ...this.options.retry },
           logger: this.#logger,
+          metrics: this.bus.metrics,
           commit: async (offsets) => this.bus.commit(this.groupId, offsets),
           deadLetter: (message, error) => this.bus.deadLetter(message, error),
           stopSignal: this.#abort.signal,
@@ -493,6 +503,7 @@ class InProcessConsumer implements BusConsumer {
 
   async #drain(): Promise<void> {
     this.#abort.abort();
+    this.#untrackLag?.();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), this.stopDeadlineMs);

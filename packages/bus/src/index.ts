@@ -1,4 +1,5 @@
 export * from './batch-processor.ts';
+export * from './bus-metrics.ts';
 export * from './bus.ts';
 export * from './errors.ts';
 export * from './in-process-bus.ts';

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
+import { componentLogger, defaultLogger, type Logger, type ServiceMetrics } from '@tidewatch/observability';
 import {
   type Admin,
   type Consumer,
@@ -13,6 +13,7 @@ import {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
+import { BusMetrics } from './bus-metrics.ts';
 import { BatchProcessor, DEFAULT_RETRY } from './batch-processor.ts';
 import type {
   BatchHandler,
@@ -25,7 +26,7 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from './bus.ts';
-import { deadLetterHeaders, deadLetterTopic, describeError } from './errors.ts';
+import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
 
 export interface KafkaSasl {
   mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -40,6 +41,8 @@ export interface KafkaBusSettings {
   ssl?: boolean | ConnectionOptions;
   sasl?: KafkaSasl;
   logger?: Logger;
+  /** Registers the bus metrics (BusMetrics) in this service's registry. */
+  metrics?: ServiceMetrics;
   /** Partitions of topics ensureTopics creates without an explicit count (default 4). */
   defaultPartitions?: number;
   /** How long stop() may take to drain before it disconnects anyway (default 30 s). */
@@ -132,11 +135,15 @@ function byTopic(offsets: TopicPartitionOffset[]): OffsetsByTopicPartition {
 }
 
 class KafkaBusProducer implements BusProducer {
-  constructor(private readonly producer: Producer) {}
+  constructor(
+    private readonly producer: Producer,
+    private readonly metrics: BusMetrics | undefined,
+  ) {}
 
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.producer.send({ topic, acks: -1, messages: toKafkaMessages(messages) });
+    this.metrics?.produced.inc({ topic }, messages.length);
   }
 
   async close(): Promise<void> {
@@ -148,6 +155,7 @@ class KafkaBusProducer implements BusProducer {
 export class KafkaBus implements MessageBus {
   readonly kafka: Kafka;
   readonly logger: Logger;
+  readonly metrics: BusMetrics | undefined;
   readonly #settings: KafkaBusSettings;
   #admin: Promise<Admin> | undefined;
   #dlqProducer: Promise<Producer> | undefined;
@@ -157,6 +165,7 @@ export class KafkaBus implements MessageBus {
   constructor(settings: KafkaBusSettings) {
     this.#settings = settings;
     this.logger = componentLogger(settings.logger ?? defaultLogger(), 'bus');
+    this.metrics = settings.metrics ? BusMetrics.for(settings.metrics) : undefined;
     this.kafka = createKafkaClient(settings);
   }
 
@@ -194,7 +203,7 @@ export class KafkaBus implements MessageBus {
   }
 
   async producer(): Promise<BusProducer> {
-    const producer = new KafkaBusProducer(await this.#connectProducer());
+    const producer = new KafkaBusProducer(await this.#connectProducer(), this.metrics);
     this.#producers.add(producer);
     return producer;
   }
@@ -227,6 +236,7 @@ export class KafkaBus implements MessageBus {
       acks: -1,
       messages: [{ key: message.key, value: message.value, headers: deadLetterHeaders(message, error) }],
     });
+    this.metrics?.deadLettered.inc({ topic: message.topic, error: errorClass(error) });
   }
 
   consumer(options: ConsumerOptions): BusConsumer {
@@ -258,6 +268,7 @@ class KafkaBusConsumer implements BusConsumer {
   #state: ConsumerState = 'idle';
   #assigned: { topic: string; partition: number }[] = [];
   #stopped: Promise<void> | undefined;
+  #untrackLag: (() => void) | undefined;
 
   constructor(
     private readonly bus: KafkaBus,
@@ -324,6 +335,7 @@ class KafkaBusConsumer implements BusConsumer {
           commitMode: this.options.commitMode ?? 'after-batch',
           retry: { ...DEFAULT_RETRY, ...this.options.retry },
           logger: this.#logger,
+          metrics: this.bus.metrics,
           // The batch payload's commit, not consumer.commitOffsets(): kafkajs turns the latter into a
           // no-op once stop() was called, which would lose the commit of the batch being drained.
           commit: (offsets) => commitOffsetsIfNecessary(byTopic(offsets)),
@@ -342,6 +354,7 @@ class KafkaBusConsumer implements BusConsumer {
         }
       },
     });
+    this.#untrackLag = this.bus.metrics?.trackLag(() => this.lag());
     await Promise.race([
       joined,
       new Promise<never>((_, reject) =>
@@ -361,6 +374,7 @@ class KafkaBusConsumer implements BusConsumer {
   async #drain(): Promise<void> {
     const wasRunning = this.#state === 'running';
     this.#state = 'stopping';
+    this.#untrackLag?.();
     this.#abort.abort();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createCodecs, type Finding, type FlowRecord, type Sequence } from '@tidewatch/contracts';
+import { ServiceMetrics } from '@tidewatch/observability';
 import { uniqueName, waitFor } from '@tidewatch/testing';
 import {
   type BusConsumer,
@@ -112,12 +113,16 @@ export interface BusContractOptions {
  * The behaviour every MessageBus must show (KafkaBus against a real broker, InProcessBus in memory):
  * Avro round-trip, at-least-once across a crash, poison messages to the DLQ, drain on stop.
  */
-export function busContract(name: string, createBus: () => MessageBus, options: BusContractOptions): void {
+export function busContract(
+  name: string,
+  createBus: (metrics?: ServiceMetrics) => MessageBus,
+  options: BusContractOptions,
+): void {
   describe(`MessageBus contract: ${name}`, { skip: options.skip }, () => {
     const buses: MessageBus[] = [];
     const consumers: BusConsumer[] = [];
-    const bus = () => {
-      const b = createBus();
+    const bus = (metrics?: ServiceMetrics) => {
+      const b = createBus(metrics);
       buses.push(b);
       return b;
     };
@@ -376,6 +381,57 @@ export function busContract(name: string, createBus: () => MessageBus, options: 
       assert.ok(a.size > 0 && b2.size > 0, 'both members got partitions');
       const partitionsA = new Set(a.values());
       for (const p of b2.values()) assert.ok(!partitionsA.has(p), `partition ${p} was owned by one member`);
+    });
+
+    it('counts produced, consumed, dead-lettered and retried messages and exposes lag', async () => {
+      const metrics = new ServiceMetrics('sequencer');
+      const b = bus(metrics);
+      const topic = uniqueName('metrics');
+      await b.ensureTopics([{ topic, partitions: 1 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(i === 4 ? 'bad' : 'ok') })),
+      );
+      await producer.close();
+      let failedOnce = false;
+      let handled = 0;
+      const consumer = track(
+        b.consumer({ groupId: uniqueName('g'), topics: [topic], retry: { initialDelayMs: 10 } }),
+      );
+      await consumer.run(async (messages) => {
+        if (!failedOnce) {
+          failedOnce = true;
+          throw new RetriableError('store busy');
+        }
+        const bad = messages.find((m) => m.value.toString() === 'bad');
+        if (bad) throw new PoisonMessageError('bad value', { busMessage: bad });
+        handled += messages.length;
+      });
+      await waitFor(() => handled === 9, { what: '9 handled' });
+      const value = async (metric: string, labels: string) => {
+        const text = await metrics.registry.metrics();
+        const line = text.split('\n').find((l) => l.startsWith(`${metric}{${labels}}`));
+        return line === undefined ? undefined : Number(line.split(' ').at(-1));
+      };
+      await waitFor(
+        async () =>
+          (await value('tidewatch_sequencer_bus_consumed_messages_total', `topic="${topic}"`)) === 10,
+        {
+          what: 'consumed 10 (9 handled + 1 dead-lettered)',
+        },
+      );
+      assert.equal(await value('tidewatch_sequencer_bus_produced_messages_total', `topic="${topic}"`), 10);
+      assert.equal(
+        await value(
+          'tidewatch_sequencer_bus_dead_lettered_messages_total',
+          `topic="${topic}",error="PoisonMessageError"`,
+        ),
+        1,
+      );
+      assert.equal(await value('tidewatch_sequencer_bus_retried_batches_total', `topic="${topic}"`), 1);
+      assert.equal(await value('tidewatch_sequencer_bus_consumer_lag_messages', `topic="${topic}"`), 0);
+      await consumer.stop();
     });
 
     it('commits only through ctx.commit() in manual mode and reports lag', async () => {

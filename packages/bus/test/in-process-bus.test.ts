@@ -7,7 +7,7 @@ import { waitFor } from '@tidewatch/testing';
 import { InProcessBus, PoisonMessageError, partitionForKey } from '../src/index.ts';
 import { busContract } from './bus-contract.ts';
 
-busContract('InProcessBus', () => new InProcessBus(), { skip: false });
+busContract('InProcessBus', (metrics) => new InProcessBus(metrics ? { metrics } : {}), { skip: false });
 
 describe('InProcessBus', () => {
   it('places keyed messages on the partition Kafka would choose', async () => {

@@ -14,7 +14,8 @@ const brokers = () => serviceEndpoints()!.kafkaBrokers;
 
 busContract(
   'KafkaBus',
-  () => new KafkaBus({ brokers: brokers(), clientId: uniqueName('bus-test') }),
+  (metrics) =>
+    new KafkaBus({ brokers: brokers(), clientId: uniqueName('bus-test'), ...(metrics ? { metrics } : {}) }),
   services,
 );
 
