@@ -282,6 +282,31 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await shot('11-overview-2560');
   });
 
+  it('serves the UI with caching headers, deep links and the API untouched', async () => {
+    const index = await fetch(url('/findings/00000000-0000-5000-8000-000000000000'), {
+      headers: { 'accept-encoding': 'br, gzip' },
+    });
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const html = await index.text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1] as string;
+    const js = await fetch(url(asset), { headers: { 'accept-encoding': 'br' } });
+    assert.equal(js.status, 200);
+    assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(js.headers.get('content-encoding'), 'br');
+    const again = await fetch(url(asset), { headers: { 'if-none-match': js.headers.get('etag') as string } });
+    assert.equal(again.status, 304);
+    assert.equal((await fetch(url('/assets/missing.js'))).status, 404);
+    // Unknown API paths reach the API's own handlers (auth first), never index.html.
+    assert.equal((await fetch(url('/v1/no-such-route'))).status, 401);
+    const api = await fetch(url('/v1/no-such-route'), {
+      headers: { authorization: `Bearer ${seeded.adminKey}` },
+    });
+    assert.equal(api.status, 404);
+    assert.match(api.headers.get('content-type') ?? '', /json/);
+  });
+
   it('logged no console errors on any page', () => {
     assert.deepEqual(consoleErrors, [], failedRequests.join('\n'));
   });
