@@ -1,0 +1,49 @@
+// Throughput of @tidewatch/features (sequenceFeatures + subScores) on the model benchmark sequences, beside
+// a baseline measured in the same run: JSON round-trip of the same sequences (a per-message cost every
+// consumer pays anyway). Run: node --import tsx bench/model-features.ts [count]
+import { sequenceFeatures, subScores } from '@tidewatch/features';
+import { modelBenchSequences } from './model-inputs.ts';
+
+const count = Number(process.argv[2] ?? 20_000);
+const seqs = modelBenchSequences(count, 7);
+
+function measure(name: string, fn: () => number): { name: string; wall: number; cpu: number } {
+  fn();
+  const walls: number[] = [];
+  const cpus: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
+    if (fn() < 0) throw new Error('unreachable');
+    walls.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1e6);
+  }
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  return { name, wall: count / median(walls), cpu: count / median(cpus) };
+}
+
+const rows = [
+  measure('JSON round-trip (baseline)', () => {
+    let n = 0;
+    for (const s of seqs) n += (JSON.parse(JSON.stringify(s)) as { flows: unknown[] }).flows.length;
+    return n;
+  }),
+  measure('sequenceFeatures', () => {
+    let n = 0;
+    for (const s of seqs) n += sequenceFeatures(s).length;
+    return n;
+  }),
+  measure('subScores', () => {
+    let n = 0;
+    for (const s of seqs) n += subScores(s).scan;
+    return n;
+  }),
+];
+const base = rows[0]?.cpu ?? 1;
+console.log(`${count} sequences, load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)}`);
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(28)} ${r.wall.toFixed(0).padStart(9)} seq/s wall ${r.cpu.toFixed(0).padStart(9)} seq/CPU-s  ${(r.cpu / base).toFixed(2)}x baseline`,
+  );
+}
