@@ -294,22 +294,43 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
     if (Number.isFinite(low)) metrics.watermarkLag.set((Date.now() - low) / 1000);
   }
 
+  /** Records not yet read per assigned partition (from the group's lag and what is held here). */
+  async function unreadByPartition(): Promise<Map<number, number>> {
+    const unread = new Map<number, number>();
+    if (!consumer) return unread;
+    for (const { topic, partition, lag } of await consumer.lag()) {
+      if (topic !== config.flowsTopic) continue;
+      const state = states.get(partition);
+      unread.set(partition, state ? lag - (state.sequencer.nextOffset - state.committed) : lag);
+    }
+    return unread;
+  }
+
   /** Idle partitions flush; windows held back by other partitions are emitted once they pass. */
   async function tick(): Promise<void> {
     await queue.run(async () => {
       if (!running) return;
       const { coordination } = requireReady();
       const now = Date.now();
-      for (const state of states.values()) {
-        if (!state.idle && now - state.lastInputAt >= config.idleFlushMs) {
+      const silentFor = (since: number) => now - since >= config.idleFlushMs;
+      const candidates = [...states].some(([, st]) => !st.idle && silentFor(st.lastInputAt));
+      const silentAssigned = [...assignedAt].filter(([p, since]) => !states.has(p) && silentFor(since));
+      if (!candidates && silentAssigned.length === 0) {
+        await flush(states.keys(), lastContext);
+        return;
+      }
+      // Wall-clock silence alone is not idleness: a partition may just wait behind another
+      // partition's backlog. Idle also needs nothing left to read (high watermark reached).
+      const unread = await unreadByPartition();
+      for (const [p, state] of states) {
+        if (!state.idle && silentFor(state.lastInputAt) && unread.get(p) === 0) {
           state.sequencer.idleFlush();
           state.idle = true;
+          logger.debug({ partition: p }, 'partition idle: open windows flushed');
         }
       }
       const silent = new Map<number, number>();
-      for (const [p, since] of assignedAt) {
-        if (!states.has(p) && now - since >= config.idleFlushMs) silent.set(p, IDLE_WATERMARK);
-      }
+      for (const [p] of silentAssigned) if (unread.get(p) === 0) silent.set(p, IDLE_WATERMARK);
       if (silent.size > 0) await coordination.publishWatermarks(config.flowsTopic, silent);
       await flush(states.keys(), lastContext);
     });
@@ -356,6 +377,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
         maxBatchSize: config.maxBatchSize,
         sessionTimeoutMs: config.sessionTimeoutMs,
         onPartitionsAssigned: (partitions) => {
+          logger.info({ partitions: partitions.map((p) => p.partition) }, 'partitions assigned');
           const now = Date.now();
           for (const { partition } of partitions)
             if (!assignedAt.has(partition)) assignedAt.set(partition, now);
