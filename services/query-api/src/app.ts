@@ -299,11 +299,13 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
     },
     async start() {
       await store.init();
-      await aggregates.rebuild(store);
-      await webhooks.start();
-      if (streams && config.consumers) await streams.start();
+      // Listening first keeps /livez answering during a long rebuild; /readyz says 503 until done.
       const address = await app.listen({ port: config.httpPort, host: config.host });
       url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+      const rebuilt = await aggregates.rebuild(store);
+      app.log.info({ findings: rebuilt }, 'overview aggregates rebuilt from the store');
+      await webhooks.start();
+      if (streams && config.consumers) await streams.start();
       services.state.ready = true;
     },
     async stop() {
