@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { FlowRecord } from '@tidewatch/contracts';
+import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { hasShared, needsShared, sharedPath } from '@tidewatch/testing';
 import { decodeFlowFiles } from '../../src/capture/flow-files.ts';
 import { describeElement, FlowDecoder } from '../../src/decode/index.ts';
@@ -404,6 +404,44 @@ async function runPmacct(sample: string, dir: string, e: Json): Promise<void> {
 describe('flow sample conformance', { skip: needsShared().skip }, () => {
   test('finds the samples', () => {
     assert.ok(SAMPLES.length >= 50, `only ${SAMPLES.length} samples in ${ROOT}`);
+  });
+
+  test('every decoded sample record round-trips through the flows.v1 Avro codec', async () => {
+    const { flows } = await createCodecs();
+    let n = 0;
+    for (const sample of SAMPLES) {
+      const dir = join(ROOT, sample);
+      const files = readdirSync(dir).filter((f) => f !== 'expected.json');
+      const { records } = await decodeSample(dir, files);
+      for (const r of records) {
+        const back = flows.decode(flows.encode(r));
+        assert.deepEqual(
+          [
+            back.src_ip,
+            back.dst_ip,
+            back.start_ms,
+            back.end_ms,
+            back.fwd_bytes,
+            back.bwd_bytes,
+            back.sampling_rate,
+            back.extra ?? {},
+          ],
+          [
+            r.src_ip,
+            r.dst_ip,
+            r.start_ms,
+            r.end_ms,
+            r.fwd_bytes,
+            r.bwd_bytes,
+            r.sampling_rate,
+            r.extra ?? {},
+          ],
+          sample,
+        );
+        n++;
+      }
+    }
+    assert.ok(n > 600, `${n} records`);
   });
   for (const sample of SAMPLES) {
     test(sample, async () => {
