@@ -24,7 +24,12 @@ function rng(seed: number): () => number {
   };
 }
 
-const LIMITS = { maxTemplatesPerExporter: 64, pendingDataLimit: 16, pendingBytesLimit: 256 * 1024, maxTemplates: 4096 };
+const LIMITS = {
+  maxTemplatesPerExporter: 64,
+  pendingDataLimit: 16,
+  pendingBytesLimit: 256 * 1024,
+  maxTemplates: 4096,
+};
 
 function realDatagrams(): Buffer[] {
   if (!hasShared()) return [];
@@ -46,7 +51,10 @@ function decodeAll(decoder: FlowDecoder, datagrams: Iterable<Buffer>, exporters 
   let i = 0;
   let records = 0;
   for (const d of datagrams) {
-    const out = decoder.decode(d, { exporter: `10.0.0.${i % exporters}`, receivedAtMs: 1_700_000_000_000 + i });
+    const out = decoder.decode(d, {
+      exporter: `10.0.0.${i % exporters}`,
+      receivedAtMs: 1_700_000_000_000 + i,
+    });
     for (const r of out) {
       assert.equal(typeof r.src_ip, 'string');
       assert.ok(Number.isFinite(r.start_ms) && Number.isFinite(r.end_ms));
@@ -95,12 +103,19 @@ function* mutated(rand: () => number, real: Buffer[], n: number): Generator<Buff
     const kind = rand();
     if (kind < 0.5) {
       const flips = 1 + Math.floor(rand() * 8);
-      for (let k = 0; k < flips && b.length > 0; k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+      for (let k = 0; k < flips && b.length > 0; k++)
+        b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
       yield b;
     } else if (kind < 0.7) yield b.subarray(0, Math.floor(rand() * b.length));
     else if (kind < 0.85) {
       // a length field that lies: overwrite a 16-bit word at a 4-byte boundary with a big value
-      if (b.length >= 8) b.writeUInt16BE(Math.floor(rand() * 65536), 4 * Math.floor((rand() * b.length) / 4) - 2 < 0 ? 2 : 4 * Math.floor((rand() * (b.length - 2)) / 4) + 2);
+      if (b.length >= 8)
+        b.writeUInt16BE(
+          Math.floor(rand() * 65536),
+          4 * Math.floor((rand() * b.length) / 4) - 2 < 0
+            ? 2
+            : 4 * Math.floor((rand() * (b.length - 2)) / 4) + 2,
+        );
       yield b;
     } else yield Buffer.concat([b, b.subarray(0, Math.floor(rand() * b.length))]);
   }
@@ -145,7 +160,9 @@ describe('decoder fuzz', () => {
     assertBounded(decoder, 4);
   });
 
-  test('mutated vendor packets never throw; state stays bounded', { skip: hasShared() ? false : 'needs ../shared' }, () => {
+  test('mutated vendor packets never throw; state stays bounded', {
+    skip: hasShared() ? false : 'needs ../shared',
+  }, () => {
     const real = realDatagrams();
     assert.ok(real.length > 50);
     const decoder = new FlowDecoder(LIMITS);
@@ -160,7 +177,19 @@ describe('decoder fuzz', () => {
   test('template bombs: many templates, many domains, huge templates', () => {
     const decoder = new FlowDecoder(LIMITS);
     const msgs: Buffer[] = [];
-    for (let i = 0; i < 2000; i++) msgs.push(ipfixMessage(i % 300, [set(2, template(256 + i, [[8, 4], [12, 4], [1, 8]]))]));
+    for (let i = 0; i < 2000; i++)
+      msgs.push(
+        ipfixMessage(i % 300, [
+          set(
+            2,
+            template(256 + i, [
+              [8, 4],
+              [12, 4],
+              [1, 8],
+            ]),
+          ),
+        ]),
+      );
     const huge: [number, number][] = Array.from({ length: 1000 }, (_, k) => [k % 400, 65535]);
     for (let i = 0; i < 50; i++) msgs.push(ipfixMessage(1, [set(2, template(5000 + i, huge))]));
     decodeAll(decoder, msgs, 2);
@@ -177,14 +206,29 @@ describe('decoder fuzz', () => {
     decodeAll(decoder, msgs, 1);
     const snap = decoder.snapshot();
     assert.equal(snap.totals.templateMisses, 500);
-    assert.equal(snap.domains.reduce((n, d) => n + d.pendingBuffered, 0), 500);
+    assert.equal(
+      snap.domains.reduce((n, d) => n + d.pendingBuffered, 0),
+      500,
+    );
     assert.equal(snap.totals.pendingDrops, 500 - LIMITS.pendingDataLimit);
     assertBounded(decoder, 1);
     // the template arrives: the sets still held for it are replayed
-    const out = decoder.decode(ipfixMessage(7, [set(2, template(256 + (499 % 50), [[8, 4], [12, 4], [1, 8]]))]), {
-      exporter: '10.0.0.0',
-      receivedAtMs: 1_700_000_001_000,
-    });
+    const out = decoder.decode(
+      ipfixMessage(7, [
+        set(
+          2,
+          template(256 + (499 % 50), [
+            [8, 4],
+            [12, 4],
+            [1, 8],
+          ]),
+        ),
+      ]),
+      {
+        exporter: '10.0.0.0',
+        receivedAtMs: 1_700_000_001_000,
+      },
+    );
     assert.equal(out.length, 10 * 1); // one held set of 10 records for that template id among the last 16
   });
 
@@ -195,12 +239,25 @@ describe('decoder fuzz', () => {
     tooLong.writeUInt16BE(9000, 2);
     const zeroSet = ipfixMessage(1, [Buffer.from([0x01, 0x00, 0x00, 0x00])]);
     const overSet = ipfixMessage(1, [Buffer.from([0x01, 0x00, 0xff, 0xf0, 1, 2, 3, 4])]);
-    const emptyTemplate = ipfixMessage(1, [set(2, template(300, [[8, 0], [12, 0]])), set(300, Buffer.alloc(8))]);
-    const varOverrun = ipfixMessage(1, [set(2, template(301, [[82, 65535]])), set(301, Buffer.from([255, 0xff, 0xff, 0x41]))]);
+    const emptyTemplate = ipfixMessage(1, [
+      set(
+        2,
+        template(300, [
+          [8, 0],
+          [12, 0],
+        ]),
+      ),
+      set(300, Buffer.alloc(8)),
+    ]);
+    const varOverrun = ipfixMessage(1, [
+      set(2, template(301, [[82, 65535]])),
+      set(301, Buffer.from([255, 0xff, 0xff, 0x41])),
+    ]);
     const nf5Lies = Buffer.alloc(24 + 48);
     nf5Lies.writeUInt16BE(5, 0);
     nf5Lies.writeUInt16BE(30, 2);
-    for (const m of [tooLong, zeroSet, overSet, emptyTemplate, varOverrun, nf5Lies]) assert.doesNotThrow(() => decoder.decode(m, ctx));
+    for (const m of [tooLong, zeroSet, overSet, emptyTemplate, varOverrun, nf5Lies])
+      assert.doesNotThrow(() => decoder.decode(m, ctx));
     const errs = decoder.snapshot().errorsByReason;
     assert.equal(errs.bad_message_length, 1);
     assert.equal(errs.bad_set_length, 2);
