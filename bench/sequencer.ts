@@ -1,0 +1,255 @@
+/**
+ * Sequencer throughput and memory.
+ *
+ *   . /tmp/tidewatch-dev/env   # or any KAFKA_BROKERS and REDIS_URL
+ *   node --expose-gc --import tsx bench/sequencer.ts [--flows N] [--conversations C] [--reps R]
+ *
+ * Throughput: the same Avro flows.v1 messages (Kafka on loopback) are consumed R times by
+ *  - pass-through: a plain consume-and-produce of every message to another topic (the floor),
+ *  - the sequencer with Redis entity statistics (the production path),
+ *  - the sequencer with exact in-memory statistics (the one-process path),
+ * each timed until every input message was consumed; CPU seconds are this Node process's own
+ * (user + system), so flows per CPU second is the per-core figure. Medians are printed.
+ * Memory: open conversation-windows held by the pure PartitionSequencer, heap delta per window.
+ */
+import { KafkaBus } from '@tidewatch/bus';
+import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import { createApp, loadSequencerConfig } from '@tidewatch/sequencer';
+import { InMemoryEntityStats, PartitionSequencer, sequencingSpec } from '@tidewatch/sequencing';
+import { uniqueName } from '@tidewatch/testing';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const FLOWS = opt('--flows', 300_000);
+const CONVERSATIONS = opt('--conversations', 20_000);
+const REPS = opt('--reps', 3);
+const PARTITIONS = 3;
+process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
+const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
+const redisUrl = process.env['REDIS_URL'];
+if (brokers.length === 0 || !redisUrl) {
+  process.stderr.write('KAFKA_BROKERS and REDIS_URL are required (. /tmp/tidewatch-dev/env)\n');
+  process.exit(2);
+}
+
+let seed = 7;
+function rand(): number {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+/** Flows of CONVERSATIONS conversations over 30 minutes of event time (6 windows), mildly out of order. */
+function syntheticFlows(n: number, conversations: number): FlowRecord[] {
+  const t0 = 1_700_000_000_000;
+  const span = 30 * 60_000;
+  const out: FlowRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(rand() * conversations);
+    const start = t0 + Math.floor((i / n) * span + rand() * 20_000);
+    const base: FlowRecord = {
+      exporter: '192.0.2.1',
+      observation_domain: 0,
+      source_format: 'zeek_conn',
+      start_ms: start,
+      end_ms: start + Math.floor(rand() * 2000),
+      protocol: 6,
+      src_ip: `10.${(c >> 16) & 255}.${(c >> 8) & 255}.${c & 255}`,
+      dst_ip: `172.16.${c % 50}.${(c * 7) % 250}`,
+      src_port: 30_000 + Math.floor(rand() * 30_000),
+      dst_port: [443, 80, 53, 22][c % 4] as number,
+      fwd_bytes: Math.floor(rand() * 5000),
+      fwd_pkts: 1 + Math.floor(rand() * 20),
+      bwd_bytes: Math.floor(rand() * 50_000),
+      bwd_pkts: 1 + Math.floor(rand() * 40),
+      tcp_flags: 0x1b,
+      sampling_rate: 1,
+      label: null,
+      attack: null,
+      extra: {},
+    };
+    out.push(base);
+  }
+  return out;
+}
+
+const codecs = await createCodecs();
+const flows = syntheticFlows(FLOWS, CONVERSATIONS);
+const bus = new KafkaBus({ brokers, clientId: 'bench-sequencer' });
+const input = uniqueName('bench-seq-in');
+await bus.ensureTopics([{ topic: input, partitions: PARTITIONS }]);
+{
+  const producer = await bus.producer();
+  for (let i = 0; i < flows.length; i += 5000) {
+    await producer.send(
+      input,
+      flows
+        .slice(i, i + 5000)
+        .map((f) => ({ key: conversationKey(f.src_ip, f.dst_ip), value: codecs.flows.encode(f) })),
+    );
+  }
+  await producer.close();
+}
+
+interface Run {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+async function timed(run: (done: () => void) => Promise<() => Promise<void>>): Promise<Run> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((r) => {
+    finish = r;
+  });
+  const stop = await run(finish);
+  await finished;
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await stop();
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+async function passThrough(): Promise<Run> {
+  const output = uniqueName('bench-seq-pass');
+  await bus.ensureTopics([{ topic: output, partitions: PARTITIONS }]);
+  const producer = await bus.producer();
+  return timed(async (done) => {
+    let seen = 0;
+    const consumer = bus.consumer({ groupId: uniqueName('bench-pass'), topics: [input], maxBatchSize: 2000 });
+    await consumer.run(async (messages) => {
+      await producer.send(
+        output,
+        messages.map((m) => ({ key: m.key, value: m.value })),
+      );
+      seen += messages.length;
+      if (seen >= FLOWS) done();
+    });
+    return async () => {
+      await consumer.stop();
+      await producer.close();
+    };
+  });
+}
+
+async function sequencer(
+  stats: 'redis' | 'memory',
+): Promise<Run & { sequences: number; drainSeconds: number }> {
+  const name = uniqueName('bench-seq');
+  const config = loadSequencerConfig({
+    KAFKA_BROKERS: brokers.join(','),
+    REDIS_URL: redisUrl,
+    TIDEWATCH_FLOWS_TOPIC: input,
+    TIDEWATCH_FLOWS_PARTITIONS: String(PARTITIONS),
+    TIDEWATCH_SEQUENCES_TOPIC: `${name}.sequences`,
+    TIDEWATCH_SEQUENCER_LATE_TOPIC: `${name}.late`,
+    TIDEWATCH_SEQUENCER_GROUP: name,
+    TIDEWATCH_SEQUENCER_REDIS_PREFIX: `${name}`,
+    TIDEWATCH_SEQUENCER_STATS_TTL_S: '600',
+    TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: '1000',
+    TIDEWATCH_SEQUENCER_TICK_MS: '250',
+  });
+  const app = createApp(
+    config,
+    stats === 'memory' ? { bus, entityStats: new InMemoryEntityStats() } : { bus },
+  );
+  const consumed = async () => (await app.metrics.flowsIn.get()).values.reduce((n, v) => n + v.value, 0);
+  const drainStart = { t: 0 };
+  const run = await timed(async (done) => {
+    await app.start();
+    const poll = setInterval(() => {
+      consumed().then((n) => {
+        if (n >= FLOWS) {
+          clearInterval(poll);
+          done();
+        }
+      });
+    }, 20);
+    return async () => {
+      drainStart.t = performance.now();
+    };
+  });
+  // Time until the idle flush emitted the last windows (includes the 1 s idle wait).
+  const sequencesOut = async () => (await app.metrics.sequencesOut.get()).values[0]?.value ?? 0;
+  let last = -1;
+  for (;;) {
+    const open = (await app.metrics.openWindows.get()).values[0]?.value ?? 0;
+    const out = await sequencesOut();
+    if (open === 0 && out === last && out > 0) break;
+    last = out;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const drainSeconds = (performance.now() - drainStart.t) / 1000;
+  const sequences = await sequencesOut();
+  await app.stop();
+  return { ...run, sequences, drainSeconds };
+}
+
+function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: number; windows: number } {
+  const spec = sequencingSpec({ window_ms: 24 * 3600_000 });
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return { bytesPerWindow: Number.NaN, windows: 0 };
+  const conversations = 50_000;
+  const sample = syntheticFlows(conversations * flowsPerConversation, conversations);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const seq = new PartitionSequencer(spec);
+  sample.forEach((f, i) => seq.push(f, i));
+  seq.seal();
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  const windows = seq.openWindows;
+  return { bytesPerWindow: (after - before) / windows, windows };
+}
+
+const results: Record<string, Run[]> = { pass: [], redis: [], memory: [] };
+const extra: { sequences: number; drainSeconds: number }[] = [];
+for (let r = 0; r < REPS; r++) {
+  results['pass']?.push(await passThrough());
+  const withRedis = await sequencer('redis');
+  results['redis']?.push(withRedis);
+  extra.push(withRedis);
+  results['memory']?.push(await sequencer('memory'));
+}
+await bus.close();
+
+const line = (label: string, runs: Run[], floor?: number) => {
+  const rate = median(runs.map((x) => FLOWS / x.seconds));
+  const perCpu = median(runs.map((x) => FLOWS / x.cpuSeconds));
+  const ratio = floor ? `  ${((rate / floor) * 100).toFixed(0)}% of pass-through` : '';
+  console.log(
+    `${label.padEnd(34)} ${Math.round(rate).toLocaleString('en').padStart(9)} flows/s wall   ${Math.round(
+      perCpu,
+    )
+      .toLocaleString('en')
+      .padStart(9)} flows per CPU-second${ratio}`,
+  );
+  return rate;
+};
+console.log(
+  `sequencer bench: ${FLOWS.toLocaleString('en')} flows, ${CONVERSATIONS.toLocaleString('en')} conversations, ${PARTITIONS} partitions, median of ${REPS}, node ${process.version}`,
+);
+const floor = line('pass-through (consume+produce)', results['pass'] ?? []);
+line('sequencer, Redis entity stats', results['redis'] ?? [], floor);
+line('sequencer, in-memory entity stats', results['memory'] ?? [], floor);
+console.log(
+  `sequences emitted per run: ${extra[0]?.sequences}; last window emitted ${median(extra.map((e) => e.drainSeconds)).toFixed(1)} s after the last flow was consumed (idle flush after 1 s)`,
+);
+for (const perConversation of [1, 8]) {
+  const m = memoryPerConversation(perConversation);
+  console.log(
+    `memory: ${Math.round(m.bytesPerWindow).toLocaleString('en')} bytes per open conversation-window with ${perConversation} flow(s) each (${m.windows.toLocaleString('en')} windows, heap delta after gc)`,
+  );
+}
+process.exit(0);
