@@ -81,7 +81,7 @@ async function measure(url: string, key: string): Promise<{ fmr: number[]; overv
       });
       if (process.env['BENCH_VERBOSE'])
         console.log(
-          `  js loaded ${js.toFixed(0)} ms, overview requested ${ovStart.toFixed(0)} → answered ${ovEnd.toFixed(0)} ms, render ${t.toFixed(0)} ms`,
+          `  app chunk loaded ${js.toFixed(0)} ms, overview requested ${ovStart.toFixed(0)} → answered ${ovEnd.toFixed(0)} ms, render ${t.toFixed(0)} ms`,
         );
       // Run 0 warms the server (JIT, first aggregate merge); it is not counted.
       if (run > 0) {
