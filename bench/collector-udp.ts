@@ -1,0 +1,234 @@
+/**
+ * End-to-end collector throughput: NetFlow v9 (or v5/IPFIX) over loopback UDP → decode → Avro →
+ * Kafka `flows.v1`, at fixed offered rates, counting flows in at the sender and flows out on the
+ * topic (high watermarks), with the collector's CPU time and peak RSS. The same datagram stream is
+ * then sent to nfdump's nfcapd (writing its files) in the same run as the baseline.
+ *
+ *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
+ *       [--rates 100000,200000,300000] [--seconds 10] [--sockets 2] [--no-nfcapd]
+ *
+ * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
+ * minus flows on the topic; socket drops are the kernel's (/proc/net/udp), queue drops the
+ * collector's own (publisher full).
+ */
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { KafkaBus } from '@tidewatch/bus';
+import { createApp, DEFAULT_CONFIG, udpSocketDrops } from '@tidewatch/collector';
+import { type BenchProtocol, generateDatagrams, RECORDS_PER_DATAGRAM } from './decode-datagrams.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? (args[i + 1] as string) : dflt;
+};
+const CLK_TCK = 100;
+const POOL = 4000;
+
+/** Rewrites the export sequence number in place so a cycled pool still counts up. */
+function setSequence(protocol: BenchProtocol, b: Buffer, datagramNo: number): void {
+  if (protocol === 'v9') b.writeUInt32BE(datagramNo >>> 0, 12);
+  else if (protocol === 'v5') b.writeUInt32BE((datagramNo * RECORDS_PER_DATAGRAM) >>> 0, 16);
+  else b.writeUInt32BE((datagramNo * RECORDS_PER_DATAGRAM) >>> 0, 8);
+}
+
+/** Child process: sends `rate` flows/s for `seconds` to 127.0.0.1:port, paced every 2 ms. */
+async function sender(port: number, rate: number, seconds: number, protocol: BenchProtocol): Promise<void> {
+  const pool = generateDatagrams(protocol, POOL);
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  sock.setSendBufferSize(8 * 1024 * 1024);
+  const perSecond = rate / RECORDS_PER_DATAGRAM;
+  const total = Math.round(perSecond * seconds);
+  const started = performance.now();
+  let sent = 0;
+  let inFlight = 0;
+  let errors = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * perSecond));
+    while (sent < due) {
+      // Templates lead the pool; only datagrams after the first POOL keep their templates in order.
+      const b = pool[sent % POOL] as Buffer;
+      setSequence(protocol, b, sent);
+      inFlight++;
+      sock.send(b, port, '127.0.0.1', (e) => {
+        inFlight--;
+        if (e) errors++;
+      });
+      sent++;
+    }
+    await sleep(2);
+  }
+  while (inFlight > 0) await sleep(5);
+  sock.close();
+  const elapsed = (performance.now() - started) / 1000;
+  process.send?.({ datagrams: sent, flows: sent * RECORDS_PER_DATAGRAM, errors, elapsed });
+}
+
+interface SendResult {
+  datagrams: number;
+  flows: number;
+  errors: number;
+  elapsed: number;
+}
+
+function send(port: number, rate: number, seconds: number, protocol: BenchProtocol): Promise<SendResult> {
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ['--sender', String(port), String(rate), String(seconds), protocol],
+    {
+      execArgv: ['--import', 'tsx'],
+      stdio: 'inherit',
+    },
+  );
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve(m as SendResult));
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`sender exited ${code}`));
+    });
+  });
+}
+
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function procRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function nfcapdRun(rate: number, seconds: number, protocol: BenchProtocol, port: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-nfcapd-'));
+  const proc = spawn(
+    'nfcapd',
+    ['-w', dir, '-b', '127.0.0.1', '-p', String(port), '-B', '33554432', '-t', '3600'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    await sleep(500);
+    const pid = proc.pid as number;
+    const cpu0 = procCpuSeconds(pid);
+    let rss = 0;
+    const sampler = setInterval(() => {
+      rss = Math.max(rss, procRssMb(pid));
+    }, 200);
+    const sent = await send(port, rate, seconds, protocol);
+    await sleep(1000);
+    clearInterval(sampler);
+    const drops = (await udpSocketDrops([port]))?.get(port) ?? 0;
+    const cpu = procCpuSeconds(pid) - cpu0;
+    proc.kill('SIGTERM');
+    await new Promise((res) => proc.once('exit', res));
+    const info = spawnSync('nfdump', ['-R', dir, '-I'], { encoding: 'utf8' }).stdout;
+    const stored = Number(/^Flows:\s+(\d+)/m.exec(info)?.[1] ?? 0);
+    return { sent, stored, cpu, rss, drops };
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function topicCount(bus: KafkaBus, topic: string): Promise<number> {
+  const offsets = await (await bus.admin()).fetchTopicOffsets(topic);
+  return offsets.reduce((n, o) => n + Number(o.high), 0);
+}
+
+async function main(): Promise<void> {
+  if (args[0] === '--sender') {
+    await sender(Number(args[1]), Number(args[2]), Number(args[3]), args[4] as BenchProtocol);
+    return;
+  }
+  const brokers = process.env['KAFKA_BROKERS'];
+  if (!brokers)
+    throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
+  const protocol = opt('--protocol', 'v9') as BenchProtocol;
+  const rates = opt('--rates', '100000,200000,300000').split(',').map(Number);
+  const seconds = Number(opt('--seconds', '10'));
+  const sockets = Number(opt('--sockets', '2'));
+  const topic = `bench.flows.${Date.now().toString(36)}`;
+  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: 'bench-collector' });
+  const app = createApp(
+    {
+      ...DEFAULT_CONFIG,
+      netflowPort: 0,
+      ipfixPort: null,
+      sflowPort: null,
+      host: '127.0.0.1',
+      httpPort: null,
+      socketsPerPort: sockets,
+      topicPartitions: 8,
+      publisher: { topic, batchSize: 5000, lingerMs: 10, concurrency: 4, capacity: 300_000 },
+    },
+    { bus },
+  );
+  await app.start();
+  const port = app.ports.netflow as number;
+  console.log(
+    `collector UDP→Kafka: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${sockets} SO_REUSEPORT sockets, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions), Kafka ${brokers}`,
+  );
+  console.log(
+    'offered flows/s | ours: on flows.v1  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB | nfcapd: stored  loss  CPU-s  flows/CPU-s  RSS MB',
+  );
+  let nfPort = port + 1000;
+  for (const rate of rates) {
+    const before = await topicCount(bus, topic);
+    const dropsBefore = (await udpSocketDrops([port]))?.get(port) ?? 0;
+    const queueBefore = app.metrics.counters.droppedQueueFull;
+    const cpu0 = process.cpuUsage();
+    let rss = 0;
+    const sampler = setInterval(() => {
+      rss = Math.max(rss, process.memoryUsage().rss / 1024 / 1024);
+    }, 200);
+    const t0 = performance.now();
+    const sent = await send(port, rate, seconds, protocol);
+    // Drain: wait until the publisher has nothing left and the topic stops growing.
+    let last = -1;
+    for (;;) {
+      await sleep(500);
+      const n = await topicCount(bus, topic);
+      if (app.publisher.pending === 0 && n === last) break;
+      last = n;
+    }
+    const wall = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuS = (cpu.user + cpu.system) / 1e6;
+    const got = (await topicCount(bus, topic)) - before;
+    const kernel = (await udpSocketDrops([port]))?.get(port) ?? 0;
+    const ours = {
+      got,
+      loss: sent.flows - got,
+      sockDrops: kernel - dropsBefore,
+      queueDrops: app.metrics.counters.droppedQueueFull - queueBefore,
+      cpuS,
+    };
+    let nf = '';
+    if (!args.includes('--no-nfcapd')) {
+      const r = await nfcapdRun(rate, seconds, protocol, nfPort++);
+      nf = `${r.stored}  ${r.sent.flows - r.stored}  ${r.cpu.toFixed(1)}  ${Math.round(r.stored / r.cpu)}  ${r.rss.toFixed(0)}`;
+    }
+    console.log(
+      `${rate} | ${ours.got}  ${ours.loss}  ${ours.sockDrops}  ${ours.queueDrops}  ${ours.cpuS.toFixed(1)}  ${Math.round(ours.got / ours.cpuS)}  ${Math.round(ours.got / Math.min(wall, sent.elapsed + 0.5))}  ${rss.toFixed(0)} | ${nf}`,
+    );
+  }
+  await app.stop();
+  await bus.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { describe, it } from 'node:test';
+import { type BusProducer, InProcessBus, type OutgoingMessage } from '@tidewatch/bus';
+import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import { waitFor } from '@tidewatch/testing';
+import {
+  collectorConfigFromEnv,
+  createApp,
+  DEFAULT_CONFIG,
+  ExporterAllowList,
+  FlowPublisher,
+} from '../src/index.ts';
+import { udpSocketDrops } from '../src/socket-drops.ts';
+
+function flow(i: number): FlowRecord {
+  return {
+    exporter: '192.0.2.1',
+    observation_domain: 0,
+    source_format: 'netflow9',
+    start_ms: 1_700_000_000_000 + i,
+    end_ms: 1_700_000_000_500 + i,
+    protocol: 6,
+    src_ip: `10.0.0.${i % 250}`,
+    dst_ip: '192.168.1.1',
+    src_port: 1024 + i,
+    dst_port: 443,
+    fwd_bytes: 100,
+    fwd_pkts: 1,
+    bwd_bytes: 0,
+    bwd_pkts: 0,
+    tcp_flags: 2,
+    sampling_rate: 1,
+  };
+}
+
+/** A producer that holds every send until released, and can be told to fail. */
+class GatedProducer implements BusProducer {
+  sent: OutgoingMessage[][] = [];
+  failures = 0;
+  #release: (() => void)[] = [];
+  gated = true;
+  async send(_topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (this.gated) await new Promise<void>((r) => this.#release.push(r));
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('broker unavailable');
+    }
+    this.sent.push(messages);
+  }
+  open(): void {
+    this.gated = false;
+    for (const r of this.#release.splice(0)) r();
+  }
+  async close(): Promise<void> {}
+}
+
+describe('FlowPublisher', () => {
+  it('batches by size, keys by conversation, encodes Avro with the Confluent header', async () => {
+    const codecs = await createCodecs();
+    const producer = new GatedProducer();
+    producer.gated = false;
+    const p = new FlowPublisher(codecs.flows, producer, { batchSize: 10, lingerMs: 1000 });
+    assert.equal(p.offer(Array.from({ length: 25 }, (_, i) => flow(i))), 0);
+    await p.flush();
+    assert.deepEqual(
+      producer.sent.map((b) => b.length),
+      [10, 10, 5],
+    );
+    const first = producer.sent[0]![0]!;
+    assert.equal(first.key, '10.0.0.0|192.168.1.1');
+    assert.equal(first.value[0], 0);
+    assert.deepEqual(
+      { ...codecs.flows.decode(first.value) },
+      {
+        ...flow(0),
+        in_if: null,
+        out_if: null,
+        src_as: null,
+        dst_as: null,
+        vlan: null,
+        icmp_type: null,
+        icmp_code: null,
+        label: null,
+        attack: null,
+        extra: {},
+      },
+    );
+    assert.equal(p.stats.published, 25);
+  });
+
+  it('is bounded: offer() refuses what does not fit and counts it; write() waits for room', async () => {
+    const codecs = await createCodecs();
+    const producer = new GatedProducer();
+    const p = new FlowPublisher(codecs.flows, producer, { batchSize: 5, lingerMs: 1, capacity: 10 });
+    assert.equal(p.offer(Array.from({ length: 8 }, (_, i) => flow(i))), 0);
+    assert.equal(p.offer(Array.from({ length: 3 }, (_, i) => flow(i))), 3, 'no room for 3 more');
+    assert.equal(p.stats.refused, 3);
+    await p.write(flow(98));
+    await p.write(flow(99));
+    assert.equal(p.pending, 10);
+    let written = false;
+    const pending = p.write(flow(100)).then(() => {
+      written = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(written, false, 'write() waits while full');
+    producer.open();
+    await pending;
+    await p.flush();
+    assert.equal(p.stats.published, 11);
+    assert.equal(producer.sent.flat().length, 11);
+  });
+
+  it('retries a failed produce until it succeeds: nothing accepted is lost', async () => {
+    const codecs = await createCodecs();
+    const producer = new GatedProducer();
+    producer.gated = false;
+    producer.failures = 2;
+    const errors: number[] = [];
+    const p = new FlowPublisher(
+      codecs.flows,
+      producer,
+      { batchSize: 4, lingerMs: 1, retryDelayMs: 1 },
+      { onProduceError: (_e, n) => errors.push(n) },
+    );
+    p.offer(Array.from({ length: 4 }, (_, i) => flow(i)));
+    await p.flush();
+    assert.deepEqual(errors, [4, 4]);
+    assert.equal(p.stats.produceErrors, 2);
+    assert.equal(producer.sent.flat().length, 4);
+  });
+
+  it('counts flows the schema refuses instead of throwing', async () => {
+    const codecs = await createCodecs();
+    const producer = new GatedProducer();
+    producer.gated = false;
+    const p = new FlowPublisher(codecs.flows, producer, { lingerMs: 1 });
+    const bad = { ...flow(1), src_port: 1.5 } as FlowRecord;
+    assert.equal(p.offer([flow(0), bad]), 0);
+    await p.flush();
+    assert.equal(p.stats.encodeErrors, 1);
+    assert.equal(p.stats.published, 1);
+  });
+});
+
+describe('ExporterAllowList', () => {
+  it('matches IPv4 and IPv6 CIDRs, v4-mapped sources, and refuses bad entries by name', () => {
+    const allow = new ExporterAllowList(['10.1.0.0/16', '192.0.2.7', '2001:db8::/32', '::1']);
+    assert.equal(allow.allows('10.1.200.3'), true);
+    assert.equal(allow.allows('10.2.0.1'), false);
+    assert.equal(allow.allows('192.0.2.7'), true);
+    assert.equal(allow.allows('192.0.2.8'), false);
+    assert.equal(allow.allows('::ffff:10.1.0.9'), true);
+    assert.equal(allow.allows('2001:db8:1::5'), true);
+    assert.equal(allow.allows('2001:db9::5'), false);
+    assert.equal(allow.allows('::1'), true);
+    assert.equal(new ExporterAllowList(['10.0.0.0/9']).allows('10.127.255.255'), true);
+    assert.equal(new ExporterAllowList(['10.0.0.0/9']).allows('10.128.0.0'), false);
+    assert.equal(new ExporterAllowList([]).allows('203.0.113.1'), true);
+    assert.throws(
+      () => new ExporterAllowList(['10.0.0.0/33']),
+      /'10\.0\.0\.0\/33' has a bad prefix length \(0-32\)/,
+    );
+    assert.throws(() => new ExporterAllowList(['router1']), /'router1' is not an IP address or CIDR/);
+  });
+});
+
+describe('collector configuration', () => {
+  it('reads the DESIGN.md names; 0 disables a listener; bad values name the variable', () => {
+    const c = collectorConfigFromEnv({
+      TIDEWATCH_NETFLOW_PORT: '9995',
+      TIDEWATCH_IPFIX_PORT: '0',
+      KAFKA_BROKERS: 'a:9092, b:9092',
+      TIDEWATCH_EXPORTER_ALLOW: '10.0.0.0/8,192.0.2.1',
+      TIDEWATCH_COLLECTOR_SOCKETS: '4',
+    });
+    assert.equal(c.netflowPort, 9995);
+    assert.equal(c.ipfixPort, null);
+    assert.equal(c.sflowPort, 6343);
+    assert.deepEqual(c.kafkaBrokers, ['a:9092', 'b:9092']);
+    assert.deepEqual(c.allowedExporters, ['10.0.0.0/8', '192.0.2.1']);
+    assert.equal(c.socketsPerPort, 4);
+    assert.throws(
+      () => collectorConfigFromEnv({ TIDEWATCH_SFLOW_PORT: '70000' }),
+      /TIDEWATCH_SFLOW_PORT='70000' must be an integer from 0 to 65535/,
+    );
+    assert.throws(
+      () => collectorConfigFromEnv({ TIDEWATCH_EXPORTER_ALLOW: 'x' }),
+      /^ConfigError: TIDEWATCH_EXPORTER_ALLOW: /,
+    );
+  });
+});
+
+describe('collector app', () => {
+  it('drops datagrams from exporters outside the allow-list, counts them, survives garbage', async () => {
+    const bus = new InProcessBus();
+    const app = createApp(
+      {
+        ...DEFAULT_CONFIG,
+        netflowPort: 0,
+        ipfixPort: 0,
+        sflowPort: null,
+        host: '127.0.0.1',
+        httpPort: 0,
+        allowedExporters: ['192.0.2.0/24'],
+      },
+      { bus },
+    );
+    await app.start();
+    try {
+      const { createSocket } = await import('node:dgram');
+      const s = createSocket('udp4');
+      for (let i = 0; i < 5; i++) s.send(Buffer.from([0, 5, 0, 1, 2, 3]), app.ports.netflow!, '127.0.0.1');
+      await waitFor(() => app.metrics.counters.notAllowed === 5, { what: '5 refused datagrams' });
+      s.close();
+      assert.equal(app.decoder.stats.datagrams, 0);
+      const text = await (await fetch(`http://127.0.0.1:${app.ports.http}/metrics`)).text();
+      assert.match(text, /tidewatch_collector_rejected_datagrams_total\{reason="not_allowed"\} 5/);
+      assert.equal((await fetch(`http://127.0.0.1:${app.ports.http}/livez`)).status, 200);
+    } finally {
+      await app.stop();
+      await bus.close();
+    }
+  });
+
+  it('IPFIX over TCP: a stream that breaks message framing is closed and counted', async () => {
+    const bus = new InProcessBus();
+    const app = createApp(
+      {
+        ...DEFAULT_CONFIG,
+        netflowPort: null,
+        ipfixPort: 0,
+        sflowPort: null,
+        host: '127.0.0.1',
+        httpPort: null,
+      },
+      { bus },
+    );
+    await app.start();
+    try {
+      const sock = connect(app.ports.ipfixTcp!, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      const closed = new Promise((r) => sock.once('close', r));
+      // version 9 is not IPFIX: the stream cannot be trusted past this point
+      sock.write(Buffer.from([0, 9, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      await closed;
+      assert.equal(app.metrics.counters.tcpFramingErrors, 1);
+    } finally {
+      await app.stop();
+      await bus.close();
+    }
+  });
+});
+
+describe('socket drops', () => {
+  it('reads /proc/net/udp for our ports (zero for a quiet socket)', async () => {
+    const { createSocket } = await import('node:dgram');
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const port = s.address().port;
+    const drops = await udpSocketDrops([port]);
+    s.close();
+    assert.ok(drops, '/proc/net/udp is readable on Linux');
+    assert.equal(drops.get(port), 0);
+  });
+});
