@@ -75,6 +75,11 @@ export class PartitionSequencer {
     return this.#replayed;
   }
 
+  /** Windows ending at or before this were emitted (or never existed). */
+  get emittedThrough(): number {
+    return this.#emittedThrough;
+  }
+
   get nextOffset(): number {
     return this.#nextOffset;
   }

@@ -17,6 +17,7 @@ import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observab
 import {
   type ContextKey,
   type EntityStats,
+  InMemoryEntityStats,
   type OpenWindow,
   PartitionSequencer,
   windowContribution,
@@ -294,6 +295,14 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
     if (Number.isFinite(low)) metrics.watermarkLag.set((Date.now() - low) / 1000);
   }
 
+  /** One-process mode: forget initiator-windows every partition here has emitted (bounded memory). */
+  function evictInMemoryStats(): void {
+    if (!(stats instanceof InMemoryEntityStats) || states.size === 0) return;
+    let emitted = Number.POSITIVE_INFINITY;
+    for (const s of states.values()) emitted = Math.min(emitted, s.sequencer.emittedThrough);
+    if (Number.isFinite(emitted)) stats.evictBefore(emitted - 2 * config.spec.window_ms);
+  }
+
   /** Records not yet read per assigned partition (from the group's lag and what is held here). */
   async function unreadByPartition(): Promise<Map<number, number>> {
     const unread = new Map<number, number>();
@@ -333,6 +342,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       for (const [p] of silentAssigned) if (unread.get(p) === 0) silent.set(p, IDLE_WATERMARK);
       if (silent.size > 0) await coordination.publishWatermarks(config.flowsTopic, silent);
       await flush(states.keys(), lastContext);
+      evictInMemoryStats();
     });
   }
 
