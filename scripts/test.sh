@@ -24,6 +24,7 @@ if [ -z "${TW_SKIP_LINT:-}" ]; then
   pnpm exec biome check --reporter=summary .
   step "typecheck (tsc)"
   pnpm exec tsc -p tsconfig.json
+  pnpm --filter @tidewatch/ui typecheck
 fi
 
 step "build the web UI"
