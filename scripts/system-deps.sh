@@ -3,7 +3,7 @@
 # and tshark as reference decoder. Installs only what is missing.
 set -euo pipefail
 need=()
-for pair in redis-server:redis-server softflowd:softflowd nfcapd:nfdump tshark:tshark fprobe:fprobe pmacctd:pmacct editcap:wireshark-common chromium:chromium; do
+for pair in redis-server:redis-server softflowd:softflowd nfcapd:nfdump tshark:tshark fprobe:fprobe pmacctd:pmacct editcap:wireshark-common chromium:chromium promtool:prometheus; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
