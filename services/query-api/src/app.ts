@@ -169,6 +169,10 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
   app.decorateRequest('principal', null);
 
   await app.register(swagger, {
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) =>
+        typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`,
+    },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -29,7 +29,17 @@ async function main(): Promise<void> {
         dim: config.embeddingDim,
       })
     : undefined;
-  const app = await createApp(config, { ...(bus ? { bus } : {}), ...(store ? { store } : {}) });
+  // Topic overrides (isolated deployments and the e2e suite); defaults are the contract's names.
+  const topics = {
+    sequences: process.env['TIDEWATCH_SEQUENCES_TOPIC'] || 'sequences.v1',
+    findings: process.env['TIDEWATCH_FINDINGS_TOPIC'] || 'findings.v1',
+    webhookDeadLetter: process.env['TIDEWATCH_WEBHOOKS_DLQ_TOPIC'] || 'webhooks.v1.dlq',
+  };
+  const app = await createApp(config, {
+    topics,
+    ...(bus ? { bus } : {}),
+    ...(store ? { store } : {}),
+  });
   app.fastify.log.info({ config: maskedConfig(config) }, 'effective configuration');
   if (!config.adminKey)
     app.fastify.log.warn(

@@ -599,6 +599,8 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
         ])
           assert.ok(params.includes(n), n);
         assert.ok(r.body.components.securitySchemes.bearer);
+        assert.equal(r.body.components.schemas.Finding.properties.score.type, 'number');
+        assert.ok(r.body.components.schemas.Case.properties.finding_ids);
       });
     });
   });

@@ -2,7 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../app.ts';
 import { type FilterParams, parseTime } from '../finding-queries.ts';
 import { badRequest } from '../errors.ts';
-import { filterProperties } from './schemas.ts';
+import {
+  askSchema,
+  errorResponses,
+  filterProperties,
+  forensicsSchema,
+  overviewSchema,
+  rollupSchema,
+} from './schemas.ts';
 
 const TIME = filterProperties.from;
 
@@ -13,6 +20,7 @@ export async function analysisRoutes(app: FastifyInstance, s: Services): Promise
       config: { scope: 'read' },
       schema: {
         tags: ['analytics'],
+        response: { 200: overviewSchema, ...errorResponses },
         summary:
           'Threat overview for a time range (default: the last 24 hours), from incremental hourly aggregates.',
         querystring: {
@@ -40,6 +48,7 @@ export async function analysisRoutes(app: FastifyInstance, s: Services): Promise
       config: { scope: 'read' },
       schema: {
         tags: ['analytics'],
+        response: { 200: forensicsSchema, ...errorResponses },
         summary:
           'Connections, forward/backward bytes, tactic distribution and occurrences for a source and/or destination (or all).',
         querystring: {
@@ -63,6 +72,7 @@ export async function analysisRoutes(app: FastifyInstance, s: Services): Promise
       config: { scope: 'read' },
       schema: {
         tags: ['analytics'],
+        response: { 200: rollupSchema, ...errorResponses },
         summary: 'Technique and tactic roll-up of malicious findings (count, first/last seen, max score).',
         querystring: { type: 'object', additionalProperties: false, properties: filterProperties },
       },
@@ -76,6 +86,7 @@ export async function analysisRoutes(app: FastifyInstance, s: Services): Promise
       config: { scope: 'read' },
       schema: {
         tags: ['analytics'],
+        response: { 200: askSchema, ...errorResponses },
         summary:
           'A question in plain language, answered by running one of the API queries; returns the query it ran and a table.',
         body: {

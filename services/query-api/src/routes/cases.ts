@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../app.ts';
 import type { CaseUpdate } from '../cases.ts';
 import { CASE_PRIORITIES, CASE_STATUSES, type Case } from '../stores/domain.ts';
-import { UUID, idParams } from './schemas.ts';
+import { errorResponses, idParams, UUID } from './schemas.ts';
 
 const findingIds = { type: 'array', maxItems: 1000, items: { type: 'string', pattern: UUID } } as const;
 
@@ -15,6 +15,7 @@ export async function caseRoutes(app: FastifyInstance, s: Services): Promise<voi
       config: { scope: 'write' },
       schema: {
         tags: ['cases'],
+        response: { 201: { $ref: 'Case#' }, ...errorResponses },
         body: {
           type: 'object',
           additionalProperties: false,
@@ -53,7 +54,10 @@ export async function caseRoutes(app: FastifyInstance, s: Services): Promise<voi
 
   app.get<{ Params: { id: string } }>(
     '/v1/cases/:id',
-    { config: { scope: 'read' }, schema: { tags: ['cases'], params: idParams } },
+    {
+      config: { scope: 'read' },
+      schema: { tags: ['cases'], params: idParams, response: { 200: { $ref: 'Case#' }, ...errorResponses } },
+    },
     (req) => s.cases.get(req.params.id),
   );
 
@@ -64,6 +68,7 @@ export async function caseRoutes(app: FastifyInstance, s: Services): Promise<voi
       schema: {
         tags: ['cases'],
         summary: 'Update status, priority, title/description, add a note, attach or detach findings.',
+        response: { 200: { $ref: 'Case#' }, ...errorResponses },
         params: idParams,
         body: {
           type: 'object',

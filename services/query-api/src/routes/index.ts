@@ -7,11 +7,12 @@ import { exportRoutes } from './exports.ts';
 import { findingRoutes } from './findings.ts';
 import { healthRoutes } from './health.ts';
 import { mcpRoutes } from './mcp.ts';
-import { findingSchema } from './schemas.ts';
+import { caseSchema, findingSchema } from './schemas.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export async function registerRoutes(app: FastifyInstance, s: Services): Promise<void> {
   app.addSchema(findingSchema);
+  app.addSchema(caseSchema);
   for (const routes of [
     healthRoutes,
     findingRoutes,

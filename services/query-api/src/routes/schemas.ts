@@ -86,3 +86,127 @@ export const errorResponses = {
   401: errorSchema,
   403: errorSchema,
 } as const;
+
+const counted = (key: string, type: 'string' | 'integer' = 'string') =>
+  ({
+    type: 'array',
+    items: { type: 'object', properties: { [key]: { type }, count: { type: 'integer' } } },
+  }) as const;
+
+export const overviewSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    from_ms: { type: 'integer' },
+    to_ms: { type: 'integer' },
+    bucket_ms: { type: 'integer' },
+    unique_ip_pairs: { type: 'integer' },
+    total_sequences: { type: 'integer' },
+    total_flows: { type: 'integer' },
+    fwd_bytes: { type: 'number' },
+    bwd_bytes: { type: 'number' },
+    suspicious: { type: 'integer' },
+    unclassified: { type: 'integer', description: 'malicious findings with no tactic at probability >= 0.5' },
+    tactics: counted('id'),
+    techniques: counted('id'),
+    severities: counted('severity'),
+    top_src_ips: counted('ip'),
+    top_dst_ports: counted('port', 'integer'),
+    over_time: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          start_ms: { type: 'integer' },
+          sequences: { type: 'integer' },
+          suspicious: { type: 'integer' },
+        },
+      },
+    },
+  },
+} as const;
+
+const rollup = {
+  type: 'array',
+  items: {
+    type: 'object',
+    additionalProperties: true,
+    properties: {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      count: { type: 'integer' },
+      first_seen_ms: { type: 'integer' },
+      last_seen_ms: { type: 'integer' },
+    },
+  },
+} as const;
+
+export const forensicsSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    src_ip: { type: ['string', 'null'] },
+    dst_ip: { type: ['string', 'null'] },
+    sequences: { type: 'integer' },
+    connections: { type: 'integer' },
+    fwd_bytes: { type: 'number' },
+    bwd_bytes: { type: 'number' },
+    suspicious: { type: 'integer' },
+    first_seen_ms: { type: ['integer', 'null'] },
+    last_seen_ms: { type: ['integer', 'null'] },
+    tactics: rollup,
+    techniques: rollup,
+    top_dst_ports: counted('port', 'integer'),
+    truncated: { type: 'boolean' },
+  },
+} as const;
+
+export const rollupSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: { techniques: rollup, tactics: rollup, truncated: { type: 'boolean' } },
+} as const;
+
+export const caseSchema = {
+  $id: 'Case',
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    id: { type: 'string' },
+    title: { type: 'string' },
+    description: { type: 'string' },
+    status: { type: 'string' },
+    priority: { type: 'string' },
+    notes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { at_ms: { type: 'integer' }, author: { type: 'string' }, text: { type: 'string' } },
+      },
+    },
+    finding_ids: { type: 'array', items: { type: 'string' } },
+    created_by: { type: 'string' },
+    created_at_ms: { type: 'integer' },
+    updated_at_ms: { type: 'integer' },
+  },
+} as const;
+
+export const askSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    question: { type: 'string' },
+    answered_by: { type: 'string', enum: ['parser', 'llm'] },
+    query: {
+      type: 'object',
+      additionalProperties: true,
+      properties: {
+        method: { type: 'string' },
+        path: { type: 'string' },
+        params: { type: 'object', additionalProperties: true },
+      },
+    },
+    columns: { type: 'array', items: { type: 'string' } },
+    rows: { type: 'array', items: { type: 'array', items: {} } },
+  },
+} as const;
