@@ -220,8 +220,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       state.unapplied = [];
       published.set(p, state.idle ? IDLE_WATERMARK : state.sequencer.watermark);
     }
-    await coordination.publishWatermarks(config.flowsTopic, published);
-    const low = await coordination.lowWatermark(config.flowsTopic, config.flowsPartitions);
+    const low = await coordination.exchangeWatermarks(config.flowsTopic, published, config.flowsPartitions);
     for (const p of active) {
       const state = states.get(p) as PartitionState;
       state.unemitted.push(...state.sequencer.takeEmittable(low));

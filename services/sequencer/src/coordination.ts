@@ -9,6 +9,8 @@ export interface SequencerCoordination {
   publishWatermarks(topic: string, watermarks: Map<number, number>): Promise<void>;
   /** The lowest published watermark over partitions 0..partitions-1 (-Infinity if one has none). */
   lowWatermark(topic: string, partitions: number): Promise<number>;
+  /** Publishes, then reads the low watermark (one round trip where the backend allows). */
+  exchangeWatermarks(topic: string, watermarks: Map<number, number>, partitions: number): Promise<number>;
   saveCheckpoint(
     group: string,
     topic: string,
@@ -69,6 +71,15 @@ export class MemoryCoordination implements SequencerCoordination {
       this.#watermarks.set(topic, byPartition);
     }
     for (const [p, w] of watermarks) byPartition.set(p, w);
+  }
+
+  async exchangeWatermarks(
+    topic: string,
+    watermarks: Map<number, number>,
+    partitions: number,
+  ): Promise<number> {
+    await this.publishWatermarks(topic, watermarks);
+    return this.lowWatermark(topic, partitions);
   }
 
   async lowWatermark(topic: string, partitions: number): Promise<number> {

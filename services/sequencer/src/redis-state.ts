@@ -67,6 +67,8 @@ export interface RedisStateSettings {
 /** Entity statistics and coordination in Redis, shared by every sequencer instance and partition. */
 export class RedisSequencerState implements EntityStats, SequencerCoordination {
   readonly keys: SequencerKeys;
+  /** Checkpoint offsets this process saved, per checkpoint hash (pruned without listing the hash). */
+  readonly #saved = new Map<string, number[]>();
   readonly #timer: RedisTimer;
 
   constructor(
@@ -132,6 +134,24 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     await this.#timer('publish_watermarks', () => this.redis.hset(this.keys.watermarks(topic), ...fields));
   }
 
+  async exchangeWatermarks(
+    topic: string,
+    watermarks: Map<number, number>,
+    partitions: number,
+  ): Promise<number> {
+    const fields: string[] = [];
+    for (const [p, w] of watermarks) if (Number.isFinite(w)) fields.push(String(p), String(w));
+    const key = this.keys.watermarks(topic);
+    const partitionFields = Array.from({ length: partitions }, (_, p) => String(p));
+    const results = await this.#timer('exchange_watermarks', () => {
+      const pipeline = this.redis.pipeline();
+      if (fields.length > 0) pipeline.hset(key, ...fields);
+      pipeline.hmget(key, ...partitionFields);
+      return execOrThrow(pipeline);
+    });
+    return lowest(results.at(-1) as (string | null)[]);
+  }
+
   async lowWatermark(topic: string, partitions: number): Promise<number> {
     const fields = Array.from({ length: partitions }, (_, p) => String(p));
     const values = await this.#timer('low_watermark', () =>
@@ -149,6 +169,7 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     c: PartitionCheckpoint,
   ): Promise<void> {
     const key = this.keys.checkpoints(group, topic, partition);
+    this.#saved.set(key, [...(this.#saved.get(key) ?? []), c.offset]);
     await this.#timer('save_checkpoint', () =>
       this.redis
         .multi()
@@ -159,9 +180,9 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
   }
 
   async loadCheckpoint(group: string, topic: string, partition: number, offset: number) {
-    const text = await this.#timer('load_checkpoint', () =>
-      this.redis.hget(this.keys.checkpoints(group, topic, partition), String(offset)),
-    );
+    const key = this.keys.checkpoints(group, topic, partition);
+    const text = await this.#timer('load_checkpoint', () => this.redis.hget(key, String(offset)));
+    if (text !== null) this.#saved.set(key, [...(this.#saved.get(key) ?? []), offset]);
     return text === null ? undefined : decodeCheckpoint(text);
   }
 
@@ -172,10 +193,21 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     committedOffset: number,
   ): Promise<void> {
     const key = this.keys.checkpoints(group, topic, partition);
-    const offsets = await this.redis.hkeys(key);
-    const old = offsets.filter((o) => Number(o) < committedOffset);
-    if (old.length > 0) await this.redis.hdel(key, ...old);
+    const saved = this.#saved.get(key) ?? [];
+    const old = saved.filter((o) => o < committedOffset);
+    this.#saved.set(
+      key,
+      saved.filter((o) => o >= committedOffset),
+    );
+    if (old.length > 0)
+      await this.#timer('prune_checkpoints', () => this.redis.hdel(key, ...old.map(String)));
   }
+}
+
+function lowest(values: (string | null)[]): number {
+  let low = Number.POSITIVE_INFINITY;
+  for (const v of values) low = Math.min(low, v === null ? Number.NEGATIVE_INFINITY : Number(v));
+  return low;
 }
 
 async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
