@@ -28,7 +28,10 @@ export interface InProcessBusSettings {
    * committed (one-process mode). Without it everything lives in memory.
    */
   dir?: string;
-  /** Messages kept per partition; older ones are dropped like Kafka retention (default 200 000). */
+  /**
+   * Messages kept in memory per partition; older ones are dropped like Kafka retention (default
+   * 100 000). Messages every reading group has committed are dropped sooner.
+   */
   retainPerPartition?: number;
   /** How long stop() may take to drain (default 30 s). */
   stopDeadlineMs?: number;
@@ -67,6 +70,13 @@ class PartitionLog {
       this.base += BigInt(excess);
     }
     return offset;
+  }
+
+  trimBefore(offset: bigint): void {
+    const drop = Number((offset < this.end ? offset : this.end) - this.base);
+    if (drop <= 0) return;
+    this.records.splice(0, drop);
+    this.base += BigInt(drop);
   }
 
   read(from: bigint, max: number): { offset: bigint; record: StoredRecord }[] {
@@ -143,7 +153,7 @@ export class InProcessBus implements MessageBus {
     this.#settings = settings;
     this.logger = componentLogger(settings.logger ?? defaultLogger(), 'bus');
     this.metrics = settings.metrics ? BusMetrics.for(settings.metrics) : undefined;
-    this.#retain = settings.retainPerPartition ?? 200_000;
+    this.#retain = settings.retainPerPartition ?? 100_000;
     if (settings.dir) this.#load(settings.dir);
   }
 
@@ -265,6 +275,28 @@ export class InProcessBus implements MessageBus {
     for (const { topic, partition, offset } of offsets)
       group.committed.set(tpKey(topic, partition), BigInt(offset));
     this.#persistOffsets();
+    for (const { topic, partition } of offsets) this.#trimConsumed(topic, partition);
+  }
+
+  /**
+   * Drops from memory what every group reading a partition has committed, so a long one-process
+   * run holds only the unconsumed tail. Partitions nobody reads (DLQs) keep the retention cap.
+   */
+  #trimConsumed(topic: string, partition: number): void {
+    const log = this.#topics.get(topic)?.partitions[partition];
+    if (!log) return;
+    const key = tpKey(topic, partition);
+    let floor: bigint | undefined;
+    for (const group of this.#groups.values()) {
+      const committed = group.committed.get(key);
+      const reads = group.members.some((m) => m.topics.includes(topic));
+      if (committed === undefined) {
+        if (reads) return;
+        continue;
+      }
+      floor = floor === undefined || committed < floor ? committed : floor;
+    }
+    if (floor !== undefined) log.trimBefore(floor);
   }
 
   consumer(options: ConsumerOptions): BusConsumer {
@@ -341,6 +373,7 @@ export class InProcessBus implements MessageBus {
       const group = this.group(id);
       for (const [key, offset] of Object.entries(offsets)) group.committed.set(key, BigInt(offset));
     }
+    for (const [name, log] of this.#topics) log.partitions.forEach((_, p) => this.#trimConsumed(name, p));
   }
 }
 
@@ -442,7 +475,10 @@ class InProcessConsumer implements BusConsumer {
     if (known !== undefined) return known;
     const log = this.bus.topic(topic).partitions[partition]!;
     const committed = this.bus.group(this.groupId).committed.get(key);
-    return committed ?? (this.options.fromBeginning === false ? log.end : log.base);
+    // Resolved once per assignment, as Kafka resets a fetch position: "latest" must not move on.
+    const start = committed ?? (this.options.fromBeginning === false ? log.end : log.base);
+    this.#positions.set(key, start);
+    return start;
   }
 
   async #consume(handler: BatchHandler): Promise<void> {

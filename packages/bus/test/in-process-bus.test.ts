@@ -54,6 +54,62 @@ describe('InProcessBus', () => {
     assert.deepEqual(await consumer.lag(), [{ topic: 'plain', partition: 0, lag: 0 }]);
   });
 
+  it('keeps only what some reading group has not committed, and a retention cap for the rest', async () => {
+    const bus = new InProcessBus({ retainPerPartition: 50 });
+    await bus.ensureTopics([{ topic: 't', partitions: 1 }]);
+    const producer = await bus.producer();
+    await producer.send(
+      't',
+      Array.from({ length: 30 }, (_, i) => ({ key: null, value: Buffer.from(String(i)) })),
+    );
+    const fast: string[] = [];
+    const a = bus.consumer({ groupId: 'fast', topics: ['t'] });
+    await a.run(async (messages) => {
+      fast.push(...messages.map((m) => m.value.toString()));
+    });
+    await waitFor(() => fast.length === 30);
+    const partition = bus.topic('t').partitions[0]!;
+    assert.equal(partition.records.length, 0, 'the only reading group committed everything');
+    await a.stop();
+
+    // A second group joins later and has committed nothing: from now on its backlog stays.
+    let slowSeen = 0;
+    let gate!: () => void;
+    const opened = new Promise<void>((r) => {
+      gate = r;
+    });
+    const b = bus.consumer({ groupId: 'slow', topics: ['t'], fromBeginning: false });
+    try {
+      await b.run(async (messages) => {
+        await opened;
+        slowSeen += messages.length;
+      });
+      await new Promise((r) => setTimeout(r, 20)); // the consumer takes its "latest" position
+      await producer.send(
+        't',
+        Array.from({ length: 80 }, (_, i) => ({ key: null, value: Buffer.from(String(30 + i)) })),
+      );
+      assert.equal(partition.records.length, 50, 'capped at retainPerPartition');
+      assert.equal(partition.base, 60n);
+      gate();
+      await waitFor(() => slowSeen === 50, { what: 'the retained 50', timeoutMs: 5_000 });
+    } finally {
+      gate();
+      await b.stop();
+    }
+    assert.equal(partition.records.length, 50, "the offline group 'fast' has not read them yet");
+
+    const resumed: string[] = [];
+    const again = bus.consumer({ groupId: 'fast', topics: ['t'] });
+    await again.run(async (messages) => {
+      resumed.push(...messages.map((m) => m.value.toString()));
+    });
+    await waitFor(() => resumed.length === 50, { what: 'the retained 50 again', timeoutMs: 5_000 });
+    await again.stop();
+    assert.equal(resumed[0], '60', '30..59 fell out of retention, as on a broker');
+    assert.equal(partition.records.length, 0, 'every reading group committed everything');
+  });
+
   it('refuses to produce to a topic that was never created', async () => {
     const bus = new InProcessBus();
     const producer = await bus.producer();
