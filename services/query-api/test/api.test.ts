@@ -56,6 +56,9 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
         assert.equal((await h.call('GET', '/v1/keys', { key: h.keys.write })).status, 403);
         assert.equal((await h.call('GET', '/v1/findings', { key: h.keys.write })).status, 200);
         assert.equal((await h.call('GET', '/v1/keys', { key: ADMIN_KEY })).status, 200);
+        const me = await h.call('GET', '/v1/whoami', { key: h.keys.write });
+        assert.deepEqual([me.body.name, me.body.scopes], ['write-key', ['write']]);
+        assert.equal((await h.call('GET', '/v1/whoami', { key: null })).status, 401);
       });
       it('stores keys hashed, lists them without secrets and revokes them', async () => {
         const created = await h.call('POST', '/v1/keys', { body: { name: 'temp', scopes: ['read'] } });

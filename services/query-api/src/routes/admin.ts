@@ -15,6 +15,32 @@ export async function adminRoutes(app: FastifyInstance, s: Services): Promise<vo
   const publicKey = ({ salt: _s, hash: _h, ...rest }: Awaited<ReturnType<typeof s.keys.list>>[number]) =>
     rest;
 
+  app.get(
+    '/v1/whoami',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['admin'],
+        summary: 'The calling key: id, name and scopes (what the UI may offer).',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              key_id: { type: 'string' },
+              name: { type: 'string' },
+              scopes: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    async (req) => ({
+      key_id: req.principal?.keyId,
+      name: req.principal?.name,
+      scopes: req.principal?.scopes ?? [],
+    }),
+  );
+
   app.get('/v1/keys', { config: { scope: 'admin' }, schema: { tags: ['admin'] } }, async () => ({
     items: (await s.keys.list()).map(publicKey),
   }));
