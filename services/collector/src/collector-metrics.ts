@@ -187,7 +187,8 @@ export class CollectorMetrics {
 
   /** Adds socket drops seen since the last poll (kernel counters vanish with their sockets). */
   addSocketDrops(listener: string, delta: number): void {
-    if (delta > 0) this.#socketDrops.set(listener, (this.#socketDrops.get(listener) ?? 0) + delta);
+    // The series exists from the first poll (at 0), so rate() and alerts see it before any drop.
+    this.#socketDrops.set(listener, (this.#socketDrops.get(listener) ?? 0) + Math.max(0, delta));
   }
 
   socketDrops(): number {

@@ -95,6 +95,8 @@ export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig 
   if (linger !== undefined) publisher.lingerMs = linger;
   if (queue !== undefined) publisher.capacity = queue;
   if (producers !== undefined) publisher.concurrency = producers;
+  const topic = env['TIDEWATCH_FLOWS_TOPIC'];
+  if (topic) publisher.topic = topic;
   return {
     ...d,
     netflowPort: listenerPort(env, 'TIDEWATCH_NETFLOW_PORT', d.netflowPort),
