@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Finding } from '@tidewatch/contracts';
+import * as ort from 'onnxruntime-node';
 import {
   compileFilter,
   decodeCursor,
@@ -35,6 +37,17 @@ type LogRecord =
   | { d: string[] };
 
 const LOG_FILE = 'points.log';
+
+/** Below this many query×point pairs the plain loop beats a GEMM call's fixed cost. */
+const GEMM_MIN_PAIRS = 1 << 16;
+const GEMM_MODEL = fileURLToPath(new URL('../assets/cosine-gemm.onnx', import.meta.url));
+let gemm: Promise<ort.InferenceSession> | null = null;
+
+/** A one-node ONNX graph, similarity = queries · pointsᵀ (Gemm, transB=1; see assets/README). */
+function gemmSession(): Promise<ort.InferenceSession> {
+  gemm ??= ort.InferenceSession.create(GEMM_MODEL, { executionProviders: ['cpu'] });
+  return gemm;
+}
 
 /**
  * A vector store on local disk for the one-process mode and CI. Points live in memory (vectors in
@@ -213,41 +226,56 @@ export class EmbeddedStore implements VectorStore {
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
     });
     const pred = compileFilter(opts.filter);
-    const vecs = this.vectors;
-    // Per query, the best k so far ascending by similarity (index 0 is the worst kept).
+    const n = this.ids.length;
+    // Snapshot of the slots: a write landing during the GEMM must not shift ids under the results.
+    const ids = this.ids.slice(0, n);
+    const payloads = this.payloads.slice(0, n);
+    const eligible = new Uint8Array(n);
+    for (let slot = 0; slot < n; slot++) {
+      const p = payloads[slot];
+      if (p !== undefined && (!pred || pred(p))) eligible[slot] = 1;
+    }
     const bestSim: number[][] = vectors.map(() => []);
     const bestSlot: number[][] = vectors.map(() => []);
-    const n = this.ids.length;
-    for (let slot = 0; slot < n; slot++) {
-      const p = this.payloads[slot];
-      if (p === undefined || (pred && !pred(p))) continue;
-      const base = slot * dim;
+    const keep = (q: number, slot: number, dot: number): void => {
+      const sims = bestSim[q] as number[];
+      if (sims.length === k && dot <= (sims[0] as number)) return;
+      const slots = bestSlot[q] as number[];
+      let at = 0;
+      while (at < sims.length && (sims[at] as number) < dot) at++;
+      sims.splice(at, 0, dot);
+      slots.splice(at, 0, slot);
+      if (sims.length > k) {
+        sims.shift();
+        slots.shift();
+      }
+    };
+    if (Q * n >= GEMM_MIN_PAIRS) {
+      // All similarities at once as one matrix product in onnxruntime (MLAS), then top-k per query.
+      const session = await gemmSession();
+      const out = await session.run({
+        queries: new ort.Tensor('float32', queries, [Q, dim]),
+        points: new ort.Tensor('float32', this.vectors.slice(0, n * dim), [n, dim]),
+      });
+      const sim = out['similarity']?.data as Float32Array;
       for (let q = 0; q < Q; q++) {
-        if (slot === exclude[q]) continue;
-        const qb = q * dim;
-        let d0 = 0;
-        let d1 = 0;
-        let d2 = 0;
-        let d3 = 0;
-        let i = 0;
-        for (; i + 3 < dim; i += 4) {
-          d0 += (queries[qb + i] as number) * (vecs[base + i] as number);
-          d1 += (queries[qb + i + 1] as number) * (vecs[base + i + 1] as number);
-          d2 += (queries[qb + i + 2] as number) * (vecs[base + i + 2] as number);
-          d3 += (queries[qb + i + 3] as number) * (vecs[base + i + 3] as number);
+        const row = q * n;
+        const ex = exclude[q];
+        for (let slot = 0; slot < n; slot++) {
+          if (eligible[slot] === 1 && slot !== ex) keep(q, slot, sim[row + slot] as number);
         }
-        for (; i < dim; i++) d0 += (queries[qb + i] as number) * (vecs[base + i] as number);
-        const dot = d0 + d1 + d2 + d3;
-        const sims = bestSim[q] as number[];
-        if (sims.length === k && dot <= (sims[0] as number)) continue;
-        const slots = bestSlot[q] as number[];
-        let at = 0;
-        while (at < sims.length && (sims[at] as number) < dot) at++;
-        sims.splice(at, 0, dot);
-        slots.splice(at, 0, slot);
-        if (sims.length > k) {
-          sims.shift();
-          slots.shift();
+      }
+    } else {
+      const vecs = this.vectors;
+      for (let slot = 0; slot < n; slot++) {
+        if (eligible[slot] !== 1) continue;
+        const base = slot * dim;
+        for (let q = 0; q < Q; q++) {
+          if (slot === exclude[q]) continue;
+          const qb = q * dim;
+          let dot = 0;
+          for (let i = 0; i < dim; i++) dot += (queries[qb + i] as number) * (vecs[base + i] as number);
+          keep(q, slot, dot);
         }
       }
     }
@@ -257,9 +285,9 @@ export class EmbeddedStore implements VectorStore {
       for (let i = sims.length - 1; i >= 0; i--) {
         const slot = slots[i] as number;
         hits.push({
-          id: this.ids[slot] as string,
+          id: ids[slot] as string,
           similarity: sims[i] as number,
-          payload: structuredClone(this.payloads[slot] as Finding),
+          payload: structuredClone(payloads[slot] as Finding),
         });
       }
       return hits;

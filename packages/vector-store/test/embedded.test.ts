@@ -97,3 +97,49 @@ describe('EmbeddedStore persistence', () => {
     }
   });
 });
+
+describe('EmbeddedStore exact kNN at scale (GEMM path)', () => {
+  it('returns the exact top-k of a brute-force cosine for a batch of queries, filter and exclusions applied', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-embedded-'));
+    try {
+      const dim = 16;
+      let seed = 42;
+      const rnd = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed / 2 ** 31 - 0.5;
+      };
+      const store = new EmbeddedStore({ dir, dim, fsync: false });
+      await store.init();
+      const pts = Array.from({ length: 3000 }, (_, i) => ({
+        id: contractFinding(i).sequence_id,
+        vector: Array.from({ length: dim }, rnd),
+        payload: contractFinding(i % 60, { sequence_id: contractFinding(i).sequence_id }),
+      }));
+      await store.upsert(pts);
+      const queries = Array.from({ length: 30 }, (_, q) => (pts[q * 7] as (typeof pts)[number]).vector);
+      const excludeIds = queries.map((_, q) => (q % 2 === 0 ? pts[q * 7]?.id : undefined));
+      const many = await store.similarMany(queries, { k: 5, filter: { verdict: 'benign' }, excludeIds });
+      const unit = (v: number[]) => {
+        const n = Math.hypot(...v);
+        return v.map((x) => x / n);
+      };
+      for (const [q, v] of queries.entries()) {
+        const u = unit(v);
+        const want = pts
+          .filter((p) => p.payload.verdict === 'benign' && p.id !== excludeIds[q])
+          .map((p) => ({ id: p.id, sim: unit(p.vector).reduce((s, x, j) => s + x * (u[j] as number), 0) }))
+          .sort((a, b) => b.sim - a.sim)
+          .slice(0, 5);
+        const got = many[q] ?? [];
+        assert.deepEqual(
+          got.map((h) => h.id),
+          want.map((w) => w.id),
+        );
+        for (const [j, h] of got.entries()) assert.ok(Math.abs(h.similarity - (want[j]?.sim ?? 0)) < 1e-5);
+      }
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -245,6 +245,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         topics: [config.sequencesTopic],
         commitMode: 'after-batch',
         maxBatchSize: config.maxPollRecords,
+        sessionTimeoutMs: config.sessionTimeoutMs,
       });
       await consumer.run(handle);
       consuming = true;

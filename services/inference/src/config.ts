@@ -12,6 +12,12 @@ export interface InferenceConfig {
   maxWaitMs: number;
   /** Messages per consumer batch handed to the scorer. */
   maxPollRecords: number;
+  /**
+   * Kafka session timeout. A batch handler that runs longer than this (no heartbeat meanwhile)
+   * loses its partitions and the batch is replayed, so it bounds a batch's time (max poll x
+   * per-sequence cost, neighbour lookups included).
+   */
+  sessionTimeoutMs: number;
   /** `model/versions` (or TIDEWATCH_MODEL_DIR) and the version to start with (default: DEFAULT). */
   modelDir: string | undefined;
   modelVersion: string | undefined;
@@ -82,7 +88,8 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     findingsTopic: text(env, 'TIDEWATCH_FINDINGS_TOPIC') ?? 'findings.v1',
     batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 256, { min: 1, max: 8192 }),
     maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 0, { min: 0, max: 60_000 }),
-    maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 2048, { min: 1 }),
+    maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 512, { min: 1 }),
+    sessionTimeoutMs: num(env, 'TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
     modelDir: text(env, 'TIDEWATCH_MODEL_DIR'),
     modelVersion: text(env, 'TIDEWATCH_MODEL_VERSION'),
     device,
