@@ -124,7 +124,7 @@ describe('Helm chart', () => {
     const flows = ms.find((m) => m.kind === 'Service' && m.metadata.name === 'tw-tidewatch-collector-flows');
     assert.equal(flows?.spec?.['externalTrafficPolicy'], 'Local');
     assert.deepEqual(
-      (flows?.spec?.['ports'] as { protocol: string }[]).map((p) => p.protocol),
+      ((flows?.spec?.['ports'] ?? []) as { protocol: string }[]).map((p) => p.protocol),
       ['UDP', 'UDP', 'TCP', 'UDP'],
     );
     assert.equal(byKind(ms, 'PodDisruptionBudget').length, 4);
