@@ -216,7 +216,7 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
           TIDEWATCH_SEQUENCER_ALLOWED_LATENESS_MS: '86400000',
           TIDEWATCH_SEQUENCER_BIFLOW_TOLERANCE_MS: '5000',
           TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS: '3600000',
-          TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: '2000',
+          TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: '3000',
           TIDEWATCH_SEQUENCER_TICK_MS: '250',
           TIDEWATCH_SEQUENCER_SESSION_TIMEOUT_MS: '10000',
         };
@@ -381,7 +381,7 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
     assert.match(out, new RegExp(`imported ${expectedTotal} flows`));
 
     // Kill the sequencer while it holds the capture's open windows (nothing flushed yet: the idle
-    // flush needs 2 s without input), then restart it: its state lives in Redis and Kafka offsets.
+    // flush needs 3 s without input), then restart it: its state lives in Redis and Kafka offsets.
     const seq = running.get('sequencer');
     assert.ok(seq);
     await waitFor(
