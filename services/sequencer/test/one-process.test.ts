@@ -28,6 +28,7 @@ describe('sequencer in one process (InProcessBus, exact in-memory entity stats)'
       const codecs = await createCodecs();
       await bus.ensureTopics([{ topic: config.flowsTopic, partitions: config.flowsPartitions }]);
       const producer = await bus.producer();
+      await producer.send(config.flowsTopic, [{ key: 'x|y', value: Buffer.from('not avro') }]);
       await producer.send(
         config.flowsTopic,
         flows.map((f) => ({ key: conversationKey(f.src_ip, f.dst_ip), value: codecs.flows.encode(f) })),
@@ -74,6 +75,7 @@ describe('sequencer in one process (InProcessBus, exact in-memory entity stats)'
         flows.length - expected.late.length,
       );
       assert.equal(counted.find((v) => v.labels.outcome === 'late')?.value, expected.late.length);
+      assert.equal(counted.find((v) => v.labels.outcome === 'invalid')?.value, 1, JSON.stringify(counted));
     },
   );
 });
