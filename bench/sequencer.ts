@@ -8,14 +8,21 @@
  *  - pass-through: a plain consume-and-produce of every message to another topic (the floor),
  *  - the sequencer with Redis entity statistics (the production path),
  *  - the sequencer with exact in-memory statistics (the one-process path),
- * each timed until every input message was consumed; CPU seconds are this Node process's own
+ * each timed until every input message was consumed, and the same decode → sequence → encode
+ * work with no I/O at all (the sequencing core); CPU seconds are this Node process's own
  * (user + system), so flows per CPU second is the per-core figure. Medians are printed.
  * Memory: open conversation-windows held by the pure PartitionSequencer, heap delta per window.
  */
 import { KafkaBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { createApp, loadSequencerConfig } from '@tidewatch/sequencer';
-import { InMemoryEntityStats, PartitionSequencer, sequencingSpec } from '@tidewatch/sequencing';
+import {
+  InMemoryEntityStats,
+  PartitionSequencer,
+  sequencingSpec,
+  windowContribution,
+  windowSequences,
+} from '@tidewatch/sequencing';
 import { uniqueName } from '@tidewatch/testing';
 
 const args = process.argv.slice(2);
@@ -196,6 +203,33 @@ async function sequencer(
   return { ...run, sequences, drainSeconds };
 }
 
+/** The same work without Kafka or Redis: decode, sequence, entity stats in memory, encode. */
+function core(): Run {
+  const values = flows.map((f) => codecs.flows.encode(f));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const spec = sequencingSpec();
+  const seq = new PartitionSequencer(spec);
+  const stats = new InMemoryEntityStats();
+  let bytes = 0;
+  const drain = () => {
+    stats.applySync(seq.seal().map(windowContribution));
+    for (const w of seq.takeEmittable()) {
+      const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
+      for (const s of windowSequences(w, context, spec)) bytes += codecs.sequences.encode(s).length;
+    }
+  };
+  values.forEach((v, i) => {
+    seq.push(codecs.flows.decode(v), i);
+    if (i % 2000 === 1999) drain();
+  });
+  seq.idleFlush();
+  drain();
+  const cpu = process.cpuUsage(cpu0);
+  if (bytes === 0) throw new Error('no sequences');
+  return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
 function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: number; windows: number } {
   const spec = sequencingSpec({ window_ms: 24 * 3600_000 });
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -213,7 +247,7 @@ function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: 
   return { bytesPerWindow: (after - before) / windows, windows };
 }
 
-const results: Record<string, Run[]> = { pass: [], redis: [], memory: [] };
+const results: Record<string, Run[]> = { pass: [], redis: [], memory: [], core: [] };
 const extra: { sequences: number; drainSeconds: number }[] = [];
 for (let r = 0; r < REPS; r++) {
   results['pass']?.push(await passThrough());
@@ -221,6 +255,7 @@ for (let r = 0; r < REPS; r++) {
   results['redis']?.push(withRedis);
   extra.push(withRedis);
   results['memory']?.push(await sequencer('memory'));
+  results['core']?.push(core());
 }
 await bus.close();
 
@@ -243,6 +278,7 @@ console.log(
 const floor = line('pass-through (consume+produce)', results['pass'] ?? []);
 line('sequencer, Redis entity stats', results['redis'] ?? [], floor);
 line('sequencer, in-memory entity stats', results['memory'] ?? [], floor);
+line('core only (decode+sequence+encode)', results['core'] ?? [], floor);
 console.log(
   `sequences emitted per run: ${extra[0]?.sequences}; last window emitted ${median(extra.map((e) => e.drainSeconds)).toFixed(1)} s after the last flow was consumed (idle flush after 1 s)`,
 );
