@@ -89,7 +89,10 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 256, { min: 1, max: 8192 }),
     maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 0, { min: 0, max: 60_000 }),
     maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 512, { min: 1 }),
-    sessionTimeoutMs: num(env, 'TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
+    sessionTimeoutMs: num(env, 'TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS', 30_000, {
+      min: 6_000,
+      max: 300_000,
+    }),
     modelDir: text(env, 'TIDEWATCH_MODEL_DIR'),
     modelVersion: text(env, 'TIDEWATCH_MODEL_VERSION'),
     device,
