@@ -414,6 +414,8 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
       [...expected.entries()].sort(),
       'per-conversation flow counts of the distinct sequences equal the input',
     );
+    // The windows were closed by the restarted process (from the state the killed one left).
+    assert.ok(metricSum(await scrape('sequencer'), 'tidewatch_sequencer_sequences_out_total') > 0);
 
     // One stored point per distinct sequence id; one signed delivery per finding.
     const ids = [...sequences.keys()].sort();
