@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import {
   type ReferenceFlow,
   recordKey,
   runTool,
+  sflowFlowSamples,
   testBus,
   UdpTee,
 } from './peers.ts';
@@ -283,6 +284,74 @@ describe(
         got.map((f) => recordKey(f)),
         expected,
       );
+      assertNoErrors(source);
+    });
+
+    it('pmacctd (sfprobe plugin, sFlow v5): every flow sample becomes one record matching a packet tshark reads', async () => {
+      const source = '127.0.0.18';
+      const file = pcap('zeek_ssh_sshguess.pcap');
+      let samples = 0;
+      const tee = new UdpTee(source, [app.ports.sflow!], (d) => {
+        samples += sflowFlowSamples(d);
+      });
+      const teePort = await tee.start();
+      const conf = join(work, 'sfprobe.conf');
+      writeFileSync(
+        conf,
+        [
+          'daemonize: false',
+          `pcap_savefile: ${file}`,
+          'plugins: sfprobe',
+          `sfprobe_receiver: 127.0.0.1:${teePort}`,
+          `logfile: ${join(work, 'sfprobe.log')}`,
+        ].join('\n'),
+      );
+      try {
+        await runTool('pmacctd', ['-f', conf]);
+        await tee.settle();
+      } catch (e) {
+        const log = readFileSync(join(work, 'sfprobe.log'), 'utf8');
+        throw new Error(`pmacctd sfprobe failed: ${(e as Error).message}\n${log}`);
+      } finally {
+        await tee.stop();
+      }
+      const fields = await runTool('tshark', [
+        '-r',
+        file,
+        '-T',
+        'fields',
+        '-e',
+        'ip.src',
+        '-e',
+        'ip.dst',
+        '-e',
+        'tcp.srcport',
+        '-e',
+        'tcp.dstport',
+        '-e',
+        'ip.proto',
+        '-e',
+        'frame.len',
+      ]);
+      const expected = fields
+        .split('\n')
+        .filter((l) => l.includes('\t'))
+        .map((l) => {
+          // sFlow's frame_length counts the 4-byte FCS that a capture file does not hold
+          const [src, dst, sport, dport, proto, frameLen] = l.split('\t');
+          return [src, dst, sport, dport, proto, Number(frameLen) + 4].join('|');
+        });
+      assert.equal(expected.length, 431);
+      // pmacctd does not sample every packet of the file (a couple go unsampled); the collector
+      // must turn every flow sample pmacctd did send into exactly one record matching a packet.
+      assert.ok(samples >= 400 && samples <= 431, `pmacctd sent ${samples} flow samples`);
+      const got = await arrived(source, samples);
+      assert.equal(got.length, samples);
+      const keys = got.map((f) =>
+        [f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.protocol, f.fwd_bytes].join('|'),
+      );
+      assert.deepEqual(diff(keys, expected).unexpected, []);
+      assert.ok(got.every((f) => f.source_format === 'sflow5' && f.fwd_pkts === 1));
       assertNoErrors(source);
     });
 

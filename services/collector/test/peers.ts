@@ -43,6 +43,7 @@ export class UdpTee {
   constructor(
     private readonly sourceIp: string,
     private readonly destinations: number[],
+    private readonly onDatagram?: (payload: Buffer) => void,
   ) {}
 
   async start(): Promise<number> {
@@ -51,6 +52,7 @@ export class UdpTee {
     this.#in.on('message', (msg) => {
       this.datagrams++;
       this.lastAt = Date.now();
+      this.onDatagram?.(msg);
       for (const port of this.destinations) {
         this.#pending++;
         this.#out.send(msg, port, '127.0.0.1', () => this.#pending--);
@@ -224,4 +226,18 @@ export function diff(actual: string[], expected: string[]): { missing: string[];
   }
   const missing = [...counts].flatMap(([k, n]) => new Array<string>(n).fill(k));
   return { missing, unexpected };
+}
+
+/** Flow samples (enterprise 0, format 1 or 3) in one sFlow v5 datagram, read from its headers. */
+export function sflowFlowSamples(d: Buffer): number {
+  if (d.length < 28 || d.readUInt32BE(0) !== 5) return 0;
+  let o = d.readUInt32BE(4) === 2 ? 40 : 28;
+  const count = d.readUInt32BE(o - 4);
+  let flows = 0;
+  for (let i = 0; i < count && o + 8 <= d.length; i++) {
+    const format = d.readUInt32BE(o) & 0xfff;
+    if (format === 1 || format === 3) flows++;
+    o += 8 + d.readUInt32BE(o + 4);
+  }
+  return flows;
 }
