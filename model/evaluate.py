@@ -218,6 +218,8 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
          "Label decision: IoT-23 42-1's 1,947 flows to 185.244.25.183:4975 are labelled Benign upstream but are IRC C&C "
          "(NICK/USER, PING/PONG in the packets); we train and evaluate on them as **malicious** (C&C). The nmap capture has no "
          "labels: scan flows are malicious, its 8 DNS lookups to 8.8.8.8:53 benign.", ""]
+    if manifest.get("selection_note"):
+        L += [f"Model selection: {manifest['selection_note']}", ""]
     L += ["## Targets", ""]
     misses = []
     for r in m["captures"]:
