@@ -373,7 +373,9 @@ export class InProcessBus implements MessageBus {
       const group = this.group(id);
       for (const [key, offset] of Object.entries(offsets)) group.committed.set(key, BigInt(offset));
     }
-    for (const [name, log] of this.#topics) log.partitions.forEach((_, p) => this.#trimConsumed(name, p));
+    for (const [name, log] of this.#topics) {
+      for (let p = 0; p < log.partitions.length; p++) this.#trimConsumed(name, p);
+    }
   }
 }
 
