@@ -432,6 +432,10 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
     assert.deepEqual([...delivered.keys()].sort(), ids, 'every finding delivered');
     assert.equal(webhookIds.size, ids.length, 'one webhook message id per finding');
     assert.deepEqual(badSignatures, []);
+    const deliveredCount = async () =>
+      metricSum(await scrape('query-api'), 'tidewatch_query_api_webhook_attempts_total{outcome="delivered"}');
+    await waitFor(async () => (await deliveredCount()) >= ids.length, { what: 'delivery metric' });
+    assert.equal(await deliveredCount(), ids.length, 'one delivered attempt per finding');
 
     // Through the API: the aggregates (findings consumer) and, after a restart that reloads the
     // shared store, each finding by id.

@@ -20,7 +20,7 @@ import { FindingQueries } from './finding-queries.ts';
 import { OverviewAggregates } from './overview-aggregates.ts';
 import { FindingStreams } from './push/finding-streams.ts';
 import { type FindingSink, sinksFromConfig } from './push/sinks.ts';
-import { WebhookDispatcher } from './push/webhooks.ts';
+import { WEBHOOK_ATTEMPT_OUTCOMES, WebhookDispatcher } from './push/webhooks.ts';
 import { registerRoutes } from './routes/index.ts';
 import { type DocumentStore, EmbeddedDocumentStore, RedisDocumentStore } from './stores/document-store.ts';
 import { QueryStores, type Scope } from './stores/domain.ts';
@@ -122,7 +122,15 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
     webhookDeadLetter: 'webhooks.v1.dlq',
   };
   let producer: Awaited<ReturnType<MessageBus['producer']>> | null = null;
+  const webhookAttempts = new Counter({
+    name: 'tidewatch_query_api_webhook_attempts_total',
+    help: 'Webhook delivery attempts by outcome (delivered, retry, dead = dead-lettered, disabled).',
+    labelNames: ['outcome'],
+    registers: [],
+  });
+  for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0);
   const webhooks = new WebhookDispatcher(stores.webhooks, {
+    onAttempt: (outcome) => webhookAttempts.inc({ outcome }),
     retryMs: config.webhookRetryMs,
     timeoutMs: config.webhookTimeoutMs,
     deadLetterTopic: topics.webhookDeadLetter,
@@ -144,6 +152,7 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
   const keys = new ApiKeyService(stores.keys, config.adminKey);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'tidewatch_query_api_' });
+  metrics.registerMetric(webhookAttempts);
   const services: Services = {
     config,
     store,

@@ -22,7 +22,12 @@ export interface WebhookDispatcherOptions {
   concurrency?: number;
   tickMs?: number;
   log?: { warn: (o: object, msg: string) => void };
+  /** Called after each attempt with its outcome (metrics). */
+  onAttempt?: (outcome: WebhookAttemptOutcome) => void;
 }
+
+export const WEBHOOK_ATTEMPT_OUTCOMES = ['delivered', 'retry', 'dead', 'disabled'] as const;
+export type WebhookAttemptOutcome = (typeof WEBHOOK_ATTEMPT_OUTCOMES)[number];
 
 /**
  * Deliveries are written to the store before any attempt (so a restart resumes them), attempted
@@ -193,6 +198,7 @@ export class WebhookDispatcher {
       }
     }
     await this.store.putDelivery(d);
+    this.opts.onAttempt?.(d.state === 'pending' ? 'retry' : (d.state as WebhookAttemptOutcome));
   }
 
   async #deadLetter(d: Delivery, reason: string): Promise<void> {
