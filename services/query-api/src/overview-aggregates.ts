@@ -1,4 +1,4 @@
-import type { Finding } from '@tidewatch/contracts';
+import type { Finding, Sequence } from '@tidewatch/contracts';
 import type { VectorStore } from '@tidewatch/vector-store';
 
 /** HyperLogLog with 2^12 registers (~1.6% error): unique IP pairs per bucket, mergeable across buckets. */
@@ -129,17 +129,71 @@ function emptyBucket(start: number, topCap: number): Bucket {
   };
 }
 
-function addTo(b: Bucket, f: Finding): void {
+/** What every sequence contributes, alert or not (sequences.v1, or a stored point at rebuild). */
+export interface SequenceTraffic {
+  sequence_id: string;
+  window_start_ms: number;
+  src_ip: string;
+  dst_ip: string;
+  flows: number;
+  fwd_bytes: number;
+  bwd_bytes: number;
+  /** The responder port seen most often, if any. */
+  top_dst_port: number | undefined;
+}
+
+export function trafficOfSequence(s: Sequence): SequenceTraffic {
+  const ports = new Map<number, number>();
+  let fwd = 0;
+  let bwd = 0;
+  for (const f of s.flows) {
+    fwd += f.fwd_bytes;
+    bwd += f.bwd_bytes;
+    ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
+  }
+  let top: number | undefined;
+  let best = 0;
+  for (const [port, n] of ports)
+    if (n > best || (n === best && top !== undefined && port < top)) [top, best] = [port, n];
+  return {
+    sequence_id: s.sequence_id,
+    window_start_ms: s.window_start_ms,
+    src_ip: s.src_ip,
+    dst_ip: s.dst_ip,
+    flows: s.flows.length,
+    fwd_bytes: fwd,
+    bwd_bytes: bwd,
+    top_dst_port: top,
+  };
+}
+
+function trafficOfFinding(f: Finding): SequenceTraffic {
+  return {
+    sequence_id: f.sequence_id,
+    window_start_ms: f.window_start_ms,
+    src_ip: f.src_ip,
+    dst_ip: f.dst_ip,
+    flows: f.connections,
+    fwd_bytes: f.fwd_bytes,
+    bwd_bytes: f.bwd_bytes,
+    top_dst_port: f.dst_ports[0],
+  };
+}
+
+function addTraffic(b: Bucket, t: SequenceTraffic): void {
   b.sequences++;
-  b.flows += f.connections;
-  b.fwd_bytes += f.fwd_bytes;
-  b.bwd_bytes += f.bwd_bytes;
-  b.src.add(f.src_ip);
-  const port = f.dst_ports[0];
-  if (port !== undefined) b.ports.add(String(port));
-  b.pairs.add(`${f.src_ip}|${f.dst_ip}`);
-  b.severities.set(f.severity, (b.severities.get(f.severity) ?? 0) + 1);
+  b.flows += t.flows;
+  b.fwd_bytes += t.fwd_bytes;
+  b.bwd_bytes += t.bwd_bytes;
+  b.src.add(t.src_ip);
+  if (t.top_dst_port !== undefined) b.ports.add(String(t.top_dst_port));
+  b.pairs.add(`${t.src_ip}|${t.dst_ip}`);
+}
+
+/** Only malicious verdicts count here, so the live feed (findings.v1) and a rebuild agree. */
+function addVerdict(b: Bucket, f: Finding): void {
   if (f.verdict === 'malicious') {
+    b.severities.set(f.severity, (b.severities.get(f.severity) ?? 0) + 1);
     b.suspicious++;
     const top = f.tactics[0];
     if (!top || top.probability < TACTIC_CONFIDENCE) b.unclassified++;
@@ -174,6 +228,7 @@ export class OverviewAggregates {
   readonly #hours = new Map<number, Bucket>();
   readonly #days = new Map<number, Bucket>();
   readonly #seen = new Set<string>();
+  readonly #seenVerdicts = new Set<string>();
   readonly #cache = new Map<string, { version: number; at: number; value: Overview }>();
   #version = 0;
   readonly bucketMs = HOUR;
@@ -185,12 +240,31 @@ export class OverviewAggregates {
     return this.#seen.size;
   }
 
+  /** A stored point: its traffic and, when malicious, its verdict (start-up rebuild). */
   add(f: Finding): void {
-    if (this.#seen.has(f.sequence_id)) return; // a replayed finding overwrites, it never counts twice
-    this.#seen.add(f.sequence_id);
+    this.addSequence(trafficOfFinding(f));
+    this.addFinding(f);
+  }
+
+  /** Every sequence (sequences.v1): totals, talkers, ports and pairs, alert or not. */
+  addSequence(t: SequenceTraffic): void {
+    if (this.#seen.has(t.sequence_id)) return; // a replayed sequence overwrites, it never counts twice
+    this.#seen.add(t.sequence_id);
     this.#version++;
-    const hour = Math.floor(f.window_start_ms / HOUR) * HOUR;
-    const day = Math.floor(f.window_start_ms / DAY) * DAY;
+    for (const b of this.#bucketsOf(t.window_start_ms)) addTraffic(b, t);
+  }
+
+  /** An alert (findings.v1): suspicious counts, tactics, techniques and severities. */
+  addFinding(f: Finding): void {
+    if (f.verdict !== 'malicious' || this.#seenVerdicts.has(f.sequence_id)) return;
+    this.#seenVerdicts.add(f.sequence_id);
+    this.#version++;
+    for (const b of this.#bucketsOf(f.window_start_ms)) addVerdict(b, f);
+  }
+
+  #bucketsOf(windowStartMs: number): [Bucket, Bucket] {
+    const hour = Math.floor(windowStartMs / HOUR) * HOUR;
+    const day = Math.floor(windowStartMs / DAY) * DAY;
     let h = this.#hours.get(hour);
     if (!h) {
       h = emptyBucket(hour, 1_000);
@@ -201,8 +275,7 @@ export class OverviewAggregates {
       d = emptyBucket(day, 4_000);
       this.#days.set(day, d);
     }
-    addTo(h, f);
-    addTo(d, f);
+    return [h, d];
   }
 
   /**

@@ -9,6 +9,7 @@ import { type Harness, makeFinding, makeSequence, startHarness } from './harness
 import { startHecReceiver, startReceiver } from './receivers.ts';
 
 const N = 12;
+const seqs = () => Array.from({ length: N }, (_, n) => makeSequence(n));
 
 describe('findings.v1 and sequences.v1 consumers over real Kafka', needsServices(), () => {
   let h: Harness;
@@ -89,10 +90,9 @@ describe('findings.v1 and sequences.v1 consumers over real Kafka', needsServices
       });
       assert.equal(r.status, 201);
     }
-    const seqs = Array.from({ length: N }, (_, n) => makeSequence(n));
     await producer.send(
       topics.sequences,
-      seqs.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+      seqs().map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
     );
     await h.store.upsert(
       Array.from({ length: N }, (_, n) => ({
@@ -221,7 +221,7 @@ describe('findings.v1 and sequences.v1 consumers over real Kafka', needsServices
     );
   });
 
-  it('stores the evidence flows of sequences.v1 and feeds the overview aggregates from findings.v1', async () => {
+  it('stores the evidence flows of sequences.v1 and feeds the overview: traffic from every sequence, suspicious counts from findings.v1', async () => {
     const id = makeFinding(3).sequence_id;
     const ev = await waitFor(
       async () => {
@@ -237,6 +237,13 @@ describe('findings.v1 and sequences.v1 consumers over real Kafka', needsServices
       `/v1/overview?from=${makeFinding(0).window_start_ms}&to=${makeFinding(1000).window_end_ms + 3_600_000}`,
       { key: h.keys.read },
     );
-    assert.equal(ov.body.total_sequences, N + 1);
+    // The sentinel finding has no sequence on sequences.v1: it adds a verdict, not traffic.
+    assert.equal(ov.body.total_sequences, N);
+    assert.equal(
+      ov.body.total_flows,
+      seqs().reduce((n, s) => n + s.flows.length, 0),
+    );
+    const alerts = [...Array.from({ length: N }, (_, n) => makeFinding(n)), makeFinding(1000)];
+    assert.equal(ov.body.suspicious, alerts.filter((f) => f.verdict === 'malicious').length);
   });
 });

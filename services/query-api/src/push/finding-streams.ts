@@ -1,6 +1,6 @@
 import type { BusConsumer, BusMessage, BatchContext, MessageBus } from '@tidewatch/bus';
 import type { ContractCodecs, Finding, Sequence } from '@tidewatch/contracts';
-import type { OverviewAggregates } from '../overview-aggregates.ts';
+import { type OverviewAggregates, trafficOfSequence } from '../overview-aggregates.ts';
 import type { EvidenceStore } from '../stores/domain.ts';
 import type { FindingSink } from './sinks.ts';
 import type { WebhookDispatcher } from './webhooks.ts';
@@ -58,6 +58,7 @@ export class FindingStreams {
     const evidence = bus.consumer({ groupId: `${namespace}-query-api-evidence`, topics: [sequences] });
     await evidence.run(async (messages, ctx) => {
       const seqs = await decodeAll<Sequence>(messages, ctx, decodeSequence);
+      for (const s of seqs) this.opts.aggregates.addSequence(trafficOfSequence(s));
       await Promise.all(
         seqs.map((s) =>
           this.opts.evidence.put({
@@ -76,7 +77,7 @@ export class FindingStreams {
     const main = bus.consumer({ groupId: `${namespace}-query-api-findings`, topics: [findings] });
     await main.run(async (messages, ctx) => {
       for (const f of await decodeAll<Finding>(messages, ctx, decodeFinding)) {
-        this.opts.aggregates.add(f);
+        this.opts.aggregates.addFinding(f);
         await this.opts.webhooks.onFinding(f);
       }
     });
