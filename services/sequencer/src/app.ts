@@ -101,6 +101,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
 
   const states = new Map<number, PartitionState>();
   const assignedAt = new Map<number, number>();
+  const staleReads = new Map<number, { offset: number; attempts: number }>();
   const queue = new SerialQueue();
   let codecs: ContractCodecs | undefined;
   let producer: BusProducer | undefined;
@@ -124,6 +125,22 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       partition,
       firstOffset,
     );
+    if (
+      !checkpoint &&
+      firstOffset > 0 &&
+      (await coordination.hasCheckpoints(config.groupId, config.flowsTopic, partition))
+    ) {
+      // Checkpoints exist but none for this offset: a batch delivered from the previous generation
+      // after a rebalance (the committed offset is elsewhere). Retrying lets the bus drop it; an
+      // operator's offset reset, which also lands here, proceeds after a few attempts.
+      const seen = staleReads.get(partition);
+      const attempts = seen?.offset === firstOffset ? seen.attempts + 1 : 1;
+      staleReads.set(partition, { offset: firstOffset, attempts });
+      if (attempts <= 5) {
+        throw new RetriableError(`partition ${partition}: no replay checkpoint for offset ${firstOffset}`);
+      }
+    }
+    staleReads.delete(partition);
     if (!checkpoint && firstOffset > 0) {
       logger.warn(
         { partition, offset: firstOffset },

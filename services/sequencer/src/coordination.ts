@@ -23,6 +23,8 @@ export interface SequencerCoordination {
     partition: number,
     offset: number,
   ): Promise<PartitionCheckpoint | undefined>;
+  /** Whether any checkpoint is stored for the partition (then a missing one means a stale read). */
+  hasCheckpoints(group: string, topic: string, partition: number): Promise<boolean>;
   /** Forgets checkpoints of offsets below the one just committed. */
   pruneCheckpoints(group: string, topic: string, partition: number, committedOffset: number): Promise<void>;
 }
@@ -107,6 +109,10 @@ export class MemoryCoordination implements SequencerCoordination {
   async loadCheckpoint(group: string, topic: string, partition: number, offset: number) {
     const text = this.#checkpoints.get(`${group}|${topic}|${partition}`)?.get(offset);
     return text === undefined ? undefined : decodeCheckpoint(text);
+  }
+
+  async hasCheckpoints(group: string, topic: string, partition: number): Promise<boolean> {
+    return (this.#checkpoints.get(`${group}|${topic}|${partition}`)?.size ?? 0) > 0;
   }
 
   async pruneCheckpoints(

@@ -186,6 +186,10 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     return text === null ? undefined : decodeCheckpoint(text);
   }
 
+  async hasCheckpoints(group: string, topic: string, partition: number): Promise<boolean> {
+    return (await this.redis.hlen(this.keys.checkpoints(group, topic, partition))) > 0;
+  }
+
   async pruneCheckpoints(
     group: string,
     topic: string,
