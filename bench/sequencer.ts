@@ -176,7 +176,7 @@ async function sequencer(
   const run = await timed(async (done) => {
     await app.start();
     const poll = setInterval(() => {
-      consumed().then((n) => {
+      void consumed().then((n) => {
         if (n >= FLOWS) {
           clearInterval(poll);
           done();
@@ -239,7 +239,9 @@ function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: 
   gc();
   const before = process.memoryUsage().heapUsed;
   const seq = new PartitionSequencer(spec);
-  sample.forEach((f, i) => seq.push(f, i));
+  sample.forEach((f, i) => {
+    seq.push(f, i);
+  });
   seq.seal();
   gc();
   const after = process.memoryUsage().heapUsed;
