@@ -225,7 +225,7 @@ describe('one-process mode: pnpm tidewatch run', () => {
     }
     socket.close();
     await waitFor(async () => (await metric('tidewatch_collector_records_total')) >= before + 30, {
-      timeoutMs: 30_000,
+      timeoutMs: 90_000,
       what: 'the collector to count the probe records',
     });
     const probeFindings = await waitFor(

@@ -109,7 +109,7 @@ for (const backend of backends) {
       const keys = new ApiKeyService(stores.keys, null);
       const { key, record } = await keys.create('analyst', ['write']);
       assert.deepEqual((await keys.authenticate(key))?.scopes, ['write']);
-      assert.equal(await keys.authenticate(`${key.slice(0, -1)}x`), null);
+      assert.equal(await keys.authenticate(`${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}`), null);
       await keys.revoke(record.id);
       assert.equal(await new ApiKeyService(stores.keys, null).authenticate(key), null);
       const d: Delivery = {
