@@ -1,9 +1,11 @@
+import os
+
 import pytest
 
 from model.data import labelled_captures, read_capture, read_user_file, tactic_matrix, TACTICS
 from model.spec_paths import SHARED_LABELED
 
-shared = pytest.mark.skipif(not SHARED_LABELED.is_dir(), reason=f"LOUD SKIP: {SHARED_LABELED} is missing")
+shared = pytest.mark.skipif(not SHARED_LABELED.is_dir() and os.environ.get("CI") != "true", reason=f"LOUD SKIP: {SHARED_LABELED} is missing (in CI this fails instead)")
 
 
 def _cap(name):
