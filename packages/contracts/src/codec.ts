@@ -187,9 +187,12 @@ export interface ContractCodecs {
   findings: AvroCodec<Finding>;
 }
 
-/** Builds and initialises the three contract codecs against one registry. */
+/**
+ * Builds and initialises the three contract codecs against one registry: by default the Confluent
+ * registry at SCHEMA_REGISTRY_URL when set (so every service derives the same ids), else the local one.
+ */
 export async function createCodecs(
-  registry: SchemaRegistry = new LocalSchemaRegistry(),
+  registry: SchemaRegistry = registryFromEnv(process.env['SCHEMA_REGISTRY_URL']),
 ): Promise<ContractCodecs> {
   const [flows, sequences, findings] = await Promise.all([
     new AvroCodec<FlowRecord>(CONTRACTS.flows, registry).init(),
