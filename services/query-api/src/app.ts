@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { MessageBus } from '@tidewatch/bus';
 import { type ContractCodecs, createCodecs } from '@tidewatch/contracts';
+import type { ModelRepository } from '@tidewatch/detector';
 import type { SuppressionStore } from '@tidewatch/suppression';
 import { EmbeddedStore, VectorDimensionError, type VectorStore } from '@tidewatch/vector-store';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
@@ -17,6 +18,7 @@ import type { QueryApiConfig } from './config.ts';
 import { DeviceTypeIndex } from './device-types.ts';
 import { ApiError } from './errors.ts';
 import { FindingQueries } from './finding-queries.ts';
+import { ModelCatalog, type ModelControl } from './model-control.ts';
 import { OverviewAggregates } from './overview-aggregates.ts';
 import { FindingStreams } from './push/finding-streams.ts';
 import { type FindingSink, sinksFromConfig } from './push/sinks.ts';
@@ -54,6 +56,12 @@ export interface QueryApiDeps {
   suppressionStore?: SuppressionStore;
   /** Embedding dimension for the default embedded vector store. */
   embeddingDim?: number;
+  /** The in-process inference app's model switch (one-process mode). */
+  modelControl?: ModelControl;
+  /** Where model versions live (default: TIDEWATCH_MODEL_DIR or the checkout's model/versions). */
+  modelRepository?: ModelRepository;
+  /** Extra sections for GET /v1/status from processes sharing this one (e.g. the collector's exporters). */
+  status?: () => Record<string, unknown>;
 }
 
 export interface Services {
@@ -69,6 +77,8 @@ export interface Services {
   answerer: QuestionAnswerer;
   devices: DeviceTypeIndex;
   metrics: Registry;
+  models: ModelCatalog;
+  status: (() => Record<string, unknown>) | null;
   state: { ready: boolean };
 }
 
@@ -166,6 +176,13 @@ export async function createApp(config: QueryApiConfig, deps: QueryApiDeps = {})
     answerer: new QuestionAnswerer(queries, config.llm),
     devices,
     metrics,
+    models: new ModelCatalog({
+      ...(deps.modelControl ? { control: deps.modelControl } : {}),
+      ...(deps.modelRepository ? { repository: deps.modelRepository } : {}),
+      ...(config.inferenceAdminUrl ? { inferenceAdminUrl: config.inferenceAdminUrl } : {}),
+      adminKey: config.adminKey ?? '',
+    }),
+    status: deps.status ?? null,
     state: { ready: false },
   };
 

@@ -42,6 +42,8 @@ export interface QueryApiConfig {
   consumers: boolean;
   /** Embedding dimension of the default embedded vector store (when none is passed in). */
   embeddingDim: number;
+  /** The inference service's HTTP base URL, for model activation when it runs in another process. */
+  inferenceAdminUrl?: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -157,6 +159,7 @@ export function loadConfig(env: Env = process.env): QueryApiConfig {
     sinks,
     consumers: env['TIDEWATCH_QUERY_CONSUMERS'] !== 'false',
     embeddingDim: int(env, 'TIDEWATCH_EMBEDDING_DIM', 64, 1),
+    inferenceAdminUrl: env['TIDEWATCH_INFERENCE_ADMIN_URL'] || null,
   };
 }
 

@@ -77,7 +77,30 @@ export async function createStandalone(opts: StandaloneOptions = {}): Promise<St
       kafkaBrokers: [],
       embeddingDim: manifest.embedding_dim,
     },
-    { store, bus },
+    {
+      store,
+      bus,
+      modelRepository: repository,
+      // inference and collector exist by the time a request can arrive (they are built below, before start).
+      modelControl: {
+        active: () => (inference.ready() ? inference.detector.model.version : null),
+        activate: (version) => inference.swapModel(version),
+      },
+      status: () => {
+        if (!collector.ready) return {};
+        const decoded = collector.decoder.snapshot();
+        return {
+          exporters: decoded.domains,
+          collector: {
+            ...decoded.totals,
+            errors_by_reason: decoded.errorsByReason,
+            ...collector.metrics.counters,
+            socket_drops: collector.metrics.socketDrops(),
+            ports: collector.ports,
+          },
+        };
+      },
+    },
   );
   const registry = queryApi.services.metrics;
   const sequencerConfig = {

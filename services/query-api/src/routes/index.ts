@@ -3,10 +3,12 @@ import type { Services } from '../app.ts';
 import { adminRoutes } from './admin.ts';
 import { analysisRoutes } from './analysis.ts';
 import { caseRoutes } from './cases.ts';
+import { embeddingRoutes } from './embeddings.ts';
 import { exportRoutes } from './exports.ts';
 import { findingRoutes } from './findings.ts';
 import { healthRoutes } from './health.ts';
 import { mcpRoutes } from './mcp.ts';
+import { modelRoutes } from './models.ts';
 import { caseSchema, findingSchema } from './schemas.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -22,6 +24,8 @@ export async function registerRoutes(app: FastifyInstance, s: Services): Promise
     webhookRoutes,
     exportRoutes,
     mcpRoutes,
+    embeddingRoutes,
+    modelRoutes,
   ])
     await routes(app, s);
 }
