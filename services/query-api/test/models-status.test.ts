@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelRepository } from '@tidewatch/detector';
 import { after, before, describe, it } from 'node:test';
-import { DIM, type Harness, makeVector, seqId, startHarness } from './harness.ts';
+import { ADMIN_KEY, DIM, type Harness, makeVector, seqId, startHarness } from './harness.ts';
+import { startReceiver } from './receivers.ts';
 
 /** Two model versions on disk, v2 the default; model.onnx only has to exist for the listing. */
 async function modelDir(root: string): Promise<ModelRepository> {
@@ -196,6 +197,41 @@ describe('model versions and status', () => {
         exporters: [{ exporter: '10.0.0.1', datagrams: 7 }],
       });
     });
+  });
+
+  it('activates through the inference admin endpoint when TIDEWATCH_INFERENCE_ADMIN_URL is set', async () => {
+    const root = await freshRoot();
+    // Answers as services/inference/src/http-server.ts does: 200 on swap, 409 with the reason on refusal.
+    const inference = await startReceiver((r) =>
+      JSON.parse(r.body).version === 'flow-test-1'
+        ? { status: 200, body: { version: 'flow-test-1' } }
+        : { status: 409, body: { error: 'model flow-test-2 embeds in 4 dimensions but the store holds 8' } },
+    );
+    try {
+      await withApp(
+        {
+          env: { TIDEWATCH_INFERENCE_ADMIN_URL: inference.url },
+          deps: { modelRepository: await modelDir(root) },
+        },
+        async (app) => {
+          const ok = await app.call('POST', '/v1/models/flow-test-1/activate');
+          assert.equal(ok.status, 200);
+          assert.equal(ok.body.active, true);
+          assert.equal(inference.requests.length, 1);
+          assert.equal(inference.requests[0]?.url, '/v1/admin/model/swap');
+          assert.equal(inference.requests[0]?.headers.authorization, `Bearer ${ADMIN_KEY}`);
+          assert.deepEqual(JSON.parse(inference.requests[0]?.body ?? ''), { version: 'flow-test-1' });
+          const refused = await app.call('POST', '/v1/models/flow-test-2/activate');
+          assert.equal(refused.status, 409);
+          assert.equal(
+            refused.body.message,
+            'inference refused to activate flow-test-2 (409): model flow-test-2 embeds in 4 dimensions but the store holds 8',
+          );
+        },
+      );
+    } finally {
+      await inference.close();
+    }
   });
 
   it('reports a failed in-process swap as 409 with the reason', async () => {
