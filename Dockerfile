@@ -14,7 +14,8 @@ RUN pnpm install --frozen-lockfile --reporter=append-only \
       pnpm --filter "@tidewatch/$s" deploy --prod --legacy "/out/$s"; \
     done \
  && cp -r model/versions /out/inference/model-versions \
- && if [ -d services/query-api/ui/dist ]; then cp -r services/query-api/ui/dist /out/query-api/ui-dist; fi
+ && cp -r model/versions /out/query-api/model-versions \
+ && mkdir -p /out/query-api/ui && rm -rf /out/query-api/ui/dist && cp -r services/query-api/ui/dist /out/query-api/ui/dist
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production TIDEWATCH_HTTP_PORT=8080 TIDEWATCH_DATA_DIR=/var/lib/tidewatch
@@ -42,5 +43,6 @@ EXPOSE 8080 50051
 
 FROM runtime AS query-api
 COPY --from=build --chown=root:root /out/query-api /app
-ENV TIDEWATCH_UI_DIR=/app/ui-dist
+# The UI plugin serves /app/ui/dist (its default, relative to src/ui/plugin.ts).
+ENV TIDEWATCH_MODEL_DIR=/app/model-versions
 EXPOSE 8080

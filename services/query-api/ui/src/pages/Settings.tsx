@@ -184,9 +184,9 @@ function Models() {
               <tr key={m.version}>
                 <td class="mono">{m.version}</td>
                 <td>{m.created_at ?? '–'}</td>
-                <td>{m.active || m.default ? <span class="badge ok">active</span> : ''}</td>
+                <td>{isActive(m, models.data ?? []) ? <span class="badge ok">active</span> : ''}</td>
                 <td>
-                  {!(m.active || m.default) && (
+                  {!isActive(m, models.data ?? []) && (
                     <button
                       type="button"
                       class="link"
@@ -538,4 +538,9 @@ function Suppressions() {
       </table>
     </Card>
   );
+}
+
+/** The version scoring now: the one the API marks active, or the default when none is marked. */
+function isActive(m: { active?: boolean; default?: boolean }, all: { active?: boolean }[]): boolean {
+  return all.some((x) => x.active) ? Boolean(m.active) : Boolean(m.default);
 }
