@@ -307,11 +307,17 @@ describe(
         ].join('\n'),
       );
       try {
-        await runTool('pmacctd', ['-f', conf]);
+        try {
+          await runTool('pmacctd', ['-f', conf]);
+        } catch (e) {
+          // At the end of a pcap, pmacctd 1.7.7 sometimes exits non-zero after an orderly plugin
+          // shutdown ("connection lost ... no more plugins active"); the sample count below still
+          // proves every packet was exported. Anything else is a real failure.
+          const log = readFileSync(join(work, 'sfprobe.log'), 'utf8');
+          if (!/no more plugins active\. Shutting down/.test(log))
+            throw new Error(`pmacctd sfprobe failed: ${(e as Error).message}\n${log}`);
+        }
         await tee.settle();
-      } catch (e) {
-        const log = readFileSync(join(work, 'sfprobe.log'), 'utf8');
-        throw new Error(`pmacctd sfprobe failed: ${(e as Error).message}\n${log}`);
       } finally {
         await tee.stop();
       }
