@@ -1,18 +1,12 @@
-import os
-
 import pytest
 
 from model.data import labelled_captures, read_capture, read_user_file, tactic_matrix, TACTICS
-from model.spec_paths import SHARED_LABELED
-
-shared = pytest.mark.skipif(not SHARED_LABELED.is_dir() and os.environ.get("CI") != "true", reason=f"LOUD SKIP: {SHARED_LABELED} is missing (in CI this fails instead)")
 
 
 def _cap(name):
     return next(c for c in labelled_captures() if c.name == name)
 
 
-@shared
 def test_iot23_42_1_merged_label_field_and_irc_correction():
     t = read_capture(_cap("iot23-42-1"))
     assert t["label"].shape[0] == 4426
@@ -21,7 +15,6 @@ def test_iot23_42_1_merged_label_field_and_irc_correction():
     assert int((t["attack"] == "C&C-IRC (corrected)").sum()) == 1947
 
 
-@shared
 def test_nmap_json_without_labels():
     t = read_capture(_cap("nmap-portscan"))
     assert t["label"].shape[0] == 4504
@@ -30,7 +23,6 @@ def test_nmap_json_without_labels():
     assert tac[:, TACTICS.index("TA0043")].sum() == 4496
 
 
-@shared
 def test_ctu50_background_is_unlabelled_and_relative_times_kept():
     t = read_capture(_cap("ctu50-normal-40-day1"))
     assert (int((t["label"] == 1).sum()), int((t["label"] == 0).sum()), int((t["label"] == -1).sum())) == (4201, 1402, 60)

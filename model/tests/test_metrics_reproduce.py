@@ -4,22 +4,19 @@ model and compare with the numbers in manifest.json (and hence EVALUATION.md).""
 import json
 
 import numpy as np
-import os
-
 import pytest
 
 from model.corpus import build_corpus
 from model.data import labelled_captures
 from model.evaluate import capture_metrics, fold_of
 from model.onnx_scorer import score_corpus, session
-from model.spec_paths import SHARED_LABELED, VERSIONS_DIR
+from model.spec_paths import VERSIONS_DIR
 
 VERSION = (VERSIONS_DIR / "DEFAULT").read_text().strip()
 DIR = VERSIONS_DIR / VERSION
 CAPTURES = ["iot23-honeypot-5-1", "iot23-20-1", "nmap-portscan"]
 
 
-@pytest.mark.skipif(not SHARED_LABELED.is_dir() and os.environ.get("CI") != "true", reason=f"LOUD SKIP: {SHARED_LABELED} is missing (in CI this fails instead)")
 @pytest.mark.parametrize("name", CAPTURES)
 def test_held_out_capture_metrics_reproduce(name):
     manifest = json.loads((DIR / "manifest.json").read_text())

@@ -4,19 +4,15 @@ import json
 
 import numpy as np
 import onnxruntime as ort
-import os
-
 import pytest
 import torch
 
 from model.corpus import build_corpus
 from model.data import labelled_captures
 from model.export import write_version
-from model.spec_paths import SHARED_LABELED
 from model.training import TrainConfig, predict, train
 
 
-@pytest.mark.skipif(not SHARED_LABELED.is_dir() and os.environ.get("CI") != "true", reason=f"LOUD SKIP: {SHARED_LABELED} is missing (in CI this fails instead)")
 def test_train_export_parity(tmp_path):
     torch.set_num_threads(1)
     caps = [c for c in labelled_captures() if c.name in ("nmap-portscan", "iot23-honeypot-7-1", "iot23-honeypot-4-1")]
