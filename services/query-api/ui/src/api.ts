@@ -1,54 +1,12 @@
 // The query API as the UI sees it. Field names follow packages/contracts (Finding) and the
 // query-api route schemas (/openapi.json); the UI only reads what it shows.
 
-export type Verdict = 'malicious' | 'benign';
-export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
-export type FindingStatus = 'new' | 'in_progress' | 'suppressed' | 'resolved';
+import type { Finding as ContractFinding, SequenceFlow } from '@tidewatch/contracts/types';
 
-export interface AttackCandidate {
-  id: string;
-  name: string;
-  probability: number;
-}
+export type { AttackCandidate, FindingStatus, Neighbour, Severity, Verdict } from '@tidewatch/contracts/types';
 
-export interface Neighbour {
-  sequence_id: string;
-  similarity: number;
-  verdict: Verdict | null;
-  label: string | null;
-}
-
-export interface Finding {
-  sequence_id: string;
-  window_start_ms: number;
-  window_end_ms: number;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  src_ip: string;
-  dst_ip: string;
-  dst_ports: number[];
-  protocols: number[];
-  connections: number;
-  fwd_bytes: number;
-  bwd_bytes: number;
-  fwd_pkts: number;
-  bwd_pkts: number;
-  score: number;
-  anomaly: number;
-  verdict: Verdict;
-  tactics: AttackCandidate[];
-  techniques: AttackCandidate[];
-  severity: Severity;
-  model_version: string;
-  status: FindingStatus;
-  explanation: {
-    subscores: Record<string, number>;
-    top_features: { name: string; value: number; contribution: number }[];
-    neighbours: Neighbour[];
-  };
-  suppressed_by: string | null;
-  label: number | null;
-  scored_at_ms: number;
+/** A finding as the API returns it: the contract plus what the query API adds. */
+export interface Finding extends ContractFinding {
   src_device_type?: string | null;
   dst_device_type?: string | null;
   feedback?: string | null;
@@ -95,22 +53,8 @@ export interface ForensicsData {
   truncated: boolean;
 }
 
-/** One flow of a sequence, initiator → responder (contracts' SequenceFlow). */
-export interface EvidenceFlow {
-  start_ms: number;
-  end_ms: number;
-  protocol: number;
-  src_port: number;
-  dst_port: number;
-  fwd_bytes: number;
-  fwd_pkts: number;
-  bwd_bytes: number;
-  bwd_pkts: number;
-  tcp_flags: number;
-  label: number | null;
-  attack: string | null;
-  origin: string;
-}
+/** One flow of a sequence, initiator → responder. */
+export type EvidenceFlow = SequenceFlow;
 
 export interface Evidence {
   sequence_id: string;
