@@ -3,7 +3,13 @@
 
 import type { Finding as ContractFinding, SequenceFlow } from '@tidewatch/contracts/types';
 
-export type { AttackCandidate, FindingStatus, Neighbour, Severity, Verdict } from '@tidewatch/contracts/types';
+export type {
+  AttackCandidate,
+  FindingStatus,
+  Neighbour,
+  Severity,
+  Verdict,
+} from '@tidewatch/contracts/types';
 
 /** A finding as the API returns it: the contract plus what the query API adds. */
 export interface Finding extends ContractFinding {
