@@ -17,6 +17,9 @@ const child = spawn(
   process.execPath,
   [
     '--max-old-space-size=12000',
+    ...(process.env['BENCH_CPU_PROF']
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`]
+      : []),
     '--import',
     'tsx',
     fileURLToPath(new URL('./api-server.ts', import.meta.url)),

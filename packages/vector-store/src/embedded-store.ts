@@ -1,19 +1,22 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Finding } from '@tidewatch/contracts';
-import * as ort from 'onnxruntime-node';
-import {
-  compileFilter,
-  decodeCursor,
-  encodeCursor,
-  facetValues,
-  orderFacets,
-  sortValue,
-} from './finding-filter.ts';
-import type { FacetField, FindingFilter, ListQuery, SimilarHit, StoredPoint, VectorStore } from './store.ts';
+import { gemmSimilarities } from './cosine-gemm.ts';
+import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-columns.ts';
+import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
+import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
+import { SortedSlots } from './sorted-slots.ts';
+import type {
+  FacetField,
+  FindingFilter,
+  ListQuery,
+  SimilarHit,
+  SortField,
+  StoredPoint,
+  VectorStore,
+} from './store.ts';
 
 export interface EmbeddedStoreOptions {
   /** Directory holding the store (created if missing). */
@@ -24,6 +27,8 @@ export interface EmbeddedStoreOptions {
   fsync?: boolean;
   /** Rewrite the log when it holds more than this many records beyond the live points (default 50,000). */
   compactSlack?: number;
+  /** From this many points on, kNN uses the IVF index (approximate, calibrated recall); below, exact (default 20,000). */
+  annMinPoints?: number;
 }
 
 export class VectorDimensionError extends Error {
@@ -40,14 +45,11 @@ const LOG_FILE = 'points.log';
 
 /** Below this many query×point pairs the plain loop beats a GEMM call's fixed cost. */
 const GEMM_MIN_PAIRS = 1 << 16;
-const GEMM_MODEL = fileURLToPath(new URL('../assets/cosine-gemm.onnx', import.meta.url));
-let gemm: Promise<ort.InferenceSession> | null = null;
+/** The k the IVF index calibrates its recall for (the API's default `similar` k). */
+const ANN_CALIBRATION_K = 20;
 
-/** A one-node ONNX graph, similarity = queries · pointsᵀ (Gemm, transB=1; see assets/README). */
-function gemmSession(): Promise<ort.InferenceSession> {
-  gemm ??= ort.InferenceSession.create(GEMM_MODEL, { executionProviders: ['cpu'] });
-  return gemm;
-}
+/** The list index a sort walks: one per sort field, plus sequence-id order for unsorted lists. */
+type OrderKey = SortField | 'id';
 
 /**
  * A vector store on local disk for the one-process mode and CI. Points live in memory (vectors in
@@ -55,7 +57,14 @@ function gemmSession(): Promise<ort.InferenceSession> {
  * every change is first appended to an append-only JSON-lines log, which is replayed on open and
  * rewritten (write temp → fsync → rename) once it holds more dead records than `compactSlack`.
  * A torn last line after a crash is ignored and removed by the next compaction.
- * kNN is exact: one pass over the slab, filter first, keeping the k best in a small sorted array.
+ *
+ * Indexes (memory only, rebuilt from the points on open): filterable fields as typed columns with
+ * a bitmap per category value (FindingColumns); per sort field a SortedSlots order that `list`
+ * walks from the cursor, stopping after `limit` matches, unless an indexed condition (bitmap, IPv4
+ * range) has so few slots that enumerating them is cheaper; kNN below `annMinPoints` points is
+ * exact (one pass, or one GEMM for a batch), above it goes through an IvfIndex whose probe depth
+ * is calibrated for recall@20 >= 0.97 against exact search, or exact over a filter's candidates
+ * when those are few.
  */
 export class EmbeddedStore implements VectorStore {
   readonly dim: number;
@@ -71,6 +80,14 @@ export class EmbeddedStore implements VectorStore {
   private logRecords = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
   private opened = false;
+  private readonly cols = new FindingColumns();
+  private readonly orders = new Map<OrderKey, SortedSlots>();
+  private readonly ipOrders = new Map<'src4' | 'dst4', SortedSlots>();
+  private zeros = new Float64Array(1024);
+  private readonly annMinPoints: number;
+  private ann: IvfIndex | null = null;
+  private annBuilding: IvfIndex | null = null;
+  private annTask: Promise<void> | null = null;
 
   constructor(opts: EmbeddedStoreOptions) {
     if (!Number.isInteger(opts.dim) || opts.dim <= 0)
@@ -79,6 +96,7 @@ export class EmbeddedStore implements VectorStore {
     this.dim = opts.dim;
     this.fsync = opts.fsync ?? true;
     this.compactSlack = opts.compactSlack ?? 50_000;
+    this.annMinPoints = opts.annMinPoints ?? 20_000;
     this.vectors = new Float32Array(1024 * opts.dim);
   }
 
@@ -117,6 +135,7 @@ export class EmbeddedStore implements VectorStore {
 
   async upsert(points: StoredPoint[]): Promise<void> {
     if (points.length === 0) return;
+    const vectors: Float32Array[] = [];
     const recs: LogRecord[] = points.map((p) => {
       if (p.vector.length !== this.dim) {
         throw new VectorDimensionError(
@@ -124,16 +143,17 @@ export class EmbeddedStore implements VectorStore {
         );
       }
       const v = normalised(p.vector);
+      vectors.push(v);
       return { u: [p.id, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), p.payload] };
     });
-    await this.write(recs);
+    await this.write(recs, vectors);
   }
 
   async get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null> {
     const slot = this.slotById.get(id);
     if (slot === undefined) return null;
     const payload = this.payloads[slot] as Finding;
-    const vector =
+    const vector: number[] =
       opts?.withVector === false
         ? []
         : Array.from(this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim));
@@ -141,44 +161,109 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }> {
-    const matches = this.matching(query.filter);
     const sort = query.sort;
     const limit = Math.max(0, Math.floor(query.limit));
     const cursor = query.cursor ? decodeCursor(query.cursor) : null;
-    let items: Finding[];
-    if (!sort) {
-      items = matches.sort((a, b) => cmp(a.sequence_id, b.sequence_id));
-      if (cursor) items = items.filter((f) => f.sequence_id > cursor.id);
+    const sf = this.slotFilter(query.filter);
+    if (sf.empty) return { items: [], nextCursor: null };
+    const orderKey: OrderKey = sort?.field ?? 'id';
+    const index = this.orderIndex(orderKey);
+    const key = index.key();
+    const desc = sort?.order === 'desc';
+    const want = limit + 1;
+    const found: number[] = [];
+    // Enumerating a selective condition's slots beats walking the order when the walk would
+    // pass over more points than the condition holds (matches assumed spread evenly).
+    const cand = sf.candidates;
+    const walkCost = (want * this.size) / Math.max(1, cand?.count ?? this.size);
+    if (cand && cand.count * 3 < walkCost) {
+      const cv = cursor ? (cursor.v ?? 0) : 0;
+      const cmp = desc
+        ? (a: number, b: number) => (key[b] as number) - (key[a] as number) || this.cmpIds(a, b)
+        : (a: number, b: number) => index.compare(a, b);
+      const best: number[] = [];
+      for (const s of cand.slots()) {
+        if (!sf.test(s)) continue;
+        if (cursor) {
+          const d = (key[s] as number) - cv;
+          const afterCursor = (desc ? d < 0 : d > 0) || (d === 0 && (this.ids[s] as string) > cursor.id);
+          if (!afterCursor) continue;
+        }
+        if (best.length === want && cmp(s, best[want - 1] as number) >= 0) continue;
+        let lo = 0;
+        let hi = best.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (cmp(best[mid] as number, s) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+        best.splice(lo, 0, s);
+        if (best.length > want) best.pop();
+      }
+      found.push(...best);
     } else {
-      const dir = sort.order === 'desc' ? -1 : 1;
-      items = matches.sort(
-        (a, b) =>
-          dir * (sortValue(a, sort.field) - sortValue(b, sort.field)) || cmp(a.sequence_id, b.sequence_id),
-      );
-      if (cursor) {
-        const cv = cursor.v ?? 0;
-        items = items.filter((f) => {
-          const v = sortValue(f, sort.field);
-          return dir * (v - cv) > 0 || (v === cv && f.sequence_id > cursor.id);
-        });
+      const order = index.order();
+      const test = sf.test;
+      const f = query.filter;
+      const timeWalk = orderKey === 'window_start_ms';
+      // window_end >= fromMs implies window_start >= fromMs - longest window: the walk can stop there.
+      const lowKey =
+        timeWalk && f?.fromMs !== undefined ? f.fromMs - this.cols.maxSpanMs : Number.NEGATIVE_INFINITY;
+      const highKey = timeWalk && f?.toMs !== undefined ? f.toMs : Number.POSITIVE_INFINITY;
+      if (!desc) {
+        let i = cursor ? index.after(cursor.v ?? 0, cursor.id) : 0;
+        if (lowKey > Number.NEGATIVE_INFINITY) i = Math.max(i, index.after(lowKey, null, true));
+        for (; i < order.length && found.length < want; i++) {
+          const s = order[i] as number;
+          if ((key[s] as number) >= highKey) break;
+          if (test(s)) found.push(s);
+        }
+      } else {
+        // Descending by key, ascending by id within equal keys: walk runs of equal keys backwards.
+        let end = order.length;
+        if (cursor) {
+          const cv = cursor.v ?? 0;
+          const runEnd = index.after(cv, null);
+          for (let i = index.after(cv, cursor.id); i < runEnd && found.length < want; i++) {
+            const s = order[i] as number;
+            if (test(s)) found.push(s);
+          }
+          end = index.after(cv, null, true);
+        }
+        if (highKey < Number.POSITIVE_INFINITY) end = Math.min(end, index.after(highKey, null, true));
+        let i = end - 1;
+        while (i >= 0 && found.length < want) {
+          const kv = key[order[i] as number] as number;
+          if (kv < lowKey) break;
+          let j = i;
+          while (j > 0 && key[order[j - 1] as number] === kv) j--;
+          for (let x = j; x <= i && found.length < want; x++) {
+            const s = order[x] as number;
+            if (test(s)) found.push(s);
+          }
+          i = j - 1;
+        }
       }
     }
-    const page = items.slice(0, limit);
+    const page = found.slice(0, limit);
     const last = page[page.length - 1];
     const nextCursor =
-      last && items.length > limit
+      last !== undefined && found.length > limit
         ? encodeCursor(
-            sort ? { v: sortValue(last, sort.field), id: last.sequence_id } : { id: last.sequence_id },
+            sort
+              ? { v: key[last] as number, id: this.ids[last] as string }
+              : { id: this.ids[last] as string },
           )
         : null;
-    return { items: page.map((f) => structuredClone(f)), nextCursor };
+    return { items: page.map((s) => structuredClone(this.payloads[s] as Finding)), nextCursor };
   }
 
   async count(filter?: FindingFilter): Promise<number> {
-    const pred = compileFilter(filter);
-    if (!pred) return this.slotById.size;
+    if (!filter) return this.slotById.size;
     let n = 0;
-    for (const p of this.payloads) if (p && pred(p)) n++;
+    this.forEachMatch(this.slotFilter(filter), () => {
+      n++;
+    });
     return n;
   }
 
@@ -188,9 +273,10 @@ export class EmbeddedStore implements VectorStore {
     limit = 10,
   ): Promise<{ value: string; count: number }[]> {
     const counts = new Map<string, number>();
-    for (const f of this.matching(filter)) {
-      for (const v of facetValues(f, field)) counts.set(v, (counts.get(v) ?? 0) + 1);
-    }
+    this.forEachMatch(this.slotFilter(filter), (s) => {
+      for (const v of facetValues(this.payloads[s] as Finding, field))
+        counts.set(v, (counts.get(v) ?? 0) + 1);
+    });
     return orderFacets(counts, limit);
   }
 
@@ -206,9 +292,34 @@ export class EmbeddedStore implements VectorStore {
     return hits ?? [];
   }
 
+  /** Exact kNN whatever the store's size (the reference the IVF recall is measured against). */
+  async similarExact(
+    vector: ArrayLike<number>,
+    opts: { k: number; filter?: FindingFilter; excludeId?: string },
+  ): Promise<SimilarHit[]> {
+    const [hits] = await this.similarMany([vector], {
+      k: opts.k,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+      excludeIds: [opts.excludeId],
+      exact: true,
+    });
+    return hits ?? [];
+  }
+
+  /** The IVF index's build statistics (null while kNN is exact). */
+  annStats(): IvfStats | null {
+    return this.ann?.stats ?? null;
+  }
+
+  /** Builds the indexes a query would otherwise build on first use (list order, IVF). */
+  async warm(): Promise<void> {
+    this.orderIndex('window_start_ms').order();
+    if (this.size >= this.annMinPoints) await this.annReady();
+  }
+
   async similarMany(
     vectors: ArrayLike<number>[],
-    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[]; exact?: boolean },
   ): Promise<SimilarHit[][]> {
     const dim = this.dim;
     for (const v of vectors) {
@@ -225,73 +336,179 @@ export class EmbeddedStore implements VectorStore {
       const id = opts.excludeIds?.[i];
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
     });
-    const pred = compileFilter(opts.filter);
+    const useAnn = !opts.exact && this.size >= this.annMinPoints;
+    if (useAnn) await this.annReady();
+    const sf = this.slotFilter(opts.filter);
+    if (sf.empty) return vectors.map(() => []);
+    const cand = sf.candidates;
     const n = this.ids.length;
-    // Snapshot of the slots: a write landing during the GEMM must not shift ids under the results.
-    const ids = this.ids.slice(0, n);
-    const payloads = this.payloads.slice(0, n);
-    const eligible = new Uint8Array(n);
-    for (let slot = 0; slot < n; slot++) {
-      const p = payloads[slot];
-      if (p !== undefined && (!pred || pred(p))) eligible[slot] = 1;
-    }
-    const bestSim: number[][] = vectors.map(() => []);
-    const bestSlot: number[][] = vectors.map(() => []);
-    const keep = (q: number, slot: number, dot: number): void => {
-      const sims = bestSim[q] as number[];
-      if (sims.length === k && dot <= (sims[0] as number)) return;
-      const slots = bestSlot[q] as number[];
-      let at = 0;
-      while (at < sims.length && (sims[at] as number) < dot) at++;
-      sims.splice(at, 0, dot);
-      slots.splice(at, 0, slot);
-      if (sims.length > k) {
-        sims.shift();
-        slots.shift();
+    const vecs = this.vectors;
+    let results: { slots: number[]; sims: number[] }[];
+    const ann = useAnn ? this.ann : null;
+    const budget = ann?.stats?.probePoints ?? Number.POSITIVE_INFINITY;
+    if (ann && !(cand && cand.count <= 2 * budget)) {
+      results = Array.from({ length: Q }, (_, q) =>
+        ann.search(queries.subarray(q * dim, (q + 1) * dim), k, sf.test, exclude[q] as number, vecs),
+      );
+    } else if (cand && cand.count * 8 < n) {
+      // Few candidates: score just those.
+      const tops = Array.from({ length: Q }, () => new TopK(k));
+      for (const s of cand.slots()) {
+        if (!sf.test(s)) continue;
+        for (let q = 0; q < Q; q++)
+          if (s !== exclude[q]) (tops[q] as TopK).offer(s, dot(queries, q * dim, vecs, s * dim, dim));
       }
-    };
-    if (Q * n >= GEMM_MIN_PAIRS) {
+      results = tops.map((t) => t.result());
+    } else if (Q * n >= GEMM_MIN_PAIRS) {
       // All similarities at once as one matrix product in onnxruntime (MLAS), then top-k per query.
-      const session = await gemmSession();
-      const out = await session.run({
-        queries: new ort.Tensor('float32', queries, [Q, dim]),
-        points: new ort.Tensor('float32', this.vectors.slice(0, n * dim), [n, dim]),
-      });
-      const sim = out['similarity']?.data as Float32Array;
+      // Slots are snapshotted: a write landing during the GEMM must not shift ids under the results.
+      const eligible = new Uint8Array(n);
+      for (let slot = 0; slot < n; slot++) if (sf.test(slot)) eligible[slot] = 1;
+      const ids = this.ids.slice(0, n);
+      const payloads = this.payloads.slice(0, n);
+      const sim = await gemmSimilarities(queries, Q, this.vectors.slice(0, n * dim), n, dim);
+      const tops = Array.from({ length: Q }, () => new TopK(k));
       for (let q = 0; q < Q; q++) {
         const row = q * n;
         const ex = exclude[q];
+        const top = tops[q] as TopK;
         for (let slot = 0; slot < n; slot++) {
-          if (eligible[slot] === 1 && slot !== ex) keep(q, slot, sim[row + slot] as number);
+          if (eligible[slot] === 1 && slot !== ex) top.offer(slot, sim[row + slot] as number);
         }
       }
-    } else {
-      const vecs = this.vectors;
-      for (let slot = 0; slot < n; slot++) {
-        if (eligible[slot] !== 1) continue;
-        const base = slot * dim;
-        for (let q = 0; q < Q; q++) {
-          if (slot === exclude[q]) continue;
-          const qb = q * dim;
-          let dot = 0;
-          for (let i = 0; i < dim; i++) dot += (queries[qb + i] as number) * (vecs[base + i] as number);
-          keep(q, slot, dot);
-        }
-      }
-    }
-    return bestSim.map((sims, q) => {
-      const slots = bestSlot[q] as number[];
-      const hits: SimilarHit[] = [];
-      for (let i = sims.length - 1; i >= 0; i--) {
-        const slot = slots[i] as number;
-        hits.push({
+      return tops.map((t) => {
+        const r = t.result();
+        return r.slots.map((slot, i) => ({
           id: ids[slot] as string,
-          similarity: sims[i] as number,
+          similarity: r.sims[i] as number,
           payload: structuredClone(payloads[slot] as Finding),
-        });
+        }));
+      });
+    } else {
+      const tops = Array.from({ length: Q }, () => new TopK(k));
+      for (let slot = 0; slot < n; slot++) {
+        if (!sf.test(slot)) continue;
+        for (let q = 0; q < Q; q++)
+          if (slot !== exclude[q])
+            (tops[q] as TopK).offer(slot, dot(queries, q * dim, vecs, slot * dim, dim));
       }
-      return hits;
+      results = tops.map((t) => t.result());
+    }
+    return results.map((r) =>
+      r.slots.map((slot, i) => ({
+        id: this.ids[slot] as string,
+        similarity: r.sims[i] as number,
+        payload: structuredClone(this.payloads[slot] as Finding),
+      })),
+    );
+  }
+
+  /**
+   * The IVF index, (re)built when missing or once the store has doubled since its build; pending
+   * writes are assigned to lists once they are many. One build at a time; queries wait for it.
+   */
+  private annReady(): Promise<void> {
+    if (this.annTask) return this.annTask;
+    const stats = this.ann?.stats;
+    const rebuild = !this.ann || !stats || this.size >= 2 * stats.trainedOn;
+    const assign = !rebuild && (this.ann?.pendingCount ?? 0) > Math.max(2048, this.size >>> 6);
+    if (!rebuild && !assign) return Promise.resolve();
+    const source = {
+      dim: this.dim,
+      vectors: () => this.vectors,
+      liveSlots: () => this.liveSlots(),
+    };
+    const task = async () => {
+      if (rebuild) {
+        // Writes during the build are touched on the new index too; the build replays them.
+        const next = new IvfIndex(this.dim);
+        this.annBuilding = next;
+        try {
+          await next.build(source, ANN_CALIBRATION_K);
+        } finally {
+          this.annBuilding = null;
+        }
+        this.ann = next;
+      } else await this.ann?.assignPending(source, (s) => this.cols.live[s] === 1);
+    };
+    this.annTask = task().finally(() => {
+      this.annTask = null;
     });
+    return this.annTask;
+  }
+
+  private liveSlots(): Int32Array {
+    const out = new Int32Array(this.slotById.size);
+    let i = 0;
+    const live = this.cols.live;
+    for (let s = 0; s < this.ids.length; s++) if (live[s] === 1) out[i++] = s;
+    return out.subarray(0, i);
+  }
+
+  private slotFilter(filter: FindingFilter | undefined): SlotFilter {
+    return compileSlotFilter(
+      filter,
+      this.cols,
+      (s) => this.payloads[s],
+      { range: (field, lo, hi) => this.ipRange(field, lo, hi) },
+      (id) => this.slotById.get(id),
+    );
+  }
+
+  private forEachMatch(sf: SlotFilter, visit: (slot: number) => void): void {
+    if (sf.empty) return;
+    const cand = sf.candidates;
+    if (cand && cand.count * 4 < this.ids.length) {
+      for (const s of cand.slots()) if (sf.test(s)) visit(s);
+      return;
+    }
+    for (let s = 0; s < this.ids.length; s++) if (sf.test(s)) visit(s);
+  }
+
+  private ipRange(
+    field: 'src4' | 'dst4',
+    lo: number,
+    hi: number,
+  ): { count: number; slots: () => Iterable<number> } {
+    let index = this.ipOrders.get(field);
+    if (!index) {
+      index = new SortedSlots(
+        () => this.cols[field],
+        null,
+        (s) => this.cols.live[s] === 1,
+        this.liveSlots(),
+      );
+      this.ipOrders.set(field, index);
+    }
+    const order = index.order();
+    const from = index.after(lo, null, true);
+    const to = index.after(hi, null);
+    return { count: to - from, slots: () => order.subarray(from, to) };
+  }
+
+  private orderIndex(key: OrderKey): SortedSlots {
+    let index = this.orders.get(key);
+    if (!index) {
+      const column =
+        key === 'id'
+          ? () => {
+              if (this.zeros.length < this.cols.capacity) this.zeros = new Float64Array(this.cols.capacity);
+              return this.zeros;
+            }
+          : () => this.cols.sortColumn(key);
+      index = new SortedSlots(
+        column,
+        (s) => this.ids[s] as string,
+        (s) => this.cols.live[s] === 1,
+        this.liveSlots(),
+      );
+      this.orders.set(key, index);
+    }
+    return index;
+  }
+
+  private cmpIds(a: number, b: number): number {
+    return cmpString(this.ids[a] as string, this.ids[b] as string);
   }
 
   async updatePayload(ids: string[], patch: Partial<Finding>): Promise<void> {
@@ -302,7 +519,9 @@ export class EmbeddedStore implements VectorStore {
 
   async deleteOlderThan(ms: number): Promise<number> {
     const old: string[] = [];
-    for (const p of this.payloads) if (p && p.window_end_ms < ms) old.push(p.sequence_id);
+    const { live, windowEnd } = this.cols;
+    for (let slot = 0; slot < this.ids.length; slot++)
+      if (live[slot] === 1 && (windowEnd[slot] as number) < ms) old.push(this.ids[slot] as string);
     if (old.length > 0) await this.write([{ d: old }]);
     return old.length;
   }
@@ -314,28 +533,13 @@ export class EmbeddedStore implements VectorStore {
     this.opened = false;
   }
 
-  private matching(filter: FindingFilter | undefined): Finding[] {
-    const pred = compileFilter(filter);
-    const out: Finding[] = [];
-    if (filter?.sequenceIds) {
-      for (const id of new Set(filter.sequenceIds)) {
-        const slot = this.slotById.get(id);
-        const p = slot === undefined ? undefined : this.payloads[slot];
-        if (p && (!pred || pred(p))) out.push(p);
-      }
-      return out;
-    }
-    for (const p of this.payloads) if (p && (!pred || pred(p))) out.push(p);
-    return out;
-  }
-
   /** Appends records to the log (serialised), then applies them in memory. */
-  private write(recs: LogRecord[]): Promise<void> {
+  private write(recs: LogRecord[], decoded?: Float32Array[]): Promise<void> {
     const run = async (): Promise<void> => {
       if (!this.log) throw new Error('EmbeddedStore is not open: call init() first');
       await this.log.appendFile(`${recs.map((r) => JSON.stringify(r)).join('\n')}\n`);
       if (this.fsync) await this.log.datasync();
-      for (const r of recs) this.apply(r);
+      for (const [i, r] of recs.entries()) this.apply(r, decoded?.[i]);
       this.logRecords += recs.length;
       if (this.logRecords - this.slotById.size > this.compactSlack) await this.compact();
     };
@@ -377,18 +581,25 @@ export class EmbeddedStore implements VectorStore {
     this.log = await open(path, 'a');
   }
 
-  private apply(rec: LogRecord): void {
+  private apply(rec: LogRecord, decoded?: Float32Array): void {
     if ('u' in rec) {
       const [id, vec, payload] = rec.u;
-      const bytes = Buffer.from(vec, 'base64');
-      const v = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      let v = decoded;
+      if (!v) {
+        const bytes = Buffer.from(vec, 'base64');
+        v = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      }
       this.put(id, v, payload);
     } else if ('p' in rec) {
       const [ids, patch] = rec.p;
       for (const id of ids) {
         const slot = this.slotById.get(id);
         const p = slot === undefined ? undefined : this.payloads[slot];
-        if (slot !== undefined && p) this.payloads[slot] = { ...p, ...patch };
+        if (slot === undefined || !p) continue;
+        const next = { ...p, ...patch };
+        this.payloads[slot] = next;
+        this.cols.set(slot, next);
+        this.touchOrders(slot);
       }
     } else {
       for (const id of rec.d) {
@@ -398,8 +609,17 @@ export class EmbeddedStore implements VectorStore {
         this.ids[slot] = undefined;
         this.payloads[slot] = undefined;
         this.freeSlots.push(slot);
+        this.cols.clear(slot);
+        this.touchOrders(slot);
+        this.ann?.touch(slot);
+        this.annBuilding?.touch(slot);
       }
     }
+  }
+
+  private touchOrders(slot: number): void {
+    for (const o of this.orders.values()) o.touch(slot);
+    for (const o of this.ipOrders.values()) o.touch(slot);
   }
 
   private put(id: string, v: Float32Array, payload: Finding): void {
@@ -416,6 +636,10 @@ export class EmbeddedStore implements VectorStore {
     }
     this.vectors.set(v, slot * this.dim);
     this.payloads[slot] = payload;
+    this.cols.set(slot, payload);
+    this.touchOrders(slot);
+    this.ann?.touch(slot);
+    this.annBuilding?.touch(slot);
   }
 }
 
@@ -428,6 +652,6 @@ function normalised(vector: ArrayLike<number>): Float32Array {
   return v;
 }
 
-function cmp(a: string, b: string): number {
+function cmpString(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -173,7 +173,7 @@ export class FindingQueries {
   }
 
   async get(id: string): Promise<ApiFinding> {
-    const point = await this.store.get(id);
+    const point = await this.store.get(id, { withVector: false });
     if (!point) throw notFound(`finding ${id}`);
     const [f] = await this.decorate([point.payload]);
     return f as ApiFinding;
