@@ -1,5 +1,12 @@
-import type { FeatureContribution, Finding, Neighbour, Sequence } from '@tidewatch/contracts';
-import { type SequenceFeatures, sequenceFeatures, subScores } from '@tidewatch/features';
+import type { Finding, Neighbour, Sequence } from '@tidewatch/contracts';
+import {
+  CONTEXT_FEATURE_COUNT,
+  FLOW_FEATURE_COUNT,
+  type SequenceFeatures,
+  sequenceFeatures,
+  subScores,
+  writeSequenceFeatures,
+} from '@tidewatch/features';
 import { FeatureBaseline, summarise } from './feature-baseline.ts';
 import {
   flaggedBy,
@@ -12,7 +19,7 @@ import {
 } from './finding-builder.ts';
 import { trainedTactics } from './manifest.ts';
 import type { ModelHost } from './model-host.ts';
-import type { OnnxModel } from './onnx-model.ts';
+import type { BatchResult, OnnxModel } from './onnx-model.ts';
 
 /** Where nearest labelled / analyst-confirmed neighbours come from (the VectorStore fits). */
 export interface NeighbourIndex {
@@ -53,6 +60,20 @@ interface ModelContext {
 }
 
 const BASELINE_SAMPLE = 8;
+
+/** The features of row `row` of a run's inputs (a view), or recomputed when the run truncated them. */
+function featuresOf(seq: Sequence, r: BatchResult, row: number): SequenceFeatures {
+  const { len, flow, mask, context } = r.inputs;
+  const n = seq.flows.length;
+  if (n > len) return sequenceFeatures(seq);
+  const F = FLOW_FEATURE_COUNT;
+  return {
+    flow: flow.subarray(row * len * F, (row * len + n) * F),
+    mask: mask.subarray(row * len, row * len + n),
+    context: context.subarray(row * CONTEXT_FEATURE_COUNT, (row + 1) * CONTEXT_FEATURE_COUNT),
+    length: n,
+  };
+}
 
 /**
  * Sequence → Finding: features (shared spec) → ONNX (bucketed micro-batch) → verdict, tactics,
@@ -99,56 +120,108 @@ export class Detector {
     return this.host.current.run(features);
   }
 
+  /**
+   * Scores a batch. Sequences are grouped by length bucket and written straight into padded batch
+   * tensors (at most `model.maxBatch` each); every run is handed to the model before the first
+   * result is awaited, so with the model on its worker thread the features of run k+1 and the
+   * findings of run k are computed here while run k+1 executes there.
+   */
   async score(seqs: Sequence[]): Promise<ScoredSequence[]> {
     if (seqs.length === 0) return [];
     // One model for the whole batch, even if a swap lands meanwhile.
     const ctx = this.context();
     const { model } = ctx;
-    const threshold = model.manifest.thresholds.score;
-    const features = seqs.map((s) => sequenceFeatures(s));
-    const outputs = await model.run(features);
-    const now = this.clock();
-    const out: ScoredSequence[] = [];
+    const byBucket = new Map<number, number[]>();
     for (let i = 0; i < seqs.length; i++) {
-      const seq = seqs[i] as Sequence;
-      const o = outputs[i];
-      if (!o) throw new Error(`model returned no output for sequence ${seq.sequence_id}`);
-      const sub = subScores(seq);
-      const flags = flaggedBy(sub, this.flagThreshold);
-      const score = round6(o.score);
-      const anomaly = round6(o.anomaly);
-      const verdict = o.score >= threshold ? 'malicious' : 'benign';
-      const tactics =
-        verdict === 'malicious' ? tacticCandidates(o.tacticProbs, model.manifest, ctx.trained) : [];
-      const alert = verdict === 'malicious' || flags.length > 0;
-      // Top features are explained for alerts; a quiet benign sequence feeds the online benign
-      // baseline (every BASELINE_SAMPLE-th one: the mean needs no more, the hot path stays cheap).
-      let topFeatures: FeatureContribution[] = [];
-      if (alert) topFeatures = ctx.baseline.top(summarise(features[i] as SequenceFeatures), this.topFeatures);
-      else if (!ctx.baseline.fixed && ctx.benignSeen++ % BASELINE_SAMPLE === 0) {
-        ctx.baseline.observeBenign(summarise(features[i] as SequenceFeatures));
+      const b = model.bucketFor(Math.max(1, (seqs[i] as Sequence).flows.length));
+      const list = byBucket.get(b);
+      if (list) list.push(i);
+      else byBucket.set(b, [i]);
+    }
+    const runs: { idxs: number[]; result: Promise<BatchResult> }[] = [];
+    for (const [len, idxs] of byBucket) {
+      for (let s = 0; s < idxs.length; s += model.maxBatch) {
+        const chunk = idxs.slice(s, s + model.maxBatch);
+        const batch = model.allocate(chunk.length, len);
+        for (let j = 0; j < chunk.length; j++) {
+          const seq = seqs[chunk[j] as number] as Sequence;
+          const rows = writeSequenceFeatures(
+            seq,
+            batch.flow,
+            j * len * FLOW_FEATURE_COUNT,
+            len,
+            batch.context,
+            j * CONTEXT_FEATURE_COUNT,
+          );
+          batch.mask.fill(1, j * len, j * len + rows);
+        }
+        runs.push({ idxs: chunk, result: model.runBatch(batch) });
       }
-      out.push({
-        finding: {
-          ...sequenceFacts(seq),
-          score,
-          anomaly,
-          verdict,
-          tactics,
-          techniques: techniqueCandidates(tactics, ctx.techniques),
-          severity: severityOf(verdict, o.score, o.anomaly, tactics[0]?.id ?? null, flags.length > 0),
-          model_version: model.version,
-          status: 'new',
-          explanation: { subscores: sub, top_features: topFeatures, neighbours: [] },
-          suppressed_by: null,
-          scored_at_ms: now,
-        },
-        embedding: o.embedding,
-        alert,
-        flags,
-      });
+    }
+    const now = this.clock();
+    const out = new Array<ScoredSequence>(seqs.length);
+    const inputsOf = new Array<{ r: BatchResult; row: number }>(seqs.length);
+    try {
+      for (const run of runs) {
+        const r = await run.result;
+        const outputs = model.split(r.outputs, run.idxs.length);
+        for (let j = 0; j < run.idxs.length; j++) {
+          const i = run.idxs[j] as number;
+          const seq = seqs[i] as Sequence;
+          const o = outputs[j];
+          if (!o) throw new Error(`model returned no output for sequence ${seq.sequence_id}`);
+          out[i] = this.toScored(ctx, seq, o, now);
+          inputsOf[i] = { r, row: j };
+        }
+      }
+    } finally {
+      // A failed run must not leave its siblings' rejections unhandled.
+      for (const run of runs) run.result.catch(() => undefined);
+    }
+    // Top features (alerts) and the online benign baseline, in input order: the baseline a
+    // sequence is compared with does not depend on how the batch was bucketed.
+    for (let i = 0; i < seqs.length; i++) {
+      const s = out[i] as ScoredSequence;
+      if (!s.alert && (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0)) continue;
+      const { r, row } = inputsOf[i] as { r: BatchResult; row: number };
+      const summary = summarise(featuresOf(seqs[i] as Sequence, r, row));
+      if (s.alert) s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
+      else ctx.baseline.observeBenign(summary);
     }
     return out;
+  }
+
+  private toScored(
+    ctx: ModelContext,
+    seq: Sequence,
+    o: { score: number; anomaly: number; tacticProbs: Float32Array; embedding: Float32Array },
+    now: number,
+  ): ScoredSequence {
+    const { model } = ctx;
+    const sub = subScores(seq);
+    const flags = flaggedBy(sub, this.flagThreshold);
+    const verdict = o.score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
+    const tactics =
+      verdict === 'malicious' ? tacticCandidates(o.tacticProbs, model.manifest, ctx.trained) : [];
+    return {
+      finding: {
+        ...sequenceFacts(seq),
+        score: round6(o.score),
+        anomaly: round6(o.anomaly),
+        verdict,
+        tactics,
+        techniques: techniqueCandidates(tactics, ctx.techniques),
+        severity: severityOf(verdict, o.score, o.anomaly, tactics[0]?.id ?? null, flags.length > 0),
+        model_version: model.version,
+        status: 'new',
+        explanation: { subscores: sub, top_features: [], neighbours: [] },
+        suppressed_by: null,
+        scored_at_ms: now,
+      },
+      embedding: o.embedding,
+      alert: verdict === 'malicious' || flags.length > 0,
+      flags,
+    };
   }
 
   /** Fills `explanation.neighbours` of the alerting sequences from the store's labelled points. */

@@ -3,6 +3,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { CONTEXT_FEATURE_COUNT, FLOW_FEATURE_COUNT, type SequenceFeatures } from '@tidewatch/features';
 import * as ort from 'onnxruntime-node';
+import {
+  type BatchOutputs,
+  type BatchResult,
+  InferenceWorker,
+  type PaddedBatch,
+} from './inference-worker.ts';
 import { checkFeatureSpec, type ModelManifest, readManifest } from './manifest.ts';
 
 /** Raw model outputs for one sequence. */
@@ -20,6 +26,16 @@ export interface OnnxModelOptions {
   intraOpThreads?: number;
   /** Largest batch handed to one session.run (default 512). */
   maxBatch?: number;
+  /**
+   * Let idle intra-op threads spin for work (ORT's default, true). Off, they sleep between runs and
+   * leave the core to the JS thread, which matters when both share few cores.
+   */
+  allowSpinning?: boolean;
+  /**
+   * Run the sessions on a worker thread (default true) so the event loop keeps decoding, featurising
+   * and storing while a batch runs; false runs them on the calling thread.
+   */
+  worker?: boolean;
 }
 
 /** Padded lengths: a sequence of n flows runs in the smallest bucket >= n (not at max_len). */
@@ -29,6 +45,8 @@ export function lengthBuckets(maxLen: number): number[] {
   out.push(maxLen);
   return out;
 }
+
+export type { BatchOutputs, BatchResult, PaddedBatch } from './inference-worker.ts';
 
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
@@ -56,28 +74,68 @@ export function cudaAvailable(): boolean {
   return cudaProbe;
 }
 
-async function createSession(
-  file: string,
-  opts: OnnxModelOptions,
-): Promise<{ session: ort.InferenceSession; device: 'cpu' | 'cuda' }> {
-  const base: ort.InferenceSession.SessionOptions = {
+function sessionOptions(opts: OnnxModelOptions): ort.InferenceSession.SessionOptions {
+  return {
     graphOptimizationLevel: 'all',
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    ...(opts.allowSpinning === false
+      ? { extra: { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' } }
+      : {}),
   };
+}
+
+/** Where a model version's batches run: sessions on this thread, or an InferenceWorker. */
+type Runner =
+  | { kind: 'local'; sessions: ort.InferenceSession[] }
+  | { kind: 'worker'; worker: InferenceWorker };
+
+async function startRunner(
+  files: string[],
+  opts: OnnxModelOptions,
+  providers: string[],
+): Promise<{ runner: Runner; inputNames: readonly string[]; outputNames: readonly string[] }> {
+  const options = { ...sessionOptions(opts), executionProviders: providers };
+  if (opts.worker ?? true) {
+    const worker = await InferenceWorker.start(files, options);
+    return {
+      runner: { kind: 'worker', worker },
+      inputNames: worker.inputNames,
+      outputNames: worker.outputNames,
+    };
+  }
+  const sessions: ort.InferenceSession[] = [];
+  for (const f of files) sessions.push(await ort.InferenceSession.create(f, options));
+  const first = sessions[0] as ort.InferenceSession;
+  return {
+    runner: { kind: 'local', sessions },
+    inputNames: first.inputNames,
+    outputNames: first.outputNames,
+  };
+}
+
+async function createRunner(
+  files: string[],
+  opts: OnnxModelOptions,
+): Promise<{
+  runner: Runner;
+  device: 'cpu' | 'cuda';
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+}> {
   const want = opts.device ?? 'auto';
   if (want === 'cuda' || (want === 'auto' && cudaAvailable())) {
     try {
-      const session = await ort.InferenceSession.create(file, {
-        ...base,
-        executionProviders: ['cuda', 'cpu'],
-      });
-      return { session, device: 'cuda' };
+      return { ...(await startRunner(files, opts, ['cuda', 'cpu'])), device: 'cuda' };
     } catch (e) {
       if (want === 'cuda') throw new ModelLoadError(`CUDA execution provider unavailable: ${String(e)}`);
     }
   }
-  const session = await ort.InferenceSession.create(file, { ...base, executionProviders: ['cpu'] });
-  return { session, device: 'cpu' };
+  return { ...(await startRunner(files, opts, ['cpu'])), device: 'cpu' };
+}
+
+async function releaseRunner(runner: Runner): Promise<void> {
+  if (runner.kind === 'worker') await runner.worker.release();
+  else for (const s of runner.sessions) await s.release();
 }
 
 /**
@@ -92,20 +150,19 @@ export class OnnxModel {
   readonly device: 'cpu' | 'cuda';
   readonly buckets: number[];
   readonly maxBatch: number;
-  private readonly session: ort.InferenceSession;
-  private readonly single: ort.InferenceSession | null;
+  /** Index of the single-flow session in the runner, or -1 without a fast-path graph. */
+  private readonly single: number;
 
   private constructor(
     dir: string,
     manifest: ModelManifest,
-    session: ort.InferenceSession,
-    single: ort.InferenceSession | null,
+    private readonly runner: Runner,
+    single: number,
     device: 'cpu' | 'cuda',
     maxBatch: number,
   ) {
     this.dir = dir;
     this.manifest = manifest;
-    this.session = session;
     this.single = single;
     this.device = device;
     this.maxBatch = maxBatch;
@@ -116,27 +173,30 @@ export class OnnxModel {
     return this.manifest.version;
   }
 
+  /** True when batches run on a worker thread (see OnnxModelOptions.worker). */
+  get onWorker(): boolean {
+    return this.runner.kind === 'worker';
+  }
+
   static async load(dir: string, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const manifest = await readManifest(dir);
     checkFeatureSpec(manifest, dir);
     const file = join(dir, 'model.onnx');
     if (!existsSync(file)) throw new ModelLoadError(`model ${manifest.version}: ${file} does not exist`);
-    const { session, device } = await createSession(file, opts);
+    const fast =
+      typeof manifest['fast_path_model'] === 'string' ? join(dir, manifest['fast_path_model']) : null;
+    const files = fast && existsSync(fast) ? [file, fast] : [file];
+    const { runner, device, inputNames, outputNames } = await createRunner(files, opts);
     const want = ['flow_features', 'flow_mask', 'context_features'];
-    const missing = want.filter((n) => !session.inputNames.includes(n));
-    const outs = ['score', 'tactic_probs', 'anomaly', 'embedding'].filter(
-      (n) => !session.outputNames.includes(n),
-    );
+    const missing = want.filter((n) => !inputNames.includes(n));
+    const outs = ['score', 'tactic_probs', 'anomaly', 'embedding'].filter((n) => !outputNames.includes(n));
     if (missing.length > 0 || outs.length > 0) {
-      await session.release();
+      await releaseRunner(runner);
       throw new ModelLoadError(
         `model ${manifest.version}: ONNX graph lacks inputs [${missing.join(', ')}] / outputs [${outs.join(', ')}]`,
       );
     }
-    const fast =
-      typeof manifest['fast_path_model'] === 'string' ? join(dir, manifest['fast_path_model']) : null;
-    const single = fast && existsSync(fast) ? (await createSession(fast, { ...opts, device })).session : null;
-    return new OnnxModel(dir, manifest, session, single, device, opts.maxBatch ?? 512);
+    return new OnnxModel(dir, manifest, runner, files.length > 1 ? 1 : -1, device, opts.maxBatch ?? 512);
   }
 
   bucketFor(length: number): number {
@@ -154,63 +214,92 @@ export class OnnxModel {
       if (list) list.push(i);
       else byBucket.set(b, [i]);
     }
+    // Every chunk is handed over before the first result is awaited: on the worker they queue and
+    // run back to back while this thread goes on.
+    const jobs: Promise<void>[] = [];
     for (const [bucket, idxs] of byBucket) {
       for (let s = 0; s < idxs.length; s += this.maxBatch) {
         const chunk = idxs.slice(s, s + this.maxBatch);
-        const res = await this.runPadded(
-          chunk.map((i) => inputs[i] as SequenceFeatures),
-          bucket,
+        jobs.push(
+          this.runPadded(
+            chunk.map((i) => inputs[i] as SequenceFeatures),
+            bucket,
+          ).then((res) => {
+            chunk.forEach((i, j) => {
+              out[i] = res[j] as ModelOutput;
+            });
+          }),
         );
-        chunk.forEach((i, j) => {
-          out[i] = res[j] as ModelOutput;
-        });
       }
     }
+    await Promise.all(jobs);
     return out;
   }
 
   /** One session.run over sequences padded (or truncated) to exactly `len` flows. */
   async runPadded(inputs: SequenceFeatures[], len: number): Promise<ModelOutput[]> {
-    const F = FLOW_FEATURE_COUNT;
-    const C = CONTEXT_FEATURE_COUNT;
-    const B = inputs.length;
-    const flow = new Float32Array(B * len * F);
-    const mask = new Float32Array(B * len);
-    const ctx = new Float32Array(B * C);
-    for (let b = 0; b < B; b++) {
-      const x = inputs[b] as SequenceFeatures;
+    const b = this.allocate(inputs.length, len);
+    for (let i = 0; i < inputs.length; i++) {
+      const x = inputs[i] as SequenceFeatures;
       const n = Math.min(x.length, len);
-      flow.set(x.flow.subarray(0, n * F), b * len * F);
-      mask.fill(1, b * len, b * len + n);
-      ctx.set(x.context.subarray(0, C), b * C);
+      b.flow.set(x.flow.subarray(0, n * FLOW_FEATURE_COUNT), i * len * FLOW_FEATURE_COUNT);
+      b.mask.fill(1, i * len, i * len + n);
+      b.context.set(x.context.subarray(0, CONTEXT_FEATURE_COUNT), i * CONTEXT_FEATURE_COUNT);
     }
-    const session = len === 1 && this.single ? this.single : this.session;
-    const r = await session.run({
-      flow_features: new ort.Tensor('float32', flow, [B, len, F]),
-      flow_mask: new ort.Tensor('float32', mask, [B, len]),
-      context_features: new ort.Tensor('float32', ctx, [B, C]),
+    return this.split((await this.runBatch(b)).outputs, inputs.length);
+  }
+
+  /** Zeroed input buffers for `batch` sequences of `len` flows (fill with writeSequenceFeatures). */
+  allocate(batch: number, len: number): PaddedBatch {
+    return {
+      batch,
+      len,
+      flow: new Float32Array(batch * len * FLOW_FEATURE_COUNT),
+      mask: new Float32Array(batch * len),
+      context: new Float32Array(batch * CONTEXT_FEATURE_COUNT),
+      contextWidth: CONTEXT_FEATURE_COUNT,
+    };
+  }
+
+  /**
+   * One session.run over a padded batch. On the worker the input buffers are moved to it (do not
+   * touch `b` afterwards); calls queue there and run in call order.
+   */
+  async runBatch(b: PaddedBatch): Promise<BatchResult> {
+    const session = b.len === 1 && this.single >= 0 ? this.single : 0;
+    if (this.runner.kind === 'worker') return this.runner.worker.run(session, b);
+    const s = this.runner.sessions[session] as ort.InferenceSession;
+    const r = await s.run({
+      flow_features: new ort.Tensor('float32', b.flow, [b.batch, b.len, FLOW_FEATURE_COUNT]),
+      flow_mask: new ort.Tensor('float32', b.mask, [b.batch, b.len]),
+      context_features: new ort.Tensor('float32', b.context, [b.batch, b.contextWidth]),
     });
-    const score = r['score']?.data as Float32Array;
-    const anomaly = r['anomaly']?.data as Float32Array;
-    const tactics = r['tactic_probs']?.data as Float32Array;
-    const emb = r['embedding']?.data as Float32Array;
+    const outputs: BatchOutputs = {
+      score: r['score']?.data as Float32Array,
+      anomaly: r['anomaly']?.data as Float32Array,
+      tactic_probs: r['tactic_probs']?.data as Float32Array,
+      embedding: r['embedding']?.data as Float32Array,
+    };
+    return { outputs, inputs: b };
+  }
+
+  /** Per-sequence views on a batch's outputs (no copy). */
+  split(o: BatchOutputs, batch: number): ModelOutput[] {
     const T = this.manifest.tactics.length;
-    const D = emb.length / B;
+    const D = o.embedding.length / batch;
     const res: ModelOutput[] = [];
-    for (let b = 0; b < B; b++) {
+    for (let b = 0; b < batch; b++) {
       res.push({
-        score: score[b] as number,
-        anomaly: anomaly[b] as number,
-        // Views on the batch's output buffers: no copy per sequence.
-        tacticProbs: tactics.subarray(b * T, (b + 1) * T),
-        embedding: emb.subarray(b * D, (b + 1) * D),
+        score: o.score[b] as number,
+        anomaly: o.anomaly[b] as number,
+        tacticProbs: o.tactic_probs.subarray(b * T, (b + 1) * T),
+        embedding: o.embedding.subarray(b * D, (b + 1) * D),
       });
     }
     return res;
   }
 
   async release(): Promise<void> {
-    await this.session.release();
-    await this.single?.release();
+    await releaseRunner(this.runner);
   }
 }

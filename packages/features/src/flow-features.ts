@@ -44,17 +44,29 @@ export function protocolClassIndex(protocol: number): number {
 
 const pos = (x: number): number => Math.max(x, 0);
 
-/** Per-flow and context features of one sequence, as specified in spec/features.v1.json. */
-export function sequenceFeatures(seq: Sequence): SequenceFeatures {
+/**
+ * Writes the features of `seq` straight into a batch tensor (no per-sequence arrays): the first
+ * `min(flows, maxFlows)` flow rows at `flow[flowOffset…]` (the rest of the row block is left as it
+ * is, i.e. zero padding in a fresh buffer) and the context at `context[contextOffset…]`. Returns
+ * the number of flow rows written. The values are exactly those of `sequenceFeatures`.
+ */
+export function writeSequenceFeatures(
+  seq: Sequence,
+  flow: Float32Array,
+  flowOffset: number,
+  maxFlows: number,
+  context: Float32Array,
+  contextOffset: number,
+): number {
   const flows = seq.flows;
   const n = flows.length;
+  const rows = Math.min(n, maxFlows);
   const F = FLOW_FEATURE_COUNT;
-  const flow = new Float32Array(n * F);
   let prevStart = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < rows; i++) {
     const f = flows[i];
     if (f === undefined) continue;
-    const o = i * F;
+    const o = flowOffset + i * F;
     const fb = pos(f.fwd_bytes);
     const bb = pos(f.bwd_bytes);
     const fp = pos(f.fwd_pkts);
@@ -84,10 +96,19 @@ export function sequenceFeatures(seq: Sequence): SequenceFeatures {
     }
     prevStart = f.start_ms;
   }
+  const c = contextOffset;
+  context[c] = Math.log1p(pos(seq.context.distinct_dsts));
+  context[c + 1] = Math.log1p(pos(seq.context.distinct_dst_ports));
+  context[c + 2] = Math.log1p(pos(seq.context.connections));
+  context[c + 3] = Math.log1p(n);
+  return rows;
+}
+
+/** Per-flow and context features of one sequence, as specified in spec/features.v1.json. */
+export function sequenceFeatures(seq: Sequence): SequenceFeatures {
+  const n = seq.flows.length;
+  const flow = new Float32Array(n * FLOW_FEATURE_COUNT);
   const context = new Float32Array(CONTEXT_FEATURE_COUNT);
-  context[0] = Math.log1p(pos(seq.context.distinct_dsts));
-  context[1] = Math.log1p(pos(seq.context.distinct_dst_ports));
-  context[2] = Math.log1p(pos(seq.context.connections));
-  context[3] = Math.log1p(n);
+  writeSequenceFeatures(seq, flow, 0, n, context, 0);
   return { flow, mask: new Float32Array(n).fill(1), context, length: n };
 }

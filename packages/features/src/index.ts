@@ -14,5 +14,6 @@ export {
   protocolClassIndex,
   type SequenceFeatures,
   sequenceFeatures,
+  writeSequenceFeatures,
 } from './flow-features.ts';
 export { type SubScores, subScores } from './sub-scores.ts';
