@@ -27,6 +27,10 @@ import type {
   TopicSpec,
 } from './bus.ts';
 import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
+import { Cluster, type ClusterSettings } from './wire/cluster.ts';
+import { WireConsumer } from './wire/consumer.ts';
+import { groupLag } from './wire/offsets.ts';
+import { WireProducer } from './wire/producer.ts';
 
 export interface KafkaSasl {
   mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -51,7 +55,15 @@ export interface KafkaBusSettings {
   retries?: number;
   /** kafkajs' own log level forwarded to pino (default 'warn'). */
   clientLogLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * The client for produce, fetch and commit: 'wire' (this package's Kafka protocol client,
+   * src/wire/) or 'kafkajs'. Topic administration uses kafkajs either way.
+   */
+  client?: 'wire' | 'kafkajs';
 }
+
+/** The client KafkaBus uses when settings.client is not given. */
+export const DEFAULT_KAFKA_CLIENT: 'wire' | 'kafkajs' = 'kafkajs';
 
 const KAFKAJS_LEVELS = {
   error: logLevel.ERROR,
@@ -151,19 +163,44 @@ class KafkaBusProducer implements BusProducer {
   }
 }
 
-/** MessageBus on Apache Kafka (kafkajs): idempotent producers, at-least-once consumers, DLQ topics. */
+class WireBusProducer implements BusProducer {
+  constructor(
+    private readonly producer: WireProducer,
+    private readonly metrics: BusMetrics | undefined,
+  ) {}
+
+  async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.producer.send(topic, messages);
+    this.metrics?.produced.inc({ topic }, messages.length);
+  }
+
+  close(): Promise<void> {
+    return this.producer.close();
+  }
+}
+
+/**
+ * MessageBus on Apache Kafka: idempotent producers, at-least-once consumers, DLQ topics. Produce,
+ * fetch and commit go through the wire client (src/wire/) or kafkajs (settings.client); topic
+ * administration through kafkajs.
+ */
 export class KafkaBus implements MessageBus {
   readonly kafka: Kafka;
+  readonly client: 'wire' | 'kafkajs';
   readonly logger: Logger;
   readonly metrics: BusMetrics | undefined;
   readonly #settings: KafkaBusSettings;
   #admin: Promise<Admin> | undefined;
   #dlqProducer: Promise<Producer> | undefined;
-  readonly #consumers = new Set<KafkaBusConsumer>();
-  readonly #producers = new Set<KafkaBusProducer>();
+  readonly #consumers = new Set<BusConsumer>();
+  readonly #producers = new Set<BusProducer>();
+  #wireDlqProducer: Promise<WireProducer> | undefined;
+  #wireAdmin: Cluster | undefined;
 
   constructor(settings: KafkaBusSettings) {
     this.#settings = settings;
+    this.client = settings.client ?? DEFAULT_KAFKA_CLIENT;
     this.logger = componentLogger(settings.logger ?? defaultLogger(), 'bus');
     this.metrics = settings.metrics ? BusMetrics.for(settings.metrics) : undefined;
     this.kafka = createKafkaClient(settings);
@@ -202,8 +239,40 @@ export class KafkaBus implements MessageBus {
     this.logger.info({ topics: missing.map(([t]) => t) }, 'created topics');
   }
 
+  #clusterSettings(): ClusterSettings {
+    return {
+      brokers: this.#settings.brokers,
+      clientId: this.#settings.clientId,
+      ssl: this.#settings.ssl,
+      sasl: this.#settings.sasl,
+    };
+  }
+
+  /** The wire client's shared connections for lookups (lag), apart from producers and consumers. */
+  wireAdmin(): Cluster {
+    this.#wireAdmin ??= new Cluster(this.#clusterSettings());
+    return this.#wireAdmin;
+  }
+
+  async #connectWireProducer(): Promise<WireProducer> {
+    const producer = new WireProducer(new Cluster(this.#clusterSettings()), {
+      retries: this.#settings.retries ?? 12,
+      logger: this.logger,
+    });
+    try {
+      await producer.connect();
+    } catch (error) {
+      await producer.close();
+      throw error;
+    }
+    return producer;
+  }
+
   async producer(): Promise<BusProducer> {
-    const producer = new KafkaBusProducer(await this.#connectProducer(), this.metrics);
+    const producer =
+      this.client === 'wire'
+        ? new WireBusProducer(await this.#connectWireProducer(), this.metrics)
+        : new KafkaBusProducer(await this.#connectProducer(), this.metrics);
     this.#producers.add(producer);
     return producer;
   }
@@ -225,22 +294,39 @@ export class KafkaBus implements MessageBus {
 
   /** Sends a message that cannot be processed to `<topic>.dlq` with its error headers. */
   async deadLetter(message: BusMessage, error: unknown): Promise<void> {
-    this.#dlqProducer ??= this.#connectProducer();
-    const producer = await this.#dlqProducer;
     this.logger.warn(
       { topic: message.topic, partition: message.partition, offset: message.offset },
       `dead-lettering message: ${describeError(error)}`,
     );
-    await producer.send({
-      topic: deadLetterTopic(message.topic),
-      acks: -1,
-      messages: [{ key: message.key, value: message.value, headers: deadLetterHeaders(message, error) }],
-    });
+    const dead = { key: message.key, value: message.value, headers: deadLetterHeaders(message, error) };
+    if (this.client === 'wire') {
+      this.#wireDlqProducer ??= this.#connectWireProducer();
+      this.#wireDlqProducer.catch(() => {
+        this.#wireDlqProducer = undefined;
+      });
+      await (await this.#wireDlqProducer).send(deadLetterTopic(message.topic), [dead]);
+    } else {
+      this.#dlqProducer ??= this.#connectProducer();
+      const producer = await this.#dlqProducer;
+      await producer.send({ topic: deadLetterTopic(message.topic), acks: -1, messages: [dead] });
+    }
     this.metrics?.deadLettered.inc({ topic: message.topic, error: errorClass(error) });
   }
 
   consumer(options: ConsumerOptions): BusConsumer {
-    const consumer = new KafkaBusConsumer(this, options, this.#settings.stopDeadlineMs ?? 30_000);
+    const stopDeadlineMs = this.#settings.stopDeadlineMs ?? 30_000;
+    const consumer =
+      this.client === 'wire'
+        ? new WireConsumer(options, {
+            cluster: this.#clusterSettings(),
+            logger: this.logger,
+            metrics: this.metrics,
+            deadLetter: (message, error) => this.deadLetter(message, error),
+            lag: () =>
+              groupLag(this.wireAdmin(), options.groupId, options.topics, options.fromBeginning !== false),
+            stopDeadlineMs,
+          })
+        : new KafkaBusConsumer(this, options, stopDeadlineMs);
     this.#consumers.add(consumer);
     return consumer;
   }
@@ -252,6 +338,10 @@ export class KafkaBus implements MessageBus {
     this.#producers.clear();
     if (this.#dlqProducer) await (await this.#dlqProducer).disconnect();
     this.#dlqProducer = undefined;
+    if (this.#wireDlqProducer) await (await this.#wireDlqProducer.catch(() => undefined))?.close();
+    this.#wireDlqProducer = undefined;
+    this.#wireAdmin?.close();
+    this.#wireAdmin = undefined;
     if (this.#admin) await (await this.#admin).disconnect();
     this.#admin = undefined;
     const failed = stopped.find((r) => r.status === 'rejected');

@@ -1,0 +1,329 @@
+import type { Logger } from '@tidewatch/observability';
+import { BatchProcessor, DEFAULT_RETRY } from '../batch-processor.ts';
+import type { BusMetrics } from '../bus-metrics.ts';
+import type { BatchHandler, BusConsumer, BusMessage, ConsumerOptions } from '../bus.ts';
+import { fetch } from './apis.ts';
+import { Cluster, type ClusterSettings, sleep } from './cluster.ts';
+import { GroupMember, type TopicPartition } from './group-member.ts';
+import { listPartitionOffsets } from './offsets.ts';
+import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
+import { CorruptRecordBatchError, decodeRecordBatches } from './record-batch.ts';
+
+export interface WireConsumerDeps {
+  cluster: ClusterSettings;
+  logger: Logger;
+  metrics: BusMetrics | undefined;
+  deadLetter(message: BusMessage, error: unknown): Promise<void>;
+  lag(): Promise<{ topic: string; partition: number; lag: number }[]>;
+  stopDeadlineMs: number;
+  maxWaitMs?: number;
+  /** Fetch size per partition (bytes). */
+  partitionMaxBytes?: number;
+}
+
+type State = 'idle' | 'running' | 'stopping' | 'stopped';
+
+const key = (topic: string, partition: number) => `${topic}\0${partition}`;
+
+/**
+ * A BusConsumer on the wire client: one group member, a fetch loop over the assigned partitions
+ * (one Fetch per leader), record batches decoded straight into BusMessages, each partition's
+ * messages handled in chunks by the shared BatchProcessor.
+ */
+export class WireConsumer implements BusConsumer {
+  readonly #options: ConsumerOptions;
+  readonly #deps: WireConsumerDeps;
+  readonly #cluster: Cluster;
+  readonly #member: GroupMember;
+  readonly #abort = new AbortController();
+  readonly #logger: Logger;
+  #state: State = 'idle';
+  #positions = new Map<string, number>();
+  #assigned: TopicPartition[] = [];
+  #loop: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
+  #untrackLag: (() => void) | undefined;
+  /** Wakes the fetch loop's idle wait (rejoin or stop). */
+  #wake: (() => void) | undefined;
+
+  constructor(options: ConsumerOptions, deps: WireConsumerDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    this.#logger = deps.logger.child({ groupId: options.groupId });
+    this.#cluster = new Cluster(deps.cluster);
+    const sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
+    this.#member = new GroupMember(this.#cluster, {
+      groupId: options.groupId,
+      topics: options.topics,
+      sessionTimeoutMs,
+      rebalanceTimeoutMs: 60_000,
+      heartbeatIntervalMs: Math.max(500, Math.floor(sessionTimeoutMs / 5)),
+      logger: this.#logger,
+    });
+    this.#member.onRejoinNeeded(() => this.#wake?.());
+  }
+
+  async run(handler: BatchHandler): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`consumer of group ${this.#options.groupId} already ran`);
+    this.#state = 'running';
+    try {
+      await this.#cluster.refresh(this.#options.topics);
+      await this.#join();
+    } catch (error) {
+      this.#state = 'stopped';
+      this.#member.close();
+      this.#cluster.close();
+      throw error;
+    }
+    this.#untrackLag = this.#deps.metrics?.trackLag(() => this.lag());
+    this.#loop = this.#fetchLoop(handler);
+  }
+
+  async #join(): Promise<void> {
+    const signal = this.#abort.signal;
+    const assignment = await this.#member.join(signal);
+    this.#assigned = assignment;
+    this.#positions = new Map();
+    if (assignment.length > 0) {
+      const committed = await this.#member.committed(assignment);
+      const missing = assignment.filter((p) => (committed.get(key(p.topic, p.partition)) ?? -1) < 0);
+      const reset = missing.length > 0 ? await this.#resetOffsets(missing) : new Map<string, number>();
+      for (const { topic, partition } of assignment) {
+        const k = key(topic, partition);
+        const at = committed.get(k) ?? -1;
+        this.#positions.set(k, at >= 0 ? at : reset.get(k)!);
+      }
+    }
+    try {
+      await this.#options.onPartitionsAssigned?.(assignment);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'onPartitionsAssigned failed');
+    }
+  }
+
+  #resetOffsets(partitions: TopicPartition[]): Promise<Map<string, number>> {
+    return listPartitionOffsets(this.#cluster, partitions, this.#options.fromBeginning === false ? -1 : -2);
+  }
+
+  async #revoke(): Promise<void> {
+    const revoked = this.#assigned;
+    this.#assigned = [];
+    this.#positions = new Map();
+    if (revoked.length === 0) return;
+    try {
+      await this.#options.onPartitionsRevoked?.(revoked);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'onPartitionsRevoked failed');
+    }
+  }
+
+  async #fetchLoop(handler: BatchHandler): Promise<void> {
+    const signal = this.#abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (this.#member.rejoinNeeded) {
+          await this.#revoke();
+          await this.#join();
+          continue;
+        }
+        if (this.#assigned.length === 0) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+            setTimeout(resolve, 1000).unref();
+          });
+          this.#wake = undefined;
+          continue;
+        }
+        const fetched = await this.#fetchOnce();
+        failures = 0;
+        for (const batch of fetched) {
+          if (signal.aborted || this.#member.rejoinNeeded) break;
+          if (!(await this.#process(handler, batch))) break;
+        }
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+        this.#logger[failures > 3 ? 'error' : 'warn'](
+          { err: error, delayMs: delay },
+          'consumer loop failed, retrying',
+        );
+        for (const topic of this.#options.topics) this.#cluster.invalidate(topic);
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** One Fetch per partition leader, in parallel; returns the decoded messages per partition. */
+  async #fetchOnce(): Promise<{ topic: string; partition: number; messages: BusMessage[]; next: number }[]> {
+    const byLeader = new Map<number, Map<string, { partition: number; offset: number }[]>>();
+    for (const { topic, partition } of this.#assigned) {
+      const offset = this.#positions.get(key(topic, partition));
+      if (offset === undefined) continue;
+      const leader = (await this.#cluster.topic(topic)).leaders[partition] ?? -1;
+      if (leader < 0) {
+        this.#cluster.invalidate(topic);
+        continue;
+      }
+      const topics = byLeader.get(leader) ?? new Map();
+      const list = topics.get(topic) ?? [];
+      list.push({ partition, offset });
+      topics.set(topic, list);
+      byLeader.set(leader, topics);
+    }
+    if (byLeader.size === 0) {
+      await sleep(200, this.#abort.signal);
+      return [];
+    }
+    const maxWaitMs = this.#deps.maxWaitMs ?? 500;
+    const partitionMaxBytes = this.#deps.partitionMaxBytes ?? 2 * 1024 * 1024;
+    const results = await Promise.all(
+      [...byLeader].map(async ([leader, topics]) => {
+        const conn = await this.#cluster.connectionTo(leader, 'fetch');
+        const request = fetch(
+          maxWaitMs,
+          64 * 1024 * 1024,
+          partitionMaxBytes,
+          [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+        );
+        return { topics, response: await conn.request(request, maxWaitMs + 30_000) };
+      }),
+    );
+    const out: { topic: string; partition: number; messages: BusMessage[]; next: number }[] = [];
+    const resets: TopicPartition[] = [];
+    for (const { topics, response } of results) {
+      if (response.errorCode !== 0) throw new KafkaProtocolError(response.errorCode, 'Fetch');
+      for (const [topic, partitions] of response.topics) {
+        for (const p of partitions) {
+          const from = topics.get(topic)?.find((x) => x.partition === p.partition)?.offset;
+          if (from === undefined || this.#positions.get(key(topic, p.partition)) !== from) continue;
+          if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+            resets.push({ topic, partition: p.partition });
+            continue;
+          }
+          if (p.errorCode !== 0) {
+            if (needsMetadataRefresh(p.errorCode)) this.#cluster.invalidate(topic);
+            this.#logger.warn(
+              { topic, partition: p.partition, error: new KafkaProtocolError(p.errorCode).message },
+              'fetch of partition failed',
+            );
+            continue;
+          }
+          if (!p.records || p.records.length === 0) continue;
+          const messages: BusMessage[] = [];
+          let next: number;
+          try {
+            next = decodeRecordBatches(
+              p.records,
+              0,
+              p.records.length,
+              topic,
+              p.partition,
+              from,
+              messages,
+            ).nextOffset;
+          } catch (error) {
+            if (error instanceof CorruptRecordBatchError) {
+              // Never skipped silently: the partition stays at this offset and is fetched again.
+              this.#logger.error({ topic, partition: p.partition, offset: from, err: error }, error.message);
+              if (messages.length === 0) continue;
+              next = Number(messages.at(-1)!.offset) + 1;
+            } else throw error;
+          }
+          if (messages.length > 0 || next > from) out.push({ topic, partition: p.partition, messages, next });
+        }
+      }
+    }
+    if (resets.length > 0) {
+      const fresh = await this.#resetOffsets(resets);
+      for (const [k, offset] of fresh) {
+        this.#logger.warn({ partition: k.replace('\0', ':'), offset }, 'offset out of range: reset');
+        if (this.#positions.has(k)) this.#positions.set(k, offset);
+      }
+    }
+    return out;
+  }
+
+  /** Handles one partition's fetched messages in chunks; false when the rest must wait (stop, rebalance). */
+  async #process(
+    handler: BatchHandler,
+    batch: { topic: string; partition: number; messages: BusMessage[]; next: number },
+  ): Promise<boolean> {
+    const { topic, partition, messages } = batch;
+    const k = key(topic, partition);
+    const generation = this.#member.generationId;
+    const processor = new BatchProcessor({
+      handler,
+      commitMode: this.#options.commitMode ?? 'after-batch',
+      retry: { ...DEFAULT_RETRY, ...this.#options.retry },
+      logger: this.#logger,
+      metrics: this.#deps.metrics,
+      commit: (offsets) => this.#member.commit(offsets),
+      deadLetter: (message, error) => this.#deps.deadLetter(message, error),
+      stopSignal: this.#abort.signal,
+      isStale: () =>
+        this.#member.generationLost || this.#member.generationId !== generation || !this.#positions.has(k),
+    });
+    const maxBatch = this.#options.maxBatchSize ?? 500;
+    for (let i = 0; i < messages.length; i += maxBatch) {
+      if (this.#abort.signal.aborted || this.#member.rejoinNeeded) return false;
+      const chunk = i === 0 && messages.length <= maxBatch ? messages : messages.slice(i, i + maxBatch);
+      let outcome: 'done' | 'abandoned';
+      try {
+        outcome = await processor.process(chunk);
+      } catch (error) {
+        // The commit failed (the group moved on): the chunk comes again after the rejoin.
+        this.#logger.warn({ err: error, topic, partition }, 'batch not committed');
+        return false;
+      }
+      if (outcome === 'abandoned') return false;
+      if (this.#positions.has(k)) this.#positions.set(k, Number(chunk.at(-1)!.offset) + 1);
+    }
+    if (this.#positions.get(k) !== undefined && batch.next > this.#positions.get(k)!)
+      this.#positions.set(k, batch.next);
+    return true;
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#drain();
+    return this.#stopped;
+  }
+
+  async #drain(): Promise<void> {
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    this.#untrackLag?.();
+    this.#abort.abort();
+    this.#wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), this.#deps.stopDeadlineMs);
+    });
+    const drained = (async () => {
+      if (wasRunning) {
+        await this.#loop;
+        await this.#member.leave();
+      }
+      return 'drained' as const;
+    })();
+    const result = await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+    this.#state = 'stopped';
+    this.#member.close();
+    this.#cluster.close();
+    if (result === 'deadline') {
+      this.#logger.error(
+        { deadlineMs: this.#deps.stopDeadlineMs },
+        'consumer did not drain before the deadline',
+      );
+      throw new Error(
+        `consumer of group ${this.#options.groupId} did not drain within ${this.#deps.stopDeadlineMs} ms`,
+      );
+    }
+  }
+
+  lag(): Promise<{ topic: string; partition: number; lag: number }[]> {
+    return this.#deps.lag();
+  }
+}

@@ -1,0 +1,379 @@
+import type { Logger } from '@tidewatch/observability';
+import type { OutgoingMessage } from '../bus.ts';
+import { murmur2 } from '../partitioner.ts';
+import { initProducerId, produce } from './apis.ts';
+import { type Cluster, isRetriable, sleep } from './cluster.ts';
+import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
+import { RecordBatchBuilder } from './record-batch.ts';
+
+export interface WireProducerSettings {
+  /** Attempts after the first for a batch (and for metadata of an unknown topic). */
+  retries: number;
+  initialRetryMs?: number;
+  maxRetryMs?: number;
+  /** Broker-side wait for acks=-1 replication. */
+  ackTimeoutMs?: number;
+  /** A batch is closed at this size and a new one started (the broker's default limit is 1 MB). */
+  maxBatchBytes?: number;
+  logger?: Logger | undefined;
+}
+
+interface Batch {
+  topic: string;
+  partition: number;
+  builder: RecordBatchBuilder;
+  baseSequence: number;
+  sealedWith: number; // producer id the header was written for (-1: not sealed)
+  attempts: number;
+  lastError: Error | undefined;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface PartitionQueue {
+  topic: string;
+  partition: number;
+  batches: Batch[];
+  inFlight: boolean;
+  notBefore: number;
+}
+
+const NO_HEADERS: [string, string][] = [];
+
+/**
+ * Idempotent producer on the Kafka wire protocol: records are encoded once, straight into one open
+ * batch per partition; one Produce request per broker at a time carries the first batch of every
+ * partition it leads (sends issued meanwhile coalesce into the next request), acks=-1, with
+ * per-partition sequence numbers so that retries are deduplicated by the broker.
+ */
+export class WireProducer {
+  readonly #cluster: Cluster;
+  readonly #settings: WireProducerSettings;
+  readonly #queues = new Map<string, PartitionQueue>();
+  readonly #sequences = new Map<string, number>();
+  readonly #busyNodes = new Set<number>();
+  readonly #pool: RecordBatchBuilder[] = [];
+  #scratch = Buffer.allocUnsafe(1024);
+  #roundRobin = 0;
+  #producerId = -1;
+  #producerEpoch = 0;
+  #initializing: Promise<void> | undefined;
+  #drainScheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+  #outstanding = 0;
+  #idle: (() => void)[] = [];
+  #closed = false;
+
+  constructor(cluster: Cluster, settings: WireProducerSettings) {
+    this.#cluster = cluster;
+    this.#settings = settings;
+  }
+
+  async connect(): Promise<void> {
+    await this.#ensureProducerId();
+  }
+
+  #ensureProducerId(): Promise<void> {
+    if (this.#producerId >= 0) return Promise.resolve();
+    this.#initializing ??= this.#withRetries('InitProducerId', async () => {
+      const conn = await this.#cluster.anyConnection();
+      const res = await conn.request(initProducerId());
+      if (res.errorCode !== 0) throw new KafkaProtocolError(res.errorCode, 'InitProducerId');
+      this.#producerId = res.producerId;
+      this.#producerEpoch = res.producerEpoch;
+      this.#sequences.clear();
+    }).finally(() => {
+      this.#initializing = undefined;
+    });
+    return this.#initializing;
+  }
+
+  async #withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (!isRetriable(error) || attempt >= this.#settings.retries) throw error;
+        this.#settings.logger?.warn({ attempt, err: error }, `${what} failed, retrying`);
+        await sleep(this.#backoff(attempt + 1));
+      }
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const initial = this.#settings.initialRetryMs ?? 100;
+    return Math.min(this.#settings.maxRetryMs ?? 30_000, initial * 2 ** (attempt - 1));
+  }
+
+  async #partitions(topic: string): Promise<number> {
+    return this.#withRetries(`metadata of ${topic}`, async () => {
+      const layout = await this.#cluster.topic(topic);
+      return layout.leaders.length;
+    });
+  }
+
+  /** Sends the messages; resolves once every one is acknowledged by all in-sync replicas. */
+  async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    if (this.#closed) throw new Error('producer is closed');
+    if (messages.length === 0) return;
+    await this.#ensureProducerId();
+    const partitions = await this.#partitions(topic);
+    const now = Date.now();
+    const maxBytes = this.#settings.maxBatchBytes ?? 1_000_000;
+    const touched: Batch[] = [];
+    let lastQueue: PartitionQueue | undefined;
+    for (const m of messages) {
+      let partition = m.partition;
+      let keyBytes: Uint8Array | null = null;
+      let keyEnd = 0;
+      const key = m.key;
+      if (typeof key === 'string') {
+        if (key.length * 3 > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(key.length * 3 + 64);
+        keyEnd = this.#scratch.write(key, 0, 'utf8');
+        keyBytes = this.#scratch;
+      } else if (key) {
+        keyBytes = key;
+        keyEnd = key.length;
+      }
+      if (partition === undefined) {
+        partition =
+          keyBytes === null
+            ? this.#roundRobin++ % partitions
+            : (murmur2(keyBytes, 0, keyEnd) & 0x7fffffff) % partitions;
+      } else if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
+        throw new RangeError(`partition ${partition} does not exist in ${topic} (${partitions} partitions)`);
+      }
+      const queue =
+        lastQueue !== undefined && lastQueue.partition === partition && lastQueue.topic === topic
+          ? lastQueue
+          : this.#queue(topic, partition);
+      lastQueue = queue;
+      let batch = queue.batches.at(-1);
+      if (!batch || batch.sealedWith !== -1 || batch.builder.sizeInBytes >= maxBytes) {
+        batch = this.#newBatch(topic, partition);
+        queue.batches.push(batch);
+      }
+      if (touched.at(-1) !== batch && !touched.includes(batch)) touched.push(batch);
+      const headers = m.headers ? Object.entries(m.headers) : NO_HEADERS;
+      batch.builder.append(keyBytes, 0, keyEnd, m.value, now, headers);
+    }
+    this.#scheduleDrain();
+    this.#outstanding++;
+    try {
+      if (touched.length === 1) await touched[0]!.done;
+      else await Promise.all(touched.map((b) => b.done));
+    } finally {
+      if (--this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  #queue(topic: string, partition: number): PartitionQueue {
+    const id = `${topic}\0${partition}`;
+    let queue = this.#queues.get(id);
+    if (!queue) {
+      queue = { topic, partition, batches: [], inFlight: false, notBefore: 0 };
+      this.#queues.set(id, queue);
+    }
+    return queue;
+  }
+
+  #newBatch(topic: string, partition: number): Batch {
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const builder = this.#pool.pop() ?? new RecordBatchBuilder();
+    builder.pos = 61;
+    builder.count = 0;
+    return {
+      topic,
+      partition,
+      builder,
+      baseSequence: 0,
+      sealedWith: -1,
+      attempts: 0,
+      lastError: undefined,
+      done,
+      resolve,
+      reject,
+    };
+  }
+
+  #release(batch: Batch): void {
+    if (this.#pool.length < 64 && batch.builder.buf.length <= 4 * 1024 * 1024) this.#pool.push(batch.builder);
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    queueMicrotask(() => {
+      this.#drainScheduled = false;
+      void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#producerId < 0) {
+      try {
+        await this.#ensureProducerId();
+      } catch (error) {
+        this.#failAll(error as Error);
+        return;
+      }
+    }
+    const now = Date.now();
+    let nextWake = Number.POSITIVE_INFINITY;
+    const byNode = new Map<number, PartitionQueue[]>();
+    const unknownLeader = new Set<string>();
+    for (const queue of this.#queues.values()) {
+      if (queue.inFlight || queue.batches.length === 0) continue;
+      if (queue.notBefore > now) {
+        nextWake = Math.min(nextWake, queue.notBefore);
+        continue;
+      }
+      let leader = -1;
+      try {
+        const layout = await this.#cluster.topic(queue.topic);
+        leader = layout.leaders[queue.partition] ?? -1;
+      } catch (error) {
+        this.#failBatch(queue, queue.batches[0]!, error as Error);
+        continue;
+      }
+      if (leader < 0) {
+        unknownLeader.add(queue.topic);
+        this.#failBatch(
+          queue,
+          queue.batches[0]!,
+          new KafkaProtocolError(ErrorCode.LEADER_NOT_AVAILABLE, `${queue.topic}[${queue.partition}]`),
+        );
+        continue;
+      }
+      if (this.#busyNodes.has(leader)) continue;
+      const list = byNode.get(leader) ?? [];
+      list.push(queue);
+      byNode.set(leader, list);
+    }
+    for (const topic of unknownLeader) this.#cluster.invalidate(topic);
+    for (const [node, queues] of byNode) void this.#sendTo(node, queues);
+    if (nextWake !== Number.POSITIVE_INFINITY && !this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#scheduleDrain();
+      }, nextWake - now);
+    }
+  }
+
+  async #sendTo(node: number, queues: PartitionQueue[]): Promise<void> {
+    if (this.#busyNodes.has(node)) return;
+    this.#busyNodes.add(node);
+    const inRequest: [PartitionQueue, Batch][] = [];
+    const topics = new Map<string, { partition: number; records: Buffer }[]>();
+    for (const queue of queues) {
+      if (queue.inFlight) continue;
+      const batch = queue.batches[0];
+      if (!batch) continue;
+      if (batch.sealedWith !== this.#producerId) {
+        const id = `${queue.topic}\0${queue.partition}`;
+        const seq = this.#sequences.get(id) ?? 0;
+        batch.baseSequence = seq;
+        const next = seq + batch.builder.count;
+        this.#sequences.set(id, next > 0x7fffffff ? next - 0x80000000 : next);
+      }
+      const records = batch.builder.seal(this.#producerId, this.#producerEpoch, batch.baseSequence);
+      batch.sealedWith = this.#producerId;
+      queue.inFlight = true;
+      inRequest.push([queue, batch]);
+      const list = topics.get(queue.topic) ?? [];
+      list.push({ partition: queue.partition, records });
+      topics.set(queue.topic, list);
+    }
+    try {
+      if (inRequest.length === 0) return;
+      const request = produce(
+        -1,
+        this.#settings.ackTimeoutMs ?? 30_000,
+        [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+      );
+      let results: Awaited<ReturnType<typeof request.decode>>;
+      try {
+        const conn = await this.#cluster.connectionTo(node, 'produce');
+        results = await conn.request(request, (this.#settings.ackTimeoutMs ?? 30_000) + 5_000);
+      } catch (error) {
+        for (const [queue, batch] of inRequest) {
+          queue.inFlight = false;
+          this.#failBatch(queue, batch, error as Error);
+        }
+        return;
+      }
+      let refresh = false;
+      for (const [queue, batch] of inRequest) {
+        queue.inFlight = false;
+        const result = results.get(queue.topic)?.find((r) => r.partition === queue.partition);
+        const code = result ? result.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        if (code === ErrorCode.NONE || code === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+          queue.batches.shift();
+          batch.resolve();
+          this.#release(batch);
+          continue;
+        }
+        if (needsMetadataRefresh(code)) {
+          refresh = true;
+          this.#cluster.invalidate(queue.topic);
+        }
+        const error = new KafkaProtocolError(code, `produce to ${queue.topic}[${queue.partition}]`);
+        if (
+          code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER ||
+          code === ErrorCode.UNKNOWN_PRODUCER_ID ||
+          code === ErrorCode.INVALID_PRODUCER_EPOCH
+        ) {
+          // The broker lost or rejected our sequence state: start over under a new producer id.
+          this.#producerId = -1;
+          this.#failBatch(queue, batch, error, true);
+        } else this.#failBatch(queue, batch, error);
+      }
+      if (refresh) await this.#cluster.refresh([...topics.keys()]).catch(() => {});
+    } finally {
+      this.#busyNodes.delete(node);
+      this.#scheduleDrain();
+    }
+  }
+
+  /** A batch attempt failed: retry it later (same sequence) or reject it when out of attempts. */
+  #failBatch(queue: PartitionQueue, batch: Batch, error: Error, retryUnderNewId = false): void {
+    batch.attempts++;
+    batch.lastError = error;
+    const retriable = retryUnderNewId || isRetriable(error);
+    if (retriable && batch.attempts <= this.#settings.retries && !this.#closed) {
+      queue.notBefore = Date.now() + this.#backoff(batch.attempts);
+      this.#settings.logger?.warn(
+        { topic: queue.topic, partition: queue.partition, attempt: batch.attempts, err: error },
+        'produce failed, retrying',
+      );
+      this.#scheduleDrain();
+      return;
+    }
+    queue.batches.shift();
+    // Later batches were numbered after this one; they must be renumbered to follow the gap-free
+    // sequence the broker expects, so the partition's sequence restarts under a fresh producer id.
+    this.#producerId = -1;
+    batch.reject(error);
+    this.#scheduleDrain();
+  }
+
+  #failAll(error: Error): void {
+    for (const queue of this.#queues.values()) {
+      for (const batch of queue.batches.splice(0)) batch.reject(error);
+    }
+  }
+
+  /** Waits for every send in flight, then closes the connections. */
+  async close(): Promise<void> {
+    if (this.#outstanding > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#cluster.close();
+  }
+}

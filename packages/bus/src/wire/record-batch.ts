@@ -1,0 +1,293 @@
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import type { BusMessage } from '../bus.ts';
+import { varintSize, varlongSize, writeVarint, writeVarlong } from './codec.ts';
+import { crc32c } from './crc32c.ts';
+
+/** Bytes of a v2 record batch before its first record. */
+export const BATCH_HEADER_SIZE = 61;
+const TWO_32 = 4294967296;
+const EMPTY_HEADERS: readonly [string, string][] = [];
+
+/**
+ * One open record batch (magic 2) for one partition: records are appended straight into a growing
+ * buffer behind room for the header; seal() fills the header and CRC-32C in place.
+ */
+export class RecordBatchBuilder {
+  buf: Buffer;
+  pos = BATCH_HEADER_SIZE;
+  count = 0;
+  baseTimestamp = 0;
+  maxTimestamp = 0;
+
+  constructor(initialSize = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(initialSize, BATCH_HEADER_SIZE + 64));
+  }
+
+  get sizeInBytes(): number {
+    return this.pos;
+  }
+
+  #ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /**
+   * Appends one record. The key is key[keyStart, keyEnd) (null: no key); headers are already in
+   * UTF-8-ready [name, value] pairs.
+   */
+  append(
+    key: Uint8Array | null,
+    keyStart: number,
+    keyEnd: number,
+    value: Uint8Array,
+    timestamp: number,
+    headers: readonly [string, string][] = EMPTY_HEADERS,
+  ): void {
+    if (this.count === 0) {
+      this.baseTimestamp = timestamp;
+      this.maxTimestamp = timestamp;
+    } else if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp;
+    const tsDelta = timestamp - this.baseTimestamp;
+    const offsetDelta = this.count;
+    const keyLen = key === null ? -1 : keyEnd - keyStart;
+    const valueLen = value.length;
+    let headerBytes = varintSize(headers.length);
+    for (const [name, text] of headers) {
+      const n = Buffer.byteLength(name);
+      const v = Buffer.byteLength(text);
+      headerBytes += varintSize(n) + n + varintSize(v) + v;
+    }
+    const body =
+      1 +
+      varlongSize(tsDelta) +
+      varintSize(offsetDelta) +
+      varintSize(keyLen) +
+      Math.max(keyLen, 0) +
+      varintSize(valueLen) +
+      valueLen +
+      headerBytes;
+    this.#ensure(body + 5);
+    const buf = this.buf;
+    let p = writeVarint(buf, this.pos, body);
+    buf[p++] = 0;
+    p = writeVarlong(buf, p, tsDelta);
+    p = writeVarint(buf, p, offsetDelta);
+    p = writeVarint(buf, p, keyLen);
+    if (key !== null) {
+      if (keyLen <= 32) for (let i = keyStart; i < keyEnd; i++) buf[p++] = key[i]!;
+      else {
+        buf.set(key.subarray(keyStart, keyEnd), p);
+        p += keyLen;
+      }
+    }
+    p = writeVarint(buf, p, valueLen);
+    buf.set(value, p);
+    p += valueLen;
+    p = writeVarint(buf, p, headers.length);
+    for (const [name, text] of headers) {
+      const n = Buffer.byteLength(name);
+      p = writeVarint(buf, p, n);
+      p += buf.write(name, p);
+      const v = Buffer.byteLength(text);
+      p = writeVarint(buf, p, v);
+      p += buf.write(text, p);
+    }
+    this.pos = p;
+    this.count++;
+  }
+
+  /** Writes the batch header (idempotent producer fields) and CRC; returns the batch bytes. */
+  seal(producerId: number, producerEpoch: number, baseSequence: number): Buffer {
+    const buf = this.buf;
+    buf.writeInt32BE(0, 0); // baseOffset: assigned by the broker
+    buf.writeInt32BE(0, 4);
+    buf.writeInt32BE(this.pos - 12, 8);
+    buf.writeInt32BE(-1, 12); // partitionLeaderEpoch
+    buf[16] = 2; // magic
+    buf.writeInt16BE(0, 21); // attributes: no compression, create time, not transactional
+    buf.writeInt32BE(this.count - 1, 23);
+    writeInt64(buf, 27, this.baseTimestamp);
+    writeInt64(buf, 35, this.maxTimestamp);
+    writeInt64(buf, 43, producerId);
+    buf.writeInt16BE(producerEpoch, 51);
+    buf.writeInt32BE(baseSequence, 53);
+    buf.writeInt32BE(this.count, 57);
+    buf.writeUInt32BE(crc32c(buf, 21, this.pos), 17);
+    return buf.subarray(0, this.pos);
+  }
+}
+
+function writeInt64(buf: Buffer, at: number, v: number): void {
+  const hi = Math.floor(v / TWO_32);
+  buf.writeInt32BE(hi, at);
+  buf.writeUInt32BE(v - hi * TWO_32, at + 4);
+}
+
+/** A fetched record batch that cannot be read: bad CRC, bad lengths, unsupported format. */
+export class CorruptRecordBatchError extends Error {
+  override name = 'CorruptRecordBatchError';
+}
+
+const COMPRESSION = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
+
+export interface DecodeResult {
+  /** The offset after the last complete batch read (or `from` when none was). */
+  nextOffset: number;
+}
+
+let vpos = 0;
+
+/** Reads a zigzag varint/varlong at `at` (safe-integer range); the end position is left in vpos. */
+function readVarlong(buf: Uint8Array, at: number, end: number): number {
+  let b = buf[at]!;
+  if (at >= end) throw new RangeError('varint past the end');
+  if (b < 0x80) {
+    vpos = at + 1;
+    return (b >>> 1) ^ -(b & 1);
+  }
+  let u = 0;
+  let mul = 1;
+  let i = at;
+  for (;;) {
+    if (i >= end || i - at > 9) throw new RangeError('varint past the end');
+    b = buf[i++]!;
+    u += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 128;
+  }
+  vpos = i;
+  return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+}
+
+/**
+ * Decodes the record batches of one fetched partition straight into BusMessages (key and value
+ * are views of `buf`), skipping records before `from` and control batches. A trailing partial
+ * batch (cut by the fetch size) is ignored; a batch with a bad CRC throws CorruptRecordBatchError.
+ */
+export function decodeRecordBatches(
+  buf: Buffer,
+  start: number,
+  end: number,
+  topic: string,
+  partition: number,
+  from: number,
+  out: BusMessage[],
+): DecodeResult {
+  let pos = start;
+  let nextOffset = from;
+  const where = (base: number) => `${topic}[${partition}] batch at offset ${base}`;
+  while (end - pos >= 12) {
+    const baseOffset = buf.readInt32BE(pos) * TWO_32 + buf.readUInt32BE(pos + 4);
+    const batchLength = buf.readInt32BE(pos + 8);
+    const batchEnd = pos + 12 + batchLength;
+    if (batchLength < BATCH_HEADER_SIZE - 12) {
+      throw new CorruptRecordBatchError(`${where(baseOffset)}: batch length ${batchLength} is too small`);
+    }
+    if (batchEnd > end) break;
+    const magic = buf[pos + 16];
+    if (magic !== 2) {
+      throw new CorruptRecordBatchError(
+        `${where(baseOffset)}: message format v${magic} is not supported (record batches v2 only)`,
+      );
+    }
+    const expected = buf.readUInt32BE(pos + 17);
+    const actual = crc32c(buf, pos + 21, batchEnd);
+    if (expected !== actual) {
+      throw new CorruptRecordBatchError(
+        `${where(baseOffset)}: CRC mismatch (batch says ${expected.toString(16)}, data gives ${actual.toString(16)})`,
+      );
+    }
+    const attributes = buf.readInt16BE(pos + 21);
+    const lastOffsetDelta = buf.readInt32BE(pos + 23);
+    const baseTimestamp = buf.readInt32BE(pos + 27) * TWO_32 + buf.readUInt32BE(pos + 31);
+    const count = buf.readInt32BE(pos + 57);
+    const batchNext = baseOffset + lastOffsetDelta + 1;
+    const isControl = (attributes & 0x20) !== 0;
+    if (!isControl && batchNext > from) {
+      const compression = attributes & 7;
+      let data = buf;
+      let p = pos + BATCH_HEADER_SIZE;
+      let dataEnd = batchEnd;
+      if (compression !== 0) {
+        const name = COMPRESSION[compression] ?? `codec ${compression}`;
+        const packed = buf.subarray(p, batchEnd);
+        try {
+          if (compression === 1) data = gunzipSync(packed);
+          else if (compression === 4) data = zstdDecompressSync(packed);
+          else throw new Error(`${name} compression is not supported (none, gzip and zstd are)`);
+        } catch (error) {
+          throw new CorruptRecordBatchError(`${where(baseOffset)}: ${(error as Error).message}`);
+        }
+        p = 0;
+        dataEnd = data.length;
+      }
+      try {
+        for (let r = 0; r < count; r++) {
+          const length = readVarlong(data, p, dataEnd);
+          p = vpos;
+          const recordEnd = p + length;
+          if (length < 0 || recordEnd > dataEnd) throw new RangeError(`record ${r} overruns the batch`);
+          p++; // attributes
+          const tsDelta = readVarlong(data, p, recordEnd);
+          const offsetDelta = readVarlong(data, vpos, recordEnd);
+          const keyLen = readVarlong(data, vpos, recordEnd);
+          p = vpos;
+          let key: Buffer | null = null;
+          if (keyLen >= 0) {
+            if (p + keyLen > recordEnd) throw new RangeError(`record ${r} key overruns the record`);
+            key = data.subarray(p, p + keyLen);
+            p += keyLen;
+          }
+          const valueLen = readVarlong(data, p, recordEnd);
+          p = vpos;
+          let value: Buffer;
+          if (valueLen >= 0) {
+            if (p + valueLen > recordEnd) throw new RangeError(`record ${r} value overruns the record`);
+            value = data.subarray(p, p + valueLen);
+            p += valueLen;
+          } else value = Buffer.alloc(0);
+          const headerCount = readVarlong(data, p, recordEnd);
+          p = vpos;
+          const headers: Record<string, string> = {};
+          for (let h = 0; h < headerCount; h++) {
+            const nameLen = readVarlong(data, p, recordEnd);
+            p = vpos;
+            if (nameLen < 0 || p + nameLen > recordEnd) throw new RangeError(`record ${r} header overruns`);
+            const name = data.toString('utf8', p, p + nameLen);
+            p += nameLen;
+            const textLen = readVarlong(data, p, recordEnd);
+            p = vpos;
+            if (textLen >= 0) {
+              if (p + textLen > recordEnd) throw new RangeError(`record ${r} header overruns`);
+              headers[name] = data.toString('utf8', p, p + textLen);
+              p += textLen;
+            }
+          }
+          p = recordEnd;
+          const offset = baseOffset + offsetDelta;
+          if (offset < from) continue;
+          out.push({
+            topic,
+            partition,
+            offset: String(offset),
+            key,
+            value,
+            headers,
+            timestampMs: baseTimestamp + tsDelta,
+          });
+        }
+      } catch (error) {
+        if (error instanceof CorruptRecordBatchError) throw error;
+        throw new CorruptRecordBatchError(`${where(baseOffset)}: ${(error as Error).message}`);
+      }
+    }
+    if (batchNext > nextOffset) nextOffset = batchNext;
+    pos = batchEnd;
+  }
+  return { nextOffset };
+}
