@@ -1,14 +1,19 @@
 /**
  * End-to-end collector throughput: NetFlow v9 (or v5/IPFIX) over loopback UDP → decode → Avro →
- * Kafka `flows.v1`, at fixed offered rates, counting flows in at the sender and flows out on the
- * topic (high watermarks), with the collector's CPU time and peak RSS. The same datagram stream is
- * then sent to nfdump's nfcapd (writing its files) in the same run as the baseline.
+ * bus (`flows.v1`), at fixed offered rates, counting flows in at the sender and flows out on the
+ * topic (Kafka high watermarks), with the collector's CPU time and peak RSS. The same datagram
+ * stream is then sent to nfdump's nfcapd (writing its files) in the same run as the baseline.
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
- *       [--rates 100000,200000,300000] [--seconds 10] [--sockets 2] [--no-nfcapd]
+ *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2]
+ *       [--bus kafka|inprocess|none] [--no-nfcapd]
+ *
+ * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
+ * (5 steps). `--bus none` publishes to a producer that only counts (the pipeline's own cost with
+ * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus.
  *
  * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
- * minus flows on the topic; socket drops are the kernel's (/proc/net/udp), queue drops the
+ * minus flows on the topic; socket drops are the kernel's (/proc/net/udp `drops`), queue drops the
  * collector's own (publisher full).
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -18,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { KafkaBus } from '@tidewatch/bus';
+import { type BusProducer, InProcessBus, KafkaBus, type MessageBus } from '@tidewatch/bus';
 import { createApp, DEFAULT_CONFIG, udpSocketDrops } from '@tidewatch/collector';
 import { type BenchProtocol, generateDatagrams, RECORDS_PER_DATAGRAM } from './decode-datagrams.ts';
 
@@ -138,9 +143,43 @@ async function nfcapdRun(rate: number, seconds: number, protocol: BenchProtocol,
   }
 }
 
-async function topicCount(bus: KafkaBus, topic: string): Promise<number> {
-  const offsets = await (await bus.admin()).fetchTopicOffsets(topic);
+/** A bus whose producers acknowledge at once and only count: the pipeline's cost without a bus. */
+class CountingBus implements MessageBus {
+  produced = 0;
+  async ensureTopics(): Promise<void> {}
+  async producer(): Promise<BusProducer> {
+    return {
+      send: async (_topic, messages) => {
+        this.produced += messages.length;
+      },
+      close: async () => {},
+    };
+  }
+  consumer(): never {
+    throw new Error('CountingBus has no consumers');
+  }
+  async close(): Promise<void> {}
+}
+
+/** Flows on the topic: Kafka's high watermarks where the bus can tell, else what was acknowledged. */
+async function topicCount(bus: MessageBus, topic: string, acked: number): Promise<number> {
+  const admin = (
+    bus as { admin?: () => Promise<{ fetchTopicOffsets(t: string): Promise<{ high: string }[]> }> }
+  ).admin;
+  if (typeof admin !== 'function') return acked;
+  const offsets = await (await admin.call(bus)).fetchTopicOffsets(topic);
   return offsets.reduce((n, o) => n + Number(o.high), 0);
+}
+
+interface StepResult {
+  rate: number;
+  got: number;
+  loss: number;
+  sockDrops: number;
+  queueDrops: number;
+  cpuS: number;
+  achieved: number;
+  rss: number;
 }
 
 async function main(): Promise<void> {
@@ -148,15 +187,22 @@ async function main(): Promise<void> {
     await sender(Number(args[1]), Number(args[2]), Number(args[3]), args[4] as BenchProtocol);
     return;
   }
+  const busKind = opt('--bus', 'kafka');
   const brokers = process.env['KAFKA_BROKERS'];
-  if (!brokers)
+  if (busKind === 'kafka' && !brokers)
     throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
   const protocol = opt('--protocol', 'v9') as BenchProtocol;
+  const search = args.includes('--search') ? opt('--search', '').split(',').map(Number) : null;
   const rates = opt('--rates', '100000,200000,300000').split(',').map(Number);
   const seconds = Number(opt('--seconds', '10'));
   const sockets = Number(opt('--sockets', '2'));
   const topic = `bench.flows.${Date.now().toString(36)}`;
-  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: 'bench-collector' });
+  const bus: MessageBus =
+    busKind === 'kafka'
+      ? new KafkaBus({ brokers: (brokers as string).split(','), clientId: 'bench-collector' })
+      : busKind === 'inprocess'
+        ? new InProcessBus({ retainPerPartition: 10_000 })
+        : new CountingBus();
   const app = createApp(
     {
       ...DEFAULT_CONFIG,
@@ -167,62 +213,96 @@ async function main(): Promise<void> {
       httpPort: null,
       socketsPerPort: sockets,
       topicPartitions: 8,
-      publisher: { topic, batchSize: 5000, lingerMs: 10, concurrency: 4, capacity: 300_000 },
+      publisher: { ...DEFAULT_CONFIG.publisher, topic },
     },
     { bus },
   );
   await app.start();
   const port = app.ports.netflow as number;
   console.log(
-    `collector UDP→Kafka: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${sockets} SO_REUSEPORT sockets, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions), Kafka ${brokers}`,
+    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${sockets} SO_REUSEPORT sockets, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${busKind === 'kafka' ? `, Kafka ${brokers}` : ''}`,
   );
   console.log(
-    'offered flows/s | ours: on flows.v1  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB | nfcapd: stored  loss  CPU-s  flows/CPU-s  RSS MB',
+    'offered flows/s | ours: on topic  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB',
   );
-  let nfPort = port + 1000;
-  for (const rate of rates) {
-    const before = await topicCount(bus, topic);
+
+  const step = async (rate: number): Promise<StepResult> => {
+    const before = await topicCount(bus, topic, app.publisher.stats.published);
     const dropsBefore = (await udpSocketDrops([port]))?.get(port) ?? 0;
     const queueBefore = app.metrics.counters.droppedQueueFull;
     const cpu0 = process.cpuUsage();
     let rss = 0;
     const sampler = setInterval(() => {
       rss = Math.max(rss, process.memoryUsage().rss / 1024 / 1024);
-    }, 200);
+    }, 100);
     const t0 = performance.now();
     const sent = await send(port, rate, seconds, protocol);
     // Drain: wait until the publisher has nothing left and the topic stops growing.
     let last = -1;
     for (;;) {
       await sleep(500);
-      const n = await topicCount(bus, topic);
+      const n = await topicCount(bus, topic, app.publisher.stats.published);
       if (app.publisher.pending === 0 && n === last) break;
       last = n;
     }
     const wall = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     const cpu = process.cpuUsage(cpu0);
+    // process.cpuUsage() covers every thread of the process (worker threads included)
     const cpuS = (cpu.user + cpu.system) / 1e6;
-    const got = (await topicCount(bus, topic)) - before;
+    const got = (await topicCount(bus, topic, app.publisher.stats.published)) - before;
     const kernel = (await udpSocketDrops([port]))?.get(port) ?? 0;
-    const ours = {
+    const r: StepResult = {
+      rate,
       got,
       loss: sent.flows - got,
       sockDrops: kernel - dropsBefore,
       queueDrops: app.metrics.counters.droppedQueueFull - queueBefore,
       cpuS,
+      achieved: Math.round(got / Math.min(wall, sent.elapsed + 0.5)),
+      rss,
     };
-    let nf = '';
-    if (!args.includes('--no-nfcapd')) {
-      const r = await nfcapdRun(rate, seconds, protocol, nfPort++);
-      nf = `${r.stored}  ${r.sent.flows - r.stored}  ${r.cpu.toFixed(1)}  ${Math.round(r.stored / r.cpu)}  ${r.rss.toFixed(0)}`;
-    }
     console.log(
-      `${rate} | ${ours.got}  ${ours.loss}  ${ours.sockDrops}  ${ours.queueDrops}  ${ours.cpuS.toFixed(1)}  ${Math.round(ours.got / ours.cpuS)}  ${Math.round(ours.got / Math.min(wall, sent.elapsed + 0.5))}  ${rss.toFixed(0)} | ${nf}`,
+      `${rate} | ${r.got}  ${r.loss}  ${r.sockDrops}  ${r.queueDrops}  ${r.cpuS.toFixed(1)}  ${Math.round(r.got / r.cpuS)}  ${r.achieved}  ${r.rss.toFixed(0)}`,
     );
-  }
+    return r;
+  };
+
+  const results: StepResult[] = [];
+  if (search) {
+    let [lo, hi] = search as [number, number];
+    for (let i = 0; i < 5; i++) {
+      const mid = Math.round((lo + hi) / 2 / 1000) * 1000;
+      const r = await step(mid);
+      results.push(r);
+      if (r.loss === 0 && r.sockDrops === 0 && r.queueDrops === 0) lo = mid;
+      else hi = mid;
+    }
+  } else for (const rate of rates) results.push(await step(rate));
+  const clean = results.filter((r) => r.loss === 0 && r.sockDrops === 0 && r.queueDrops === 0);
+  const best = clean.reduce<StepResult | undefined>((a, r) => (a && a.rate >= r.rate ? a : r), undefined);
+  const peakRss = Math.max(...results.map((r) => r.rss));
+  console.log(
+    `ours: highest zero-loss rate ${best ? best.rate : 'none'} flows/s (RSS ${best ? best.rss.toFixed(0) : '-'} MB there), peak RSS over all steps ${peakRss.toFixed(0)} MB`,
+  );
   await app.stop();
   await bus.close();
+
+  if (!args.includes('--no-nfcapd')) {
+    console.log(
+      'nfcapd, same datagrams and rates: offered | stored  loss  sock-drops  CPU-s  flows/CPU-s  RSS MB',
+    );
+    let nfPort = port + 1000;
+    const nfRates = [...new Set([best?.rate, Math.max(...results.map((r) => r.rate))])].filter(
+      (x): x is number => x !== undefined,
+    );
+    for (const rate of nfRates) {
+      const r = await nfcapdRun(rate, seconds, protocol, nfPort++);
+      console.log(
+        `${rate} | ${r.stored}  ${r.sent.flows - r.stored}  ${r.drops}  ${r.cpu.toFixed(2)}  ${Math.round(r.stored / r.cpu)}  ${r.rss.toFixed(0)}`,
+      );
+    }
+  }
 }
 
 main().then(

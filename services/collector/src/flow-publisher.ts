@@ -1,5 +1,6 @@
 import type { BusProducer, OutgoingMessage } from '@tidewatch/bus';
 import { type AvroCodec, CONTRACTS, conversationKey, type FlowRecord } from '@tidewatch/contracts';
+import { FlowAvroWriter } from './flow-avro-writer.ts';
 
 export interface FlowPublisherOptions {
   topic?: string;
@@ -7,7 +8,7 @@ export interface FlowPublisherOptions {
   batchSize?: number;
   /** How long a partial batch waits for more flows before it is sent (default 20 ms). */
   lingerMs?: number;
-  /** Encoded flows held in memory, queued and in flight (default 200 000). Past it, offer() refuses. */
+  /** Encoded flows held in memory, queued and in flight (default 200 000, ~60 MB). Past it, offer() refuses. */
   capacity?: number;
   /** Produce requests in flight at once (default 4; each needs its own BusProducer). */
   concurrency?: number;
@@ -41,7 +42,7 @@ export interface PublisherStats {
  */
 export class FlowPublisher {
   readonly topic: string;
-  readonly #codec: AvroCodec<FlowRecord>;
+  readonly #writer: FlowAvroWriter;
   readonly #producers: BusProducer[];
   readonly #idle: BusProducer[];
   readonly #events: PublisherEvents;
@@ -49,7 +50,11 @@ export class FlowPublisher {
   readonly #lingerMs: number;
   readonly #capacity: number;
   readonly #retryDelayMs: number;
-  #queue: OutgoingMessage[] = [];
+  /** Full batches waiting for a producer, oldest first. */
+  #ready: OutgoingMessage[][] = [];
+  /** The batch being filled. */
+  #current: OutgoingMessage[] = [];
+  #queued = 0;
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -71,7 +76,7 @@ export class FlowPublisher {
     options: FlowPublisherOptions = {},
     events: PublisherEvents = {},
   ) {
-    this.#codec = codec;
+    this.#writer = new FlowAvroWriter(codec);
     this.#producers = Array.isArray(producers) ? producers : [producers];
     if (this.#producers.length === 0) throw new Error('FlowPublisher needs at least one producer');
     this.#idle = [...this.#producers];
@@ -85,7 +90,7 @@ export class FlowPublisher {
 
   /** Flows held (queued + in flight). */
   get pending(): number {
-    return this.#queue.length + this.#inFlight;
+    return this.#queued + this.#inFlight;
   }
 
   get full(): boolean {
@@ -94,7 +99,7 @@ export class FlowPublisher {
 
   /** Encodes one flow into a message (key: conversation key). Throws on a value the schema refuses. */
   message(flow: FlowRecord): OutgoingMessage {
-    return { key: conversationKey(flow.src_ip, flow.dst_ip), value: this.#codec.encode(flow) };
+    return { key: conversationKey(flow.src_ip, flow.dst_ip), value: this.#writer.encode(flow) };
   }
 
   /**
@@ -108,15 +113,15 @@ export class FlowPublisher {
       return flows.length;
     }
     let bad = 0;
-    for (const f of flows) {
+    for (let i = 0; i < flows.length; i++) {
       let m: OutgoingMessage;
       try {
-        m = this.message(f);
+        m = this.message(flows[i] as FlowRecord);
       } catch {
         bad++;
         continue;
       }
-      this.#queue.push(m);
+      this.#push(m);
     }
     this.stats.encodeErrors += bad;
     this.stats.accepted += flows.length - bad;
@@ -130,7 +135,7 @@ export class FlowPublisher {
       this.stats.refused += messages.length;
       return messages.length;
     }
-    for (const m of messages) this.#queue.push(m);
+    for (let i = 0; i < messages.length; i++) this.#push(messages[i] as OutgoingMessage);
     this.stats.accepted += messages.length;
     this.#schedule();
     return 0;
@@ -140,7 +145,7 @@ export class FlowPublisher {
   async write(flow: FlowRecord): Promise<void> {
     while (this.full && !this.#closed) await new Promise<void>((r) => this.#roomWaiters.push(r));
     if (this.#closed) throw new Error('FlowPublisher is closed');
-    this.#queue.push(this.message(flow));
+    this.#push(this.message(flow));
     this.stats.accepted++;
     this.#schedule();
   }
@@ -167,9 +172,18 @@ export class FlowPublisher {
     for (const w of this.#roomWaiters.splice(0)) w();
   }
 
+  #push(m: OutgoingMessage): void {
+    this.#current.push(m);
+    this.#queued++;
+    if (this.#current.length >= this.#batchSize) {
+      this.#ready.push(this.#current);
+      this.#current = [];
+    }
+  }
+
   #schedule(): void {
-    if (this.#queue.length >= this.#batchSize) this.#pump(false);
-    else if (this.#timer === undefined && this.#queue.length > 0)
+    if (this.#ready.length > 0) this.#pump(false);
+    else if (this.#timer === undefined && this.#current.length > 0)
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#pump(true);
@@ -178,23 +192,24 @@ export class FlowPublisher {
 
   /** Starts sends while producers are idle and there is a full batch (or any, when `partial`). */
   #pump(partial: boolean): void {
-    while (
-      this.#idle.length > 0 &&
-      (this.#queue.length >= this.#batchSize || (partial && this.#queue.length > 0))
-    ) {
-      const producer = this.#idle.pop()!;
-      const batch =
-        this.#queue.length <= this.#batchSize ? this.#queue : this.#queue.slice(0, this.#batchSize);
-      this.#queue = batch === this.#queue ? [] : this.#queue.slice(this.#batchSize);
+    while (this.#idle.length > 0) {
+      let batch = this.#ready.shift();
+      if (batch === undefined) {
+        if (!partial || this.#current.length === 0) break;
+        batch = this.#current;
+        this.#current = [];
+      }
+      const producer = this.#idle.pop() as BusProducer;
+      this.#queued -= batch.length;
       this.#inFlight += batch.length;
       void this.#send(producer, batch);
     }
-    if (this.#queue.length > 0 && this.#timer === undefined && this.#idle.length > 0)
+    if (this.#queued > 0 && this.#timer === undefined && this.#idle.length > 0)
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#pump(true);
       }, this.#lingerMs);
-    this.stats.queued = this.#queue.length;
+    this.stats.queued = this.#queued;
     this.stats.inFlight = this.#inFlight;
   }
 
