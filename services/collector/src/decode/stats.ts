@@ -52,6 +52,13 @@ export class DecoderStats {
 
   /** The counters of one exporter+domain; past the cardinality limits, a shared overflow bucket. */
   domain(exporter: string, domain: number, protocol: string, nowMs: number): DomainStats {
+    // Datagrams come in runs from one exporter: the last entry answers most calls without a key.
+    const last = this.lastTouched;
+    if (last !== undefined && last.domain === domain && last.exporter === exporter) {
+      last.lastSeenMs = nowMs;
+      if (last.protocol !== protocol && protocol !== 'unknown') last.protocol = protocol;
+      return last;
+    }
     const key = `${exporter}|${domain}`;
     let s = this.#byKey.get(key);
     if (s === undefined) {
