@@ -27,11 +27,21 @@ export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
 ]);
 
 export function isStitchable(flow: FlowRecord): boolean {
-  return UNIDIRECTIONAL_FORMATS.has(flow.source_format) && flow.bwd_pkts === 0 && flow.bwd_bytes === 0;
+  return flow.bwd_pkts === 0 && flow.bwd_bytes === 0 && UNIDIRECTIONAL_FORMATS.has(flow.source_format);
 }
 
+/** The last `format:exporter` built: consecutive flows mostly share it (one string, not one per flow). */
+const lastOrigin = { format: '', exporter: '', origin: ':' };
+
 export function flowOrigin(flow: FlowRecord): string {
-  return flow.extra?.['origin'] ?? `${flow.source_format}:${flow.exporter}`;
+  const explicit = flow.extra?.['origin'];
+  if (explicit !== undefined && explicit !== null) return explicit;
+  if (flow.source_format !== lastOrigin.format || flow.exporter !== lastOrigin.exporter) {
+    lastOrigin.format = flow.source_format;
+    lastOrigin.exporter = flow.exporter;
+    lastOrigin.origin = `${flow.source_format}:${flow.exporter}`;
+  }
+  return lastOrigin.origin;
 }
 
 export function toSequenceFlow(flow: FlowRecord): SequenceFlow {

@@ -1,4 +1,4 @@
-import type { EntityContext } from '@tidewatch/contracts';
+import type { EntityContext, SequenceFlow } from '@tidewatch/contracts';
 import type { OpenWindow } from './window-store.ts';
 
 /** What one sealed conversation-window adds to its initiator's context and to its pair counters. */
@@ -30,13 +30,13 @@ export interface EntityStats {
 }
 
 export function windowContribution(window: OpenWindow): WindowContribution {
-  const ports = new Set<number>();
+  const flows = window.flows;
   let fwdBytes = 0;
   let bwdBytes = 0;
   let fwdPkts = 0;
   let bwdPkts = 0;
-  for (const f of window.flows) {
-    ports.add(f.dst_port);
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows[i] as SequenceFlow;
     fwdBytes += f.fwd_bytes;
     bwdBytes += f.bwd_bytes;
     fwdPkts += f.fwd_pkts;
@@ -46,8 +46,8 @@ export function windowContribution(window: OpenWindow): WindowContribution {
     initiator: window.src_ip,
     responder: window.dst_ip,
     windowStartMs: window.window_start_ms,
-    dstPorts: [...ports].sort((a, b) => a - b),
-    connections: window.flows.length,
+    dstPorts: distinctPorts(flows),
+    connections: flows.length,
     fwdBytes,
     bwdBytes,
     fwdPkts,
@@ -55,7 +55,16 @@ export function windowContribution(window: OpenWindow): WindowContribution {
   };
 }
 
+/** Distinct responder ports, ascending. */
+function distinctPorts(flows: SequenceFlow[]): number[] {
+  if (flows.length === 1) return [(flows[0] as SequenceFlow).dst_port];
+  const ports = new Set<number>();
+  for (const f of flows) ports.add(f.dst_port);
+  return [...ports].sort((a, b) => a - b);
+}
+
 interface InitiatorWindow {
+  /** Responders whose conversation-window was applied (so also the applied markers). */
   dsts: Set<string>;
   ports: Set<number>;
   connections: number;
@@ -63,20 +72,23 @@ interface InitiatorWindow {
 
 /** Exact counts in memory (offline scoring, one-process mode). */
 export class InMemoryEntityStats implements EntityStats {
-  readonly #applied = new Set<string>();
-  readonly #byInitiator = new Map<string, InitiatorWindow>();
+  /** window start → initiator → its context so far. */
+  readonly #byWindow = new Map<number, Map<string, InitiatorWindow>>();
 
   applySync(contributions: WindowContribution[]): void {
     for (const c of contributions) {
-      const id = `${c.initiator}|${c.responder}|${c.windowStartMs}`;
-      if (this.#applied.has(id)) continue;
-      this.#applied.add(id);
-      const key = `${c.initiator}|${c.windowStartMs}`;
-      let entry = this.#byInitiator.get(key);
+      let initiators = this.#byWindow.get(c.windowStartMs);
+      if (!initiators) {
+        initiators = new Map();
+        this.#byWindow.set(c.windowStartMs, initiators);
+      }
+      let entry = initiators.get(c.initiator);
       if (!entry) {
         entry = { dsts: new Set(), ports: new Set(), connections: 0 };
-        this.#byInitiator.set(key, entry);
+        initiators.set(c.initiator, entry);
       }
+      // A conversation-window counts once: applying it again (a replay) changes nothing.
+      if (entry.dsts.has(c.responder)) continue;
       entry.dsts.add(c.responder);
       for (const p of c.dstPorts) entry.ports.add(p);
       entry.connections += c.connections;
@@ -84,7 +96,7 @@ export class InMemoryEntityStats implements EntityStats {
   }
 
   contextSync(key: ContextKey): EntityContext {
-    const entry = this.#byInitiator.get(`${key.initiator}|${key.windowStartMs}`);
+    const entry = this.#byWindow.get(key.windowStartMs)?.get(key.initiator);
     return {
       distinct_dsts: entry?.dsts.size ?? 0,
       distinct_dst_ports: entry?.ports.size ?? 0,
@@ -94,12 +106,7 @@ export class InMemoryEntityStats implements EntityStats {
 
   /** Forgets initiator-windows that started before `windowStartMs` (bounded memory when streaming). */
   evictBefore(windowStartMs: number): void {
-    for (const [key] of this.#byInitiator) {
-      if (Number(key.slice(key.lastIndexOf('|') + 1)) < windowStartMs) this.#byInitiator.delete(key);
-    }
-    for (const id of this.#applied) {
-      if (Number(id.slice(id.lastIndexOf('|') + 1)) < windowStartMs) this.#applied.delete(id);
-    }
+    for (const start of this.#byWindow.keys()) if (start < windowStartMs) this.#byWindow.delete(start);
   }
 
   async applyWindows(contributions: WindowContribution[]): Promise<void> {

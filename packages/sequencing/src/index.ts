@@ -21,3 +21,5 @@ export { windowSequences } from './sequence-builder.ts';
 export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
 export { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
+export { FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
+export { SequenceEncoder } from './sequence-encoder.ts';

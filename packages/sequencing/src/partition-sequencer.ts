@@ -1,6 +1,11 @@
 import type { FlowRecord } from '@tidewatch/contracts';
 import { BiflowStitcher } from './biflow-stitcher.ts';
-import { type ConversationFlow, type InputPosition, isStitchable, passThrough } from './conversation-flow.ts';
+import {
+  type ConversationFlow,
+  type InputPosition,
+  isStitchable,
+  toSequenceFlow,
+} from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
 import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
 
@@ -86,15 +91,13 @@ export class PartitionSequencer {
 
   /** Pushes one input record at `offset` (offsets strictly increase within a partition). */
   push(flow: FlowRecord, offset: number): PushOutcome {
-    while (this.#bumps.length > 0 && (this.#bumps[0] as { offset: number }).offset <= offset) {
-      const bump = this.#bumps.shift() as { offset: number; maxSeen: number };
-      this.#maxSeen = Math.max(this.#maxSeen, bump.maxSeen);
-    }
-    const position: InputPosition = { offset, maxSeenBefore: this.#maxSeen };
-    if (flow.start_ms > this.#maxSeen) this.#maxSeen = flow.start_ms;
+    if (this.#bumps.length > 0) this.#applyBumps(offset);
+    const maxSeenBefore = this.#maxSeen;
+    if (flow.start_ms > maxSeenBefore) this.#maxSeen = flow.start_ms;
     this.#nextOffset = offset + 1;
-    const windowEnd = windowStartOf(flow.start_ms, this.spec.window_ms) + this.spec.window_ms;
-    if (windowEnd <= this.watermark) {
+    const windowMs = this.spec.window_ms;
+    const windowEnd = Math.floor(flow.start_ms / windowMs) * windowMs + windowMs;
+    if (windowEnd <= this.#maxSeen - this.spec.allowed_lateness_ms) {
       if (offset < this.#processedThrough) {
         this.#replayed++;
         return 'replayed';
@@ -102,10 +105,27 @@ export class PartitionSequencer {
       return 'late';
     }
     if (isStitchable(flow)) {
-      this.#stitcher.add(flow, position);
+      this.#stitcher.add(flow, { offset, maxSeenBefore });
       return 'accepted';
     }
-    return this.#place(passThrough(flow, position));
+    // A record that needs no stitching is placed as it is (src is the initiator), like #place.
+    if (windowEnd <= this.#emittedThrough) {
+      if (offset < this.#processedThrough) {
+        this.#replayed++;
+        return 'replayed';
+      }
+      this.#late.push(flow);
+      return 'late';
+    }
+    this.#windows.addFlow(flow.src_ip, flow.dst_ip, toSequenceFlow(flow), offset, maxSeenBefore);
+    return 'accepted';
+  }
+
+  #applyBumps(offset: number): void {
+    while (this.#bumps.length > 0 && (this.#bumps[0] as { offset: number }).offset <= offset) {
+      const bump = this.#bumps.shift() as { offset: number; maxSeen: number };
+      this.#maxSeen = Math.max(this.#maxSeen, bump.maxSeen);
+    }
   }
 
   /** Moves past a record that could not be decoded (it went to the dead-letter topic). */

@@ -10,12 +10,19 @@ export interface OpenWindow {
   flows: SequenceFlow[];
 }
 
-/** All windows of one partition that share a window start: they seal and close together. */
+/**
+ * All windows of one partition that share a window start: they seal and close together.
+ * Windows are found by initiator, then responder (no per-flow key string): an initiator with one
+ * responder maps straight to its window, one with several to a map by responder.
+ */
 interface WindowGroup {
   windowStart: number;
   windowEnd: number;
-  windows: Map<string, OpenWindow>;
-  minPosition: InputPosition;
+  bySrc: Map<string, OpenWindow | Map<string, OpenWindow>>;
+  /** In order of their first flow. */
+  windows: OpenWindow[];
+  minOffset: number;
+  minMaxSeenBefore: number;
   sealed: boolean;
 }
 
@@ -30,6 +37,8 @@ export function windowStartOf(eventTimeMs: number, windowMs: number): number {
  */
 export class WindowStore {
   readonly #groups = new Map<number, WindowGroup>();
+  /** The group the previous flow went to (flows mostly arrive in event-time order). */
+  #recent: WindowGroup | undefined;
   #open = 0;
 
   constructor(private readonly windowMs: number) {}
@@ -40,35 +49,58 @@ export class WindowStore {
   }
 
   add(cf: ConversationFlow): void {
-    const windowStart = windowStartOf(cf.flow.start_ms, this.windowMs);
-    let group = this.#groups.get(windowStart);
-    if (!group) {
-      group = {
-        windowStart,
-        windowEnd: windowStart + this.windowMs,
-        windows: new Map(),
-        minPosition: cf.first,
-        sealed: false,
-      };
-      this.#groups.set(windowStart, group);
-    } else if (cf.first.offset < group.minPosition.offset) {
-      group.minPosition = cf.first;
+    this.addFlow(cf.src_ip, cf.dst_ip, cf.flow, cf.first.offset, cf.first.maxSeenBefore);
+  }
+
+  /** Adds one oriented flow; `offset`/`maxSeenBefore` are the earliest input position it came from. */
+  addFlow(srcIp: string, dstIp: string, flow: SequenceFlow, offset: number, maxSeenBefore: number): void {
+    const windowStart = Math.floor(flow.start_ms / this.windowMs) * this.windowMs;
+    let group = this.#recent;
+    if (group === undefined || group.windowStart !== windowStart) {
+      group = this.#groups.get(windowStart);
+      if (group === undefined) {
+        group = {
+          windowStart,
+          windowEnd: windowStart + this.windowMs,
+          bySrc: new Map(),
+          windows: [],
+          minOffset: offset,
+          minMaxSeenBefore: maxSeenBefore,
+          sealed: false,
+        };
+        this.#groups.set(windowStart, group);
+      }
+      this.#recent = group;
+    }
+    if (offset < group.minOffset) {
+      group.minOffset = offset;
+      group.minMaxSeenBefore = maxSeenBefore;
     }
     if (group.sealed) throw new Error(`window ${windowStart} is sealed; a flow cannot join it`);
-    const key = `${cf.src_ip}|${cf.dst_ip}`;
-    let window = group.windows.get(key);
-    if (!window) {
-      window = {
-        src_ip: cf.src_ip,
-        dst_ip: cf.dst_ip,
-        window_start_ms: windowStart,
-        window_end_ms: group.windowEnd,
-        flows: [],
-      };
-      group.windows.set(key, window);
-      this.#open++;
+    const entry = group.bySrc.get(srcIp);
+    let window: OpenWindow | undefined;
+    if (entry === undefined) {
+      window = this.#newWindow(group, srcIp, dstIp);
+      group.bySrc.set(srcIp, window);
+    } else if (entry instanceof Map) {
+      window = entry.get(dstIp);
+      if (window === undefined) {
+        window = this.#newWindow(group, srcIp, dstIp);
+        entry.set(dstIp, window);
+      }
+    } else if (entry.dst_ip === dstIp) {
+      window = entry;
+    } else {
+      window = this.#newWindow(group, srcIp, dstIp);
+      group.bySrc.set(
+        srcIp,
+        new Map([
+          [entry.dst_ip, entry],
+          [dstIp, window],
+        ]),
+      );
     }
-    window.flows.push(cf.flow);
+    window.flows.push(flow);
   }
 
   /** Seals every group whose end is at or behind the watermark; returns the newly sealed windows. */
@@ -78,7 +110,7 @@ export class WindowStore {
       if (group.windowEnd > watermark) break;
       if (group.sealed) continue;
       group.sealed = true;
-      for (const w of group.windows.values()) out.push(w);
+      for (const w of group.windows) out.push(w);
     }
     return out;
   }
@@ -89,22 +121,36 @@ export class WindowStore {
     for (const group of this.#sortedGroups()) {
       if (group.windowEnd > threshold || !group.sealed) break;
       this.#groups.delete(group.windowStart);
-      this.#open -= group.windows.size;
-      for (const w of group.windows.values()) out.push(w);
+      if (this.#recent === group) this.#recent = undefined;
+      this.#open -= group.windows.length;
+      for (const w of group.windows) out.push(w);
     }
     return out;
   }
 
   minPosition(): InputPosition | undefined {
-    let min: InputPosition | undefined;
-    for (const g of this.#groups.values()) if (!min || g.minPosition.offset < min.offset) min = g.minPosition;
-    return min;
+    let min: WindowGroup | undefined;
+    for (const g of this.#groups.values()) if (!min || g.minOffset < min.minOffset) min = g;
+    return min && { offset: min.minOffset, maxSeenBefore: min.minMaxSeenBefore };
   }
 
   maxWindowEnd(): number {
     let max = Number.NEGATIVE_INFINITY;
     for (const g of this.#groups.values()) max = Math.max(max, g.windowEnd);
     return max;
+  }
+
+  #newWindow(group: WindowGroup, srcIp: string, dstIp: string): OpenWindow {
+    const window: OpenWindow = {
+      src_ip: srcIp,
+      dst_ip: dstIp,
+      window_start_ms: group.windowStart,
+      window_end_ms: group.windowEnd,
+      flows: [],
+    };
+    group.windows.push(window);
+    this.#open++;
+    return window;
   }
 
   #sortedGroups(): WindowGroup[] {

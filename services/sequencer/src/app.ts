@@ -4,22 +4,19 @@ import {
   type BusProducer,
   KafkaBus,
   type MessageBus,
+  type OutgoingMessage,
   RetriableError,
 } from '@tidewatch/bus';
-import {
-  type ContractCodecs,
-  conversationKey,
-  createCodecs,
-  type FlowRecord,
-  type Sequence,
-} from '@tidewatch/contracts';
+import { type ContractCodecs, conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
   type ContextKey,
   type EntityStats,
+  FlowDecoder,
   InMemoryEntityStats,
   type OpenWindow,
   PartitionSequencer,
+  SequenceEncoder,
   windowContribution,
   windowSequences,
 } from '@tidewatch/sequencing';
@@ -104,6 +101,8 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
   const staleReads = new Map<number, { offset: number; attempts: number }>();
   const queue = new SerialQueue();
   let codecs: ContractCodecs | undefined;
+  let decoder: FlowDecoder | undefined;
+  let encoder: SequenceEncoder | undefined;
   let producer: BusProducer | undefined;
   let consumer: ReturnType<MessageBus['consumer']> | undefined;
   let lastContext: BatchContext | undefined;
@@ -111,8 +110,9 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
   let running = false;
 
   function requireReady() {
-    if (!codecs || !producer || !stats || !coordination) throw new Error('sequencer used before start()');
-    return { codecs, producer, stats, coordination };
+    if (!codecs || !decoder || !encoder || !producer || !stats || !coordination)
+      throw new Error('sequencer used before start()');
+    return { codecs, decoder, encoder, producer, stats, coordination };
   }
 
   async function stateFor(partition: number, firstOffset: number): Promise<PartitionState> {
@@ -168,34 +168,52 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
   async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
     lastContext = ctx;
     await queue.run(async () => {
-      const { codecs } = requireReady();
+      const { decoder } = requireReady();
       const touched = new Set<number>();
-      for (const message of messages) {
-        if (message.topic !== config.flowsTopic) continue;
-        const offset = Number(message.offset);
-        const state = await stateFor(message.partition, offset);
-        touched.add(message.partition);
-        if (offset < state.sequencer.nextOffset) continue;
-        let flow: FlowRecord;
-        try {
-          flow = codecs.flows.decode(message.value);
-        } catch (error) {
-          metrics.flowsIn.inc({ outcome: 'invalid' });
-          state.sequencer.skip(offset);
-          await ctx.deadLetter(message, error);
-          continue;
+      const fed = new Set<PartitionState>();
+      const counts = { accepted: 0, late: 0, replayed: 0, invalid: 0 };
+      let partition = -1;
+      let state: PartitionState | undefined;
+      try {
+        for (const message of messages) {
+          if (message.topic !== config.flowsTopic) continue;
+          const offset = Number(message.offset);
+          if (message.partition !== partition || !state) {
+            state = states.get(message.partition) ?? (await stateFor(message.partition, offset));
+            partition = message.partition;
+            touched.add(partition);
+          }
+          const sequencer = state.sequencer;
+          if (offset < sequencer.nextOffset) continue;
+          let flow: FlowRecord;
+          try {
+            flow = decoder.decode(message.value);
+          } catch (error) {
+            counts.invalid++;
+            sequencer.skip(offset);
+            await ctx.deadLetter(message, error);
+            continue;
+          }
+          const outcome = sequencer.push(flow, offset);
+          counts[outcome]++;
+          if (outcome === 'late') {
+            state.late.push({
+              key: message.key?.toString() ?? conversationKey(flow.src_ip, flow.dst_ip),
+              value: message.value,
+              headers: lateHeaders(sequencer.watermark),
+            });
+          }
+          fed.add(state);
         }
-        const outcome = state.sequencer.push(flow, offset);
-        metrics.flowsIn.inc({ outcome });
-        if (outcome === 'late') {
-          state.late.push({
-            key: message.key?.toString() ?? conversationKey(flow.src_ip, flow.dst_ip),
-            value: message.value,
-            headers: lateHeaders(state.sequencer.watermark),
-          });
+      } finally {
+        for (const outcome of ['accepted', 'late', 'replayed', 'invalid'] as const) {
+          if (counts[outcome] > 0) metrics.flowsInBy[outcome].inc(counts[outcome]);
         }
-        state.lastInputAt = Date.now();
-        state.idle = false;
+        const now = Date.now();
+        for (const s of fed) {
+          s.lastInputAt = now;
+          s.idle = false;
+        }
       }
       await flush(touched, ctx);
     });
@@ -248,29 +266,41 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
   }
 
   async function emit(partitions: number[]): Promise<void> {
-    const { codecs, producer, stats } = requireReady();
+    const { encoder, producer, stats } = requireReady();
     const windows = partitions.flatMap((p) => (states.get(p) as PartitionState).unemitted);
     if (windows.length === 0) return;
-    const keys = new Map<string, ContextKey>();
-    for (const w of windows) {
-      keys.set(`${w.src_ip}|${w.window_start_ms}`, { initiator: w.src_ip, windowStartMs: w.window_start_ms });
-    }
-    const contexts = await stats.contexts([...keys.values()]);
-    const byKey = new Map([...keys.keys()].map((k, i) => [k, contexts[i]]));
-    const sequences: Sequence[] = [];
-    for (const w of windows) {
-      const context = byKey.get(`${w.src_ip}|${w.window_start_ms}`) ?? {
+    // One context per (initiator, window start), read in one round trip for the whole batch.
+    const keys: ContextKey[] = [];
+    const index = new Map<number, Map<string, number>>();
+    const keyOf = new Int32Array(windows.length);
+    windows.forEach((w, i) => {
+      let byInitiator = index.get(w.window_start_ms);
+      if (!byInitiator) {
+        byInitiator = new Map();
+        index.set(w.window_start_ms, byInitiator);
+      }
+      let k = byInitiator.get(w.src_ip);
+      if (k === undefined) {
+        k = keys.length;
+        byInitiator.set(w.src_ip, k);
+        keys.push({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
+      }
+      keyOf[i] = k;
+    });
+    const contexts = await stats.contexts(keys);
+    const out: OutgoingMessage[] = [];
+    windows.forEach((w, i) => {
+      const context = contexts[keyOf[i] as number] ?? {
         distinct_dsts: 0,
         distinct_dst_ports: 0,
         connections: 0,
       };
-      sequences.push(...windowSequences(w, context, config.spec));
-    }
-    await producer.send(
-      config.sequencesTopic,
-      sequences.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
-    );
-    metrics.sequencesOut.inc(sequences.length);
+      for (const s of windowSequences(w, context, config.spec)) {
+        out.push({ key: s.sequence_id, value: encoder.encode(s) });
+      }
+    });
+    await producer.send(config.sequencesTopic, out);
+    metrics.sequencesOut.inc(out.length);
     for (const p of partitions) (states.get(p) as PartitionState).unemitted = [];
   }
 
@@ -389,6 +419,8 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       }
       coordination ??= new MemoryCoordination();
       codecs = await createCodecs();
+      decoder = new FlowDecoder(codecs.flows);
+      encoder = new SequenceEncoder(codecs.sequences);
       await bus.ensureTopics([
         { topic: config.flowsTopic, partitions: config.flowsPartitions },
         { topic: config.sequencesTopic, partitions: config.sequencesPartitions },

@@ -5,13 +5,21 @@ export type SequencerMetrics = ReturnType<typeof createSequencerMetrics>;
 /** The sequencer's metrics (names: tidewatch_sequencer_<what>_<unit>; labels bounded). */
 export function createSequencerMetrics(registry: Registry) {
   const registers = [registry];
+  const flowsIn = new Counter({
+    name: 'tidewatch_sequencer_flows_in_total',
+    help: 'Flow records consumed, by outcome (accepted, late, replayed after a restart, invalid)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   return {
-    flowsIn: new Counter({
-      name: 'tidewatch_sequencer_flows_in_total',
-      help: 'Flow records consumed, by outcome (accepted, late, replayed after a restart, invalid)',
-      labelNames: ['outcome'] as const,
-      registers,
-    }),
+    flowsIn,
+    /** flowsIn's children, bound once: the hot path counts per batch without label lookups. */
+    flowsInBy: {
+      accepted: flowsIn.labels({ outcome: 'accepted' }),
+      late: flowsIn.labels({ outcome: 'late' }),
+      replayed: flowsIn.labels({ outcome: 'replayed' }),
+      invalid: flowsIn.labels({ outcome: 'invalid' }),
+    },
     lateFlows: new Counter({
       name: 'tidewatch_sequencer_late_flows_total',
       help: 'Flow records whose window had already closed, routed to the late topic',

@@ -3,39 +3,75 @@ import type { ContextKey, EntityStats, PartitionCheckpoint, WindowContribution }
 import type { Redis } from 'ioredis';
 import { decodeCheckpoint, encodeCheckpoint, type SequencerCoordination } from './coordination.ts';
 
+/** The scripts above, as ioredis defines them (numberOfKeys given per call). */
+interface ScriptCommands {
+  twApplyWindows(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  twReadContexts(numberOfKeys: number, ...keys: string[]): Promise<number[]>;
+}
+
 /** Observes the duration of one Redis round trip (the Redis latency metric). */
 export type RedisTimer = <T>(op: string, run: () => Promise<T>) => Promise<T>;
 
 const untimed: RedisTimer = (_op, run) => run();
 
 /**
- * Adds one sealed conversation-window to its initiator's context and its pair counters, once:
- * the marker key makes a replayed window a no-op, and the script runs atomically, so a crash
- * leaves either all of a window's increments or none.
- * KEYS: marker, dsts HLL, ports HLL, connections counter, pair hash.
- * ARGV: ttl seconds, responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, ports...
+ * Adds sealed conversation-windows to their initiators' context and their pair counters, each
+ * window once: its marker key makes a replayed window a no-op, and the script runs atomically, so
+ * a crash leaves either all of a call's increments or none. One call carries many windows (one
+ * round trip and one command per batch, not per window).
+ * KEYS: per window 5 keys: marker, dsts HLL, ports HLL, connections counter, pair hash.
+ * ARGV: ttl seconds, then per window: responder, connections, fwd_bytes, bwd_bytes, fwd_pkts,
+ * bwd_pkts, port count n, n ports.
+ * Returns the number of windows applied (not already marked).
  */
-const APPLY_WINDOW = `
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+const APPLY_WINDOWS = `
 local ttl = ARGV[1]
-redis.call('PFADD', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ttl)
-if #ARGV >= 8 then
-  for i = 8, #ARGV, 1000 do
-    redis.call('PFADD', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local a = 2
+local applied = 0
+for k = 1, #KEYS, 5 do
+  local ports = tonumber(ARGV[a + 6])
+  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then
+    applied = applied + 1
+    redis.call('PFADD', KEYS[k + 1], ARGV[a])
+    redis.call('EXPIRE', KEYS[k + 1], ttl)
+    if ports > 0 then
+      local first = a + 7
+      local last = a + 6 + ports
+      for i = first, last, 1000 do
+        redis.call('PFADD', KEYS[k + 2], unpack(ARGV, i, math.min(i + 999, last)))
+      end
+      redis.call('EXPIRE', KEYS[k + 2], ttl)
+    end
+    redis.call('INCRBY', KEYS[k + 3], ARGV[a + 1])
+    redis.call('EXPIRE', KEYS[k + 3], ttl)
+    redis.call('HINCRBY', KEYS[k + 4], 'connections', ARGV[a + 1])
+    redis.call('HINCRBY', KEYS[k + 4], 'fwd_bytes', ARGV[a + 2])
+    redis.call('HINCRBY', KEYS[k + 4], 'bwd_bytes', ARGV[a + 3])
+    redis.call('HINCRBY', KEYS[k + 4], 'fwd_pkts', ARGV[a + 4])
+    redis.call('HINCRBY', KEYS[k + 4], 'bwd_pkts', ARGV[a + 5])
+    redis.call('EXPIRE', KEYS[k + 4], ttl)
   end
-  redis.call('EXPIRE', KEYS[3], ttl)
+  a = a + 7 + ports
 end
-redis.call('INCRBY', KEYS[4], ARGV[3])
-redis.call('EXPIRE', KEYS[4], ttl)
-redis.call('HINCRBY', KEYS[5], 'connections', ARGV[3])
-redis.call('HINCRBY', KEYS[5], 'fwd_bytes', ARGV[4])
-redis.call('HINCRBY', KEYS[5], 'bwd_bytes', ARGV[5])
-redis.call('HINCRBY', KEYS[5], 'fwd_pkts', ARGV[6])
-redis.call('HINCRBY', KEYS[5], 'bwd_pkts', ARGV[7])
-redis.call('EXPIRE', KEYS[5], ttl)
-return 1
+return applied
 `;
+
+/**
+ * The contexts of many (initiator, window) keys in one call.
+ * KEYS: per context 3 keys: dsts HLL, ports HLL, connections counter. Returns 3 integers each.
+ */
+const READ_CONTEXTS = `
+local out = {}
+for k = 1, #KEYS, 3 do
+  out[#out + 1] = redis.call('PFCOUNT', KEYS[k])
+  out[#out + 1] = redis.call('PFCOUNT', KEYS[k + 1])
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+end
+return out
+`;
+
+/** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
+const WINDOWS_PER_CALL = 500;
 
 /** Key layout (documented in services/sequencer/README.md). */
 export class SequencerKeys {
@@ -77,48 +113,66 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
   ) {
     this.keys = new SequencerKeys(settings.keyPrefix);
     this.#timer = settings.timer ?? untimed;
-    if (!('twApplyWindow' in redis))
-      redis.defineCommand('twApplyWindow', { numberOfKeys: 5, lua: APPLY_WINDOW });
+    if (!('twApplyWindows' in redis)) redis.defineCommand('twApplyWindows', { lua: APPLY_WINDOWS });
+    if (!('twReadContexts' in redis)) redis.defineCommand('twReadContexts', { lua: READ_CONTEXTS });
   }
 
   async applyWindows(contributions: WindowContribution[]): Promise<void> {
     if (contributions.length === 0) return;
     const k = this.keys;
+    const bucketMs = this.settings.pairBucketMs;
     const ttl = String(this.settings.ttlSeconds);
+    const commands = this.redis as unknown as ScriptCommands;
     await this.#timer('apply_windows', async () => {
-      const pipeline = this.redis.pipeline();
-      for (const c of contributions) {
-        const bucket = Math.floor(c.windowStartMs / this.settings.pairBucketMs) * this.settings.pairBucketMs;
-        (pipeline as unknown as Record<string, (...args: string[]) => unknown>)['twApplyWindow']?.(
-          k.applied(c.initiator, c.responder, c.windowStartMs),
-          k.entity(c.initiator, c.windowStartMs, 'dsts'),
-          k.entity(c.initiator, c.windowStartMs, 'ports'),
-          k.entity(c.initiator, c.windowStartMs, 'conns'),
-          k.pair(c.initiator, c.responder, bucket),
-          ttl,
-          c.responder,
-          String(c.connections),
-          String(c.fwdBytes),
-          String(c.bwdBytes),
-          String(c.fwdPkts),
-          String(c.bwdPkts),
-          ...c.dstPorts.map(String),
-        );
+      const calls: Promise<unknown>[] = [];
+      for (let from = 0; from < contributions.length; from += WINDOWS_PER_CALL) {
+        const chunk = contributions.slice(from, from + WINDOWS_PER_CALL);
+        const keys: string[] = [];
+        const args: (string | number)[] = [ttl];
+        for (const c of chunk) {
+          const bucket = Math.floor(c.windowStartMs / bucketMs) * bucketMs;
+          keys.push(
+            k.applied(c.initiator, c.responder, c.windowStartMs),
+            k.entity(c.initiator, c.windowStartMs, 'dsts'),
+            k.entity(c.initiator, c.windowStartMs, 'ports'),
+            k.entity(c.initiator, c.windowStartMs, 'conns'),
+            k.pair(c.initiator, c.responder, bucket),
+          );
+          args.push(
+            c.responder,
+            c.connections,
+            c.fwdBytes,
+            c.bwdBytes,
+            c.fwdPkts,
+            c.bwdPkts,
+            c.dstPorts.length,
+            ...c.dstPorts,
+          );
+        }
+        // Sent together: ioredis writes them back to back, so this is one round trip.
+        calls.push(commands.twApplyWindows(keys.length, ...keys, ...args));
       }
-      await execOrThrow(pipeline);
+      await Promise.all(calls);
     });
   }
 
   async contexts(keys: ContextKey[]): Promise<EntityContext[]> {
     if (keys.length === 0) return [];
+    const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
-      const pipeline = this.redis.pipeline();
-      for (const key of keys) {
-        pipeline.pfcount(this.keys.entity(key.initiator, key.windowStartMs, 'dsts'));
-        pipeline.pfcount(this.keys.entity(key.initiator, key.windowStartMs, 'ports'));
-        pipeline.get(this.keys.entity(key.initiator, key.windowStartMs, 'conns'));
+      const calls: Promise<unknown>[] = [];
+      for (let from = 0; from < keys.length; from += WINDOWS_PER_CALL) {
+        const redisKeys: string[] = [];
+        for (const key of keys.slice(from, from + WINDOWS_PER_CALL)) {
+          redisKeys.push(
+            this.keys.entity(key.initiator, key.windowStartMs, 'dsts'),
+            this.keys.entity(key.initiator, key.windowStartMs, 'ports'),
+            this.keys.entity(key.initiator, key.windowStartMs, 'conns'),
+          );
+        }
+        calls.push(commands.twReadContexts(redisKeys.length, ...redisKeys));
       }
-      const results = await execOrThrow(pipeline);
+      const results = ((await Promise.all(calls)) as number[][]).flat();
       return keys.map((_, i) => ({
         distinct_dsts: Number(results[3 * i] ?? 0),
         distinct_dst_ports: Number(results[3 * i + 1] ?? 0),

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createCodecs, type FlowRecord, LocalSchemaRegistry, type Sequence } from '@tidewatch/contracts';
+import { FlowDecoder, SequenceEncoder } from '../src/index.ts';
+import { flow, rng } from './helpers.ts';
+
+const codecs = await createCodecs(new LocalSchemaRegistry());
+const random = rng(11);
+/** The largest long avsc reads or writes as a number. */
+const MAX_LONG = 2 ** 53 - 2;
+const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)] as T;
+const int = (max: number) => Math.floor(random() * max);
+/** Values across varint widths and signs, up to the safe-integer limits. */
+const long = () =>
+  pick([
+    0,
+    1,
+    -1,
+    63,
+    64,
+    -65,
+    2 ** 28,
+    2 ** 31 + 5,
+    -(2 ** 40) - 3,
+    1_700_000_123_456,
+    MAX_LONG,
+    -MAX_LONG,
+    int(1e9),
+  ]);
+const text = () =>
+  pick(['', '10.0.0.1', '2001:db8::1', 'fe80::1%eth0', 'ünïcödé→✓', 'x'.repeat(200), `h${int(1000)}`]);
+
+function randomFlow(): FlowRecord {
+  return flow({
+    exporter: text(),
+    observation_domain: long(),
+    source_format: pick(['netflow5', 'ipfix', 'zeek_conn'] as const),
+    start_ms: long(),
+    end_ms: long(),
+    protocol: pick([6, 17, 1, -5, 2 ** 30]),
+    src_ip: text(),
+    dst_ip: text(),
+    src_port: int(65536),
+    dst_port: int(65536),
+    fwd_bytes: long(),
+    fwd_pkts: long(),
+    bwd_bytes: long(),
+    bwd_pkts: long(),
+    tcp_flags: int(256),
+    sampling_rate: long(),
+    in_if: pick([null, long()]),
+    out_if: pick([null, long()]),
+    src_as: pick([null, long()]),
+    dst_as: pick([null, long()]),
+    vlan: pick([null, int(4096)]),
+    icmp_type: pick([null, int(256)]),
+    icmp_code: pick([null, int(256)]),
+    label: pick([null, 0, 1]),
+    attack: pick([null, text()]),
+    extra: pick<Record<string, string>>([
+      {},
+      { origin: text() },
+      { a: text(), ü: text(), origin: 'zeek:sensor-1' },
+    ]),
+  });
+}
+
+describe('FlowDecoder', () => {
+  const decoder = new FlowDecoder(codecs.flows);
+
+  it('decodes what avsc decodes, field for field, over varint widths, nulls, maps and UTF-8', () => {
+    for (let i = 0; i < 2000; i++) {
+      const bytes = codecs.flows.encode(randomFlow());
+      assert.deepEqual(decoder.decode(bytes), { ...codecs.flows.decode(bytes) });
+    }
+  });
+
+  it('decodes map blocks written with a negative count and a byte size', () => {
+    // extra as one block of count -1 (zig-zag 1), byte size, key, value, then the 0 terminator.
+    const plain = codecs.flows.encode(flow({ extra: {} }));
+    const entry = Buffer.from([0x01, 0x10, 0x0c, ...Buffer.from('origin'), 0x06, ...Buffer.from('x:y')]);
+    const bytes = Buffer.concat([plain.subarray(0, plain.length - 1), entry, Buffer.from([0x00])]);
+    assert.deepEqual(decoder.decode(bytes).extra, { origin: 'x:y' });
+    assert.deepEqual({ ...codecs.flows.decode(bytes) }.extra, { origin: 'x:y' });
+  });
+
+  it('rejects truncated records, trailing bytes and bad union indexes like avsc', () => {
+    const bytes = codecs.flows.encode(flow({ label: 1 }));
+    for (const cut of [6, 20, bytes.length - 1]) {
+      assert.throws(() => decoder.decode(bytes.subarray(0, cut)), /truncated buffer/);
+      assert.throws(() => codecs.flows.decode(bytes.subarray(0, cut)), /truncated buffer/);
+    }
+    assert.throws(() => decoder.decode(Buffer.concat([bytes, Buffer.from([0])])), /trailing data/);
+    // observation_domain (right after the exporter string) set to 2^53 - 1: beyond avsc's bound.
+    const exporterEnd = 5 + 1 + '192.0.2.1'.length;
+    const huge = Buffer.concat([
+      bytes.subarray(0, exporterEnd),
+      Buffer.from([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f]),
+      bytes.subarray(exporterEnd + 1),
+    ]);
+    assert.throws(() => decoder.decode(huge), /potential precision loss/);
+    assert.throws(() => codecs.flows.decode(huge), /potential precision loss/);
+    const badUnion = codecs.flows.encode(flow({}));
+    // in_if is the first union after the 16 leading fields; find it by re-encoding with in_if set.
+    const withIf = codecs.flows.encode(flow({ in_if: 0 }));
+    let at = 0;
+    while (badUnion[at] === withIf[at]) at++;
+    const corrupted = Buffer.from(badUnion);
+    corrupted[at] = 0x08;
+    assert.throws(() => decoder.decode(corrupted), /invalid union index: 4/);
+  });
+
+  it('rejects a header that is not the Confluent framing and unknown schema ids', () => {
+    assert.throws(() => decoder.decode(Buffer.from([1, 0, 0, 0, 1, 0])), /magic byte is 1/);
+    assert.throws(() => decoder.decode(Buffer.from([0, 0, 0, 0, 7, 0])), /unknown schema id 7/);
+  });
+});
+
+describe('SequenceEncoder', () => {
+  const encoder = new SequenceEncoder(codecs.sequences);
+
+  function randomSequence(): Sequence {
+    const n = pick([0, 1, 2, 64, 200]);
+    return {
+      sequence_id: text(),
+      src_ip: text(),
+      dst_ip: text(),
+      window_start_ms: long(),
+      window_end_ms: long(),
+      part: pick([0, 1, 63, 2 ** 30, -3]),
+      flows: Array.from({ length: n }, () => ({
+        start_ms: long(),
+        end_ms: long(),
+        protocol: pick([6, 17]),
+        src_port: int(65536),
+        dst_port: int(65536),
+        fwd_bytes: long(),
+        fwd_pkts: long(),
+        bwd_bytes: long(),
+        bwd_pkts: long(),
+        tcp_flags: int(256),
+        label: pick([null, 0, 1, -2]),
+        attack: pick([null, text()]),
+        origin: text(),
+      })),
+      context: { distinct_dsts: long(), distinct_dst_ports: long(), connections: long() },
+    };
+  }
+
+  it('writes the bytes avsc writes', () => {
+    for (let i = 0; i < 400; i++) {
+      const s = randomSequence();
+      assert.deepEqual(encoder.encode(s), codecs.sequences.encode(s));
+    }
+  });
+
+  it('keeps earlier messages intact while later ones are written (across 1 MiB chunks)', () => {
+    const sequences = Array.from({ length: 600 }, randomSequence);
+    const encoded = sequences.map((s) => encoder.encode(s));
+    assert.ok(encoded.reduce((n, b) => n + b.length, 0) > 2 * 2 ** 20);
+    sequences.forEach((s, i) => {
+      assert.deepEqual({ ...codecs.sequences.decode(encoded[i] as Buffer) }.sequence_id, s.sequence_id);
+      assert.deepEqual(encoded[i], codecs.sequences.encode(s));
+    });
+  });
+
+  it('refuses values the schema cannot hold, as avsc does', () => {
+    const s = randomSequence();
+    assert.throws(() => encoder.encode({ ...s, window_start_ms: 1.5 }), /invalid "long": 1.5/);
+    assert.throws(() => encoder.encode({ ...s, part: 2 ** 31 }), /invalid "int": 2147483648/);
+    assert.throws(() => encoder.encode({ ...s, window_end_ms: MAX_LONG + 1 }), /invalid "long"/);
+    assert.throws(() => codecs.sequences.encode({ ...s, window_end_ms: MAX_LONG + 1 }), /invalid "long"/);
+  });
+});
