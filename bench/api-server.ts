@@ -1,7 +1,9 @@
 /**
  * The server half of bench/api.ts (a separate process so the load generator does not share its
  * event loop): seeds BENCH_FINDINGS findings with 64-dim vectors into an EmbeddedStore, starts the
- * query API on it, and prints one JSON line {url, key, ids, seedMs, startMs} on stdout.
+ * query API on it, and prints one JSON line on stdout: {url, key, ids, seedMs, startMs, ...} plus
+ * the store's own figures: upsert rate, restart (log replay) time, index build times, IVF recall
+ * against exact search, exact-vs-IVF query latency, RSS.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -87,20 +89,57 @@ function point(n: number): StoredPoint {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'tw-bench-api-'));
-const store = new EmbeddedStore({
+const storeOptions = {
   dir: join(dir, 'vectors'),
   dim: DIM,
   fsync: false,
   compactSlack: Number.MAX_SAFE_INTEGER,
-});
-await store.init();
+};
+const seeding = new EmbeddedStore(storeOptions);
+await seeding.init();
 let t = performance.now();
+let upsertMs = 0;
 for (let i = 0; i < N; i += 10_000) {
   const batch: StoredPoint[] = [];
   for (let n = i; n < Math.min(N, i + 10_000); n++) batch.push(point(n));
-  await store.upsert(batch);
+  const u = performance.now();
+  await seeding.upsert(batch);
+  upsertMs += performance.now() - u;
 }
 const seedMs = performance.now() - t;
+await seeding.close();
+// Restart: a fresh store replays the log (what a service restart does).
+const store = new EmbeddedStore(storeOptions);
+t = performance.now();
+await store.init();
+const restartMs = performance.now() - t;
+t = performance.now();
+await store.warm();
+const warmMs = performance.now() - t;
+const ann = store.annStats();
+
+// Recall@20 of the served path against exact search, and their latencies, on fresh queries.
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
+const recallQueries = 100;
+let hit = 0;
+let total = 0;
+const annMs: number[] = [];
+const exactMs: number[] = [];
+for (let q = 0; q < recallQueries; q++) {
+  const id = uuid(Math.floor(rand() * N));
+  const p = await store.get(id, { withVector: true });
+  if (!p) continue;
+  let s = performance.now();
+  const got = await store.similar(p.vector, { k: 20, excludeId: id });
+  annMs.push(performance.now() - s);
+  s = performance.now();
+  const want = await store.similarExact(p.vector, { k: 20, excludeId: id });
+  exactMs.push(performance.now() - s);
+  const ids = new Set(got.map((h) => h.id));
+  for (const w of want) if (ids.has(w.id)) hit++;
+  total += want.length;
+}
+const recall = total === 0 ? 1 : hit / total;
 const adminKey = 'bench-admin-key-0123456789abcdef';
 const config = loadConfig({
   TIDEWATCH_HTTP_PORT: '0',
@@ -117,10 +156,29 @@ const app = await createApp(config, {
 t = performance.now();
 await app.start();
 const startMs = performance.now() - t;
+global.gc?.();
+const rssMb = process.memoryUsage().rss / 2 ** 20;
 const { key } = await app.services.keys.create('bench', ['read']);
 const ids = Array.from({ length: 1000 }, () => uuid(Math.floor(rand() * N)));
 process.stdout.write(
-  `${JSON.stringify({ url: app.url, key, ids, seedMs, startMs, n: N, from: T0, to: T0 + DAYS * 86_400_000 })}\n`,
+  `${JSON.stringify({
+    url: app.url,
+    key,
+    ids,
+    seedMs,
+    upsertPerS: N / (upsertMs / 1000),
+    restartMs,
+    warmMs,
+    ann,
+    recall,
+    annMedianMs: median(annMs),
+    exactMedianMs: median(exactMs),
+    startMs,
+    rssMb,
+    n: N,
+    from: T0,
+    to: T0 + DAYS * 86_400_000,
+  })}\n`,
 );
 process.on('SIGTERM', () => {
   void app

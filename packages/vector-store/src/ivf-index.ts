@@ -27,6 +27,8 @@ export interface SlotHits {
 }
 
 const RECALL_TARGET = 0.97;
+/** The int8 scan keeps this many times k candidates for the exact re-rank. */
+const RERANK = 4;
 const CALIBRATION_QUERIES = 48;
 const KMEANS_ITERATIONS = 8;
 const CHUNK = 16_384;
@@ -45,6 +47,8 @@ export class IvfIndex {
   readonly dim: number;
   #centroids: Float32Array = new Float32Array(0);
   #lists: Int32Array[] = [];
+  /** Per list, its points' vectors as int8 (x·127), contiguous: the scan reads these, not the slab. */
+  #codes: Int8Array[] = [];
   #listLen = new Int32Array(0);
   #listOf = new Int32Array(0);
   #pending = new Set<number>();
@@ -134,7 +138,7 @@ export class IvfIndex {
       this.#centroids = centroids;
       this.#listOf = listOf;
       this.#pending = new Set();
-      this.#rebuildLists(nlist);
+      this.#rebuildLists(nlist, src.vectors());
       for (const s of this.#building) this.touch(s);
       const calibration = await this.#calibrate(src, live, k, rand);
       this.#stats = {
@@ -169,17 +173,19 @@ export class IvfIndex {
       for (let i = 0; i < part.length; i++) {
         const s = part[i] as number;
         if (touched.has(s) || !this.#pending.has(s)) continue;
-        this.#place(s, assign[i] as number);
+        this.#place(s, assign[i] as number, src.vectors());
         this.#pending.delete(s);
       }
     }
     for (const s of [...this.#pending]) if (!isLive(s)) this.#pending.delete(s);
-    if (this.#stale > this.#listOf.length >>> 2) this.#rebuildLists(nlist);
+    if (this.#stale > this.#listOf.length >>> 2) this.#rebuildLists(nlist, src.vectors());
   }
 
   /**
    * The k best slots by dot product with the (unit) query among slots passing `test`, probing
-   * lists nearest first until `budget` eligible points were scored (or every list was).
+   * lists nearest first until `budget` eligible points were scored (or every list was). The scan
+   * scores the int8 codes and keeps the best RERANK·k, which are then re-ranked exactly on the
+   * float vectors.
    */
   search(
     query: Float32Array,
@@ -198,6 +204,7 @@ export class IvfIndex {
       (a, b) => (cs[b] as number) - (cs[a] as number),
     );
     const top = new TopK(k);
+    const rough = new TopK(Math.max(RERANK * k, 64));
     let seen = 0;
     const listOf = this.#listOf;
     for (const s of this.#pending) {
@@ -207,18 +214,29 @@ export class IvfIndex {
     for (let li = 0; li < nlist && seen < budget; li++) {
       const l = order[li] as number;
       const list = this.#lists[l] as Int32Array;
+      const codes = this.#codes[l] as Int8Array;
       const len = this.#listLen[l] as number;
       for (let i = 0; i < len; i++) {
         const s = list[i] as number;
         if (listOf[s] !== l || s === exclude || !test(s)) continue;
         seen++;
-        top.offer(s, dot(query, 0, vectors, s * dim, dim));
+        let d0 = 0;
+        let d1 = 0;
+        const o = i * dim;
+        let j = 0;
+        for (; j + 1 < dim; j += 2) {
+          d0 += (query[j] as number) * (codes[o + j] as number);
+          d1 += (query[j + 1] as number) * (codes[o + j + 1] as number);
+        }
+        if (j < dim) d0 += (query[j] as number) * (codes[o + j] as number);
+        rough.offer(s, d0 + d1);
       }
     }
+    for (const s of rough.slots) top.offer(s, dot(query, 0, vectors, s * dim, dim));
     return top.result();
   }
 
-  #place(slot: number, list: number): void {
+  #place(slot: number, list: number, vectors: Float32Array): void {
     if (slot >= this.#listOf.length) {
       const g = new Int32Array(Math.max(slot + 1, this.#listOf.length * 2)).fill(-1);
       g.set(this.#listOf);
@@ -232,12 +250,16 @@ export class IvfIndex {
       g.set(arr);
       arr = g;
       this.#lists[list] = g;
+      const c = new Int8Array(g.length * this.dim);
+      c.set(this.#codes[list] as Int8Array);
+      this.#codes[list] = c;
     }
     arr[len] = slot;
+    encode(vectors, slot, this.#codes[list] as Int8Array, len, this.dim);
     this.#listLen[list] = len + 1;
   }
 
-  #rebuildLists(nlist: number): void {
+  #rebuildLists(nlist: number, vectors: Float32Array): void {
     const sizes = new Int32Array(nlist);
     const listOf = this.#listOf;
     for (let s = 0; s < listOf.length; s++) {
@@ -245,12 +267,14 @@ export class IvfIndex {
       if (l >= 0) sizes[l] = (sizes[l] as number) + 1;
     }
     this.#lists = Array.from({ length: nlist }, (_, l) => new Int32Array(Math.max(16, sizes[l] as number)));
+    this.#codes = this.#lists.map((l) => new Int8Array(l.length * this.dim));
     this.#listLen = new Int32Array(nlist);
     for (let s = 0; s < listOf.length; s++) {
       const l = listOf[s] as number;
       if (l < 0) continue;
       const len = this.#listLen[l] as number;
       (this.#lists[l] as Int32Array)[len] = s;
+      encode(vectors, s, this.#codes[l] as Int8Array, len, this.dim);
       this.#listLen[l] = len + 1;
     }
     this.#stale = 0;
@@ -383,6 +407,13 @@ export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, di
   }
   if (i < dim) s0 += (a[ao + i] as number) * (b[bo + i] as number);
   return s0 + s1;
+}
+
+/** A unit vector's components as int8 (round(x·127)) into codes at row `row`. */
+function encode(vectors: Float32Array, slot: number, codes: Int8Array, row: number, dim: number): void {
+  const from = slot * dim;
+  const to = row * dim;
+  for (let d = 0; d < dim; d++) codes[to + d] = Math.round((vectors[from + d] as number) * 127);
 }
 
 function gather(vectors: Float32Array, slots: ArrayLike<number>, dim: number): Float32Array {
