@@ -1,11 +1,14 @@
 /**
- * Bus throughput: Avro-encoded flows.v1 messages produced and consumed end to end (at-least-once,
- * commit after each batch) through KafkaBus, printed beside raw kafkajs doing the same job on the
- * same broker in the same run (the baseline: what our retry/DLQ/commit layer costs), and through
- * InProcessBus (the one-process mode).
+ * Bus throughput: flows.v1 messages (Avro values, conversation keys) produced in sends of 500
+ * (idempotent, acks=-1), then consumed with a commit after every batch, measured separately as
+ * messages per CPU-second of this process (the broker's CPU is not counted) and messages per
+ * second of wall time. Rows: raw kafkajs (the baseline), KafkaBus on kafkajs, KafkaBus on the
+ * wire client (src/wire/), and InProcessBus; all in the same run against the same broker.
  *
  *   . /tmp/tidewatch-dev/env   # or any KAFKA_BROKERS
- *   pnpm exec tsx bench/bus-throughput.ts [--messages N] [--reps R]
+ *   pnpm exec tsx bench/bus-throughput.ts [--messages N] [--reps R] [--decode]
+ *
+ * --decode: the consumer's handler also Avro-decodes every value (what services do).
  */
 import { InProcessBus, KafkaBus, type MessageBus } from '@tidewatch/bus';
 import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
@@ -16,8 +19,9 @@ const opt = (name: string, dflt: number) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
-const MESSAGES = opt('--messages', 20_000);
+const MESSAGES = opt('--messages', 100_000);
 const REPS = opt('--reps', 3);
+const DECODE = args.includes('--decode');
 const SEND_BATCH = 500;
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
@@ -50,14 +54,33 @@ const values = Array.from({ length: MESSAGES }, (_, i) => {
   return { key: `${flow.src_ip}|${flow.dst_ip}`, value: codecs.flows.encode(flow) };
 });
 
-/** Messages per second for producing all messages then consuming them all back. */
-async function throughputBus(bus: MessageBus): Promise<number> {
+interface Phase {
+  cpuRate: number; // messages per CPU-second
+  wallRate: number; // messages per second
+}
+
+async function measure(run: () => Promise<void>): Promise<Phase> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await run();
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { cpuRate: MESSAGES / ((cpu.user + cpu.system) / 1e6), wallRate: MESSAGES / wall };
+}
+
+function handle(values: Buffer[]): void {
+  if (DECODE) for (const v of values) codecs.flows.decode(v);
+}
+
+/** Produce then consume through a MessageBus. */
+async function throughputBus(bus: MessageBus): Promise<[Phase, Phase]> {
   const topic = uniqueName('bench-bus');
-  await bus.ensureTopics([{ topic, partitions: 4, withDeadLetter: true }]);
-  const started = performance.now();
+  await bus.ensureTopics([{ topic, partitions: 4, withDeadLetter: false }]);
   const producer = await bus.producer();
-  for (let i = 0; i < values.length; i += SEND_BATCH)
-    await producer.send(topic, values.slice(i, i + SEND_BATCH));
+  const produced = await measure(async () => {
+    for (let i = 0; i < values.length; i += SEND_BATCH)
+      await producer.send(topic, values.slice(i, i + SEND_BATCH));
+  });
   await producer.close();
   let seen = 0;
   let done!: () => void;
@@ -65,31 +88,32 @@ async function throughputBus(bus: MessageBus): Promise<number> {
     done = r;
   });
   const consumer = bus.consumer({ groupId: uniqueName('bench'), topics: [topic] });
-  await consumer.run(async (messages) => {
-    for (const m of messages) codecs.flows.decode(m.value);
-    seen += messages.length;
-    if (seen >= MESSAGES) done();
+  const consumed = await measure(async () => {
+    await consumer.run(async (messages) => {
+      handle(messages.map((m) => m.value));
+      seen += messages.length;
+      if (seen >= MESSAGES) done();
+    });
+    await all;
   });
-  await all;
-  const seconds = (performance.now() - started) / 1000;
   await consumer.stop();
-  return MESSAGES / seconds;
+  return [produced, consumed];
 }
 
 /** The same job with kafkajs directly: idempotent producer, eachBatch consumer, commit per batch. */
-async function throughputKafkajs(): Promise<number> {
-  // The bare kafkajs client (KafkaBus builds it with the same settings; none of its layer is used).
-  const kafka = new KafkaBus({ brokers, clientId: 'bench' }).kafka;
+async function throughputKafkajs(): Promise<[Phase, Phase]> {
+  const kafka = new KafkaBus({ brokers, clientId: 'bench', client: 'kafkajs' }).kafka;
   const admin = kafka.admin();
   await admin.connect();
   const topic = uniqueName('bench-raw');
   await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
-  const started = performance.now();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  for (let i = 0; i < values.length; i += SEND_BATCH) {
-    await producer.send({ topic, acks: -1, messages: values.slice(i, i + SEND_BATCH) });
-  }
+  const produced = await measure(async () => {
+    for (let i = 0; i < values.length; i += SEND_BATCH) {
+      await producer.send({ topic, acks: -1, messages: values.slice(i, i + SEND_BATCH) });
+    }
+  });
   await producer.disconnect();
   let seen = 0;
   let done!: () => void;
@@ -97,57 +121,85 @@ async function throughputKafkajs(): Promise<number> {
     done = r;
   });
   const consumer = kafka.consumer({ groupId: uniqueName('bench'), maxWaitTimeInMs: 500 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, commitOffsetsIfNecessary }) => {
-      for (const m of batch.messages) codecs.flows.decode(m.value!);
-      const last = batch.messages.at(-1);
-      if (last) {
-        await commitOffsetsIfNecessary({
-          topics: [
-            {
-              topic,
-              partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }],
-            },
-          ],
-        });
-      }
-      seen += batch.messages.length;
-      if (seen >= MESSAGES) done();
-    },
+  const consumed = await measure(async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, commitOffsetsIfNecessary }) => {
+        handle(batch.messages.map((m) => m.value!));
+        const last = batch.messages.at(-1);
+        if (last) {
+          await commitOffsetsIfNecessary({
+            topics: [
+              {
+                topic,
+                partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }],
+              },
+            ],
+          });
+        }
+        seen += batch.messages.length;
+        if (seen >= MESSAGES) done();
+      },
+    });
+    await all;
   });
-  await all;
-  const seconds = (performance.now() - started) / 1000;
   await consumer.disconnect();
   await admin.disconnect();
-  return MESSAGES / seconds;
+  return [produced, consumed];
 }
 
-const rows: [string, number[]][] = [['InProcessBus', []]];
-if (brokers.length > 0) rows.unshift(['kafkajs (baseline)', []], ['KafkaBus', []]);
-else console.log('KAFKA_BROKERS not set: InProcessBus only');
+type Row = { name: string; produce: Phase[]; consume: Phase[]; run: () => Promise<[Phase, Phase]> };
+const onBus = (make: () => MessageBus) => async () => {
+  const bus = make();
+  try {
+    return await throughputBus(bus);
+  } finally {
+    await bus.close();
+  }
+};
+const rows: Row[] = [];
+if (brokers.length > 0) {
+  rows.push(
+    { name: 'kafkajs (baseline)', produce: [], consume: [], run: throughputKafkajs },
+    {
+      name: 'KafkaBus kafkajs',
+      produce: [],
+      consume: [],
+      run: onBus(() => new KafkaBus({ brokers, clientId: 'bench', client: 'kafkajs' })),
+    },
+    {
+      name: 'KafkaBus wire',
+      produce: [],
+      consume: [],
+      run: onBus(() => new KafkaBus({ brokers, clientId: 'bench', client: 'wire' })),
+    },
+  );
+} else console.log('KAFKA_BROKERS not set: InProcessBus only');
+rows.push({ name: 'InProcessBus', produce: [], consume: [], run: onBus(() => new InProcessBus()) });
+
 for (let rep = 0; rep < REPS; rep++) {
-  for (const [name, results] of rows) {
-    if (name === 'kafkajs (baseline)') results.push(await throughputKafkajs());
-    else if (name === 'KafkaBus') {
-      const bus = new KafkaBus({ brokers, clientId: 'bench' });
-      results.push(await throughputBus(bus));
-      await bus.close();
-    } else {
-      const bus = new InProcessBus();
-      results.push(await throughputBus(bus));
-      await bus.close();
-    }
+  for (const row of rows) {
+    const [p, c] = await row.run();
+    row.produce.push(p);
+    row.consume.push(c);
   }
 }
-const baseline = rows.find(([n]) => n === 'kafkajs (baseline)');
+const baseline = rows.find((r) => r.name === 'kafkajs (baseline)');
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
+const cpuMedian = (phases: Phase[]) => median(phases.map((p) => p.cpuRate));
+const wallMedian = (phases: Phase[]) => median(phases.map((p) => p.wallRate));
 console.log(
-  `${MESSAGES} flows.v1 messages (${values[0]!.value.length} bytes), produce + consume + decode, median of ${REPS}`,
+  `${MESSAGES} flows.v1 messages (value ${values[0]!.value.length} B, key ${values[0]!.key.length} B), sends of ${SEND_BATCH}, ` +
+    `consume with commit per batch${DECODE ? ' + Avro decode' : ''}; median of ${REPS}; msg per CPU-second of this process (msg/s wall)`,
 );
-for (const [name, results] of rows) {
-  const m = median(results);
-  const ratio = baseline ? ` (${(m / median(baseline[1])).toFixed(2)}x baseline)` : '';
-  console.log(`${name.padEnd(20)} ${Math.round(m).toLocaleString('en-US').padStart(10)} msg/s${ratio}`);
+console.log(`${''.padEnd(20)} ${'produce'.padStart(26)}  ${'consume+commit'.padStart(32)}`);
+for (const row of rows) {
+  const cells = (['produce', 'consume'] as const).map((phase) => {
+    const cpu = cpuMedian(row[phase]);
+    const ratio = baseline ? ` ${(cpu / cpuMedian(baseline[phase])).toFixed(2)}x` : '';
+    return `${fmt(cpu)}/cpu-s (${fmt(wallMedian(row[phase]))}/s)${ratio.padStart(7)}`;
+  });
+  console.log(`${row.name.padEnd(20)} ${cells.join('  ')}`);
 }

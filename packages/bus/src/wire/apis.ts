@@ -120,10 +120,7 @@ export const produce = (
   topics: { topic: string; partitions: { partition: number; records: Buffer }[] }[],
 ): ApiSpec<Map<string, ProducePartitionResult[]>> => ({
   name: 'Produce',
-  sizeHint: topics.reduce(
-    (n, t) => n + 64 + t.topic.length + t.partitions.reduce((m, p) => m + 8 + p.records.length, 0),
-    128,
-  ),
+  sizeHint: topics.reduce((n, t) => n + 64 + t.topic.length * 3 + t.partitions.length * 16, 128),
   encode(w) {
     w.nullableString(null); // transactional id
     w.int16(acks);
@@ -132,7 +129,7 @@ export const produce = (
       x.string(t.topic);
       x.array(t.partitions, (y, p) => {
         y.int32(p.partition);
-        y.bytes(p.records);
+        y.bytesRef(p.records);
       });
     });
   },

@@ -6,6 +6,9 @@ const TWO_32 = 4294967296;
 export class Writer {
   buf: Buffer;
   pos = 0;
+  /** Large byte strings written by reference (not copied): inserted at `at` of buf. */
+  readonly refs: { at: number; bytes: Uint8Array }[] = [];
+  refBytes = 0;
 
   constructor(size = 1024) {
     this.buf = Buffer.allocUnsafe(size);
@@ -74,6 +77,34 @@ export class Writer {
     if (v === null) return this.int32(-1);
     this.int32(v.length);
     return this.raw(v);
+  }
+
+  /** Like bytes(), but the value is sent from where it is instead of copied into the request. */
+  bytesRef(v: Uint8Array): this {
+    this.int32(v.length);
+    if (v.length < 4096) return this.raw(v);
+    this.refs.push({ at: this.pos, bytes: v });
+    this.refBytes += v.length;
+    return this;
+  }
+
+  /** Total length including the referenced byte strings. */
+  get length(): number {
+    return this.pos + this.refBytes;
+  }
+
+  /** The request as buffers to write in order. */
+  parts(): Uint8Array[] {
+    if (this.refs.length === 0) return [this.buf.subarray(0, this.pos)];
+    const out: Uint8Array[] = [];
+    let from = 0;
+    for (const { at, bytes } of this.refs) {
+      if (at > from) out.push(this.buf.subarray(from, at));
+      out.push(bytes);
+      from = at;
+    }
+    if (this.pos > from) out.push(this.buf.subarray(from, this.pos));
+    return out;
   }
 
   raw(v: Uint8Array): this {

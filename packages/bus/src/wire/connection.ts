@@ -40,8 +40,11 @@ export class BrokerConnection {
   #connecting: Promise<void> | undefined;
   #correlationId = 0;
   readonly #pending = new Map<number, Pending>();
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+  /** The frame being received (its size is known) and how much of it has arrived. */
+  #frame: Buffer | undefined;
+  #frameFilled = 0;
+  readonly #sizeBytes = Buffer.alloc(4);
+  #sizeFilled = 0;
   #versions: Map<number, { min: number; max: number }> | undefined;
   #closed = false;
   readonly #clientId: Buffer;
@@ -74,9 +77,20 @@ export class BrokerConnection {
     const { host, port, ssl } = this.#settings;
     const socket = await new Promise<Socket>((resolve, reject) => {
       const timeoutMs = this.#settings.connectTimeoutMs ?? 10_000;
+      // Plain sockets read into one reusable buffer; frames are assembled from it by one copy.
       const s = ssl
         ? tlsConnect({ host, port, servername: host, ...(ssl === true ? {} : ssl) })
-        : netConnect({ host, port });
+        : netConnect({
+            host,
+            port,
+            onread: {
+              buffer: Buffer.allocUnsafe(256 * 1024),
+              callback: (n: number, buf: Uint8Array) => {
+                this.#onBytes(buf, 0, n);
+                return true;
+              },
+            },
+          });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new KafkaConnectionError(`connection to ${this.address} timed out after ${timeoutMs} ms`));
@@ -95,7 +109,7 @@ export class BrokerConnection {
     });
     socket.setNoDelay(true);
     this.#socket = socket;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    if (ssl) socket.on('data', (chunk: Buffer) => this.#onBytes(chunk, 0, chunk.length));
     socket.on('error', (error) =>
       this.#teardown(new KafkaConnectionError(`connection to ${this.address} failed: ${error.message}`)),
     );
@@ -167,7 +181,7 @@ export class BrokerConnection {
     w.int16(this.#clientId.length);
     w.raw(this.#clientId);
     spec.encode(w);
-    w.buf.writeInt32BE(w.pos - 4, 0);
+    w.buf.writeInt32BE(w.length - 4, 0);
     return new Promise<T>((resolve, reject) => {
       const timer =
         timeoutMs > 0
@@ -185,37 +199,53 @@ export class BrokerConnection {
         reject,
         timer,
       });
-      socket.write(w.result());
+      const parts = w.parts();
+      if (parts.length === 1) socket.write(parts[0]!);
+      else {
+        socket.cork();
+        for (const part of parts) socket.write(part);
+        socket.uncork();
+      }
     });
   }
 
-  #onData(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    while (this.#buffered >= 4) {
-      let head = this.#chunks[0]!;
-      if (head.length < 4) {
-        head = Buffer.concat(this.#chunks);
-        this.#chunks = [head];
+  /** Bytes arrived (buf may be reused afterwards: everything kept is copied). */
+  #onBytes(buf: Uint8Array, start: number, end: number): void {
+    let at = start;
+    while (at < end) {
+      let frame = this.#frame;
+      if (!frame) {
+        if (this.#sizeFilled === 0 && end - at >= 4) {
+          this.#sizeBytes[0] = buf[at]!;
+          this.#sizeBytes[1] = buf[at + 1]!;
+          this.#sizeBytes[2] = buf[at + 2]!;
+          this.#sizeBytes[3] = buf[at + 3]!;
+          at += 4;
+        } else {
+          while (this.#sizeFilled < 4 && at < end) this.#sizeBytes[this.#sizeFilled++] = buf[at++]!;
+          if (this.#sizeFilled < 4) return;
+        }
+        this.#sizeFilled = 0;
+        const size = this.#sizeBytes.readInt32BE(0);
+        if (size < 4 || size > MAX_FRAME) {
+          this.#teardown(
+            new MalformedResponseError(`response frame from ${this.address} has length ${size}`),
+          );
+          return;
+        }
+        frame = Buffer.allocUnsafe(size);
+        this.#frame = frame;
+        this.#frameFilled = 0;
       }
-      const size = head.readInt32BE(0);
-      if (size < 4 || size > MAX_FRAME) {
-        this.#teardown(new MalformedResponseError(`response frame from ${this.address} has length ${size}`));
-        return;
+      const n = Math.min(end - at, frame.length - this.#frameFilled);
+      frame.set(buf.subarray(at, at + n), this.#frameFilled);
+      this.#frameFilled += n;
+      at += n;
+      if (this.#frameFilled === frame.length) {
+        this.#frame = undefined;
+        this.#dispatch(frame);
+        if (!this.#socket) return;
       }
-      if (this.#buffered < size + 4) return;
-      let frame: Buffer;
-      if (head.length >= size + 4) {
-        frame = head.subarray(4, size + 4);
-        if (head.length === size + 4) this.#chunks.shift();
-        else this.#chunks[0] = head.subarray(size + 4);
-      } else {
-        const all = Buffer.concat(this.#chunks, this.#buffered);
-        frame = all.subarray(4, size + 4);
-        this.#chunks = all.length > size + 4 ? [all.subarray(size + 4)] : [];
-      }
-      this.#buffered -= size + 4;
-      this.#dispatch(frame);
     }
   }
 
@@ -254,8 +284,8 @@ export class BrokerConnection {
     this.#socket = undefined;
     this.#versions = undefined;
     this.#connecting = undefined;
-    this.#chunks = [];
-    this.#buffered = 0;
+    this.#frame = undefined;
+    this.#sizeFilled = 0;
     socket?.destroy();
     const pending = [...this.#pending.values()];
     this.#pending.clear();

@@ -7,7 +7,7 @@ import { Cluster, type ClusterSettings, sleep } from './cluster.ts';
 import { GroupMember, type TopicPartition } from './group-member.ts';
 import { listPartitionOffsets } from './offsets.ts';
 import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
-import { CorruptRecordBatchError, decodeRecordBatches } from './record-batch.ts';
+import { CorruptRecordBatchError, RecordBatchReader } from './record-batch.ts';
 
 export interface WireConsumerDeps {
   cluster: ClusterSettings;
@@ -39,6 +39,8 @@ export class WireConsumer implements BusConsumer {
   readonly #logger: Logger;
   #state: State = 'idle';
   #positions = new Map<string, number>();
+  /** Partitions whose fetched data was corrupt wait before they are fetched again. */
+  readonly #pausedUntil = new Map<string, number>();
   #assigned: TopicPartition[] = [];
   #loop: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
@@ -155,12 +157,17 @@ export class WireConsumer implements BusConsumer {
     }
   }
 
-  /** One Fetch per partition leader, in parallel; returns the decoded messages per partition. */
-  async #fetchOnce(): Promise<{ topic: string; partition: number; messages: BusMessage[]; next: number }[]> {
+  /** One Fetch per partition leader, in parallel; returns a record reader per partition with data. */
+  async #fetchOnce(): Promise<RecordBatchReader[]> {
     const byLeader = new Map<number, Map<string, { partition: number; offset: number }[]>>();
     for (const { topic, partition } of this.#assigned) {
       const offset = this.#positions.get(key(topic, partition));
       if (offset === undefined) continue;
+      const paused = this.#pausedUntil.get(key(topic, partition));
+      if (paused !== undefined) {
+        if (paused > Date.now()) continue;
+        this.#pausedUntil.delete(key(topic, partition));
+      }
       const leader = (await this.#cluster.topic(topic)).leaders[partition] ?? -1;
       if (leader < 0) {
         this.#cluster.invalidate(topic);
@@ -190,7 +197,7 @@ export class WireConsumer implements BusConsumer {
         return { topics, response: await conn.request(request, maxWaitMs + 30_000) };
       }),
     );
-    const out: { topic: string; partition: number; messages: BusMessage[]; next: number }[] = [];
+    const out: RecordBatchReader[] = [];
     const resets: TopicPartition[] = [];
     for (const { topics, response } of results) {
       if (response.errorCode !== 0) throw new KafkaProtocolError(response.errorCode, 'Fetch');
@@ -211,27 +218,7 @@ export class WireConsumer implements BusConsumer {
             continue;
           }
           if (!p.records || p.records.length === 0) continue;
-          const messages: BusMessage[] = [];
-          let next: number;
-          try {
-            next = decodeRecordBatches(
-              p.records,
-              0,
-              p.records.length,
-              topic,
-              p.partition,
-              from,
-              messages,
-            ).nextOffset;
-          } catch (error) {
-            if (error instanceof CorruptRecordBatchError) {
-              // Never skipped silently: the partition stays at this offset and is fetched again.
-              this.#logger.error({ topic, partition: p.partition, offset: from, err: error }, error.message);
-              if (messages.length === 0) continue;
-              next = Number(messages.at(-1)!.offset) + 1;
-            } else throw error;
-          }
-          if (messages.length > 0 || next > from) out.push({ topic, partition: p.partition, messages, next });
+          out.push(new RecordBatchReader(p.records, 0, p.records.length, topic, p.partition, from));
         }
       }
     }
@@ -245,12 +232,9 @@ export class WireConsumer implements BusConsumer {
     return out;
   }
 
-  /** Handles one partition's fetched messages in chunks; false when the rest must wait (stop, rebalance). */
-  async #process(
-    handler: BatchHandler,
-    batch: { topic: string; partition: number; messages: BusMessage[]; next: number },
-  ): Promise<boolean> {
-    const { topic, partition, messages } = batch;
+  /** Handles one partition's fetched records in chunks; false when the rest must wait (stop, rebalance). */
+  async #process(handler: BatchHandler, reader: RecordBatchReader): Promise<boolean> {
+    const { topic, partition } = reader;
     const k = key(topic, partition);
     const generation = this.#member.generationId;
     const processor = new BatchProcessor({
@@ -266,9 +250,20 @@ export class WireConsumer implements BusConsumer {
         this.#member.generationLost || this.#member.generationId !== generation || !this.#positions.has(k),
     });
     const maxBatch = this.#options.maxBatchSize ?? 500;
-    for (let i = 0; i < messages.length; i += maxBatch) {
+    let corrupt = false;
+    while (!corrupt) {
       if (this.#abort.signal.aborted || this.#member.rejoinNeeded) return false;
-      const chunk = i === 0 && messages.length <= maxBatch ? messages : messages.slice(i, i + maxBatch);
+      const chunk: BusMessage[] = [];
+      try {
+        if (reader.read(maxBatch, chunk) === 0) break;
+      } catch (error) {
+        if (!(error instanceof CorruptRecordBatchError)) throw error;
+        // Never skipped silently: reported, and the partition is fetched again from here later.
+        this.#logger.error({ topic, partition, offset: this.#positions.get(k), err: error }, error.message);
+        this.#pausedUntil.set(k, Date.now() + 5_000);
+        corrupt = true;
+        if (chunk.length === 0) return true;
+      }
       let outcome: 'done' | 'abandoned';
       try {
         outcome = await processor.process(chunk);
@@ -280,8 +275,9 @@ export class WireConsumer implements BusConsumer {
       if (outcome === 'abandoned') return false;
       if (this.#positions.has(k)) this.#positions.set(k, Number(chunk.at(-1)!.offset) + 1);
     }
-    if (this.#positions.get(k) !== undefined && batch.next > this.#positions.get(k)!)
-      this.#positions.set(k, batch.next);
+    if (corrupt) return true;
+    const position = this.#positions.get(k);
+    if (position !== undefined && reader.nextOffset > position) this.#positions.set(k, reader.nextOffset);
     return true;
   }
 

@@ -51,6 +51,10 @@ export class WireProducer {
   readonly #cluster: Cluster;
   readonly #settings: WireProducerSettings;
   readonly #queues = new Map<string, PartitionQueue>();
+  /** The same queues by topic, indexed by partition (the per-message lookup). */
+  readonly #queuesByTopic = new Map<string, PartitionQueue[]>();
+  /** Partition counts of topics already sent to. */
+  readonly #partitionCounts = new Map<string, number>();
   readonly #sequences = new Map<string, number>();
   readonly #busyNodes = new Set<number>();
   readonly #pool: RecordBatchBuilder[] = [];
@@ -117,12 +121,20 @@ export class WireProducer {
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (this.#closed) throw new Error('producer is closed');
     if (messages.length === 0) return;
-    await this.#ensureProducerId();
-    const partitions = await this.#partitions(topic);
+    if (this.#producerId < 0) await this.#ensureProducerId();
+    let partitions = this.#partitionCounts.get(topic);
+    if (partitions === undefined) {
+      partitions = await this.#partitions(topic);
+      this.#partitionCounts.set(topic, partitions);
+    }
+    let queues = this.#queuesByTopic.get(topic);
+    if (!queues) {
+      queues = [];
+      this.#queuesByTopic.set(topic, queues);
+    }
     const now = Date.now();
     const maxBytes = this.#settings.maxBatchBytes ?? 1_000_000;
     const touched: Batch[] = [];
-    let lastQueue: PartitionQueue | undefined;
     for (const m of messages) {
       let partition = m.partition;
       let keyBytes: Uint8Array | null = null;
@@ -144,17 +156,13 @@ export class WireProducer {
       } else if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
         throw new RangeError(`partition ${partition} does not exist in ${topic} (${partitions} partitions)`);
       }
-      const queue =
-        lastQueue !== undefined && lastQueue.partition === partition && lastQueue.topic === topic
-          ? lastQueue
-          : this.#queue(topic, partition);
-      lastQueue = queue;
+      const queue = queues[partition] ?? this.#queue(topic, partition, queues);
       let batch = queue.batches.at(-1);
       if (!batch || batch.sealedWith !== -1 || batch.builder.sizeInBytes >= maxBytes) {
         batch = this.#newBatch(topic, partition);
         queue.batches.push(batch);
       }
-      if (touched.at(-1) !== batch && !touched.includes(batch)) touched.push(batch);
+      if (batch.builder.count === 0 || !touched.includes(batch)) touched.push(batch);
       const headers = m.headers ? Object.entries(m.headers) : NO_HEADERS;
       batch.builder.append(keyBytes, 0, keyEnd, m.value, now, headers);
     }
@@ -168,13 +176,10 @@ export class WireProducer {
     }
   }
 
-  #queue(topic: string, partition: number): PartitionQueue {
-    const id = `${topic}\0${partition}`;
-    let queue = this.#queues.get(id);
-    if (!queue) {
-      queue = { topic, partition, batches: [], inFlight: false, notBefore: 0 };
-      this.#queues.set(id, queue);
-    }
+  #queue(topic: string, partition: number, queues: PartitionQueue[]): PartitionQueue {
+    const queue: PartitionQueue = { topic, partition, batches: [], inFlight: false, notBefore: 0 };
+    this.#queues.set(`${topic}\0${partition}`, queue);
+    queues[partition] = queue;
     return queue;
   }
 
@@ -322,6 +327,7 @@ export class WireProducer {
         if (needsMetadataRefresh(code)) {
           refresh = true;
           this.#cluster.invalidate(queue.topic);
+          this.#partitionCounts.delete(queue.topic);
         }
         const error = new KafkaProtocolError(code, `produce to ${queue.topic}[${queue.partition}]`);
         if (

@@ -142,6 +142,9 @@ export interface DecodeResult {
 
 let vpos = 0;
 
+/** Shared by messages without headers (most): nothing writes to a consumed message's headers. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 /** Reads a zigzag varint/varlong at `at` (safe-integer range); the end position is left in vpos. */
 function readVarlong(buf: Uint8Array, at: number, end: number): number {
   let b = buf[at]!;
@@ -165,69 +168,116 @@ function readVarlong(buf: Uint8Array, at: number, end: number): number {
 }
 
 /**
- * Decodes the record batches of one fetched partition straight into BusMessages (key and value
- * are views of `buf`), skipping records before `from` and control batches. A trailing partial
- * batch (cut by the fetch size) is ignored; a batch with a bad CRC throws CorruptRecordBatchError.
+ * Reads the record batches of one fetched partition straight into BusMessages (key and value are
+ * views of the fetched bytes), a chunk at a time so that only the messages being handled are alive,
+ * skipping records before `from` and control batches. A trailing partial batch (cut by the fetch
+ * size) is ignored; a batch with a bad CRC or bad lengths throws CorruptRecordBatchError.
  */
-export function decodeRecordBatches(
-  buf: Buffer,
-  start: number,
-  end: number,
-  topic: string,
-  partition: number,
-  from: number,
-  out: BusMessage[],
-): DecodeResult {
-  let pos = start;
-  let nextOffset = from;
-  const where = (base: number) => `${topic}[${partition}] batch at offset ${base}`;
-  while (end - pos >= 12) {
-    const baseOffset = buf.readInt32BE(pos) * TWO_32 + buf.readUInt32BE(pos + 4);
-    const batchLength = buf.readInt32BE(pos + 8);
-    const batchEnd = pos + 12 + batchLength;
-    if (batchLength < BATCH_HEADER_SIZE - 12) {
-      throw new CorruptRecordBatchError(`${where(baseOffset)}: batch length ${batchLength} is too small`);
-    }
-    if (batchEnd > end) break;
-    const magic = buf[pos + 16];
-    if (magic !== 2) {
-      throw new CorruptRecordBatchError(
-        `${where(baseOffset)}: message format v${magic} is not supported (record batches v2 only)`,
-      );
-    }
-    const expected = buf.readUInt32BE(pos + 17);
-    const actual = crc32c(buf, pos + 21, batchEnd);
-    if (expected !== actual) {
-      throw new CorruptRecordBatchError(
-        `${where(baseOffset)}: CRC mismatch (batch says ${expected.toString(16)}, data gives ${actual.toString(16)})`,
-      );
-    }
-    const attributes = buf.readInt16BE(pos + 21);
-    const lastOffsetDelta = buf.readInt32BE(pos + 23);
-    const baseTimestamp = buf.readInt32BE(pos + 27) * TWO_32 + buf.readUInt32BE(pos + 31);
-    const count = buf.readInt32BE(pos + 57);
-    const batchNext = baseOffset + lastOffsetDelta + 1;
-    const isControl = (attributes & 0x20) !== 0;
-    if (!isControl && batchNext > from) {
-      const compression = attributes & 7;
-      let data = buf;
-      let p = pos + BATCH_HEADER_SIZE;
-      let dataEnd = batchEnd;
-      if (compression !== 0) {
-        const name = COMPRESSION[compression] ?? `codec ${compression}`;
-        const packed = buf.subarray(p, batchEnd);
-        try {
-          if (compression === 1) data = gunzipSync(packed);
-          else if (compression === 4) data = zstdDecompressSync(packed);
-          else throw new Error(`${name} compression is not supported (none, gzip and zstd are)`);
-        } catch (error) {
-          throw new CorruptRecordBatchError(`${where(baseOffset)}: ${(error as Error).message}`);
-        }
-        p = 0;
-        dataEnd = data.length;
+export class RecordBatchReader {
+  #pos: number;
+  /** The offset after the last complete batch entered (or `from`). */
+  nextOffset: number;
+  // The batch being read.
+  #data: Buffer | undefined;
+  #p = 0;
+  #dataEnd = 0;
+  #left = 0;
+  #index = 0;
+  #baseOffset = 0;
+  #baseTimestamp = 0;
+
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    private readonly end: number,
+    readonly topic: string,
+    readonly partition: number,
+    readonly from: number,
+  ) {
+    this.#pos = start;
+    this.nextOffset = from;
+  }
+
+  #where(base: number): string {
+    return `${this.topic}[${this.partition}] batch at offset ${base}`;
+  }
+
+  /** Enters the next batch with records to read; false at the end. */
+  #enterBatch(): boolean {
+    const buf = this.buf;
+    const end = this.end;
+    while (end - this.#pos >= 12) {
+      const pos = this.#pos;
+      const baseOffset = buf.readInt32BE(pos) * TWO_32 + buf.readUInt32BE(pos + 4);
+      const batchLength = buf.readInt32BE(pos + 8);
+      const batchEnd = pos + 12 + batchLength;
+      if (batchLength < BATCH_HEADER_SIZE - 12) {
+        throw new CorruptRecordBatchError(
+          `${this.#where(baseOffset)}: batch length ${batchLength} is too small`,
+        );
       }
+      if (batchEnd > end) return false;
+      const magic = buf[pos + 16];
+      if (magic !== 2) {
+        throw new CorruptRecordBatchError(
+          `${this.#where(baseOffset)}: message format v${magic} is not supported (record batches v2 only)`,
+        );
+      }
+      const expected = buf.readUInt32BE(pos + 17);
+      const actual = crc32c(buf, pos + 21, batchEnd);
+      if (expected !== actual) {
+        throw new CorruptRecordBatchError(
+          `${this.#where(baseOffset)}: CRC mismatch (batch says ${expected.toString(16)}, data gives ${actual.toString(16)})`,
+        );
+      }
+      const attributes = buf.readInt16BE(pos + 21);
+      const lastOffsetDelta = buf.readInt32BE(pos + 23);
+      const count = buf.readInt32BE(pos + 57);
+      const batchNext = baseOffset + lastOffsetDelta + 1;
+      this.#pos = batchEnd;
+      if (batchNext > this.nextOffset) this.nextOffset = batchNext;
+      if ((attributes & 0x20) !== 0 || batchNext <= this.from || count <= 0) continue;
+      this.#baseOffset = baseOffset;
+      this.#baseTimestamp = buf.readInt32BE(pos + 27) * TWO_32 + buf.readUInt32BE(pos + 31);
+      this.#left = count;
+      this.#index = 0;
+      const compression = attributes & 7;
+      if (compression === 0) {
+        this.#data = buf;
+        this.#p = pos + BATCH_HEADER_SIZE;
+        this.#dataEnd = batchEnd;
+        return true;
+      }
+      const name = COMPRESSION[compression] ?? `codec ${compression}`;
+      const packed = buf.subarray(pos + BATCH_HEADER_SIZE, batchEnd);
       try {
-        for (let r = 0; r < count; r++) {
+        if (compression === 1) this.#data = gunzipSync(packed);
+        else if (compression === 4) this.#data = zstdDecompressSync(packed);
+        else throw new Error(`${name} compression is not supported (none, gzip and zstd are)`);
+      } catch (error) {
+        throw new CorruptRecordBatchError(`${this.#where(baseOffset)}: ${(error as Error).message}`);
+      }
+      this.#p = 0;
+      this.#dataEnd = this.#data.length;
+      return true;
+    }
+    return false;
+  }
+
+  /** Appends up to `max` messages to out; returns how many (0: nothing left). */
+  read(max: number, out: BusMessage[]): number {
+    const { topic, partition, from } = this;
+    let n = 0;
+    while (n < max) {
+      if (this.#left === 0 && !this.#enterBatch()) break;
+      const data = this.#data!;
+      const dataEnd = this.#dataEnd;
+      const baseOffset = this.#baseOffset;
+      const baseTimestamp = this.#baseTimestamp;
+      let p = this.#p;
+      try {
+        while (this.#left > 0 && n < max) {
+          const r = this.#index;
           const length = readVarlong(data, p, dataEnd);
           p = vpos;
           const recordEnd = p + length;
@@ -253,7 +303,7 @@ export function decodeRecordBatches(
           } else value = Buffer.alloc(0);
           const headerCount = readVarlong(data, p, recordEnd);
           p = vpos;
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string> = headerCount === 0 ? NO_HEADERS : {};
           for (let h = 0; h < headerCount; h++) {
             const nameLen = readVarlong(data, p, recordEnd);
             p = vpos;
@@ -269,6 +319,8 @@ export function decodeRecordBatches(
             }
           }
           p = recordEnd;
+          this.#left--;
+          this.#index++;
           const offset = baseOffset + offsetDelta;
           if (offset < from) continue;
           out.push({
@@ -280,14 +332,30 @@ export function decodeRecordBatches(
             headers,
             timestampMs: baseTimestamp + tsDelta,
           });
+          n++;
         }
       } catch (error) {
-        if (error instanceof CorruptRecordBatchError) throw error;
-        throw new CorruptRecordBatchError(`${where(baseOffset)}: ${(error as Error).message}`);
+        this.#left = 0;
+        throw new CorruptRecordBatchError(`${this.#where(baseOffset)}: ${(error as Error).message}`);
+      } finally {
+        this.#p = p;
       }
     }
-    if (batchNext > nextOffset) nextOffset = batchNext;
-    pos = batchEnd;
+    return n;
   }
-  return { nextOffset };
+}
+
+/** Decodes every record of the batches in buf[start, end) (see RecordBatchReader). */
+export function decodeRecordBatches(
+  buf: Buffer,
+  start: number,
+  end: number,
+  topic: string,
+  partition: number,
+  from: number,
+  out: BusMessage[],
+): DecodeResult {
+  const reader = new RecordBatchReader(buf, start, end, topic, partition, from);
+  while (reader.read(10_000, out) > 0);
+  return { nextOffset: reader.nextOffset };
 }
