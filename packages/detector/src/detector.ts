@@ -224,27 +224,36 @@ export class Detector {
     };
   }
 
-  /** Fills `explanation.neighbours` of the alerting sequences from the store's labelled points. */
+  /**
+   * Fills `explanation.neighbours` of the alerting sequences from the store's labelled points.
+   * Alerts with identical embeddings (repeated probes, floods: common) share one query for k + 1
+   * hits, from which each drops its own id: the same neighbours as one query each, excluding self.
+   */
   async explainNeighbours(scored: ScoredSequence[], index: NeighbourIndex): Promise<void> {
     const alerts = scored.filter((s) => s.alert);
-    if (alerts.length === 0 || this.neighbourK === 0) return;
+    const k = this.neighbourK;
+    if (alerts.length === 0 || k === 0) return;
     const filter = { labelled: true };
+    const queryOf = new Map<string, number>();
+    const queries: Float32Array[] = [];
+    const groupOf = alerts.map((s) => {
+      const e = s.embedding;
+      const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64');
+      let q = queryOf.get(key);
+      if (q === undefined) {
+        q = queries.length;
+        queryOf.set(key, q);
+        queries.push(e);
+      }
+      return q;
+    });
     const results = index.similarMany
-      ? await index.similarMany(
-          alerts.map((s) => s.embedding),
-          { k: this.neighbourK, filter, excludeIds: alerts.map((s) => s.finding.sequence_id) },
-        )
-      : await Promise.all(
-          alerts.map((s) =>
-            index.similar(Array.from(s.embedding), {
-              k: this.neighbourK,
-              filter,
-              excludeId: s.finding.sequence_id,
-            }),
-          ),
-        );
+      ? await index.similarMany(queries, { k: k + 1, filter })
+      : await Promise.all(queries.map((q) => index.similar(Array.from(q), { k: k + 1, filter })));
     alerts.forEach((s, i) => {
-      s.finding.explanation.neighbours = (results[i] ?? []).map(
+      const own = s.finding.sequence_id;
+      const hits = (results[groupOf[i] as number] ?? []).filter((h) => h.id !== own).slice(0, k);
+      s.finding.explanation.neighbours = hits.map(
         (h): Neighbour => ({
           sequence_id: h.id,
           similarity: round6(h.similarity),

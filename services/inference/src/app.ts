@@ -7,7 +7,7 @@ import {
   KafkaBus,
   type MessageBus,
 } from '@tidewatch/bus';
-import { type ContractCodecs, createCodecs, type Sequence } from '@tidewatch/contracts';
+import { type ContractCodecs, createCodecs, type Sequence, UnknownSchemaError } from '@tidewatch/contracts';
 import { Detector, ModelHost, ModelRepository, readManifest } from '@tidewatch/detector';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
@@ -49,6 +49,16 @@ export interface InferenceApp {
   /** Hot-swap to `version` (default: the repository's DEFAULT); between batches. */
   swapModel(version?: string): Promise<void>;
   rollbackModel(): Promise<void>;
+}
+
+/** Synchronous for writer schemas already seen (the hot path); a new schema id asks the registry. */
+function decodeSequence(codecs: ContractCodecs, value: Buffer): Sequence | Promise<Sequence> {
+  try {
+    return codecs.sequences.decode(value);
+  } catch (e) {
+    if (e instanceof UnknownSchemaError) return codecs.sequences.decodeAsync(value);
+    throw e;
+  }
 }
 
 export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): InferenceApp {
@@ -121,7 +131,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
     for (const m of messages) {
       let seq: Sequence;
       try {
-        seq = await codecs.sequences.decodeAsync(m.value);
+        seq = await decodeSequence(codecs, m.value);
         if (seq.flows.length === 0) throw new Error(`sequence ${seq.sequence_id} has no flows`);
       } catch (e) {
         metrics.deadLettered.inc();
@@ -178,6 +188,9 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
       host = await ModelHost.open(repository, config.modelVersion, {
         device: config.device,
         ...(config.intraOpThreads ? { intraOpThreads: config.intraOpThreads } : {}),
+        maxBatch: config.batchSize,
+        worker: config.modelWorker,
+        allowSpinning: config.threadSpinning,
       });
       setModelGauge();
       detector = new Detector(host, { flagThreshold: config.flagThreshold, neighbourK: config.neighbours });

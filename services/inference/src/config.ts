@@ -23,6 +23,10 @@ export interface InferenceConfig {
   modelVersion: string | undefined;
   device: 'auto' | 'cpu' | 'cuda';
   intraOpThreads: number | undefined;
+  /** Run the model on a worker thread, beside the event loop (default true). */
+  modelWorker: boolean;
+  /** Let idle intra-op threads spin (ORT's default); off leaves their core to the event loop. */
+  threadSpinning: boolean;
   /** A baseline sub-score at or above this makes a finding even when the model says benign. */
   flagThreshold: number;
   /** Nearest labelled neighbours attached to each alert (0 disables). */
@@ -65,6 +69,14 @@ function num(
   return n;
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '0' || raw === 'false') return false;
+  throw new ConfigError(`${name} must be 1, 0, true or false, got "${raw}"`);
+}
+
 function text(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v === '' ? undefined : v;
@@ -97,6 +109,8 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     modelVersion: text(env, 'TIDEWATCH_MODEL_VERSION'),
     device,
     intraOpThreads: threads === 0 ? undefined : threads,
+    modelWorker: flag(env, 'TIDEWATCH_INFERENCE_WORKER', true),
+    threadSpinning: flag(env, 'TIDEWATCH_INFERENCE_SPIN', true),
     flagThreshold: num(env, 'TIDEWATCH_INFERENCE_FLAG_THRESHOLD', 0.8, { min: 0, max: 1, integer: false }),
     neighbours: num(env, 'TIDEWATCH_INFERENCE_NEIGHBOURS', 3, { min: 0, max: 50 }),
     dataDir: text(env, 'TIDEWATCH_DATA_DIR') ?? join(process.cwd(), '.tidewatch'),

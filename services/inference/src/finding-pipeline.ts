@@ -14,6 +14,7 @@ export interface FindingPipelineDeps {
   findingsTopic: string;
   suppression: SuppressionMatcher | null;
   metrics: InferenceMetrics;
+  /** Sequences per scoring stage (the detector cuts each into model runs per length bucket). */
   batchSize: number;
   maxWaitMs: number;
 }
@@ -56,9 +57,29 @@ export class FindingPipeline {
     return this.batcher.submit(seqs);
   }
 
+  /**
+   * Scores, stores and emits `seqs` in stages of `batchSize`. Every stage is handed to the model
+   * first; then each stage is stored and emitted as soon as it is scored, so the store write and
+   * emit of stage k (this thread, and fsync) overlap the model run of stage k+1 (its worker).
+   * Resolves once every stage is stored and emitted; rejects if any failed (the consumer then
+   * retries the whole batch: upserts by id are idempotent).
+   */
   async process(seqs: Sequence[]): Promise<PipelineResult> {
-    const scored = await this.score(seqs);
-    return this.storeAndEmit(scored);
+    const size = this.deps.batchSize;
+    const stages: Promise<ScoredSequence[]>[] = [];
+    for (let i = 0; i < seqs.length; i += size) stages.push(this.score(seqs.slice(i, i + size)));
+    const total: PipelineResult = { stored: 0, emitted: 0, suppressed: 0 };
+    try {
+      for (const stage of stages) {
+        const r = await this.storeAndEmit(await stage);
+        total.stored += r.stored;
+        total.emitted += r.emitted;
+        total.suppressed += r.suppressed;
+      }
+    } finally {
+      for (const stage of stages) stage.catch(() => undefined);
+    }
+    return total;
   }
 
   async storeAndEmit(scored: ScoredSequence[]): Promise<PipelineResult> {
@@ -99,15 +120,17 @@ export class FindingPipeline {
     return { stored: points.length, emitted: alerts.length, suppressed };
   }
 
-  /** A replayed or re-scored sequence keeps the status an analyst (or a rule) already gave it. */
+  /**
+   * A replayed or re-scored sequence keeps the status an analyst (or a rule) already gave it. One
+   * lookup by id (not a count over the store, which scans every point in the embedded store).
+   */
   private async keepAnalystStatus(scored: ScoredSequence[]): Promise<void> {
     const ids = scored.map((s) => s.finding.sequence_id);
-    const touched = await this.timed('count', () =>
-      this.deps.store.count({ sequenceIds: ids, status: ['in_progress', 'suppressed', 'resolved'] }),
-    );
-    if (touched === 0) return;
     const { items } = await this.timed('list', () =>
-      this.deps.store.list({ filter: { sequenceIds: ids }, limit: ids.length }),
+      this.deps.store.list({
+        filter: { sequenceIds: ids, status: ['in_progress', 'suppressed', 'resolved'] },
+        limit: ids.length,
+      }),
     );
     if (items.length === 0) return;
     const prior = new Map(items.map((f) => [f.sequence_id, f]));
