@@ -21,9 +21,10 @@ const child = spawn(
     ...(process.env['BENCH_CPU_PROF']
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`]
       : []),
-    '--import',
-    'tsx',
-    fileURLToPath(new URL('./api-server.ts', import.meta.url)),
+    // BENCH_SERVER: a bundled server script (running where tsx is not installed).
+    ...(process.env['BENCH_SERVER']
+      ? [process.env['BENCH_SERVER']]
+      : ['--import', 'tsx', fileURLToPath(new URL('./api-server.ts', import.meta.url))]),
   ],
   {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import type { Finding } from '@tidewatch/contracts';
 import { topTactic, topTechnique } from './finding-filter.ts';
-import { type IpMatcher, ipMatches, ipv4ToNumber, parseIpFilter } from './ip-range.ts';
+import { type IpMatcher, ipMatches, ipv4ToNumber, parseIpFilter, parseIpv4 } from './ip-range.ts';
 import type { FindingFilter, SortField } from './store.ts';
 
 /**
@@ -160,8 +160,8 @@ export class FindingColumns {
     this.score[slot] = f.score;
     this.anomaly[slot] = f.anomaly;
     this.scoredAt[slot] = f.scored_at_ms;
-    this.src4[slot] = isIPv4(f.src_ip) ? ipv4ToNumber(f.src_ip) : Number.NaN;
-    this.dst4[slot] = isIPv4(f.dst_ip) ? ipv4ToNumber(f.dst_ip) : Number.NaN;
+    this.src4[slot] = parseIpv4(f.src_ip);
+    this.dst4[slot] = parseIpv4(f.dst_ip);
     this.labelled[slot] = f.label !== null && f.label !== undefined ? 1 : 0;
     this.cat.verdict.set(slot, f.verdict);
     this.cat.severity.set(slot, f.severity);

@@ -17,6 +17,36 @@ export function ipv4ToNumber(ip: string): number {
   return n;
 }
 
+/**
+ * A canonical dotted-quad IPv4 address (what net.isIPv4 accepts: four decimal parts 0-255, no
+ * leading zeros) as a number; NaN for anything else. One pass over the characters.
+ */
+export function parseIpv4(ip: string): number {
+  const len = ip.length;
+  if (len < 7 || len > 15) return Number.NaN;
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return Number.NaN;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return Number.NaN;
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) return Number.NaN;
+    } else return Number.NaN;
+  }
+  if (dots !== 3 || digits === 0) return Number.NaN;
+  return n * 256 + part;
+}
+
 export function ipv6ToBigInt(ip: string): bigint {
   let text = ip;
   const zone = text.indexOf('%');
