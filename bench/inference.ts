@@ -1,23 +1,33 @@
 /**
  * Inference benchmark (issue #6). Run: `. /tmp/tidewatch-dev/env && node --import tsx bench/inference.ts`
- * (needs KAFKA_BROKERS; TW_BENCH_FILES=comma-separated labelled files overrides the input).
+ * (needs KAFKA_BROKERS for the Kafka rows). Knobs (env): TW_BENCH_REPS (3), TW_BENCH_RUNS (service
+ * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0]], default
+ * `kafka:3,inprocess:3,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
+ * TW_BENCH_LATENCY_S (seconds per latency rep, 6), TW_BENCH_THREADS (service intra-op threads,
+ * 1), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
+ * TW_BENCH_SPIN (1), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
+ * labelled files instead of the default captures).
  *
- * Prints, all measured in this run on the same sequences (labelled captures' length distribution):
- *  1. onnxruntime-node sequences/s at batch 1, 64 and 512 (bucketed padding, pre-computed features);
- *  2. raw onnxruntime-node on exactly the service's micro-batches — the baseline — beside
- *     Detector.score (features + ONNX + Finding mapping) on the same batches;
- *  3. sustained sequences/s of the service from sequences.v1 (real Kafka) to stored points
- *     (embedded store, fsync per batch), and its overhead against the raw baseline (target < 20 %);
- *  4. p50/p99 latency from the producer's send to the stored point, at a paced rate of about half
- *     the sustained throughput.
+ * All on the same sequences (labelled captures' length mix) in the same process and run, reps
+ * interleaved (raw, then each service run) so load from the rest of the machine hits both:
+ *  1. raw onnxruntime-node: session.run on exactly the padded batches the service hands the model
+ *     (its consumer batches, bucketed by length, cut at its batch size), on the main thread, at 1
+ *     and 2 intra-op threads; the faster is the baseline;
+ *  2. sustained sequences/s of the service from sequences.v1 to stored points (embedded store,
+ *     fsync per write), everything published before it starts, measured from the first to the last
+ *     stored write; on Kafka and on the InProcessBus (the same pipeline without the wire), and the
+ *     overhead against the baseline of the same rep (target < 20 %);
+ *  3. latency from the producer's send to the stored point (all sequences, and alerts only: the
+ *     stored findings) at a steady offered rate well below saturation.
+ * Figures are medians over the reps.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KafkaBus } from '@tidewatch/bus';
-import { createCodecs, type Sequence } from '@tidewatch/contracts';
-import { Detector, ModelHost, ModelRepository } from '@tidewatch/detector';
-import { sequenceFeatures } from '@tidewatch/features';
+import { InProcessBus, KafkaBus, type MessageBus, type OutgoingMessage } from '@tidewatch/bus';
+import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
+import { ModelRepository, OnnxModel, type PaddedBatch } from '@tidewatch/detector';
+import { CONTEXT_FEATURE_COUNT, FLOW_FEATURE_COUNT, writeSequenceFeatures } from '@tidewatch/features';
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { createApp, loadInferenceConfig } from '@tidewatch/inference';
 import { buildSequences } from '@tidewatch/sequencing';
@@ -34,19 +44,40 @@ const DEFAULT_FILES = [
   'cic-ids2017_improved_cns2022/BENIGN_5000.csv',
   'cic-ids2017_improved_cns2022/DoS_Hulk_5000.csv',
 ];
-const BATCH = Number(process.env['TW_BENCH_BATCH'] ?? 256);
-const THREADS = Number(process.env['TW_BENCH_THREADS'] ?? 2);
+const env = process.env;
+const REPS = Number(env['TW_BENCH_REPS'] ?? 3);
+/** Service configurations: bus and nearest labelled neighbours per alert. */
+const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,inprocess:3,inprocess:0')
+  .split(',')
+  .filter(Boolean)
+  .map((r) => {
+    const [
+      bus = 'kafka',
+      nb = '3',
+      threads = env['TW_BENCH_THREADS'] ?? '1',
+      spin = env['TW_BENCH_SPIN'] ?? '1',
+    ] = r.split(':');
+    const extra = r.split(':').length > 2 ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
+    return { bus, neighbours: Number(nb), threads, spin, label: `${bus}, ${nb} nb${extra}` };
+  });
+const RATE = Number(env['TW_BENCH_RATE'] ?? 2000);
+const LATENCY_S = Number(env['TW_BENCH_LATENCY_S'] ?? 6);
+const BATCH = Number(env['TW_BENCH_BATCH'] ?? 512);
+const POLL = Number(env['TW_BENCH_POLL'] ?? 2048);
+const WORKER = env['TW_BENCH_WORKER'] ?? '1';
 
-const median = (xs: number[]) => quantile(xs, 0.5);
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))] ?? Number.NaN;
 }
+const median = (xs: number[]) => quantile(xs, 0.5);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const nowMs = () => performance.timeOrigin + performance.now();
 
 async function loadSequences(): Promise<Sequence[]> {
   const files =
-    process.env['TW_BENCH_FILES']?.split(',') ?? DEFAULT_FILES.map((f) => sharedPath('testdata/labeled', f));
+    env['TW_BENCH_FILES']?.split(',') ?? DEFAULT_FILES.map((f) => sharedPath('testdata/labeled', f));
   const out: Sequence[] = [];
   for (const f of files) {
     const flows = [];
@@ -59,171 +90,292 @@ async function loadSequences(): Promise<Sequence[]> {
   return out.filter((s) => !seen.has(s.sequence_id) && Boolean(seen.add(s.sequence_id)));
 }
 
-/** Best of `reps` runs of `fn` over all batches: sequences/s. */
-async function rate(total: number, reps: number, fn: () => Promise<void>): Promise<number> {
-  const rates: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await fn();
-    rates.push(total / ((performance.now() - t) / 1000));
+/** The padded batches the service's Detector hands the model for these consumer batches. */
+function serviceBatches(model: OnnxModel, seqs: Sequence[]): PaddedBatch[] {
+  const out: PaddedBatch[] = [];
+  for (let c = 0; c < seqs.length; c += POLL) {
+    const consumerBatch = seqs.slice(c, c + POLL);
+    const byBucket = new Map<number, Sequence[]>();
+    for (const s of consumerBatch) {
+      const b = model.bucketFor(Math.max(1, s.flows.length));
+      byBucket.set(b, [...(byBucket.get(b) ?? []), s]);
+    }
+    for (const [len, list] of byBucket) {
+      for (let i = 0; i < list.length; i += BATCH) {
+        const chunk = list.slice(i, i + BATCH);
+        const b = model.allocate(chunk.length, len);
+        chunk.forEach((s, j) => {
+          const rows = writeSequenceFeatures(
+            s,
+            b.flow,
+            j * len * FLOW_FEATURE_COUNT,
+            len,
+            b.context,
+            j * CONTEXT_FEATURE_COUNT,
+          );
+          b.mask.fill(1, j * len, j * len + rows);
+        });
+        out.push(b);
+      }
+    }
   }
-  return median(rates);
+  return out;
 }
 
-/** An embedded store that records when each point became durable (upsert resolved). */
+/** An embedded store that records when each point became durable (its upsert resolved). */
 class TimedStore extends EmbeddedStore {
   readonly storedAt = new Map<string, number>();
+  readonly writes: { at: number; n: number }[] = [];
   override async upsert(points: StoredPoint[]): Promise<void> {
     await super.upsert(points);
-    const now = performance.timeOrigin + performance.now();
-    for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, now);
+    const at = nowMs();
+    this.writes.push({ at, n: points.length });
+    for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
   }
+}
+
+interface ServiceRun {
+  bus: MessageBus;
+  store: TimedStore;
+  topic: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  waitStored(n: number): Promise<void>;
 }
 
 async function main(): Promise<void> {
-  const brokers = process.env['KAFKA_BROKERS'];
-  if (!brokers)
-    throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
+  const brokers = env['KAFKA_BROKERS'];
+  if (RUNS.some((r) => r.bus === 'kafka') && !brokers)
+    throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env), or TW_BENCH_RUNS=inprocess:3');
   const seqs = await loadSequences();
-  const host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThreads: THREADS });
-  const model = host.current;
-  const lengths = seqs.map((s) => s.flows.length);
-  console.log(
-    `model ${model.version} on ${model.device}, ${THREADS} intra-op threads; ${fmt(seqs.length)} sequences from the labelled captures (flows per sequence: median ${median(lengths)}, p99 ${quantile(lengths, 0.99)}, one-flow ${((100 * lengths.filter((n) => n === 1).length) / seqs.length).toFixed(1)} %)`,
-  );
-  const feats = seqs.map((s) => sequenceFeatures(s));
-
-  console.log('\n1. onnxruntime-node, bucketed padding, pre-computed features (median of 3):');
-  for (const b of [1, 64, 512]) {
-    const n = b === 1 ? Math.min(2000, feats.length) : feats.length;
-    const r = await rate(n, 3, async () => {
-      for (let i = 0; i < n; i += b) await model.run(feats.slice(i, Math.min(n, i + b)));
-    });
-    console.log(`   batch ${String(b).padStart(3)}: ${fmt(r)} sequences/s`);
-  }
-
-  const batches: Sequence[][] = [];
-  for (let i = 0; i < seqs.length; i += BATCH) batches.push(seqs.slice(i, i + BATCH));
-  const featBatches = batches.map((b) => b.map((s) => sequenceFeatures(s)));
-  const raw = await rate(seqs.length, 3, async () => {
-    for (const fb of featBatches) await model.run(fb);
-  });
-  const detector = new Detector(host);
-  const scored = await rate(seqs.length, 3, async () => {
-    for (const b of batches) await detector.score(b);
-  });
-  console.log(`\n2. the service's micro-batches (${BATCH}), median of 3:`);
-  console.log(`   raw onnxruntime-node (baseline):          ${fmt(raw)} sequences/s`);
-  console.log(
-    `   Detector.score (features+ONNX+mapping):   ${fmt(scored)} sequences/s  (${((1 - scored / raw) * 100).toFixed(1)} % below raw)`,
-  );
-  await host.close();
-
-  const bus = new KafkaBus({ brokers: brokers.split(','), clientId: 'bench-inference' });
   const codecs = await createCodecs();
-  const producer = await bus.producer();
+  const repo = new ModelRepository();
+  const dir = repo.dirOf(await repo.defaultVersion());
+  const raw1 = await OnnxModel.load(dir, { worker: false, intraOpThreads: 1, maxBatch: BATCH });
+  const raw2 = await OnnxModel.load(dir, { worker: false, intraOpThreads: 2, maxBatch: BATCH });
+  const batches = serviceBatches(raw2, seqs);
+  const lengths = seqs.map((s) => s.flows.length);
+  const alertIds = new Set<string>();
+  console.log(
+    `model ${raw2.version}; ${fmt(seqs.length)} sequences from the labelled captures (flows per sequence: median ${median(lengths)}, p99 ${quantile(lengths, 0.99)}, one-flow ${pct(lengths.filter((n) => n === 1).length / seqs.length)}) → ${batches.length} model runs (consumer batch ${POLL}, run ≤ ${BATCH} per length bucket)`,
+  );
+  console.log(
+    `service: ${env['TW_BENCH_THREADS'] ?? 1} intra-op thread(s), spinning ${env['TW_BENCH_SPIN'] === '0' ? 'off' : 'on'} unless the run says otherwise, model on ${WORKER === '1' ? 'a worker thread' : 'the event loop'}; ${REPS} reps, medians; load average at start ${loadavg()[0]?.toFixed(1)}`,
+  );
+
+  /** Sequences/s and CPU µs per sequence (all threads of the process) of raw session.run. */
+  const rawRun = async (model: OnnxModel): Promise<{ rate: number; cpuUs: number }> => {
+    const t = performance.now();
+    const c0 = process.cpuUsage();
+    for (const b of batches) await model.runBatch(b);
+    const cu = process.cpuUsage(c0);
+    return {
+      rate: seqs.length / ((performance.now() - t) / 1000),
+      cpuUs: (cu.user + cu.system) / seqs.length,
+    };
+  };
+  await rawRun(raw2); // warm-up
+
+  const encoded: OutgoingMessage[] = seqs.map((s) => ({
+    key: s.sequence_id,
+    value: codecs.sequences.encode(s),
+  }));
+  const kafka = brokers ? new KafkaBus({ brokers: brokers.split(','), clientId: 'bench-inference' }) : null;
   const dirs: string[] = [];
-  const runService = async (
-    label: string,
-    neighbours: number,
-    publish: (topic: string, sentAt: Map<string, number>) => Promise<void>,
-  ) => {
+
+  const service = async (cfg: (typeof RUNS)[number]): Promise<ServiceRun> => {
+    const busName = cfg.bus;
+    const bus: MessageBus =
+      busName === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
     const topic = uniqueName('bench.sequences.v1');
     const findings = uniqueName('bench.findings.v1');
     await bus.ensureTopics([
       { topic, partitions: 2 },
       { topic: findings, partitions: 2 },
     ]);
-    const dir = await mkdtemp(join(tmpdir(), 'tw-bench-'));
-    dirs.push(dir);
-    const store = new TimedStore({ dir: join(dir, 'vectors'), dim: model.manifest.embedding_dim });
+    const data = await mkdtemp(join(tmpdir(), 'tw-bench-'));
+    dirs.push(data);
+    const store = new TimedStore({ dir: join(data, 'vectors'), dim: raw2.manifest.embedding_dim });
     const config = loadInferenceConfig({
-      KAFKA_BROKERS: brokers,
-      TIDEWATCH_DATA_DIR: dir,
+      KAFKA_BROKERS: brokers ?? 'unused:9092',
+      TIDEWATCH_DATA_DIR: data,
       TIDEWATCH_SEQUENCES_TOPIC: topic,
       TIDEWATCH_FINDINGS_TOPIC: findings,
       TIDEWATCH_INFERENCE_GROUP: uniqueName('bench'),
       TIDEWATCH_INFERENCE_BATCH_SIZE: String(BATCH),
-      TIDEWATCH_INFERENCE_THREADS: String(THREADS),
+      TIDEWATCH_INFERENCE_MAX_POLL: String(POLL),
+      TIDEWATCH_INFERENCE_THREADS: cfg.threads,
+      TIDEWATCH_INFERENCE_SPIN: cfg.spin,
+      TIDEWATCH_INFERENCE_WORKER: WORKER,
+      TIDEWATCH_INFERENCE_NEIGHBOURS: String(cfg.neighbours),
       TIDEWATCH_HTTP_PORT: '0',
       TIDEWATCH_GRPC_PORT: '0',
-      TIDEWATCH_INFERENCE_NEIGHBOURS: String(neighbours),
     });
-    const sentAt = new Map<string, number>();
     const app = createApp(config, {
       bus,
       store,
-      suppressions: new EmbeddedSuppressionStore(join(dir, 'rules')),
+      suppressions: new EmbeddedSuppressionStore(join(data, 'rules')),
       serve: false,
     });
-    return { app, store, topic, sentAt, label, run: () => publish(topic, sentAt) };
+    return {
+      bus,
+      store,
+      topic,
+      start: () => app.start(),
+      stop: async () => {
+        await app.stop();
+        if (bus !== kafka) await bus.close();
+      },
+      waitStored: async (n: number) => {
+        const deadline = Date.now() + 300_000;
+        while (store.storedAt.size < n) {
+          if (Date.now() > deadline)
+            throw new Error(`only ${store.storedAt.size} of ${n} stored after 5 min`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      },
+    };
   };
-  const encodeAll = seqs.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) }));
 
-  // 3. Sustained throughput: everything is on the topic before the service starts.
-  const waitAll = async (store: TimedStore) => {
-    const deadline = Date.now() + 600_000;
-    while (store.storedAt.size < seqs.length) {
-      if (Date.now() > deadline)
-        throw new Error(`only ${store.storedAt.size} of ${seqs.length} sequences stored after 10 min`);
-      await new Promise((r) => setTimeout(r, 20));
+  const publish = async (run: ServiceRun, msgs: OutgoingMessage[]) => {
+    const producer = await run.bus.producer();
+    for (let i = 0; i < msgs.length; i += 2000) await producer.send(run.topic, msgs.slice(i, i + 2000));
+    await producer.close();
+  };
+
+  // 1 + 2: interleaved reps.
+  const raws: { one: number; two: number; cpuUs: number }[] = [];
+  const cpuUs = RUNS.map(() => [] as number[]);
+  const rates = RUNS.map(() => [] as number[]);
+  const ratios = RUNS.map(() => [] as number[]);
+  const cpu = RUNS.map(() => [] as number[]);
+  for (let rep = 0; rep < REPS; rep++) {
+    const r1 = await rawRun(raw1);
+    const r2 = await rawRun(raw2);
+    const one = r1.rate;
+    const two = r2.rate;
+    raws.push({ one, two, cpuUs: r1.cpuUs });
+    const line = [`raw ${fmt(one)} (1 thread) / ${fmt(two)} (2 threads)`];
+    for (const [i, cfg] of RUNS.entries()) {
+      const run = await service(cfg);
+      await publish(run, encoded);
+      const c0 = process.cpuUsage();
+      await run.start();
+      await run.waitStored(seqs.length);
+      const cu = process.cpuUsage(c0);
+      await run.stop();
+      const first = run.store.writes[0] as { at: number; n: number };
+      const last = run.store.writes.at(-1) as { at: number; n: number };
+      const rate = (seqs.length - first.n) / ((last.at - first.at) / 1000);
+      rates[i]?.push(rate);
+      ratios[i]?.push(rate / Math.max(one, two));
+      cpu[i]?.push((cu.user + cu.system) / 1000 / (last.at - first.at));
+      cpuUs[i]?.push((cu.user + cu.system) / seqs.length);
+      if (alertIds.size === 0) {
+        for (const { id, payload } of await allPoints(run.store)) {
+          const flagged = Object.values(payload.explanation.subscores).some((v) => v >= 0.8);
+          if (payload.verdict === 'malicious' || flagged) alertIds.add(id);
+        }
+      }
+      line.push(`${cfg.label} ${fmt(rate)}`);
     }
-  };
-  const sustainedWith = async (neighbours: number): Promise<number> => {
-    const t3 = await runService('throughput', neighbours, async (topic) => {
-      for (let i = 0; i < encodeAll.length; i += 2000)
-        await producer.send(topic, encodeAll.slice(i, i + 2000));
-    });
-    await t3.run();
-    await t3.app.start();
-    await waitAll(t3.store);
-    await t3.app.stop();
-    const times = [...t3.store.storedAt.values()].sort((a, b) => a - b);
-    // From the first stored batch to the last: the steady state, without the group join.
-    return (seqs.length - BATCH) / (((times.at(-1) as number) - (times[0] as number)) / 1000);
-  };
-  const bare = await sustainedWith(0);
-  const full = await sustainedWith(3);
-  console.log(
-    '\n3. service: sequences.v1 (Kafka) → stored points (embedded store, fsync per batch), same batches:',
-  );
-  console.log(`   raw onnxruntime-node on the same batches (baseline): ${fmt(raw)} sequences/s`);
-  console.log(
-    `   service, no neighbour lookups:       ${fmt(bare)} sequences/s → overhead ${((1 - bare / raw) * 100).toFixed(1)} % (target < 20 %)`,
-  );
-  console.log(
-    `   service, 3 nearest labelled per alert: ${fmt(full)} sequences/s → overhead ${((1 - full / raw) * 100).toFixed(1)} % (exact brute-force kNN per alert over the embedded store)`,
-  );
-  const sustained = full;
-
-  // 4. Latency at a paced rate.
-  const paced = Math.max(100, Math.floor(sustained * 0.5));
-  const t4 = await runService('latency', 3, async () => {});
-  await t4.app.start();
-  const chunk = Math.max(1, Math.round(paced / 50));
-  const t0 = performance.now();
-  for (let i = 0; i < encodeAll.length; i += chunk) {
-    const due = t0 + (i / paced) * 1000;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const part = encodeAll.slice(i, i + chunk);
-    const at = performance.timeOrigin + performance.now();
-    for (const m of part) t4.sentAt.set(m.key, at);
-    await producer.send(t4.topic, part);
+    console.log(`  rep ${rep + 1}: ${line.join(', ')} sequences/s`);
   }
-  await waitAll(t4.store);
-  await t4.app.stop();
-  const lat = seqs.map(
-    (s) => (t4.store.storedAt.get(s.sequence_id) as number) - (t4.sentAt.get(s.sequence_id) as number),
-  );
-  console.log(`\n4. latency send → stored at ${fmt(paced)} sequences/s offered:`);
+  const base = median(raws.map((r) => Math.max(r.one, r.two)));
   console.log(
-    `   p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms`,
+    "\n1. raw onnxruntime-node on the service's padded batches (main thread, no decode/features/store):",
   );
+  console.log(`   1 intra-op thread:  ${fmt(median(raws.map((r) => r.one)))} sequences/s`);
+  console.log(`   2 intra-op threads: ${fmt(median(raws.map((r) => r.two)))} sequences/s`);
+  console.log(`   baseline (the faster of the two in each rep): ${fmt(base)} sequences/s`);
+  const rawCpu = median(raws.map((r) => r.cpuUs));
+  console.log(`   CPU per sequence at 1 thread: ${rawCpu.toFixed(1)} µs`);
+  console.log(
+    `\n2. service, sequences.v1 → stored points (embedded store), sustained; ${pct(alertIds.size / seqs.length)} of the sequences are alerts:`,
+  );
+  const ratioOf = (bus: string, nb: number) => {
+    const i = RUNS.findIndex((r) => r.bus === bus && r.neighbours === nb);
+    return i < 0 ? null : median(ratios[i] ?? []);
+  };
+  for (const [i, cfg] of RUNS.entries()) {
+    const ratio = median(ratios[i] ?? []);
+    console.log(
+      `   ${cfg.label.padEnd(24)} ${fmt(median(rates[i] ?? []))} sequences/s = ${ratio.toFixed(2)}× raw → overhead ${pct(1 - ratio)} (target < 20 %); process CPU ${median(cpu[i] ?? []).toFixed(2)} cores, ${median(cpuUs[i] ?? []).toFixed(1)} µs/sequence (ONNX share ${pct(rawCpu / median(cpuUs[i] ?? []))})`,
+    );
+  }
+  const k3 = ratioOf('kafka', 3);
+  const i3 = ratioOf('inprocess', 3);
+  const i0 = ratioOf('inprocess', 0);
+  if (k3 !== null && i3 !== null && k3 < 1) {
+    console.log(
+      `   of the Kafka run's overhead (${pct(1 - k3)} of raw): the bus/wire (InProcessBus − Kafka) ${pct(i3 - k3)}${i0 !== null ? `, neighbour kNN in the store (0 − 3 neighbours on the InProcessBus) ${pct(i0 - i3)}, the rest (decode, features, findings, store writes, emit) ${pct(1 - i0)}` : ''}`,
+    );
+  }
 
-  await producer.close();
-  await bus.close();
+  // 3: latency at a steady offered rate.
+  console.log(
+    `\n3. latency send → stored point at ${fmt(RATE)} sequences/s offered (${LATENCY_S} s per rep):`,
+  );
+  const n = Math.min(seqs.length, Math.round(RATE * LATENCY_S));
+  for (const cfg of RUNS.filter((r, i) => RUNS.findIndex((x) => x.bus === r.bus) === i)) {
+    const p50: number[] = [];
+    const p99: number[] = [];
+    const a50: number[] = [];
+    const a99: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const run = await service(cfg);
+      await run.start();
+      const producer = await run.bus.producer();
+      // Offset into the sequences per rep so each rep sees a different slice of the mix.
+      const from = (rep * 7919) % Math.max(1, seqs.length - n);
+      const slice = encoded.slice(from, from + n);
+      const sentAt = new Map<string, number>();
+      const chunk = Math.max(1, Math.round(RATE / 100));
+      const t0 = performance.now();
+      for (let i = 0; i < slice.length; i += chunk) {
+        const wait = t0 + (i / RATE) * 1000 - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const part = slice.slice(i, i + chunk);
+        const at = nowMs();
+        for (const m of part) sentAt.set(m.key as string, at);
+        await producer.send(run.topic, part);
+      }
+      await run.waitStored(slice.length);
+      await producer.close();
+      await run.stop();
+      const lat: number[] = [];
+      const alat: number[] = [];
+      for (const [id, at] of sentAt) {
+        const d = (run.store.storedAt.get(id) as number) - at;
+        lat.push(d);
+        if (alertIds.has(id)) alat.push(d);
+      }
+      p50.push(quantile(lat, 0.5));
+      p99.push(quantile(lat, 0.99));
+      a50.push(quantile(alat, 0.5));
+      a99.push(quantile(alat, 0.99));
+    }
+    console.log(
+      `   ${cfg.label.padEnd(24)} all: p50 ${median(p50).toFixed(1)} ms, p99 ${median(p99).toFixed(1)} ms; findings (alerts): p50 ${median(a50).toFixed(1)} ms, p99 ${median(a99).toFixed(1)} ms`,
+    );
+  }
+
+  await raw1.release();
+  await raw2.release();
+  await kafka?.close();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
+}
+
+/** Every stored point's payload (the store's own listing, paged). */
+async function allPoints(store: EmbeddedStore) {
+  const out: { id: string; payload: Finding }[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ limit: 10_000, ...(cursor ? { cursor } : {}) });
+    for (const f of page.items) out.push({ id: f.sequence_id, payload: f });
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return out;
 }
 
 main().then(

@@ -6,6 +6,7 @@ import { FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
 import {
   Detector,
   FeatureSpecMismatchError,
+  type NeighbourIndex,
   lengthBuckets,
   ModelHost,
   ModelNotFoundError,
@@ -206,6 +207,100 @@ describe('Detector', () => {
     } finally {
       await host.close();
       await rm(repo.root, { recursive: true, force: true });
+    }
+  });
+
+  it('scores identically with the model on its worker thread or on the calling thread, in any run size', async () => {
+    const onWorker = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    const local = await ModelHost.open(repository, undefined, { intraOpThreads: 1, worker: false });
+    const tiny = await ModelHost.open(repository, undefined, { intraOpThreads: 1, maxBatch: 2 });
+    try {
+      assert.equal(onWorker.current.onWorker, true);
+      assert.equal(local.current.onWorker, false);
+      const max = onWorker.current.manifest.max_len;
+      const lengths = [1, 7, 1, 2, max + 5, 3, 1, 17, 2, 1, 40];
+      const seqs = lengths.map((n, i) => sequence(n, i));
+      const runs = await Promise.all(
+        [onWorker, local, tiny].map((h) => new Detector(h, { clock: () => 1 }).score(seqs)),
+      );
+      const [a, b, c] = runs;
+      assert.ok(a && b && c);
+      assert.deepEqual(
+        a.map((s) => s.finding.sequence_id),
+        seqs.map((s) => s.sequence_id),
+      );
+      for (const other of [b, c]) {
+        assert.deepEqual(
+          other.map((s) => s.finding),
+          a.map((s) => s.finding),
+        );
+        assert.deepEqual(
+          other.map((s) => [...s.embedding]),
+          a.map((s) => [...s.embedding]),
+        );
+      }
+      // The truncated sequence (more flows than max_len) still explains itself from all its flows.
+      assert.equal(a[4]?.finding.connections, max + 5);
+    } finally {
+      await Promise.all([onWorker.close(), local.close(), tiny.close()]);
+    }
+  });
+
+  it('a run on a released model fails with a clear error', async () => {
+    const model = await repository.load(undefined, { intraOpThreads: 1 });
+    await model.release();
+    const feats = [sequenceFeatures(sequence(2))];
+    await assert.rejects(model.run(feats), /inference worker exited/);
+  });
+
+  it('alerts with identical embeddings share one neighbour query and never list themselves', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      const det = new Detector(host, { flagThreshold: 0, neighbourK: 2 });
+      // Same flows and context, different ids: identical embeddings.
+      const twins = [
+        sequence(4, 3),
+        { ...sequence(4, 3), sequence_id: '00000000-0000-5000-8000-0000000000aa' },
+      ];
+      const scored = await det.score([...twins, sequence(9, 5)]);
+      assert.ok(scored.every((s) => s.alert));
+      const stored = scored.map((s) => ({ id: s.finding.sequence_id, v: [...s.embedding] }));
+      const queries: number[] = [];
+      const index: NeighbourIndex = {
+        similar: () => Promise.reject(new Error('similarMany is used when present')),
+        similarMany: async (vectors, opts) => {
+          queries.push(vectors.length);
+          return vectors.map((q) =>
+            stored
+              .map((p) => ({
+                id: p.id,
+                similarity: p.v.reduce((acc, x, i) => acc + x * (q[i] as number), 0),
+                payload: scored.find((s) => s.finding.sequence_id === p.id)?.finding as never,
+              }))
+              .sort((x, y) => y.similarity - x.similarity || (x.id < y.id ? -1 : 1))
+              .slice(0, opts.k),
+          );
+        },
+      };
+      await det.explainNeighbours(scored, index);
+      assert.deepEqual(queries, [2], 'one query per distinct embedding');
+      const [t0, t1, other] = scored;
+      assert.ok(t0 && t1 && other);
+      assert.deepEqual(
+        t0.finding.explanation.neighbours.map((n) => n.sequence_id),
+        [t1.finding.sequence_id, other.finding.sequence_id],
+      );
+      assert.deepEqual(
+        t1.finding.explanation.neighbours.map((n) => n.sequence_id),
+        [t0.finding.sequence_id, other.finding.sequence_id],
+      );
+      assert.equal(t0.finding.explanation.neighbours[0]?.similarity, 1);
+      assert.ok(
+        other.finding.explanation.neighbours.every((n) => n.sequence_id !== other.finding.sequence_id),
+      );
+      assert.equal(other.finding.explanation.neighbours.length, 2);
+    } finally {
+      await host.close();
     }
   });
 });

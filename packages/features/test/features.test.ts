@@ -10,6 +10,7 @@ import {
   type SubScores,
   sequenceFeatures,
   subScores,
+  writeSequenceFeatures,
 } from '../src/index.ts';
 
 interface GoldenCase {
@@ -86,5 +87,33 @@ describe('features.v1', () => {
     assert.equal(subScores(scan).scan, 1);
     assert.equal(subScores(brute).brute_force, 1);
     assert.equal(subScores(upload).exfiltration, 1);
+  });
+
+  it('writes the same features straight into a padded batch tensor, truncated to the row block', () => {
+    const F = FLOW_FEATURE_COUNT;
+    const C = CONTEXT_FEATURE_COUNT;
+    for (const c of golden.cases) {
+      const whole = sequenceFeatures(c.sequence);
+      const n = c.sequence.flows.length;
+      for (const maxFlows of [n, Math.max(1, n - 1), n + 3]) {
+        const flow = new Float32Array((2 + maxFlows) * F).fill(-7);
+        const context = new Float32Array(3 * C).fill(-7);
+        flow.fill(0, 2 * F);
+        const rows = writeSequenceFeatures(c.sequence, flow, 2 * F, maxFlows, context, C);
+        assert.equal(rows, Math.min(n, maxFlows), c.name);
+        assert.deepEqual([...flow.subarray(0, 2 * F)], new Array(2 * F).fill(-7), 'rows before the block');
+        assert.deepEqual(
+          [...flow.subarray(2 * F, (2 + rows) * F)],
+          [...whole.flow.subarray(0, rows * F)],
+          c.name,
+        );
+        assert.ok(
+          flow.subarray((2 + rows) * F).every((v) => v === 0),
+          'padding rows stay zero',
+        );
+        assert.deepEqual([...context.subarray(C, 2 * C)], [...whole.context], `${c.name} context`);
+        assert.ok(context.subarray(2 * C).every((v) => v === -7));
+      }
+    }
   });
 });
