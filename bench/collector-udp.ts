@@ -5,7 +5,7 @@
  * stream is then sent to nfdump's nfcapd (writing its files) in the same run as the baseline.
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
- *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2]
+ *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2] [--workers N] [--exporters 8]
  *       [--bus kafka|inprocess|none] [--no-nfcapd]
  *
  * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
@@ -42,35 +42,52 @@ function setSequence(protocol: BenchProtocol, b: Buffer, datagramNo: number): vo
   else b.writeUInt32BE((datagramNo * RECORDS_PER_DATAGRAM) >>> 0, 8);
 }
 
-/** Child process: sends `rate` flows/s for `seconds` to 127.0.0.1:port, paced every 2 ms. */
-async function sender(port: number, rate: number, seconds: number, protocol: BenchProtocol): Promise<void> {
+/**
+ * Child process: sends `rate` flows/s for `seconds` to 127.0.0.1:port, paced every 2 ms, from
+ * `exporters` sockets bound to 127.0.0.1, 127.0.0.2, ... (separate exporters, each with its own
+ * templates and sequence numbers, as a collector sees them; SO_REUSEPORT spreads them by 4-tuple).
+ */
+async function sender(
+  port: number,
+  rate: number,
+  seconds: number,
+  protocol: BenchProtocol,
+  exporters: number,
+): Promise<void> {
   const pool = generateDatagrams(protocol, POOL);
-  const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  sock.setSendBufferSize(8 * 1024 * 1024);
+  const socks = await Promise.all(
+    Array.from({ length: exporters }, async (_, i) => {
+      const sock = createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(0, `127.0.0.${1 + i}`, () => r()));
+      sock.setSendBufferSize(4 * 1024 * 1024);
+      return sock;
+    }),
+  );
   const perSecond = rate / RECORDS_PER_DATAGRAM;
   const total = Math.round(perSecond * seconds);
   const started = performance.now();
   let sent = 0;
   let inFlight = 0;
   let errors = 0;
+  const done = (e: Error | null) => {
+    inFlight--;
+    if (e) errors++;
+  };
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * perSecond));
     while (sent < due) {
+      const n = Math.floor(sent / exporters); // this exporter's own datagram number
       // Templates lead the pool; only datagrams after the first POOL keep their templates in order.
-      const b = pool[sent % POOL] as Buffer;
-      setSequence(protocol, b, sent);
+      const b = pool[n % POOL] as Buffer;
+      setSequence(protocol, b, n);
       inFlight++;
-      sock.send(b, port, '127.0.0.1', (e) => {
-        inFlight--;
-        if (e) errors++;
-      });
+      (socks[sent % exporters] as (typeof socks)[number]).send(b, port, '127.0.0.1', done);
       sent++;
     }
     await sleep(2);
   }
   while (inFlight > 0) await sleep(5);
-  sock.close();
+  for (const sock of socks) sock.close();
   const elapsed = (performance.now() - started) / 1000;
   process.send?.({ datagrams: sent, flows: sent * RECORDS_PER_DATAGRAM, errors, elapsed });
 }
@@ -85,7 +102,7 @@ interface SendResult {
 function send(port: number, rate: number, seconds: number, protocol: BenchProtocol): Promise<SendResult> {
   const child = fork(
     fileURLToPath(import.meta.url),
-    ['--sender', String(port), String(rate), String(seconds), protocol],
+    ['--sender', String(port), String(rate), String(seconds), protocol, opt('--exporters', '8')],
     {
       execArgv: ['--import', 'tsx'],
       stdio: 'inherit',
@@ -180,11 +197,20 @@ interface StepResult {
   cpuS: number;
   achieved: number;
   rss: number;
+  heap: number;
+  external: number;
+  queued: number;
 }
 
 async function main(): Promise<void> {
   if (args[0] === '--sender') {
-    await sender(Number(args[1]), Number(args[2]), Number(args[3]), args[4] as BenchProtocol);
+    await sender(
+      Number(args[1]),
+      Number(args[2]),
+      Number(args[3]),
+      args[4] as BenchProtocol,
+      Number(args[5]),
+    );
     return;
   }
   const busKind = opt('--bus', 'kafka');
@@ -196,6 +222,7 @@ async function main(): Promise<void> {
   const rates = opt('--rates', '100000,200000,300000').split(',').map(Number);
   const seconds = Number(opt('--seconds', '10'));
   const sockets = Number(opt('--sockets', '2'));
+  const workers = Number(opt('--workers', '0'));
   const topic = `bench.flows.${Date.now().toString(36)}`;
   const bus: MessageBus =
     busKind === 'kafka'
@@ -212,6 +239,7 @@ async function main(): Promise<void> {
       host: '127.0.0.1',
       httpPort: null,
       socketsPerPort: sockets,
+      decodeWorkers: workers,
       topicPartitions: 8,
       publisher: { ...DEFAULT_CONFIG.publisher, topic },
     },
@@ -220,10 +248,10 @@ async function main(): Promise<void> {
   await app.start();
   const port = app.ports.netflow as number;
   console.log(
-    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${sockets} SO_REUSEPORT sockets, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${busKind === 'kafka' ? `, Kafka ${brokers}` : ''}`,
+    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${workers > 0 ? `${workers} decode workers (one SO_REUSEPORT socket each)` : `${sockets} SO_REUSEPORT sockets on the main thread`}, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${busKind === 'kafka' ? `, Kafka ${brokers}` : ''}`,
   );
   console.log(
-    'offered flows/s | ours: on topic  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB',
+    'offered flows/s | ours: on topic  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB (V8 heap, external)  peak queued flows',
   );
 
   const step = async (rate: number): Promise<StepResult> => {
@@ -232,8 +260,15 @@ async function main(): Promise<void> {
     const queueBefore = app.metrics.counters.droppedQueueFull;
     const cpu0 = process.cpuUsage();
     let rss = 0;
+    let heap = 0;
+    let external = 0;
+    let queued = 0;
     const sampler = setInterval(() => {
-      rss = Math.max(rss, process.memoryUsage().rss / 1024 / 1024);
+      const m = process.memoryUsage();
+      rss = Math.max(rss, m.rss / 1024 / 1024);
+      heap = Math.max(heap, m.heapTotal / 1024 / 1024);
+      external = Math.max(external, m.external / 1024 / 1024);
+      queued = Math.max(queued, app.publisher.pending);
     }, 100);
     const t0 = performance.now();
     const sent = await send(port, rate, seconds, protocol);
@@ -261,9 +296,12 @@ async function main(): Promise<void> {
       cpuS,
       achieved: Math.round(got / Math.min(wall, sent.elapsed + 0.5)),
       rss,
+      heap,
+      external,
+      queued,
     };
     console.log(
-      `${rate} | ${r.got}  ${r.loss}  ${r.sockDrops}  ${r.queueDrops}  ${r.cpuS.toFixed(1)}  ${Math.round(r.got / r.cpuS)}  ${r.achieved}  ${r.rss.toFixed(0)}`,
+      `${rate} | ${r.got}  ${r.loss}  ${r.sockDrops}  ${r.queueDrops}  ${r.cpuS.toFixed(1)}  ${Math.round(r.got / r.cpuS)}  ${r.achieved}  ${r.rss.toFixed(0)} (${r.heap.toFixed(0)}, ${r.external.toFixed(0)})  ${r.queued}`,
     );
     return r;
   };

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { CollectorMetrics } from './collector-metrics.ts';
 import type { CollectorConfig } from './config.ts';
 import { FlowDecoder } from './decode/index.ts';
+import { DecodeWorkerPool, mergeSnapshots } from './decode-worker-pool.ts';
 import { ExporterAllowList } from './exporter-allow-list.ts';
 import { FlowPublisher } from './flow-publisher.ts';
 import { HealthServer } from './health-server.ts';
@@ -56,6 +57,9 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
   const ports: CollectorPorts = {};
   const receiveBuffers: Record<string, number> = {};
   const udp: UdpListener[] = [];
+  /** Every UDP listener port, whichever thread serves it. */
+  const udpPorts: { name: string; port: number }[] = [];
+  let pool: DecodeWorkerPool | undefined;
   let tcp: IpfixTcpListener | undefined;
   let publisher: FlowPublisher | undefined;
   let bus: MessageBus | undefined;
@@ -66,7 +70,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
   const lastKernelDrops = new Map<number, number>();
 
   const metrics = new CollectorMetrics(
-    () => decoder.snapshot(),
+    () => (pool ? mergeSnapshots([decoder.snapshot(), ...pool.snapshots()]) : decoder.snapshot()),
     () => publisher?.pending ?? 0,
     deps.registry,
     config.maxExporterLabels,
@@ -81,19 +85,20 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
     out.length = 0;
     decoder.decodeInto(payload, { exporter, exporterPort, receivedAtMs: Date.now() }, out);
     if (out.length === 0 || !publisher) return;
+    const bad = publisher.stats.encodeErrors;
     metrics.counters.droppedQueueFull += publisher.offer(out);
-    metrics.counters.droppedEncode = publisher.stats.encodeErrors;
+    metrics.counters.droppedEncode += publisher.stats.encodeErrors - bad;
   };
 
   const onSocketError = (e: Error) => logger.error({ err: e }, 'listener socket error');
 
   async function pollSocketDrops(): Promise<void> {
-    const byPort = await udpSocketDrops(udp.map((l) => l.port));
+    const byPort = await udpSocketDrops(udpPorts.map((l) => l.port));
     if (!byPort) return;
-    for (const l of udp) {
+    for (const l of udpPorts) {
       const now = byPort.get(l.port) ?? 0;
       const before = lastKernelDrops.get(l.port) ?? 0;
-      metrics.addSocketDrops(l.options.name, now - before);
+      metrics.addSocketDrops(l.name, now - before);
       lastKernelDrops.set(l.port, now);
     }
   }
@@ -154,6 +159,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
         );
         await l.start();
         udp.push(l);
+        udpPorts.push({ name, port: l.port });
         (ports as Record<string, number>)[name] = l.port;
         receiveBuffers[name] = l.recvBufferBytes;
         metrics.setReceiveBuffer(name, l.recvBufferBytes);
@@ -163,9 +169,41 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
             'kernel granted a smaller UDP receive buffer (raise net.core.rmem_max)',
           );
       };
-      await listen('netflow', config.netflowPort);
-      await listen('ipfix', config.ipfixPort);
-      await listen('sflow', config.sflowPort);
+      const wanted = [
+        { name: 'netflow', port: config.netflowPort },
+        { name: 'ipfix', port: config.ipfixPort },
+        { name: 'sflow', port: config.sflowPort },
+      ].filter((l): l is { name: string; port: number } => l.port !== null);
+      if (config.decodeWorkers > 0) {
+        const p = new DecodeWorkerPool(
+          {
+            workers: config.decodeWorkers,
+            listeners: wanted,
+            host: config.host,
+            recvBufferBytes: config.recvBufferBytes,
+            allowedExporters: config.allowedExporters,
+          },
+          (messages) => {
+            metrics.counters.droppedQueueFull += publisher?.offerEncoded(messages) ?? messages.length;
+          },
+          onSocketError,
+        );
+        p.onCounters = (d) => {
+          metrics.counters.notAllowed += d.notAllowed;
+          metrics.counters.droppedQueueFull += d.refused;
+          metrics.counters.droppedEncode += d.encodeErrors;
+        };
+        pool = p;
+        await p.start();
+        for (const l of wanted) {
+          const port = p.ports[l.name] as number;
+          const granted = p.recvBufferBytes[l.name] ?? 0;
+          (ports as Record<string, number>)[l.name] = port;
+          udpPorts.push({ name: l.name, port });
+          receiveBuffers[l.name] = granted;
+          metrics.setReceiveBuffer(l.name, granted);
+        }
+      } else for (const l of wanted) await listen(l.name, l.port);
 
       if (config.ipfixTcp && config.ipfixPort !== null) {
         const tcpListener = new IpfixTcpListener(ports.ipfix ?? config.ipfixPort, config.host, {
@@ -205,6 +243,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
     async stop() {
       ready = false;
       await Promise.all(udp.map((l) => l.stop()));
+      await pool?.stop();
       await tcp?.stop();
       for (const t of timers) clearInterval(t);
       timers.length = 0;
@@ -219,6 +258,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
       if (bus && !deps.bus) await bus.close();
       await health?.stop();
       udp.length = 0;
+      udpPorts.length = 0;
       logger.info({ published: publisher?.stats.published ?? 0 }, 'collector stopped');
     },
   };

@@ -12,6 +12,11 @@ export interface CollectorConfig {
   /** HTTP port of /metrics, /livez, /readyz; null: no HTTP server (the one-process mode has its own). */
   httpPort: number | null;
   socketsPerPort: number;
+  /**
+   * Decode worker threads for the UDP listeners (0: decode on the main thread). Each has its own
+   * SO_REUSEPORT socket per port and decodes and encodes there; the main thread only publishes.
+   */
+  decodeWorkers: number;
   recvBufferBytes: number;
   /** CIDRs of exporters allowed to send; empty allows all. */
   allowedExporters: string[];
@@ -36,6 +41,7 @@ export const DEFAULT_CONFIG: CollectorConfig = {
   host: '0.0.0.0',
   httpPort: 9102,
   socketsPerPort: 2,
+  decodeWorkers: 0,
   recvBufferBytes: 32 * 1024 * 1024,
   allowedExporters: [],
   maxExporterLabels: 50,
@@ -69,7 +75,7 @@ function listenerPort(env: Env, name: string, fallback: number | null): number |
  * TIDEWATCH_HTTP_PORT, KAFKA_BROKERS, TIDEWATCH_COLLECTOR_HOST, TIDEWATCH_COLLECTOR_SOCKETS,
  * TIDEWATCH_COLLECTOR_RCVBUF (bytes), TIDEWATCH_EXPORTER_ALLOW (comma-separated CIDRs),
  * TIDEWATCH_COLLECTOR_IPFIX_TCP (0/1), TIDEWATCH_COLLECTOR_BATCH, TIDEWATCH_COLLECTOR_LINGER_MS,
- * TIDEWATCH_COLLECTOR_QUEUE, TIDEWATCH_COLLECTOR_PRODUCERS. A bad value throws ConfigError naming it.
+ * TIDEWATCH_COLLECTOR_QUEUE, TIDEWATCH_COLLECTOR_PRODUCERS, TIDEWATCH_COLLECTOR_WORKERS. A bad value throws ConfigError naming it.
  */
 export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig {
   const d = DEFAULT_CONFIG;
@@ -106,6 +112,7 @@ export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig 
     host: env['TIDEWATCH_COLLECTOR_HOST']?.trim() || d.host,
     httpPort: http === undefined ? d.httpPort : http,
     socketsPerPort: int(env, 'TIDEWATCH_COLLECTOR_SOCKETS', 1, 64) ?? d.socketsPerPort,
+    decodeWorkers: int(env, 'TIDEWATCH_COLLECTOR_WORKERS', 0, 64) ?? d.decodeWorkers,
     recvBufferBytes: int(env, 'TIDEWATCH_COLLECTOR_RCVBUF', 65_536, 2 ** 31 - 1) ?? d.recvBufferBytes,
     allowedExporters: allow,
     kafkaBrokers: (env['KAFKA_BROKERS'] ?? '')

@@ -174,7 +174,10 @@ describe('collector configuration', () => {
       KAFKA_BROKERS: 'a:9092, b:9092',
       TIDEWATCH_EXPORTER_ALLOW: '10.0.0.0/8,192.0.2.1',
       TIDEWATCH_COLLECTOR_SOCKETS: '4',
+      TIDEWATCH_COLLECTOR_WORKERS: '2',
     });
+    assert.equal(c.decodeWorkers, 2);
+    assert.equal(collectorConfigFromEnv({}).decodeWorkers, 0);
     assert.equal(c.netflowPort, 9995);
     assert.equal(c.ipfixPort, null);
     assert.equal(c.sflowPort, 6343);
@@ -263,5 +266,122 @@ describe('socket drops', () => {
     s.close();
     assert.ok(drops, '/proc/net/udp is readable on Linux');
     assert.equal(drops.get(port), 0);
+  });
+});
+
+/** One NetFlow v9 datagram: a template (256: src, dst, ports, proto, bytes, pkts) and its records. */
+function v9Datagram(seq: number, sources: string[]): Buffer {
+  const fields: [number, number][] = [
+    [8, 4],
+    [12, 4],
+    [7, 2],
+    [11, 2],
+    [4, 1],
+    [1, 4],
+    [2, 4],
+  ];
+  const tpl = Buffer.alloc(8 + fields.length * 4);
+  tpl.writeUInt16BE(0, 0);
+  tpl.writeUInt16BE(tpl.length, 2);
+  tpl.writeUInt16BE(256, 4);
+  tpl.writeUInt16BE(fields.length, 6);
+  fields.forEach(([id, len], i) => {
+    tpl.writeUInt16BE(id, 8 + i * 4);
+    tpl.writeUInt16BE(len, 10 + i * 4);
+  });
+  const data = Buffer.alloc(4 + sources.length * 21);
+  data.writeUInt16BE(256, 0);
+  data.writeUInt16BE(data.length, 2);
+  sources.forEach((src, k) => {
+    const o = 4 + k * 21;
+    src.split('.').forEach((x, j) => {
+      data[o + j] = Number(x);
+    });
+    data.writeUInt32BE(0xc0a80101, o + 4);
+    data.writeUInt16BE(40000 + k, o + 8);
+    data.writeUInt16BE(443, o + 10);
+    data[o + 12] = 6;
+    data.writeUInt32BE(1000 + k, o + 13);
+    data.writeUInt32BE(3, o + 17);
+  });
+  const h = Buffer.alloc(20);
+  h.writeUInt16BE(9, 0);
+  h.writeUInt16BE(1 + sources.length, 2);
+  h.writeUInt32BE(1_000_000, 4);
+  h.writeUInt32BE(1_700_000_000, 8);
+  h.writeUInt32BE(seq, 12);
+  h.writeUInt32BE(7, 16);
+  return Buffer.concat([h, tpl, data]);
+}
+
+describe('collector app with decode workers', () => {
+  it('several exporters through 2 workers: every flow published once, stats and allow-list merged', async () => {
+    const bus = new InProcessBus();
+    const topic = `flows.workers.${Date.now()}`;
+    const app = createApp(
+      {
+        ...DEFAULT_CONFIG,
+        netflowPort: 0,
+        ipfixPort: null,
+        sflowPort: null,
+        host: '127.0.0.1',
+        httpPort: 0,
+        decodeWorkers: 2,
+        allowedExporters: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'],
+        publisher: { topic, lingerMs: 5 },
+      },
+      { bus },
+    );
+    await app.start();
+    const { createSocket } = await import('node:dgram');
+    const socks = [];
+    try {
+      for (let e = 1; e <= 5; e++) {
+        const s = createSocket('udp4');
+        await new Promise<void>((r) => s.bind(0, `127.0.0.${e}`, () => r()));
+        socks.push(s);
+        const sources = [1, 2, 3].map((k) => `10.0.${e}.${k}`);
+        await new Promise((r) => s.send(v9Datagram(0, sources), app.ports.netflow!, '127.0.0.1', r));
+      }
+      await waitFor(() => app.publisher.stats.published === 12, { what: '12 flows published' });
+      const { flows } = await createCodecs();
+      const got: { key: string; exporter: string; src: string }[] = [];
+      const consumer = bus.consumer({ groupId: 'workers-test', topics: [topic], fromBeginning: true });
+      await consumer.run(async (batch) => {
+        for (const m of batch) {
+          const f = flows.decode(m.value);
+          got.push({ key: String(m.key), exporter: f.exporter, src: f.src_ip });
+        }
+      });
+      await waitFor(() => got.length >= 12, { what: '12 flows consumed' });
+      await consumer.stop();
+      assert.equal(got.length, 12);
+      const expected = [1, 2, 3, 4].flatMap((e) =>
+        [1, 2, 3].map((k) => ({
+          key: `10.0.${e}.${k}|192.168.1.1`,
+          exporter: `127.0.0.${e}`,
+          src: `10.0.${e}.${k}`,
+        })),
+      );
+      const order = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
+      assert.deepEqual(got.sort(order), expected.sort(order));
+      // worker stats arrive every second
+      await waitFor(() => app.metrics.counters.notAllowed === 1, { what: 'the 5th exporter refused' });
+      await waitFor(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${app.ports.http}/metrics`)).text();
+          return [1, 2, 3, 4].every((e) =>
+            text.includes(
+              `tidewatch_collector_datagrams_total{exporter="127.0.0.${e}",protocol="netflow9"} 1`,
+            ),
+          );
+        },
+        { what: 'per-exporter datagram counts from the workers' },
+      );
+    } finally {
+      for (const s of socks) s.close();
+      await app.stop();
+      await bus.close();
+    }
   });
 });
