@@ -3,7 +3,8 @@
 Inputs: bench/model-inputs.ts's deterministic sequences (lengths follow the labelled captures), through
 features.v1. Each batch is scored two ways: padded to its longest sequence ("padded"), and split into
 length buckets 1, 2, 4, 8, 16, 32, 64 ("bucketed": the one-flow bucket is the fast path, since ~85 % of
-sequences have one flow). Prints sequences/s (median of 3 runs) and ratios against PyTorch.
+sequences have one flow). Prints sequences/s (median of 3 runs) and ratios against PyTorch. When PyTorch sees
+a CUDA GPU it also prints PyTorch-on-GPU rates (fp32, bf16 autocast) for the same sequences.
 
 Run: . scripts/python-env.sh && $TW_PYTHON bench/model-throughput.py [--version V] [--threads 1] [--sequences 4096]
 """
@@ -68,6 +69,33 @@ def run_torch(model, batches) -> None:
         model(torch.from_numpy(flow), torch.from_numpy(mask), torch.from_numpy(ctx))
 
 
+@torch.no_grad()
+def run_cuda(model, batches, dtype) -> None:
+    for flow, mask, ctx in batches:
+        with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+            model(flow, mask, ctx)
+    torch.cuda.synchronize()
+
+
+def cuda_rates(model, feats: list[dict]) -> None:
+    """PyTorch on the CUDA GPU (fp32 and bf16 autocast), inputs already on the device, beside nothing else:
+    the CPU rows above are the baseline of the same run."""
+    gpu = torch.device("cuda")
+    m = type(model)(**model.config)
+    m.load_state_dict(model.state_dict())
+    m = m.to(gpu).eval()
+    print(f"\nCUDA: {torch.cuda.get_device_name(0)}, PyTorch eager, same sequences")
+    print("| batch | layout | fp32 seq/s | bf16 autocast seq/s |")
+    print("|---:|---|---:|---:|")
+    for batch in (1, 64, 512, 4096):
+        for bucketed in (False, True):
+            n = min(len(feats), 1024 if batch == 1 else len(feats))
+            batches = [tuple(torch.from_numpy(a).to(gpu) for a in b) for b in plan(feats[:n], batch, bucketed)]
+            f32, _ = rate(lambda b: run_cuda(m, b, torch.float32), batches, n)
+            b16, _ = rate(lambda b: run_cuda(m, b, torch.bfloat16), batches, n)
+            print(f"| {batch} | {'bucketed' if bucketed else 'padded'} | {f32:,.0f} | {b16:,.0f} |")
+
+
 def rate(fn, batches, n: int) -> tuple[float, float]:
     """(sequences per wall-clock second, sequences per CPU-second of this process), medians of 3 runs.
     The CPU-second figure is what one dedicated core would do; on a shared machine wall-clock understates it."""
@@ -86,6 +114,7 @@ def main() -> int:
     ap.add_argument("--version")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sequences", type=int, default=4096)
+    ap.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows when a GPU is present")
     args = ap.parse_args()
     version = args.version or (VERSIONS_DIR / "DEFAULT").read_text().strip()
     vdir = VERSIONS_DIR / version
@@ -113,6 +142,8 @@ def main() -> int:
             pt, ptc = rate(lambda b: run_torch(model, b), batches, n)
             ox, oxc = rate(lambda b: run_ort(sess, b), batches, n)
             print(f"| {batch} | {'bucketed' if bucketed else 'padded'} | {pt:,.0f} | {ox:,.0f} | {ptc:,.0f} | {oxc:,.0f} | {oxc / ptc:.2f}x |")
+    if torch.cuda.is_available() and not args.no_cuda:
+        cuda_rates(model, feats)
     return 0
 
 

@@ -13,9 +13,37 @@ import math
 import torch
 from torch import nn
 
-from .features import C, F, SPEC
+from .features import C, F, PORT_CLASSES, PORT_OFFSET, SPEC
 
 SCAN = SPEC["sub_score_constants"]["scan"]
+BEACON = SPEC["sub_score_constants"]["beacon"]
+BRUTE = SPEC["sub_score_constants"]["brute_force"]
+EXFIL = SPEC["sub_score_constants"]["exfiltration"]
+EVIDENCE = 4 + 1 + 3 + len(PORT_CLASSES)  # scan, beacon, exfiltration, flows per port class
+BIG = 1e30
+
+
+def _masked_quantile(sorted_v: torch.Tensor, count: torch.Tensor, q: float) -> torch.Tensor:
+    """features.v1 quantile of each row's first `count` ascending values (rows with count 0 give v[0])."""
+    h = (count - 1.0).clamp(min=0.0) * q
+    lo = torch.floor(h)
+    hi = torch.minimum((count - 1.0).clamp(min=0.0), lo + 1.0)
+    vlo = torch.gather(sorted_v, 1, lo.long().unsqueeze(1)).squeeze(1)
+    vhi = torch.gather(sorted_v, 1, hi.long().unsqueeze(1)).squeeze(1)
+    return vlo + (h - lo) * (vhi - vlo)
+
+
+def _dispersion(v: torch.Tensor, valid: torch.Tensor):
+    """(1 - |bowley|, madm, median) of each row's valid values, as the features.v1 beacon defines them."""
+    count = valid.sum(1)
+    sv = torch.sort(torch.where(valid > 0, v, torch.full_like(v, BIG)), dim=1).values
+    q1, q2, q3 = (_masked_quantile(sv, count, q) for q in (0.25, 0.5, 0.75))
+    degenerate = (q3 == q1) | (q2 == q1) | (q2 == q3)
+    bowley = torch.where(degenerate, torch.zeros_like(q1), (q3 + q1 - 2 * q2) / torch.where(degenerate, torch.ones_like(q1), q3 - q1))
+    dev = torch.where(valid > 0, (v - q2.unsqueeze(1)).abs(), torch.full_like(v, BIG))
+    mad = _masked_quantile(torch.sort(dev, dim=1).values, count, 0.5)
+    madm = torch.where(q2 > 0, (1.0 - mad / torch.where(q2 > 0, q2, torch.ones_like(q2))).clamp(0.0, 1.0), torch.zeros_like(q2))
+    return 1.0 - bowley.abs(), madm, q2
 
 
 class EncoderLayer(nn.Module):
@@ -41,12 +69,21 @@ class EncoderLayer(nn.Module):
 
 class FlowSequenceEncoder(nn.Module):
     def __init__(self, d: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, max_len: int = 64, tactics: int = 14,
-                 rules: bool = False):
+                 rules: bool = False, evidence: bool = False, flow_head: bool = False):
         super().__init__()
-        self.d, self.max_len, self.rules = d, max_len, rules
+        self.d, self.max_len, self.rules, self.evidence, self.flow_head = d, max_len, rules, evidence, flow_head
         self.config = {"d": d, "layers": layers, "heads": heads, "ff": ff, "max_len": max_len, "tactics": tactics, "rules": rules}
+        if evidence or flow_head:
+            self.config |= {"evidence": evidence, "flow_head": flow_head}
         if rules:
-            self.rule_proj = nn.Linear(4, d)
+            self.rule_proj = nn.Linear(EVIDENCE if evidence else 4, d)
+        if flow_head:
+            # Per-flow classifier on the flow's own features + context (no attention): the ExtraTrees-like
+            # evidence, max-pooled over the sequence's flows.
+            self.flow_mlp = nn.Sequential(nn.Linear(F + C, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+            self.flow_proj = nn.Linear(2, d)
+        # Training-time sub-score dropout: probability of hiding the rule evidence of a sequence.
+        self.evidence_dropout = 0.0
         self.register_buffer("feat_mean", torch.zeros(F))
         self.register_buffer("feat_std", torch.ones(F))
         self.register_buffer("ctx_mean", torch.zeros(C))
@@ -85,9 +122,56 @@ class FlowSequenceEncoder(nn.Module):
         mean = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         mx = (x + (m - 1.0) * 1e4).max(1).values
         if self.rules:
-            c = c + self.rule_proj(self.rule_features(flow, mask, ctx))
+            ev = self.evidence_features(flow, mask, ctx) if self.evidence else self.rule_features(flow, mask, ctx)
+            c = c + self.rule_proj(self._drop(ev))
+        if self.flow_head:
+            fl = self.flow_logits(flow, ctx)
+            fmax = (fl + (mask - 1.0) * 1e4).max(1).values
+            fmean = (torch.sigmoid(fl) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            c = c + self.flow_proj(self._drop(torch.stack([torch.tanh(fmax / 4.0), fmean], dim=-1)))
         rep = self.pool(torch.cat([mean, mx, c], dim=-1))
         return x, rep
+
+    def _drop(self, ev: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.evidence_dropout <= 0:
+            return ev
+        keep = (torch.rand(ev.shape[0], 1, device=ev.device) >= self.evidence_dropout).to(ev.dtype)
+        return ev * keep
+
+    def flow_logits(self, flow: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """[B, L] per-flow logits of the ExtraTrees-like head."""
+        xf = (flow - self.feat_mean) / self.feat_std
+        xc = ((ctx - self.ctx_mean) / self.ctx_std).unsqueeze(1).expand(-1, flow.shape[1], -1)
+        return self.flow_mlp(torch.cat([xf, xc], dim=-1)).squeeze(-1)
+
+    @classmethod
+    def evidence_features(cls, flow: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """All four features.v1 sub-scores recomputed from the model inputs (bytes and gaps come back through
+        expm1 of their log1p features, so within float32 rounding), plus their parts: scan (4), RITA beacon,
+        exfiltration (score, upload ratio, log10 upload / 8), and brute-force evidence per port class
+        (ramp of the flows to that service class; the raw port is not a model input)."""
+        scan = cls.rule_features(flow, mask, ctx)
+        n = mask.sum(1)
+        fb = (torch.exp(flow[:, :, 0]) - 1.0).clamp(min=0.0) * mask
+        bb = (torch.exp(flow[:, :, 1]) - 1.0).clamp(min=0.0) * mask
+        # beacon
+        gap_valid = mask * (1.0 - flow[:, :, 8])
+        gaps = (torch.exp(flow[:, :, 7]) - 1.0).clamp(min=0.0)
+        ts_skew, ts_madm, _ = _dispersion(gaps, gap_valid)
+        ds_skew, ds_madm, ds_median = _dispersion(fb + bb, mask)
+        ts = (ts_skew + ts_madm + (n / BEACON["full_count"]).clamp(0.0, 1.0)) / 3.0
+        ds = (ds_skew + ds_madm + (1.0 - ds_median / BEACON["small_bytes"]).clamp(0.0, 1.0)) / 3.0
+        beacon = torch.where(n >= BEACON["min_flows"], ((ts + ds) / 2.0).clamp(0.0, 1.0), torch.zeros_like(n))
+        # exfiltration
+        up, down = fb.sum(1), bb.sum(1)
+        ratio = torch.where(up + down > 0, up / (up + down).clamp(min=1e-9), torch.zeros_like(up))
+        lg = torch.log10(up + 1.0)
+        exfil = ((lg - EXFIL["min_log10_bytes"]) / (EXFIL["full_log10_bytes"] - EXFIL["min_log10_bytes"])).clamp(0.0, 1.0) * (
+            (ratio - 0.5) / 0.4).clamp(0.0, 1.0)
+        # brute force, per port class
+        per_class = (flow[:, :, PORT_OFFSET : PORT_OFFSET + len(PORT_CLASSES)] * mask.unsqueeze(-1)).sum(1)
+        brute = ((per_class - BRUTE["min_attempts"]) / (BRUTE["full_attempts"] - BRUTE["min_attempts"])).clamp(0.0, 1.0)
+        return torch.cat([scan, beacon.unsqueeze(-1), exfil.unsqueeze(-1), ratio.unsqueeze(-1), (lg / 8.0).unsqueeze(-1), brute], dim=-1)
 
     @staticmethod
     def rule_features(flow: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:

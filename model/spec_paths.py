@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -10,7 +11,8 @@ SEQUENCING_SPEC_PATH = REPO_ROOT / "packages/sequencing/spec/sequencing.v1.json"
 GOLDEN_FEATURES_PATH = REPO_ROOT / "packages/features/spec/golden.v1.json"
 VERSIONS_DIR = REPO_ROOT / "model/versions"
 WORK_DIR = REPO_ROOT / "model/.work"
-SHARED_LABELED = Path("/work/shared/testdata/labeled")
+# TW_LABELED_DATA: another copy of the labelled captures (a GPU machine gets its own copy of the repo only).
+SHARED_LABELED = Path(os.environ.get("TW_LABELED_DATA") or "/work/shared/testdata/labeled")
 
 
 def load_json(path: Path) -> dict:

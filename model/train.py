@@ -1,10 +1,17 @@
 """`python -m model.train`: train the default flow model on the labelled captures, export it as a new version.
 
   --version V        version folder name (default: flow-<UTC timestamp>)
+  --recipe R         a recipe of model.training.RECIPES (default: evidence)
+  --threshold T      train_fpr | inner_f1 | inner_fpr (default: inner_fpr with a CUDA GPU, else train_fpr)
+  --workers N        parallel training processes (default: 12 with a CUDA GPU, else 1)
   --evaluate         also run leave-one-network-out evaluation and write EVALUATION.md (default on)
   --no-evaluate      skip it
   --set-default      write model/versions/DEFAULT
   --pretrain-epochs N / --epochs N / --threads N / --seed N
+
+The inner_* thresholds need one extra model per (held-out network, second held-out network): 20 more
+trainings, which fit on a GPU (flow-1.2.0: about 9 minutes on one H100) but not in 30 CPU minutes; on a
+CPU-only machine the default is the train_fpr rule (fold thresholds from the fold's own training scores).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -19,7 +27,10 @@ import torch
 
 from .corpus import build_corpus
 from .export import set_default, write_version
-from .training import TrainConfig, choose_threshold, predict, train
+from .loco import assemble, plan, run_tasks
+from .training import RECIPES, choose_threshold, predict, train
+
+DEFAULT_RECIPE = "evidence"
 
 
 def training_data_list(corpus) -> list[dict]:
@@ -38,8 +49,12 @@ def training_data_list(corpus) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    gpu = torch.cuda.is_available()
     ap = argparse.ArgumentParser(prog="model.train")
     ap.add_argument("--version")
+    ap.add_argument("--recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES))
+    ap.add_argument("--threshold", choices=("train_fpr", "inner_f1", "inner_fpr"))
+    ap.add_argument("--workers", type=int)
     ap.add_argument("--evaluate", dest="evaluate", action="store_true", default=True)
     ap.add_argument("--no-evaluate", dest="evaluate", action="store_false")
     ap.add_argument("--set-default", action="store_true")
@@ -49,42 +64,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig()
-    if args.pretrain_epochs is not None:
-        cfg.pretrain_epochs = args.pretrain_epochs
-    if args.epochs is not None:
-        cfg.epochs = args.epochs
-    if args.seed is not None:
-        cfg.seed = args.seed
+    cfg = RECIPES[args.recipe]
+    for k, v in (("pretrain_epochs", args.pretrain_epochs), ("epochs", args.epochs), ("seed", args.seed)):
+        if v is not None:
+            cfg = replace(cfg, **{k: v})
+    rule = args.threshold or ("inner_fpr" if gpu else "train_fpr")
+    cfg = replace(cfg, threshold=rule)
+    workers = args.workers or (12 if gpu else 1)
     version = args.version or "flow-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
+    dev = "cuda" if gpu else "cpu"
     t0 = time.time()
+    log = lambda m: print(f"[{time.time() - t0:5.0f}s] {m}", file=sys.stderr, flush=True)
     corpus = build_corpus()
-    print(f"corpus: {corpus.count} sequences, {corpus.flow_x.shape[0]} flows from {len(corpus.captures)} captures", file=sys.stderr)
-    idx = np.arange(corpus.count)
-    evaluation = None
-    if args.evaluate:
-        from .evaluate import leave_one_network_out
-        evaluation = leave_one_network_out(corpus, cfg, log=lambda m: print(m, file=sys.stderr))
-    print("training the final model on all captures", file=sys.stderr)
-    model, hist = train(corpus, idx, cfg, log=lambda m: print(m, file=sys.stderr))
-    lab = idx[corpus.y >= 0]
-    scores = predict(model, corpus, lab)["score"]
-    threshold = choose_threshold(scores, corpus.y[lab], cfg.target_fpr)
-    metrics = {"note": "leave-one-network-out metrics are in 'evaluation' (EVALUATION.md); none yet" if evaluation is None else "see evaluation"}
-    extra = {}
-    out = write_version(
-        model, version, trained_tactics=hist["trained_tactics"], metrics=metrics, thresholds={"score": threshold},
-        training_data=training_data_list(corpus),
-        training={"config": cfg.to_dict(), "history": {k: v for k, v in hist.items() if k != "trained_tactics"},
-                  "device": str(torch.device("cuda" if torch.cuda.is_available() else "cpu")), "threads": args.threads},
-        extra=extra,
-    )
-    if evaluation is not None:
-        from .evaluate import finish_evaluation
-        finish_evaluation(out, model, corpus, evaluation, threshold)
+    log(f"corpus: {corpus.count} sequences, {corpus.flow_x.shape[0]} flows from {len(corpus.captures)} captures; "
+        f"recipe {args.recipe}, threshold {rule}, {workers} worker(s) on {dev}")
+    if not args.evaluate:
+        model, hist = train(corpus, np.arange(corpus.count), cfg, log=log)
+        lab = np.nonzero(corpus.y >= 0)[0]
+        threshold = choose_threshold(predict(model, corpus, lab)["score"], corpus.y[lab], cfg.target_fpr)
+        out = write_version(
+            model, version, trained_tactics=hist["trained_tactics"], thresholds={"score": threshold},
+            metrics={"note": "leave-one-network-out metrics are in 'evaluation' (EVALUATION.md); none yet"},
+            training_data=training_data_list(corpus),
+            training={"config": cfg.to_dict(), "history": {k: v for k, v in hist.items() if k != "trained_tactics"},
+                      "device": dev, "threads": args.threads})
+    else:
+        from .experiments import write_bundle
+
+        jobs = [(args.recipe, cfg, t) for t in plan(corpus, cfg, inner=rule.startswith("inner"))]
+        res = run_tasks(corpus, jobs, workers, log=log)
+        bundle = assemble(corpus, cfg, {t: v for (_, t), v in res.items()})
+        if bundle is None or "final" not in bundle:
+            log("training failed: some fold models are missing")
+            return 1
+        out = write_bundle(bundle, rule, version, corpus=corpus, device=dev)
     if args.set_default:
         set_default(version)
-    print(f"wrote {out} in {time.time() - t0:.0f}s (threshold {threshold:.4f})", file=sys.stderr)
+    log(f"wrote {out}")
     print(str(out))
     return 0
 

@@ -33,9 +33,30 @@ class TrainConfig:
     seed: int = 7
     target_fpr: float = 0.001
     rules: bool = True
+    # flow-1.2 recipe knobs (defaults = the flow-1.1.0 recipe)
+    evidence: bool = False          # all four sub-scores (+ parts) in the graph, not only scan
+    flow_head: bool = False         # per-flow classifier head trained on flow labels, max-pooled into the score
+    flow_loss: float = 0.5
+    evidence_dropout: float = 0.0   # hide the rule / per-flow evidence of a sequence with this probability
+    balance_power: float = 0.5      # capture weight = 1 / n_capture ** power (0.5: sqrt-dampened, 1: every capture equal)
+    scale_aug: float = 0.0          # probability a sequence's bytes/packets/timings are rescaled (other networks)
+    threshold: str = "train_fpr"    # train_fpr | inner_f1 | inner_fpr (inner leave-one-network-out scores)
+    inner_fpr: float = 0.01
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+EVIDENCE = dict(evidence=True, flow_head=True, evidence_dropout=0.2)
+RECIPES: dict[str, TrainConfig] = {
+    "flow-1.1.0": TrainConfig(),
+    "evidence": TrainConfig(**EVIDENCE),
+    "evidence-aug": TrainConfig(**EVIDENCE, scale_aug=0.5),
+    "evidence-balanced-aug": TrainConfig(**EVIDENCE, balance_power=1.0, scale_aug=0.5),
+    "evidence-aug-long": TrainConfig(**EVIDENCE, scale_aug=0.5, pretrain_epochs=8, epochs=10),
+    "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
+}
+RECIPES["base"] = RECIPES["flow-1.1.0"]
 
 
 def device() -> torch.device:
@@ -58,6 +79,35 @@ def augment(flow: np.ndarray, rng: np.random.Generator, cfg: TrainConfig) -> np.
     return flow
 
 
+def rescale(flow: np.ndarray, mask: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Simulates another network's exporter and load on a share p of the sequences: packet sampling (bytes and
+    packets times one factor in [1/2, 2]), header/MTU differences (bytes alone times [0.8, 1.25]) and clock /
+    load (durations and gaps times [1/2, 2]); derived features (bytes per packet, direction ratio) follow."""
+    b = flow.shape[0]
+    sel = rng.random(b) < p
+    if not sel.any():
+        return flow
+    x = flow[sel].astype(np.float64)
+    k = x.shape[0]
+    samp = np.exp(rng.uniform(-np.log(2), np.log(2), (k, 1)))
+    byt = np.exp(rng.uniform(-np.log(1.25), np.log(1.25), (k, 1)))
+    tim = np.exp(rng.uniform(-np.log(2), np.log(2), (k, 1)))
+    fb, bb = np.expm1(x[:, :, 0]) * samp * byt, np.expm1(x[:, :, 1]) * samp * byt
+    fp = np.expm1(x[:, :, 2]) * samp
+    bp = np.expm1(x[:, :, 3]) * samp
+    fp = np.where(fp > 0, np.maximum(fp, 1.0), 0.0)
+    bp = np.where(bp > 0, np.maximum(bp, 1.0), 0.0)
+    x[:, :, 0], x[:, :, 1], x[:, :, 2], x[:, :, 3] = np.log1p(fb), np.log1p(bb), np.log1p(fp), np.log1p(bp)
+    x[:, :, 4] = np.log1p(np.expm1(x[:, :, 4]) * tim)
+    x[:, :, 5] = np.log1p(fb / np.maximum(1.0, fp))
+    x[:, :, 6] = np.log1p(bb / np.maximum(1.0, bp))
+    x[:, :, 7] = np.log1p(np.expm1(x[:, :, 7]) * tim)
+    a, c = fb + fp, bb + bp
+    x[:, :, 9] = np.where(a + c > 0, a / np.where(a + c > 0, a + c, 1.0), 0.5)
+    flow[sel] = (x * mask[sel][:, :, None]).astype(np.float32)
+    return flow
+
+
 def fit_normalisation(model: FlowSequenceEncoder, corpus: Corpus, idx: np.ndarray) -> None:
     flows = np.isin(corpus.flow_seq, idx)
     x = corpus.flow_x[flows].astype(np.float64)
@@ -72,12 +122,12 @@ def fit_normalisation(model: FlowSequenceEncoder, corpus: Corpus, idx: np.ndarra
         model.ctx_std.copy_(torch.tensor(cs, dtype=torch.float32))
 
 
-def capture_weights(corpus: Corpus, idx: np.ndarray) -> np.ndarray:
-    """Per-sequence weights so that each capture counts about equally (sqrt-dampened), mean 1."""
+def capture_weights(corpus: Corpus, idx: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """Per-sequence weights so that each capture counts about equally (power 0.5: sqrt-dampened), mean 1."""
     w = np.zeros(corpus.count, dtype=np.float64)
     caps, counts = np.unique(corpus.capture[idx], return_counts=True)
     for c, n in zip(caps, counts):
-        w[idx[corpus.capture[idx] == c]] = 1.0 / np.sqrt(n)
+        w[idx[corpus.capture[idx] == c]] = 1.0 / float(n) ** power
     w[idx] /= w[idx].mean()
     return w
 
@@ -86,7 +136,9 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     dev = device()
-    model = FlowSequenceEncoder(cfg.d, cfg.layers, cfg.heads, cfg.ff, tactics=len(TACTICS), rules=cfg.rules)
+    model = FlowSequenceEncoder(cfg.d, cfg.layers, cfg.heads, cfg.ff, tactics=len(TACTICS), rules=cfg.rules,
+                                evidence=cfg.evidence, flow_head=cfg.flow_head)
+    model.evidence_dropout = cfg.evidence_dropout
     fit_normalisation(model, corpus, idx)
     model.to(dev)
     fs, fm = model.feat_std.detach(), model.feat_mean.detach()
@@ -98,7 +150,16 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
         flow, mask, ctx = padded_batch(corpus.flow_x, corpus.seq_offset, corpus.seq_len, corpus.ctx, b)
         if aug:
             flow = augment(flow, rng, cfg)
+            if cfg.scale_aug > 0:
+                flow = rescale(flow, mask, rng, cfg.scale_aug)
         return torch.from_numpy(flow).to(dev), torch.from_numpy(mask).to(dev), torch.from_numpy(ctx).to(dev)
+
+    def flow_labels(b: np.ndarray, L: int) -> torch.Tensor:
+        pos = np.arange(L)
+        valid = pos[None, :] < corpus.seq_len[b][:, None]
+        lab = np.full((b.shape[0], L), -1.0, np.float32)
+        lab[valid] = corpus.flow_label[(corpus.seq_offset[b][:, None] + pos[None, :])[valid]]
+        return torch.from_numpy(lab).to(dev)
 
     # 1) self-supervised: reconstruct masked flows from the rest of the sequence and the context (no labels).
     for ep in range(cfg.pretrain_epochs):
@@ -119,7 +180,7 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
 
     # 2) supervised heads (+ the reconstruction loss kept as a regulariser).
     lab = idx[corpus.y[idx] >= 0]
-    w_all = capture_weights(corpus, lab)
+    w_all = capture_weights(corpus, lab, cfg.balance_power)
     pos = (corpus.y[lab] == 1).mean()
     trained = trained_tactics(corpus, lab)
     tmask = torch.tensor([1.0 if t in trained else 0.0 for t in TACTICS], device=dev)
@@ -137,12 +198,19 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
             loss = (torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none") * w).mean()
             tac = torch.from_numpy(corpus.tactics[b]).to(dev)
             has_tac = (y > 0) & (tac.sum(-1) > 0)
-            if has_tac.any():
+            if has_tac.any() and trained:
                 tl = torch.nn.functional.binary_cross_entropy_with_logits(model.tactic_head(rep[has_tac]), tac[has_tac], reduction="none")
                 loss = loss + 0.5 * (tl * tmask).sum(-1).mean() / tmask.sum()
             if tm.any():
                 target = (flow - fm) / fs
                 loss = loss + 0.1 * ((model.recon_head(tokens) - target) ** 2).mean(-1)[tm].mean()
+            if cfg.flow_head:
+                fy = flow_labels(b, flow.shape[1])
+                known = fy >= 0
+                if known.any():
+                    fw = w.unsqueeze(1).expand_as(fy)[known]
+                    fl = torch.nn.functional.binary_cross_entropy_with_logits(model.flow_logits(flow, ctx)[known], fy[known], reduction="none")
+                    loss = loss + cfg.flow_loss * (fl * fw).sum() / fw.sum().clamp(min=1e-6)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -214,3 +282,29 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, target_fpr: float) -> fl
     k = int(np.floor(target_fpr * benign.shape[0]))
     t = benign[-k - 1] if k < benign.shape[0] else 0.0
     return float(min(0.95, max(0.5, np.nextafter(np.float32(t), np.float32(1)))))
+
+
+def choose_threshold_f1(scores: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float = 0.99) -> float:
+    """Threshold in [lo, hi] with the highest pooled F1 on (out-of-network) scores; ties: the higher threshold."""
+    keep = y >= 0
+    s, t = scores[keep].astype(np.float64), y[keep]
+    cand = np.unique(np.clip(np.concatenate([np.quantile(s, np.linspace(0, 1, 2001)), [lo, hi]]), lo, hi))
+    best, best_f1 = hi, -1.0
+    pos = (t == 1)
+    for c in cand:
+        pred = s >= c
+        tp = int((pred & pos).sum())
+        f1 = 2 * tp / (pred.sum() + pos.sum()) if pred.sum() + pos.sum() else 0.0
+        if f1 >= best_f1:
+            best, best_f1 = float(c), f1
+    return best
+
+
+def choose_threshold_fpr(scores: np.ndarray, y: np.ndarray, fpr: float, lo: float = 0.05, hi: float = 0.99) -> float:
+    """Lowest threshold in [lo, hi] whose false-positive rate on (out-of-network) benign scores is <= fpr."""
+    benign = np.sort(scores[y == 0].astype(np.float64))
+    if benign.shape[0] == 0:
+        return 0.5
+    k = int(np.floor(fpr * benign.shape[0]))
+    t = benign[-k - 1] if k < benign.shape[0] else 0.0
+    return float(min(hi, max(lo, np.nextafter(np.float32(t), np.float32(1)))))
