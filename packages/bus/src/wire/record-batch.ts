@@ -142,13 +142,23 @@ export interface DecodeResult {
 
 let vpos = 0;
 
+/** A zigzag varint/varlong at `at`: its value and the position after it (RangeError past `end`). */
+export function decodeVarlong(
+  buf: Uint8Array,
+  at: number,
+  end = buf.length,
+): { value: number; next: number } {
+  const value = readVarlong(buf, at, end);
+  return { value, next: vpos };
+}
+
 /** Shared by messages without headers (most): nothing writes to a consumed message's headers. */
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /** Reads a zigzag varint/varlong at `at` (safe-integer range); the end position is left in vpos. */
 function readVarlong(buf: Uint8Array, at: number, end: number): number {
-  let b = buf[at]!;
   if (at >= end) throw new RangeError('varint past the end');
+  let b = buf[at]!;
   if (b < 0x80) {
     vpos = at + 1;
     return (b >>> 1) ^ -(b & 1);
