@@ -63,7 +63,7 @@ export interface KafkaBusSettings {
 }
 
 /** The client KafkaBus uses when settings.client is not given. */
-export const DEFAULT_KAFKA_CLIENT: 'wire' | 'kafkajs' = 'kafkajs';
+export const DEFAULT_KAFKA_CLIENT: 'wire' | 'kafkajs' = 'wire';
 
 const KAFKAJS_LEVELS = {
   error: logLevel.ERROR,

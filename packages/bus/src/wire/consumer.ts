@@ -23,6 +23,7 @@ export interface WireConsumerDeps {
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
+const METADATA_CHECK_MS = 30_000;
 const key = (topic: string, partition: number) => `${topic}\0${partition}`;
 
 /**
@@ -45,6 +46,9 @@ export class WireConsumer implements BusConsumer {
   #loop: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
   #untrackLag: (() => void) | undefined;
+  /** Partition counts of the subscribed topics when the group was last joined (-1: absent). */
+  #subscribedCounts = new Map<string, number>();
+  #metadataCheckedAt = 0;
   /** Wakes the fetch loop's idle wait (rejoin or stop). */
   #wake: (() => void) | undefined;
 
@@ -83,6 +87,8 @@ export class WireConsumer implements BusConsumer {
 
   async #join(): Promise<void> {
     const signal = this.#abort.signal;
+    this.#subscribedCounts = await this.#partitionCounts();
+    this.#metadataCheckedAt = Date.now();
     const assignment = await this.#member.join(signal);
     this.#assigned = assignment;
     this.#positions = new Map();
@@ -100,6 +106,39 @@ export class WireConsumer implements BusConsumer {
       await this.#options.onPartitionsAssigned?.(assignment);
     } catch (error) {
       this.#logger.error({ err: error }, 'onPartitionsAssigned failed');
+    }
+  }
+
+  async #partitionCounts(): Promise<Map<string, number>> {
+    await this.#cluster.refresh(this.#options.topics);
+    const counts = new Map<string, number>();
+    for (const topic of this.#options.topics) {
+      counts.set(
+        topic,
+        await this.#cluster.topic(topic).then(
+          (t) => t.leaders.length,
+          () => -1,
+        ),
+      );
+    }
+    return counts;
+  }
+
+  /**
+   * Every 30 s: when a subscribed topic appeared or gained partitions since the group was joined,
+   * rejoin so that the leader assigns them (the Java consumer's metadata-change rebalance).
+   */
+  async #checkMetadata(): Promise<void> {
+    if (Date.now() - this.#metadataCheckedAt < METADATA_CHECK_MS) return;
+    this.#metadataCheckedAt = Date.now();
+    for (const topic of this.#options.topics) this.#cluster.invalidate(topic);
+    const counts = await this.#partitionCounts();
+    for (const [topic, count] of counts) {
+      if (count !== this.#subscribedCounts.get(topic)) {
+        this.#logger.info({ topic, partitions: count }, 'subscribed topic changed: rejoining the group');
+        this.#member.requestRejoin();
+        return;
+      }
     }
   }
 
@@ -124,6 +163,7 @@ export class WireConsumer implements BusConsumer {
     let failures = 0;
     while (!signal.aborted) {
       try {
+        await this.#checkMetadata();
         if (this.#member.rejoinNeeded) {
           await this.#revoke();
           await this.#join();

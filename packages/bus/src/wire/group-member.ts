@@ -105,6 +105,11 @@ export class GroupMember {
     return () => this.#rejoinListeners.delete(listener);
   }
 
+  /** Rejoins at the next chance (this member saw a metadata change). */
+  requestRejoin(): void {
+    this.#needRejoin(false);
+  }
+
   #needRejoin(lost: boolean): void {
     if (lost) this.generationLost = true;
     if (this.rejoinNeeded) return;

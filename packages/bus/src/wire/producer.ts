@@ -40,6 +40,7 @@ interface PartitionQueue {
 }
 
 const NO_HEADERS: [string, string][] = [];
+const METADATA_MAX_AGE_MS = 300_000;
 
 /**
  * Idempotent producer on the Kafka wire protocol: records are encoded once, straight into one open
@@ -55,6 +56,7 @@ export class WireProducer {
   readonly #queuesByTopic = new Map<string, PartitionQueue[]>();
   /** Partition counts of topics already sent to. */
   readonly #partitionCounts = new Map<string, number>();
+  #countsLoadedAt = Date.now();
   readonly #sequences = new Map<string, number>();
   readonly #busyNodes = new Set<number>();
   readonly #pool: RecordBatchBuilder[] = [];
@@ -122,6 +124,12 @@ export class WireProducer {
     if (this.#closed) throw new Error('producer is closed');
     if (messages.length === 0) return;
     if (this.#producerId < 0) await this.#ensureProducerId();
+    if (Date.now() - this.#countsLoadedAt > METADATA_MAX_AGE_MS) {
+      // Partitions added to a topic are picked up like the Java client's metadata.max.age.ms.
+      this.#countsLoadedAt = Date.now();
+      for (const t of this.#partitionCounts.keys()) this.#cluster.invalidate(t);
+      this.#partitionCounts.clear();
+    }
     let partitions = this.#partitionCounts.get(topic);
     if (partitions === undefined) {
       partitions = await this.#partitions(topic);
