@@ -6,10 +6,11 @@
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
  *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2] [--workers N] [--exporters 8]
- *       [--bus kafka|inprocess|none] [--no-nfcapd]
+ *       [--bus kafka|wire|inprocess|none] [--no-nfcapd]
  *
  * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
- * (5 steps). `--bus none` publishes to a producer that only counts (the pipeline's own cost with
+ * (5 steps). `--bus kafka` is KafkaBus with its default client, `--bus wire` KafkaBus with the
+ * bus package's own Kafka wire client. `--bus none` publishes to a producer that only counts (the pipeline's own cost with
  * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus.
  *
  * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
@@ -184,8 +185,15 @@ async function topicCount(bus: MessageBus, topic: string, acked: number): Promis
     bus as { admin?: () => Promise<{ fetchTopicOffsets(t: string): Promise<{ high: string }[]> }> }
   ).admin;
   if (typeof admin !== 'function') return acked;
-  const offsets = await (await admin.call(bus)).fetchTopicOffsets(topic);
-  return offsets.reduce((n, o) => n + Number(o.high), 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const offsets = await (await admin.call(bus)).fetchTopicOffsets(topic);
+      return offsets.reduce((n, o) => n + Number(o.high), 0);
+    } catch (e) {
+      if (attempt >= 20) throw e; // a fresh topic's leaders take a moment to be elected
+      await sleep(250);
+    }
+  }
 }
 
 interface StepResult {
@@ -215,7 +223,7 @@ async function main(): Promise<void> {
   }
   const busKind = opt('--bus', 'kafka');
   const brokers = process.env['KAFKA_BROKERS'];
-  if (busKind === 'kafka' && !brokers)
+  if ((busKind === 'kafka' || busKind === 'wire') && !brokers)
     throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
   const protocol = opt('--protocol', 'v9') as BenchProtocol;
   const search = args.includes('--search') ? opt('--search', '').split(',').map(Number) : null;
@@ -225,8 +233,12 @@ async function main(): Promise<void> {
   const workers = Number(opt('--workers', '0'));
   const topic = `bench.flows.${Date.now().toString(36)}`;
   const bus: MessageBus =
-    busKind === 'kafka'
-      ? new KafkaBus({ brokers: (brokers as string).split(','), clientId: 'bench-collector' })
+    busKind === 'kafka' || busKind === 'wire'
+      ? new KafkaBus({
+          brokers: (brokers as string).split(','),
+          clientId: 'bench-collector',
+          ...(busKind === 'wire' ? { client: 'wire' as const } : {}),
+        })
       : busKind === 'inprocess'
         ? new InProcessBus({ retainPerPartition: 10_000 })
         : new CountingBus();
