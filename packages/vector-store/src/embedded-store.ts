@@ -43,6 +43,8 @@ const LOG_FILE = 'points.log';
 
 /** Below this many query×point pairs the plain loop beats a GEMM call's fixed cost. */
 const GEMM_MIN_PAIRS = 1 << 16;
+/** The GEMM copies the whole slab per call: for a few queries one pass in place is cheaper. */
+const GEMM_MIN_QUERIES = 4;
 /** The k the IVF index calibrates its recall for (the API's default `similar` k). */
 const ANN_CALIBRATION_K = 20;
 
@@ -128,6 +130,8 @@ export class EmbeddedStore implements VectorStore {
     this.opened = true;
     if (torn) await this.compact();
     else this.log = await open(path, 'a');
+    // A large store builds its kNN index in the background rather than on the first query.
+    if (this.size >= this.annMinPoints) this.annReady().catch(() => undefined);
   }
 
   async upsert(points: StoredPoint[]): Promise<void> {
@@ -154,7 +158,7 @@ export class EmbeddedStore implements VectorStore {
       opts?.withVector === false
         ? []
         : Array.from(this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim));
-    return { id, vector, payload: structuredClone(payload) };
+    return { id, vector, payload: clonePayload(payload) };
   }
 
   async list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }> {
@@ -252,7 +256,7 @@ export class EmbeddedStore implements VectorStore {
               : { id: this.ids[last] as string },
           )
         : null;
-    return { items: page.map((s) => structuredClone(this.payloads[s] as Finding)), nextCursor };
+    return { items: page.map((s) => clonePayload(this.payloads[s] as Finding)), nextCursor };
   }
 
   async count(filter?: FindingFilter): Promise<number> {
@@ -333,8 +337,10 @@ export class EmbeddedStore implements VectorStore {
       const id = opts.excludeIds?.[i];
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
     });
-    const useAnn = !opts.exact && this.size >= this.annMinPoints;
+    let useAnn = !opts.exact && this.size >= this.annMinPoints;
     if (useAnn) await this.annReady();
+    const annStats = this.ann?.stats;
+    if (annStats && annStats.probePoints >= annStats.trainedOn) useAnn = false;
     const sf = this.slotFilter(opts.filter);
     if (sf.empty) return vectors.map(() => []);
     const cand = sf.candidates;
@@ -356,7 +362,7 @@ export class EmbeddedStore implements VectorStore {
           if (s !== exclude[q]) (tops[q] as TopK).offer(s, dot(queries, q * dim, vecs, s * dim, dim));
       }
       results = tops.map((t) => t.result());
-    } else if (Q * n >= GEMM_MIN_PAIRS) {
+    } else if (Q >= GEMM_MIN_QUERIES && Q * n >= GEMM_MIN_PAIRS) {
       // All similarities at once as one matrix product in onnxruntime (MLAS), then top-k per query.
       // Slots are snapshotted: a write landing during the GEMM must not shift ids under the results.
       const eligible = new Uint8Array(n);
@@ -378,7 +384,7 @@ export class EmbeddedStore implements VectorStore {
         return r.slots.map((slot, i) => ({
           id: ids[slot] as string,
           similarity: r.sims[i] as number,
-          payload: structuredClone(payloads[slot] as Finding),
+          payload: clonePayload(payloads[slot] as Finding),
         }));
       });
     } else {
@@ -395,7 +401,7 @@ export class EmbeddedStore implements VectorStore {
       r.slots.map((slot, i) => ({
         id: this.ids[slot] as string,
         similarity: r.sims[i] as number,
-        payload: structuredClone(this.payloads[slot] as Finding),
+        payload: clonePayload(this.payloads[slot] as Finding),
       })),
     );
   }
@@ -669,6 +675,22 @@ async function* logLines(path: string): AsyncGenerator<string> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A deep copy of a payload (plain JSON data: objects, arrays, primitives), so callers can never
+ * change the stored point; several times faster than structuredClone on a Finding.
+ */
+function clonePayload<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = clonePayload(v[i]);
+    return out as T;
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = clonePayload((v as Record<string, unknown>)[k]);
+  return out as T;
 }
 
 function normalised(vector: ArrayLike<number>): Float32Array {

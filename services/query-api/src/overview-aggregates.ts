@@ -280,8 +280,8 @@ export class OverviewAggregates {
 
   /**
    * Rebuilds from the store at start-up (the findings.v1 group only sees what arrives after its
-   * committed offset). Reads day-sized time slices so no backend has to sort the whole store per
-   * page; a finding that spans a slice edge is seen twice and counted once.
+   * committed offset). Reads day-sized time slices in time order (a range walk on the store's
+   * time index); a finding that spans a slice edge is seen twice and counted once.
    */
   async rebuild(store: VectorStore, sliceMs = 86_400_000, pageSize = 250_000): Promise<number> {
     const first = await store.list({ sort: { field: 'window_start_ms', order: 'asc' }, limit: 1 });
@@ -295,6 +295,7 @@ export class OverviewAggregates {
       do {
         const page: { items: Finding[]; nextCursor: string | null } = await store.list({
           filter: { fromMs: from, toMs: from + sliceMs },
+          sort: { field: 'window_start_ms', order: 'asc' },
           limit: pageSize,
           cursor,
         });
