@@ -124,12 +124,70 @@ export class Detector {
    * Scores a batch. Sequences are grouped by length bucket and written straight into padded batch
    * tensors (at most `model.maxBatch` each); every run is handed to the model before the first
    * result is awaited, so with the model on its worker thread the features of run k+1 and the
-   * findings of run k are computed here while run k+1 executes there.
+   * findings of run k are computed here while run k+1 executes there. Results in input order; top
+   * features and the online benign baseline also follow input order, so they do not depend on how
+   * the batch was bucketed.
    */
   async score(seqs: Sequence[]): Promise<ScoredSequence[]> {
     if (seqs.length === 0) return [];
     // One model for the whole batch, even if a swap lands meanwhile.
     const ctx = this.context();
+    const runs = this.dispatch(ctx, seqs);
+    const now = this.clock();
+    const out = new Array<ScoredSequence>(seqs.length);
+    const inputsOf = new Array<{ r: BatchResult; row: number }>(seqs.length);
+    try {
+      for (const run of runs) {
+        const r = await run.result;
+        const scored = this.toScoredRun(ctx, run.seqs, r, now);
+        for (let j = 0; j < run.idxs.length; j++) {
+          const i = run.idxs[j] as number;
+          out[i] = scored[j] as ScoredSequence;
+          inputsOf[i] = { r, row: j };
+        }
+      }
+    } finally {
+      // A failed run must not leave its siblings' rejections unhandled.
+      for (const run of runs) run.result.catch(() => undefined);
+    }
+    for (let i = 0; i < seqs.length; i++) {
+      const { r, row } = inputsOf[i] as { r: BatchResult; row: number };
+      this.explain(ctx, seqs[i] as Sequence, out[i] as ScoredSequence, r, row);
+    }
+    return out;
+  }
+
+  /**
+   * The same scoring delivered per model run: one promise per run, settling in dispatch order, each
+   * with the scored sequences of that run (longest-first buckets are not guaranteed; the order is
+   * the runs'). A caller stores and emits run k while run k+1 executes. Top features and the benign
+   * baseline follow run order here. Every returned promise must be awaited or caught.
+   */
+  scoreRuns(seqs: Sequence[]): Promise<ScoredSequence[]>[] {
+    if (seqs.length === 0) return [];
+    const ctx = this.context();
+    const runs = this.dispatch(ctx, seqs);
+    const now = this.clock();
+    let previous: Promise<unknown> = Promise.resolve();
+    return runs.map((run) => {
+      const done = previous.then(async () => {
+        const r = await run.result;
+        const scored = this.toScoredRun(ctx, run.seqs, r, now);
+        for (let j = 0; j < scored.length; j++)
+          this.explain(ctx, run.seqs[j] as Sequence, scored[j] as ScoredSequence, r, j);
+        return scored;
+      });
+      run.result.catch(() => undefined);
+      previous = done.catch(() => undefined);
+      return done;
+    });
+  }
+
+  /** Buckets `seqs`, writes each run's features into its batch tensors and hands the run over. */
+  private dispatch(
+    ctx: ModelContext,
+    seqs: Sequence[],
+  ): { idxs: number[]; seqs: Sequence[]; result: Promise<BatchResult> }[] {
     const { model } = ctx;
     const byBucket = new Map<number, number[]>();
     for (let i = 0; i < seqs.length; i++) {
@@ -138,15 +196,15 @@ export class Detector {
       if (list) list.push(i);
       else byBucket.set(b, [i]);
     }
-    const runs: { idxs: number[]; result: Promise<BatchResult> }[] = [];
+    const runs: { idxs: number[]; seqs: Sequence[]; result: Promise<BatchResult> }[] = [];
     for (const [len, idxs] of byBucket) {
       for (let s = 0; s < idxs.length; s += model.maxBatch) {
         const chunk = idxs.slice(s, s + model.maxBatch);
+        const runSeqs = chunk.map((i) => seqs[i] as Sequence);
         const batch = model.allocate(chunk.length, len);
-        for (let j = 0; j < chunk.length; j++) {
-          const seq = seqs[chunk[j] as number] as Sequence;
+        for (let j = 0; j < runSeqs.length; j++) {
           const rows = writeSequenceFeatures(
-            seq,
+            runSeqs[j] as Sequence,
             batch.flow,
             j * len * FLOW_FEATURE_COUNT,
             len,
@@ -155,40 +213,27 @@ export class Detector {
           );
           batch.mask.fill(1, j * len, j * len + rows);
         }
-        runs.push({ idxs: chunk, result: model.runBatch(batch) });
+        runs.push({ idxs: chunk, seqs: runSeqs, result: model.runBatch(batch) });
       }
     }
-    const now = this.clock();
-    const out = new Array<ScoredSequence>(seqs.length);
-    const inputsOf = new Array<{ r: BatchResult; row: number }>(seqs.length);
-    try {
-      for (const run of runs) {
-        const r = await run.result;
-        const outputs = model.split(r.outputs, run.idxs.length);
-        for (let j = 0; j < run.idxs.length; j++) {
-          const i = run.idxs[j] as number;
-          const seq = seqs[i] as Sequence;
-          const o = outputs[j];
-          if (!o) throw new Error(`model returned no output for sequence ${seq.sequence_id}`);
-          out[i] = this.toScored(ctx, seq, o, now);
-          inputsOf[i] = { r, row: j };
-        }
-      }
-    } finally {
-      // A failed run must not leave its siblings' rejections unhandled.
-      for (const run of runs) run.result.catch(() => undefined);
-    }
-    // Top features (alerts) and the online benign baseline, in input order: the baseline a
-    // sequence is compared with does not depend on how the batch was bucketed.
-    for (let i = 0; i < seqs.length; i++) {
-      const s = out[i] as ScoredSequence;
-      if (!s.alert && (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0)) continue;
-      const { r, row } = inputsOf[i] as { r: BatchResult; row: number };
-      const summary = summarise(featuresOf(seqs[i] as Sequence, r, row));
-      if (s.alert) s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
-      else ctx.baseline.observeBenign(summary);
-    }
-    return out;
+    return runs;
+  }
+
+  private toScoredRun(ctx: ModelContext, seqs: Sequence[], r: BatchResult, now: number): ScoredSequence[] {
+    const outputs = ctx.model.split(r.outputs, seqs.length);
+    return seqs.map((seq, j) => {
+      const o = outputs[j];
+      if (!o) throw new Error(`model returned no output for sequence ${seq.sequence_id}`);
+      return this.toScored(ctx, seq, o, now);
+    });
+  }
+
+  /** Top features of an alert, or (every BASELINE_SAMPLE-th quiet sequence) a benign observation. */
+  private explain(ctx: ModelContext, seq: Sequence, s: ScoredSequence, r: BatchResult, row: number): void {
+    if (!s.alert && (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0)) return;
+    const summary = summarise(featuresOf(seq, r, row));
+    if (s.alert) s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
+    else ctx.baseline.observeBenign(summary);
   }
 
   private toScored(

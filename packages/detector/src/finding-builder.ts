@@ -136,6 +136,27 @@ export function sequenceFacts(
   | 'bwd_pkts'
   | 'label'
 > {
+  const only = seq.flows.length === 1 ? seq.flows[0] : undefined;
+  if (only) {
+    // The common case (most sequences hold one flow), without the maps below.
+    return {
+      sequence_id: seq.sequence_id,
+      window_start_ms: seq.window_start_ms,
+      window_end_ms: seq.window_end_ms,
+      first_seen_ms: only.start_ms,
+      last_seen_ms: only.end_ms,
+      src_ip: seq.src_ip,
+      dst_ip: seq.dst_ip,
+      dst_ports: [only.dst_port],
+      protocols: [only.protocol],
+      connections: 1,
+      fwd_bytes: only.fwd_bytes,
+      bwd_bytes: only.bwd_bytes,
+      fwd_pkts: only.fwd_pkts,
+      bwd_pkts: only.bwd_pkts,
+      label: only.label === 1 ? 1 : only.label === 0 ? 0 : null,
+    };
+  }
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   let fb = 0;

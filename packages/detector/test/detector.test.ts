@@ -241,6 +241,22 @@ describe('Detector', () => {
       }
       // The truncated sequence (more flows than max_len) still explains itself from all its flows.
       assert.equal(a[4]?.finding.connections, max + 5);
+      // Per-run delivery: runs of one length bucket each, at most maxBatch, the same findings
+      // (top features follow run order there, so they may differ).
+      const perRun = await Promise.all(new Detector(tiny, { clock: () => 1 }).scoreRuns(seqs));
+      assert.ok(perRun.every((r) => r.length >= 1 && r.length <= 2));
+      const byId = new Map(perRun.flat().map((s) => [s.finding.sequence_id, s]));
+      assert.equal(byId.size, seqs.length);
+      const plain = (s: (typeof a)[number]) => ({
+        ...s.finding,
+        explanation: { ...s.finding.explanation, top_features: [] },
+      });
+      for (const s of a) {
+        const r = byId.get(s.finding.sequence_id);
+        assert.ok(r);
+        assert.deepEqual(plain(r), plain(s));
+        assert.equal(r.finding.explanation.top_features.length, s.alert ? 5 : 0);
+      }
     } finally {
       await Promise.all([onWorker.close(), local.close(), tiny.close()]);
     }

@@ -72,10 +72,15 @@ const AUTH_PORTS: ReadonlySet<number> = new Set(SUB_SCORE_CONSTANTS.brute_force.
 
 function bruteForce(seq: Sequence): number {
   const c = SUB_SCORE_CONSTANTS.brute_force;
-  const counts = new Map<number, number>();
-  for (const f of seq.flows) counts.set(f.dst_port, (counts.get(f.dst_port) ?? 0) + 1);
   let m = 0;
   let port = 0;
+  const only = seq.flows.length === 1 ? seq.flows[0] : undefined;
+  if (only)
+    return clamp01(
+      ramp(1, c.min_attempts, c.full_attempts) * (AUTH_PORTS.has(only.dst_port) ? 1 : c.non_auth_weight),
+    );
+  const counts = new Map<number, number>();
+  for (const f of seq.flows) counts.set(f.dst_port, (counts.get(f.dst_port) ?? 0) + 1);
   for (const [p, k] of counts) {
     if (k > m || (k === m && p < port)) {
       m = k;

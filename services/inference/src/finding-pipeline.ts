@@ -14,7 +14,7 @@ export interface FindingPipelineDeps {
   findingsTopic: string;
   suppression: SuppressionMatcher | null;
   metrics: InferenceMetrics;
-  /** Sequences per scoring stage (the detector cuts each into model runs per length bucket). */
+  /** With maxWaitMs > 0: most sequences coalesced into one scoring call. */
   batchSize: number;
   maxWaitMs: number;
 }
@@ -23,6 +23,16 @@ export interface PipelineResult {
   stored: number;
   emitted: number;
   suppressed: number;
+}
+
+/** Calls `each(key, count)` once per distinct key (one metric update per label set, not per item). */
+function countBy<T>(items: T[], key: (t: T) => string, each: (key: string, n: number) => void): void {
+  const counts = new Map<string, number>();
+  for (const t of items) {
+    const k = key(t);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of counts) each(k, n);
 }
 
 /** A plain number[] copy of a vector (Array.from on a typed array is several times slower). */
@@ -65,26 +75,35 @@ export class FindingPipeline {
   }
 
   /**
-   * Scores, stores and emits `seqs` in stages of `batchSize`. Every stage is handed to the model
-   * first; then each stage is stored and emitted as soon as it is scored, so the store write and
-   * emit of stage k (this thread, and fsync) overlap the model run of stage k+1 (its worker).
-   * Resolves once every stage is stored and emitted; rejects if any failed (the consumer then
-   * retries the whole batch: upserts by id are idempotent).
+   * Scores, stores and emits `seqs`. With no micro-batch wait the whole consumer batch is bucketed
+   * at once (the largest model runs) and each model run is stored and emitted as soon as it is
+   * scored, so the store write and emit of run k (this thread, and fsync) overlap model run k+1
+   * (its worker). With a wait, concurrent callers are coalesced first (MicroBatcher). Resolves once
+   * everything is stored and emitted; rejects if any part failed (the consumer then retries the
+   * whole batch: upserts by id are idempotent).
    */
   async process(seqs: Sequence[]): Promise<PipelineResult> {
-    const size = this.deps.batchSize;
-    const stages: Promise<ScoredSequence[]>[] = [];
-    for (let i = 0; i < seqs.length; i += size) stages.push(this.score(seqs.slice(i, i + size)));
+    if (this.deps.maxWaitMs > 0) return this.storeAndEmit(await this.score(seqs));
+    const { detector, metrics } = this.deps;
+    const device = detector.model.device;
+    const started = performance.now();
+    const runs = detector.scoreRuns(seqs).map((run) =>
+      run.then((scored) => {
+        metrics.batchSize.observe(scored.length);
+        metrics.inferenceSeconds.observe({ device }, (performance.now() - started) / 1000);
+        return scored;
+      }),
+    );
     const total: PipelineResult = { stored: 0, emitted: 0, suppressed: 0 };
     try {
-      for (const stage of stages) {
-        const r = await this.storeAndEmit(await stage);
+      for (const run of runs) {
+        const r = await this.storeAndEmit(await run);
         total.stored += r.stored;
         total.emitted += r.emitted;
         total.suppressed += r.suppressed;
       }
     } finally {
-      for (const stage of stages) stage.catch(() => undefined);
+      for (const run of runs) run.catch(() => undefined);
     }
     return total;
   }
@@ -111,18 +130,31 @@ export class FindingPipeline {
       vector: toArray(s.embedding),
       payload: s.finding,
     }));
-    await this.timed('upsert', () => store.upsert(points));
+    const upserted = this.timed('upsert', () => store.upsert(points));
+    upserted.catch(() => undefined); // awaited below; observed here in case encoding throws first
+    // Encoded while the store writes (and fsyncs); sent only after the write succeeded, so a
+    // finding on findings.v1 is always already in the store.
     const alerts = scored.filter((s) => s.alert);
-    if (alerts.length > 0 && this.deps.producer) {
-      await this.deps.producer.send(
-        this.deps.findingsTopic,
-        alerts.map((s) => ({ key: s.finding.sequence_id, value: this.deps.findingsCodec.encode(s.finding) })),
-      );
-    }
-    for (const s of scored) metrics.sequences.inc({ model_version: s.finding.model_version });
-    for (const s of alerts) {
-      metrics.findings.inc({ tactic: s.finding.tactics[0]?.id ?? 'none', severity: s.finding.severity });
-    }
+    const messages = alerts.map((s) => ({
+      key: s.finding.sequence_id,
+      value: this.deps.findingsCodec.encode(s.finding),
+    }));
+    await upserted;
+    if (messages.length > 0 && this.deps.producer)
+      await this.deps.producer.send(this.deps.findingsTopic, messages);
+    countBy(
+      scored,
+      (s) => s.finding.model_version,
+      (version, n) => metrics.sequences.inc({ model_version: version }, n),
+    );
+    countBy(
+      alerts,
+      (s) => `${s.finding.tactics[0]?.id ?? 'none'}|${s.finding.severity}`,
+      (key, n) => {
+        const [tactic = 'none', severity = ''] = key.split('|');
+        metrics.findings.inc({ tactic, severity }, n);
+      },
+    );
     if (suppressed > 0) metrics.suppressed.inc(suppressed);
     return { stored: points.length, emitted: alerts.length, suppressed };
   }

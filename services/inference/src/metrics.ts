@@ -25,7 +25,7 @@ export function createInferenceMetrics(registry: Registry): InferenceMetrics {
     }),
     inferenceSeconds: new Histogram({
       name: 'tidewatch_inference_model_seconds',
-      help: 'Model latency per micro-batch (features + ONNX + mapping)',
+      help: 'Per model run: seconds from handing the consumer batch to the model until the run is scored (features + queue + ONNX + mapping)',
       labelNames: ['device'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
