@@ -24,6 +24,7 @@ export interface WireConsumerDeps {
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
 const METADATA_CHECK_MS = 30_000;
+const JOIN_TIMEOUT_MS = 60_000;
 const key = (topic: string, partition: number) => `${topic}\0${partition}`;
 
 /**
@@ -72,14 +73,28 @@ export class WireConsumer implements BusConsumer {
   async run(handler: BatchHandler): Promise<void> {
     if (this.#state !== 'idle') throw new Error(`consumer of group ${this.#options.groupId} already ran`);
     this.#state = 'running';
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.#cluster.refresh(this.#options.topics);
-      await this.#join();
+      await Promise.race([
+        (async () => {
+          await this.#cluster.refresh(this.#options.topics);
+          await this.#join();
+        })(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`consumer of group ${this.#options.groupId} did not join within 60 s`)),
+            JOIN_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (error) {
+      this.#abort.abort();
       this.#state = 'stopped';
       this.#member.close();
       this.#cluster.close();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     this.#untrackLag = this.#deps.metrics?.trackLag(() => this.lag());
     this.#loop = this.#fetchLoop(handler);
