@@ -98,9 +98,9 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     groupId: text(env, 'TIDEWATCH_INFERENCE_GROUP') ?? 'tidewatch-inference',
     sequencesTopic: text(env, 'TIDEWATCH_SEQUENCES_TOPIC') ?? 'sequences.v1',
     findingsTopic: text(env, 'TIDEWATCH_FINDINGS_TOPIC') ?? 'findings.v1',
-    batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 256, { min: 1, max: 8192 }),
+    batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 512, { min: 1, max: 8192 }),
     maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 0, { min: 0, max: 60_000 }),
-    maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 512, { min: 1 }),
+    maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 2048, { min: 1 }),
     sessionTimeoutMs: num(env, 'TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS', 30_000, {
       min: 6_000,
       max: 300_000,
