@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { API, type ApiName, type ApiSpec, apiVersions, saslAuthenticate, saslHandshake } from './apis.ts';
 import { Reader, Writer } from './codec.ts';
@@ -79,7 +79,12 @@ export class BrokerConnection {
       const timeoutMs = this.#settings.connectTimeoutMs ?? 10_000;
       // Plain sockets read into one reusable buffer; frames are assembled from it by one copy.
       const s = ssl
-        ? tlsConnect({ host, port, servername: host, ...(ssl === true ? {} : ssl) })
+        ? tlsConnect({
+            host,
+            port,
+            ...(isIP(host) ? {} : { servername: host }),
+            ...(ssl === true ? {} : ssl),
+          })
         : netConnect({
             host,
             port,
