@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { needsServices, serviceEndpoints, uniqueName, waitFor } from '@tidewatch/testing';
 import { Partitioners } from 'kafkajs';
+import { Writable } from 'node:stream';
+import { createLogger } from '@tidewatch/observability';
 import { type BusConsumer, type BusMessage, KafkaBus } from '../src/index.ts';
+import { Cluster } from '../src/wire/cluster.ts';
+import { listPartitionOffsets } from '../src/wire/offsets.ts';
+import { WireProducer } from '../src/wire/producer.ts';
 
 const services = needsServices();
 const brokers = () => serviceEndpoints()!.kafkaBrokers;
@@ -138,6 +143,57 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
     assert.ok(seen[0].size > 0 && seen[1].size > 0, 'both clients got partitions');
     const wirePartitions = new Set(seen[0].values());
     for (const p of seen[1].values()) assert.ok(!wirePartitions.has(p), `partition ${p} had one owner`);
+  });
+
+  it('retries a produce whose connection dropped under it, and the log holds each message once', async () => {
+    const wire = bus('wire');
+    const topic = uniqueName('reset');
+    await wire.ensureTopics([{ topic, partitions: 3, withDeadLetter: false }]);
+    const lines: string[] = [];
+    const logger = createLogger({
+      name: 'reset-test',
+      level: 'warn',
+      destination: new Writable({
+        write(chunk, _enc, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    });
+    const cluster = new Cluster({ brokers: brokers(), clientId: 'reset-test' });
+    const producer = new WireProducer(cluster, { retries: 5, initialRetryMs: 20, logger });
+    await producer.connect();
+    const leader = (await cluster.topic(topic)).leaders[0]!;
+    for (let round = 0; round < 10; round++) {
+      const sent = producer.send(
+        topic,
+        Array.from({ length: 100 }, (_, i) => ({
+          key: `r${round}-${i}`,
+          value: Buffer.from(`${round}:${i}`),
+        })),
+      );
+      // The request is written within this tick; the connection is cut before its answer is read.
+      await new Promise((resolve) => setImmediate(resolve));
+      (await cluster.connectionTo(leader, 'produce')).reset('cut by the test');
+      await sent;
+    }
+    await producer.close();
+    assert.ok(
+      lines.some((l) => l.includes('produce failed, retrying') && l.includes('cut by the test')),
+      'at least one produce request was cut in flight and retried',
+    );
+    const ends = await listPartitionOffsets(
+      wire.wireAdmin(),
+      [0, 1, 2].map((partition) => ({ topic, partition })),
+      -1,
+    );
+    assert.equal(
+      [...ends.values()].reduce((a, b) => a + b, 0),
+      1000,
+      'retried batches were deduplicated by the broker (idempotent producer)',
+    );
+    const messages = await consumeAll(wire, topic, 1000);
+    assert.equal(new Set(messages.map((m) => m.key!.toString())).size, 1000);
   });
 
   it('starts a new group at the end of the log when fromBeginning is false', async () => {

@@ -300,6 +300,11 @@ export class BrokerConnection {
     }
   }
 
+  /** Drops the socket (requests in flight fail with KafkaConnectionError); the next request reconnects. */
+  reset(reason = 'reset by the client'): void {
+    this.#teardown(new KafkaConnectionError(`connection to ${this.address} ${reason}`));
+  }
+
   close(): void {
     this.#closed = true;
     this.#teardown(new KafkaConnectionError(`connection to ${this.address} was closed by the client`));

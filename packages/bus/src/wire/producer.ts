@@ -216,7 +216,7 @@ export class WireProducer {
   }
 
   #release(batch: Batch): void {
-    if (this.#pool.length < 64 && batch.builder.buf.length <= 4 * 1024 * 1024) this.#pool.push(batch.builder);
+    if (this.#pool.length < 16 && batch.builder.buf.length <= 2 * 1024 * 1024) this.#pool.push(batch.builder);
   }
 
   #scheduleDrain(): void {
