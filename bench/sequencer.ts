@@ -13,12 +13,15 @@
  * (user + system), so flows per CPU second is the per-core figure. Medians are printed.
  * Memory: open conversation-windows held by the pure PartitionSequencer, heap delta per window.
  */
+import { connect } from 'node:net';
 import { KafkaBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
+  FlowDecoder,
   InMemoryEntityStats,
   PartitionSequencer,
+  SequenceEncoder,
   sequencingSpec,
   windowContribution,
   windowSequences,
@@ -150,9 +153,30 @@ async function passThrough(): Promise<Run> {
   });
 }
 
+/** Redis server CPU seconds so far (INFO cpu over a plain socket: the bench needs no client). */
+async function redisCpuSeconds(): Promise<number> {
+  const url = new URL(redisUrl as string);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      text += chunk.toString();
+      if (text.includes('used_cpu_user:') && text.endsWith('\r\n')) resolve();
+    });
+    if (url.password) socket.write(`AUTH ${decodeURIComponent(url.password)}\r\n`);
+    socket.write('INFO cpu\r\n');
+  });
+  socket.destroy();
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(text)?.[1] ?? Number.NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
 async function sequencer(
   stats: 'redis' | 'memory',
-): Promise<Run & { sequences: number; drainSeconds: number }> {
+): Promise<
+  Run & { sequences: number; drainSeconds: number; redisCpu: number; redisOps: Map<string, number> }
+> {
   const name = uniqueName('bench-seq');
   const config = loadSequencerConfig({
     KAFKA_BROKERS: brokers.join(','),
@@ -173,6 +197,8 @@ async function sequencer(
   );
   const consumed = async () => (await app.metrics.flowsIn.get()).values.reduce((n, v) => n + v.value, 0);
   const drainStart = { t: 0 };
+  const redisCpu0 = await redisCpuSeconds();
+  let redisCpu = 0;
   const run = await timed(async (done) => {
     await app.start();
     const poll = setInterval(() => {
@@ -185,8 +211,13 @@ async function sequencer(
     }, 20);
     return async () => {
       drainStart.t = performance.now();
+      redisCpu = (await redisCpuSeconds()) - redisCpu0;
     };
   });
+  const redisOps = new Map<string, number>();
+  for (const v of (await app.metrics.redisSeconds.get()).values) {
+    if (v.metricName?.endsWith('_sum')) redisOps.set(String(v.labels['op']), v.value);
+  }
   // Time until the idle flush emitted the last windows (includes the 1 s idle wait).
   const sequencesOut = async () => (await app.metrics.sequencesOut.get()).values[0]?.value ?? 0;
   let last = -1;
@@ -200,12 +231,14 @@ async function sequencer(
   const drainSeconds = (performance.now() - drainStart.t) / 1000;
   const sequences = await sequencesOut();
   await app.stop();
-  return { ...run, sequences, drainSeconds };
+  return { ...run, sequences, drainSeconds, redisCpu, redisOps };
 }
 
 /** The same work without Kafka or Redis: decode, sequence, entity stats in memory, encode. */
 function core(): Run {
   const values = flows.map((f) => codecs.flows.encode(f));
+  const decoder = new FlowDecoder(codecs.flows);
+  const encoder = new SequenceEncoder(codecs.sequences);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const spec = sequencingSpec();
@@ -216,11 +249,11 @@ function core(): Run {
     stats.applySync(seq.seal().map(windowContribution));
     for (const w of seq.takeEmittable()) {
       const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
-      for (const s of windowSequences(w, context, spec)) bytes += codecs.sequences.encode(s).length;
+      for (const s of windowSequences(w, context, spec)) bytes += encoder.encode(s).length;
     }
   };
   values.forEach((v, i) => {
-    seq.push(codecs.flows.decode(v), i);
+    seq.push(decoder.decode(v), i);
     if (i % 2000 === 1999) drain();
   });
   seq.idleFlush();
@@ -250,7 +283,8 @@ function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: 
 }
 
 const results: Record<string, Run[]> = { pass: [], redis: [], memory: [], core: [] };
-const extra: { sequences: number; drainSeconds: number }[] = [];
+const extra: { sequences: number; drainSeconds: number; redisCpu: number; redisOps: Map<string, number> }[] =
+  [];
 for (let r = 0; r < REPS; r++) {
   results['pass']?.push(await passThrough());
   const withRedis = await sequencer('redis');
@@ -283,6 +317,12 @@ line('sequencer, in-memory entity stats', results['memory'] ?? [], floor);
 line('core only (decode+sequence+encode)', results['core'] ?? [], floor);
 console.log(
   `sequences emitted per run: ${extra[0]?.sequences}; last window emitted ${median(extra.map((e) => e.drainSeconds)).toFixed(1)} s after the last flow was consumed (idle flush after 1 s)`,
+);
+const ops = [...(extra[0]?.redisOps.keys() ?? [])].map(
+  (op) => `${op} ${median(extra.map((e) => e.redisOps.get(op) ?? 0)).toFixed(2)} s`,
+);
+console.log(
+  `Redis (sequencer run): server CPU ${median(extra.map((e) => e.redisCpu)).toFixed(2)} s; round trips awaited: ${ops.join(', ')}`,
 );
 for (const perConversation of [1, 8]) {
   const m = memoryPerConversation(perConversation);

@@ -35,6 +35,9 @@ export class FlowDecoder {
   readonly #strings = new AsciiInterner(65_536, 48);
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
+  /** The previous record's exporter and format: most records repeat them. */
+  #exporter = '';
+  #format = '';
 
   constructor(codec: AvroCodec<FlowRecord>) {
     const fields = (codec.contract.schema as { fields: { name: string; type: unknown }[] }).fields
@@ -53,9 +56,9 @@ export class FlowDecoder {
     this.#buf = buf;
     this.#pos = WIRE_HEADER_BYTES;
     const record: FlowRecord = {
-      exporter: this.#string(),
+      exporter: (this.#exporter = this.#repeated(this.#exporter)),
       observation_domain: this.#long(),
-      source_format: this.#string() as FlowRecord['source_format'],
+      source_format: (this.#format = this.#repeated(this.#format)) as FlowRecord['source_format'],
       start_ms: this.#long(),
       end_ms: this.#long(),
       protocol: this.#int(),
@@ -150,6 +153,22 @@ export class FlowDecoder {
     if (!(len >= 0) || end > this.#buf.length) throw new FlowDecodeError('truncated buffer');
     this.#pos = end;
     return this.#strings.decode(this.#buf as Utf8Buffer, start, end);
+  }
+
+  /** A string that usually equals `last`: compared byte by byte before anything is decoded. */
+  #repeated(last: string): string {
+    const len = this.#varint();
+    const start = this.#pos;
+    const end = start + len;
+    const buf = this.#buf;
+    if (!(len >= 0) || end > buf.length) throw new FlowDecodeError('truncated buffer');
+    this.#pos = end;
+    if (last.length === len) {
+      let i = 0;
+      while (i < len && last.charCodeAt(i) === buf[start + i]) i++;
+      if (i === len) return last;
+    }
+    return this.#strings.decode(buf as Utf8Buffer, start, end);
   }
 
   #map(): Record<string, string> {

@@ -3,10 +3,16 @@ import type { ContextKey, EntityStats, PartitionCheckpoint, WindowContribution }
 import type { Redis } from 'ioredis';
 import { decodeCheckpoint, encodeCheckpoint, type SequencerCoordination } from './coordination.ts';
 
-/** The scripts above, as ioredis defines them (numberOfKeys given per call). */
+/** The scripts below, as ioredis defines them (no KEYS: the scripts name their keys). */
 interface ScriptCommands {
-  twApplyWindows(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
-  twReadContexts(numberOfKeys: number, ...keys: string[]): Promise<number[]>;
+  twApplyWindows(
+    numberOfKeys: 0,
+    prefix: string,
+    ttl: string,
+    bucketMs: string,
+    windows: string,
+  ): Promise<number>;
+  twReadContexts(numberOfKeys: 0, prefix: string, keys: string): Promise<number[]>;
 }
 
 /** Observes the duration of one Redis round trip (the Redis latency metric). */
@@ -17,61 +23,81 @@ const untimed: RedisTimer = (_op, run) => run();
 /**
  * Adds sealed conversation-windows to their initiators' context and their pair counters, each
  * window once: its marker key makes a replayed window a no-op, and the script runs atomically, so
- * a crash leaves either all of a call's increments or none. One call carries many windows (one
- * round trip and one command per batch, not per window).
- * KEYS: per window 5 keys: marker, dsts HLL, ports HLL, connections counter, pair hash.
- * ARGV: ttl seconds, then per window: responder, connections, fwd_bytes, bwd_bytes, fwd_pkts,
- * bwd_pkts, port count n, n ports.
+ * a crash leaves either all of a call's increments or none. One call carries many windows as one
+ * JSON argument (the client encodes one string, not a dozen arguments per window) and the script
+ * names the keys itself (one Redis is assumed, see the README); windows of one initiator and
+ * window start are added to its context together. A key's expiry is set when the script creates
+ * it (keys are per window or per pair bucket, far shorter than the TTL).
+ * ARGV: key prefix, ttl seconds, pair bucket ms,
+ *       [[initiator, responder, window start, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, [ports]], ...]
  * Returns the number of windows applied (not already marked).
  */
 const APPLY_WINDOWS = `
-local ttl = ARGV[1]
-local a = 2
+local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local windows = cjson.decode(ARGV[4])
+local fmt = string.format
+local entities, order = {}, {}
 local applied = 0
-for k = 1, #KEYS, 5 do
-  local ports = tonumber(ARGV[a + 6])
-  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then
-    applied = applied + 1
-    redis.call('PFADD', KEYS[k + 1], ARGV[a])
-    redis.call('EXPIRE', KEYS[k + 1], ttl)
-    if ports > 0 then
-      local first = a + 7
-      local last = a + 6 + ports
-      for i = first, last, 1000 do
-        redis.call('PFADD', KEYS[k + 2], unpack(ARGV, i, math.min(i + 999, last)))
-      end
-      redis.call('EXPIRE', KEYS[k + 2], ttl)
-    end
-    redis.call('INCRBY', KEYS[k + 3], ARGV[a + 1])
-    redis.call('EXPIRE', KEYS[k + 3], ttl)
-    redis.call('HINCRBY', KEYS[k + 4], 'connections', ARGV[a + 1])
-    redis.call('HINCRBY', KEYS[k + 4], 'fwd_bytes', ARGV[a + 2])
-    redis.call('HINCRBY', KEYS[k + 4], 'bwd_bytes', ARGV[a + 3])
-    redis.call('HINCRBY', KEYS[k + 4], 'fwd_pkts', ARGV[a + 4])
-    redis.call('HINCRBY', KEYS[k + 4], 'bwd_pkts', ARGV[a + 5])
-    redis.call('EXPIRE', KEYS[k + 4], ttl)
+local function addAll(key, values)
+  for i = 1, #values, 1000 do
+    redis.call('PFADD', key, unpack(values, i, math.min(i + 999, #values)))
   end
-  a = a + 7 + ports
+end
+for i = 1, #windows do
+  local w = windows[i]
+  local initiator, responder, start = w[1], w[2], fmt('%d', w[3])
+  if redis.call('SET', prefix .. ':applied:' .. initiator .. '>' .. responder .. ':' .. start, '1', 'NX', 'EX', ttl) then
+    applied = applied + 1
+    local ent = prefix .. ':ent:' .. initiator .. ':' .. start
+    local e = entities[ent]
+    if not e then
+      e = { dsts = {}, ports = {}, connections = 0 }
+      entities[ent] = e
+      order[#order + 1] = ent
+    end
+    e.dsts[#e.dsts + 1] = responder
+    for _, port in ipairs(w[9]) do e.ports[#e.ports + 1] = fmt('%d', port) end
+    e.connections = e.connections + w[4]
+    local pair = prefix .. ':pair:' .. initiator .. '>' .. responder .. ':' .. fmt('%d', math.floor(w[3] / bucketMs) * bucketMs)
+    if redis.call('HINCRBY', pair, 'connections', fmt('%d', w[4])) == w[4] then redis.call('EXPIRE', pair, ttl) end
+    redis.call('HINCRBY', pair, 'fwd_bytes', fmt('%d', w[5]))
+    redis.call('HINCRBY', pair, 'bwd_bytes', fmt('%d', w[6]))
+    redis.call('HINCRBY', pair, 'fwd_pkts', fmt('%d', w[7]))
+    redis.call('HINCRBY', pair, 'bwd_pkts', fmt('%d', w[8]))
+  end
+end
+for _, ent in ipairs(order) do
+  local e = entities[ent]
+  addAll(ent .. ':dsts', e.dsts)
+  addAll(ent .. ':ports', e.ports)
+  if redis.call('INCRBY', ent .. ':conns', fmt('%d', e.connections)) == e.connections then
+    redis.call('EXPIRE', ent .. ':dsts', ttl)
+    redis.call('EXPIRE', ent .. ':ports', ttl)
+    redis.call('EXPIRE', ent .. ':conns', ttl)
+  end
 end
 return applied
 `;
 
 /**
- * The contexts of many (initiator, window) keys in one call.
- * KEYS: per context 3 keys: dsts HLL, ports HLL, connections counter. Returns 3 integers each.
+ * The contexts of many (initiator, window start) pairs in one call.
+ * ARGV: key prefix, [[initiator, window start], ...]. Returns 3 integers per pair.
  */
 const READ_CONTEXTS = `
+local prefix = ARGV[1]
+local keys = cjson.decode(ARGV[2])
 local out = {}
-for k = 1, #KEYS, 3 do
-  out[#out + 1] = redis.call('PFCOUNT', KEYS[k])
-  out[#out + 1] = redis.call('PFCOUNT', KEYS[k + 1])
-  out[#out + 1] = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+for i = 1, #keys do
+  local ent = prefix .. ':ent:' .. keys[i][1] .. ':' .. string.format('%d', keys[i][2])
+  out[#out + 1] = redis.call('PFCOUNT', ent .. ':dsts')
+  out[#out + 1] = redis.call('PFCOUNT', ent .. ':ports')
+  out[#out + 1] = tonumber(redis.call('GET', ent .. ':conns') or '0')
 end
 return out
 `;
 
 /** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
-const WINDOWS_PER_CALL = 500;
+const WINDOWS_PER_CALL = 1000;
 
 /** Key layout (documented in services/sequencer/README.md). */
 export class SequencerKeys {
@@ -119,38 +145,34 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
 
   async applyWindows(contributions: WindowContribution[]): Promise<void> {
     if (contributions.length === 0) return;
-    const k = this.keys;
-    const bucketMs = this.settings.pairBucketMs;
-    const ttl = String(this.settings.ttlSeconds);
+    const { keyPrefix, ttlSeconds, pairBucketMs } = this.settings;
     const commands = this.redis as unknown as ScriptCommands;
     await this.#timer('apply_windows', async () => {
-      const calls: Promise<unknown>[] = [];
+      const calls: Promise<number>[] = [];
       for (let from = 0; from < contributions.length; from += WINDOWS_PER_CALL) {
-        const chunk = contributions.slice(from, from + WINDOWS_PER_CALL);
-        const keys: string[] = [];
-        const args: (string | number)[] = [ttl];
-        for (const c of chunk) {
-          const bucket = Math.floor(c.windowStartMs / bucketMs) * bucketMs;
-          keys.push(
-            k.applied(c.initiator, c.responder, c.windowStartMs),
-            k.entity(c.initiator, c.windowStartMs, 'dsts'),
-            k.entity(c.initiator, c.windowStartMs, 'ports'),
-            k.entity(c.initiator, c.windowStartMs, 'conns'),
-            k.pair(c.initiator, c.responder, bucket),
-          );
-          args.push(
+        const windows = contributions
+          .slice(from, from + WINDOWS_PER_CALL)
+          .map((c) => [
+            c.initiator,
             c.responder,
+            c.windowStartMs,
             c.connections,
             c.fwdBytes,
             c.bwdBytes,
             c.fwdPkts,
             c.bwdPkts,
-            c.dstPorts.length,
-            ...c.dstPorts,
-          );
-        }
-        // Sent together: ioredis writes them back to back, so this is one round trip.
-        calls.push(commands.twApplyWindows(keys.length, ...keys, ...args));
+            c.dstPorts,
+          ]);
+        // Sent back to back: one round trip for all of them.
+        calls.push(
+          commands.twApplyWindows(
+            0,
+            keyPrefix,
+            String(ttlSeconds),
+            String(pairBucketMs),
+            JSON.stringify(windows),
+          ),
+        );
       }
       await Promise.all(calls);
     });
@@ -160,19 +182,12 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     if (keys.length === 0) return [];
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
-      const calls: Promise<unknown>[] = [];
+      const calls: Promise<number[]>[] = [];
       for (let from = 0; from < keys.length; from += WINDOWS_PER_CALL) {
-        const redisKeys: string[] = [];
-        for (const key of keys.slice(from, from + WINDOWS_PER_CALL)) {
-          redisKeys.push(
-            this.keys.entity(key.initiator, key.windowStartMs, 'dsts'),
-            this.keys.entity(key.initiator, key.windowStartMs, 'ports'),
-            this.keys.entity(key.initiator, key.windowStartMs, 'conns'),
-          );
-        }
-        calls.push(commands.twReadContexts(redisKeys.length, ...redisKeys));
+        const pairs = keys.slice(from, from + WINDOWS_PER_CALL).map((k) => [k.initiator, k.windowStartMs]);
+        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(pairs)));
       }
-      const results = ((await Promise.all(calls)) as number[][]).flat();
+      const results = (await Promise.all(calls)).flat();
       return keys.map((_, i) => ({
         distinct_dsts: Number(results[3 * i] ?? 0),
         distinct_dst_ports: Number(results[3 * i + 1] ?? 0),
