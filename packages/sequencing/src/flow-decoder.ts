@@ -56,9 +56,9 @@ export class FlowDecoder {
     this.#buf = buf;
     this.#pos = WIRE_HEADER_BYTES;
     const record: FlowRecord = {
-      exporter: (this.#exporter = this.#repeated(this.#exporter)),
+      exporter: this.#exporterField(),
       observation_domain: this.#long(),
-      source_format: (this.#format = this.#repeated(this.#format)) as FlowRecord['source_format'],
+      source_format: this.#formatField() as FlowRecord['source_format'],
       start_ms: this.#long(),
       end_ms: this.#long(),
       protocol: this.#int(),
@@ -153,6 +153,16 @@ export class FlowDecoder {
     if (!(len >= 0) || end > this.#buf.length) throw new FlowDecodeError('truncated buffer');
     this.#pos = end;
     return this.#strings.decode(this.#buf as Utf8Buffer, start, end);
+  }
+
+  #exporterField(): string {
+    this.#exporter = this.#repeated(this.#exporter);
+    return this.#exporter;
+  }
+
+  #formatField(): string {
+    this.#format = this.#repeated(this.#format);
+    return this.#format;
   }
 
   /** A string that usually equals `last`: compared byte by byte before anything is decoded. */
