@@ -27,6 +27,7 @@ import type {
   TopicSpec,
 } from './bus.ts';
 import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
+import { createMissingTopics } from './wire/admin.ts';
 import { Cluster, type ClusterSettings } from './wire/cluster.ts';
 import { WireConsumer } from './wire/consumer.ts';
 import { groupLag } from './wire/offsets.ts';
@@ -181,9 +182,9 @@ class WireBusProducer implements BusProducer {
 }
 
 /**
- * MessageBus on Apache Kafka: idempotent producers, at-least-once consumers, DLQ topics. Produce,
- * fetch and commit go through the wire client (src/wire/) or kafkajs (settings.client); topic
- * administration through kafkajs.
+ * MessageBus on Apache Kafka: idempotent producers, at-least-once consumers, DLQ topics, through
+ * this package's Kafka wire-protocol client (src/wire/) or kafkajs (settings.client). admin() is
+ * kafkajs' admin client either way (tools and tests).
  */
 export class KafkaBus implements MessageBus {
   readonly kafka: Kafka;
@@ -217,14 +218,19 @@ export class KafkaBus implements MessageBus {
   }
 
   async ensureTopics(specs: TopicSpec[]): Promise<void> {
-    const admin = await this.admin();
-    const existing = new Set(await admin.listTopics());
     const wanted = new Map<string, number>();
     for (const spec of specs) {
       const partitions = spec.partitions ?? this.#settings.defaultPartitions ?? 4;
       wanted.set(spec.topic, partitions);
       if (spec.withDeadLetter !== false) wanted.set(deadLetterTopic(spec.topic), partitions);
     }
+    if (this.client === 'wire') {
+      const created = await createMissingTopics(this.wireAdmin(), wanted, this.logger);
+      if (created.length > 0) this.logger.info({ topics: created }, 'created topics');
+      return;
+    }
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
     const missing = [...wanted].filter(([topic]) => !existing.has(topic));
     if (missing.length === 0) return;
     try {

@@ -196,6 +196,23 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
     assert.equal(new Set(messages.map((m) => m.key!.toString())).size, 1000);
   });
 
+  it('creates topics once when two processes ensure them at the same time', async () => {
+    const topic = uniqueName('race');
+    const [a, b] = [bus('wire'), bus('wire')];
+    await Promise.all([
+      a.ensureTopics([{ topic, partitions: 3 }]),
+      b.ensureTopics([{ topic, partitions: 3 }]),
+    ]);
+    const described = await a.wireAdmin().describe([topic, `${topic}.dlq`]);
+    assert.deepEqual(
+      described.topics.map((t) => [t.name, t.errorCode, t.partitions.length]).sort(),
+      [
+        [topic, 0, 3],
+        [`${topic}.dlq`, 0, 3],
+      ].sort(),
+    );
+  });
+
   it('starts a new group at the end of the log when fromBeginning is false', async () => {
     const wire = bus('wire');
     const topic = uniqueName('latest');

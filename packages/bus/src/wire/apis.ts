@@ -20,6 +20,7 @@ export const API = {
   ApiVersions: { key: 18, version: 2 },
   SaslAuthenticate: { key: 36, version: 1 },
   InitProducerId: { key: 22, version: 1 },
+  CreateTopics: { key: 19, version: 4 },
 } as const;
 
 export type ApiName = keyof typeof API;
@@ -527,3 +528,26 @@ export function decodeAssignment(r: Reader): { topic: string; partition: number 
     })
     .flat();
 }
+
+// CreateTopics v4 (replication factor -1: the broker default)
+export const createTopics = (
+  topics: { name: string; partitions: number }[],
+  timeoutMs: number,
+): ApiSpec<{ name: string; errorCode: number; errorMessage: string | null }[]> => ({
+  name: 'CreateTopics',
+  encode(w) {
+    w.array(topics, (x, t) => {
+      x.string(t.name);
+      x.int32(t.partitions);
+      x.int16(-1);
+      x.array([], () => {});
+      x.array([], () => {});
+    });
+    w.int32(timeoutMs);
+    w.bool(false);
+  },
+  decode(r) {
+    r.int32();
+    return r.array((a) => ({ name: a.string(), errorCode: a.int16(), errorMessage: a.nullableString() }));
+  },
+});

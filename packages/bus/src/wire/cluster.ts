@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { type BrokerInfo, findCoordinator, metadata } from './apis.ts';
+import { type BrokerInfo, findCoordinator, type MetadataResponse, metadata } from './apis.ts';
 import { BrokerConnection } from './connection.ts';
 import { ErrorCode, KafkaConnectionError, KafkaProtocolError } from './protocol-errors.ts';
 import type { SaslCredentials } from './sasl.ts';
@@ -148,6 +148,14 @@ export class Cluster {
       this.#topicErrors.get(name) ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
       `topic ${name}`,
     );
+  }
+
+  /** Metadata of these topics straight from a broker (not cached); records the brokers it names. */
+  async describe(topics: string[]): Promise<MetadataResponse> {
+    const conn = await this.anyConnection();
+    const res = await conn.request(metadata(topics));
+    for (const b of res.brokers) this.#brokers.set(b.nodeId, b);
+    return res;
   }
 
   /** Forgets a topic's layout so the next use reloads it. */
