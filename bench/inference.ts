@@ -2,7 +2,7 @@
  * Inference benchmark (issue #6). Run: `. /tmp/tidewatch-dev/env && node --import tsx bench/inference.ts`
  * (needs KAFKA_BROKERS for the Kafka rows). Knobs (env): TW_BENCH_REPS (3), TW_BENCH_RUNS (service
  * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0]], default
- * `kafka:3,inprocess:3,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
+ * `kafka:3,kafka:0,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
  * TW_BENCH_LATENCY_S (seconds per latency rep, 6), TW_BENCH_THREADS (service intra-op threads,
  * 1), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
  * TW_BENCH_SPIN (1), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
@@ -17,7 +17,8 @@
  *     fsync per write), everything published before it starts, measured from the first to the last
  *     stored write; on Kafka and on the InProcessBus (the same pipeline without the wire), and the
  *     overhead against the baseline of the same rep (target < 20 %);
- *  3. latency from the producer's send to the stored point (all sequences, and alerts only: the
+ *  3. latency from the producer's send to the bus handler (the bus alone, no-op handler) and to the
+ *     stored point (all sequences, and alerts only: the
  *     stored findings) at a steady offered rate well below saturation.
  * Figures are medians over the reps.
  */
@@ -47,7 +48,7 @@ const DEFAULT_FILES = [
 const env = process.env;
 const REPS = Number(env['TW_BENCH_REPS'] ?? 3);
 /** Service configurations: bus and nearest labelled neighbours per alert. */
-const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,inprocess:3,inprocess:0')
+const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
   .split(',')
   .filter(Boolean)
   .map((r) => {
@@ -304,20 +305,90 @@ async function main(): Promise<void> {
     );
   }
   const k3 = ratioOf('kafka', 3);
-  const i3 = ratioOf('inprocess', 3);
+  const k0 = ratioOf('kafka', 0);
   const i0 = ratioOf('inprocess', 0);
-  if (k3 !== null && i3 !== null && k3 < 1) {
+  if (k3 !== null && k0 !== null && i0 !== null) {
     console.log(
-      `   of the Kafka run's overhead (${pct(1 - k3)} of raw): the bus/wire (InProcessBus − Kafka) ${pct(i3 - k3)}${i0 !== null ? `, neighbour kNN in the store (0 − 3 neighbours on the InProcessBus) ${pct(i0 - i3)}, the rest (decode, features, findings, store writes, emit) ${pct(1 - i0)}` : ''}`,
+      `   split of the full Kafka run's loss (${pct(1 - k3)} of raw): neighbour kNN in the store (kafka 0 − 3 neighbours) ${pct(k0 - k3)}, the bus/wire (InProcessBus − Kafka, 0 neighbours) ${pct(i0 - k0)}, the rest (decode, features, findings, store writes, emit) ${pct(1 - i0)}`,
+    );
+  }
+  const cpuOf = (bus: string, nb: number) => {
+    const i = RUNS.findIndex((r) => r.bus === bus && r.neighbours === nb);
+    return i < 0 ? null : median(cpuUs[i] ?? []);
+  };
+  const c3 = cpuOf('kafka', 3);
+  const c0 = cpuOf('kafka', 0);
+  const ci = cpuOf('inprocess', 0);
+  if (c3 !== null && c0 !== null && ci !== null) {
+    console.log(
+      `   CPU per sequence: ONNX ${rawCpu.toFixed(1)} µs, kNN ${(c3 - c0).toFixed(1)} µs, Kafka bus ${(c0 - ci).toFixed(1)} µs, the rest ${(ci - rawCpu).toFixed(1)} µs (a loaded machine shrinks the throughput figures; CPU per sequence much less)`,
     );
   }
 
   // 3: latency at a steady offered rate.
   console.log(
-    `\n3. latency send → stored point at ${fmt(RATE)} sequences/s offered (${LATENCY_S} s per rep):`,
+    `\n3. latency at a steady offered rate (≤ ${fmt(RATE)}/s and ≤ 30 % of the run's sustained rate; ${LATENCY_S} s per rep), medians of the reps' p50/p99:`,
   );
-  const n = Math.min(seqs.length, Math.round(RATE * LATENCY_S));
-  for (const cfg of RUNS.filter((r, i) => RUNS.findIndex((x) => x.bus === r.bus) === i)) {
+  /** Sends `slice` at `rate` in chunks every 10 ms; returns each key's send time. */
+  const paced = async (bus: MessageBus, topic: string, slice: OutgoingMessage[], rate: number) => {
+    const producer = await bus.producer();
+    const sentAt = new Map<string, number>();
+    const chunk = Math.max(1, Math.round(rate / 100));
+    const t0 = performance.now();
+    for (let i = 0; i < slice.length; i += chunk) {
+      const wait = t0 + (i / rate) * 1000 - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const part = slice.slice(i, i + chunk);
+      const at = nowMs();
+      for (const m of part) sentAt.set(m.key as string, at);
+      await producer.send(topic, part);
+    }
+    await producer.close();
+    return sentAt;
+  };
+  const sliceOf = (rep: number, rate: number) => {
+    // A different slice of the mix per rep.
+    const n = Math.min(seqs.length, Math.round(rate * LATENCY_S));
+    const from = (rep * 7919) % Math.max(1, seqs.length - n);
+    return encoded.slice(from, from + n);
+  };
+  const row = (label: string, p50: number[], p99: number[], extra = '') =>
+    console.log(
+      `   ${label.padEnd(24)} p50 ${median(p50).toFixed(1)} ms, p99 ${median(p99).toFixed(1)} ms${extra}`,
+    );
+  for (const bus of new Set(RUNS.map((r) => r.bus))) {
+    // The bus alone: a handler that only notes when each message arrived.
+    const b50: number[] = [];
+    const b99: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const b: MessageBus =
+        bus === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
+      const topic = uniqueName('bench.bus-latency');
+      await b.ensureTopics([{ topic, partitions: 2 }]);
+      const got = new Map<string, number>();
+      const consumer = b.consumer({
+        groupId: uniqueName('bench-bus'),
+        topics: [topic],
+        maxBatchSize: POLL,
+      });
+      await consumer.run(async (messages) => {
+        const at = nowMs();
+        for (const m of messages) got.set(m.key?.toString() ?? '', at);
+      });
+      const slice = sliceOf(rep, RATE);
+      const sentAt = await paced(b, topic, slice, RATE);
+      while (got.size < slice.length) await new Promise((r) => setTimeout(r, 10));
+      await consumer.stop();
+      if (b !== kafka) await b.close();
+      const lat = [...sentAt].map(([id, at]) => (got.get(id) as number) - at);
+      b50.push(quantile(lat, 0.5));
+      b99.push(quantile(lat, 0.99));
+    }
+    row(`${bus}, bus only`, b50, b99, ` at ${fmt(RATE)}/s (send → handler called)`);
+  }
+  for (const [i, cfg] of RUNS.entries()) {
+    // Well below this configuration's sustained rate, so the figure is latency, not queueing.
+    const rate = Math.max(50, Math.min(RATE, Math.round(0.3 * median(rates[i] ?? []))));
     const p50: number[] = [];
     const p99: number[] = [];
     const a50: number[] = [];
@@ -325,23 +396,9 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPS; rep++) {
       const run = await service(cfg);
       await run.start();
-      const producer = await run.bus.producer();
-      // Offset into the sequences per rep so each rep sees a different slice of the mix.
-      const from = (rep * 7919) % Math.max(1, seqs.length - n);
-      const slice = encoded.slice(from, from + n);
-      const sentAt = new Map<string, number>();
-      const chunk = Math.max(1, Math.round(RATE / 100));
-      const t0 = performance.now();
-      for (let i = 0; i < slice.length; i += chunk) {
-        const wait = t0 + (i / RATE) * 1000 - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const part = slice.slice(i, i + chunk);
-        const at = nowMs();
-        for (const m of part) sentAt.set(m.key as string, at);
-        await producer.send(run.topic, part);
-      }
+      const slice = sliceOf(rep, rate);
+      const sentAt = await paced(run.bus, run.topic, slice, rate);
       await run.waitStored(slice.length);
-      await producer.close();
       await run.stop();
       const lat: number[] = [];
       const alat: number[] = [];
@@ -355,9 +412,8 @@ async function main(): Promise<void> {
       a50.push(quantile(alat, 0.5));
       a99.push(quantile(alat, 0.99));
     }
-    console.log(
-      `   ${cfg.label.padEnd(24)} all: p50 ${median(p50).toFixed(1)} ms, p99 ${median(p99).toFixed(1)} ms; findings (alerts): p50 ${median(a50).toFixed(1)} ms, p99 ${median(a99).toFixed(1)} ms`,
-    );
+    row(cfg.label, p50, p99, ` at ${fmt(rate)}/s (send → point stored)`);
+    row(`${cfg.label}, findings`, a50, a99, ` at ${fmt(rate)}/s (send → alert stored)`);
   }
 
   await raw1.release();
