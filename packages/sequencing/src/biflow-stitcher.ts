@@ -11,9 +11,53 @@ import { MinHeap } from './min-heap.ts';
 interface PendingHalf {
   record: FlowRecord;
   position: InputPosition;
-  /** `ip#port` of the sender: halves of one connection have opposite directions. */
-  direction: string;
+  /**
+   * Which endpoint sent it: 0 for the endpoint whose `ip#port` text sorts first, 1 for the other
+   * (0 for both when the two endpoints are the same). Halves of one connection have opposite sides.
+   */
+  side: 0 | 1;
   released: boolean;
+}
+
+/** The pending halves of one (protocol, endpoint pair), sorted. */
+interface PendingGroup {
+  halves: PendingHalf[];
+  lowIp: string;
+  highIp: string;
+  key: number | string;
+}
+
+/**
+ * Whether `${ipA}#${portA}` sorts before `${ipB}#${portB}` (the order the stitching rule was
+ * specified with), mostly without building either string.
+ */
+export function endpointBefore(ipA: string, portA: number, ipB: string, portB: number): boolean {
+  if (ipA === ipB) {
+    if (portA === portB) return false;
+    return String(portA) < String(portB);
+  }
+  const shorter = ipA.length < ipB.length ? ipA : ipB;
+  const longer = shorter === ipA ? ipB : ipA;
+  if (!longer.startsWith(shorter)) return ipA < ipB;
+  return `${ipA}#${portA}` < `${ipB}#${portB}`;
+}
+
+/** A number for (protocol, low port, high port) when they fit in 40 bits, else text. */
+function portsKey(protocol: number, lowPort: number, highPort: number): number | string {
+  if (
+    protocol >= 0 &&
+    protocol < 256 &&
+    lowPort >= 0 &&
+    lowPort < 65536 &&
+    highPort >= 0 &&
+    highPort < 65536 &&
+    Number.isInteger(protocol) &&
+    Number.isInteger(lowPort) &&
+    Number.isInteger(highPort)
+  ) {
+    return protocol * 2 ** 32 + lowPort * 65536 + highPort;
+  }
+  return `${protocol}|${lowPort}|${highPort}`;
 }
 
 /**
@@ -24,11 +68,12 @@ interface PendingHalf {
  * starting within the tolerance, or passes alone. Because the decision waits for the watermark
  * (not for the tolerance alone) and only looks forward in a sorted set, the result does not depend
  * on arrival order as long as input is out of order by at most allowed_lateness - tolerance, and it
- * equals the batch result.
+ * equals the batch result. Groups are found by low address, high address, then a number for
+ * (protocol, ports): no key text per record.
  */
 export class BiflowStitcher {
-  readonly #groups = new Map<string, PendingHalf[]>();
-  readonly #byStart = new MinHeap<{ start: number; group: string }>((a, b) => a.start < b.start);
+  readonly #groups = new Map<string, Map<string, Map<number | string, PendingGroup>>>();
+  readonly #byStart = new MinHeap<{ start: number; group: PendingGroup }>((a, b) => a.start < b.start);
   readonly #byOffset = new MinHeap<PendingHalf>((a, b) => a.position.offset < b.position.offset);
   #pending = 0;
 
@@ -39,15 +84,29 @@ export class BiflowStitcher {
   }
 
   add(record: FlowRecord, position: InputPosition): void {
-    const direction = `${record.src_ip}#${record.src_port}`;
-    const reverse = `${record.dst_ip}#${record.dst_port}`;
-    const group = `${record.protocol}|${direction < reverse ? `${direction}|${reverse}` : `${reverse}|${direction}`}`;
-    const half: PendingHalf = { record, position, direction, released: false };
-    let halves = this.#groups.get(group);
-    if (!halves) {
-      halves = [];
-      this.#groups.set(group, halves);
+    const { src_ip: srcIp, dst_ip: dstIp, src_port: srcPort, dst_port: dstPort } = record;
+    const srcFirst = endpointBefore(srcIp, srcPort, dstIp, dstPort);
+    const same = !srcFirst && srcIp === dstIp && srcPort === dstPort;
+    const lowIp = srcFirst || same ? srcIp : dstIp;
+    const highIp = srcFirst || same ? dstIp : srcIp;
+    const key = portsKey(record.protocol, srcFirst ? srcPort : dstPort, srcFirst ? dstPort : srcPort);
+    let byHigh = this.#groups.get(lowIp);
+    if (!byHigh) {
+      byHigh = new Map();
+      this.#groups.set(lowIp, byHigh);
     }
+    let byPorts = byHigh.get(highIp);
+    if (!byPorts) {
+      byPorts = new Map();
+      byHigh.set(highIp, byPorts);
+    }
+    let group = byPorts.get(key);
+    if (!group) {
+      group = { halves: [], lowIp, highIp, key };
+      byPorts.set(key, group);
+    }
+    const half: PendingHalf = { record, position, side: srcFirst || same ? 0 : 1, released: false };
+    const halves = group.halves;
     let lo = 0;
     let hi = halves.length;
     while (lo < hi) {
@@ -66,12 +125,12 @@ export class BiflowStitcher {
     const out: ConversationFlow[] = [];
     for (let top = this.#byStart.peek(); top && top.start < watermark; top = this.#byStart.peek()) {
       this.#byStart.pop();
-      const halves = this.#groups.get(top.group);
-      if (!halves) continue;
-      this.#decide(halves, watermark, out);
-      const next = halves[0];
-      if (next) this.#byStart.push({ start: next.record.start_ms, group: top.group });
-      else this.#groups.delete(top.group);
+      const group = top.group;
+      if (group.halves.length === 0) continue;
+      this.#decide(group.halves, watermark, out);
+      const next = group.halves[0];
+      if (next) this.#byStart.push({ start: next.record.start_ms, group });
+      else this.#forget(group);
     }
     return out;
   }
@@ -92,9 +151,21 @@ export class BiflowStitcher {
   /** Latest start among pending halves (the idle flush seals their windows too). */
   maxPendingStart(): number {
     let max = Number.NEGATIVE_INFINITY;
-    for (const halves of this.#groups.values())
-      for (const h of halves) max = Math.max(max, h.record.start_ms);
+    for (const byHigh of this.#groups.values())
+      for (const byPorts of byHigh.values())
+        for (const group of byPorts.values())
+          for (const h of group.halves) max = Math.max(max, h.record.start_ms);
     return max;
+  }
+
+  #forget(group: PendingGroup): void {
+    const byHigh = this.#groups.get(group.lowIp);
+    const byPorts = byHigh?.get(group.highIp);
+    if (!byHigh || !byPorts) return;
+    byPorts.delete(group.key);
+    if (byPorts.size > 0) return;
+    byHigh.delete(group.highIp);
+    if (byHigh.size === 0) this.#groups.delete(group.lowIp);
   }
 
   #decide(halves: PendingHalf[], watermark: number, out: ConversationFlow[]): void {
@@ -107,7 +178,7 @@ export class BiflowStitcher {
       for (let i = 0; i < halves.length; i++) {
         const candidate = halves[i] as PendingHalf;
         if (candidate.record.start_ms > limit) break;
-        if (candidate.direction !== first.direction) {
+        if (candidate.side !== first.side) {
           partnerIndex = i;
           break;
         }
@@ -130,7 +201,7 @@ function compareHalves(a: PendingHalf, b: PendingHalf): number {
   const y = b.record;
   return (
     x.start_ms - y.start_ms ||
-    (a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : 0) ||
+    a.side - b.side ||
     x.end_ms - y.end_ms ||
     x.fwd_bytes - y.fwd_bytes ||
     x.fwd_pkts - y.fwd_pkts ||

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildSequences, chooseInitiator, SEQUENCING_SPEC } from '../src/index.ts';
-import { flow } from './helpers.ts';
+import { endpointBefore } from '../src/biflow-stitcher.ts';
+import { flow, rng } from './helpers.ts';
 
 const half = (over: Parameters<typeof flow>[0]) =>
   flow({ source_format: 'netflow9', bwd_bytes: 0, bwd_pkts: 0, ...over });
@@ -167,5 +168,30 @@ describe('BiflowStitcher (rule 1)', () => {
       ],
     );
     assert.equal(seqs[0]?.flows[0]?.bwd_bytes, 200);
+  });
+
+  it('orders endpoints as their `ip#port` text sorts, without building it (prefixes, equal hosts, IPv6)', () => {
+    const random = rng(5);
+    const ips = [
+      '10.0.0.1',
+      '10.0.0.10',
+      '10.0.0.100',
+      '10.0.0.2',
+      '2001:db8::1',
+      '2001:db8::10',
+      '::1',
+      '',
+      '10.0.0.1#8',
+    ];
+    const ports = [0, 1, 8, 80, 443, 8080, 9, 65535, 100];
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)] as T;
+    for (let i = 0; i < 5000; i++) {
+      const [ipA, ipB, portA, portB] = [pick(ips), pick(ips), pick(ports), pick(ports)];
+      assert.equal(
+        endpointBefore(ipA, portA, ipB, portB),
+        `${ipA}#${portA}` < `${ipB}#${portB}`,
+        `${ipA}#${portA} vs ${ipB}#${portB}`,
+      );
+    }
   });
 });
