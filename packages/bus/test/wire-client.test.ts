@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { createLogger } from '@tidewatch/observability';
 import { type BusConsumer, type BusMessage, KafkaBus } from '../src/index.ts';
 import { Cluster } from '../src/wire/cluster.ts';
-import { listPartitionOffsets } from '../src/wire/offsets.ts';
+import { WireConsumer } from '../src/wire/consumer.ts';
+import { groupLag, listPartitionOffsets } from '../src/wire/offsets.ts';
 import { WireProducer } from '../src/wire/producer.ts';
 
 const services = needsServices();
@@ -194,6 +195,56 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
     );
     const messages = await consumeAll(wire, topic, 1000);
     assert.equal(new Set(messages.map((m) => m.key!.toString())).size, 1000);
+  });
+
+  it('consumes everything and commits to the end while its connections keep being cut', async () => {
+    const wire = bus('wire');
+    const topic = uniqueName('cut');
+    const groupId = uniqueName('g');
+    await wire.ensureTopics([{ topic, partitions: 3, withDeadLetter: false }]);
+    const producer = await wire.producer();
+    await producer.send(
+      topic,
+      Array.from({ length: 3000 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+    );
+    await producer.close();
+    const cluster = new Cluster({ brokers: brokers(), clientId: 'cut-test' });
+    const consumer = new WireConsumer(
+      { groupId, topics: [topic], maxBatchSize: 50 },
+      {
+        cluster,
+        logger: createLogger({ name: 'cut-test', level: 'silent' }),
+        metrics: undefined,
+        deadLetter: async () => {
+          throw new Error('nothing is dead-lettered here');
+        },
+        lag: () => groupLag(wire.wireAdmin(), groupId, [topic], true),
+        stopDeadlineMs: 30_000,
+      },
+    );
+    consumers.push(consumer);
+    const seen = new Set<string>();
+    await consumer.run(async (messages) => {
+      for (const m of messages) seen.add(m.key!.toString());
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    });
+    let cuts = 0;
+    const cutter = setInterval(() => {
+      cluster.resetConnections('cut by the test');
+      cuts++;
+    }, 25);
+    try {
+      await waitFor(() => seen.size === 3000 || cuts >= 40, { what: 'forty cuts', timeoutMs: 60_000 });
+    } finally {
+      clearInterval(cutter);
+    }
+    await waitFor(() => seen.size === 3000, { what: 'all 3000 keys', timeoutMs: 60_000 });
+    await waitFor(async () => (await consumer.lag()).every((p) => p.lag === 0), {
+      what: 'committed to the end',
+    });
+    await consumer.stop();
+    assert.ok(cuts >= 5, `connections were cut while consuming (${cuts})`);
+    assert.equal(seen.size, 3000);
   });
 
   it('creates topics once when two processes ensure them at the same time', async () => {

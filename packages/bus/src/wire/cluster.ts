@@ -182,6 +182,11 @@ export class Cluster {
     }
   }
 
+  /** Drops every open connection (requests in flight fail and are retried); they reopen on use. */
+  resetConnections(reason?: string): void {
+    for (const conn of this.#connections.values()) conn.reset(reason);
+  }
+
   close(): void {
     this.#closed = true;
     for (const conn of this.#connections.values()) conn.close();

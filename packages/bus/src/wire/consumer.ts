@@ -10,7 +10,8 @@ import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-
 import { CorruptRecordBatchError, RecordBatchReader } from './record-batch.ts';
 
 export interface WireConsumerDeps {
-  cluster: ClusterSettings;
+  /** Where to connect, or a Cluster to use (and close on stop). */
+  cluster: ClusterSettings | Cluster;
   logger: Logger;
   metrics: BusMetrics | undefined;
   deadLetter(message: BusMessage, error: unknown): Promise<void>;
@@ -57,7 +58,7 @@ export class WireConsumer implements BusConsumer {
     this.#options = options;
     this.#deps = deps;
     this.#logger = deps.logger.child({ groupId: options.groupId });
-    this.#cluster = new Cluster(deps.cluster);
+    this.#cluster = deps.cluster instanceof Cluster ? deps.cluster : new Cluster(deps.cluster);
     const sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
     this.#member = new GroupMember(this.#cluster, {
       groupId: options.groupId,
