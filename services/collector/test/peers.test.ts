@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,10 +90,14 @@ describe(
       const nfPort = await nfcapd.start();
       const tee = new UdpTee(sourceIp, collectorPort === null ? [nfPort] : [collectorPort, nfPort]);
       const teePort = await tee.start();
-      await send(teePort);
-      await tee.settle();
-      await tee.stop();
-      const file = await nfcapd.stop();
+      let file: string;
+      try {
+        await send(teePort);
+        await tee.settle();
+      } finally {
+        await tee.stop();
+        file = await nfcapd.stop();
+      }
       return { expected: await nfdumpFlows(file), file, datagrams: tee.datagrams };
     }
 
@@ -358,6 +364,90 @@ describe(
       );
       assert.deepEqual(diff(keys, expected).unexpected, []);
       assert.ok(got.every((f) => f.source_format === 'sflow5' && f.fwd_pkts === 1));
+      assertNoErrors(source);
+    });
+
+    it('fprobe (NetFlow v5, live capture on lo): the flows of traffic we sent, values match nfdump', async () => {
+      // fprobe cannot read a capture file, so it watches loopback while we send known UDP flows.
+      const source = '127.0.0.19';
+      const talker = '127.0.0.20';
+      const sink = createSocket('udp4');
+      await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+      const port = sink.address().port;
+      const sent = [5, 7, 9].map((packets, i) => ({
+        packets,
+        sizes: Array.from({ length: packets }, (_, k) => 60 + 10 * i + k),
+      }));
+      const { expected } = await viaTee(source, app.ports.netflow!, async (tee) => {
+        const fprobe = spawn(
+          'fprobe',
+          [
+            '-l',
+            '2',
+            '-i',
+            'lo',
+            '-f',
+            `udp and src host ${talker} and dst port ${port}`,
+            '-d',
+            '1',
+            '-s',
+            '1',
+            '-e',
+            '60',
+            '-n',
+            '5',
+            `127.0.0.1:${tee}`,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let log = '';
+        const onLog = (d: Buffer) => {
+          log += String(d);
+        };
+        fprobe.stdout.on('data', onLog); // `-l 2` logs to stdout
+        fprobe.stderr.on('data', onLog);
+        const exited = new Promise((r) => fprobe.once('exit', r));
+        try {
+          await waitFor(() => log.includes('collector #1'), {
+            timeoutMs: 10_000,
+            what: `fprobe to start (${log})`,
+          });
+          await new Promise((r) => setTimeout(r, 500)); // the capture handle is open once it logs its collector
+          for (const { sizes } of sent) {
+            const s = createSocket('udp4');
+            await new Promise<void>((r) => s.bind(0, talker, () => r()));
+            for (const n of sizes) await new Promise((r) => s.send(Buffer.alloc(n), port, '127.0.0.1', r));
+            s.close();
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        } finally {
+          fprobe.kill('SIGTERM'); // fprobe emits its flow cache on SIGTERM
+          await exited;
+          sink.close();
+        }
+      });
+      assert.equal(expected.length, 3, `fprobe exported ${expected.length} flows`);
+      const got = await arrived(source, 3);
+      assertSame(
+        source,
+        got.map((f) => recordKey(f)),
+        expected,
+      );
+      // and the values are those of the traffic itself (IP length = UDP payload + 28)
+      assert.deepEqual(
+        got
+          .map((f) => [f.src_ip, f.dst_ip, f.dst_port, f.protocol, f.fwd_pkts, f.fwd_bytes])
+          .sort((a, b) => Number(a[4]) - Number(b[4])),
+        sent.map(({ packets, sizes }) => [
+          talker,
+          '127.0.0.1',
+          port,
+          17,
+          packets,
+          sizes.reduce((n, x) => n + x + 28, 0),
+        ]),
+      );
+      assert.ok(got.every((f) => f.source_format === 'netflow5'));
       assertNoErrors(source);
     });
 
