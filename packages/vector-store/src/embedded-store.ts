@@ -53,7 +53,8 @@ type OrderKey = SortField | 'id';
 
 /**
  * A vector store on local disk for the one-process mode and CI. Points live in memory (vectors in
- * one Float32Array slab, L2-normalised on insert so cosine is a dot product; payloads as objects);
+ * one Float32Array slab, L2-normalised on insert so cosine is a dot product; payloads as their JSON
+ * text, which keeps a million findings to one string each for the GC and makes every read a copy);
  * every change is first appended to an append-only JSON-lines log, which is replayed on open and
  * rewritten (write temp → fsync → rename) once it holds more dead records than `compactSlack`.
  * A torn last line after a crash is ignored and removed by the next compaction.
@@ -73,7 +74,7 @@ export class EmbeddedStore implements VectorStore {
   private readonly compactSlack: number;
   private readonly slotById = new Map<string, number>();
   private ids: (string | undefined)[] = [];
-  private payloads: (Finding | undefined)[] = [];
+  private texts: (string | undefined)[] = [];
   private vectors: Float32Array;
   private readonly freeSlots: number[] = [];
   private log: FileHandle | null = null;
@@ -123,7 +124,16 @@ export class EmbeddedStore implements VectorStore {
           torn = true;
           continue;
         }
-        this.apply(rec);
+        if ('u' in rec) {
+          const [id, vec, payload] = rec.u;
+          // The payload's text is the line's tail: `{"u":[<id>,"<vector>",<payload>]}`.
+          const at = 6 + JSON.stringify(id).length + vec.length + 4;
+          const text =
+            line.endsWith(']}') && line.charCodeAt(at) === 123
+              ? line.slice(at, line.length - 2)
+              : JSON.stringify(payload);
+          this.put(id, decodeVector(vec), payload, text);
+        } else this.apply(rec);
         this.logRecords++;
       }
     }
@@ -137,7 +147,8 @@ export class EmbeddedStore implements VectorStore {
   async upsert(points: StoredPoint[]): Promise<void> {
     if (points.length === 0) return;
     const vectors: Float32Array[] = [];
-    const recs: LogRecord[] = points.map((p) => {
+    const texts: string[] = [];
+    const lines = points.map((p) => {
       if (p.vector.length !== this.dim) {
         throw new VectorDimensionError(
           `point ${p.id}: vector has ${p.vector.length} dimensions, the store has ${this.dim}`,
@@ -145,20 +156,25 @@ export class EmbeddedStore implements VectorStore {
       }
       const v = normalised(p.vector);
       vectors.push(v);
-      return { u: [p.id, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'), p.payload] };
+      const text = JSON.stringify(p.payload);
+      texts.push(text);
+      return upsertLine(p.id, v, text);
     });
-    await this.write(recs, vectors);
+    await this.write(lines, () => {
+      for (const [i, p] of points.entries())
+        this.put(p.id, vectors[i] as Float32Array, p.payload, texts[i] as string);
+    });
   }
 
   async get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null> {
     const slot = this.slotById.get(id);
     if (slot === undefined) return null;
-    const payload = this.payloads[slot] as Finding;
+    const payload = JSON.parse(this.texts[slot] as string) as Finding;
     const vector: number[] =
       opts?.withVector === false
         ? []
         : Array.from(this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim));
-    return { id, vector, payload: clonePayload(payload) };
+    return { id, vector, payload };
   }
 
   async list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }> {
@@ -256,7 +272,7 @@ export class EmbeddedStore implements VectorStore {
               : { id: this.ids[last] as string },
           )
         : null;
-    return { items: page.map((s) => clonePayload(this.payloads[s] as Finding)), nextCursor };
+    return { items: page.map((s) => JSON.parse(this.texts[s] as string) as Finding), nextCursor };
   }
 
   async count(filter?: FindingFilter): Promise<number> {
@@ -275,8 +291,7 @@ export class EmbeddedStore implements VectorStore {
   ): Promise<{ value: string; count: number }[]> {
     const counts = new Map<string, number>();
     this.forEachMatch(this.slotFilter(filter), (s) => {
-      for (const v of facetValues(this.payloads[s] as Finding, field))
-        counts.set(v, (counts.get(v) ?? 0) + 1);
+      for (const v of this.facetOf(s, field)) counts.set(v, (counts.get(v) ?? 0) + 1);
     });
     return orderFacets(counts, limit);
   }
@@ -368,7 +383,7 @@ export class EmbeddedStore implements VectorStore {
       const eligible = new Uint8Array(n);
       for (let slot = 0; slot < n; slot++) if (sf.test(slot)) eligible[slot] = 1;
       const ids = this.ids.slice(0, n);
-      const payloads = this.payloads.slice(0, n);
+      const texts = this.texts.slice(0, n);
       const sim = await gemmSimilarities(queries, Q, this.vectors.slice(0, n * dim), n, dim);
       const tops = Array.from({ length: Q }, () => new TopK(k));
       for (let q = 0; q < Q; q++) {
@@ -384,7 +399,7 @@ export class EmbeddedStore implements VectorStore {
         return r.slots.map((slot, i) => ({
           id: ids[slot] as string,
           similarity: r.sims[i] as number,
-          payload: clonePayload(payloads[slot] as Finding),
+          payload: JSON.parse(texts[slot] as string) as Finding,
         }));
       });
     } else {
@@ -401,7 +416,7 @@ export class EmbeddedStore implements VectorStore {
       r.slots.map((slot, i) => ({
         id: this.ids[slot] as string,
         similarity: r.sims[i] as number,
-        payload: clonePayload(this.payloads[slot] as Finding),
+        payload: JSON.parse(this.texts[slot] as string) as Finding,
       })),
     );
   }
@@ -452,7 +467,6 @@ export class EmbeddedStore implements VectorStore {
     return compileSlotFilter(
       filter,
       this.cols,
-      (s) => this.payloads[s],
       { range: (field, lo, hi) => this.ipRange(field, lo, hi) },
       (id) => this.slotById.get(id),
     );
@@ -510,6 +524,33 @@ export class EmbeddedStore implements VectorStore {
     return index;
   }
 
+  /** A point's facet values from the columns (dst_port and odd payloads read the payload). */
+  private facetOf(slot: number, field: FacetField): string[] {
+    const cols = this.cols;
+    switch (field) {
+      case 'src_ip':
+        return [cols.srcIp[slot] as string];
+      case 'dst_ip':
+        return [cols.dstIp[slot] as string];
+      case 'tactic':
+      case 'technique': {
+        const col = cols.cat[field];
+        const code = col.codes[slot] as number;
+        return code === 0 ? [] : [col.values[code] as string];
+      }
+      case 'verdict':
+      case 'severity':
+      case 'status':
+      case 'model_version': {
+        const col = cols.cat[field === 'model_version' ? 'model' : field];
+        const code = col.codes[slot] as number;
+        if (code !== 0) return [col.values[code] as string];
+        break;
+      }
+    }
+    return facetValues(JSON.parse(this.texts[slot] as string) as Finding, field);
+  }
+
   private cmpIds(a: number, b: number): number {
     return cmpString(this.ids[a] as string, this.ids[b] as string);
   }
@@ -517,7 +558,8 @@ export class EmbeddedStore implements VectorStore {
   async updatePayload(ids: string[], patch: Partial<Finding>): Promise<void> {
     const present = ids.filter((id) => this.slotById.has(id));
     if (present.length === 0) return;
-    await this.write([{ p: [present, patch] }]);
+    const rec: LogRecord = { p: [present, patch] };
+    await this.write([JSON.stringify(rec)], () => this.apply(rec));
   }
 
   async deleteOlderThan(ms: number): Promise<number> {
@@ -525,7 +567,10 @@ export class EmbeddedStore implements VectorStore {
     const { live, windowEnd } = this.cols;
     for (let slot = 0; slot < this.ids.length; slot++)
       if (live[slot] === 1 && (windowEnd[slot] as number) < ms) old.push(this.ids[slot] as string);
-    if (old.length > 0) await this.write([{ d: old }]);
+    if (old.length > 0) {
+      const rec: LogRecord = { d: old };
+      await this.write([JSON.stringify(rec)], () => this.apply(rec));
+    }
     return old.length;
   }
 
@@ -537,13 +582,13 @@ export class EmbeddedStore implements VectorStore {
   }
 
   /** Appends records to the log (serialised), then applies them in memory. */
-  private write(recs: LogRecord[], decoded?: Float32Array[]): Promise<void> {
+  private write(lines: string[], applyInMemory: () => void): Promise<void> {
     const run = async (): Promise<void> => {
       if (!this.log) throw new Error('EmbeddedStore is not open: call init() first');
-      await this.log.appendFile(`${recs.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      await this.log.appendFile(`${lines.join('\n')}\n`);
       if (this.fsync) await this.log.datasync();
-      for (const [i, r] of recs.entries()) this.apply(r, decoded?.[i]);
-      this.logRecords += recs.length;
+      applyInMemory();
+      this.logRecords += lines.length;
       if (this.logRecords - this.slotById.size > this.compactSlack) await this.compact();
     };
     const next = this.writeChain.then(run, run);
@@ -561,14 +606,7 @@ export class EmbeddedStore implements VectorStore {
       let buf = '';
       for (const [id, slot] of this.slotById) {
         const v = this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim);
-        const rec: LogRecord = {
-          u: [
-            id,
-            Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'),
-            this.payloads[slot] as Finding,
-          ],
-        };
-        buf += `${JSON.stringify(rec)}\n`;
+        buf += `${upsertLine(id, v, this.texts[slot] as string)}\n`;
         if (buf.length > 1 << 20) {
           await fh.appendFile(buf);
           buf = '';
@@ -584,23 +622,19 @@ export class EmbeddedStore implements VectorStore {
     this.log = await open(path, 'a');
   }
 
-  private apply(rec: LogRecord, decoded?: Float32Array): void {
+  /** Applies a payload patch or delete record (upserts go through put). */
+  private apply(rec: LogRecord): void {
     if ('u' in rec) {
       const [id, vec, payload] = rec.u;
-      let v = decoded;
-      if (!v) {
-        const bytes = Buffer.from(vec, 'base64');
-        v = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-      }
-      this.put(id, v, payload);
+      this.put(id, decodeVector(vec), payload, JSON.stringify(payload));
     } else if ('p' in rec) {
       const [ids, patch] = rec.p;
       for (const id of ids) {
         const slot = this.slotById.get(id);
-        const p = slot === undefined ? undefined : this.payloads[slot];
-        if (slot === undefined || !p) continue;
-        const next = { ...p, ...patch };
-        this.payloads[slot] = next;
+        const text = slot === undefined ? undefined : this.texts[slot];
+        if (slot === undefined || text === undefined) continue;
+        const next = { ...(JSON.parse(text) as Finding), ...patch };
+        this.texts[slot] = JSON.stringify(next);
         this.cols.set(slot, next);
         this.touchOrders(slot);
       }
@@ -610,7 +644,7 @@ export class EmbeddedStore implements VectorStore {
         if (slot === undefined) continue;
         this.slotById.delete(id);
         this.ids[slot] = undefined;
-        this.payloads[slot] = undefined;
+        this.texts[slot] = undefined;
         this.freeSlots.push(slot);
         this.cols.clear(slot);
         this.touchOrders(slot);
@@ -625,7 +659,8 @@ export class EmbeddedStore implements VectorStore {
     for (const o of this.ipOrders.values()) o.touch(slot);
   }
 
-  private put(id: string, v: Float32Array, payload: Finding): void {
+  /** Stores a point: `payload` feeds the index columns, `text` (its JSON) is what is kept. */
+  private put(id: string, v: Float32Array, payload: Finding, text: string): void {
     let slot = this.slotById.get(id);
     if (slot === undefined) {
       slot = this.freeSlots.pop() ?? this.ids.length;
@@ -638,7 +673,7 @@ export class EmbeddedStore implements VectorStore {
       this.ids[slot] = id;
     }
     this.vectors.set(v, slot * this.dim);
-    this.payloads[slot] = payload;
+    this.texts[slot] = text;
     this.cols.set(slot, payload);
     this.touchOrders(slot);
     this.ann?.touch(slot);
@@ -677,20 +712,14 @@ async function* logLines(path: string): AsyncGenerator<string> {
   }
 }
 
-/**
- * A deep copy of a payload (plain JSON data: objects, arrays, primitives), so callers can never
- * change the stored point; several times faster than structuredClone on a Finding.
- */
-function clonePayload<T>(v: T): T {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) {
-    const out: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = clonePayload(v[i]);
-    return out as T;
-  }
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) out[k] = clonePayload((v as Record<string, unknown>)[k]);
-  return out as T;
+function upsertLine(id: string, v: Float32Array, payloadText: string): string {
+  const b64 = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+  return `{"u":[${JSON.stringify(id)},"${b64}",${payloadText}]}`;
+}
+
+function decodeVector(b64: string): Float32Array {
+  const bytes = Buffer.from(b64, 'base64');
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }
 
 function normalised(vector: ArrayLike<number>): Float32Array {

@@ -85,6 +85,9 @@ export class FindingColumns {
   dst4: Float64Array;
   /** 1 labelled (0/1), 0 not. */
   labelled: Uint8Array;
+  /** The addresses as written (IPv6 filters and address facets read these). */
+  readonly srcIp: string[] = [];
+  readonly dstIp: string[] = [];
   readonly cat: Record<CategoryField, CategoryColumn>;
   /** The longest window seen (never shrinks): bounds how far a time walk must go past `fromMs`. */
   maxSpanMs = 0;
@@ -160,6 +163,8 @@ export class FindingColumns {
     this.score[slot] = f.score;
     this.anomaly[slot] = f.anomaly;
     this.scoredAt[slot] = f.scored_at_ms;
+    this.srcIp[slot] = f.src_ip;
+    this.dstIp[slot] = f.dst_ip;
     this.src4[slot] = parseIpv4(f.src_ip);
     this.dst4[slot] = parseIpv4(f.dst_ip);
     this.labelled[slot] = f.label !== null && f.label !== undefined ? 1 : 0;
@@ -173,6 +178,8 @@ export class FindingColumns {
 
   clear(slot: number): void {
     this.live[slot] = 0;
+    this.srcIp[slot] = '';
+    this.dstIp[slot] = '';
     for (const col of Object.values(this.cat)) col.clear(slot);
   }
 }
@@ -204,14 +211,12 @@ interface IpRangeSource {
 }
 
 /**
- * Compiles a FindingFilter into a slot test. `payloadOf` serves the conditions the columns do not
- * hold (IPv6 addresses). Semantics are exactly compileFilter's (finding-filter.ts); the test suite
+ * Compiles a FindingFilter into a slot test. Semantics are exactly compileFilter's (finding-filter.ts); the test suite
  * checks the two agree on random data.
  */
 export function compileSlotFilter(
   filter: FindingFilter | undefined,
   cols: FindingColumns,
-  payloadOf: (slot: number) => Finding | undefined,
   ips: IpRangeSource | null,
   slotOfId: (id: string) => number | undefined,
 ): SlotFilter {
@@ -258,8 +263,8 @@ export function compileSlotFilter(
   category('technique', f.technique === undefined ? undefined : [f.technique]);
   category('model', f.modelVersion === undefined ? undefined : [f.modelVersion]);
   for (const [text, field, key] of [
-    [f.srcIp, 'src4', 'src_ip'],
-    [f.dstIp, 'dst4', 'dst_ip'],
+    [f.srcIp, 'src4', 'srcIp'],
+    [f.dstIp, 'dst4', 'dstIp'],
   ] as const) {
     if (text === undefined) continue;
     const m: IpMatcher = parseIpFilter(text);
@@ -273,10 +278,8 @@ export function compileSlotFilter(
       });
       offer(ips?.range(field, lo, hi) ?? null);
     } else {
-      tests.push((s) => {
-        const p = payloadOf(s);
-        return p !== undefined && ipMatches(m, p[key]);
-      });
+      const texts = cols[key];
+      tests.push((s) => ipMatches(m, texts[s] as string));
     }
   }
   if (f.labelled !== undefined) {
