@@ -3,16 +3,16 @@
  * (needs KAFKA_BROKERS for the Kafka rows). Knobs (env): TW_BENCH_REPS (3), TW_BENCH_RUNS (service
  * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0]], default
  * `kafka:3,kafka:0,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
- * TW_BENCH_LATENCY_S (seconds per latency rep, 6), TW_BENCH_THREADS (service intra-op threads,
- * 1), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
- * TW_BENCH_SPIN (1), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
+ * TW_BENCH_LATENCY_S (seconds per latency rep, 6; 0 skips), TW_BENCH_THREADS (service intra-op
+ * threads; default the service's), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
+ * TW_BENCH_SPIN (the service's default), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
  * labelled files instead of the default captures).
  *
  * All on the same sequences (labelled captures' length mix) in the same process and run, reps
  * interleaved (raw, then each service run) so load from the rest of the machine hits both:
  *  1. raw onnxruntime-node: session.run on exactly the padded batches the service hands the model
  *     (its consumer batches, bucketed by length, cut at its batch size), on the main thread, at 1
- *     and 2 intra-op threads; the faster is the baseline;
+ *     and 2 intra-op threads (spinning and not); the fastest is the baseline;
  *  2. sustained sequences/s of the service from sequences.v1 to stored points (embedded store,
  *     fsync per write), everything published before it starts, measured from the first to the last
  *     stored write; on Kafka and on the InProcessBus (the same pipeline without the wire), and the
@@ -55,8 +55,8 @@ const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
     const [
       bus = 'kafka',
       nb = '3',
-      threads = env['TW_BENCH_THREADS'] ?? '1',
-      spin = env['TW_BENCH_SPIN'] ?? '1',
+      threads = env['TW_BENCH_THREADS'] ?? '',
+      spin = env['TW_BENCH_SPIN'] ?? '',
     ] = r.split(':');
     const extra = r.split(':').length > 2 ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
     return { bus, neighbours: Number(nb), threads, spin, label: `${bus}, ${nb} nb${extra}` };
@@ -154,6 +154,12 @@ async function main(): Promise<void> {
   const dir = repo.dirOf(await repo.defaultVersion());
   const raw1 = await OnnxModel.load(dir, { worker: false, intraOpThreads: 1, maxBatch: BATCH });
   const raw2 = await OnnxModel.load(dir, { worker: false, intraOpThreads: 2, maxBatch: BATCH });
+  const raw2q = await OnnxModel.load(dir, {
+    worker: false,
+    intraOpThreads: 2,
+    allowSpinning: false,
+    maxBatch: BATCH,
+  });
   const batches = serviceBatches(raw2, seqs);
   const lengths = seqs.map((s) => s.flows.length);
   const alertIds = new Set<string>();
@@ -161,7 +167,7 @@ async function main(): Promise<void> {
     `model ${raw2.version}; ${fmt(seqs.length)} sequences from the labelled captures (flows per sequence: median ${median(lengths)}, p99 ${quantile(lengths, 0.99)}, one-flow ${pct(lengths.filter((n) => n === 1).length / seqs.length)}) → ${batches.length} model runs (consumer batch ${POLL}, run ≤ ${BATCH} per length bucket)`,
   );
   console.log(
-    `service: ${env['TW_BENCH_THREADS'] ?? 1} intra-op thread(s), spinning ${env['TW_BENCH_SPIN'] === '0' ? 'off' : 'on'} unless the run says otherwise, model on ${WORKER === '1' ? 'a worker thread' : 'the event loop'}; ${REPS} reps, medians; load average at start ${loadavg()[0]?.toFixed(1)}`,
+    `service: ${env['TW_BENCH_THREADS'] || "the service's default"} intra-op thread(s), spinning ${env['TW_BENCH_SPIN'] === '1' ? 'on' : env['TW_BENCH_SPIN'] === '0' ? 'off' : "as the service's default"} unless the run says otherwise, model on ${WORKER === '1' ? 'a worker thread' : 'the event loop'}; ${REPS} reps, medians; load average at start ${loadavg()[0]?.toFixed(1)}`,
   );
 
   /** Sequences/s and CPU µs per sequence (all threads of the process) of raw session.run. */
@@ -245,7 +251,7 @@ async function main(): Promise<void> {
   };
 
   // 1 + 2: interleaved reps.
-  const raws: { one: number; two: number; cpuUs: number }[] = [];
+  const raws: { one: number; two: number; twoQuiet: number; cpuUs: number }[] = [];
   const cpuUs = RUNS.map(() => [] as number[]);
   const rates = RUNS.map(() => [] as number[]);
   const ratios = RUNS.map(() => [] as number[]);
@@ -253,10 +259,12 @@ async function main(): Promise<void> {
   for (let rep = 0; rep < REPS; rep++) {
     const r1 = await rawRun(raw1);
     const r2 = await rawRun(raw2);
+    const r2q = await rawRun(raw2q);
     const one = r1.rate;
     const two = r2.rate;
-    raws.push({ one, two, cpuUs: r1.cpuUs });
-    const line = [`raw ${fmt(one)} (1 thread) / ${fmt(two)} (2 threads)`];
+    const twoQuiet = r2q.rate;
+    raws.push({ one, two, twoQuiet, cpuUs: r1.cpuUs });
+    const line = [`raw ${fmt(one)} (1 thread) / ${fmt(two)} (2) / ${fmt(twoQuiet)} (2, no spin)`];
     for (const [i, cfg] of RUNS.entries()) {
       const run = await service(cfg);
       await publish(run, encoded);
@@ -269,7 +277,7 @@ async function main(): Promise<void> {
       const last = run.store.writes.at(-1) as { at: number; n: number };
       const rate = (seqs.length - first.n) / ((last.at - first.at) / 1000);
       rates[i]?.push(rate);
-      ratios[i]?.push(rate / Math.max(one, two));
+      ratios[i]?.push(rate / Math.max(one, two, twoQuiet));
       cpu[i]?.push((cu.user + cu.system) / 1000 / (last.at - first.at));
       cpuUs[i]?.push((cu.user + cu.system) / seqs.length);
       if (alertIds.size === 0) {
@@ -282,13 +290,14 @@ async function main(): Promise<void> {
     }
     console.log(`  rep ${rep + 1}: ${line.join(', ')} sequences/s`);
   }
-  const base = median(raws.map((r) => Math.max(r.one, r.two)));
+  const base = median(raws.map((r) => Math.max(r.one, r.two, r.twoQuiet)));
   console.log(
     "\n1. raw onnxruntime-node on the service's padded batches (main thread, no decode/features/store):",
   );
   console.log(`   1 intra-op thread:  ${fmt(median(raws.map((r) => r.one)))} sequences/s`);
   console.log(`   2 intra-op threads: ${fmt(median(raws.map((r) => r.two)))} sequences/s`);
-  console.log(`   baseline (the faster of the two in each rep): ${fmt(base)} sequences/s`);
+  console.log(`   2 intra-op threads, no spinning: ${fmt(median(raws.map((r) => r.twoQuiet)))} sequences/s`);
+  console.log(`   baseline (the fastest of the three in each rep): ${fmt(base)} sequences/s`);
   const rawCpu = median(raws.map((r) => r.cpuUs));
   console.log(`   CPU per sequence at 1 thread: ${rawCpu.toFixed(1)} µs`);
   console.log(
@@ -325,99 +334,103 @@ async function main(): Promise<void> {
     );
   }
 
-  // 3: latency at a steady offered rate.
-  console.log(
-    `\n3. latency at a steady offered rate (≤ ${fmt(RATE)}/s and ≤ 30 % of the run's sustained rate; ${LATENCY_S} s per rep), medians of the reps' p50/p99:`,
-  );
-  /** Sends `slice` at `rate` in chunks every 10 ms; returns each key's send time. */
-  const paced = async (bus: MessageBus, topic: string, slice: OutgoingMessage[], rate: number) => {
-    const producer = await bus.producer();
-    const sentAt = new Map<string, number>();
-    const chunk = Math.max(1, Math.round(rate / 100));
-    const t0 = performance.now();
-    for (let i = 0; i < slice.length; i += chunk) {
-      const wait = t0 + (i / rate) * 1000 - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const part = slice.slice(i, i + chunk);
-      const at = nowMs();
-      for (const m of part) sentAt.set(m.key as string, at);
-      await producer.send(topic, part);
-    }
-    await producer.close();
-    return sentAt;
-  };
-  const sliceOf = (rep: number, rate: number) => {
-    // A different slice of the mix per rep.
-    const n = Math.min(seqs.length, Math.round(rate * LATENCY_S));
-    const from = (rep * 7919) % Math.max(1, seqs.length - n);
-    return encoded.slice(from, from + n);
-  };
-  const row = (label: string, p50: number[], p99: number[], extra = '') =>
+  // 3: latency at a steady offered rate (TW_BENCH_LATENCY_S=0 skips it).
+  async function latencyRows(): Promise<void> {
     console.log(
-      `   ${label.padEnd(24)} p50 ${median(p50).toFixed(1)} ms, p99 ${median(p99).toFixed(1)} ms${extra}`,
+      `\n3. latency at a steady offered rate (≤ ${fmt(RATE)}/s and ≤ 30 % of the run's sustained rate; ${LATENCY_S} s per rep), medians of the reps' p50/p99:`,
     );
-  for (const bus of new Set(RUNS.map((r) => r.bus))) {
-    // The bus alone: a handler that only notes when each message arrived.
-    const b50: number[] = [];
-    const b99: number[] = [];
-    for (let rep = 0; rep < REPS; rep++) {
-      const b: MessageBus =
-        bus === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
-      const topic = uniqueName('bench.bus-latency');
-      await b.ensureTopics([{ topic, partitions: 2 }]);
-      const got = new Map<string, number>();
-      const consumer = b.consumer({
-        groupId: uniqueName('bench-bus'),
-        topics: [topic],
-        maxBatchSize: POLL,
-      });
-      await consumer.run(async (messages) => {
+    /** Sends `slice` at `rate` in chunks every 10 ms; returns each key's send time. */
+    const paced = async (bus: MessageBus, topic: string, slice: OutgoingMessage[], rate: number) => {
+      const producer = await bus.producer();
+      const sentAt = new Map<string, number>();
+      const chunk = Math.max(1, Math.round(rate / 100));
+      const t0 = performance.now();
+      for (let i = 0; i < slice.length; i += chunk) {
+        const wait = t0 + (i / rate) * 1000 - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const part = slice.slice(i, i + chunk);
         const at = nowMs();
-        for (const m of messages) got.set(m.key?.toString() ?? '', at);
-      });
-      const slice = sliceOf(rep, RATE);
-      const sentAt = await paced(b, topic, slice, RATE);
-      while (got.size < slice.length) await new Promise((r) => setTimeout(r, 10));
-      await consumer.stop();
-      if (b !== kafka) await b.close();
-      const lat = [...sentAt].map(([id, at]) => (got.get(id) as number) - at);
-      b50.push(quantile(lat, 0.5));
-      b99.push(quantile(lat, 0.99));
-    }
-    row(`${bus}, bus only`, b50, b99, ` at ${fmt(RATE)}/s (send → handler called)`);
-  }
-  for (const [i, cfg] of RUNS.entries()) {
-    // Well below this configuration's sustained rate, so the figure is latency, not queueing.
-    const rate = Math.max(50, Math.min(RATE, Math.round(0.3 * median(rates[i] ?? []))));
-    const p50: number[] = [];
-    const p99: number[] = [];
-    const a50: number[] = [];
-    const a99: number[] = [];
-    for (let rep = 0; rep < REPS; rep++) {
-      const run = await service(cfg);
-      await run.start();
-      const slice = sliceOf(rep, rate);
-      const sentAt = await paced(run.bus, run.topic, slice, rate);
-      await run.waitStored(slice.length);
-      await run.stop();
-      const lat: number[] = [];
-      const alat: number[] = [];
-      for (const [id, at] of sentAt) {
-        const d = (run.store.storedAt.get(id) as number) - at;
-        lat.push(d);
-        if (alertIds.has(id)) alat.push(d);
+        for (const m of part) sentAt.set(m.key as string, at);
+        await producer.send(topic, part);
       }
-      p50.push(quantile(lat, 0.5));
-      p99.push(quantile(lat, 0.99));
-      a50.push(quantile(alat, 0.5));
-      a99.push(quantile(alat, 0.99));
+      await producer.close();
+      return sentAt;
+    };
+    const sliceOf = (rep: number, rate: number) => {
+      // A different slice of the mix per rep.
+      const n = Math.min(seqs.length, Math.round(rate * LATENCY_S));
+      const from = (rep * 7919) % Math.max(1, seqs.length - n);
+      return encoded.slice(from, from + n);
+    };
+    const row = (label: string, p50: number[], p99: number[], extra = '') =>
+      console.log(
+        `   ${label.padEnd(24)} p50 ${median(p50).toFixed(1)} ms, p99 ${median(p99).toFixed(1)} ms${extra}`,
+      );
+    for (const bus of new Set(RUNS.map((r) => r.bus))) {
+      // The bus alone: a handler that only notes when each message arrived.
+      const b50: number[] = [];
+      const b99: number[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        const b: MessageBus =
+          bus === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
+        const topic = uniqueName('bench.bus-latency');
+        await b.ensureTopics([{ topic, partitions: 2 }]);
+        const got = new Map<string, number>();
+        const consumer = b.consumer({
+          groupId: uniqueName('bench-bus'),
+          topics: [topic],
+          maxBatchSize: POLL,
+        });
+        await consumer.run(async (messages) => {
+          const at = nowMs();
+          for (const m of messages) got.set(m.key?.toString() ?? '', at);
+        });
+        const slice = sliceOf(rep, RATE);
+        const sentAt = await paced(b, topic, slice, RATE);
+        while (got.size < slice.length) await new Promise((r) => setTimeout(r, 10));
+        await consumer.stop();
+        if (b !== kafka) await b.close();
+        const lat = [...sentAt].map(([id, at]) => (got.get(id) as number) - at);
+        b50.push(quantile(lat, 0.5));
+        b99.push(quantile(lat, 0.99));
+      }
+      row(`${bus}, bus only`, b50, b99, ` at ${fmt(RATE)}/s (send → handler called)`);
     }
-    row(cfg.label, p50, p99, ` at ${fmt(rate)}/s (send → point stored)`);
-    row(`${cfg.label}, findings`, a50, a99, ` at ${fmt(rate)}/s (send → alert stored)`);
+    for (const [i, cfg] of RUNS.entries()) {
+      // Well below this configuration's sustained rate, so the figure is latency, not queueing.
+      const rate = Math.max(50, Math.min(RATE, Math.round(0.3 * median(rates[i] ?? []))));
+      const p50: number[] = [];
+      const p99: number[] = [];
+      const a50: number[] = [];
+      const a99: number[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        const run = await service(cfg);
+        await run.start();
+        const slice = sliceOf(rep, rate);
+        const sentAt = await paced(run.bus, run.topic, slice, rate);
+        await run.waitStored(slice.length);
+        await run.stop();
+        const lat: number[] = [];
+        const alat: number[] = [];
+        for (const [id, at] of sentAt) {
+          const d = (run.store.storedAt.get(id) as number) - at;
+          lat.push(d);
+          if (alertIds.has(id)) alat.push(d);
+        }
+        p50.push(quantile(lat, 0.5));
+        p99.push(quantile(lat, 0.99));
+        a50.push(quantile(alat, 0.5));
+        a99.push(quantile(alat, 0.99));
+      }
+      row(cfg.label, p50, p99, ` at ${fmt(rate)}/s (send → point stored)`);
+      row(`${cfg.label}, findings`, a50, a99, ` at ${fmt(rate)}/s (send → alert stored)`);
+    }
   }
+  if (LATENCY_S > 0) await latencyRows();
 
   await raw1.release();
   await raw2.release();
+  await raw2q.release();
   await kafka?.close();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 }
