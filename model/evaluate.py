@@ -232,6 +232,21 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
          "labels: scan flows are malicious, its 8 DNS lookups to 8.8.8.8:53 benign.", ""]
     if manifest.get("selection_note"):
         L += [f"Model selection: {manifest['selection_note']}", ""]
+    if manifest.get("recipe_comparison"):
+        rc = manifest["recipe_comparison"]
+        caps = list(rc[0]["captures"])
+        L += ["## Recipes compared", "",
+              "Every recipe × threshold rule that went through this same leave-one-network-out protocol (trained on an H100 by "
+              "`python -m model.experiments run`; GPU runs are not bit-identical to CPU runs). Per-sequence F1 / FPR on each "
+              "held-out capture and pooled over all of them. The DEFAULT was picked from this table, so its numbers are "
+              "optimistic by the selection among these rows.", "",
+              "| recipe | threshold rule | pooled F1 | pooled FPR | " + " | ".join(caps) + " |",
+              "|---|---|---:|---:|" + "---|" * len(caps)]
+        for r in rc:
+            cells = [("–" if c["f1"] is None else f"{c['f1']:.2f}") + " / " + ("–" if c["fpr"] is None else f"{c['fpr']:.3f}")
+                     for c in r["captures"].values()]
+            L.append(f"| {r['recipe']} | {r['rule']} | {r['f1']:.4f} | {r['fpr']:.4f} | " + " | ".join(cells) + " |")
+        L += [""]
     L += ["## Targets", ""]
     misses = []
     for r in m["captures"]:
@@ -305,11 +320,27 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
     for fold, r in m["retrieval_at_20"].items():
         b, u, a = r["raw_feature_mean"] or {}, r.get("model_embedding_centred_unwhitened") or {}, r["model_embedding_whitened"] or {}
         L.append(f"| {fold} | {_fmt(b.get('all'))} / {_fmt(b.get('malicious_queries'))} | {_fmt(u.get('all'))} / {_fmt(u.get('malicious_queries'))} | {_fmt(a.get('all'))} / {_fmt(a.get('malicious_queries'))} |")
-    L += ["", "## Folds", "", "| held-out network | threshold (train FPR ≤ 0.1 %) | trained on |", "|---|---:|---|"]
+    cfg = manifest.get("training", {}).get("config", {})
+    rule = cfg.get("threshold", "train_fpr")
+    how = {
+        "train_fpr": ("train FPR ≤ 0.1 %", "the final model's threshold likewise comes from its own (in-sample) training scores"),
+        "inner_fpr": (f"inner leave-one-network-out FPR ≤ {cfg.get('inner_fpr', 0.01):g}, within [0.05, 0.99]",
+                      "the final model's threshold applies the same rule to the fold models' held-out scores above"),
+        "inner_f1": ("best inner leave-one-network-out F1, within [0.05, 0.99]",
+                     "the final model's threshold applies the same rule to the fold models' held-out scores above"),
+    }[rule]
+    if rule != "train_fpr":
+        L += ["", "Thresholds: each fold's threshold was chosen without its held-out network. For fold k, one extra model was "
+              "trained per other network j on the networks other than k and j and scored j; the threshold is the lowest whose "
+              "false-positive rate over those inner held-out scores meets the rule below (the in-sample training FPR that "
+              "earlier versions used came out 10–300× too optimistic on unseen networks)."]
+    L += ["", "## Folds", "", f"| held-out network | threshold ({how[0]}) | trained on |", "|---|---:|---|"]
     for fold, meta in folds.items():
         L.append(f"| {fold} | {meta['threshold']:.4f} | {', '.join(meta['train_captures'])} |")
-    L += ["", f"The shipped model ({v}, `model.onnx`) is trained on all captures with threshold {manifest['thresholds']['score']:.4f}; "
-          "its numbers on the training captures would be in-sample and are deliberately not reported here.", ""]
+    L += ["", f"The shipped model ({v}, `model.onnx`) is trained on all captures with threshold {manifest['thresholds']['score']:.4f} "
+          f"({how[1]}); its numbers on the training captures would be in-sample and are deliberately not reported here.", ""]
+    if manifest.get("bench_note"):
+        L += ["## Throughput", "", manifest["bench_note"], ""]
     return "\n".join(L)
 
 
