@@ -44,6 +44,8 @@ export class Cluster {
   readonly #brokers = new Map<number, BrokerInfo>();
   readonly #topics = new Map<string, TopicLayout>();
   readonly #connections = new Map<string, BrokerConnection>();
+  /** Why the last refresh found no layout for a topic (its error code). */
+  readonly #topicErrors = new Map<string, number>();
   #refreshing: Promise<void> | undefined;
   #closed = false;
 
@@ -114,6 +116,7 @@ export class Cluster {
       for (const t of res.topics) {
         if (t.errorCode !== 0) {
           this.#topics.delete(t.name);
+          this.#topicErrors.set(t.name, t.errorCode);
           continue;
         }
         const leaders: number[] = [];
@@ -121,8 +124,6 @@ export class Cluster {
         for (let i = 0; i < leaders.length; i++) leaders[i] ??= -1;
         this.#topics.set(t.name, { leaders });
       }
-      for (const t of res.topics)
-        if (t.errorCode !== 0 && topics.includes(t.name)) this.#topicErrors.set(t.name, t.errorCode);
     };
     if (this.#refreshing) {
       // One in flight may not include these topics: chain another after it.
@@ -133,8 +134,6 @@ export class Cluster {
     });
     return this.#refreshing;
   }
-
-  readonly #topicErrors = new Map<string, number>();
 
   /** The partition layout of a topic, loading metadata when unknown; throws if the topic is absent. */
   async topic(name: string): Promise<TopicLayout> {

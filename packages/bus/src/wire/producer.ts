@@ -281,6 +281,11 @@ export class WireProducer {
 
   async #sendTo(node: number, queues: PartitionQueue[]): Promise<void> {
     if (this.#busyNodes.has(node)) return;
+    if (this.#producerId < 0) {
+      // Reset by a response meanwhile: the next drain gets a new id first.
+      this.#scheduleDrain();
+      return;
+    }
     this.#busyNodes.add(node);
     const inRequest: [PartitionQueue, Batch][] = [];
     const topics = new Map<string, { partition: number; records: Buffer }[]>();
@@ -327,7 +332,7 @@ export class WireProducer {
         const result = results.get(queue.topic)?.find((r) => r.partition === queue.partition);
         const code = result ? result.errorCode : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         if (code === ErrorCode.NONE || code === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
-          queue.batches.shift();
+          this.#remove(queue, batch);
           batch.resolve();
           this.#release(batch);
           continue;
@@ -369,7 +374,7 @@ export class WireProducer {
       this.#scheduleDrain();
       return;
     }
-    queue.batches.shift();
+    this.#remove(queue, batch);
     // Later batches were numbered after this one; they must be renumbered to follow the gap-free
     // sequence the broker expects, so the partition's sequence restarts under a fresh producer id.
     this.#producerId = -1;
@@ -377,9 +382,17 @@ export class WireProducer {
     this.#scheduleDrain();
   }
 
+  #remove(queue: PartitionQueue, batch: Batch): void {
+    const at = queue.batches.indexOf(batch);
+    if (at >= 0) queue.batches.splice(at, 1);
+  }
+
+  /** Rejects every batch not in flight (those in flight settle with their response). */
   #failAll(error: Error): void {
     for (const queue of this.#queues.values()) {
-      for (const batch of queue.batches.splice(0)) batch.reject(error);
+      const kept = queue.inFlight ? queue.batches.slice(0, 1) : [];
+      for (const batch of queue.batches.slice(kept.length)) batch.reject(error);
+      queue.batches = kept;
     }
   }
 
