@@ -204,9 +204,23 @@ export class IvfIndex {
     const cs = new Float64Array(nlist);
     const cents = this.#centroids;
     for (let c = 0; c < nlist; c++) cs[c] = dot(query, 0, cents, c * dim, dim);
-    const order = Array.from({ length: nlist }, (_, i) => i).sort(
-      (a, b) => (cs[b] as number) - (cs[a] as number),
-    );
+    // Lists nearest first, picked one at a time: a query probes few of them.
+    const picked = new Uint8Array(nlist);
+    const nextList = (): number => {
+      let best = -1;
+      let bestSim = Number.NEGATIVE_INFINITY;
+      for (let c = 0; c < nlist; c++) {
+        if (picked[c] === 0 && (cs[c] as number) > bestSim) {
+          bestSim = cs[c] as number;
+          best = c;
+        }
+      }
+      if (best >= 0) picked[best] = 1;
+      return best;
+    };
+    // The query as int8 too: the scan is integer arithmetic.
+    const q8 = new Int8Array(dim);
+    for (let d = 0; d < dim; d++) q8[d] = Math.round((query[d] as number) * 127);
     const top = new TopK(k);
     const rough = new TopK(Math.max(RERANK * k, 64));
     let seen = 0;
@@ -216,7 +230,7 @@ export class IvfIndex {
       top.offer(s, dot(query, 0, vectors, s * dim, dim));
     }
     for (let li = 0; li < nlist && seen < budget; li++) {
-      const l = order[li] as number;
+      const l = nextList();
       const list = this.#lists[l] as Int32Array;
       const codes = this.#codes[l] as Int8Array;
       const len = this.#listLen[l] as number;
@@ -229,10 +243,10 @@ export class IvfIndex {
         const o = i * dim;
         let j = 0;
         for (; j + 1 < dim; j += 2) {
-          d0 += (query[j] as number) * (codes[o + j] as number);
-          d1 += (query[j + 1] as number) * (codes[o + j + 1] as number);
+          d0 = (d0 + (q8[j] as number) * (codes[o + j] as number)) | 0;
+          d1 = (d1 + (q8[j + 1] as number) * (codes[o + j + 1] as number)) | 0;
         }
-        if (j < dim) d0 += (query[j] as number) * (codes[o + j] as number);
+        if (j < dim) d0 = (d0 + (q8[j] as number) * (codes[o + j] as number)) | 0;
         rough.offer(s, d0 + d1);
       }
     }
