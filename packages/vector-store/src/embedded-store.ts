@@ -5,6 +5,7 @@ import { gemmSimilarities } from './cosine-gemm.ts';
 import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-columns.ts';
 import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
+import { logLines } from './log-lines.ts';
 import { SortedSlots } from './sorted-slots.ts';
 import type {
   FacetField,
@@ -678,37 +679,6 @@ export class EmbeddedStore implements VectorStore {
     this.touchOrders(slot);
     this.ann?.touch(slot);
     this.annBuilding?.touch(slot);
-  }
-}
-
-/** The log's lines, read in large chunks (replaying a million-point log is bound by this). */
-async function* logLines(path: string): AsyncGenerator<string> {
-  const fh = await open(path, 'r');
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 24);
-    // The bytes of a line split across chunks (kept as bytes so a multi-byte character survives).
-    let carry: Buffer | null = null;
-    for (;;) {
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      let start = 0;
-      for (let nl = chunk.indexOf(10, 0); nl >= 0 && nl < bytesRead; nl = chunk.indexOf(10, start)) {
-        let line: string;
-        if (carry) {
-          line = Buffer.concat([carry, chunk.subarray(start, nl)]).toString('utf8');
-          carry = null;
-        } else line = chunk.toString('utf8', start, nl);
-        yield line.endsWith('\r') ? line.slice(0, -1) : line;
-        start = nl + 1;
-      }
-      if (start < bytesRead) {
-        const rest = chunk.subarray(start, bytesRead);
-        carry = carry ? Buffer.concat([carry, rest]) : Buffer.from(rest);
-      }
-    }
-    if (carry) yield carry.toString('utf8');
-  } finally {
-    await fh.close();
   }
 }
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EmbeddedStore, VectorDimensionError } from '../src/index.ts';
+import { logLines } from '../src/log-lines.ts';
 import { CONTRACT_DIM, contractFinding, contractVector, vectorStoreContract } from './contract.ts';
 
 vectorStoreContract('EmbeddedStore', async () => {
@@ -138,6 +139,24 @@ describe('EmbeddedStore exact kNN at scale (GEMM path)', () => {
         for (const [j, h] of got.entries()) assert.ok(Math.abs(h.similarity - (want[j]?.sim ?? 0)) < 1e-5);
       }
       await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('log line reader', () => {
+  it('splits lines across chunk edges, keeps multi-byte characters whole, drops CR and keeps a last line without newline', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-loglines-'));
+    try {
+      const path = join(dir, 'log');
+      const lines = ['{"a":"héllo wörld ✓"}', '', 'plain', 'x'.repeat(40), '{"b":"日本語テキスト"}', 'last'];
+      await writeFile(path, `${lines.slice(0, 3).join('\n')}\r\n${lines.slice(3).join('\n')}`);
+      for (const chunk of [1, 2, 3, 5, 7, 64, 1 << 20]) {
+        const got: string[] = [];
+        for await (const line of logLines(path, chunk)) got.push(line);
+        assert.deepEqual(got, lines, `chunk ${chunk}`);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
