@@ -328,10 +328,14 @@ export class EmbeddedStore implements VectorStore {
     return this.ann?.stats ?? null;
   }
 
-  /** Builds the indexes a query would otherwise build on first use (list order, IVF). */
+  /** Builds the indexes a query would otherwise build on first use (list order, IVF), and waits for them. */
   async warm(): Promise<void> {
     this.orderIndex('window_start_ms').order();
-    if (this.size >= this.annMinPoints) await this.annReady();
+    while (this.size >= this.annMinPoints) {
+      const task = this.annTask ?? this.annReady();
+      await task;
+      if (!this.annTask) break;
+    }
   }
 
   async similarMany(
@@ -354,7 +358,11 @@ export class EmbeddedStore implements VectorStore {
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
     });
     let useAnn = !opts.exact && this.size >= this.annMinPoints;
-    if (useAnn) await this.annReady();
+    if (useAnn) {
+      // Index work runs in the background; until the first build is done queries are exact.
+      this.annReady().catch(() => undefined);
+      if (!this.ann) useAnn = false;
+    }
     const annStats = this.ann?.stats;
     if (annStats && annStats.probePoints >= annStats.trainedOn) useAnn = false;
     const sf = this.slotFilter(opts.filter);
@@ -424,7 +432,8 @@ export class EmbeddedStore implements VectorStore {
 
   /**
    * The IVF index, (re)built when missing or once the store has doubled since its build; pending
-   * writes are assigned to lists once they are many. One build at a time; queries wait for it.
+   * writes are assigned to lists once they are many. One build at a time; queries never wait for
+   * it (they use the previous index, or exact search before the first).
    */
   private annReady(): Promise<void> {
     if (this.annTask) return this.annTask;
