@@ -42,6 +42,17 @@ interface PartitionQueue {
 const NO_HEADERS: [string, string][] = [];
 const METADATA_MAX_AGE_MS = 300_000;
 
+/** Writes an ASCII string's bytes (the common key); -1 when it is not ASCII (then UTF-8 it). */
+function asciiWrite(text: string, out: Buffer): number {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    out[i] = c;
+  }
+  return n;
+}
+
 /**
  * Idempotent producer on the Kafka wire protocol: records are encoded once, straight into one open
  * batch per partition; one Produce request per broker at a time carries the first batch of every
@@ -150,7 +161,8 @@ export class WireProducer {
       const key = m.key;
       if (typeof key === 'string') {
         if (key.length * 3 > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(key.length * 3 + 64);
-        keyEnd = this.#scratch.write(key, 0, 'utf8');
+        keyEnd = asciiWrite(key, this.#scratch);
+        if (keyEnd < 0) keyEnd = this.#scratch.write(key, 0, 'utf8');
         keyBytes = this.#scratch;
       } else if (key) {
         keyBytes = key;
