@@ -6,11 +6,11 @@
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
  *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2] [--workers N] [--exporters 8]
- *       [--bus kafka|wire|inprocess|none] [--no-nfcapd]
+ *       [--bus kafka|wire|kafkajs|inprocess|none] [--no-nfcapd]
  *
  * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
- * (5 steps). `--bus kafka` is KafkaBus with its default client, `--bus wire` KafkaBus with the
- * bus package's own Kafka wire client. `--bus none` publishes to a producer that only counts (the pipeline's own cost with
+ * (5 steps). `--bus kafka` is KafkaBus with its default client; `--bus wire` and `--bus kafkajs`
+ * pick the bus package's own Kafka wire client or kafkajs. `--bus none` publishes to a producer that only counts (the pipeline's own cost with
  * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus.
  *
  * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
   }
   const busKind = opt('--bus', 'kafka');
   const brokers = process.env['KAFKA_BROKERS'];
-  if ((busKind === 'kafka' || busKind === 'wire') && !brokers)
+  if (['kafka', 'wire', 'kafkajs'].includes(busKind) && !brokers)
     throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
   const protocol = opt('--protocol', 'v9') as BenchProtocol;
   const search = args.includes('--search') ? opt('--search', '').split(',').map(Number) : null;
@@ -233,11 +233,11 @@ async function main(): Promise<void> {
   const workers = Number(opt('--workers', '0'));
   const topic = `bench.flows.${Date.now().toString(36)}`;
   const bus: MessageBus =
-    busKind === 'kafka' || busKind === 'wire'
+    busKind === 'kafka' || busKind === 'wire' || busKind === 'kafkajs'
       ? new KafkaBus({
           brokers: (brokers as string).split(','),
           clientId: 'bench-collector',
-          ...(busKind === 'wire' ? { client: 'wire' as const } : {}),
+          ...(busKind === 'kafka' ? {} : { client: busKind }),
         })
       : busKind === 'inprocess'
         ? new InProcessBus({ retainPerPartition: 10_000 })
