@@ -1,11 +1,5 @@
 import type { FlowRecord } from '@tidewatch/contracts';
-import {
-  type ConversationFlow,
-  flowOrigin,
-  type InputPosition,
-  passThrough,
-  toSequenceFlow,
-} from './conversation-flow.ts';
+import { type ConversationFlow, flowOrigin, type InputPosition, passThrough } from './conversation-flow.ts';
 import { MinHeap } from './min-heap.ts';
 
 interface PendingHalf {
@@ -76,6 +70,9 @@ export class BiflowStitcher {
   readonly #byStart = new MinHeap<{ start: number; group: PendingGroup }>((a, b) => a.start < b.start);
   readonly #byOffset = new MinHeap<PendingHalf>((a, b) => a.position.offset < b.position.offset);
   #pending = 0;
+  /** Groups with no pending half, kept for their 5-tuple's next record until a sweep. */
+  #emptyGroups = 0;
+  #groupCount = 0;
 
   constructor(private readonly toleranceMs: number) {}
 
@@ -104,6 +101,9 @@ export class BiflowStitcher {
     if (!group) {
       group = { halves: [], lowIp, highIp, key };
       byPorts.set(key, group);
+      this.#groupCount++;
+    } else if (group.halves.length === 0) {
+      this.#emptyGroups--;
     }
     const half: PendingHalf = { record, position, side: srcFirst || same ? 0 : 1, released: false };
     const halves = group.halves;
@@ -130,8 +130,9 @@ export class BiflowStitcher {
       this.#decide(group.halves, watermark, out);
       const next = group.halves[0];
       if (next) this.#byStart.push({ start: next.record.start_ms, group });
-      else this.#forget(group);
+      else this.#emptyGroups++;
     }
+    if (this.#emptyGroups > 4096 && this.#emptyGroups > (2 * this.#groupCount) / 3) this.#sweep();
     return out;
   }
 
@@ -158,14 +159,17 @@ export class BiflowStitcher {
     return max;
   }
 
-  #forget(group: PendingGroup): void {
-    const byHigh = this.#groups.get(group.lowIp);
-    const byPorts = byHigh?.get(group.highIp);
-    if (!byHigh || !byPorts) return;
-    byPorts.delete(group.key);
-    if (byPorts.size > 0) return;
-    byHigh.delete(group.highIp);
-    if (byHigh.size === 0) this.#groups.delete(group.lowIp);
+  /** Drops the groups that have no pending half (bounded memory across many 5-tuples). */
+  #sweep(): void {
+    for (const [lowIp, byHigh] of this.#groups) {
+      for (const [highIp, byPorts] of byHigh) {
+        for (const [key, group] of byPorts) if (group.halves.length === 0) byPorts.delete(key);
+        if (byPorts.size === 0) byHigh.delete(highIp);
+      }
+      if (byHigh.size === 0) this.#groups.delete(lowIp);
+    }
+    this.#groupCount -= this.#emptyGroups;
+    this.#emptyGroups = 0;
   }
 
   #decide(halves: PendingHalf[], watermark: number, out: ConversationFlow[]): void {
@@ -234,8 +238,10 @@ export function chooseInitiator(
 
 function mergeHalves(first: PendingHalf, second: PendingHalf): ConversationFlow {
   const [initiator, responder] = chooseInitiator(first.record, second.record);
-  const base = toSequenceFlow(initiator);
-  const labels = [initiator.label, responder.label].filter((l): l is number => l !== null && l !== undefined);
+  const a = initiator.label;
+  const b = responder.label;
+  const label =
+    a === null || a === undefined ? (b ?? null) : b === null || b === undefined ? a : Math.max(a, b);
   const [early, late] =
     first.position.offset <= second.position.offset
       ? [first.position, second.position]
@@ -244,14 +250,19 @@ function mergeHalves(first: PendingHalf, second: PendingHalf): ConversationFlow 
     src_ip: initiator.src_ip,
     dst_ip: initiator.dst_ip,
     flow: {
-      ...base,
       start_ms: Math.min(initiator.start_ms, responder.start_ms),
       end_ms: Math.max(initiator.end_ms, responder.end_ms),
+      protocol: initiator.protocol,
+      src_port: initiator.src_port,
+      dst_port: initiator.dst_port,
+      fwd_bytes: initiator.fwd_bytes,
+      fwd_pkts: initiator.fwd_pkts,
       bwd_bytes: responder.fwd_bytes,
       bwd_pkts: responder.fwd_pkts,
       tcp_flags: initiator.tcp_flags | responder.tcp_flags,
-      label: labels.length > 0 ? Math.max(...labels) : null,
+      label,
       attack: initiator.attack ?? responder.attack ?? null,
+      origin: flowOrigin(initiator),
     },
     first: early,
     lastOffset: late.offset,
