@@ -116,6 +116,36 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
     }
   });
 
+  it('coalesces concurrent sends to several topics into shared requests, each message once', async () => {
+    const wire = bus('wire');
+    const topics = [uniqueName('multi-a'), uniqueName('multi-b'), uniqueName('multi-c')];
+    await wire.ensureTopics(topics.map((topic) => ({ topic, partitions: 3, withDeadLetter: false })));
+    const producer = await wire.producer();
+    await Promise.all(
+      topics.flatMap((topic, t) =>
+        Array.from({ length: 8 }, (_, s) =>
+          producer.send(
+            topic,
+            Array.from({ length: 50 * (t + 1) }, (_, i) => ({ key: `${s}-${i}`, value: Buffer.from(topic) })),
+          ),
+        ),
+      ),
+    );
+    await producer.close();
+    for (const [t, topic] of topics.entries()) {
+      const ends = await listPartitionOffsets(
+        wire.wireAdmin(),
+        [0, 1, 2].map((partition) => ({ topic, partition })),
+        -1,
+      );
+      assert.equal(
+        [...ends.values()].reduce((a, b) => a + b, 0),
+        8 * 50 * (t + 1),
+        `${topic} holds every message once`,
+      );
+    }
+  });
+
   it('shares a group with kafkajs members (same assignment protocol names)', async () => {
     const topic = uniqueName('mixed');
     const groupId = uniqueName('g');
