@@ -6,12 +6,14 @@
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
  *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2] [--workers N] [--exporters 8]
- *       [--bus kafka|wire|kafkajs|inprocess|none] [--no-nfcapd]
+ *       [--bus kafka|wire|kafkajs|inprocess|none[,...]] [--no-nfcapd]
  *
  * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
  * (5 steps). `--bus kafka` is KafkaBus with its default client; `--bus wire` and `--bus kafkajs`
  * pick the bus package's own Kafka wire client or kafkajs. `--bus none` publishes to a producer that only counts (the pipeline's own cost with
- * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus.
+ * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus
+ * (client side; the broker's own CPU is another process). Several buses (`--bus kafka,none`) run
+ * one after the other and a summary prints each one's flows per CPU-second and the bus's share.
  *
  * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
  * minus flows on the topic; socket drops are the kernel's (/proc/net/udp `drops`), queue drops the
@@ -34,6 +36,18 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? (args[i + 1] as string) : dflt;
 };
 const CLK_TCK = 100;
+const brokers = process.env['KAFKA_BROKERS'];
+const protocol = opt('--protocol', 'v9') as BenchProtocol;
+const search = args.includes('--search') ? opt('--search', '').split(',').map(Number) : null;
+const rates = opt('--rates', '100000,200000,300000').split(',').map(Number);
+const seconds = Number(opt('--seconds', '10'));
+const sockets = Number(opt('--sockets', '2'));
+const workers = Number(opt('--workers', '0'));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
 const POOL = 4000;
 
 /** Rewrites the export sequence number in place so a cycled pool still counts up. */
@@ -196,6 +210,13 @@ async function topicCount(bus: MessageBus, topic: string, acked: number): Promis
   }
 }
 
+interface BusRun {
+  bus: string;
+  best: StepResult | undefined;
+  results: StepResult[];
+  port: number;
+}
+
 interface StepResult {
   rate: number;
   got: number;
@@ -210,27 +231,7 @@ interface StepResult {
   queued: number;
 }
 
-async function main(): Promise<void> {
-  if (args[0] === '--sender') {
-    await sender(
-      Number(args[1]),
-      Number(args[2]),
-      Number(args[3]),
-      args[4] as BenchProtocol,
-      Number(args[5]),
-    );
-    return;
-  }
-  const busKind = opt('--bus', 'kafka');
-  const brokers = process.env['KAFKA_BROKERS'];
-  if (['kafka', 'wire', 'kafkajs'].includes(busKind) && !brokers)
-    throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
-  const protocol = opt('--protocol', 'v9') as BenchProtocol;
-  const search = args.includes('--search') ? opt('--search', '').split(',').map(Number) : null;
-  const rates = opt('--rates', '100000,200000,300000').split(',').map(Number);
-  const seconds = Number(opt('--seconds', '10'));
-  const sockets = Number(opt('--sockets', '2'));
-  const workers = Number(opt('--workers', '0'));
+async function runBus(busKind: string): Promise<BusRun> {
   const topic = `bench.flows.${Date.now().toString(36)}`;
   const bus: MessageBus =
     busKind === 'kafka' || busKind === 'wire' || busKind === 'kafkajs'
@@ -260,7 +261,7 @@ async function main(): Promise<void> {
   await app.start();
   const port = app.ports.netflow as number;
   console.log(
-    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${workers > 0 ? `${workers} decode workers (one SO_REUSEPORT socket each)` : `${sockets} SO_REUSEPORT sockets on the main thread`}, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${busKind === 'kafka' ? `, Kafka ${brokers}` : ''}`,
+    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${workers > 0 ? `${workers} decode workers (one SO_REUSEPORT socket each)` : `${sockets} SO_REUSEPORT sockets on the main thread`}, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${['kafka', 'wire', 'kafkajs'].includes(busKind) ? `, Kafka ${brokers}` : ''}`,
   );
   console.log(
     'offered flows/s | ours: on topic  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB (V8 heap, external)  peak queued flows',
@@ -338,6 +339,46 @@ async function main(): Promise<void> {
   await app.stop();
   await bus.close();
 
+  return { bus: busKind, best, results, port };
+}
+
+async function main(): Promise<void> {
+  if (args[0] === '--sender') {
+    await sender(
+      Number(args[1]),
+      Number(args[2]),
+      Number(args[3]),
+      args[4] as BenchProtocol,
+      Number(args[5]),
+    );
+    return;
+  }
+  const busKinds = opt('--bus', 'kafka').split(',');
+  if (busKinds.some((b) => ['kafka', 'wire', 'kafkajs'].includes(b)) && !brokers)
+    throw new Error('KAFKA_BROKERS is not set (. /tmp/tidewatch-dev/env, or scripts/services.sh start)');
+  const runs: BusRun[] = [];
+  for (const b of busKinds) runs.push(await runBus(b));
+  const perCpu = (r: BusRun) => {
+    const clean = r.results.filter((x) => x.loss === 0 && x.sockDrops === 0 && x.queueDrops === 0);
+    return clean.length > 0 ? median(clean.map((x) => x.got / x.cpuS)) : Number.NaN;
+  };
+  const none = runs.find((r) => r.bus === 'none');
+  if (runs.length > 1) {
+    console.log(
+      'summary: bus | highest zero-loss flows/s | median flows/CPU-s over zero-loss steps | bus share of CPU per flow',
+    );
+    for (const r of runs) {
+      const c = perCpu(r);
+      // what the bus adds per flow, against the same pipeline publishing to a producer that only counts
+      const share = none && r !== none ? 1 - c / perCpu(none) : Number.NaN;
+      console.log(
+        `${r.bus} | ${r.best?.rate ?? 'none'} | ${Math.round(c)} | ${Number.isNaN(share) ? '-' : `${(share * 100).toFixed(0)}% (${(1e6 / c - 1e6 / perCpu(none as BusRun)).toFixed(2)} µs/flow)`}`,
+      );
+    }
+  }
+  const best = runs[0]?.best;
+  const results = runs.flatMap((r) => r.results);
+  const port = runs[0]?.port as number;
   if (!args.includes('--no-nfcapd')) {
     console.log(
       'nfcapd, same datagrams and rates: offered | stored  loss  sock-drops  CPU-s  flows/CPU-s  RSS MB',
