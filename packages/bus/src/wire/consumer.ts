@@ -177,10 +177,12 @@ export class WireConsumer implements BusConsumer {
   async #fetchLoop(handler: BatchHandler): Promise<void> {
     const signal = this.#abort.signal;
     let failures = 0;
+    let prefetched: Promise<RecordBatchReader[]> | undefined;
     while (!signal.aborted) {
       try {
         await this.#checkMetadata();
         if (this.#member.rejoinNeeded) {
+          prefetched = undefined;
           await this.#revoke();
           await this.#join();
           continue;
@@ -193,13 +195,22 @@ export class WireConsumer implements BusConsumer {
           this.#wake = undefined;
           continue;
         }
-        const fetched = await this.#fetchOnce();
+        const fetched = await (prefetched ?? this.#fetchOnce());
+        prefetched = undefined;
         failures = 0;
-        for (const batch of fetched) {
+        // Data fetched ahead is used only where the partition's position is still where it began.
+        const usable = fetched.filter((r) => this.#positions.get(key(r.topic, r.partition)) === r.from);
+        if (usable.length > 0 && !signal.aborted && !this.#member.rejoinNeeded) {
+          // The next fetch (from the end of these batches) runs on the broker while these are handled.
+          prefetched = this.#fetchOnce(new Map(usable.map((r) => [key(r.topic, r.partition), r.scanEnd()])));
+          prefetched.catch(() => {}); // a failure surfaces when it is awaited
+        }
+        for (const reader of usable) {
           if (signal.aborted || this.#member.rejoinNeeded) break;
-          if (!(await this.#process(handler, batch))) break;
+          if (!(await this.#process(handler, reader))) break;
         }
       } catch (error) {
+        prefetched = undefined;
         if (signal.aborted) break;
         failures++;
         const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
@@ -213,12 +224,16 @@ export class WireConsumer implements BusConsumer {
     }
   }
 
-  /** One Fetch per partition leader, in parallel; returns a record reader per partition with data. */
-  async #fetchOnce(): Promise<RecordBatchReader[]> {
+  /**
+   * One Fetch per partition leader, in parallel, from each partition's position (or from `ahead`);
+   * returns a record reader per partition with data.
+   */
+  async #fetchOnce(ahead?: Map<string, number>): Promise<RecordBatchReader[]> {
     const byLeader = new Map<number, Map<string, { partition: number; offset: number }[]>>();
     for (const { topic, partition } of this.#assigned) {
-      const offset = this.#positions.get(key(topic, partition));
-      if (offset === undefined) continue;
+      const position = this.#positions.get(key(topic, partition));
+      if (position === undefined) continue;
+      const offset = ahead?.get(key(topic, partition)) ?? position;
       const paused = this.#pausedUntil.get(key(topic, partition));
       if (paused !== undefined) {
         if (paused > Date.now()) continue;
@@ -260,9 +275,11 @@ export class WireConsumer implements BusConsumer {
       for (const [topic, partitions] of response.topics) {
         for (const p of partitions) {
           const from = topics.get(topic)?.find((x) => x.partition === p.partition)?.offset;
-          if (from === undefined || this.#positions.get(key(topic, p.partition)) !== from) continue;
+          if (from === undefined) continue;
           if (p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
-            resets.push({ topic, partition: p.partition });
+            // Reset only a position that is still the one fetched from (not one fetched ahead of).
+            if (this.#positions.get(key(topic, p.partition)) === from)
+              resets.push({ topic, partition: p.partition });
             continue;
           }
           if (p.errorCode !== 0) {

@@ -274,6 +274,24 @@ export class RecordBatchReader {
     return false;
   }
 
+  /** The offset after the last complete batch in the data (where a following fetch starts). */
+  scanEnd(): number {
+    let next = this.from;
+    let pos = this.#pos;
+    while (this.end - pos >= 12) {
+      const batchEnd = pos + 12 + this.buf.readInt32BE(pos + 8);
+      if (batchEnd > this.end || batchEnd < pos + BATCH_HEADER_SIZE) break;
+      const batchNext =
+        this.buf.readInt32BE(pos) * TWO_32 +
+        this.buf.readUInt32BE(pos + 4) +
+        this.buf.readInt32BE(pos + 23) +
+        1;
+      if (batchNext > next) next = batchNext;
+      pos = batchEnd;
+    }
+    return Math.max(next, this.nextOffset);
+  }
+
   /** Appends up to `max` messages to out; returns how many (0: nothing left). */
   read(max: number, out: BusMessage[]): number {
     const { topic, partition, from } = this;
