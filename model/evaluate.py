@@ -329,6 +329,11 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
         "inner_f1": ("best inner leave-one-network-out F1, within [0.05, 0.99]",
                      "the final model's threshold applies the same rule to the fold models' held-out scores above"),
     }[rule]
+    final_rule = cfg.get("final_threshold", rule)
+    if final_rule != rule:
+        how = (how[0], {"inner_fpr": "chosen with the inner_fpr rule over the fold models' held-out scores above",
+                        "inner_f1": "chosen with the inner_f1 rule over the fold models' held-out scores above",
+                        "train_fpr": "from its own (in-sample) training scores"}[final_rule])
     if rule != "train_fpr":
         L += ["", "Thresholds: each fold's threshold was chosen without its held-out network. For fold k, one extra model was "
               "trained per other network j on the networks other than k and j and scored j; the threshold is the lowest whose "

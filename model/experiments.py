@@ -84,9 +84,12 @@ def materialize(bundle_path: Path, rule: str, version: str, selection_note: str 
 
 
 def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | None = None, corpus: Corpus | None = None,
-                 device: str | None = None) -> Path:
-    """A version folder from a recipe's bundle: the final model with its `rule` threshold, loco/ fold models with
-    theirs, then EVALUATION.md and the manifest metrics from the exported ONNX models."""
+                 device: str | None = None, final_rule: str | None = None) -> Path:
+    """A version folder from a recipe's bundle: the final model with its `final_rule` threshold (default: `rule`),
+    loco/ fold models with their `rule` thresholds, then EVALUATION.md and the manifest metrics from the exported
+    ONNX models. The final model's inner_* thresholds come from the fold models' held-out scores, so they need no
+    inner folds."""
+    final_rule = final_rule or rule
     from .evaluate import finish_evaluation
     from .export import write_version
     from .net import FlowSequenceEncoder
@@ -102,10 +105,10 @@ def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | No
     fin = bundle["final"]
     model = load(fin)
     hist = fin["hist"]
-    cfg = dict(bundle["config"], threshold=rule)
+    cfg = dict(bundle["config"], threshold=rule, final_threshold=final_rule)
     out = write_version(
         model, version, trained_tactics=hist["trained_tactics"], metrics={"note": "see evaluation"},
-        thresholds={"score": float(fin["thresholds"][rule])}, training_data=training_data_list(corpus),
+        thresholds={"score": float(fin["thresholds"][final_rule])}, training_data=training_data_list(corpus),
         training={"config": cfg, "history": {k: v for k, v in hist.items() if k != "trained_tactics"},
                   "device": device or bundle.get("device", "cuda"), "threads": 1,
                   "thresholds_by_rule": {"final": fin["thresholds"], **{k: f["thresholds"] for k, f in bundle["folds"].items()}}},
@@ -113,7 +116,7 @@ def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | No
     )
     folds = {k: {"model": load(f), "threshold": float(f["thresholds"][rule]), "seconds": f["seconds"],
                  "train_captures": f["train_captures"]} for k, f in bundle["folds"].items()}
-    finish_evaluation(out, model, corpus, folds, float(fin["thresholds"][rule]))
+    finish_evaluation(out, model, corpus, folds, float(fin["thresholds"][final_rule]))
     return out
 
 
