@@ -10,7 +10,8 @@
   --pretrain-epochs N / --epochs N / --threads N / --seed N
 
 The inner_* thresholds need one extra model per (held-out network, second held-out network): 20 more
-trainings, which fit on a GPU (flow-1.2.0: about 9 minutes on one H100) but not in 30 CPU minutes; on a
+trainings, which fit on a GPU (flow-1.2.0's 26 trainings took 20–106 s each, 14 at a time on one H100: a few
+minutes) but not in 30 CPU minutes; on a
 CPU-only machine the default is the train_fpr rule (fold thresholds from the fold's own training scores). The
 shipped model's threshold is always inner_fpr over the fold models' held-out scores (no extra training).
 """
