@@ -227,7 +227,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         findingsTopic: config.findingsTopic,
         suppression: new SuppressionMatcher(suppressions, config.suppressionRefreshMs),
         metrics,
-        batchSize: Math.max(config.batchSize, config.maxPollRecords),
+        batchSize: config.batchSize,
         maxWaitMs: config.maxWaitMs,
       });
       if (serve) {

@@ -14,7 +14,10 @@ export interface FindingPipelineDeps {
   findingsTopic: string;
   suppression: SuppressionMatcher | null;
   metrics: InferenceMetrics;
-  /** With maxWaitMs > 0: most sequences coalesced into one scoring call. */
+  /**
+   * Fewest points per store write (model runs are coalesced up to it); with maxWaitMs > 0 also the
+   * most sequences coalesced into one scoring call.
+   */
   batchSize: number;
   maxWaitMs: number;
 }
@@ -76,15 +79,17 @@ export class FindingPipeline {
 
   /**
    * Scores, stores and emits `seqs`. With no micro-batch wait the whole consumer batch is bucketed
-   * at once (the largest model runs) and each model run is stored and emitted as soon as it is
-   * scored, so the store write and emit of run k (this thread, and fsync) overlap model run k+1
-   * (its worker). With a wait, concurrent callers are coalesced first (MicroBatcher). Resolves once
-   * everything is stored and emitted; rejects if any part failed (the consumer then retries the
-   * whole batch: upserts by id are idempotent).
+   * at once (the largest model runs) and scored runs are stored and emitted as they come, in
+   * writes of at least `batchSize` points (small buckets are coalesced: each write costs an
+   * fsync). Two writes overlap at most: while write k is appended and fsynced, write k+1 is
+   * prepared (suppression, neighbours, JSON) and later model runs execute on the worker. Each
+   * emit follows its own write. With a wait, concurrent callers are coalesced first
+   * (MicroBatcher). Resolves once everything is stored and emitted; rejects if any part failed
+   * (the consumer then retries the whole batch: upserts by id are idempotent).
    */
   async process(seqs: Sequence[]): Promise<PipelineResult> {
     if (this.deps.maxWaitMs > 0) return this.storeAndEmit(await this.score(seqs));
-    const { detector, metrics } = this.deps;
+    const { detector, metrics, batchSize } = this.deps;
     const device = detector.model.device;
     const started = performance.now();
     const runs = detector.scoreRuns(seqs).map((run) =>
@@ -95,13 +100,24 @@ export class FindingPipeline {
       }),
     );
     const total: PipelineResult = { stored: 0, emitted: 0, suppressed: 0 };
+    const add = (r: PipelineResult) => {
+      total.stored += r.stored;
+      total.emitted += r.emitted;
+      total.suppressed += r.suppressed;
+    };
+    let writing: Promise<PipelineResult> | null = null;
     try {
-      for (const run of runs) {
-        const r = await this.storeAndEmit(await run);
-        total.stored += r.stored;
-        total.emitted += r.emitted;
-        total.suppressed += r.suppressed;
+      let pending: ScoredSequence[] = [];
+      for (const [i, run] of runs.entries()) {
+        for (const s of await run) pending.push(s);
+        if (pending.length < batchSize && i < runs.length - 1) continue;
+        const previous: Promise<PipelineResult> | null = writing;
+        writing = this.storeAndEmit(pending);
+        writing.catch(() => undefined); // awaited below or in the next round
+        pending = [];
+        if (previous) add(await previous);
       }
+      if (writing) add(await writing);
     } finally {
       for (const run of runs) run.catch(() => undefined);
     }
