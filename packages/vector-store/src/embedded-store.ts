@@ -375,7 +375,13 @@ export class EmbeddedStore implements VectorStore {
     const budget = ann?.stats?.probePoints ?? Number.POSITIVE_INFINITY;
     if (ann && !(cand && cand.count <= 2 * budget)) {
       results = Array.from({ length: Q }, (_, q) =>
-        ann.search(queries.subarray(q * dim, (q + 1) * dim), k, sf.test, exclude[q] as number, vecs),
+        ann.search(
+          queries.subarray(q * dim, (q + 1) * dim),
+          k,
+          sf.trivial ? null : sf.test,
+          exclude[q] as number,
+          vecs,
+        ),
       );
     } else if (cand && cand.count * 8 < n) {
       // Few candidates: score just those.
@@ -658,8 +664,8 @@ export class EmbeddedStore implements VectorStore {
         this.freeSlots.push(slot);
         this.cols.clear(slot);
         this.touchOrders(slot);
-        this.ann?.touch(slot);
-        this.annBuilding?.touch(slot);
+        this.ann?.remove(slot);
+        this.annBuilding?.remove(slot);
       }
     }
   }

@@ -199,6 +199,8 @@ export interface SlotFilter {
   candidates: { count: number; slots: () => Iterable<number> } | null;
   /** True when nothing can match (an unknown category value, an empty set). */
   empty: boolean;
+  /** True when every live point matches (no condition). */
+  trivial: boolean;
 }
 
 interface IpRangeSource {
@@ -310,7 +312,12 @@ export function compileSlotFilter(
       return true;
     };
   }
-  return { test, candidates: empty ? { count: 0, slots: () => [] } : best, empty };
+  return {
+    test,
+    candidates: empty ? { count: 0, slots: () => [] } : best,
+    empty,
+    trivial: !empty && n === 0,
+  };
 }
 
 /** An IPv4 exact address or IPv4 CIDR as an inclusive numeric range; null for IPv6. */

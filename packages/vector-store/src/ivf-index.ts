@@ -54,10 +54,12 @@ export class IvfIndex {
   /** Per list, its points' vectors as int8 (x·127), contiguous: the scan reads these, not the slab. */
   #codes: Int8Array[] = [];
   #listLen = new Int32Array(0);
+  /** The list each slot is in (-1: none) and its position there, so a change is an O(1) swap-remove. */
   #listOf = new Int32Array(0);
+  #posOf = new Int32Array(0);
   #pending = new Set<number>();
-  #stale = 0;
-  #building: Set<number> | null = null;
+  /** Slots changed (false) or removed (true) while a build or assignment awaited its GEMM. */
+  #building: Map<number, boolean> | null = null;
   #stats: IvfStats | null = null;
 
   constructor(dim: number) {
@@ -72,18 +74,35 @@ export class IvfIndex {
     return this.#pending.size;
   }
 
-  get staleCount(): number {
-    return this.#stale;
+  /** The slot's vector changed: out of its list, into pending (scanned exactly until assigned). */
+  touch(slot: number): void {
+    this.#unlist(slot);
+    this.#pending.add(slot);
+    this.#building?.set(slot, false);
   }
 
-  /** The slot's vector changed or the point is gone: out of its list, into pending. */
-  touch(slot: number): void {
-    if (slot < this.#listOf.length && (this.#listOf[slot] as number) >= 0) {
-      this.#listOf[slot] = -1;
-      this.#stale++;
+  /** The point is gone. */
+  remove(slot: number): void {
+    this.#unlist(slot);
+    this.#pending.delete(slot);
+    this.#building?.set(slot, true);
+  }
+
+  #unlist(slot: number): void {
+    const l = slot < this.#listOf.length ? (this.#listOf[slot] as number) : -1;
+    if (l < 0) return;
+    const list = this.#lists[l] as Int32Array;
+    const codes = this.#codes[l] as Int8Array;
+    const last = (this.#listLen[l] as number) - 1;
+    const at = this.#posOf[slot] as number;
+    if (at !== last) {
+      const moved = list[last] as number;
+      list[at] = moved;
+      codes.copyWithin(at * this.dim, last * this.dim, (last + 1) * this.dim);
+      this.#posOf[moved] = at;
     }
-    this.#pending.add(slot);
-    this.#building?.add(slot);
+    this.#listLen[l] = last;
+    this.#listOf[slot] = -1;
   }
 
   /**
@@ -94,7 +113,7 @@ export class IvfIndex {
   async build(src: IvfSource, k: number, seed = 1): Promise<IvfStats> {
     const t0 = performance.now();
     const dim = this.dim;
-    this.#building = new Set();
+    this.#building = new Map();
     try {
       const live = src.liveSlots();
       const n = live.length;
@@ -143,7 +162,12 @@ export class IvfIndex {
       this.#listOf = listOf;
       this.#pending = new Set();
       this.#rebuildLists(nlist, src.vectors());
-      for (const s of this.#building) this.touch(s);
+      const replay = [...this.#building];
+      this.#building = null;
+      for (const [s, removed] of replay) {
+        if (removed) this.remove(s);
+        else this.touch(s);
+      }
       const calibration = await this.#calibrate(src, live, k, rand);
       this.#stats = {
         lists: nlist,
@@ -160,7 +184,7 @@ export class IvfIndex {
     }
   }
 
-  /** Moves pending points into their nearest lists; drops stale list entries when they pile up. */
+  /** Moves pending points into their nearest lists. */
   async assignPending(src: IvfSource, isLive: (slot: number) => boolean): Promise<void> {
     const nlist = this.#lists.length;
     if (nlist === 0) return;
@@ -170,7 +194,7 @@ export class IvfIndex {
     for (let at = 0; at < slots.length; at += CHUNK) {
       const part = slots.subarray(at, Math.min(slots.length, at + CHUNK));
       const vecs = gather(src.vectors(), part, dim);
-      this.#building = new Set();
+      this.#building = new Map();
       await nearestCentroid(vecs, part.length, this.#centroids, nlist, dim, assign);
       const touched = this.#building;
       this.#building = null;
@@ -182,11 +206,11 @@ export class IvfIndex {
       }
     }
     for (const s of [...this.#pending]) if (!isLive(s)) this.#pending.delete(s);
-    if (this.#stale > this.#listOf.length >>> 2) this.#rebuildLists(nlist, src.vectors());
   }
 
   /**
-   * The k best slots by dot product with the (unit) query among slots passing `test`, probing
+   * The k best slots by dot product with the (unit) query among slots passing `test` (null: all
+   * points; the scan then reads nothing but the lists, no per-slot state), probing
    * lists nearest first until `budget` eligible points were scored (or every list was). The scan
    * scores the int8 codes and keeps the best RERANK·k, which are then re-ranked exactly on the
    * float vectors.
@@ -194,7 +218,7 @@ export class IvfIndex {
   search(
     query: Float32Array,
     k: number,
-    test: (slot: number) => boolean,
+    test: ((slot: number) => boolean) | null,
     exclude: number,
     vectors: Float32Array,
     budget = this.#stats?.probePoints ?? Number.POSITIVE_INFINITY,
@@ -224,9 +248,8 @@ export class IvfIndex {
     const top = new TopK(k);
     const rough = new TopK(Math.max(RERANK * k, 64));
     let seen = 0;
-    const listOf = this.#listOf;
     for (const s of this.#pending) {
-      if (s === exclude || !test(s)) continue;
+      if (s === exclude || (test && !test(s))) continue;
       top.offer(s, dot(query, 0, vectors, s * dim, dim));
     }
     for (let li = 0; li < nlist && seen < budget; li++) {
@@ -236,7 +259,7 @@ export class IvfIndex {
       const len = this.#listLen[l] as number;
       for (let i = 0; i < len; i++) {
         const s = list[i] as number;
-        if (listOf[s] !== l || s === exclude || !test(s)) continue;
+        if (s === exclude || (test && !test(s))) continue;
         seen++;
         let d0 = 0;
         let d1 = 0;
@@ -260,6 +283,11 @@ export class IvfIndex {
       g.set(this.#listOf);
       this.#listOf = g;
     }
+    if (slot >= this.#posOf.length) {
+      const g = new Int32Array(this.#listOf.length);
+      g.set(this.#posOf);
+      this.#posOf = g;
+    }
     this.#listOf[slot] = list;
     let arr = this.#lists[list] as Int32Array;
     const len = this.#listLen[list] as number;
@@ -273,6 +301,7 @@ export class IvfIndex {
       this.#codes[list] = c;
     }
     arr[len] = slot;
+    this.#posOf[slot] = len;
     encode(vectors, slot, this.#codes[list] as Int8Array, len, this.dim);
     this.#listLen[list] = len + 1;
   }
@@ -287,15 +316,16 @@ export class IvfIndex {
     this.#lists = Array.from({ length: nlist }, (_, l) => new Int32Array(Math.max(16, sizes[l] as number)));
     this.#codes = this.#lists.map((l) => new Int8Array(l.length * this.dim));
     this.#listLen = new Int32Array(nlist);
+    this.#posOf = new Int32Array(listOf.length);
     for (let s = 0; s < listOf.length; s++) {
       const l = listOf[s] as number;
       if (l < 0) continue;
       const len = this.#listLen[l] as number;
       (this.#lists[l] as Int32Array)[len] = s;
+      this.#posOf[s] = len;
       encode(vectors, s, this.#codes[l] as Int8Array, len, this.dim);
       this.#listLen[l] = len + 1;
     }
-    this.#stale = 0;
   }
 
   async #calibrate(
@@ -320,7 +350,7 @@ export class IvfIndex {
       let total = 0;
       for (const [i, q] of qSlots.entries()) {
         const query = vectors.subarray(q * dim, (q + 1) * dim);
-        const got = new Set(this.search(query, k, () => true, q, vectors, budget).slots);
+        const got = new Set(this.search(query, k, null, q, vectors, budget).slots);
         const want = exact[i] as number[];
         for (const s of want) if (got.has(s)) hit++;
         total += want.length;
