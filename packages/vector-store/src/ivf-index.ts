@@ -340,7 +340,6 @@ export class IvfIndex {
     const exact = await exactTopK(src, live, qSlots, k);
     const nlist = this.#lists.length;
     const avgList = n / Math.max(1, nlist);
-    const vectors = src.vectors();
     let best = { probePoints: n, recall: 1 };
     for (const probes of [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]) {
       const budget = Math.ceil(probes * avgList);
@@ -349,6 +348,9 @@ export class IvfIndex {
       let hit = 0;
       let total = 0;
       for (const [i, q] of qSlots.entries()) {
+        // A build runs beside live queries: let them in between the calibration searches.
+        await new Promise((resolve) => setImmediate(resolve));
+        const vectors = src.vectors();
         const query = vectors.subarray(q * dim, (q + 1) * dim);
         const got = new Set(this.search(query, k, null, q, vectors, budget).slots);
         const want = exact[i] as number[];
