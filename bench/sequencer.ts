@@ -253,7 +253,7 @@ function core(): Run {
     }
   };
   values.forEach((v, i) => {
-    seq.push(decoder.decode(v), i);
+    seq.pushTransient(decoder.decodeTransient(v), i);
     if (i % 2000 === 1999) drain();
   });
   seq.idleFlush();

@@ -52,42 +52,86 @@ export class FlowDecoder {
   }
 
   decode(buf: Buffer): FlowRecord {
+    return this.#read(buf, this.#blank());
+  }
+
+  /**
+   * Like decode, but into one record reused by every call (no allocation per record): valid until
+   * the next call, and its `extra` must not be changed. For consumers that copy what they keep
+   * (PartitionSequencer.pushTransient).
+   */
+  decodeTransient(buf: Buffer): FlowRecord {
+    return this.#read(buf, this.#scratch);
+  }
+
+  readonly #scratch: FlowRecord = this.#blank();
+
+  #blank(): FlowRecord {
+    return {
+      exporter: '',
+      observation_domain: 0,
+      source_format: 'netflow5',
+      start_ms: 0,
+      end_ms: 0,
+      protocol: 0,
+      src_ip: '',
+      dst_ip: '',
+      src_port: 0,
+      dst_port: 0,
+      fwd_bytes: 0,
+      fwd_pkts: 0,
+      bwd_bytes: 0,
+      bwd_pkts: 0,
+      tcp_flags: 0,
+      sampling_rate: 0,
+      in_if: null,
+      out_if: null,
+      src_as: null,
+      dst_as: null,
+      vlan: null,
+      icmp_type: null,
+      icmp_code: null,
+      label: null,
+      attack: null,
+      extra: {},
+    };
+  }
+
+  #read(buf: Buffer, r: FlowRecord): FlowRecord {
     if (readSchemaId(buf) !== this.#schemaId) return this.#codec.decode(buf);
     this.#buf = buf;
     this.#pos = WIRE_HEADER_BYTES;
-    const record: FlowRecord = {
-      exporter: this.#exporterField(),
-      observation_domain: this.#long(),
-      source_format: this.#formatField() as FlowRecord['source_format'],
-      start_ms: this.#long(),
-      end_ms: this.#long(),
-      protocol: this.#int(),
-      src_ip: this.#string(),
-      dst_ip: this.#string(),
-      src_port: this.#int(),
-      dst_port: this.#int(),
-      fwd_bytes: this.#long(),
-      fwd_pkts: this.#long(),
-      bwd_bytes: this.#long(),
-      bwd_pkts: this.#long(),
-      tcp_flags: this.#int(),
-      sampling_rate: this.#long(),
-      in_if: this.#nullable() ? this.#long() : null,
-      out_if: this.#nullable() ? this.#long() : null,
-      src_as: this.#nullable() ? this.#long() : null,
-      dst_as: this.#nullable() ? this.#long() : null,
-      vlan: this.#nullable() ? this.#int() : null,
-      icmp_type: this.#nullable() ? this.#int() : null,
-      icmp_code: this.#nullable() ? this.#int() : null,
-      label: this.#nullable() ? this.#int() : null,
-      attack: this.#nullable() ? this.#string() : null,
-      extra: this.#map(),
-    };
+    r.exporter = this.#exporterField();
+    r.observation_domain = this.#long();
+    r.source_format = this.#formatField() as FlowRecord['source_format'];
+    r.start_ms = this.#long();
+    r.end_ms = this.#long();
+    r.protocol = this.#int();
+    r.src_ip = this.#string();
+    r.dst_ip = this.#string();
+    r.src_port = this.#int();
+    r.dst_port = this.#int();
+    r.fwd_bytes = this.#long();
+    r.fwd_pkts = this.#long();
+    r.bwd_bytes = this.#long();
+    r.bwd_pkts = this.#long();
+    r.tcp_flags = this.#int();
+    r.sampling_rate = this.#long();
+    r.in_if = this.#nullable() ? this.#long() : null;
+    r.out_if = this.#nullable() ? this.#long() : null;
+    r.src_as = this.#nullable() ? this.#long() : null;
+    r.dst_as = this.#nullable() ? this.#long() : null;
+    r.vlan = this.#nullable() ? this.#int() : null;
+    r.icmp_type = this.#nullable() ? this.#int() : null;
+    r.icmp_code = this.#nullable() ? this.#int() : null;
+    r.label = this.#nullable() ? this.#int() : null;
+    r.attack = this.#nullable() ? this.#string() : null;
+    r.extra = this.#map(r === this.#scratch);
     const end = buf.length;
     this.#buf = EMPTY;
     if (this.#pos > end) throw new FlowDecodeError('truncated buffer');
     if (this.#pos < end) throw new FlowDecodeError('trailing data');
-    return record;
+    return r;
   }
 
   /** Avro int/long varint, exactly as avsc's Tap.readLong (zig-zag; float arithmetic beyond 28 bits). */
@@ -181,9 +225,12 @@ export class FlowDecoder {
     return this.#strings.decode(buf as Utf8Buffer, start, end);
   }
 
-  #map(): Record<string, string> {
+  /** An Avro map; an empty one is the shared frozen object when `shareEmpty`. */
+  #map(shareEmpty: boolean): Record<string, string> {
+    let count = this.#varint();
+    if (count === 0 && shareEmpty) return EMPTY_MAP;
     const out: Record<string, string> = {};
-    for (let count = this.#varint(); count !== 0; count = this.#varint()) {
+    for (; count !== 0; count = this.#varint()) {
       if (count < 0) {
         count = -count;
         this.#varint(); // block size in bytes
@@ -198,6 +245,7 @@ export class FlowDecoder {
 }
 
 const EMPTY = Buffer.alloc(0);
+const EMPTY_MAP: Record<string, string> = Object.freeze({});
 /** avsc's bound for a long read into a number (2^53 - 2). */
 const MAX_LONG = 9007199254740990;
 

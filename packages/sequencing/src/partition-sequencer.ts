@@ -91,6 +91,18 @@ export class PartitionSequencer {
 
   /** Pushes one input record at `offset` (offsets strictly increase within a partition). */
   push(flow: FlowRecord, offset: number): PushOutcome {
+    return this.#push(flow, offset, false);
+  }
+
+  /**
+   * Like push, for a record that is reused after this call (FlowDecoder.decodeTransient): what is
+   * kept of it (a biflow half, a late record) is copied.
+   */
+  pushTransient(flow: FlowRecord, offset: number): PushOutcome {
+    return this.#push(flow, offset, true);
+  }
+
+  #push(flow: FlowRecord, offset: number, transient: boolean): PushOutcome {
     if (this.#bumps.length > 0) this.#applyBumps(offset);
     const maxSeenBefore = this.#maxSeen;
     if (flow.start_ms > maxSeenBefore) this.#maxSeen = flow.start_ms;
@@ -105,7 +117,7 @@ export class PartitionSequencer {
       return 'late';
     }
     if (isStitchable(flow)) {
-      this.#stitcher.add(flow, { offset, maxSeenBefore });
+      this.#stitcher.add(transient ? copyRecord(flow) : flow, { offset, maxSeenBefore });
       return 'accepted';
     }
     // A record that needs no stitching is placed as it is (src is the initiator), like #place.
@@ -114,7 +126,7 @@ export class PartitionSequencer {
         this.#replayed++;
         return 'replayed';
       }
-      this.#late.push(flow);
+      this.#late.push(transient ? copyRecord(flow) : flow);
       return 'late';
     }
     this.#windows.addFlow(flow.src_ip, flow.dst_ip, toSequenceFlow(flow), offset, maxSeenBefore);
@@ -217,4 +229,8 @@ export class PartitionSequencer {
     this.#windows.add(cf);
     return 'accepted';
   }
+}
+
+function copyRecord(flow: FlowRecord): FlowRecord {
+  return { ...flow, extra: flow.extra && { ...flow.extra } };
 }

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCodecs, type FlowRecord, LocalSchemaRegistry, type Sequence } from '@tidewatch/contracts';
-import { FlowDecoder, SequenceEncoder } from '../src/index.ts';
+import {
+  FlowDecoder,
+  InMemoryEntityStats,
+  PartitionSequencer,
+  SequenceEncoder,
+  sequencingSpec,
+  windowContribution,
+  windowSequences,
+} from '../src/index.ts';
 import { flow, rng } from './helpers.ts';
 
 const codecs = await createCodecs(new LocalSchemaRegistry());
@@ -73,6 +81,63 @@ describe('FlowDecoder', () => {
       const bytes = codecs.flows.encode(randomFlow());
       assert.deepEqual(decoder.decode(bytes), { ...codecs.flows.decode(bytes) });
     }
+  });
+
+  it('decodes into one reused record with decodeTransient, with the same values', () => {
+    const bytes = Array.from({ length: 50 }, () => codecs.flows.encode(randomFlow()));
+    const first = decoder.decodeTransient(bytes[0] as Buffer);
+    for (const b of bytes) {
+      const reused = decoder.decodeTransient(b);
+      assert.equal(reused, first);
+      assert.deepEqual({ ...reused, extra: { ...reused.extra } }, decoder.decode(b));
+    }
+  });
+
+  it('gives the same sequences and outcomes through pushTransient as through push (kept halves are copies)', () => {
+    const spec = sequencingSpec({ allowed_lateness_ms: 20_000 });
+    const records = Array.from({ length: 400 }, (_, i) =>
+      flow({
+        source_format: i % 3 === 0 ? 'zeek_conn' : 'netflow9',
+        bwd_bytes: i % 3 === 0 ? 10 : 0,
+        bwd_pkts: i % 3 === 0 ? 1 : 0,
+        src_ip: i % 2 ? '10.0.0.1' : '10.0.0.2',
+        dst_ip: i % 2 ? '10.0.0.2' : '10.0.0.1',
+        src_port: i % 2 ? 40000 : 443,
+        dst_port: i % 2 ? 443 : 40000,
+        start_ms: 1_700_000_000_000 + i * 3000 - (i % 5) * 100_000,
+        fwd_bytes: i,
+        extra: i % 4 === 0 ? { origin: `o${i}` } : {},
+      }),
+    );
+    const bytes = records.map((r) => codecs.flows.encode(r));
+    const run = (transient: boolean) => {
+      const sequencer = new PartitionSequencer(spec);
+      const stats = new InMemoryEntityStats();
+      const out: unknown[] = [];
+      const late: unknown[] = [];
+      const outcomes: string[] = [];
+      bytes.forEach((b, i) => {
+        outcomes.push(
+          transient
+            ? sequencer.pushTransient(decoder.decodeTransient(b), i)
+            : sequencer.push(decoder.decode(b), i),
+        );
+        stats.applySync(sequencer.seal().map(windowContribution));
+        late.push(...sequencer.takeLate().map((f) => ({ ...f })));
+        for (const w of sequencer.takeEmittable())
+          out.push(
+            ...windowSequences(
+              w,
+              stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms }),
+              spec,
+            ),
+          );
+      });
+      return { out, late, outcomes };
+    };
+    const plain = run(false);
+    assert.ok(plain.outcomes.includes('late') && plain.out.length > 0);
+    assert.deepEqual(run(true), plain);
   });
 
   it('decodes map blocks written with a negative count and a byte size', () => {

@@ -187,14 +187,14 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
           if (offset < sequencer.nextOffset) continue;
           let flow: FlowRecord;
           try {
-            flow = decoder.decode(message.value);
+            flow = decoder.decodeTransient(message.value);
           } catch (error) {
             counts.invalid++;
             sequencer.skip(offset);
             await ctx.deadLetter(message, error);
             continue;
           }
-          const outcome = sequencer.push(flow, offset);
+          const outcome = sequencer.pushTransient(flow, offset);
           counts[outcome]++;
           if (outcome === 'late') {
             state.late.push({
