@@ -66,7 +66,7 @@ export class DecodeWorkerPool {
         allowedExporters: o.allowedExporters,
         batchSize: o.batchSize ?? 1000,
         lingerMs: o.lingerMs ?? 5,
-        maxUnacked: o.maxUnacked ?? 8,
+        maxUnacked: o.maxUnacked ?? 32,
       });
       listeners = listeners.map((l) => ({ name: l.name, port: this.ports[l.name] ?? l.port }));
     }
