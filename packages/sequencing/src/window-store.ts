@@ -78,29 +78,23 @@ export class WindowStore {
     }
     if (group.sealed) throw new Error(`window ${windowStart} is sealed; a flow cannot join it`);
     const entry = group.bySrc.get(srcIp);
-    let window: OpenWindow | undefined;
     if (entry === undefined) {
-      window = this.#newWindow(group, srcIp, dstIp);
-      group.bySrc.set(srcIp, window);
+      group.bySrc.set(srcIp, this.#newWindow(group, srcIp, dstIp, flow));
     } else if (entry instanceof Map) {
-      window = entry.get(dstIp);
-      if (window === undefined) {
-        window = this.#newWindow(group, srcIp, dstIp);
-        entry.set(dstIp, window);
-      }
+      const window = entry.get(dstIp);
+      if (window === undefined) entry.set(dstIp, this.#newWindow(group, srcIp, dstIp, flow));
+      else window.flows.push(flow);
     } else if (entry.dst_ip === dstIp) {
-      window = entry;
+      entry.flows.push(flow);
     } else {
-      window = this.#newWindow(group, srcIp, dstIp);
       group.bySrc.set(
         srcIp,
         new Map([
           [entry.dst_ip, entry],
-          [dstIp, window],
+          [dstIp, this.#newWindow(group, srcIp, dstIp, flow)],
         ]),
       );
     }
-    window.flows.push(flow);
   }
 
   /** Seals every group whose end is at or behind the watermark; returns the newly sealed windows. */
@@ -110,6 +104,7 @@ export class WindowStore {
       if (group.windowEnd > watermark) break;
       if (group.sealed) continue;
       group.sealed = true;
+      group.bySrc.clear(); // no flow can join any more: only the list is needed until taken
       for (const w of group.windows) out.push(w);
     }
     return out;
@@ -140,13 +135,14 @@ export class WindowStore {
     return max;
   }
 
-  #newWindow(group: WindowGroup, srcIp: string, dstIp: string): OpenWindow {
+  /** A window holding its first flow (an array of exactly one: most windows stay small). */
+  #newWindow(group: WindowGroup, srcIp: string, dstIp: string, flow: SequenceFlow): OpenWindow {
     const window: OpenWindow = {
       src_ip: srcIp,
       dst_ip: dstIp,
       window_start_ms: group.windowStart,
       window_end_ms: group.windowEnd,
-      flows: [],
+      flows: [flow],
     };
     group.windows.push(window);
     this.#open++;
