@@ -28,7 +28,7 @@ import type {
 } from './bus.ts';
 import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
 import { createMissingTopics } from './wire/admin.ts';
-import { Cluster, type ClusterSettings } from './wire/cluster.ts';
+import { Cluster, type ClusterSettings, isRetriable, sleep } from './wire/cluster.ts';
 import { WireConsumer } from './wire/consumer.ts';
 import { groupLag } from './wire/offsets.ts';
 import { WireProducer } from './wire/producer.ts';
@@ -225,9 +225,19 @@ export class KafkaBus implements MessageBus {
       if (spec.withDeadLetter !== false) wanted.set(deadLetterTopic(spec.topic), partitions);
     }
     if (this.client === 'wire') {
-      const created = await createMissingTopics(this.wireAdmin(), wanted, this.logger);
-      if (created.length > 0) this.logger.info({ topics: created }, 'created topics');
-      return;
+      const retries = this.#settings.retries ?? 8;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const created = await createMissingTopics(this.wireAdmin(), wanted, this.logger);
+          if (created.length > 0) this.logger.info({ topics: created }, 'created topics');
+          return;
+        } catch (error) {
+          // A broker still starting (connection refused, coordinator loading) is worth waiting for.
+          if (!isRetriable(error) || attempt >= retries) throw error;
+          this.logger.warn({ err: error, attempt: attempt + 1 }, 'ensuring topics failed, retrying');
+          await sleep(Math.min(5_000, 100 * 2 ** attempt));
+        }
+      }
     }
     const admin = await this.admin();
     const existing = new Set(await admin.listTopics());

@@ -3,7 +3,7 @@ import { BatchProcessor, DEFAULT_RETRY } from '../batch-processor.ts';
 import type { BusMetrics } from '../bus-metrics.ts';
 import type { BatchHandler, BusConsumer, BusMessage, ConsumerOptions } from '../bus.ts';
 import { fetch } from './apis.ts';
-import { Cluster, type ClusterSettings, sleep } from './cluster.ts';
+import { Cluster, type ClusterSettings, isRetriable, sleep } from './cluster.ts';
 import { GroupMember, type TopicPartition } from './group-member.ts';
 import { listPartitionOffsets } from './offsets.ts';
 import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
@@ -76,11 +76,24 @@ export class WireConsumer implements BusConsumer {
     this.#state = 'running';
     let timer: NodeJS.Timeout | undefined;
     try {
+      const joining = (async () => {
+        // A broker still starting is waited for, up to the join deadline.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.#cluster.refresh(this.#options.topics);
+            await this.#join();
+            return;
+          } catch (error) {
+            if (!isRetriable(error) || this.#abort.signal.aborted) throw error;
+            this.#logger.warn({ err: error, attempt }, 'joining the group failed, retrying');
+            await sleep(Math.min(5_000, 100 * 2 ** attempt), this.#abort.signal);
+          }
+        }
+      })();
+      // Settles after the deadline too (then nobody waits for it).
+      joining.catch(() => {});
       await Promise.race([
-        (async () => {
-          await this.#cluster.refresh(this.#options.topics);
-          await this.#join();
-        })(),
+        joining,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`consumer of group ${this.#options.groupId} did not join within 60 s`)),

@@ -175,6 +175,7 @@ export class GroupMember {
           if (synced.errorCode === ErrorCode.UNKNOWN_MEMBER_ID) this.memberId = '';
           throw new KafkaProtocolError(synced.errorCode, `SyncGroup ${groupId}`);
         }
+        if (signal.aborted) throw new Error(`consumer of group ${groupId} stopped while joining`);
         this.assignment = decodeAssignment(new Reader(synced.assignment, 'member assignment'));
         this.rejoinNeeded = false;
         this.generationLost = false;
