@@ -274,6 +274,7 @@ export class KafkaBus implements MessageBus {
     const producer = new WireProducer(new Cluster(this.#clusterSettings()), {
       retries: this.#settings.retries ?? 12,
       logger: this.logger,
+      closeDeadlineMs: this.#settings.stopDeadlineMs ?? 30_000,
     });
     try {
       await producer.connect();

@@ -16,6 +16,8 @@ export interface WireProducerSettings {
   /** A batch is closed at this size and a new one started (the broker's default limit is 1 MB). */
   maxBatchBytes?: number;
   logger?: Logger | undefined;
+  /** How long close() waits for unacknowledged sends (default 30 s). */
+  closeDeadlineMs?: number;
 }
 
 interface Batch {
@@ -241,6 +243,7 @@ export class WireProducer {
   }
 
   async #drain(): Promise<void> {
+    if (this.#closed) return;
     if (this.#producerId < 0) {
       try {
         await this.#ensureProducerId();
@@ -409,10 +412,26 @@ export class WireProducer {
   }
 
   /** Waits for every send in flight, then closes the connections. */
-  async close(): Promise<void> {
-    if (this.#outstanding > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  /**
+   * Waits for the sends in flight (at most `deadlineMs`: a broker that stays away does not hold a
+   * shutdown for the whole retry budget), fails what is left, then closes the connections.
+   */
+  async close(deadlineMs = this.#settings.closeDeadlineMs ?? 30_000): Promise<void> {
+    if (this.#outstanding > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idle.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadlineMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
+    this.#failAll(
+      new Error(`producer closed before these messages were acknowledged (waited ${deadlineMs} ms)`),
+    );
     this.#cluster.close();
   }
 }
