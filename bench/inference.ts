@@ -1,5 +1,5 @@
 /**
- * Inference benchmark (issue #6). Run: `. /tmp/tidewatch-dev/env && node --import tsx bench/inference.ts`
+ * Inference benchmark (issue #6). Run: `. /tmp/tidewatch-dev/env && LOG_LEVEL=warn node --import tsx bench/inference.ts`
  * (needs KAFKA_BROKERS for the Kafka rows). Knobs (env): TW_BENCH_REPS (3), TW_BENCH_RUNS (service
  * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0]], default
  * `kafka:3,kafka:0,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
