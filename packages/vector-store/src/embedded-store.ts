@@ -200,7 +200,9 @@ export class EmbeddedStore implements VectorStore {
         ? (a: number, b: number) => (key[b] as number) - (key[a] as number) || this.cmpIds(a, b)
         : (a: number, b: number) => index.compare(a, b);
       const best: number[] = [];
-      for (const s of cand.slots()) {
+      // In slot order, the column reads below run forward through memory.
+      const slots = Int32Array.from(cand.slots()).sort();
+      for (const s of slots) {
         if (!sf.test(s)) continue;
         if (cursor) {
           const d = (key[s] as number) - cv;
