@@ -13,11 +13,17 @@
  * same for api-server.ts, next to a copy of onnxruntime-node and packages/vector-store/assets) and
  * run `BENCH_SERVER=<bundled api-server.mjs> node <bundled api.mjs>`.
  *
- * Measured 2026-11-23 (16-core Xeon, nothing else running; 1,000,000 findings, 10 connections,
- * 8 s per route): get p50 0 / p99 1 ms, 13,562 req/s; overview p99 4 ms; similar k=20 p50 17 /
- * p99 41 ms, 489 req/s (IVF: 4,000 points probed, recall@20 0.986 vs exact, 95x faster than the
- * exact scan); list (filtered) p50 6 / p99 16 ms, 1,225 req/s; /livez 28,967 req/s. Upsert 74,604
- * points/s, restart 11.1 s, IVF build 13.7 s, RSS 4.1 GiB.
+ * Measured 2026-11-23, 1,000,000 findings, 10 connections (BENCH_SECONDS 8 / 6 / 8):
+ * - 16-core Xeon, idle, at d496106: get p99 1 ms, 13,562 req/s; overview p99 4 ms; similar k=20
+ *   p50 17 / p99 41 ms, 489 req/s; list (filtered) p50 6 / p99 16 ms, 1,225 req/s; /livez
+ *   28,967 req/s. Upsert 74,604 points/s, restart 11.1 s, IVF build 13.7 s, RSS 4.1 GiB.
+ * - same machine type, at 2e69a36 (every route slower, /livez 25,195 req/s): similar p99 71 ms,
+ *   353 req/s (over target); list p99 32 ms; get p99 2 ms, 12,976 req/s; overview p99 6 ms.
+ * - 2 shared cores at load 8-12, at b5cfe64 (lists kept clean, probe reads only list arrays):
+ *   /livez 6,572 req/s; get p99 9 ms, 3,943 req/s; overview p99 7 ms; similar p50 12 / p99 40 ms,
+ *   668 req/s (0.10x /livez; 179 req/s, 0.04x before that change); list p50 14 / p99 114 ms.
+ * IVF: 1,000 lists, 4,000 points probed, recall@20 0.986 against exact on 100 fresh queries, 95-130x
+ * faster than the exact scan in the same run.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
