@@ -153,6 +153,12 @@ export class WireProducer {
       queues = [];
       this.#queuesByTopic.set(topic, queues);
     }
+    for (const m of messages) {
+      const p = m.partition;
+      if (p !== undefined && (!Number.isInteger(p) || p < 0 || p >= partitions)) {
+        throw new RangeError(`partition ${p} does not exist in ${topic} (${partitions} partitions)`);
+      }
+    }
     const now = Date.now();
     const maxBytes = this.#settings.maxBatchBytes ?? 1_000_000;
     const touched: Batch[] = [];
@@ -175,8 +181,6 @@ export class WireProducer {
           keyBytes === null
             ? this.#roundRobin++ % partitions
             : (murmur2(keyBytes, 0, keyEnd) & 0x7fffffff) % partitions;
-      } else if (!Number.isInteger(partition) || partition < 0 || partition >= partitions) {
-        throw new RangeError(`partition ${partition} does not exist in ${topic} (${partitions} partitions)`);
       }
       const queue = queues[partition] ?? this.#queue(topic, partition, queues);
       let batch = queue.batches.at(-1);
@@ -212,6 +216,8 @@ export class WireProducer {
       resolve = res;
       reject = rej;
     });
+    // Every send awaiting this batch sees its failure; this only keeps it from being unhandled.
+    done.catch(() => {});
     const builder = this.#pool.pop() ?? new RecordBatchBuilder();
     builder.pos = 61;
     builder.count = 0;
