@@ -43,6 +43,33 @@ describe('EmbeddedStore persistence', () => {
     }
   });
 
+  it('replays log lines written in other JSON layouts (payload text taken from the parse, not the line)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-embedded-'));
+    try {
+      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await a.init();
+      await a.upsert([point(0)]);
+      await a.close();
+      const p = point(1);
+      const v = Float32Array.from(p.vector);
+      const norm = Math.hypot(...v);
+      const unit = v.map((x) => x / norm);
+      const b64 = Buffer.from(unit.buffer).toString('base64');
+      await appendFile(
+        join(dir, 'points.log'),
+        `${JSON.stringify({ u: [p.id, b64, p.payload] }, null, 1).replaceAll('\n', ' ')}\n`,
+      );
+      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await b.init();
+      assert.equal(await b.count(), 2);
+      assert.deepEqual((await b.get(p.id))?.payload, p.payload);
+      assert.deepEqual((await b.get(point(0).id))?.payload, point(0).payload);
+      await b.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('ignores a torn last log line after a crash and compacts the log', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tw-embedded-'));
     try {
