@@ -36,6 +36,11 @@ const opt = (name: string, dflt: number) => {
 const FLOWS = opt('--flows', 300_000);
 const CONVERSATIONS = opt('--conversations', 20_000);
 const REPS = opt('--reps', 3);
+/** `--only redis,core` runs just those paths (profiling); the default runs all four. */
+const ONLY = (() => {
+  const i = args.indexOf('--only');
+  return new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : ['pass', 'redis', 'memory', 'core']);
+})();
 const PARTITIONS = 3;
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
@@ -286,16 +291,19 @@ const results: Record<string, Run[]> = { pass: [], redis: [], memory: [], core: 
 const extra: { sequences: number; drainSeconds: number; redisCpu: number; redisOps: Map<string, number> }[] =
   [];
 for (let r = 0; r < REPS; r++) {
-  results['pass']?.push(await passThrough());
-  const withRedis = await sequencer('redis');
-  results['redis']?.push(withRedis);
-  extra.push(withRedis);
-  results['memory']?.push(await sequencer('memory'));
-  results['core']?.push(core());
+  if (ONLY.has('pass')) results['pass']?.push(await passThrough());
+  if (ONLY.has('redis')) {
+    const withRedis = await sequencer('redis');
+    results['redis']?.push(withRedis);
+    extra.push(withRedis);
+  }
+  if (ONLY.has('memory')) results['memory']?.push(await sequencer('memory'));
+  if (ONLY.has('core')) results['core']?.push(core());
 }
 await bus.close();
 
 const line = (label: string, runs: Run[], floor?: number) => {
+  if (runs.length === 0) return undefined;
   const rate = median(runs.map((x) => FLOWS / x.seconds));
   const perCpu = median(runs.map((x) => FLOWS / x.cpuSeconds));
   const ratio = floor ? `  ${((rate / floor) * 100).toFixed(0)}% of pass-through` : '';
