@@ -11,7 +11,7 @@
  * --decode: the consumer's handler also Avro-decodes every value (what services do).
  */
 import { InProcessBus, KafkaBus, type MessageBus } from '@tidewatch/bus';
-import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { uniqueName } from '@tidewatch/testing';
 
 const args = process.argv.slice(2);
@@ -40,8 +40,8 @@ const values = Array.from({ length: MESSAGES }, (_, i) => {
     start_ms: 1_700_000_000_000 + i,
     end_ms: 1_700_000_000_500 + i,
     protocol: 6,
-    src_ip: `10.0.${(i >> 8) & 255}.${i & 255}`,
-    dst_ip: '10.1.0.1',
+    src_ip: `192.168.${(i >> 8) & 255}.${i & 255}`,
+    dst_ip: `172.16.${i % 16}.${((i * 7) % 250) + 1}`,
     src_port: 40_000 + (i % 20_000),
     dst_port: 443,
     fwd_bytes: 1_000 + i,
@@ -51,7 +51,7 @@ const values = Array.from({ length: MESSAGES }, (_, i) => {
     tcp_flags: 0x1b,
     sampling_rate: 1,
   };
-  return { key: `${flow.src_ip}|${flow.dst_ip}`, value: codecs.flows.encode(flow) };
+  return { key: conversationKey(flow.src_ip, flow.dst_ip), value: codecs.flows.encode(flow) };
 });
 
 interface Phase {
