@@ -12,11 +12,11 @@
 # If KAFKA_BROKERS and REDIS_URL are already set and both answer, `start` reuses them and `stop`
 # leaves them alone (e.g. after `. /tmp/tidewatch-dev/env`); TW_FRESH_SERVICES=1 forces new ones.
 #
-# Why Kafka 3.9.1 by default: kafkajs 2.2.4 (our client, last released 2023) was built and tested
-# upstream against 2.x/3.x brokers, and Kafka 4.0 removed many old protocol versions (KIP-896) along
-# with ZooKeeper. kafkajs negotiates versions through ApiVersions, and packages/bus' contract suite
-# did pass against 4.1.1 as well (TW_KAFKA_VERSION=4.1.1 runs the harness on it), but 3.9.1 -- the
-# last 3.x, KRaft-capable -- is what kafkajs' own test matrix covers, so it is what CI runs.
+# Why Kafka 3.9.1 by default: the bus speaks the wire protocol itself (packages/bus/src/wire, only
+# versions present in both 3.x and 4.x, checked against ApiVersions) and keeps kafkajs 2.2.4 as a
+# selectable client, which upstream tested against 2.x/3.x brokers. Both pass packages/bus' contract
+# suite on 3.9.1 and on 4.1.1 (TW_KAFKA_VERSION=4.1.1 runs the harness on it); CI runs 3.9.1, the
+# last 3.x and KRaft-capable, because it is the version both clients are proven on.
 # Kafka comes from Maven Central (`mvn dependency:copy-dependencies` on a generated pom), cached in
 # ${XDG_CACHE_HOME:-~/.cache}/tidewatch/kafka-3.9.1; Redis is the Debian package (scripts/system-deps.sh).
 # With CI=true a missing java/mvn/redis-server fails the run; locally it is a loud warning and the
