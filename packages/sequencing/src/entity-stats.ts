@@ -63,10 +63,11 @@ function distinctPorts(flows: SequenceFlow[]): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
+/** One initiator's context in one window: one responder / port held as is, several in a set. */
 interface InitiatorWindow {
   /** Responders whose conversation-window was applied (so also the applied markers). */
-  dsts: Set<string>;
-  ports: Set<number>;
+  dsts: string | Set<string>;
+  ports: number | Set<number>;
   connections: number;
 }
 
@@ -74,39 +75,68 @@ interface InitiatorWindow {
 export class InMemoryEntityStats implements EntityStats {
   /** window start → initiator → its context so far. */
   readonly #byWindow = new Map<number, Map<string, InitiatorWindow>>();
+  #recentStart = Number.NaN;
+  #recent: Map<string, InitiatorWindow> | undefined;
 
   applySync(contributions: WindowContribution[]): void {
     for (const c of contributions) {
-      let initiators = this.#byWindow.get(c.windowStartMs);
-      if (!initiators) {
-        initiators = new Map();
-        this.#byWindow.set(c.windowStartMs, initiators);
-      }
-      let entry = initiators.get(c.initiator);
+      const initiators = this.#initiators(c.windowStartMs, true) as Map<string, InitiatorWindow>;
+      const entry = initiators.get(c.initiator);
       if (!entry) {
-        entry = { dsts: new Set(), ports: new Set(), connections: 0 };
-        initiators.set(c.initiator, entry);
+        const ports = c.dstPorts;
+        initiators.set(c.initiator, {
+          dsts: c.responder,
+          ports: ports.length === 1 ? (ports[0] as number) : new Set(ports),
+          connections: c.connections,
+        });
+        continue;
       }
       // A conversation-window counts once: applying it again (a replay) changes nothing.
-      if (entry.dsts.has(c.responder)) continue;
-      entry.dsts.add(c.responder);
-      for (const p of c.dstPorts) entry.ports.add(p);
+      if (typeof entry.dsts === 'string') {
+        if (entry.dsts === c.responder) continue;
+        entry.dsts = new Set([entry.dsts, c.responder]);
+      } else {
+        if (entry.dsts.has(c.responder)) continue;
+        entry.dsts.add(c.responder);
+      }
+      if (typeof entry.ports === 'number') {
+        const only = entry.ports;
+        if (c.dstPorts.length !== 1 || c.dstPorts[0] !== only) entry.ports = new Set([only, ...c.dstPorts]);
+      } else {
+        for (const p of c.dstPorts) entry.ports.add(p);
+      }
       entry.connections += c.connections;
     }
   }
 
   contextSync(key: ContextKey): EntityContext {
-    const entry = this.#byWindow.get(key.windowStartMs)?.get(key.initiator);
+    const entry = this.#initiators(key.windowStartMs, false)?.get(key.initiator);
+    if (!entry) return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
     return {
-      distinct_dsts: entry?.dsts.size ?? 0,
-      distinct_dst_ports: entry?.ports.size ?? 0,
-      connections: entry?.connections ?? 0,
+      distinct_dsts: typeof entry.dsts === 'string' ? 1 : entry.dsts.size,
+      distinct_dst_ports: typeof entry.ports === 'number' ? 1 : entry.ports.size,
+      connections: entry.connections,
     };
+  }
+
+  #initiators(windowStartMs: number, create: boolean): Map<string, InitiatorWindow> | undefined {
+    if (windowStartMs === this.#recentStart && this.#recent) return this.#recent;
+    let initiators = this.#byWindow.get(windowStartMs);
+    if (!initiators) {
+      if (!create) return undefined;
+      initiators = new Map();
+      this.#byWindow.set(windowStartMs, initiators);
+    }
+    this.#recentStart = windowStartMs;
+    this.#recent = initiators;
+    return initiators;
   }
 
   /** Forgets initiator-windows that started before `windowStartMs` (bounded memory when streaming). */
   evictBefore(windowStartMs: number): void {
     for (const start of this.#byWindow.keys()) if (start < windowStartMs) this.#byWindow.delete(start);
+    this.#recent = undefined;
+    this.#recentStart = Number.NaN;
   }
 
   async applyWindows(contributions: WindowContribution[]): Promise<void> {
