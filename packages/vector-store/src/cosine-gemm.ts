@@ -6,7 +6,13 @@ let gemm: Promise<ort.InferenceSession> | null = null;
 
 /** A one-node ONNX graph, similarity = queries · pointsᵀ (Gemm, transB=1; see assets/README). */
 function gemmSession(): Promise<ort.InferenceSession> {
-  gemm ??= ort.InferenceSession.create(GEMM_MODEL, { executionProviders: ['cpu'] });
+  // One thread that sleeps when idle: these GEMMs are a few ms and share the cores with the model
+  // and the event loop; spinning intra-op threads would burn a core between calls.
+  gemm ??= ort.InferenceSession.create(GEMM_MODEL, {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
   return gemm;
 }
 

@@ -5,6 +5,7 @@ import { gemmSimilarities } from './cosine-gemm.ts';
 import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-columns.ts';
 import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
+import { LabelledPoints } from './labelled-points.ts';
 import { logLines } from './log-lines.ts';
 import { SortedSlots } from './sorted-slots.ts';
 import type {
@@ -14,6 +15,7 @@ import type {
   SimilarHit,
   SortField,
   StoredPoint,
+  UpsertPoint,
   VectorStore,
 } from './store.ts';
 
@@ -80,7 +82,9 @@ export class EmbeddedStore implements VectorStore {
   private readonly freeSlots: number[] = [];
   private log: FileHandle | null = null;
   private logRecords = 0;
-  private writeChain: Promise<unknown> = Promise.resolve();
+  /** Writes waiting for the next log append + fsync (group commit), and the loop that does them. */
+  private pendingWrites: PendingWrite[] = [];
+  private flushing: Promise<void> | null = null;
   private opened = false;
   private readonly cols = new FindingColumns();
   private readonly orders = new Map<OrderKey, SortedSlots>();
@@ -90,6 +94,7 @@ export class EmbeddedStore implements VectorStore {
   private ann: IvfIndex | null = null;
   private annBuilding: IvfIndex | null = null;
   private annTask: Promise<void> | null = null;
+  private readonly labelled: LabelledPoints;
 
   constructor(opts: EmbeddedStoreOptions) {
     if (!Number.isInteger(opts.dim) || opts.dim <= 0)
@@ -100,6 +105,7 @@ export class EmbeddedStore implements VectorStore {
     this.compactSlack = opts.compactSlack ?? 50_000;
     this.annMinPoints = opts.annMinPoints ?? 20_000;
     this.vectors = new Float32Array(1024 * opts.dim);
+    this.labelled = new LabelledPoints(opts.dim);
   }
 
   get size(): number {
@@ -145,7 +151,7 @@ export class EmbeddedStore implements VectorStore {
     if (this.size >= this.annMinPoints) this.annReady().catch(() => undefined);
   }
 
-  async upsert(points: StoredPoint[]): Promise<void> {
+  async upsert(points: UpsertPoint[]): Promise<void> {
     if (points.length === 0) return;
     const vectors: Float32Array[] = [];
     const texts: string[] = [];
@@ -280,6 +286,15 @@ export class EmbeddedStore implements VectorStore {
 
   async count(filter?: FindingFilter): Promise<number> {
     if (!filter) return this.slotById.size;
+    if (filter.sequenceIds !== undefined) {
+      // By id lookup, whatever the store's size.
+      const sf = this.slotFilter(filter);
+      if (sf.empty) return 0;
+      let m = 0;
+      for (const s of new Set(filter.sequenceIds.map((id) => this.slotById.get(id))))
+        if (s !== undefined && sf.test(s)) m++;
+      return m;
+    }
     let n = 0;
     this.forEachMatch(this.slotFilter(filter), () => {
       n++;
@@ -375,6 +390,13 @@ export class EmbeddedStore implements VectorStore {
     let results: { slots: number[]; sims: number[] }[];
     const ann = useAnn ? this.ann : null;
     const budget = ann?.stats?.probePoints ?? Number.POSITIVE_INFINITY;
+    // A filter implying labelled: exact over the dense labelled points (batched), unless a single
+    // query over very many of them is cheaper through the IVF index.
+    if (
+      opts.filter?.labelled === true &&
+      (!ann || Q >= GEMM_MIN_QUERIES || this.labelled.count <= 2 * budget)
+    )
+      return this.similarLabelled(queries, Q, k, sf, exclude);
     if (ann && !(cand && cand.count <= 2 * budget)) {
       results = Array.from({ length: Q }, (_, q) =>
         ann.search(
@@ -439,6 +461,92 @@ export class EmbeddedStore implements VectorStore {
   }
 
   /**
+   * Exact kNN over the labelled points only (the filter implies labelled; `sf` applies the rest of
+   * it): one GEMM against their dense matrix for a batch of queries, else one pass over it.
+   */
+  private async similarLabelled(
+    queries: Float32Array,
+    Q: number,
+    k: number,
+    sf: SlotFilter,
+    exclude: number[],
+  ): Promise<SimilarHit[][]> {
+    const dim = this.dim;
+    const lab = this.labelled;
+    let n = lab.count;
+    const tops = Array.from({ length: Q }, () => new TopK(k));
+    if (Q >= GEMM_MIN_QUERIES && Q * n >= GEMM_MIN_PAIRS) {
+      // The GEMM reads the rows in place when it runs (next turn of the event loop); if a write
+      // changed them before that, it runs again on a snapshot.
+      const version = lab.version;
+      let slots = lab.slots;
+      let sim = await gemmSimilarities(queries, Q, lab.vectors.subarray(0, n * dim), n, dim);
+      let pending: Promise<Float32Array> | null = null;
+      if (lab.version !== version) {
+        n = lab.count;
+        slots = lab.slots.slice(0, n);
+        pending = gemmSimilarities(queries, Q, lab.vectors.slice(0, n * dim), n, dim);
+      }
+      const ids: string[] = new Array(n);
+      const texts: string[] = new Array(n);
+      const eligible = new Uint8Array(n);
+      for (let r = 0; r < n; r++) {
+        const s = slots[r] as number;
+        if (!sf.test(s)) continue;
+        eligible[r] = 1;
+        ids[r] = this.ids[s] as string;
+        texts[r] = this.texts[s] as string;
+      }
+      if (pending) sim = await pending;
+      for (let q = 0; q < Q; q++) {
+        const row = q * n;
+        const ex = exclude[q];
+        const top = tops[q] as TopK;
+        let floor = Number.NEGATIVE_INFINITY;
+        for (let r = 0; r < n; r++) {
+          const v = sim[row + r] as number;
+          if (v > floor && eligible[r] === 1 && slots[r] !== ex) {
+            top.offer(r, v);
+            floor = top.floor;
+          }
+        }
+      }
+      return tops.map((t) => {
+        const res = t.result();
+        return res.slots.map((r, i) => ({
+          id: ids[r] as string,
+          similarity: res.sims[i] as number,
+          payload: JSON.parse(texts[r] as string) as Finding,
+        }));
+      });
+    }
+    const slots = lab.slots;
+    const mat = lab.vectors;
+    const floors = new Float64Array(Q).fill(Number.NEGATIVE_INFINITY);
+    for (let r = 0; r < n; r++) {
+      const s = slots[r] as number;
+      if (!sf.test(s)) continue;
+      for (let q = 0; q < Q; q++) {
+        if (s === exclude[q]) continue;
+        const v = dot(queries, q * dim, mat, r * dim, dim);
+        if (v > (floors[q] as number)) {
+          const top = tops[q] as TopK;
+          top.offer(s, v);
+          floors[q] = top.floor;
+        }
+      }
+    }
+    return tops.map((t) => {
+      const res = t.result();
+      return res.slots.map((slot, i) => ({
+        id: this.ids[slot] as string,
+        similarity: res.sims[i] as number,
+        payload: JSON.parse(this.texts[slot] as string) as Finding,
+      }));
+    });
+  }
+
+  /**
    * The IVF index, (re)built when missing or once the store has doubled since its build; pending
    * writes are assigned to lists once they are many. One build at a time; queries never wait for
    * it (they use the previous index, or exact search before the first).
@@ -487,6 +595,7 @@ export class EmbeddedStore implements VectorStore {
       this.cols,
       { range: (field, lo, hi) => this.ipRange(field, lo, hi) },
       (id) => this.slotById.get(id),
+      { count: this.labelled.count, slots: () => this.labelled.slotList() },
     );
   }
 
@@ -574,7 +683,9 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async updatePayload(ids: string[], patch: Partial<Finding>): Promise<void> {
-    const present = ids.filter((id) => this.slotById.has(id));
+    // While writes are queued, an id may be upserted before this patch's turn: keep every id
+    // (applying skips the ones still missing then).
+    const present = this.flushing ? [...ids] : ids.filter((id) => this.slotById.has(id));
     if (present.length === 0) return;
     const rec: LogRecord = { p: [present, patch] };
     await this.write([JSON.stringify(rec)], () => this.apply(rec));
@@ -593,25 +704,52 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async close(): Promise<void> {
-    await this.writeChain.catch(() => undefined);
+    while (this.flushing) await this.flushing;
     await this.log?.close();
     this.log = null;
     this.opened = false;
   }
 
-  /** Appends records to the log (serialised), then applies them in memory. */
+  /**
+   * Appends records to the log, fsyncs, then applies them in memory; resolves after that. Writes
+   * issued while an append + fsync is under way wait for it and then go together: one append and
+   * one fsync for all of them (group commit), applied and resolved in the order they were issued.
+   */
   private write(lines: string[], applyInMemory: () => void): Promise<void> {
-    const run = async (): Promise<void> => {
-      if (!this.log) throw new Error('EmbeddedStore is not open: call init() first');
-      await this.log.appendFile(`${lines.join('\n')}\n`);
-      if (this.fsync) await this.log.datasync();
-      applyInMemory();
-      this.logRecords += lines.length;
-      if (this.logRecords - this.slotById.size > this.compactSlack) await this.compact();
-    };
-    const next = this.writeChain.then(run, run);
-    this.writeChain = next.catch(() => undefined);
-    return next;
+    return new Promise<void>((resolve, reject) => {
+      this.pendingWrites.push({ lines, apply: applyInMemory, resolve, reject });
+      this.flushing ??= this.flushWrites();
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    // Lets writes issued in the same tick join the first group; makes the loop never finish synchronously.
+    await null;
+    for (;;) {
+      const group = this.pendingWrites;
+      if (group.length === 0) {
+        this.flushing = null;
+        return;
+      }
+      this.pendingWrites = [];
+      try {
+        if (!this.log) throw new Error('EmbeddedStore is not open: call init() first');
+        let text = '';
+        let records = 0;
+        for (const w of group) {
+          text += `${w.lines.join('\n')}\n`;
+          records += w.lines.length;
+        }
+        await this.log.appendFile(text);
+        if (this.fsync) await this.log.datasync();
+        for (const w of group) w.apply();
+        this.logRecords += records;
+        if (this.logRecords - this.slotById.size > this.compactSlack) await this.compact();
+        for (const w of group) w.resolve();
+      } catch (e) {
+        for (const w of group) w.reject(e);
+      }
+    }
   }
 
   private async compact(): Promise<void> {
@@ -654,6 +792,9 @@ export class EmbeddedStore implements VectorStore {
         const next = { ...(JSON.parse(text) as Finding), ...patch };
         this.texts[slot] = JSON.stringify(next);
         this.cols.set(slot, next);
+        if (this.cols.labelled[slot] !== 1) this.labelled.remove(slot);
+        else if (!this.labelled.has(slot))
+          this.labelled.set(slot, this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim));
         this.touchOrders(slot);
       }
     } else {
@@ -665,6 +806,7 @@ export class EmbeddedStore implements VectorStore {
         this.texts[slot] = undefined;
         this.freeSlots.push(slot);
         this.cols.clear(slot);
+        this.labelled.remove(slot);
         this.touchOrders(slot);
         this.ann?.remove(slot);
         this.annBuilding?.remove(slot);
@@ -693,10 +835,19 @@ export class EmbeddedStore implements VectorStore {
     this.vectors.set(v, slot * this.dim);
     this.texts[slot] = text;
     this.cols.set(slot, payload);
+    if (this.cols.labelled[slot] === 1) this.labelled.set(slot, v);
+    else this.labelled.remove(slot);
     this.touchOrders(slot);
     this.ann?.touch(slot);
     this.annBuilding?.touch(slot);
   }
+}
+
+interface PendingWrite {
+  lines: string[];
+  apply: () => void;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 function upsertLine(id: string, v: Float32Array, payloadText: string): string {

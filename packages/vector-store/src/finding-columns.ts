@@ -221,6 +221,7 @@ export function compileSlotFilter(
   cols: FindingColumns,
   ips: IpRangeSource | null,
   slotOfId: (id: string) => number | undefined,
+  labelledSlots: { count: number; slots: () => Iterable<number> } | null = null,
 ): SlotFilter {
   const live = cols.live;
   const tests: ((s: number) => boolean)[] = [];
@@ -288,6 +289,7 @@ export function compileSlotFilter(
     const want = f.labelled ? 1 : 0;
     const a = cols.labelled;
     tests.push((s) => a[s] === want);
+    if (f.labelled) offer(labelledSlots);
   }
   if (f.sequenceIds !== undefined) {
     const slots = new Set<number>();

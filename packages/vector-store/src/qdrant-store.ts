@@ -9,6 +9,7 @@ import type {
   SimilarHit,
   SortField,
   StoredPoint,
+  UpsertPoint,
   VectorStore,
 } from './store.ts';
 
@@ -115,11 +116,11 @@ export class QdrantStore implements VectorStore {
     }
   }
 
-  async upsert(points: StoredPoint[]): Promise<void> {
+  async upsert(points: UpsertPoint[]): Promise<void> {
     if (points.length === 0) return;
     await this.client.upsert(this.collection, {
       wait: true,
-      points: points.map((p) => ({ id: p.id, vector: p.vector, payload: toPayload(p.payload) })),
+      points: points.map((p) => ({ id: p.id, vector: Array.from(p.vector), payload: toPayload(p.payload) })),
     });
   }
 

@@ -38,6 +38,13 @@ export interface StoredPoint {
   payload: Finding;
 }
 
+/** What `upsert` takes: a StoredPoint whose vector may be any array of numbers (a Float32Array embedding as is). */
+export interface UpsertPoint {
+  id: string;
+  vector: ArrayLike<number>;
+  payload: Finding;
+}
+
 export interface SimilarHit {
   id: string;
   similarity: number;
@@ -59,7 +66,7 @@ export interface VectorStore {
   /** Creates the collection and payload indexes if missing (idempotent). */
   init(): Promise<void>;
   /** Insert or overwrite by id (reprocessing overwrites, never duplicates). */
-  upsert(points: StoredPoint[]): Promise<void>;
+  upsert(points: UpsertPoint[]): Promise<void>;
   get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null>;
   list(query: ListQuery): Promise<{ items: Finding[]; nextCursor: string | null }>;
   count(filter?: FindingFilter): Promise<number>;

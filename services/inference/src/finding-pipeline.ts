@@ -2,7 +2,7 @@ import type { BusProducer } from '@tidewatch/bus';
 import type { AvroCodec, Finding, Sequence } from '@tidewatch/contracts';
 import type { Detector, ScoredSequence } from '@tidewatch/detector';
 import type { SuppressionMatcher } from '@tidewatch/suppression';
-import type { StoredPoint, VectorStore } from '@tidewatch/vector-store';
+import type { UpsertPoint, VectorStore } from '@tidewatch/vector-store';
 import type { InferenceMetrics } from './metrics.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 
@@ -36,13 +36,6 @@ function countBy<T>(items: T[], key: (t: T) => string, each: (key: string, n: nu
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   for (const [k, n] of counts) each(k, n);
-}
-
-/** A plain number[] copy of a vector (Array.from on a typed array is several times slower). */
-function toArray(v: Float32Array): number[] {
-  const out = new Array<number>(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i] as number;
-  return out;
 }
 
 /**
@@ -141,9 +134,10 @@ export class FindingPipeline {
     }
     await this.timed('similar', () => detector.explainNeighbours(scored, store));
     await this.keepAnalystStatus(scored);
-    const points: StoredPoint[] = scored.map((s) => ({
+    // The embedding as it is: the store copies what it keeps (no number[] round trip).
+    const points: UpsertPoint[] = scored.map((s) => ({
       id: s.finding.sequence_id,
-      vector: toArray(s.embedding),
+      vector: s.embedding,
       payload: s.finding,
     }));
     const upserted = this.timed('upsert', () => store.upsert(points));
