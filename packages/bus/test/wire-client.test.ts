@@ -44,8 +44,18 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
     const kafkajs = bus('kafkajs');
     const topic = uniqueName('parity');
     await wire.ensureTopics([{ topic, partitions: 7, withDeadLetter: false }]);
+    // ASCII and non-ASCII keys (hashed from their char codes or from their UTF-8 bytes), empty
+    // ones, and keys longer than the producer's first scratch buffer.
     const keys = Array.from({ length: 600 }, (_, i) =>
-      i % 2 ? `10.0.${i % 256}.${i}|192.168.1.${i % 200}` : `k-ü-${i}`,
+      i % 100 === 0
+        ? ''
+        : i % 100 === 1
+          ? `${'ä'.repeat(i % 7)}${'x'.repeat(400 + i)}`
+          : i % 100 === 2
+            ? `long-${'y'.repeat(1000 + i)}`
+            : i % 2
+              ? `10.0.${i % 256}.${i}|192.168.1.${i % 200}`
+              : `k-ü-${i}`,
     );
     const producer = await wire.producer();
     await producer.send(
@@ -74,7 +84,14 @@ describe('KafkaBus wire client', { skip: services.skip }, () => {
         const key = m.key!.toString();
         assert.equal(m.partition, expected(key), `${client.client}: partition of ${key}`);
         if (key === 'from-kafkajs') assert.equal(m.value.toString(), 'x');
-        else assert.equal(m.value.toString(), `v${m.headers['i']}`);
+        else {
+          assert.equal(m.value.toString(), `v${m.headers['i']}`);
+          assert.deepEqual(
+            m.key,
+            Buffer.from(keys[Number(m.headers['i'])]!),
+            `key bytes of ${m.headers['i']}`,
+          );
+        }
       }
     }
   });

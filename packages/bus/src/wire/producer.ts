@@ -1,6 +1,6 @@
 import type { Logger } from '@tidewatch/observability';
 import type { OutgoingMessage } from '../bus.ts';
-import { murmur2 } from '../partitioner.ts';
+import { murmur2, murmur2Ascii, NOT_ASCII } from '../partitioner.ts';
 import { initProducerId, produce } from './apis.ts';
 import { type Cluster, isRetriable, sleep } from './cluster.ts';
 import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
@@ -28,6 +28,8 @@ interface Batch {
   sealedWith: number; // producer id the header was written for (-1: not sealed)
   attempts: number;
   lastError: Error | undefined;
+  /** The send() call that last appended to it (each send awaits every batch it touched once). */
+  stamp: number;
   done: Promise<void>;
   resolve: () => void;
   reject: (e: Error) => void;
@@ -43,17 +45,6 @@ interface PartitionQueue {
 
 const NO_HEADERS: [string, string][] = [];
 const METADATA_MAX_AGE_MS = 300_000;
-
-/** Writes an ASCII string's bytes (the common key); -1 when it is not ASCII (then UTF-8 it). */
-function asciiWrite(text: string, out: Buffer): number {
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0x80) return -1;
-    out[i] = c;
-  }
-  return n;
-}
 
 /**
  * Idempotent producer on the Kafka wire protocol: records are encoded once, straight into one open
@@ -75,6 +66,7 @@ export class WireProducer {
   readonly #pool: RecordBatchBuilder[] = [];
   #scratch = Buffer.allocUnsafe(1024);
   #roundRobin = 0;
+  #sendStamp = 0;
   #producerId = -1;
   #producerEpoch = 0;
   #initializing: Promise<void> | undefined;
@@ -162,33 +154,42 @@ export class WireProducer {
     const now = Date.now();
     const maxBytes = this.#settings.maxBatchBytes ?? 1_000_000;
     const touched: Batch[] = [];
+    const stamp = ++this.#sendStamp;
     for (const m of messages) {
       let partition = m.partition;
+      const key = m.key;
       let keyBytes: Uint8Array | null = null;
       let keyEnd = 0;
-      const key = m.key;
+      let hash = 0;
       if (typeof key === 'string') {
         if (key.length * 3 > this.#scratch.length) this.#scratch = Buffer.allocUnsafe(key.length * 3 + 64);
-        keyEnd = asciiWrite(key, this.#scratch);
-        if (keyEnd < 0) keyEnd = this.#scratch.write(key, 0, 'utf8');
-        keyBytes = this.#scratch;
+        const scratch = this.#scratch;
+        keyBytes = scratch;
+        // ASCII (the usual key): hashed and copied in one pass over its char codes, no encoder call.
+        hash = murmur2Ascii(key, scratch);
+        if (hash !== NOT_ASCII) keyEnd = key.length;
+        else {
+          keyEnd = scratch.write(key, 0, 'utf8');
+          hash = murmur2(scratch, 0, keyEnd);
+        }
       } else if (key) {
         keyBytes = key;
         keyEnd = key.length;
+        if (partition === undefined) hash = murmur2(key, 0, keyEnd);
       }
       if (partition === undefined) {
-        partition =
-          keyBytes === null
-            ? this.#roundRobin++ % partitions
-            : (murmur2(keyBytes, 0, keyEnd) & 0x7fffffff) % partitions;
+        partition = keyBytes === null ? this.#roundRobin++ % partitions : (hash & 0x7fffffff) % partitions;
       }
       const queue = queues[partition] ?? this.#queue(topic, partition, queues);
-      let batch = queue.batches.at(-1);
-      if (!batch || batch.sealedWith !== -1 || batch.builder.sizeInBytes >= maxBytes) {
+      let batch = queue.batches[queue.batches.length - 1];
+      if (batch === undefined || batch.sealedWith !== -1 || batch.builder.pos >= maxBytes) {
         batch = this.#newBatch(topic, partition);
         queue.batches.push(batch);
       }
-      if (batch.builder.count === 0 || !touched.includes(batch)) touched.push(batch);
+      if (batch.stamp !== stamp) {
+        batch.stamp = stamp;
+        touched.push(batch);
+      }
       const headers = m.headers ? Object.entries(m.headers) : NO_HEADERS;
       batch.builder.append(keyBytes, 0, keyEnd, m.value, now, headers);
     }
@@ -203,7 +204,13 @@ export class WireProducer {
   }
 
   #queue(topic: string, partition: number, queues: PartitionQueue[]): PartitionQueue {
-    const queue: PartitionQueue = { topic, partition, batches: [], inFlight: false, notBefore: 0 };
+    const queue: PartitionQueue = {
+      topic,
+      partition,
+      batches: [],
+      inFlight: false,
+      notBefore: 0,
+    };
     this.#queues.set(`${topic}\0${partition}`, queue);
     queues[partition] = queue;
     return queue;
@@ -229,6 +236,7 @@ export class WireProducer {
       sealedWith: -1,
       attempts: 0,
       lastError: undefined,
+      stamp: 0,
       done,
       resolve,
       reject,

@@ -56,22 +56,25 @@ export class RecordBatchBuilder {
     const offsetDelta = this.count;
     const keyLen = key === null ? -1 : keyEnd - keyStart;
     const valueLen = value.length;
-    let headerBytes = varintSize(headers.length);
-    for (const [name, text] of headers) {
-      const n = Buffer.byteLength(name);
-      const v = Buffer.byteLength(text);
-      headerBytes += varintSize(n) + n + varintSize(v) + v;
+    const headerCount = headers.length;
+    let headerBytes = 1;
+    if (headerCount > 0) {
+      headerBytes = varintSize(headerCount);
+      for (const [name, text] of headers) {
+        const n = Buffer.byteLength(name);
+        const v = Buffer.byteLength(text);
+        headerBytes += varintSize(n) + n + varintSize(v) + v;
+      }
     }
     const body =
       1 +
       varlongSize(tsDelta) +
       varintSize(offsetDelta) +
-      varintSize(keyLen) +
-      Math.max(keyLen, 0) +
+      (keyLen < 0 ? 1 : varintSize(keyLen) + keyLen) +
       varintSize(valueLen) +
       valueLen +
       headerBytes;
-    this.#ensure(body + 5);
+    if (this.pos + body + 5 > this.buf.length) this.#ensure(body + 5);
     const buf = this.buf;
     let p = writeVarint(buf, this.pos, body);
     buf[p++] = 0;
@@ -88,14 +91,17 @@ export class RecordBatchBuilder {
     p = writeVarint(buf, p, valueLen);
     buf.set(value, p);
     p += valueLen;
-    p = writeVarint(buf, p, headers.length);
-    for (const [name, text] of headers) {
-      const n = Buffer.byteLength(name);
-      p = writeVarint(buf, p, n);
-      p += buf.write(name, p);
-      const v = Buffer.byteLength(text);
-      p = writeVarint(buf, p, v);
-      p += buf.write(text, p);
+    if (headerCount === 0) buf[p++] = 0;
+    else {
+      p = writeVarint(buf, p, headerCount);
+      for (const [name, text] of headers) {
+        const n = Buffer.byteLength(name);
+        p = writeVarint(buf, p, n);
+        p += buf.write(name, p);
+        const v = Buffer.byteLength(text);
+        p = writeVarint(buf, p, v);
+        p += buf.write(text, p);
+      }
     }
     this.pos = p;
     this.count++;
