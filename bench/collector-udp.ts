@@ -6,7 +6,7 @@
  *
  *   KAFKA_BROKERS=... pnpm exec tsx bench/collector-udp.ts [--protocol v9|v5|ipfix]
  *       [--rates 100000,200000,300000] [--search LO,HI] [--seconds 10] [--sockets 2] [--workers N] [--exporters 8]
- *       [--bus kafka|wire|kafkajs|inprocess|none[,...]] [--no-nfcapd]
+ *       [--bus kafka|wire|kafkajs|inprocess|none[,...]] [--direct off] [--no-nfcapd]
  *
  * `--rates` runs a fixed ladder; `--search LO,HI` bisects for the highest rate with zero loss
  * (5 steps). `--bus kafka` is KafkaBus with its default client; `--bus wire` and `--bus kafkajs`
@@ -14,6 +14,9 @@
  * no bus at all), `--bus inprocess` to the InProcessBus; the difference to `kafka` is the bus
  * (client side; the broker's own CPU is another process). Several buses (`--bus kafka,none`) run
  * one after the other and a summary prints each one's flows per CPU-second and the bus's share.
+ *
+ * `--direct off` keeps NetFlow v5 on the object path (FlowRecord → FlowAvroWriter) instead of
+ * the direct datagram → Avro path, for before/after figures in the same conditions (v5 only).
  *
  * The sender is a child process (its memory and CPU are not the collector's). Loss = flows sent
  * minus flows on the topic; socket drops are the kernel's (/proc/net/udp `drops`), queue drops the
@@ -253,6 +256,7 @@ async function runBus(busKind: string): Promise<BusRun> {
       httpPort: null,
       socketsPerPort: sockets,
       decodeWorkers: workers,
+      directEncode: opt('--direct', 'on') !== 'off',
       topicPartitions: 8,
       publisher: { ...DEFAULT_CONFIG.publisher, topic },
     },
@@ -261,7 +265,7 @@ async function runBus(busKind: string): Promise<BusRun> {
   await app.start();
   const port = app.ports.netflow as number;
   console.log(
-    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${workers > 0 ? `${workers} decode workers (one SO_REUSEPORT socket each)` : `${sockets} SO_REUSEPORT sockets on the main thread`}, receive buffer ${app.receiveBuffers['netflow']} B; topic ${topic} (8 partitions)${['kafka', 'wire', 'kafkajs'].includes(busKind) ? `, Kafka ${brokers}` : ''}`,
+    `collector UDP→${busKind}: ${protocol}, ${RECORDS_PER_DATAGRAM} flows/datagram, ${seconds} s per rate, ${workers > 0 ? `${workers} decode workers (one SO_REUSEPORT socket each)` : `${sockets} SO_REUSEPORT sockets on the main thread`}, receive buffer ${app.receiveBuffers['netflow']} B, ${opt('--direct', 'on') === 'off' ? 'object path' : 'direct v5 path'}; topic ${topic} (8 partitions)${['kafka', 'wire', 'kafkajs'].includes(busKind) ? `, Kafka ${brokers}` : ''}`,
   );
   console.log(
     'offered flows/s | ours: on topic  loss  sock-drops  queue-drops  CPU-s  flows/CPU-s  achieved/s  peak RSS MB (V8 heap, external)  peak queued flows',

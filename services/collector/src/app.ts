@@ -7,9 +7,11 @@ import type { CollectorConfig } from './config.ts';
 import { FlowDecoder } from './decode/index.ts';
 import { DecodeWorkerPool, mergeSnapshots } from './decode-worker-pool.ts';
 import { ExporterAllowList } from './exporter-allow-list.ts';
+import { FlowAvroWriter } from './flow-avro-writer.ts';
 import { FlowPublisher } from './flow-publisher.ts';
 import { HealthServer } from './health-server.ts';
 import { IpfixTcpListener } from './ipfix-tcp-listener.ts';
+import type { DirectOutput } from './netflow5-avro.ts';
 import { udpSocketDrops } from './socket-drops.ts';
 import { UdpListener } from './udp-listener.ts';
 
@@ -77,13 +79,22 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
   );
 
   const out: FlowRecord[] = [];
+  /** NetFlow v5 is encoded straight from the datagram (set up in start()). */
+  let direct: DirectOutput | undefined;
   const onDatagram = (payload: Buffer, exporter: string, exporterPort: number): void => {
     if (!allow.empty && !allow.allows(exporter)) {
       metrics.counters.notAllowed++;
       return;
     }
     out.length = 0;
-    decoder.decodeInto(payload, { exporter, exporterPort, receivedAtMs: Date.now() }, out);
+    const ctx = { exporter, exporterPort, receivedAtMs: Date.now() };
+    if (direct === undefined) decoder.decodeInto(payload, ctx, out);
+    else {
+      direct.messages.length = 0;
+      decoder.decodeMessagesInto(payload, ctx, out, direct);
+      if (direct.messages.length > 0 && publisher)
+        metrics.counters.droppedQueueFull += publisher.offerEncoded(direct.messages);
+    }
     if (out.length === 0 || !publisher) return;
     const bad = publisher.stats.encodeErrors;
     metrics.counters.droppedQueueFull += publisher.offer(out);
@@ -133,6 +144,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
       ]);
       const concurrency = config.publisher.concurrency ?? 4;
       producers = await Promise.all(Array.from({ length: concurrency }, () => bus!.producer()));
+      if (config.directEncode !== false) direct = { writer: new FlowAvroWriter(codecs.flows), messages: [] };
       publisher = new FlowPublisher(codecs.flows, producers, config.publisher, {
         onProduced: (count, ms) => {
           metrics.published.inc(count);

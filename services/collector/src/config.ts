@@ -17,6 +17,11 @@ export interface CollectorConfig {
    * SO_REUSEPORT socket per port and decodes and encodes there; the main thread only publishes.
    */
   decodeWorkers: number;
+  /**
+   * NetFlow v5 written as Avro straight from the datagram, without FlowRecord objects (same
+   * bytes; default true). False keeps every protocol on the object path.
+   */
+  directEncode?: boolean;
   recvBufferBytes: number;
   /** CIDRs of exporters allowed to send; empty allows all. */
   allowedExporters: string[];
@@ -75,7 +80,8 @@ function listenerPort(env: Env, name: string, fallback: number | null): number |
  * TIDEWATCH_HTTP_PORT, KAFKA_BROKERS, TIDEWATCH_COLLECTOR_HOST, TIDEWATCH_COLLECTOR_SOCKETS,
  * TIDEWATCH_COLLECTOR_RCVBUF (bytes), TIDEWATCH_EXPORTER_ALLOW (comma-separated CIDRs),
  * TIDEWATCH_COLLECTOR_IPFIX_TCP (0/1), TIDEWATCH_COLLECTOR_BATCH, TIDEWATCH_COLLECTOR_LINGER_MS,
- * TIDEWATCH_COLLECTOR_QUEUE, TIDEWATCH_COLLECTOR_PRODUCERS, TIDEWATCH_COLLECTOR_WORKERS. A bad value throws ConfigError naming it.
+ * TIDEWATCH_COLLECTOR_QUEUE, TIDEWATCH_COLLECTOR_PRODUCERS, TIDEWATCH_COLLECTOR_WORKERS,
+ * TIDEWATCH_COLLECTOR_DIRECT (0/1). A bad value throws ConfigError naming it.
  */
 export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig {
   const d = DEFAULT_CONFIG;
@@ -91,6 +97,9 @@ export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig 
   const tcp = env['TIDEWATCH_COLLECTOR_IPFIX_TCP'];
   if (tcp !== undefined && !['0', '1', 'true', 'false'].includes(tcp))
     throw new ConfigError(`TIDEWATCH_COLLECTOR_IPFIX_TCP='${tcp}' must be 0/1 or true/false`);
+  const direct = env['TIDEWATCH_COLLECTOR_DIRECT'];
+  if (direct !== undefined && !['0', '1', 'true', 'false'].includes(direct))
+    throw new ConfigError(`TIDEWATCH_COLLECTOR_DIRECT='${direct}' must be 0/1 or true/false`);
   const http = int(env, 'TIDEWATCH_HTTP_PORT', 0, 65535);
   const publisher: FlowPublisherOptions = {};
   const batch = int(env, 'TIDEWATCH_COLLECTOR_BATCH', 1, 100_000);
@@ -113,6 +122,7 @@ export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig 
     httpPort: http === undefined ? d.httpPort : http,
     socketsPerPort: int(env, 'TIDEWATCH_COLLECTOR_SOCKETS', 1, 64) ?? d.socketsPerPort,
     decodeWorkers: int(env, 'TIDEWATCH_COLLECTOR_WORKERS', 0, 64) ?? d.decodeWorkers,
+    directEncode: direct === undefined ? true : direct === '1' || direct === 'true',
     recvBufferBytes: int(env, 'TIDEWATCH_COLLECTOR_RCVBUF', 65_536, 2 ** 31 - 1) ?? d.recvBufferBytes,
     allowedExporters: allow,
     kafkaBrokers: (env['KAFKA_BROKERS'] ?? '')

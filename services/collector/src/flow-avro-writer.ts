@@ -28,7 +28,7 @@ function isOptInt(v: unknown): boolean {
 }
 
 /** Zig-zag varint (Avro int and long share it) at `p`; returns the position after it. */
-function writeLong(b: Uint8Array, p: number, n: number): number {
+export function writeLong(b: Uint8Array, p: number, n: number): number {
   if (n >= -0x40000000 && n < 0x40000000) {
     let m = n >= 0 ? n << 1 : (~n << 1) | 1;
     while (m > 0x7f) {
@@ -62,7 +62,7 @@ function writeOptional(b: Uint8Array, p: number, v: number | null | undefined): 
 }
 
 /** Length-prefixed ASCII text; -1 for any other character (left to avsc: UTF-8 rules are its). */
-function writeAscii(b: Uint8Array, p: number, s: string): number {
+export function writeAscii(b: Uint8Array, p: number, s: string): number {
   const n = s.length;
   if (n < 0x40) b[p++] = n << 1;
   else p = writeLong(b, p, n);
@@ -91,6 +91,35 @@ export class FlowAvroWriter {
 
   constructor(codec: AvroCodec<FlowRecord>) {
     this.#codec = codec;
+  }
+
+  /** The schema id every message is framed with (-1 until the codec is registered). */
+  get schemaId(): number {
+    return this.#codec.schemaId;
+  }
+
+  /**
+   * Room for `bytes` more in the current slab (a fresh one when short): returns where to write.
+   * For writers that encode straight from a datagram (Netflow5AvroEncoder); `message()` then
+   * takes what was written.
+   */
+  reserve(bytes: number): number {
+    if (this.#pos + bytes > this.#slab.length) {
+      this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
+      this.#pos = 0;
+    }
+    return this.#pos;
+  }
+
+  /** The slab `reserve()` answered for. */
+  get slab(): Buffer {
+    return this.#slab;
+  }
+
+  /** Keeps [start, end) of the slab, written after reserve(), as one message value. */
+  message(start: number, end: number): Buffer {
+    this.#pos = end;
+    return Buffer.from(this.#slab.buffer, start, end - start);
   }
 
   /** The message value for one flow. Throws (from avsc) for a record the schema refuses. */

@@ -1,4 +1,5 @@
 import type { FlowRecord } from '@tidewatch/contracts';
+import { type DirectOutput, encodeNetflow5 } from '../netflow5-avro.ts';
 import { decodeNetflow5 } from './netflow5.ts';
 import { OptionsStore } from './options-store.ts';
 import { SequenceTracker } from './sequence-tracker.ts';
@@ -111,14 +112,30 @@ export class FlowDecoder {
 
   /** Like decode(), appending to `out` (saves an array per datagram on the hot path). */
   decodeInto(datagram: Buffer, ctx: DecodeContext, out: FlowRecord[]): void {
+    this.#decode(datagram, ctx, out, undefined);
+  }
+
+  /**
+   * Like decodeInto(), except that NetFlow v5 records go straight to `direct` as `flows.v1`
+   * messages (encodeNetflow5: the bytes and keys the object path + FlowAvroWriter give, without
+   * the objects). Everything else is appended to `out` as before; one datagram fills only one of
+   * the two.
+   */
+  decodeMessagesInto(datagram: Buffer, ctx: DecodeContext, out: FlowRecord[], direct: DirectOutput): void {
+    this.#decode(datagram, ctx, out, direct);
+  }
+
+  #decode(datagram: Buffer, ctx: DecodeContext, out: FlowRecord[], direct: DirectOutput | undefined): void {
     const now = ctx.receivedAtMs;
     this.stats.datagrams++;
     const before = out.length;
+    const messagesBefore = direct?.messages.length ?? 0;
     try {
-      this.#dispatch(datagram, ctx.exporter, now, out);
+      this.#dispatch(datagram, ctx.exporter, now, out, direct);
     } catch {
       // Decoders bound-check every read; this is the last line so a bug never takes the process down.
       out.length = before;
+      if (direct !== undefined) direct.messages.length = messagesBefore;
       const st = this.stats.domain(ctx.exporter, 0, 'unknown', now);
       this.stats.error(st, 'internal');
     }
@@ -132,7 +149,13 @@ export class FlowDecoder {
     if (this.onStats !== undefined && touched !== undefined) this.onStats(touched);
   }
 
-  #dispatch(b: Buffer, exporter: string, now: number, out: FlowRecord[]): void {
+  #dispatch(
+    b: Buffer,
+    exporter: string,
+    now: number,
+    out: FlowRecord[],
+    direct: DirectOutput | undefined,
+  ): void {
     if (b.length < 4) {
       const st = this.stats.domain(exporter, 0, 'unknown', now);
       st.datagrams++;
@@ -142,6 +165,11 @@ export class FlowDecoder {
     const version = ((b[0] as number) << 8) | (b[1] as number);
     switch (version) {
       case 5:
+        if (
+          direct !== undefined &&
+          encodeNetflow5(b, exporter, now, this.stats, this.#sequences, this.#extras, direct)
+        )
+          return;
         decodeNetflow5(b, exporter, now, this.stats, this.#sequences, out, this.#extras);
         return;
       case 9:

@@ -8,7 +8,61 @@ export const NF5_HEADER = 24;
 export const NF5_RECORD = 48;
 export const NF5_MAX_RECORDS = 30;
 
-const SMALL = Array.from({ length: 256 }, (_, i) => String(i));
+export const SMALL = Array.from({ length: 256 }, (_, i) => String(i));
+
+/** What a NetFlow v5 header says, once it has been counted. */
+export interface Netflow5Header {
+  /** Records present (the header's count, cut to what the datagram holds). */
+  records: number;
+  exportMs: number;
+  sysUptime: number;
+  samplingRate: number;
+  engineType: number;
+  engineId: number;
+}
+
+/**
+ * Counts a NetFlow v5 datagram (datagram, errors, sequence gap) and reads its header; null when
+ * it is too short to have one. Shared by the object path and the direct Avro path, so both count
+ * the same.
+ */
+export function netflow5Header(
+  b: Buffer,
+  exporter: string,
+  receivedAtMs: number,
+  stats: DecoderStats,
+  seq: SequenceTracker,
+): Netflow5Header | null {
+  const st = stats.domain(exporter, 0, 'netflow5', receivedAtMs);
+  st.datagrams++;
+  if (b.length < NF5_HEADER) {
+    stats.error(st, 'truncated_header');
+    return null;
+  }
+  const count = u16(b, 2);
+  const engineType = b[20] as number;
+  const engineId = b[21] as number;
+  const sampling = u16(b, 22) & 0x3fff;
+  const fit = Math.floor((b.length - NF5_HEADER) / NF5_RECORD);
+  let n = count;
+  if (count > fit || count > NF5_MAX_RECORDS) {
+    // A header that claims more records than the datagram holds: keep the ones that are there.
+    stats.error(st, 'bad_record');
+    n = Math.min(fit, count);
+  }
+  const gap = seq.observe(`${exporter}|v5|${engineType}|${engineId}`, u32(b, 16), count);
+  recordGap(st, gap, 'records');
+  st.records += n;
+  stats.records += n;
+  return {
+    records: n,
+    exportMs: u32(b, 8) * 1000 + Math.floor(u32(b, 12) / 1e6),
+    sysUptime: u32(b, 4),
+    samplingRate: sampling > 0 ? sampling : 1,
+    engineType,
+    engineId,
+  };
+}
 
 /** Cisco NetFlow v5: fixed 24-byte header and 48-byte records, times relative to sysUptime. */
 export function decodeNetflow5(
@@ -20,30 +74,14 @@ export function decodeNetflow5(
   out: FlowRecord[],
   extras: boolean,
 ): void {
-  const st = stats.domain(exporter, 0, 'netflow5', receivedAtMs);
-  st.datagrams++;
-  if (b.length < NF5_HEADER) {
-    stats.error(st, 'truncated_header');
-    return;
-  }
-  const count = u16(b, 2);
-  const sysUptime = u32(b, 4);
-  const exportMs = u32(b, 8) * 1000 + Math.floor(u32(b, 12) / 1e6);
-  const engineType = b[20] as number;
-  const engineId = b[21] as number;
-  const sampling = u16(b, 22) & 0x3fff;
-  const rate = sampling > 0 ? sampling : 1;
-  const fit = Math.floor((b.length - NF5_HEADER) / NF5_RECORD);
-  let n = count;
-  if (count > fit || count > NF5_MAX_RECORDS) {
-    // A header that claims more records than the datagram holds: keep the ones that are there.
-    stats.error(st, 'bad_record');
-    n = Math.min(fit, count);
-  }
-  const gap = seq.observe(`${exporter}|v5|${engineType}|${engineId}`, u32(b, 16), count);
-  recordGap(st, gap, 'records');
-  const engineTypeText = SMALL[engineType] as string;
-  const engineIdText = SMALL[engineId] as string;
+  const h = netflow5Header(b, exporter, receivedAtMs, stats, seq);
+  if (h === null) return;
+  const n = h.records;
+  const exportMs = h.exportMs;
+  const sysUptime = h.sysUptime;
+  const rate = h.samplingRate;
+  const engineTypeText = SMALL[h.engineType] as string;
+  const engineIdText = SMALL[h.engineId] as string;
   for (let i = 0, o = NF5_HEADER; i < n; i++, o += NF5_RECORD) {
     // Fixed layout: every field at a constant offset, read inline; the record is built in one
     // literal with the keys in newFlowRecord's order (one hidden class for every decoder).
@@ -88,6 +126,4 @@ export function decodeNetflow5(
     };
     out.push(r);
   }
-  st.records += n;
-  stats.records += n;
 }
