@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Finding } from '@tidewatch/contracts';
-import { gemmSimilarities } from './cosine-gemm.ts';
+import { gemmSimilarities, gemmTopK } from './cosine-gemm.ts';
 import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-columns.ts';
 import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
@@ -48,6 +48,10 @@ const LOG_FILE = 'points.log';
 const GEMM_MIN_PAIRS = 1 << 16;
 /** The GEMM copies the whole slab per call: for a few queries one pass in place is cheaper. */
 const GEMM_MIN_QUERIES = 4;
+/** From this many query×point pairs the labelled scan runs as Gemm + TopK in onnxruntime (no copy, k results back). */
+const LABELLED_GEMM_MIN_PAIRS = 1 << 13;
+/** Up to this many labelled points, kNN with a filter implying labelled is exact over them (Gemm + TopK: ~1 ms per query at the limit). */
+const LABELLED_EXACT_MAX = 200_000;
 /** The k the IVF index calibrates its recall for (the API's default `similar` k). */
 const ANN_CALIBRATION_K = 20;
 
@@ -374,6 +378,12 @@ export class EmbeddedStore implements VectorStore {
       const id = opts.excludeIds?.[i];
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
     });
+    // A filter implying labelled: exact over the dense labelled points (no IVF build or probe for
+    // it), unless there are so many that the IVF index is cheaper (checked below).
+    if (opts.filter?.labelled === true && this.labelled.count <= LABELLED_EXACT_MAX) {
+      const sf = this.slotFilter(opts.filter);
+      return sf.empty ? vectors.map(() => []) : this.similarLabelled(queries, Q, k, sf, exclude);
+    }
     let useAnn = !opts.exact && this.size >= this.annMinPoints;
     if (useAnn) {
       // Index work runs in the background; until the first build is done queries are exact.
@@ -390,12 +400,7 @@ export class EmbeddedStore implements VectorStore {
     let results: { slots: number[]; sims: number[] }[];
     const ann = useAnn ? this.ann : null;
     const budget = ann?.stats?.probePoints ?? Number.POSITIVE_INFINITY;
-    // A filter implying labelled: exact over the dense labelled points (batched), unless a single
-    // query over very many of them is cheaper through the IVF index.
-    if (
-      opts.filter?.labelled === true &&
-      (!ann || Q >= GEMM_MIN_QUERIES || this.labelled.count <= 2 * budget)
-    )
+    if (opts.filter?.labelled === true && (!ann || this.labelled.count <= 2 * budget))
       return this.similarLabelled(queries, Q, k, sf, exclude);
     if (ann && !(cand && cand.count <= 2 * budget)) {
       results = Array.from({ length: Q }, (_, q) =>
@@ -475,49 +480,40 @@ export class EmbeddedStore implements VectorStore {
     const lab = this.labelled;
     let n = lab.count;
     const tops = Array.from({ length: Q }, () => new TopK(k));
-    if (Q >= GEMM_MIN_QUERIES && Q * n >= GEMM_MIN_PAIRS) {
-      // The GEMM reads the rows in place when it runs (next turn of the event loop); if a write
-      // changed them before that, it runs again on a snapshot.
+    if (Q * n >= LABELLED_GEMM_MIN_PAIRS) {
+      // Gemm + TopK in onnxruntime over the matrix in place: it is read when the run starts (the
+      // next turn of the event loop); if a write moved rows before that, it runs again on a copy.
+      const kk = Math.min(n, k + 1); // + 1: a query's excluded point may be among its best
+      const run = (slots: Int32Array, matrix: Float32Array, rows: number) => {
+        const bias = new Float32Array(rows);
+        for (let r = 0; r < rows; r++) if (!sf.test(slots[r] as number)) bias[r] = Number.NEGATIVE_INFINITY;
+        return gemmTopK(queries, Q, matrix, rows, dim, bias, Math.min(rows, kk));
+      };
       const version = lab.version;
       let slots = lab.slots;
-      let sim = await gemmSimilarities(queries, Q, lab.vectors.subarray(0, n * dim), n, dim);
-      let pending: Promise<Float32Array> | null = null;
+      let width = kk;
+      let out = await run(slots, lab.vectors.subarray(0, n * dim), n);
       if (lab.version !== version) {
         n = lab.count;
         slots = lab.slots.slice(0, n);
-        pending = gemmSimilarities(queries, Q, lab.vectors.slice(0, n * dim), n, dim);
+        width = Math.min(n, kk);
+        out = await run(slots, lab.vectors.slice(0, n * dim), n);
       }
-      const ids: string[] = new Array(n);
-      const texts: string[] = new Array(n);
-      const eligible = new Uint8Array(n);
-      for (let r = 0; r < n; r++) {
-        const s = slots[r] as number;
-        if (!sf.test(s)) continue;
-        eligible[r] = 1;
-        ids[r] = this.ids[s] as string;
-        texts[r] = this.texts[s] as string;
-      }
-      if (pending) sim = await pending;
-      for (let q = 0; q < Q; q++) {
-        const row = q * n;
-        const ex = exclude[q];
-        const top = tops[q] as TopK;
-        let floor = Number.NEGATIVE_INFINITY;
-        for (let r = 0; r < n; r++) {
-          const v = sim[row + r] as number;
-          if (v > floor && eligible[r] === 1 && slots[r] !== ex) {
-            top.offer(r, v);
-            floor = top.floor;
-          }
+      return Array.from({ length: Q }, (_, q) => {
+        const hits: SimilarHit[] = [];
+        for (let j = 0; j < width && hits.length < k; j++) {
+          const sim = out.similarity[q * width + j] as number;
+          if (sim === Number.NEGATIVE_INFINITY) break;
+          const s = slots[Number(out.index[q * width + j])] as number;
+          // After a re-run on a copy, a point may have gone since: only live matches are returned.
+          if (s === exclude[q] || !sf.test(s)) continue;
+          hits.push({
+            id: this.ids[s] as string,
+            similarity: sim,
+            payload: JSON.parse(this.texts[s] as string) as Finding,
+          });
         }
-      }
-      return tops.map((t) => {
-        const res = t.result();
-        return res.slots.map((r, i) => ({
-          id: ids[r] as string,
-          similarity: res.sims[i] as number,
-          payload: JSON.parse(texts[r] as string) as Finding,
-        }));
+        return hits;
       });
     }
     const slots = lab.slots;

@@ -102,9 +102,14 @@ describe('EmbeddedStore nearest labelled points (dense labelled index) against b
       reference(randomVector(), 1e9, { labelled: true }).length,
     );
     for (const filter of FILTERS) {
-      const qs = Array.from({ length: queries }, () => randomVector());
-      // Half the queries exclude a point (a stored labelled one when there is one).
-      const excludeIds = qs.map((_, i) => (i % 2 === 0 ? undefined : ids[Math.floor(r() * ids.length)]));
+      const labelledIds = ids.filter((id) => payloads.get(id)?.label !== null);
+      // Half the queries sit on a stored labelled point and exclude it (its own best hit).
+      const excludeIds = Array.from({ length: queries }, (_, i) =>
+        i % 2 === 0 ? undefined : labelledIds[Math.floor(r() * labelledIds.length)],
+      );
+      const qs = excludeIds.map((id) =>
+        id === undefined ? randomVector() : (vectors.get(id) as number[]).map((x) => x + 1e-3 * r()),
+      );
       const many = await store.similarMany(qs, { k: 5, filter, excludeIds });
       for (const [i, q] of qs.entries())
         assertSame(
