@@ -13,10 +13,15 @@ export interface DirectOutput {
   messages: OutgoingMessage[];
 }
 
-/** Avro text (zig-zag length, then the ASCII bytes) of a constant. */
+/**
+ * Avro text of a short ASCII constant: zig-zag length (one byte below 64), then the bytes. (Not
+ * through writeAscii, whose stores should only ever see Buffers.)
+ */
 function avroText(s: string): Uint8Array {
-  const t = new Uint8Array(s.length + 10);
-  return t.slice(0, writeAscii(t, 0, s));
+  const t = new Uint8Array(1 + s.length);
+  t[0] = s.length << 1;
+  for (let i = 0; i < s.length; i++) t[1 + i] = s.charCodeAt(i);
+  return t;
 }
 
 const FORMAT = avroText('netflow5');
