@@ -856,12 +856,19 @@ function decodeVector(b64: string): Float32Array {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }
 
+/** A unit-length float32 copy (a zero vector stays zero); a loop per input kind keeps each monomorphic. */
 function normalised(vector: ArrayLike<number>): Float32Array {
-  const v = Float32Array.from(vector);
+  const v = vector instanceof Float32Array ? vector.slice() : copyToFloat32(vector);
   let norm = 0;
-  for (let i = 0; i < v.length; i++) norm += (v[i] as number) ** 2;
+  for (let i = 0; i < v.length; i++) norm += (v[i] as number) * (v[i] as number);
   norm = Math.sqrt(norm);
   if (norm > 0) for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) / norm;
+  return v;
+}
+
+function copyToFloat32(vector: ArrayLike<number>): Float32Array {
+  const v = new Float32Array(vector.length);
+  for (let i = 0; i < v.length; i++) v[i] = vector[i] as number;
   return v;
 }
 
