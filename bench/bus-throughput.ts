@@ -6,9 +6,11 @@
  * wire client (src/wire/), and InProcessBus; all in the same run against the same broker.
  *
  *   . /tmp/tidewatch-dev/env   # or any KAFKA_BROKERS
- *   pnpm exec tsx bench/bus-throughput.ts [--messages N] [--reps R] [--decode]
+ *   pnpm exec tsx bench/bus-throughput.ts [--messages N] [--reps R] [--send S] [--rows a,b] [--decode]
  *
  * --decode: the consumer's handler also Avro-decodes every value (what services do).
+ * --send: messages per send() call (default 500; each awaited send is one Produce round trip).
+ * --rows: only the rows whose names contain one of these words (e.g. --rows baseline,wire).
  */
 import { InProcessBus, KafkaBus, type MessageBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
@@ -22,7 +24,9 @@ const opt = (name: string, dflt: number) => {
 const MESSAGES = opt('--messages', 100_000);
 const REPS = opt('--reps', 3);
 const DECODE = args.includes('--decode');
-const SEND_BATCH = 500;
+const rowsArg = args.indexOf('--rows');
+const ROWS = rowsArg >= 0 ? (args[rowsArg + 1] ?? '').split(',').filter(Boolean) : [];
+const SEND_BATCH = opt('--send', 500);
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
 
@@ -179,14 +183,15 @@ if (brokers.length > 0) {
 } else console.log('KAFKA_BROKERS not set: InProcessBus only');
 rows.push({ name: 'InProcessBus', produce: [], consume: [], run: onBus(() => new InProcessBus()) });
 
+const chosen = rows.filter((r) => ROWS.length === 0 || ROWS.some((w) => r.name.toLowerCase().includes(w)));
 for (let rep = 0; rep < REPS; rep++) {
-  for (const row of rows) {
+  for (const row of chosen) {
     const [p, c] = await row.run();
     row.produce.push(p);
     row.consume.push(c);
   }
 }
-const baseline = rows.find((r) => r.name === 'kafkajs (baseline)');
+const baseline = chosen.find((r) => r.name === 'kafkajs (baseline)');
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
 const cpuMedian = (phases: Phase[]) => median(phases.map((p) => p.cpuRate));
 const wallMedian = (phases: Phase[]) => median(phases.map((p) => p.wallRate));
@@ -195,7 +200,7 @@ console.log(
     `consume with commit per batch${DECODE ? ' + Avro decode' : ''}; median of ${REPS}; msg per CPU-second of this process (msg/s wall)`,
 );
 console.log(`${''.padEnd(20)} ${'produce'.padStart(26)}  ${'consume+commit'.padStart(32)}`);
-for (const row of rows) {
+for (const row of chosen) {
   const cells = (['produce', 'consume'] as const).map((phase) => {
     const cpu = cpuMedian(row[phase]);
     const ratio = baseline ? ` ${(cpu / cpuMedian(baseline[phase])).toFixed(2)}x` : '';
