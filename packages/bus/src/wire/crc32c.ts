@@ -1,9 +1,9 @@
 /** CRC-32C (Castagnoli, reflected polynomial 0x82f63b78): the checksum of Kafka record batches v2. */
 const POLY = 0x82f63b78;
 
-/** Eight 256-entry tables for slice-by-8: table k maps a byte k positions before the end. */
+/** Sixteen 256-entry tables for slice-by-16: table k maps a byte k positions before the end. */
 const TABLES: Int32Array = (() => {
-  const t = new Int32Array(8 * 256);
+  const t = new Int32Array(16 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
@@ -11,7 +11,7 @@ const TABLES: Int32Array = (() => {
   }
   for (let n = 0; n < 256; n++) {
     let c = t[n]!;
-    for (let k = 1; k < 8; k++) {
+    for (let k = 1; k < 16; k++) {
       c = t[c & 0xff]! ^ (c >>> 8);
       t[k * 256 + n] = c;
     }
@@ -27,22 +27,32 @@ export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
   let crc = ~0;
   let i = start;
   if (LITTLE_ENDIAN && end - start >= 64) {
-    // Aligned 32-bit loads (one per four bytes) instead of four byte loads.
+    // Aligned 32-bit loads (one per four bytes) instead of four byte loads, sixteen bytes a step.
     while (((data.byteOffset + i) & 3) !== 0) crc = t[(crc ^ data[i++]!) & 0xff]! ^ (crc >>> 8);
-    const words = ((end - i) >>> 3) << 1;
+    const words = ((end - i) >>> 4) << 2;
     const u32 = new Uint32Array(data.buffer, data.byteOffset + i, words);
-    for (let w = 0; w < words; w += 2) {
+    for (let w = 0; w < words; w += 4) {
       const a = crc ^ u32[w]!;
       const b = u32[w + 1]!;
+      const c = u32[w + 2]!;
+      const d = u32[w + 3]!;
       crc =
-        t[1792 + (a & 0xff)]! ^
-        t[1536 + ((a >>> 8) & 0xff)]! ^
-        t[1280 + ((a >>> 16) & 0xff)]! ^
-        t[1024 + (a >>> 24)]! ^
-        t[768 + (b & 0xff)]! ^
-        t[512 + ((b >>> 8) & 0xff)]! ^
-        t[256 + ((b >>> 16) & 0xff)]! ^
-        t[b >>> 24]!;
+        t[3840 + (a & 0xff)]! ^
+        t[3584 + ((a >>> 8) & 0xff)]! ^
+        t[3328 + ((a >>> 16) & 0xff)]! ^
+        t[3072 + (a >>> 24)]! ^
+        t[2816 + (b & 0xff)]! ^
+        t[2560 + ((b >>> 8) & 0xff)]! ^
+        t[2304 + ((b >>> 16) & 0xff)]! ^
+        t[2048 + (b >>> 24)]! ^
+        t[1792 + (c & 0xff)]! ^
+        t[1536 + ((c >>> 8) & 0xff)]! ^
+        t[1280 + ((c >>> 16) & 0xff)]! ^
+        t[1024 + (c >>> 24)]! ^
+        t[768 + (d & 0xff)]! ^
+        t[512 + ((d >>> 8) & 0xff)]! ^
+        t[256 + ((d >>> 16) & 0xff)]! ^
+        t[d >>> 24]!;
     }
     i += words * 4;
   }
