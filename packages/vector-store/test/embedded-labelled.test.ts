@@ -189,6 +189,36 @@ describe('EmbeddedStore nearest labelled points (dense labelled index) against b
     await check('restart', 1);
   });
 
+  it('a batch query racing a write answers for the state before or after it', async () => {
+    for (let round = 0; round < 12; round++) {
+      const qs = Array.from({ length: 8 }, () => randomVector());
+      const before = qs.map((q) => reference(q, 4, { labelled: true }));
+      // A new labelled point right on query 0, and a labelled point deleted by overwrite.
+      const id = testUuid(`race-${round}`);
+      const payload = { ...finding(id, true), label: 1 };
+      const victim = [...payloads.values()].find((f) => f.label !== null) as Finding;
+      const query = store.similarMany(qs, { k: 4, filter: { labelled: true } });
+      const write = store.upsert([
+        { id, vector: qs[0] as number[], payload },
+        {
+          id: victim.sequence_id,
+          vector: vectors.get(victim.sequence_id) as number[],
+          payload: { ...victim, label: null },
+        },
+      ]);
+      const [got] = await Promise.all([query, write]);
+      vectors.set(id, qs[0] as number[]);
+      payloads.set(id, payload);
+      payloads.set(victim.sequence_id, { ...victim, label: null });
+      const afterRef = qs.map((q) => reference(q, 4, { labelled: true }));
+      for (const [i, hits] of got.entries()) {
+        const ids = hits.map((h) => h.id).join();
+        const ok = [before[i], afterRef[i]].some((want) => want?.map((w) => w.id).join() === ids);
+        assert.ok(ok, `round ${round} query ${i}: ${ids}`);
+      }
+    }
+  });
+
   it('counts by sequence ids by lookup (duplicates and unknown ids ignored, other conditions applied)', async () => {
     const ids = [...payloads.keys()].slice(0, 300);
     const asked = [...ids, ...ids.slice(0, 50), testUuid('not-stored')];
