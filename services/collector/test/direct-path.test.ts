@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { OutgoingMessage } from '@tidewatch/bus';
+import { createSocket } from 'node:dgram';
+import { type BusProducer, InProcessBus, type OutgoingMessage } from '@tidewatch/bus';
 import { type AvroCodec, conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
-import { hasShared, sharedPath } from '@tidewatch/testing';
+import { hasShared, sharedPath, waitFor } from '@tidewatch/testing';
 import { detectCapture, readCapture, splitRawDatagrams } from '../src/capture/index.ts';
 import { FlowDecoder } from '../src/decode/index.ts';
+import { createApp, DEFAULT_CONFIG } from '../src/index.ts';
 import { FlowAvroWriter } from '../src/flow-avro-writer.ts';
 import type { DirectOutput } from '../src/netflow5-avro.ts';
 
@@ -187,5 +189,71 @@ describe('direct NetFlow v5 → Avro path', async () => {
     assert.ok(seen.messages > 0);
     // '' is short ASCII: only it goes direct
     assert.ok(seen.direct > 0 && seen.direct < seen.messages);
+  });
+});
+
+/** InProcessBus that also keeps every message sent, in send order. */
+class CapturingBus extends InProcessBus {
+  readonly sent: OutgoingMessage[] = [];
+  override async producer(): Promise<BusProducer> {
+    const p = await super.producer();
+    return {
+      send: (topic, messages) => {
+        this.sent.push(...messages);
+        return p.send(topic, messages);
+      },
+      close: () => p.close(),
+    };
+  }
+}
+
+/** Runs the collector with the direct path on or off and returns what it published. */
+async function publishedByApp(directEncode: boolean, datagrams: Buffer[]): Promise<OutgoingMessage[]> {
+  const bus = new CapturingBus();
+  const app = createApp(
+    {
+      ...DEFAULT_CONFIG,
+      netflowPort: 0,
+      ipfixPort: null,
+      sflowPort: null,
+      host: '127.0.0.1',
+      httpPort: null,
+      socketsPerPort: 1,
+      directEncode,
+    },
+    { bus },
+  );
+  await app.start();
+  const sock = createSocket('udp4');
+  try {
+    for (const d of datagrams) {
+      await new Promise<void>((r) => sock.send(d, app.ports.netflow as number, '127.0.0.1', () => r()));
+    }
+    await waitFor(() => app.decoder.stats.datagrams === datagrams.length, { what: 'every datagram decoded' });
+    await app.publisher.flush();
+    assert.equal(app.publisher.stats.published, app.decoder.stats.records);
+    return bus.sent;
+  } finally {
+    sock.close();
+    await app.stop();
+    await bus.close();
+  }
+}
+
+describe('collector app with the direct v5 path', () => {
+  test('publishes exactly what the object path publishes (TIDEWATCH_COLLECTOR_DIRECT=0)', async () => {
+    const rand = rng(21);
+    const datagrams = [
+      ...sampleDatagrams().filter((d) => d[0] === 0 && d[1] === 5),
+      ...Array.from({ length: 40 }, (_, i) => randomV5(rand, i * 30)),
+    ];
+    const direct = await publishedByApp(true, datagrams);
+    const object = await publishedByApp(false, datagrams);
+    assert.ok(direct.length > 40, `${direct.length} messages`);
+    assert.equal(direct.length, object.length);
+    for (let i = 0; i < direct.length; i++) {
+      assert.equal(direct[i]?.key, object[i]?.key, `message ${i}: key`);
+      assert.deepEqual(direct[i]?.value, object[i]?.value, `message ${i}: value`);
+    }
   });
 });
