@@ -8,7 +8,7 @@ import { type AvroCodec, conversationKey, createCodecs, type FlowRecord } from '
 import { hasShared, sharedPath, waitFor } from '@tidewatch/testing';
 import { detectCapture, readCapture, splitRawDatagrams } from '../src/capture/index.ts';
 import { FlowDecoder } from '../src/decode/index.ts';
-import { createApp, DEFAULT_CONFIG } from '../src/index.ts';
+import { collectorConfigFromEnv, createApp, DEFAULT_CONFIG } from '../src/index.ts';
 import { FlowAvroWriter } from '../src/flow-avro-writer.ts';
 import type { DirectOutput } from '../src/netflow5-avro.ts';
 
@@ -241,6 +241,17 @@ async function publishedByApp(directEncode: boolean, datagrams: Buffer[]): Promi
 }
 
 describe('collector app with the direct v5 path', () => {
+  test('TIDEWATCH_COLLECTOR_DIRECT: on by default, 0/false turns it off, anything else is refused', () => {
+    assert.equal(collectorConfigFromEnv({}).directEncode, true);
+    assert.equal(collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: '0' }).directEncode, false);
+    assert.equal(collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: 'false' }).directEncode, false);
+    assert.equal(collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: '1' }).directEncode, true);
+    assert.throws(
+      () => collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: 'yes' }),
+      /^ConfigError: TIDEWATCH_COLLECTOR_DIRECT='yes' must be 0\/1 or true\/false$/,
+    );
+  });
+
   test('publishes exactly what the object path publishes (TIDEWATCH_COLLECTOR_DIRECT=0)', async () => {
     const rand = rng(21);
     const datagrams = [
