@@ -2,7 +2,10 @@
  * EmbeddedStore micro-benchmark for the inference service's per-sequence store work (issue #6).
  * Run: `node --import tsx bench/vector-store.ts`. Knobs (env): TW_VS_POINTS (32,768), TW_VS_LABELLED
  * (fractions of points carrying a label, comma-separated: `1,0.03`), TW_VS_QUERIES (distinct alert
- * embeddings per neighbour call, 36 ≈ one 512-point write of the labelled captures), TW_VS_REPS (5).
+ * embeddings per neighbour call, 36 ≈ one 512-point write of the labelled captures), TW_VS_REPS (5),
+ * TW_VS_COMPARE (path to another EmbeddedStore's src/index.ts, e.g. an older commit's extracted with
+ * `git archive <commit> packages/vector-store | tar -x -C bench/.vs-old`: measured in the same run,
+ * after this one, on the same data).
  *
  * Per labelled fraction, in one store on a temp dir (fsync on, as the service runs it):
  *  - upsert: 512-point batches of finding payloads shaped like the service's (explanation with
@@ -17,7 +20,8 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Finding } from '@tidewatch/contracts';
 import { EmbeddedStore, type UpsertPoint } from '@tidewatch/vector-store';
 
@@ -41,7 +45,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const r = rng(7);
+let r = rng(7);
 const basis = Array.from({ length: 8 }, () => Float32Array.from({ length: DIM }, () => r() - 0.5));
 const distinct = Array.from({ length: 4096 }, () => {
   const v = new Float32Array(DIM);
@@ -139,77 +143,90 @@ function bruteForce(
   return hits.slice(0, k).map((h) => h.s);
 }
 
+type StoreCtor = new (opts: { dir: string; dim: number }) => EmbeddedStore;
+
 async function main(): Promise<void> {
+  const impls: { name: string; Store: StoreCtor }[] = [{ name: 'this checkout', Store: EmbeddedStore }];
+  const other = env['TW_VS_COMPARE'];
+  if (other) {
+    const mod = (await import(pathToFileURL(resolve(other)).href)) as { EmbeddedStore: StoreCtor };
+    impls.push({ name: other, Store: mod.EmbeddedStore });
+  }
   console.log(
     `EmbeddedStore, ${POINTS.toLocaleString('en-US')} points of dim ${DIM}, upserts of ${BATCH} (fsync on), ${Q} queries per neighbour call, k ${K}; medians of ${REPS}`,
   );
-  for (const [fi, frac] of FRACTIONS.entries()) {
-    const dir = await mkdtemp(join(tmpdir(), 'tw-vs-bench-'));
-    try {
-      const store = new EmbeddedStore({ dir, dim: DIM });
-      await store.init();
-      const all: { id: string; u: Float32Array; labelled: boolean }[] = [];
-      const upsertUs: number[] = [];
-      for (let i = 0; i < POINTS; i += BATCH) {
-        const points: UpsertPoint[] = [];
-        for (let j = i; j < Math.min(POINTS, i + BATCH); j++) {
-          const labelled = r() < frac;
-          const f = finding(j, labelled, fi);
-          const v = distinct[Math.floor(r() * distinct.length)] as Float32Array;
-          all.push({ id: f.sequence_id, u: unit(v), labelled });
-          points.push({ id: f.sequence_id, vector: v, payload: f });
+  // Alternating which goes first, so JIT warm-up and the machine's load fall on both.
+  for (const [fi, frac] of FRACTIONS.entries())
+    for (const impl of fi % 2 === 0 ? impls : [...impls].reverse()) {
+      r = rng(100 + fi); // the same points and queries for every implementation
+      const dir = await mkdtemp(join(tmpdir(), 'tw-vs-bench-'));
+      try {
+        const store = new impl.Store({ dir, dim: DIM });
+        await store.init();
+        const all: { id: string; u: Float32Array; labelled: boolean }[] = [];
+        const upsertUs: number[] = [];
+        for (let i = 0; i < POINTS; i += BATCH) {
+          const points: UpsertPoint[] = [];
+          for (let j = i; j < Math.min(POINTS, i + BATCH); j++) {
+            const labelled = r() < frac;
+            const f = finding(j, labelled, fi);
+            const v = distinct[Math.floor(r() * distinct.length)] as Float32Array;
+            all.push({ id: f.sequence_id, u: unit(v), labelled });
+            points.push({ id: f.sequence_id, vector: v, payload: f });
+          }
+          const c0 = cpuUs();
+          await store.upsert(points);
+          upsertUs.push((cpuUs() - c0) / points.length);
         }
-        const c0 = cpuUs();
-        await store.upsert(points);
-        upsertUs.push((cpuUs() - c0) / points.length);
-      }
-      await store.warm(); // the IVF build (from 20,000 points) runs in the background: not kNN's cost
-      const queries = Array.from(
-        { length: Q },
-        () => distinct[Math.floor(r() * distinct.length)] as Float32Array,
-      );
-      const knnUs: number[] = [];
-      const bruteUs: number[] = [];
-      let mismatches = 0;
-      for (let rep = 0; rep < REPS; rep++) {
-        let c0 = cpuUs();
-        const res = await store.similarMany(queries, { k: K, filter: { labelled: true } });
-        knnUs.push((cpuUs() - c0) / Q);
-        c0 = cpuUs();
-        const ref = queries.map((q) => bruteForce(all, q, K));
-        bruteUs.push((cpuUs() - c0) / Q);
-        // Repeated embeddings tie: compare the similarities rank by rank (float32 vs float64 sums).
-        for (const [q, hits] of res.entries()) {
-          const want = ref[q] as number[];
-          if (
-            hits.length !== want.length ||
-            hits.some((h, i) => Math.abs(h.similarity - (want[i] as number)) > 1e-5)
-          )
-            mismatches++;
+        await store.warm(); // the IVF build (from 20,000 points) runs in the background: not kNN's cost
+        const queries = Array.from(
+          { length: Q },
+          () => distinct[Math.floor(r() * distinct.length)] as Float32Array,
+        );
+        const knnUs: number[] = [];
+        const bruteUs: number[] = [];
+        let mismatches = 0;
+        for (let rep = 0; rep < REPS; rep++) {
+          let c0 = cpuUs();
+          const res = await store.similarMany(queries, { k: K, filter: { labelled: true } });
+          knnUs.push((cpuUs() - c0) / Q);
+          c0 = cpuUs();
+          const ref = queries.map((q) => bruteForce(all, q, K));
+          bruteUs.push((cpuUs() - c0) / Q);
+          // Repeated embeddings tie: compare the similarities rank by rank (float32 vs float64 sums).
+          for (const [q, hits] of res.entries()) {
+            const want = ref[q] as number[];
+            if (
+              hits.length !== want.length ||
+              hits.some((h, i) => Math.abs(h.similarity - (want[i] as number)) > 1e-5)
+            )
+              mismatches++;
+          }
         }
+        const ids = all.slice(0, 512).map((p) => p.id);
+        const countUs: number[] = [];
+        for (let rep = 0; rep < REPS; rep++) {
+          const c0 = cpuUs();
+          const n = await store.count({ sequenceIds: ids, status: ['in_progress', 'resolved'] });
+          countUs.push(cpuUs() - c0);
+          if (n !== 0) throw new Error(`count: ${n}`);
+        }
+        const labelledN = all.filter((p) => p.labelled).length;
+        console.log(
+          `\n${impl.name}, labelled ${(frac * 100).toFixed(0)} % (${labelledN.toLocaleString('en-US')} points):`,
+        );
+        console.log(
+          `  upsert: ${median(upsertUs).toFixed(1)} µs CPU/point (median batch; last 8 batches ${median(upsertUs.slice(-8)).toFixed(1)})`,
+        );
+        console.log(
+          `  similarMany labelled: ${median(knnUs).toFixed(1)} µs CPU/query vs brute-force JS ${median(bruteUs).toFixed(1)} µs/query (baseline) = ${(median(knnUs) / median(bruteUs)).toFixed(3)}×; ${mismatches} result(s) differing from it`,
+        );
+        console.log(`  count({ sequenceIds: 512 ids, status }): ${median(countUs).toFixed(0)} µs CPU/call`);
+        await store.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
-      const ids = all.slice(0, 512).map((p) => p.id);
-      const countUs: number[] = [];
-      for (let rep = 0; rep < REPS; rep++) {
-        const c0 = cpuUs();
-        const n = await store.count({ sequenceIds: ids, status: ['in_progress', 'resolved'] });
-        countUs.push(cpuUs() - c0);
-        if (n !== 0) throw new Error(`count: ${n}`);
-      }
-      const labelledN = all.filter((p) => p.labelled).length;
-      console.log(`\nlabelled ${(frac * 100).toFixed(0)} % (${labelledN.toLocaleString('en-US')} points):`);
-      console.log(
-        `  upsert: ${median(upsertUs).toFixed(1)} µs CPU/point (median batch; last 8 batches ${median(upsertUs.slice(-8)).toFixed(1)})`,
-      );
-      console.log(
-        `  similarMany labelled: ${median(knnUs).toFixed(1)} µs CPU/query vs brute-force JS ${median(bruteUs).toFixed(1)} µs/query (baseline) = ${(median(knnUs) / median(bruteUs)).toFixed(3)}×; ${mismatches} result(s) differing from it`,
-      );
-      console.log(`  count({ sequenceIds: 512 ids, status }): ${median(countUs).toFixed(0)} µs CPU/call`);
-      await store.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
-  }
 }
 
 await main();

@@ -195,8 +195,7 @@ export class EmbeddedStore implements VectorStore {
     const sf = this.slotFilter(query.filter);
     if (sf.empty) return { items: [], nextCursor: null };
     const orderKey: OrderKey = sort?.field ?? 'id';
-    const index = this.orderIndex(orderKey);
-    const key = index.key();
+    const key = this.orderKeyColumn(orderKey);
     const desc = sort?.order === 'desc';
     const want = limit + 1;
     const found: number[] = [];
@@ -208,7 +207,7 @@ export class EmbeddedStore implements VectorStore {
       const cv = cursor ? (cursor.v ?? 0) : 0;
       const cmp = desc
         ? (a: number, b: number) => (key[b] as number) - (key[a] as number) || this.cmpIds(a, b)
-        : (a: number, b: number) => index.compare(a, b);
+        : (a: number, b: number) => (key[a] as number) - (key[b] as number) || this.cmpIds(a, b);
       const best: number[] = [];
       // In slot order, the column reads below run forward through memory.
       const slots = Int32Array.from(cand.slots()).sort();
@@ -232,6 +231,9 @@ export class EmbeddedStore implements VectorStore {
       }
       found.push(...best);
     } else {
+      // Only a walk creates (and then maintains) the order index: a service that lists by
+      // selective conditions only (ids, a status) never pays for keeping one sorted.
+      const index = this.orderIndex(orderKey);
       const order = index.order();
       const test = sf.test;
       const f = query.filter;
@@ -626,18 +628,18 @@ export class EmbeddedStore implements VectorStore {
     return { count: to - from, slots: () => order.subarray(from, to) };
   }
 
+  /** The key column an order sorts by (all zeros for sequence-id order: ties broken by id). */
+  private orderKeyColumn(key: OrderKey): Float64Array {
+    if (key !== 'id') return this.cols.sortColumn(key);
+    if (this.zeros.length < this.cols.capacity) this.zeros = new Float64Array(this.cols.capacity);
+    return this.zeros;
+  }
+
   private orderIndex(key: OrderKey): SortedSlots {
     let index = this.orders.get(key);
     if (!index) {
-      const column =
-        key === 'id'
-          ? () => {
-              if (this.zeros.length < this.cols.capacity) this.zeros = new Float64Array(this.cols.capacity);
-              return this.zeros;
-            }
-          : () => this.cols.sortColumn(key);
       index = new SortedSlots(
-        column,
+        () => this.orderKeyColumn(key),
         (s) => this.ids[s] as string,
         (s) => this.cols.live[s] === 1,
         this.liveSlots(),
