@@ -194,6 +194,7 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
             host: config.host,
             recvBufferBytes: config.recvBufferBytes,
             allowedExporters: config.allowedExporters,
+            directEncode: config.directEncode !== false,
           },
           (messages) => {
             metrics.counters.droppedQueueFull += publisher?.offerEncoded(messages) ?? messages.length;

@@ -13,6 +13,8 @@ export interface DecodeWorkerPoolOptions {
   batchSize?: number;
   lingerMs?: number;
   maxUnacked?: number;
+  /** NetFlow v5 straight to Avro in the workers (default true). */
+  directEncode?: boolean;
 }
 
 export interface WorkerCounters {
@@ -67,6 +69,7 @@ export class DecodeWorkerPool {
         batchSize: o.batchSize ?? 1000,
         lingerMs: o.lingerMs ?? 5,
         maxUnacked: o.maxUnacked ?? 32,
+        directEncode: o.directEncode ?? true,
       });
       listeners = listeners.map((l) => ({ name: l.name, port: this.ports[l.name] ?? l.port }));
     }

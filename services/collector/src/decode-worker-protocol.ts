@@ -11,6 +11,8 @@ export interface WorkerInit {
   lingerMs: number;
   /** Batches posted and not yet taken by the main thread; past it, flows are refused (counted). */
   maxUnacked: number;
+  /** NetFlow v5 straight to Avro (encodeNetflow5) instead of through FlowRecord objects. */
+  directEncode: boolean;
 }
 
 export type WorkerToMain =

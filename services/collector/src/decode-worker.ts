@@ -7,12 +7,14 @@
  * as refused, never queued without bound.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { OutgoingMessage } from '@tidewatch/bus';
 import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { FlowDecoder } from './decode/index.ts';
 import { ExporterAllowList } from './exporter-allow-list.ts';
 import { FlowAvroWriter } from './flow-avro-writer.ts';
 import { UdpListener } from './udp-listener.ts';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './decode-worker-protocol.ts';
+import type { DirectOutput } from './netflow5-avro.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort;
@@ -32,9 +34,10 @@ let refused = 0;
 let encodeErrors = 0;
 let unacked = 0;
 
-// The batch being filled: conversation keys' endpoints and encoded values, packed on flush.
+// The batch being filled: conversation keys' endpoints and encoded values, packed on flush. A
+// message from the direct path brings its whole key in `lo`, with null in `hi`.
 let lo: string[] = [];
-let hi: string[] = [];
+let hi: (string | null)[] = [];
 let values: Buffer[] = [];
 let bytes = 0;
 
@@ -52,10 +55,12 @@ function flush(): void {
       // the canonical conversation key `lo|hi` as ASCII bytes (addresses are ASCII)
       const start = p;
       const a = lo[i] as string;
-      const c = hi[i] as string;
+      const c = hi[i] as string | null;
       for (let k = 0; k < a.length; k++) b[p++] = a.charCodeAt(k);
-      b[p++] = 0x7c;
-      for (let k = 0; k < c.length; k++) b[p++] = c.charCodeAt(k);
+      if (c !== null) {
+        b[p++] = 0x7c;
+        for (let k = 0; k < c.length; k++) b[p++] = c.charCodeAt(k);
+      }
       lengths[i * 2] = p - start;
       const v = values[i] as Buffer;
       b.set(v, p);
@@ -72,13 +77,30 @@ function flush(): void {
 }
 
 const out: FlowRecord[] = [];
+const direct: DirectOutput | undefined = init.directEncode
+  ? { writer: new FlowAvroWriter(codecs.flows), messages: [] }
+  : undefined;
 function onDatagram(payload: Buffer, exporter: string, exporterPort: number): void {
   if (!allow.empty && !allow.allows(exporter)) {
     notAllowed++;
     return;
   }
   out.length = 0;
-  decoder.decodeInto(payload, { exporter, exporterPort, receivedAtMs: Date.now() }, out);
+  const ctx = { exporter, exporterPort, receivedAtMs: Date.now() };
+  if (direct === undefined) decoder.decodeInto(payload, ctx, out);
+  else {
+    direct.messages.length = 0;
+    decoder.decodeMessagesInto(payload, ctx, out, direct);
+    const messages = direct.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as OutgoingMessage;
+      const key = m.key as string; // conversationKey of two address texts: ASCII
+      lo.push(key);
+      hi.push(null);
+      values.push(m.value);
+      bytes += key.length + m.value.length;
+    }
+  }
   for (let i = 0; i < out.length; i++) {
     const f = out[i] as FlowRecord;
     let v: Buffer;
