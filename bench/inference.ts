@@ -6,7 +6,10 @@
  * TW_BENCH_LATENCY_S (seconds per latency rep, 6; 0 skips), TW_BENCH_THREADS (service intra-op
  * threads; default the service's), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
  * TW_BENCH_SPIN (the service's default), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
- * labelled files instead of the default captures).
+ * labelled files instead of the default captures), TW_BENCH_STORE (path to another EmbeddedStore's
+ * src/index.ts, e.g. an older commit's extracted with `git archive <commit> packages/vector-store |
+ * tar -x -C bench/.vs-old`: runs whose spec ends in `:other` (`inprocess:3:::other`) use it, so a
+ * store change is measured before/after in one run).
  *
  * All on the same sequences (labelled captures' length mix) in the same process and run, reps
  * interleaved (raw, then each service run) so load from the rest of the machine hits both:
@@ -24,7 +27,8 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { InProcessBus, KafkaBus, type MessageBus, type OutgoingMessage } from '@tidewatch/bus';
 import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
 import { ModelRepository, OnnxModel, type PaddedBatch } from '@tidewatch/detector';
@@ -34,7 +38,7 @@ import { createApp, loadInferenceConfig } from '@tidewatch/inference';
 import { buildSequences } from '@tidewatch/sequencing';
 import { EmbeddedSuppressionStore } from '@tidewatch/suppression';
 import { sharedPath, uniqueName } from '@tidewatch/testing';
-import { EmbeddedStore, type StoredPoint } from '@tidewatch/vector-store';
+import { EmbeddedStore, type UpsertPoint } from '@tidewatch/vector-store';
 
 const DEFAULT_FILES = [
   'ctu-malware-capture-botnet-4/conn.log.labeled',
@@ -55,11 +59,20 @@ const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
     const [
       bus = 'kafka',
       nb = '3',
-      threads = env['TW_BENCH_THREADS'] ?? '',
-      spin = env['TW_BENCH_SPIN'] ?? '',
+      threads = env['TW_BENCH_THREADS'] || '',
+      spin = env['TW_BENCH_SPIN'] || '',
+      store = '',
     ] = r.split(':');
-    const extra = r.split(':').length > 2 ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
-    return { bus, neighbours: Number(nb), threads, spin, label: `${bus}, ${nb} nb${extra}` };
+    const extra = threads ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
+    const other = store === 'other' ? ', other store' : '';
+    return {
+      bus,
+      neighbours: Number(nb),
+      threads,
+      spin,
+      otherStore: store === 'other',
+      label: `${bus}, ${nb} nb${extra}${other}`,
+    };
   });
 const RATE = Number(env['TW_BENCH_RATE'] ?? 2000);
 const LATENCY_S = Number(env['TW_BENCH_LATENCY_S'] ?? 6);
@@ -123,17 +136,34 @@ function serviceBatches(model: OnnxModel, seqs: Sequence[]): PaddedBatch[] {
   return out;
 }
 
-/** An embedded store that records when each point became durable (its upsert resolved). */
-class TimedStore extends EmbeddedStore {
-  readonly storedAt = new Map<string, number>();
-  readonly writes: { at: number; n: number }[] = [];
-  override async upsert(points: StoredPoint[]): Promise<void> {
-    await super.upsert(points);
-    const at = nowMs();
-    this.writes.push({ at, n: points.length });
-    for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
-  }
+/** EmbeddedStore, or the one TW_BENCH_STORE points at (same interface). */
+const OtherStore = env['TW_BENCH_STORE']
+  ? (
+      (await import(pathToFileURL(resolve(env['TW_BENCH_STORE'])).href)) as {
+        EmbeddedStore: typeof EmbeddedStore;
+      }
+    ).EmbeddedStore
+  : null;
+
+function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number }): TimedStore {
+  const Timed = class extends Base {
+    readonly storedAt = new Map<string, number>();
+    readonly writes: { at: number; n: number }[] = [];
+    override async upsert(points: UpsertPoint[]): Promise<void> {
+      await super.upsert(points);
+      const at = nowMs();
+      this.writes.push({ at, n: points.length });
+      for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
+    }
+  };
+  return new Timed(opts);
 }
+
+/** An embedded store that records when each point became durable (its upsert resolved). */
+type TimedStore = EmbeddedStore & {
+  readonly storedAt: Map<string, number>;
+  readonly writes: { at: number; n: number }[];
+};
 
 interface ServiceRun {
   bus: MessageBus;
@@ -202,7 +232,11 @@ async function main(): Promise<void> {
     ]);
     const data = await mkdtemp(join(tmpdir(), 'tw-bench-'));
     dirs.push(data);
-    const store = new TimedStore({ dir: join(data, 'vectors'), dim: raw2.manifest.embedding_dim });
+    if (cfg.otherStore && !OtherStore) throw new Error(`${cfg.label}: set TW_BENCH_STORE`);
+    const store = timedStore(cfg.otherStore && OtherStore ? OtherStore : EmbeddedStore, {
+      dir: join(data, 'vectors'),
+      dim: raw2.manifest.embedding_dim,
+    });
     const config = loadInferenceConfig({
       KAFKA_BROKERS: brokers ?? 'unused:9092',
       TIDEWATCH_DATA_DIR: data,
