@@ -156,24 +156,33 @@ export class EmbeddedStore implements VectorStore {
   }
 
   async upsert(points: UpsertPoint[]): Promise<void> {
-    if (points.length === 0) return;
-    const vectors: Float32Array[] = [];
-    const texts: string[] = [];
-    const lines = points.map((p) => {
-      if (p.vector.length !== this.dim) {
+    const n = points.length;
+    if (n === 0) return;
+    const dim = this.dim;
+    // The batch's unit vectors in one buffer: base64 slices of it, no Buffer per point.
+    const unit = new Float32Array(n * dim);
+    const texts: string[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const p = points[i] as UpsertPoint;
+      if (p.vector.length !== dim) {
         throw new VectorDimensionError(
-          `point ${p.id}: vector has ${p.vector.length} dimensions, the store has ${this.dim}`,
+          `point ${p.id}: vector has ${p.vector.length} dimensions, the store has ${dim}`,
         );
       }
-      const v = normalised(p.vector);
-      vectors.push(v);
-      const text = JSON.stringify(p.payload);
-      texts.push(text);
-      return upsertLine(p.id, v, text);
-    });
-    await this.write(lines, () => {
-      for (const [i, p] of points.entries())
-        this.put(p.id, vectors[i] as Float32Array, p.payload, texts[i] as string);
+      normaliseInto(p.vector, unit, i * dim);
+      texts[i] = JSON.stringify(p.payload);
+    }
+    const bytes = Buffer.from(unit.buffer);
+    let chunk = '';
+    for (let i = 0; i < n; i++) {
+      const b64 = bytes.toString('base64', i * dim * 4, (i + 1) * dim * 4);
+      chunk += `{"u":[${JSON.stringify((points[i] as UpsertPoint).id)},"${b64}",${texts[i]}]}\n`;
+    }
+    await this.write(chunk, n, () => {
+      for (let i = 0; i < n; i++) {
+        const p = points[i] as UpsertPoint;
+        this.put(p.id, unit.subarray(i * dim, (i + 1) * dim), p.payload, texts[i] as string);
+      }
     });
   }
 
@@ -686,7 +695,7 @@ export class EmbeddedStore implements VectorStore {
     const present = this.flushing ? [...ids] : ids.filter((id) => this.slotById.has(id));
     if (present.length === 0) return;
     const rec: LogRecord = { p: [present, patch] };
-    await this.write([JSON.stringify(rec)], () => this.apply(rec));
+    await this.write(`${JSON.stringify(rec)}\n`, 1, () => this.apply(rec));
   }
 
   async deleteOlderThan(ms: number): Promise<number> {
@@ -696,7 +705,7 @@ export class EmbeddedStore implements VectorStore {
       if (live[slot] === 1 && (windowEnd[slot] as number) < ms) old.push(this.ids[slot] as string);
     if (old.length > 0) {
       const rec: LogRecord = { d: old };
-      await this.write([JSON.stringify(rec)], () => this.apply(rec));
+      await this.write(`${JSON.stringify(rec)}\n`, 1, () => this.apply(rec));
     }
     return old.length;
   }
@@ -713,9 +722,9 @@ export class EmbeddedStore implements VectorStore {
    * issued while an append + fsync is under way wait for it and then go together: one append and
    * one fsync for all of them (group commit), applied and resolved in the order they were issued.
    */
-  private write(lines: string[], applyInMemory: () => void): Promise<void> {
+  private write(text: string, records: number, applyInMemory: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pendingWrites.push({ lines, apply: applyInMemory, resolve, reject });
+      this.pendingWrites.push({ text, records, apply: applyInMemory, resolve, reject });
       this.flushing ??= this.flushWrites();
     });
   }
@@ -735,8 +744,8 @@ export class EmbeddedStore implements VectorStore {
         let text = '';
         let records = 0;
         for (const w of group) {
-          text += `${w.lines.join('\n')}\n`;
-          records += w.lines.length;
+          text += w.text;
+          records += w.records;
         }
         await this.log.appendFile(text);
         if (this.fsync) await this.log.datasync();
@@ -842,7 +851,9 @@ export class EmbeddedStore implements VectorStore {
 }
 
 interface PendingWrite {
-  lines: string[];
+  /** Whole log lines, each ending in a newline. */
+  text: string;
+  records: number;
   apply: () => void;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -866,6 +877,16 @@ function normalised(vector: ArrayLike<number>): Float32Array {
   norm = Math.sqrt(norm);
   if (norm > 0) for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) / norm;
   return v;
+}
+
+/** `vector` as float32, scaled to unit length, into `out` at `at` (a zero vector stays zero). */
+function normaliseInto(vector: ArrayLike<number>, out: Float32Array, at: number): void {
+  const n = vector.length;
+  for (let i = 0; i < n; i++) out[at + i] = vector[i] as number;
+  let norm = 0;
+  for (let i = at; i < at + n; i++) norm += (out[i] as number) * (out[i] as number);
+  norm = Math.sqrt(norm);
+  if (norm > 0) for (let i = at; i < at + n; i++) out[i] = (out[i] as number) / norm;
 }
 
 function copyToFloat32(vector: ArrayLike<number>): Float32Array {
