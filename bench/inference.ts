@@ -265,6 +265,8 @@ async function main(): Promise<void> {
       start: () => app.start(),
       stop: async () => {
         await app.stop();
+        // The app closes only stores it opened itself; this one is the bench's.
+        await store.close();
         if (bus !== kafka) await bus.close();
       },
       waitStored: async (n: number) => {
