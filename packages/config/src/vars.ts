@@ -18,8 +18,14 @@ export function port(fallback?: number) {
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
+/** The range in an `expected` text; an infinite max reads `>= min`. */
+function range(min: number, max: number): string {
+  return max === Number.POSITIVE_INFINITY ? `>= ${min}` : `${min}-${max}`;
+}
+
+/** An integer in [min, max]; `max` may be Infinity (message: `expected an integer >= 1`). */
 export function integer(min: number, max: number, fallback?: number) {
-  const expected = `expected an integer ${min}-${max}`;
+  const expected = `expected an integer ${range(min, max)}`;
   const schema = z
     .string({ error: expected })
     .trim()
@@ -29,14 +35,18 @@ export function integer(min: number, max: number, fallback?: number) {
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
+/** A finite number in [min, max]; either bound may be infinite. */
 export function number(min: number, max: number, fallback?: number) {
-  const expected = `expected a number ${min}-${max}`;
+  const expected =
+    min === Number.NEGATIVE_INFINITY && max === Number.POSITIVE_INFINITY
+      ? 'expected a number'
+      : `expected a number ${range(min, max)}`;
   const schema = z
     .string({ error: expected })
     .trim()
     .regex(/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i, { error: expected })
     .transform(Number)
-    .refine((n) => n >= min && n <= max, { error: expected });
+    .refine((n) => Number.isFinite(n) && n >= min && n <= max, { error: expected });
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
@@ -59,6 +69,16 @@ export function boolean(fallback?: boolean) {
   return fallback === undefined ? schema : schema.default(fallback);
 }
 
+/** Exactly 1, 0, true or false (case-sensitive, no yes/no): for switches that never took more. */
+export function flag(fallback?: boolean) {
+  const expected = 'expected 1, 0, true or false';
+  const schema = z
+    .string({ error: expected })
+    .refine((s) => s === '1' || s === '0' || s === 'true' || s === 'false', { error: expected })
+    .transform((s) => s === '1' || s === 'true');
+  return fallback === undefined ? schema : schema.default(fallback);
+}
+
 export function text(fallback?: string) {
   const schema = z.string({ error: 'expected a value' }).min(1, { error: 'expected a non-empty value' });
   return fallback === undefined ? schema : schema.default(fallback);
@@ -68,6 +88,19 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   const expected = `expected one of ${values.join(', ')}`;
   const schema = z.enum(values, { error: expected });
   return fallback === undefined ? schema : schema.default(fallback as never);
+}
+
+/** A comma-separated list of free-form items, each trimmed, empty items dropped; unset is []. */
+export function list() {
+  return z
+    .string({ error: 'expected a comma-separated list' })
+    .transform((s) =>
+      s
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .default([]);
 }
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;

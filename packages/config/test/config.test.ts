@@ -8,11 +8,14 @@ import { fileURLToPath } from 'node:url';
 import {
   boolean,
   ConfigError,
+  flag,
   hostPortList,
   integer,
+  list,
   isSecretName,
   loadConfig,
   maskSecrets,
+  number,
   port,
   RUNTIME_VARS,
   secret,
@@ -138,6 +141,51 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'info',
     });
     assert.equal(loadConfig(z.object(RUNTIME_PICK), { TIDEWATCH_SFLOW_PORT: '0' }).TIDEWATCH_SFLOW_PORT, 0);
+  });
+});
+
+describe('service readers', () => {
+  const readers = z.object({
+    SWITCH: flag(true),
+    ITEMS: list(),
+    COUNT: integer(1, Number.POSITIVE_INFINITY, 5),
+    RATIO: number(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 0.5),
+  });
+
+  it('flag takes exactly 1, 0, true or false', () => {
+    assert.equal(loadConfig(readers, {}).SWITCH, true);
+    assert.equal(loadConfig(readers, { SWITCH: '0' }).SWITCH, false);
+    assert.equal(loadConfig(readers, { SWITCH: 'false' }).SWITCH, false);
+    assert.equal(loadConfig(readers, { SWITCH: '1' }).SWITCH, true);
+    assert.equal(loadConfig(readers, { SWITCH: 'true' }).SWITCH, true);
+    for (const bad of ['yes', 'TRUE', 'off']) {
+      assert.equal(
+        configError(() => loadConfig(readers, { SWITCH: bad })).message,
+        `SWITCH: expected 1, 0, true or false, got ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+
+  it('list trims items and drops empty ones; unset is empty', () => {
+    assert.deepEqual(loadConfig(readers, {}).ITEMS, []);
+    assert.deepEqual(loadConfig(readers, { ITEMS: ' a:1, ,b ,' }).ITEMS, ['a:1', 'b']);
+  });
+
+  it('integer and number take open-ended ranges', () => {
+    assert.equal(loadConfig(readers, { COUNT: '123456789012' }).COUNT, 123_456_789_012);
+    assert.equal(
+      configError(() => loadConfig(readers, { COUNT: '0' })).message,
+      'COUNT: expected an integer >= 1, got "0"',
+    );
+    assert.equal(loadConfig(readers, { RATIO: '-2.5e3' }).RATIO, -2500);
+    assert.equal(
+      configError(() => loadConfig(readers, { RATIO: 'high' })).message,
+      'RATIO: expected a number, got "high"',
+    );
+    assert.equal(
+      configError(() => loadConfig(readers, { RATIO: '1e999' })).message,
+      'RATIO: expected a number, got "1e999"',
+    );
   });
 });
 
