@@ -1,3 +1,4 @@
+import { ConfigError, type Env, integer, list, loadConfig, text, z } from '@tidewatch/config';
 import { type SequencingSpec, sequencingSpec } from '@tidewatch/sequencing';
 
 export interface SequencerConfig {
@@ -28,69 +29,76 @@ export interface SequencerConfig {
   httpPort: number;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
-type Env = Record<string, string | undefined>;
+const UNBOUNDED = Number.POSITIVE_INFINITY;
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return n;
-}
-
-function text(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  return raw === undefined || raw === '' ? fallback : raw;
+function schema() {
+  return z.object({
+    KAFKA_BROKERS: list(),
+    REDIS_URL: text().optional(),
+    TIDEWATCH_SEQUENCER_GROUP: text('tidewatch-sequencer'),
+    TIDEWATCH_SEQUENCER_CLIENT_ID: text('tidewatch-sequencer'),
+    TIDEWATCH_FLOWS_TOPIC: text('flows.v1'),
+    TIDEWATCH_SEQUENCES_TOPIC: text('sequences.v1'),
+    TIDEWATCH_SEQUENCER_LATE_TOPIC: text().optional(),
+    TIDEWATCH_SEQUENCER_WINDOW_MS: integer(1, UNBOUNDED, 300_000),
+    TIDEWATCH_SEQUENCER_MAX_FLOWS: integer(1, UNBOUNDED, 64),
+    TIDEWATCH_SEQUENCER_ALLOWED_LATENESS_MS: integer(0, UNBOUNDED, 60_000),
+    TIDEWATCH_SEQUENCER_BIFLOW_TOLERANCE_MS: integer(0, UNBOUNDED, 5_000),
+    TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS: integer(1, UNBOUNDED, 3_600_000),
+    TIDEWATCH_FLOWS_PARTITIONS: integer(1, UNBOUNDED, 6),
+    TIDEWATCH_SEQUENCES_PARTITIONS: integer(1, UNBOUNDED, 6),
+    TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: integer(1, UNBOUNDED, 30_000),
+    TIDEWATCH_SEQUENCER_TICK_MS: integer(10, UNBOUNDED, 1_000),
+    TIDEWATCH_SEQUENCER_MAX_BATCH: integer(1, UNBOUNDED, 2_000),
+    TIDEWATCH_SEQUENCER_SESSION_TIMEOUT_MS: integer(1, UNBOUNDED, 10_000),
+    TIDEWATCH_SEQUENCER_REDIS_PREFIX: text('tw:seq'),
+    TIDEWATCH_SEQUENCER_STATS_TTL_S: integer(1, UNBOUNDED, 7 * 24 * 3600),
+    TIDEWATCH_HTTP_PORT: integer(0, UNBOUNDED, 8082),
+  });
 }
 
 /** Reads and validates the sequencer's configuration; a bad value names its variable. */
 export function loadSequencerConfig(env: Env = process.env): SequencerConfig {
-  const flowsTopic = text(env, 'TIDEWATCH_FLOWS_TOPIC', 'flows.v1');
+  const v = loadConfig(schema(), env);
   let spec: SequencingSpec;
   try {
     spec = sequencingSpec({
-      window_ms: int(env, 'TIDEWATCH_SEQUENCER_WINDOW_MS', 300_000, 1),
-      max_flows: int(env, 'TIDEWATCH_SEQUENCER_MAX_FLOWS', 64, 1),
-      allowed_lateness_ms: int(env, 'TIDEWATCH_SEQUENCER_ALLOWED_LATENESS_MS', 60_000),
-      biflow_tolerance_ms: int(env, 'TIDEWATCH_SEQUENCER_BIFLOW_TOLERANCE_MS', 5_000),
+      window_ms: v.TIDEWATCH_SEQUENCER_WINDOW_MS,
+      max_flows: v.TIDEWATCH_SEQUENCER_MAX_FLOWS,
+      allowed_lateness_ms: v.TIDEWATCH_SEQUENCER_ALLOWED_LATENESS_MS,
+      biflow_tolerance_ms: v.TIDEWATCH_SEQUENCER_BIFLOW_TOLERANCE_MS,
     });
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(`TIDEWATCH_SEQUENCER_*: ${(error as Error).message}`);
+    throw new ConfigError('TIDEWATCH_SEQUENCER_*', (error as Error).message);
   }
-  const pairBucketMs = int(env, 'TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS', 3_600_000, 1);
+  const pairBucketMs = v.TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS;
   if (pairBucketMs % spec.window_ms !== 0) {
     throw new ConfigError(
-      `TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS (${pairBucketMs}) must be a multiple of the window length (${spec.window_ms})`,
+      'TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS',
+      `${pairBucketMs} must be a multiple of the window length (${spec.window_ms})`,
     );
   }
-  const brokers = (env['KAFKA_BROKERS'] ?? '')
-    .split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
+  const flowsTopic = v.TIDEWATCH_FLOWS_TOPIC;
   return {
-    kafkaBrokers: brokers,
-    redisUrl: env['REDIS_URL'] || undefined,
-    groupId: text(env, 'TIDEWATCH_SEQUENCER_GROUP', 'tidewatch-sequencer'),
-    clientId: text(env, 'TIDEWATCH_SEQUENCER_CLIENT_ID', 'tidewatch-sequencer'),
+    kafkaBrokers: v.KAFKA_BROKERS,
+    redisUrl: v.REDIS_URL,
+    groupId: v.TIDEWATCH_SEQUENCER_GROUP,
+    clientId: v.TIDEWATCH_SEQUENCER_CLIENT_ID,
     flowsTopic,
-    sequencesTopic: text(env, 'TIDEWATCH_SEQUENCES_TOPIC', 'sequences.v1'),
-    lateTopic: text(env, 'TIDEWATCH_SEQUENCER_LATE_TOPIC', `${flowsTopic}.late`),
-    flowsPartitions: int(env, 'TIDEWATCH_FLOWS_PARTITIONS', 6, 1),
-    sequencesPartitions: int(env, 'TIDEWATCH_SEQUENCES_PARTITIONS', 6, 1),
+    sequencesTopic: v.TIDEWATCH_SEQUENCES_TOPIC,
+    lateTopic: v.TIDEWATCH_SEQUENCER_LATE_TOPIC ?? `${flowsTopic}.late`,
+    flowsPartitions: v.TIDEWATCH_FLOWS_PARTITIONS,
+    sequencesPartitions: v.TIDEWATCH_SEQUENCES_PARTITIONS,
     spec,
-    idleFlushMs: int(env, 'TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS', 30_000, 1),
-    tickMs: int(env, 'TIDEWATCH_SEQUENCER_TICK_MS', 1_000, 10),
-    maxBatchSize: int(env, 'TIDEWATCH_SEQUENCER_MAX_BATCH', 2_000, 1),
-    sessionTimeoutMs: int(env, 'TIDEWATCH_SEQUENCER_SESSION_TIMEOUT_MS', 10_000, 1),
-    redisKeyPrefix: text(env, 'TIDEWATCH_SEQUENCER_REDIS_PREFIX', 'tw:seq'),
-    statsTtlSeconds: int(env, 'TIDEWATCH_SEQUENCER_STATS_TTL_S', 7 * 24 * 3600, 1),
+    idleFlushMs: v.TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS,
+    tickMs: v.TIDEWATCH_SEQUENCER_TICK_MS,
+    maxBatchSize: v.TIDEWATCH_SEQUENCER_MAX_BATCH,
+    sessionTimeoutMs: v.TIDEWATCH_SEQUENCER_SESSION_TIMEOUT_MS,
+    redisKeyPrefix: v.TIDEWATCH_SEQUENCER_REDIS_PREFIX,
+    statsTtlSeconds: v.TIDEWATCH_SEQUENCER_STATS_TTL_S,
     pairBucketMs,
-    httpPort: int(env, 'TIDEWATCH_HTTP_PORT', 8082),
+    httpPort: v.TIDEWATCH_HTTP_PORT,
   };
 }

@@ -16,12 +16,13 @@ describe('loadSequencerConfig', () => {
   it('names the variable of a bad value', () => {
     assert.throws(
       () => loadSequencerConfig({ TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS: 'soon' }),
-      new ConfigError('TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS must be an integer >= 1, got "soon"'),
+      new ConfigError('TIDEWATCH_SEQUENCER_IDLE_FLUSH_MS', 'expected an integer >= 1, got "soon"'),
     );
     assert.throws(
       () => loadSequencerConfig({ TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS: '100000' }),
       new ConfigError(
-        'TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS (100000) must be a multiple of the window length (300000)',
+        'TIDEWATCH_SEQUENCER_PAIR_BUCKET_MS',
+        '100000 must be a multiple of the window length (300000)',
       ),
     );
     assert.throws(
