@@ -1,5 +1,6 @@
-import type { FlowPublisherOptions } from './flow-publisher.ts';
+import { ConfigError, type Env, flag, integer, list, loadConfig, text, z } from '@tidewatch/config';
 import { ExporterAllowList } from './exporter-allow-list.ts';
+import type { FlowPublisherOptions } from './flow-publisher.ts';
 
 export interface CollectorConfig {
   /** UDP ports; null disables a listener, 0 picks a free port (tests). */
@@ -34,9 +35,7 @@ export interface CollectorConfig {
   stopDeadlineMs: number;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export const DEFAULT_CONFIG: CollectorConfig = {
   netflowPort: 2055,
@@ -56,22 +55,34 @@ export const DEFAULT_CONFIG: CollectorConfig = {
   stopDeadlineMs: 15_000,
 };
 
-type Env = Record<string, string | undefined>;
+const PORT_MAX = 65_535;
 
-function int(env: Env, name: string, min: number, max: number): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const v = raw.trim();
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
-    throw new ConfigError(`${name}='${raw}' must be an integer from ${min} to ${max}`);
-  return Number(v);
+function schema(d: CollectorConfig) {
+  return z.object({
+    TIDEWATCH_NETFLOW_PORT: integer(0, PORT_MAX).optional(),
+    TIDEWATCH_IPFIX_PORT: integer(0, PORT_MAX).optional(),
+    TIDEWATCH_SFLOW_PORT: integer(0, PORT_MAX).optional(),
+    TIDEWATCH_COLLECTOR_IPFIX_TCP: flag(d.ipfixTcp),
+    TIDEWATCH_COLLECTOR_DIRECT: flag(true),
+    TIDEWATCH_COLLECTOR_HOST: text(d.host).transform((s) => s.trim()),
+    TIDEWATCH_HTTP_PORT: integer(0, PORT_MAX).optional(),
+    TIDEWATCH_COLLECTOR_SOCKETS: integer(1, 64, d.socketsPerPort),
+    TIDEWATCH_COLLECTOR_WORKERS: integer(0, 64, d.decodeWorkers),
+    TIDEWATCH_COLLECTOR_RCVBUF: integer(65_536, 2 ** 31 - 1, d.recvBufferBytes),
+    TIDEWATCH_EXPORTER_ALLOW: list(),
+    KAFKA_BROKERS: list(),
+    TIDEWATCH_COLLECTOR_BATCH: integer(1, 100_000).optional(),
+    TIDEWATCH_COLLECTOR_LINGER_MS: integer(0, 10_000).optional(),
+    TIDEWATCH_COLLECTOR_QUEUE: integer(1000, 10_000_000).optional(),
+    TIDEWATCH_COLLECTOR_PRODUCERS: integer(1, 64).optional(),
+    TIDEWATCH_FLOWS_TOPIC: text().optional(),
+  });
 }
 
 /** A listener port: unset → default, 0 → disabled. */
-function listenerPort(env: Env, name: string, fallback: number | null): number | null {
-  const v = int(env, name, 0, 65535);
-  if (v === undefined) return fallback;
-  return v === 0 ? null : v;
+function listenerPort(value: number | undefined, fallback: number | null): number | null {
+  if (value === undefined) return fallback;
+  return value === 0 ? null : value;
 }
 
 /**
@@ -81,54 +92,36 @@ function listenerPort(env: Env, name: string, fallback: number | null): number |
  * TIDEWATCH_COLLECTOR_RCVBUF (bytes), TIDEWATCH_EXPORTER_ALLOW (comma-separated CIDRs),
  * TIDEWATCH_COLLECTOR_IPFIX_TCP (0/1), TIDEWATCH_COLLECTOR_BATCH, TIDEWATCH_COLLECTOR_LINGER_MS,
  * TIDEWATCH_COLLECTOR_QUEUE, TIDEWATCH_COLLECTOR_PRODUCERS, TIDEWATCH_COLLECTOR_WORKERS,
- * TIDEWATCH_COLLECTOR_DIRECT (0/1). A bad value throws ConfigError naming it.
+ * TIDEWATCH_COLLECTOR_DIRECT (0/1). A bad value throws ConfigError (@tidewatch/config) naming it.
  */
 export function collectorConfigFromEnv(env: Env = process.env): CollectorConfig {
   const d = DEFAULT_CONFIG;
-  const allow = (env['TIDEWATCH_EXPORTER_ALLOW'] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const v = loadConfig(schema(d), env);
   try {
-    new ExporterAllowList(allow);
+    new ExporterAllowList(v.TIDEWATCH_EXPORTER_ALLOW);
   } catch (e) {
-    throw new ConfigError(`TIDEWATCH_EXPORTER_ALLOW: ${(e as Error).message}`);
+    throw new ConfigError('TIDEWATCH_EXPORTER_ALLOW', (e as Error).message);
   }
-  const tcp = env['TIDEWATCH_COLLECTOR_IPFIX_TCP'];
-  if (tcp !== undefined && !['0', '1', 'true', 'false'].includes(tcp))
-    throw new ConfigError(`TIDEWATCH_COLLECTOR_IPFIX_TCP='${tcp}' must be 0/1 or true/false`);
-  const direct = env['TIDEWATCH_COLLECTOR_DIRECT'];
-  if (direct !== undefined && !['0', '1', 'true', 'false'].includes(direct))
-    throw new ConfigError(`TIDEWATCH_COLLECTOR_DIRECT='${direct}' must be 0/1 or true/false`);
-  const http = int(env, 'TIDEWATCH_HTTP_PORT', 0, 65535);
   const publisher: FlowPublisherOptions = {};
-  const batch = int(env, 'TIDEWATCH_COLLECTOR_BATCH', 1, 100_000);
-  const linger = int(env, 'TIDEWATCH_COLLECTOR_LINGER_MS', 0, 10_000);
-  const queue = int(env, 'TIDEWATCH_COLLECTOR_QUEUE', 1000, 10_000_000);
-  const producers = int(env, 'TIDEWATCH_COLLECTOR_PRODUCERS', 1, 64);
-  if (batch !== undefined) publisher.batchSize = batch;
-  if (linger !== undefined) publisher.lingerMs = linger;
-  if (queue !== undefined) publisher.capacity = queue;
-  if (producers !== undefined) publisher.concurrency = producers;
-  const topic = env['TIDEWATCH_FLOWS_TOPIC'];
-  if (topic) publisher.topic = topic;
+  if (v.TIDEWATCH_COLLECTOR_BATCH !== undefined) publisher.batchSize = v.TIDEWATCH_COLLECTOR_BATCH;
+  if (v.TIDEWATCH_COLLECTOR_LINGER_MS !== undefined) publisher.lingerMs = v.TIDEWATCH_COLLECTOR_LINGER_MS;
+  if (v.TIDEWATCH_COLLECTOR_QUEUE !== undefined) publisher.capacity = v.TIDEWATCH_COLLECTOR_QUEUE;
+  if (v.TIDEWATCH_COLLECTOR_PRODUCERS !== undefined) publisher.concurrency = v.TIDEWATCH_COLLECTOR_PRODUCERS;
+  if (v.TIDEWATCH_FLOWS_TOPIC !== undefined) publisher.topic = v.TIDEWATCH_FLOWS_TOPIC;
   return {
     ...d,
-    netflowPort: listenerPort(env, 'TIDEWATCH_NETFLOW_PORT', d.netflowPort),
-    ipfixPort: listenerPort(env, 'TIDEWATCH_IPFIX_PORT', d.ipfixPort),
-    sflowPort: listenerPort(env, 'TIDEWATCH_SFLOW_PORT', d.sflowPort),
-    ipfixTcp: tcp === undefined ? d.ipfixTcp : tcp === '1' || tcp === 'true',
-    host: env['TIDEWATCH_COLLECTOR_HOST']?.trim() || d.host,
-    httpPort: http === undefined ? d.httpPort : http,
-    socketsPerPort: int(env, 'TIDEWATCH_COLLECTOR_SOCKETS', 1, 64) ?? d.socketsPerPort,
-    decodeWorkers: int(env, 'TIDEWATCH_COLLECTOR_WORKERS', 0, 64) ?? d.decodeWorkers,
-    directEncode: direct === undefined ? true : direct === '1' || direct === 'true',
-    recvBufferBytes: int(env, 'TIDEWATCH_COLLECTOR_RCVBUF', 65_536, 2 ** 31 - 1) ?? d.recvBufferBytes,
-    allowedExporters: allow,
-    kafkaBrokers: (env['KAFKA_BROKERS'] ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
+    netflowPort: listenerPort(v.TIDEWATCH_NETFLOW_PORT, d.netflowPort),
+    ipfixPort: listenerPort(v.TIDEWATCH_IPFIX_PORT, d.ipfixPort),
+    sflowPort: listenerPort(v.TIDEWATCH_SFLOW_PORT, d.sflowPort),
+    ipfixTcp: v.TIDEWATCH_COLLECTOR_IPFIX_TCP,
+    host: v.TIDEWATCH_COLLECTOR_HOST,
+    httpPort: v.TIDEWATCH_HTTP_PORT ?? d.httpPort,
+    socketsPerPort: v.TIDEWATCH_COLLECTOR_SOCKETS,
+    decodeWorkers: v.TIDEWATCH_COLLECTOR_WORKERS,
+    directEncode: v.TIDEWATCH_COLLECTOR_DIRECT,
+    recvBufferBytes: v.TIDEWATCH_COLLECTOR_RCVBUF,
+    allowedExporters: v.TIDEWATCH_EXPORTER_ALLOW,
+    kafkaBrokers: v.KAFKA_BROKERS,
     publisher,
   };
 }

@@ -186,11 +186,41 @@ describe('collector configuration', () => {
     assert.equal(c.socketsPerPort, 4);
     assert.throws(
       () => collectorConfigFromEnv({ TIDEWATCH_SFLOW_PORT: '70000' }),
-      /TIDEWATCH_SFLOW_PORT='70000' must be an integer from 0 to 65535/,
+      /^ConfigError: TIDEWATCH_SFLOW_PORT: expected an integer 0-65535, got "70000"$/,
     );
     assert.throws(
       () => collectorConfigFromEnv({ TIDEWATCH_EXPORTER_ALLOW: 'x' }),
       /^ConfigError: TIDEWATCH_EXPORTER_ALLOW: /,
+    );
+  });
+
+  it('maps the publisher knobs and switches; empty values keep the defaults', () => {
+    const c = collectorConfigFromEnv({
+      TIDEWATCH_COLLECTOR_BATCH: '500',
+      TIDEWATCH_COLLECTOR_LINGER_MS: '0',
+      TIDEWATCH_COLLECTOR_QUEUE: '20000',
+      TIDEWATCH_COLLECTOR_PRODUCERS: '3',
+      TIDEWATCH_FLOWS_TOPIC: 'flows.test',
+      TIDEWATCH_COLLECTOR_IPFIX_TCP: 'false',
+      TIDEWATCH_COLLECTOR_HOST: ' 127.0.0.1 ',
+      TIDEWATCH_HTTP_PORT: '0',
+      TIDEWATCH_COLLECTOR_RCVBUF: '',
+    });
+    assert.deepEqual(c.publisher, {
+      batchSize: 500,
+      lingerMs: 0,
+      capacity: 20_000,
+      concurrency: 3,
+      topic: 'flows.test',
+    });
+    assert.equal(c.ipfixTcp, false);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.httpPort, 0);
+    assert.equal(c.recvBufferBytes, DEFAULT_CONFIG.recvBufferBytes);
+    assert.deepEqual(collectorConfigFromEnv({}).publisher, {});
+    assert.throws(
+      () => collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_QUEUE: '999' }),
+      /^ConfigError: TIDEWATCH_COLLECTOR_QUEUE: expected an integer 1000-10000000, got "999"$/,
     );
   });
 });

@@ -257,7 +257,7 @@ describe('collector app with the direct v5 path', () => {
     assert.equal(collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: '1' }).directEncode, true);
     assert.throws(
       () => collectorConfigFromEnv({ TIDEWATCH_COLLECTOR_DIRECT: 'yes' }),
-      /^ConfigError: TIDEWATCH_COLLECTOR_DIRECT='yes' must be 0\/1 or true\/false$/,
+      /^ConfigError: TIDEWATCH_COLLECTOR_DIRECT: expected 1, 0, true or false, got "yes"$/,
     );
   });
 
