@@ -1,4 +1,17 @@
 import { join } from 'node:path';
+import {
+  ConfigError,
+  type Env,
+  flag,
+  integer,
+  list,
+  loadConfig,
+  maskSecrets,
+  number,
+  oneOf,
+  text,
+  z,
+} from '@tidewatch/config';
 
 export interface InferenceConfig {
   kafkaBrokers: string[];
@@ -48,93 +61,79 @@ export interface InferenceConfig {
   adminKey: string | undefined;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
-type Env = Record<string, string | undefined>;
+const UNBOUNDED = Number.POSITIVE_INFINITY;
+const PORT_MAX = 65_535;
 
-function num(
-  env: Env,
-  name: string,
-  fallback: number,
-  opts: { min?: number; max?: number; integer?: boolean } = {},
-): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  const { min = 0, max = Number.POSITIVE_INFINITY, integer = true } = opts;
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-    throw new ConfigError(
-      `${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got "${raw}"`,
-    );
-  }
-  return n;
-}
-
-function flag(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (raw === '1' || raw === 'true') return true;
-  if (raw === '0' || raw === 'false') return false;
-  throw new ConfigError(`${name} must be 1, 0, true or false, got "${raw}"`);
-}
-
-function text(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
+function schema() {
+  return z.object({
+    KAFKA_BROKERS: list(),
+    TIDEWATCH_INFERENCE_CLIENT_ID: text('tidewatch-inference'),
+    TIDEWATCH_INFERENCE_GROUP: text('tidewatch-inference'),
+    TIDEWATCH_SEQUENCES_TOPIC: text('sequences.v1'),
+    TIDEWATCH_FINDINGS_TOPIC: text('findings.v1'),
+    TIDEWATCH_INFERENCE_BATCH_SIZE: integer(1, 8192, 512),
+    TIDEWATCH_INFERENCE_MAX_WAIT_MS: integer(0, 60_000, 0),
+    TIDEWATCH_INFERENCE_MAX_POLL: integer(1, UNBOUNDED, 2048),
+    TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS: integer(6_000, 300_000, 30_000),
+    TIDEWATCH_MODEL_DIR: text().optional(),
+    TIDEWATCH_MODEL_VERSION: text().optional(),
+    TIDEWATCH_INFERENCE_DEVICE: oneOf(['auto', 'cpu', 'cuda'], 'auto'),
+    TIDEWATCH_INFERENCE_THREADS: integer(0, 256, 0),
+    TIDEWATCH_INFERENCE_WORKER: flag(true),
+    TIDEWATCH_INFERENCE_SPIN: flag(false),
+    TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
+    TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
+    TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
+    QDRANT_URL: text().optional(),
+    QDRANT_API_KEY: text().optional(),
+    REDIS_URL: text().optional(),
+    TIDEWATCH_NAMESPACE: text('tidewatch'),
+    TIDEWATCH_SUPPRESSION_REFRESH_MS: integer(0, UNBOUNDED, 5_000),
+    TIDEWATCH_RETENTION_DAYS: integer(0, 36_500, 0),
+    TIDEWATCH_HTTP_PORT: integer(0, PORT_MAX, 8083),
+    TIDEWATCH_GRPC_PORT: integer(0, PORT_MAX, 50051),
+    TIDEWATCH_ADMIN_KEY: text().optional(),
+  });
 }
 
 /** Reads and validates the inference service's configuration; a bad value names its variable. */
 export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
-  const device = text(env, 'TIDEWATCH_INFERENCE_DEVICE') ?? 'auto';
-  if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
-    throw new ConfigError(`TIDEWATCH_INFERENCE_DEVICE must be auto, cpu or cuda, got "${device}"`);
-  }
-  const threads = num(env, 'TIDEWATCH_INFERENCE_THREADS', 0, { min: 0, max: 256 });
+  const v = loadConfig(schema(), env);
+  const threads = v.TIDEWATCH_INFERENCE_THREADS;
   return {
-    kafkaBrokers: (env['KAFKA_BROKERS'] ?? '')
-      .split(',')
-      .map((b) => b.trim())
-      .filter(Boolean),
-    clientId: text(env, 'TIDEWATCH_INFERENCE_CLIENT_ID') ?? 'tidewatch-inference',
-    groupId: text(env, 'TIDEWATCH_INFERENCE_GROUP') ?? 'tidewatch-inference',
-    sequencesTopic: text(env, 'TIDEWATCH_SEQUENCES_TOPIC') ?? 'sequences.v1',
-    findingsTopic: text(env, 'TIDEWATCH_FINDINGS_TOPIC') ?? 'findings.v1',
-    batchSize: num(env, 'TIDEWATCH_INFERENCE_BATCH_SIZE', 512, { min: 1, max: 8192 }),
-    maxWaitMs: num(env, 'TIDEWATCH_INFERENCE_MAX_WAIT_MS', 0, { min: 0, max: 60_000 }),
-    maxPollRecords: num(env, 'TIDEWATCH_INFERENCE_MAX_POLL', 2048, { min: 1 }),
-    sessionTimeoutMs: num(env, 'TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS', 30_000, {
-      min: 6_000,
-      max: 300_000,
-    }),
-    modelDir: text(env, 'TIDEWATCH_MODEL_DIR'),
-    modelVersion: text(env, 'TIDEWATCH_MODEL_VERSION'),
-    device,
+    kafkaBrokers: v.KAFKA_BROKERS,
+    clientId: v.TIDEWATCH_INFERENCE_CLIENT_ID,
+    groupId: v.TIDEWATCH_INFERENCE_GROUP,
+    sequencesTopic: v.TIDEWATCH_SEQUENCES_TOPIC,
+    findingsTopic: v.TIDEWATCH_FINDINGS_TOPIC,
+    batchSize: v.TIDEWATCH_INFERENCE_BATCH_SIZE,
+    maxWaitMs: v.TIDEWATCH_INFERENCE_MAX_WAIT_MS,
+    maxPollRecords: v.TIDEWATCH_INFERENCE_MAX_POLL,
+    sessionTimeoutMs: v.TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS,
+    modelDir: v.TIDEWATCH_MODEL_DIR,
+    modelVersion: v.TIDEWATCH_MODEL_VERSION,
+    device: v.TIDEWATCH_INFERENCE_DEVICE,
     intraOpThreads: threads === 0 ? undefined : threads,
-    modelWorker: flag(env, 'TIDEWATCH_INFERENCE_WORKER', true),
-    threadSpinning: flag(env, 'TIDEWATCH_INFERENCE_SPIN', false),
-    flagThreshold: num(env, 'TIDEWATCH_INFERENCE_FLAG_THRESHOLD', 0.8, { min: 0, max: 1, integer: false }),
-    neighbours: num(env, 'TIDEWATCH_INFERENCE_NEIGHBOURS', 3, { min: 0, max: 50 }),
-    dataDir: text(env, 'TIDEWATCH_DATA_DIR') ?? join(process.cwd(), '.tidewatch'),
-    qdrantUrl: text(env, 'QDRANT_URL'),
-    qdrantApiKey: text(env, 'QDRANT_API_KEY'),
-    redisUrl: text(env, 'REDIS_URL'),
-    namespace: text(env, 'TIDEWATCH_NAMESPACE') ?? 'tidewatch',
-    suppressionRefreshMs: num(env, 'TIDEWATCH_SUPPRESSION_REFRESH_MS', 5_000, { min: 0 }),
-    retentionMs: num(env, 'TIDEWATCH_RETENTION_DAYS', 0, { min: 0, max: 36_500 }) * 86_400_000,
-    httpPort: num(env, 'TIDEWATCH_HTTP_PORT', 8083, { min: 0, max: 65535 }),
-    grpcPort: num(env, 'TIDEWATCH_GRPC_PORT', 50051, { min: 0, max: 65535 }),
-    adminKey: text(env, 'TIDEWATCH_ADMIN_KEY'),
+    modelWorker: v.TIDEWATCH_INFERENCE_WORKER,
+    threadSpinning: v.TIDEWATCH_INFERENCE_SPIN,
+    flagThreshold: v.TIDEWATCH_INFERENCE_FLAG_THRESHOLD,
+    neighbours: v.TIDEWATCH_INFERENCE_NEIGHBOURS,
+    dataDir: v.TIDEWATCH_DATA_DIR,
+    qdrantUrl: v.QDRANT_URL,
+    qdrantApiKey: v.QDRANT_API_KEY,
+    redisUrl: v.REDIS_URL,
+    namespace: v.TIDEWATCH_NAMESPACE,
+    suppressionRefreshMs: v.TIDEWATCH_SUPPRESSION_REFRESH_MS,
+    retentionMs: v.TIDEWATCH_RETENTION_DAYS * 86_400_000,
+    httpPort: v.TIDEWATCH_HTTP_PORT,
+    grpcPort: v.TIDEWATCH_GRPC_PORT,
+    adminKey: v.TIDEWATCH_ADMIN_KEY,
   };
 }
 
 /** The effective configuration for the start-up log, secrets masked. */
 export function describeConfig(c: InferenceConfig): Record<string, unknown> {
-  return {
-    ...c,
-    adminKey: c.adminKey ? '***' : undefined,
-    qdrantApiKey: c.qdrantApiKey ? '***' : undefined,
-    redisUrl: c.redisUrl?.replace(/\/\/[^@/]*@/, '//***@'),
-  };
+  return maskSecrets({ ...c });
 }

@@ -7,7 +7,8 @@ const logger = createLogger({ name: 'inference' });
 let config: ReturnType<typeof loadInferenceConfig>;
 try {
   config = loadInferenceConfig();
-  if (config.kafkaBrokers.length === 0) throw new ConfigError('KAFKA_BROKERS must list at least one broker');
+  if (config.kafkaBrokers.length === 0)
+    throw new ConfigError('KAFKA_BROKERS', 'must list at least one broker');
 } catch (e) {
   process.stderr.write(`tidewatch-inference: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(2);
