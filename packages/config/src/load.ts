@@ -64,6 +64,10 @@ export function loadConfig<S extends z.ZodObject>(
         errors.push(new ConfigError(fileVar, `cannot read ${path}: ${(error as Error).message}`));
         continue;
       }
+      if (value === '') {
+        errors.push(new ConfigError(fileVar, `${path} is empty`));
+        continue;
+      }
     }
     if (value !== undefined) input[name] = value;
   }

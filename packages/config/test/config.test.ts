@@ -125,6 +125,11 @@ describe('loadConfig', () => {
       );
       assert.equal(missing.variable, 'TIDEWATCH_ADMIN_KEY_FILE');
       assert.match(missing.message, /^TIDEWATCH_ADMIN_KEY_FILE: cannot read .*nope: ENOENT/);
+      writeFileSync(join(dir, 'empty'), ' \n');
+      const empty = configError(() =>
+        loadConfig(schema, { ...base, TIDEWATCH_ADMIN_KEY_FILE: join(dir, 'empty') }),
+      );
+      assert.equal(empty.message, `TIDEWATCH_ADMIN_KEY_FILE: ${join(dir, 'empty')} is empty`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
