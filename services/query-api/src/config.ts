@@ -1,8 +1,18 @@
-import { readFileSync } from 'node:fs';
+import {
+  ConfigError,
+  ConfigErrors,
+  type Env,
+  integer,
+  list,
+  maskSecrets,
+  number,
+  secret,
+  text,
+  loadConfig as readVariables,
+  z,
+} from '@tidewatch/config';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export interface SinkConfig {
   splunk?: { url: string; token: string; index?: string; batchSize: number; ackTimeoutMs: number };
@@ -46,137 +56,136 @@ export interface QueryApiConfig {
   inferenceAdminUrl?: string | null;
 }
 
-type Env = Record<string, string | undefined>;
+const UNBOUNDED = Number.POSITIVE_INFINITY;
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return n;
+const RETRY_EXPECTED = 'expected a comma-separated list of milliseconds';
+
+const SENTINEL_REQUIRED = [
+  'TIDEWATCH_SENTINEL_DCR_ID',
+  'TIDEWATCH_SENTINEL_STREAM',
+  'TIDEWATCH_SENTINEL_TENANT_ID',
+  'TIDEWATCH_SENTINEL_CLIENT_ID',
+  'TIDEWATCH_SENTINEL_CLIENT_SECRET',
+] as const;
+
+function schema() {
+  return z.object({
+    TIDEWATCH_HTTP_PORT: integer(0, UNBOUNDED, 8080),
+    TIDEWATCH_HTTP_HOST: text('0.0.0.0'),
+    TIDEWATCH_DATA_DIR: text('./data'),
+    /** Also read from TIDEWATCH_ADMIN_KEY_FILE (loadConfig's `_FILE` rule). */
+    TIDEWATCH_ADMIN_KEY: secret(16).optional(),
+    REDIS_URL: text().optional(),
+    KAFKA_BROKERS: list(),
+    TIDEWATCH_NAMESPACE: text('tidewatch'),
+    TIDEWATCH_CORS_ORIGINS: list(),
+    TIDEWATCH_RATE_LIMIT_PER_MINUTE: integer(1, UNBOUNDED, 6000),
+    TIDEWATCH_BODY_LIMIT_BYTES: integer(1024, UNBOUNDED, 1_048_576),
+    TIDEWATCH_SUPPRESSION_THRESHOLD: number(Number.NEGATIVE_INFINITY, UNBOUNDED, 0.95),
+    TIDEWATCH_WEBHOOK_RETRY_MS: list()
+      .transform((items) => items.map(Number))
+      .refine((delays) => delays.every((n) => Number.isFinite(n) && n >= 0), { error: RETRY_EXPECTED }),
+    TIDEWATCH_WEBHOOK_TIMEOUT_MS: integer(1, UNBOUNDED, 15_000),
+    TIDEWATCH_LLM_URL: text().optional(),
+    TIDEWATCH_LLM_MODEL: text('gpt-4o-mini'),
+    TIDEWATCH_LLM_API_KEY: text().optional(),
+    /** Anything but `false` keeps the consumers on. */
+    TIDEWATCH_QUERY_CONSUMERS: text().optional(),
+    TIDEWATCH_EMBEDDING_DIM: integer(1, UNBOUNDED, 64),
+    TIDEWATCH_INFERENCE_ADMIN_URL: text().optional(),
+    TIDEWATCH_SPLUNK_HEC_URL: text().optional(),
+    TIDEWATCH_SPLUNK_HEC_TOKEN: text().optional(),
+    TIDEWATCH_SPLUNK_INDEX: text().optional(),
+    TIDEWATCH_SPLUNK_BATCH: integer(1, UNBOUNDED, 100),
+    TIDEWATCH_SPLUNK_ACK_TIMEOUT_MS: integer(1, UNBOUNDED, 30_000),
+    TIDEWATCH_ELASTIC_URL: text().optional(),
+    TIDEWATCH_ELASTIC_INDEX: text('tidewatch-findings'),
+    TIDEWATCH_ELASTIC_API_KEY: text().optional(),
+    TIDEWATCH_ELASTIC_BATCH: integer(1, UNBOUNDED, 500),
+    TIDEWATCH_SENTINEL_ENDPOINT: text().optional(),
+    TIDEWATCH_SENTINEL_DCR_ID: text().optional(),
+    TIDEWATCH_SENTINEL_STREAM: text().optional(),
+    TIDEWATCH_SENTINEL_TENANT_ID: text().optional(),
+    TIDEWATCH_SENTINEL_CLIENT_ID: text().optional(),
+    TIDEWATCH_SENTINEL_CLIENT_SECRET: text().optional(),
+    TIDEWATCH_SENTINEL_TOKEN_URL: text().optional(),
+    TIDEWATCH_SENTINEL_BATCH: integer(1, UNBOUNDED, 500),
+  });
 }
 
-function num(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
-  return n;
-}
+type Variables = z.infer<ReturnType<typeof schema>>;
 
-function list(env: Env, name: string): string[] {
-  return (env[name] ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function readAdminKey(env: Env): string | null {
-  if (env['TIDEWATCH_ADMIN_KEY']) return env['TIDEWATCH_ADMIN_KEY'];
-  const file = env['TIDEWATCH_ADMIN_KEY_FILE'];
-  if (!file) return null;
-  try {
-    const key = readFileSync(file, 'utf8').trim();
-    if (!key) throw new ConfigError(`TIDEWATCH_ADMIN_KEY_FILE ${file} is empty`);
-    return key;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(`TIDEWATCH_ADMIN_KEY_FILE ${file} cannot be read: ${(e as Error).message}`);
-  }
-}
-
-export function loadConfig(env: Env = process.env): QueryApiConfig {
-  const adminKey = readAdminKey(env);
-  if (adminKey !== null && adminKey.length < 16)
-    throw new ConfigError('TIDEWATCH_ADMIN_KEY must be at least 16 characters');
+function sinkConfig(v: Variables): SinkConfig {
   const sinks: SinkConfig = {};
-  if (env['TIDEWATCH_SPLUNK_HEC_URL']) {
-    const token = env['TIDEWATCH_SPLUNK_HEC_TOKEN'];
-    if (!token) throw new ConfigError('TIDEWATCH_SPLUNK_HEC_TOKEN is required with TIDEWATCH_SPLUNK_HEC_URL');
+  if (v.TIDEWATCH_SPLUNK_HEC_URL) {
+    const token = v.TIDEWATCH_SPLUNK_HEC_TOKEN;
+    if (!token) throw new ConfigError('TIDEWATCH_SPLUNK_HEC_TOKEN', 'required with TIDEWATCH_SPLUNK_HEC_URL');
     sinks.splunk = {
-      url: env['TIDEWATCH_SPLUNK_HEC_URL'],
+      url: v.TIDEWATCH_SPLUNK_HEC_URL,
       token,
-      ...(env['TIDEWATCH_SPLUNK_INDEX'] ? { index: env['TIDEWATCH_SPLUNK_INDEX'] } : {}),
-      batchSize: int(env, 'TIDEWATCH_SPLUNK_BATCH', 100, 1),
-      ackTimeoutMs: int(env, 'TIDEWATCH_SPLUNK_ACK_TIMEOUT_MS', 30_000, 1),
+      ...(v.TIDEWATCH_SPLUNK_INDEX ? { index: v.TIDEWATCH_SPLUNK_INDEX } : {}),
+      batchSize: v.TIDEWATCH_SPLUNK_BATCH,
+      ackTimeoutMs: v.TIDEWATCH_SPLUNK_ACK_TIMEOUT_MS,
     };
   }
-  if (env['TIDEWATCH_ELASTIC_URL']) {
+  if (v.TIDEWATCH_ELASTIC_URL) {
     sinks.elastic = {
-      url: env['TIDEWATCH_ELASTIC_URL'],
-      index: env['TIDEWATCH_ELASTIC_INDEX'] ?? 'tidewatch-findings',
-      ...(env['TIDEWATCH_ELASTIC_API_KEY'] ? { apiKey: env['TIDEWATCH_ELASTIC_API_KEY'] } : {}),
-      batchSize: int(env, 'TIDEWATCH_ELASTIC_BATCH', 500, 1),
+      url: v.TIDEWATCH_ELASTIC_URL,
+      index: v.TIDEWATCH_ELASTIC_INDEX,
+      ...(v.TIDEWATCH_ELASTIC_API_KEY ? { apiKey: v.TIDEWATCH_ELASTIC_API_KEY } : {}),
+      batchSize: v.TIDEWATCH_ELASTIC_BATCH,
     };
   }
-  if (env['TIDEWATCH_SENTINEL_ENDPOINT']) {
-    const need = [
-      'TIDEWATCH_SENTINEL_DCR_ID',
-      'TIDEWATCH_SENTINEL_STREAM',
-      'TIDEWATCH_SENTINEL_TENANT_ID',
-      'TIDEWATCH_SENTINEL_CLIENT_ID',
-      'TIDEWATCH_SENTINEL_CLIENT_SECRET',
-    ];
-    for (const n of need)
-      if (!env[n]) throw new ConfigError(`${n} is required with TIDEWATCH_SENTINEL_ENDPOINT`);
+  if (v.TIDEWATCH_SENTINEL_ENDPOINT) {
+    const missing = SENTINEL_REQUIRED.filter((name) => !v[name]).map(
+      (name) => new ConfigError(name, 'required with TIDEWATCH_SENTINEL_ENDPOINT'),
+    );
+    if (missing.length === 1) throw missing[0];
+    if (missing.length > 1) throw new ConfigErrors(missing);
     sinks.sentinel = {
-      endpoint: env['TIDEWATCH_SENTINEL_ENDPOINT'],
-      dcrId: env['TIDEWATCH_SENTINEL_DCR_ID'] as string,
-      stream: env['TIDEWATCH_SENTINEL_STREAM'] as string,
-      tenantId: env['TIDEWATCH_SENTINEL_TENANT_ID'] as string,
-      clientId: env['TIDEWATCH_SENTINEL_CLIENT_ID'] as string,
-      clientSecret: env['TIDEWATCH_SENTINEL_CLIENT_SECRET'] as string,
-      ...(env['TIDEWATCH_SENTINEL_TOKEN_URL'] ? { tokenUrl: env['TIDEWATCH_SENTINEL_TOKEN_URL'] } : {}),
-      batchSize: int(env, 'TIDEWATCH_SENTINEL_BATCH', 500, 1),
+      endpoint: v.TIDEWATCH_SENTINEL_ENDPOINT,
+      dcrId: v.TIDEWATCH_SENTINEL_DCR_ID as string,
+      stream: v.TIDEWATCH_SENTINEL_STREAM as string,
+      tenantId: v.TIDEWATCH_SENTINEL_TENANT_ID as string,
+      clientId: v.TIDEWATCH_SENTINEL_CLIENT_ID as string,
+      clientSecret: v.TIDEWATCH_SENTINEL_CLIENT_SECRET as string,
+      ...(v.TIDEWATCH_SENTINEL_TOKEN_URL ? { tokenUrl: v.TIDEWATCH_SENTINEL_TOKEN_URL } : {}),
+      batchSize: v.TIDEWATCH_SENTINEL_BATCH,
     };
   }
-  const retry = list(env, 'TIDEWATCH_WEBHOOK_RETRY_MS').map(Number);
-  if (retry.some((n) => !Number.isFinite(n) || n < 0))
-    throw new ConfigError('TIDEWATCH_WEBHOOK_RETRY_MS must be a comma-separated list of milliseconds');
+  return sinks;
+}
+
+/** Reads and validates the query API's configuration; a bad value throws ConfigError naming it. */
+export function loadConfig(env: Env = process.env): QueryApiConfig {
+  const v = readVariables(schema(), env);
+  const retry = v.TIDEWATCH_WEBHOOK_RETRY_MS;
   return {
-    httpPort: int(env, 'TIDEWATCH_HTTP_PORT', 8080),
-    host: env['TIDEWATCH_HTTP_HOST'] ?? '0.0.0.0',
-    dataDir: env['TIDEWATCH_DATA_DIR'] ?? './data',
-    adminKey,
-    redisUrl: env['REDIS_URL'] || null,
-    kafkaBrokers: list(env, 'KAFKA_BROKERS'),
-    namespace: env['TIDEWATCH_NAMESPACE'] ?? 'tidewatch',
-    corsOrigins: list(env, 'TIDEWATCH_CORS_ORIGINS'),
-    rateLimitPerMinute: int(env, 'TIDEWATCH_RATE_LIMIT_PER_MINUTE', 6000, 1),
-    bodyLimitBytes: int(env, 'TIDEWATCH_BODY_LIMIT_BYTES', 1_048_576, 1024),
-    suppressionThreshold: num(env, 'TIDEWATCH_SUPPRESSION_THRESHOLD', 0.95),
+    httpPort: v.TIDEWATCH_HTTP_PORT,
+    host: v.TIDEWATCH_HTTP_HOST,
+    dataDir: v.TIDEWATCH_DATA_DIR,
+    adminKey: v.TIDEWATCH_ADMIN_KEY ?? null,
+    redisUrl: v.REDIS_URL ?? null,
+    kafkaBrokers: v.KAFKA_BROKERS,
+    namespace: v.TIDEWATCH_NAMESPACE,
+    corsOrigins: v.TIDEWATCH_CORS_ORIGINS,
+    rateLimitPerMinute: v.TIDEWATCH_RATE_LIMIT_PER_MINUTE,
+    bodyLimitBytes: v.TIDEWATCH_BODY_LIMIT_BYTES,
+    suppressionThreshold: v.TIDEWATCH_SUPPRESSION_THRESHOLD,
     // 5 s, 5 min, 30 min, 2 h, 5 h, 10 h: the Standard Webhooks reference schedule, shortened.
     webhookRetryMs: retry.length ? retry : [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000],
-    webhookTimeoutMs: int(env, 'TIDEWATCH_WEBHOOK_TIMEOUT_MS', 15_000, 1),
-    llm: env['TIDEWATCH_LLM_URL']
-      ? {
-          url: env['TIDEWATCH_LLM_URL'],
-          model: env['TIDEWATCH_LLM_MODEL'] ?? 'gpt-4o-mini',
-          apiKey: env['TIDEWATCH_LLM_API_KEY'] ?? null,
-        }
+    webhookTimeoutMs: v.TIDEWATCH_WEBHOOK_TIMEOUT_MS,
+    llm: v.TIDEWATCH_LLM_URL
+      ? { url: v.TIDEWATCH_LLM_URL, model: v.TIDEWATCH_LLM_MODEL, apiKey: v.TIDEWATCH_LLM_API_KEY ?? null }
       : null,
-    sinks,
-    consumers: env['TIDEWATCH_QUERY_CONSUMERS'] !== 'false',
-    embeddingDim: int(env, 'TIDEWATCH_EMBEDDING_DIM', 64, 1),
-    inferenceAdminUrl: env['TIDEWATCH_INFERENCE_ADMIN_URL'] || null,
+    sinks: sinkConfig(v),
+    consumers: v.TIDEWATCH_QUERY_CONSUMERS !== 'false',
+    embeddingDim: v.TIDEWATCH_EMBEDDING_DIM,
+    inferenceAdminUrl: v.TIDEWATCH_INFERENCE_ADMIN_URL ?? null,
   };
 }
 
 /** The effective configuration for the start-up log, secrets masked. */
 export function maskedConfig(config: QueryApiConfig): Record<string, unknown> {
-  const mask = (s: string | null | undefined) => (s ? '***' : null);
-  return {
-    ...config,
-    adminKey: mask(config.adminKey),
-    redisUrl: config.redisUrl?.replace(/\/\/[^@]*@/, '//***@') ?? null,
-    llm: config.llm ? { ...config.llm, apiKey: mask(config.llm.apiKey) } : null,
-    sinks: {
-      splunk: config.sinks.splunk ? { ...config.sinks.splunk, token: '***' } : undefined,
-      elastic: config.sinks.elastic
-        ? { ...config.sinks.elastic, apiKey: mask(config.sinks.elastic.apiKey) }
-        : undefined,
-      sentinel: config.sinks.sentinel ? { ...config.sinks.sentinel, clientSecret: '***' } : undefined,
-    },
-  };
+  return maskSecrets({ ...config });
 }
