@@ -58,6 +58,19 @@ export function windowContribution(window: OpenWindow): WindowContribution {
 /** Distinct responder ports, ascending. */
 function distinctPorts(flows: SequenceFlow[]): number[] {
   if (flows.length === 1) return [(flows[0] as SequenceFlow).dst_port];
+  if (flows.length <= 16) {
+    // Few flows: insert each new port in order (no set, no second sort).
+    const out: number[] = [];
+    for (let i = 0; i < flows.length; i++) {
+      const port = (flows[i] as SequenceFlow).dst_port;
+      let j = out.length;
+      while (j > 0 && (out[j - 1] as number) > port) j--;
+      if (j > 0 && out[j - 1] === port) continue;
+      if (j === out.length) out.push(port);
+      else out.splice(j, 0, port);
+    }
+    return out;
+  }
   const ports = new Set<number>();
   for (const f of flows) ports.add(f.dst_port);
   return [...ports].sort((a, b) => a - b);

@@ -17,7 +17,7 @@ export {
   windowContribution,
 } from './entity-stats.ts';
 export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';
-export { windowSequences } from './sequence-builder.ts';
+export { sortFlows, windowSequences } from './sequence-builder.ts';
 export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
 export { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
