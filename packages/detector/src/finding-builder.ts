@@ -90,6 +90,7 @@ export function techniqueCandidates(
   tactics: AttackCandidate[],
   table: Record<string, TechniqueGuess[]>,
 ): AttackCandidate[] {
+  if (tactics.length === 0) return []; // every benign verdict
   const best = new Map<string, AttackCandidate>();
   for (const t of tactics) {
     for (const g of table[t.id] ?? []) {
@@ -200,5 +201,7 @@ export function sequenceFacts(
 
 /** True when any baseline sub-score reaches the flag threshold. */
 export function flaggedBy(sub: SubScores, threshold: number): (keyof SubScores)[] {
-  return (Object.keys(sub) as (keyof SubScores)[]).filter((k) => sub[k] >= threshold);
+  const flags: (keyof SubScores)[] = [];
+  for (const k in sub) if (sub[k as keyof SubScores] >= threshold) flags.push(k as keyof SubScores);
+  return flags;
 }

@@ -23,14 +23,15 @@ function quantile(sorted: readonly number[], q: number): number {
 
 const ascending = (a: number, b: number): number => a - b;
 
+/** Sorts and then overwrites `values` (the caller's scratch array). */
 function dispersion(values: number[]): { skew: number; madm: number; median: number } {
-  const v = values.slice().sort(ascending);
+  const v = values.sort(ascending);
   const q1 = quantile(v, 0.25);
   const q2 = quantile(v, 0.5);
   const q3 = quantile(v, 0.75);
   const bowley = q3 === q1 || q2 === q1 || q2 === q3 ? 0 : (q3 + q1 - 2 * q2) / (q3 - q1);
-  const dev = v.map((x) => Math.abs(x - q2)).sort(ascending);
-  const mad = quantile(dev, 0.5);
+  for (let i = 0; i < v.length; i++) v[i] = Math.abs((v[i] as number) - q2);
+  const mad = quantile(v.sort(ascending), 0.5);
   return { skew: 1 - Math.abs(bowley), madm: q2 > 0 ? clamp01(1 - mad / q2) : 0, median: q2 };
 }
 

@@ -131,7 +131,9 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
     for (const m of messages) {
       let seq: Sequence;
       try {
-        seq = await decodeSequence(codecs, m.value);
+        const decoded = decodeSequence(codecs, m.value);
+        // Only an unknown writer schema needs the registry: no microtask per message otherwise.
+        seq = decoded instanceof Promise ? await decoded : decoded;
         if (seq.flows.length === 0) throw new Error(`sequence ${seq.sequence_id} has no flows`);
       } catch (e) {
         metrics.deadLettered.inc();
