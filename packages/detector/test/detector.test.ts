@@ -117,6 +117,24 @@ describe('bucketed inference', () => {
 });
 
 describe('Detector', () => {
+  it('builds findings with the fields in the stored payload order (the JSON text of a point)', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      const scored = await new Detector(host, { flagThreshold: 0 }).score([sequence(1), sequence(7, 2)]);
+      for (const s of scored) {
+        assert.deepEqual(Object.keys(s.finding), [
+          ...['sequence_id', 'window_start_ms', 'window_end_ms', 'first_seen_ms', 'last_seen_ms'],
+          ...['src_ip', 'dst_ip', 'dst_ports', 'protocols', 'connections', 'fwd_bytes', 'bwd_bytes'],
+          ...['fwd_pkts', 'bwd_pkts', 'label', 'score', 'anomaly', 'verdict', 'tactics', 'techniques'],
+          ...['severity', 'model_version', 'status', 'explanation', 'suppressed_by', 'scored_at_ms'],
+        ]);
+        assert.deepEqual(Object.keys(s.finding.explanation), ['subscores', 'top_features', 'neighbours']);
+      }
+    } finally {
+      await host.close();
+    }
+  });
+
   it('maps outputs to findings: threshold verdict, trained tactics only, severity, explanation', async () => {
     const host = await ModelHost.open(repository);
     try {
