@@ -6,20 +6,21 @@ import { buildSequences } from '@tidewatch/sequencing';
 
 // model/fixtures/sequencing.golden.json is written by the Python sequencer the model trains on
 // (python -m model.sequencing_fixture); the TypeScript sequencer must cut the same sequences.
-interface FixtureFlow {
-  start_ms: number;
-  end_ms: number;
-  protocol: number;
-  src_ip: string;
-  dst_ip: string;
-  src_port: number;
-  dst_port: number;
-  fwd_bytes: number;
-  fwd_pkts: number;
-  bwd_bytes: number;
-  bwd_pkts: number;
-  tcp_flags: number;
-}
+type FixtureFlow = Pick<
+  FlowRecord,
+  | 'start_ms'
+  | 'end_ms'
+  | 'protocol'
+  | 'src_ip'
+  | 'dst_ip'
+  | 'src_port'
+  | 'dst_port'
+  | 'fwd_bytes'
+  | 'fwd_pkts'
+  | 'bwd_bytes'
+  | 'bwd_pkts'
+  | 'tcp_flags'
+>;
 const fixture = JSON.parse(
   readFileSync(new URL('../../../model/fixtures/sequencing.golden.json', import.meta.url), 'utf8'),
 ) as { flows: FixtureFlow[]; sequences: Sequence[] };
