@@ -21,59 +21,114 @@ export type RedisTimer = <T>(op: string, run: () => Promise<T>) => Promise<T>;
 const untimed: RedisTimer = (_op, run) => run();
 
 /**
+ * Distinct responders / ports of an initiator-window are kept exactly as hash fields up to this
+ * many, then moved into a HyperLogLog (bounded memory for scanners).
+ */
+export const EXACT_DISTINCT_LIMIT = 32;
+
+/**
  * Adds sealed conversation-windows to their initiators' context and their pair counters, each
- * window once: its marker key makes a replayed window a no-op, and the script runs atomically, so
- * a crash leaves either all of a call's increments or none. One call carries many windows as one
- * JSON argument (the client encodes one string, not a dozen arguments per window) and the script
- * names the keys itself (one Redis is assumed, see the README); windows of one initiator and
- * window start are added to its context together. A key's expiry is set when the script creates
- * it (keys are per window or per pair bucket, far shorter than the TTL).
- * ARGV: key prefix, ttl seconds, pair bucket ms,
- *       [[initiator, responder, window start, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, [ports]], ...]
- * Returns the number of windows applied (not already marked).
+ * window once: its marker field in the pair-bucket hash makes a replayed window a no-op, and the
+ * script runs atomically, so a crash leaves either all of a call's increments or none. The
+ * argument is one flat JSON array, grouped by initiator-window so the entity hash is read and
+ * written once per group:
+ *   initiator, window start, window count,
+ *     then per window: responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...
+ * Entity hash fields: n (connections), d / p (distinct responders / ports; -1: in the :dsts / :ports
+ * HyperLogLog), d:<responder> and p:<port> (the exact members while at most EXACT_DISTINCT_LIMIT).
+ * Expiry is set when the script creates a key (keys are per window or pair bucket, far shorter
+ * than the TTL). One Redis is assumed (the script names its keys, see the README).
+ * ARGV: key prefix, ttl seconds, pair bucket ms, the array. Returns the number of windows applied.
  */
 const APPLY_WINDOWS = `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local windows = cjson.decode(ARGV[4])
-local fmt = string.format
-local entities, order = {}, {}
-local applied = 0
-local function addAll(key, values)
+local a = cjson.decode(ARGV[4])
+local fmt, call, unpack = string.format, redis.call, unpack
+local LIMIT = ${EXACT_DISTINCT_LIMIT}
+local function chunked(command, key, values, out)
   for i = 1, #values, 1000 do
-    redis.call('PFADD', key, unpack(values, i, math.min(i + 999, #values)))
+    local r = call(command, key, unpack(values, i, math.min(i + 999, #values)))
+    if out then for j = 1, #r do out[#out + 1] = r[j] end end
   end
+  return out
 end
-for i = 1, #windows do
-  local w = windows[i]
-  local initiator, responder, start = w[1], w[2], fmt('%d', w[3])
-  if redis.call('SET', prefix .. ':applied:' .. initiator .. '>' .. responder .. ':' .. start, '1', 'NX', 'EX', ttl) then
-    applied = applied + 1
-    local ent = prefix .. ':ent:' .. initiator .. ':' .. start
-    local e = entities[ent]
-    if not e then
-      e = { dsts = {}, ports = {}, connections = 0 }
-      entities[ent] = e
-      order[#order + 1] = ent
+-- New members (not yet fields) of one distinct set: exact fields, promoted to a HyperLogLog past LIMIT.
+local function addDistinct(ent, tag, count, members, found, set)
+  local new = {}
+  for k = 1, #members do if not found[k] then new[#new + 1] = members[k] end end
+  if #new == 0 then return end
+  local hll = ent .. ':' .. (tag == 'd' and 'dsts' or 'ports')
+  if count < 0 then
+    chunked('PFADD', hll, new)
+    return
+  end
+  if count + #new <= LIMIT then
+    for k = 1, #new do set[#set + 1] = tag .. ':' .. new[k]; set[#set + 1] = '1' end
+    set[#set + 1] = tag; set[#set + 1] = fmt('%d', count + #new)
+    return
+  end
+  local old = {}
+  if count > 0 then
+    local keys = call('HKEYS', ent)
+    local p = tag .. ':'
+    for k = 1, #keys do if keys[k]:sub(1, 2) == p then old[#old + 1] = keys[k] end end
+    call('HDEL', ent, unpack(old))
+    for k = 1, #old do old[k] = old[k]:sub(3) end
+  end
+  chunked('PFADD', hll, old)
+  chunked('PFADD', hll, new)
+  local pttl = call('PTTL', ent)
+  call('PEXPIRE', hll, pttl > 0 and pttl or ttl * 1000)
+  set[#set + 1] = tag; set[#set + 1] = '-1'
+end
+local applied, i, n = 0, 1, #a
+while i <= n do
+  local initiator, ws, count = a[i], a[i + 1], a[i + 2]
+  i = i + 3
+  local start = fmt('%d', ws)
+  local bucket = fmt('%d', math.floor(ws / bucketMs) * bucketMs)
+  local mark = 'w:' .. start
+  local dsts, ports, seen, conns = {}, {}, {}, 0
+  for _ = 1, count do
+    local responder, c, portCount = a[i], a[i + 1], a[i + 6]
+    local pair = prefix .. ':pair:' .. initiator .. '>' .. responder .. ':' .. bucket
+    local v = call('HMGET', pair, mark, 'connections', 'fwd_bytes', 'bwd_bytes', 'fwd_pkts', 'bwd_pkts')
+    if not v[1] then
+      applied = applied + 1
+      call('HSET', pair, mark, '1',
+        'connections', fmt('%d', (tonumber(v[2]) or 0) + c),
+        'fwd_bytes', fmt('%d', (tonumber(v[3]) or 0) + a[i + 2]),
+        'bwd_bytes', fmt('%d', (tonumber(v[4]) or 0) + a[i + 3]),
+        'fwd_pkts', fmt('%d', (tonumber(v[5]) or 0) + a[i + 4]),
+        'bwd_pkts', fmt('%d', (tonumber(v[6]) or 0) + a[i + 5]))
+      if not v[2] then call('EXPIRE', pair, ttl) end
+      dsts[#dsts + 1] = responder
+      conns = conns + c
+      for k = i + 7, i + 6 + portCount do
+        local port = a[k]
+        if not seen[port] then
+          seen[port] = true
+          ports[#ports + 1] = fmt('%d', port)
+        end
+      end
     end
-    e.dsts[#e.dsts + 1] = responder
-    for _, port in ipairs(w[9]) do e.ports[#e.ports + 1] = fmt('%d', port) end
-    e.connections = e.connections + w[4]
-    local pair = prefix .. ':pair:' .. initiator .. '>' .. responder .. ':' .. fmt('%d', math.floor(w[3] / bucketMs) * bucketMs)
-    if redis.call('HINCRBY', pair, 'connections', fmt('%d', w[4])) == w[4] then redis.call('EXPIRE', pair, ttl) end
-    redis.call('HINCRBY', pair, 'fwd_bytes', fmt('%d', w[5]))
-    redis.call('HINCRBY', pair, 'bwd_bytes', fmt('%d', w[6]))
-    redis.call('HINCRBY', pair, 'fwd_pkts', fmt('%d', w[7]))
-    redis.call('HINCRBY', pair, 'bwd_pkts', fmt('%d', w[8]))
+    i = i + 7 + portCount
   end
-end
-for _, ent in ipairs(order) do
-  local e = entities[ent]
-  addAll(ent .. ':dsts', e.dsts)
-  addAll(ent .. ':ports', e.ports)
-  if redis.call('INCRBY', ent .. ':conns', fmt('%d', e.connections)) == e.connections then
-    redis.call('EXPIRE', ent .. ':dsts', ttl)
-    redis.call('EXPIRE', ent .. ':ports', ttl)
-    redis.call('EXPIRE', ent .. ':conns', ttl)
+  if #dsts > 0 then
+    local ent = prefix .. ':ent:' .. initiator .. ':' .. start
+    local fields = { 'n', 'd', 'p' }
+    for k = 1, #dsts do fields[#fields + 1] = 'd:' .. dsts[k] end
+    for k = 1, #ports do fields[#fields + 1] = 'p:' .. ports[k] end
+    local v = chunked('HMGET', ent, fields, {})
+    local fd, fp = {}, {}
+    for k = 1, #dsts do fd[k] = v[3 + k] end
+    for k = 1, #ports do fp[k] = v[3 + #dsts + k] end
+    local existed = v[1]
+    local set = { 'n', fmt('%d', (tonumber(existed) or 0) + conns) }
+    addDistinct(ent, 'd', tonumber(v[2]) or 0, dsts, fd, set)
+    addDistinct(ent, 'p', tonumber(v[3]) or 0, ports, fp, set)
+    call('HSET', ent, unpack(set))
+    if not existed then call('EXPIRE', ent, ttl) end
   end
 end
 return applied
@@ -81,17 +136,22 @@ return applied
 
 /**
  * The contexts of many (initiator, window start) pairs in one call.
- * ARGV: key prefix, [[initiator, window start], ...]. Returns 3 integers per pair.
+ * ARGV: key prefix, flat JSON [initiator, window start, ...]. Returns 3 integers per pair.
  */
 const READ_CONTEXTS = `
 local prefix = ARGV[1]
-local keys = cjson.decode(ARGV[2])
+local a = cjson.decode(ARGV[2])
+local fmt, call = string.format, redis.call
 local out = {}
-for i = 1, #keys do
-  local ent = prefix .. ':ent:' .. keys[i][1] .. ':' .. string.format('%d', keys[i][2])
-  out[#out + 1] = redis.call('PFCOUNT', ent .. ':dsts')
-  out[#out + 1] = redis.call('PFCOUNT', ent .. ':ports')
-  out[#out + 1] = tonumber(redis.call('GET', ent .. ':conns') or '0')
+for i = 1, #a, 2 do
+  local ent = prefix .. ':ent:' .. a[i] .. ':' .. fmt('%d', a[i + 1])
+  local v = call('HMGET', ent, 'n', 'd', 'p')
+  local d, p = tonumber(v[2]) or 0, tonumber(v[3]) or 0
+  if d < 0 then d = call('PFCOUNT', ent .. ':dsts') end
+  if p < 0 then p = call('PFCOUNT', ent .. ':ports') end
+  out[#out + 1] = d
+  out[#out + 1] = p
+  out[#out + 1] = tonumber(v[1]) or 0
 end
 return out
 `;
@@ -99,17 +159,46 @@ return out
 /** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
 const WINDOWS_PER_CALL = 1000;
 
+/**
+ * The flat APPLY_WINDOWS argument of some contributions: grouped by initiator-window (in order of
+ * each group's first window).
+ */
+export function applyArgument(contributions: WindowContribution[]): string {
+  const groups = new Map<number, Map<string, WindowContribution[]>>();
+  for (const c of contributions) {
+    let byInitiator = groups.get(c.windowStartMs);
+    if (!byInitiator) {
+      byInitiator = new Map();
+      groups.set(c.windowStartMs, byInitiator);
+    }
+    const group = byInitiator.get(c.initiator);
+    if (group) group.push(c);
+    else byInitiator.set(c.initiator, [c]);
+  }
+  const out: (string | number)[] = [];
+  for (const [windowStartMs, byInitiator] of groups) {
+    for (const [initiator, group] of byInitiator) {
+      out.push(initiator, windowStartMs, group.length);
+      for (const c of group) {
+        out.push(c.responder, c.connections, c.fwdBytes, c.bwdBytes, c.fwdPkts, c.bwdPkts, c.dstPorts.length);
+        for (const port of c.dstPorts) out.push(port);
+      }
+    }
+  }
+  return JSON.stringify(out);
+}
+
 /** Key layout (documented in services/sequencer/README.md). */
 export class SequencerKeys {
   constructor(readonly prefix: string) {}
-  entity(ip: string, windowStartMs: number, what: 'dsts' | 'ports' | 'conns'): string {
-    return `${this.prefix}:ent:${ip}:${windowStartMs}:${what}`;
+  /** The initiator-window hash; with `what`, its HyperLogLog of responders or ports once promoted. */
+  entity(ip: string, windowStartMs: number, what?: 'dsts' | 'ports'): string {
+    return what
+      ? `${this.prefix}:ent:${ip}:${windowStartMs}:${what}`
+      : `${this.prefix}:ent:${ip}:${windowStartMs}`;
   }
   pair(src: string, dst: string, bucketStartMs: number): string {
     return `${this.prefix}:pair:${src}>${dst}:${bucketStartMs}`;
-  }
-  applied(src: string, dst: string, windowStartMs: number): string {
-    return `${this.prefix}:applied:${src}>${dst}:${windowStartMs}`;
   }
   watermarks(topic: string): string {
     return `${this.prefix}:wm:${topic}`;
@@ -150,29 +239,9 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     await this.#timer('apply_windows', async () => {
       const calls: Promise<number>[] = [];
       for (let from = 0; from < contributions.length; from += WINDOWS_PER_CALL) {
-        const windows = contributions
-          .slice(from, from + WINDOWS_PER_CALL)
-          .map((c) => [
-            c.initiator,
-            c.responder,
-            c.windowStartMs,
-            c.connections,
-            c.fwdBytes,
-            c.bwdBytes,
-            c.fwdPkts,
-            c.bwdPkts,
-            c.dstPorts,
-          ]);
+        const windows = applyArgument(contributions.slice(from, from + WINDOWS_PER_CALL));
         // Sent back to back: one round trip for all of them.
-        calls.push(
-          commands.twApplyWindows(
-            0,
-            keyPrefix,
-            String(ttlSeconds),
-            String(pairBucketMs),
-            JSON.stringify(windows),
-          ),
-        );
+        calls.push(commands.twApplyWindows(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), windows));
       }
       await Promise.all(calls);
     });
@@ -184,8 +253,13 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     return this.#timer('contexts', async () => {
       const calls: Promise<number[]>[] = [];
       for (let from = 0; from < keys.length; from += WINDOWS_PER_CALL) {
-        const pairs = keys.slice(from, from + WINDOWS_PER_CALL).map((k) => [k.initiator, k.windowStartMs]);
-        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(pairs)));
+        const flat: (string | number)[] = [];
+        const to = Math.min(from + WINDOWS_PER_CALL, keys.length);
+        for (let i = from; i < to; i++) {
+          const k = keys[i] as ContextKey;
+          flat.push(k.initiator, k.windowStartMs);
+        }
+        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
       }
       const results = (await Promise.all(calls)).flat();
       return keys.map((_, i) => ({
