@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, rename, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Finding } from '@tidewatch/contracts';
 import { gemmSimilarities, gemmTopK } from './cosine-gemm.ts';
@@ -7,6 +7,21 @@ import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
 import { LabelledPoints } from './labelled-points.ts';
 import { logLines } from './log-lines.ts';
+import { decodeFromSnapshot, PayloadArena } from './payload-arena.ts';
+import { ByteReader, ByteWriter, StringTable } from './payload-codec.ts';
+import {
+  beginFrame,
+  endFrame,
+  FRAME_JSON,
+  FRAME_STRINGS,
+  FRAME_UPSERT,
+  LOG_FILE,
+  LOG_MAGIC,
+  logFormat,
+  readFrames,
+  readStrings,
+  stringsFrame,
+} from './point-log.ts';
 import { SortedSlots } from './sorted-slots.ts';
 import type {
   FacetField,
@@ -36,13 +51,14 @@ export class VectorDimensionError extends Error {
   override name = 'VectorDimensionError';
 }
 
-/** Log records, one JSON line each: upsert (vector as base64 float32), payload patch, delete. */
+/** Format-1 log records (JSON lines): upsert (vector as base64 float32), payload patch, delete. Format 2 keeps patch and delete as JSON frames. */
 type LogRecord =
   | { u: [id: string, vector: string, payload: Finding] }
   | { p: [ids: string[], patch: Partial<Finding>] }
   | { d: string[] };
 
-const LOG_FILE = 'points.log';
+/** Points per upsert frame when the log is rewritten. */
+const COMPACT_FRAME_POINTS = 4096;
 
 /** Below this many query×point pairs the plain loop beats a GEMM call's fixed cost. */
 const GEMM_MIN_PAIRS = 1 << 16;
@@ -60,11 +76,13 @@ type OrderKey = SortField | 'id';
 
 /**
  * A vector store on local disk for the one-process mode and CI. Points live in memory (vectors in
- * one Float32Array slab, L2-normalised on insert so cosine is a dot product; payloads as their JSON
- * text, which keeps a million findings to one string each for the GC and makes every read a copy);
- * every change is first appended to an append-only JSON-lines log, which is replayed on open and
- * rewritten (write temp → fsync → rename) once it holds more dead records than `compactSlack`.
- * A torn last line after a crash is ignored and removed by the next compaction.
+ * one Float32Array slab, L2-normalised on insert so cosine is a dot product; payloads as compact
+ * binary records (payload-codec: no JSON text to build on a write or parse on a read, a fraction
+ * of its bytes) in a PayloadArena, decoded only when a reader asks for them); every change is first
+ * appended to an append-only log of checksummed binary frames (point-log.ts), which is replayed on
+ * open and rewritten (write temp → fsync → rename) once it holds more dead records than
+ * `compactSlack`. A torn last frame after a crash is ignored and removed by the next compaction.
+ * A log in the earlier JSON-lines format is read and rewritten in the binary format once.
  *
  * Indexes (memory only, rebuilt from the points on open): filterable fields as typed columns with
  * a bitmap per category value (FindingColumns); per sort field a SortedSlots order that `list`
@@ -81,7 +99,11 @@ export class EmbeddedStore implements VectorStore {
   private readonly compactSlack: number;
   private readonly slotById = new Map<string, number>();
   private ids: (string | undefined)[] = [];
-  private texts: (string | undefined)[] = [];
+  /** Payload records per slot, and the strings they refer to by code. */
+  private arena = new PayloadArena();
+  private readonly table = new StringTable();
+  /** Scratch for encoding (a write copies out what it keeps). */
+  private readonly writer = new ByteWriter();
   private vectors: Float32Array;
   private readonly freeSlots: number[] = [];
   private log: FileHandle | null = null;
@@ -120,48 +142,78 @@ export class EmbeddedStore implements VectorStore {
     if (this.opened) return;
     await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, LOG_FILE);
-    let torn = false;
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    if (exists) {
-      for await (const line of logLines(path)) {
-        if (!line) continue;
-        let rec: LogRecord;
-        try {
-          rec = JSON.parse(line) as LogRecord;
-        } catch {
-          torn = true;
-          continue;
-        }
-        if ('u' in rec) {
-          const [id, vec, payload] = rec.u;
-          // The payload's text is the line's tail: `{"u":[<id>,"<vector>",<payload>]}`.
-          const at = 6 + JSON.stringify(id).length + vec.length + 4;
-          const text =
-            line.endsWith(']}') && line.charCodeAt(at) === 123
-              ? line.slice(at, line.length - 2)
-              : JSON.stringify(payload);
-          this.put(id, decodeVector(vec), payload, text);
-        } else this.apply(rec);
-        this.logRecords++;
-      }
+    const format = await logFormat(path);
+    let rewrite = false;
+    if (format === 'binary') {
+      const { torn } = await readFrames(path, (body) => this.replayFrame(body));
+      rewrite = torn;
+    } else if (format === 'json') {
+      await this.replayJsonLines(path);
+      rewrite = true;
     }
     this.opened = true;
-    if (torn) await this.compact();
+    if (rewrite || format === 'none') await this.compact();
     else this.log = await open(path, 'a');
     // A large store builds its kNN index in the background rather than on the first query.
     if (this.size >= this.annMinPoints) this.annReady().catch(() => undefined);
+  }
+
+  /** Applies one format-2 frame (replay on open). */
+  private replayFrame(body: Buffer): void {
+    const r = new ByteReader(body, 1);
+    const kind = body[0];
+    if (kind === FRAME_STRINGS) {
+      readStrings(r, this.table);
+      this.table.durable = this.table.size;
+      return;
+    }
+    if (kind === FRAME_JSON) {
+      this.apply(JSON.parse(body.toString('utf8', 1)) as LogRecord);
+      this.logRecords++;
+      return;
+    }
+    if (kind !== FRAME_UPSERT) throw new Error(`${LOG_FILE}: unknown frame kind ${kind}`);
+    const n = r.varint();
+    const v = new Float32Array(this.dim);
+    const vb = new Uint8Array(v.buffer);
+    for (let i = 0; i < n; i++) {
+      const id = r.value(this.table) as string;
+      const vecBytes = r.u32();
+      if (vecBytes !== this.dim * 4) {
+        throw new VectorDimensionError(
+          `${LOG_FILE}: point ${id} has ${vecBytes / 4} dimensions, the store has ${this.dim}`,
+        );
+      }
+      vb.set(body.subarray(r.pos, r.pos + vecBytes));
+      r.pos += vecBytes;
+      const len = r.u32();
+      const at = r.pos;
+      const payload = r.value(this.table) as Finding;
+      r.pos = at + len;
+      this.put(id, v, payload, body, at, at + len);
+      this.logRecords++;
+    }
+  }
+
+  /** Replays a format-1 log (JSON lines); a torn line is skipped. The caller rewrites the log. */
+  private async replayJsonLines(path: string): Promise<void> {
+    for await (const line of logLines(path)) {
+      if (!line) continue;
+      let rec: LogRecord;
+      try {
+        rec = JSON.parse(line) as LogRecord;
+      } catch {
+        continue;
+      }
+      this.apply(rec);
+      this.logRecords++;
+    }
   }
 
   async upsert(points: UpsertPoint[]): Promise<void> {
     const n = points.length;
     if (n === 0) return;
     const dim = this.dim;
-    // The batch's unit vectors in one buffer: base64 slices of it, no Buffer per point.
-    const unit = new Float32Array(n * dim);
-    const texts: string[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const p = points[i] as UpsertPoint;
       if (p.vector.length !== dim) {
@@ -169,27 +221,55 @@ export class EmbeddedStore implements VectorStore {
           `point ${p.id}: vector has ${p.vector.length} dimensions, the store has ${dim}`,
         );
       }
-      normaliseInto(p.vector, unit, i * dim);
-      texts[i] = JSON.stringify(p.payload);
     }
-    const bytes = Buffer.from(unit.buffer);
-    let chunk = '';
+    // One frame: per point its id, unit vector and payload record; `at` remembers where each
+    // payload lies, which is what the arena copies once the frame is on disk.
+    const unit = new Float32Array(n * dim);
+    const unitBytes = new Uint8Array(unit.buffer);
+    const at = new Int32Array(n + n);
+    const w = this.writer;
+    w.reset();
+    const start = beginFrame(w, FRAME_UPSERT);
+    w.varint(n);
     for (let i = 0; i < n; i++) {
-      const b64 = bytes.toString('base64', i * dim * 4, (i + 1) * dim * 4);
-      chunk += `{"u":[${JSON.stringify((points[i] as UpsertPoint).id)},"${b64}",${texts[i]}]}\n`;
+      const p = points[i] as UpsertPoint;
+      normaliseInto(p.vector, unit, i * dim);
+      w.id(p.id);
+      w.u32(dim * 4);
+      w.bytes(unitBytes, i * dim * 4, (i + 1) * dim * 4);
+      const lenAt = w.pos;
+      w.u32(0);
+      at[i + i] = w.pos;
+      w.payload(p.payload, this.table);
+      at[i + i + 1] = w.pos;
+      w.u32At(lenAt, w.pos - lenAt - 4);
     }
-    await this.write(chunk, n, () => {
+    endFrame(w, start);
+    const frame = Buffer.from(w.buf.subarray(0, w.pos));
+    await this.write(frame, n, () => {
       for (let i = 0; i < n; i++) {
         const p = points[i] as UpsertPoint;
-        this.put(p.id, unit.subarray(i * dim, (i + 1) * dim), p.payload, texts[i] as string);
+        this.put(
+          p.id,
+          unit.subarray(i * dim, (i + 1) * dim),
+          p.payload,
+          frame,
+          at[i + i] as number,
+          at[i + i + 1] as number,
+        );
       }
     });
+  }
+
+  /** A slot's payload, decoded from its record. */
+  private payloadOf(slot: number): Finding {
+    return this.arena.decode(slot, this.table) as Finding;
   }
 
   async get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null> {
     const slot = this.slotById.get(id);
     if (slot === undefined) return null;
-    const payload = JSON.parse(this.texts[slot] as string) as Finding;
+    const payload = this.payloadOf(slot);
     const vector: number[] =
       opts?.withVector === false
         ? []
@@ -296,7 +376,7 @@ export class EmbeddedStore implements VectorStore {
               : { id: this.ids[last] as string },
           )
         : null;
-    return { items: page.map((s) => JSON.parse(this.texts[s] as string) as Finding), nextCursor };
+    return { items: page.map((s) => this.payloadOf(s)), nextCursor };
   }
 
   async count(filter?: FindingFilter): Promise<number> {
@@ -438,7 +518,7 @@ export class EmbeddedStore implements VectorStore {
       const eligible = new Uint8Array(n);
       for (let slot = 0; slot < n; slot++) if (sf.test(slot)) eligible[slot] = 1;
       const ids = this.ids.slice(0, n);
-      const texts = this.texts.slice(0, n);
+      const records = this.arena.snapshot(n);
       const sim = await gemmSimilarities(queries, Q, this.vectors.slice(0, n * dim), n, dim);
       const tops = Array.from({ length: Q }, () => new TopK(k));
       for (let q = 0; q < Q; q++) {
@@ -454,7 +534,7 @@ export class EmbeddedStore implements VectorStore {
         return r.slots.map((slot, i) => ({
           id: ids[slot] as string,
           similarity: r.sims[i] as number,
-          payload: JSON.parse(texts[slot] as string) as Finding,
+          payload: decodeFromSnapshot(records, slot, this.table) as Finding,
         }));
       });
     } else {
@@ -471,7 +551,7 @@ export class EmbeddedStore implements VectorStore {
       r.slots.map((slot, i) => ({
         id: this.ids[slot] as string,
         similarity: r.sims[i] as number,
-        payload: JSON.parse(this.texts[slot] as string) as Finding,
+        payload: this.payloadOf(slot),
       })),
     );
   }
@@ -521,7 +601,7 @@ export class EmbeddedStore implements VectorStore {
           hits.push({
             id: this.ids[s] as string,
             similarity: sim,
-            payload: JSON.parse(this.texts[s] as string) as Finding,
+            payload: this.payloadOf(s),
           });
         }
         return hits;
@@ -548,7 +628,7 @@ export class EmbeddedStore implements VectorStore {
       return res.slots.map((slot, i) => ({
         id: this.ids[slot] as string,
         similarity: res.sims[i] as number,
-        payload: JSON.parse(this.texts[slot] as string) as Finding,
+        payload: this.payloadOf(slot),
       }));
     });
   }
@@ -682,7 +762,7 @@ export class EmbeddedStore implements VectorStore {
         break;
       }
     }
-    return facetValues(JSON.parse(this.texts[slot] as string) as Finding, field);
+    return facetValues(this.payloadOf(slot), field);
   }
 
   private cmpIds(a: number, b: number): number {
@@ -695,7 +775,7 @@ export class EmbeddedStore implements VectorStore {
     const present = this.flushing ? [...ids] : ids.filter((id) => this.slotById.has(id));
     if (present.length === 0) return;
     const rec: LogRecord = { p: [present, patch] };
-    await this.write(`${JSON.stringify(rec)}\n`, 1, () => this.apply(rec));
+    await this.write(jsonFrame(rec), 1, () => this.apply(rec));
   }
 
   async deleteOlderThan(ms: number): Promise<number> {
@@ -705,7 +785,7 @@ export class EmbeddedStore implements VectorStore {
       if (live[slot] === 1 && (windowEnd[slot] as number) < ms) old.push(this.ids[slot] as string);
     if (old.length > 0) {
       const rec: LogRecord = { d: old };
-      await this.write(`${JSON.stringify(rec)}\n`, 1, () => this.apply(rec));
+      await this.write(jsonFrame(rec), 1, () => this.apply(rec));
     }
     return old.length;
   }
@@ -722,9 +802,9 @@ export class EmbeddedStore implements VectorStore {
    * issued while an append + fsync is under way wait for it and then go together: one append and
    * one fsync for all of them (group commit), applied and resolved in the order they were issued.
    */
-  private write(text: string, records: number, applyInMemory: () => void): Promise<void> {
+  private write(frame: Buffer, records: number, applyInMemory: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pendingWrites.push({ text, records, apply: applyInMemory, resolve, reject });
+      this.pendingWrites.push({ frame, records, apply: applyInMemory, resolve, reject });
       this.flushing ??= this.flushWrites();
     });
   }
@@ -741,14 +821,22 @@ export class EmbeddedStore implements VectorStore {
       this.pendingWrites = [];
       try {
         if (!this.log) throw new Error('EmbeddedStore is not open: call init() first');
-        let text = '';
+        const frames: Buffer[] = [];
+        // String-table entries the log lacks go ahead of the records that use them.
+        const tableSize = this.table.size;
+        if (this.table.durable < tableSize) {
+          const w = new ByteWriter(1024);
+          stringsFrame(w, this.table, this.table.durable);
+          frames.push(w.buf.subarray(0, w.pos));
+        }
         let records = 0;
         for (const w of group) {
-          text += w.text;
+          frames.push(w.frame);
           records += w.records;
         }
-        await this.log.appendFile(text);
+        await this.log.appendFile(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
         if (this.fsync) await this.log.datasync();
+        this.table.durable = Math.max(this.table.durable, tableSize);
         for (const w of group) w.apply();
         this.logRecords += records;
         if (this.logRecords - this.slotById.size > this.compactSlack) await this.compact();
@@ -764,40 +852,71 @@ export class EmbeddedStore implements VectorStore {
     const tmp = `${path}.tmp`;
     await this.log?.close();
     this.log = null;
+    // Live records only, into fresh pages (overwritten records are dropped from memory too).
+    this.arena.repack(this.ids.length);
     const fh = await open(tmp, 'w');
     try {
-      let buf = '';
-      for (const [id, slot] of this.slotById) {
-        const v = this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim);
-        buf += `${upsertLine(id, v, this.texts[slot] as string)}\n`;
-        if (buf.length > 1 << 20) {
-          await fh.appendFile(buf);
-          buf = '';
+      const w = new ByteWriter(1 << 20);
+      w.bytes(LOG_MAGIC);
+      stringsFrame(w, this.table, 0);
+      const dim = this.dim;
+      const slab = new Uint8Array(this.vectors.buffer);
+      let start = -1;
+      let inFrame = 0;
+      let countAt = 0;
+      const flushFrame = async () => {
+        if (start < 0) return;
+        w.buf[countAt] = (inFrame & 0x7f) | 0x80;
+        w.buf[countAt + 1] = ((inFrame >>> 7) & 0x7f) | 0x80;
+        w.buf[countAt + 2] = inFrame >>> 14;
+        endFrame(w, start);
+        start = -1;
+        if (w.pos > 1 << 20) {
+          await fh.appendFile(w.buf.subarray(0, w.pos));
+          w.reset();
         }
+      };
+      for (const [id, slot] of this.slotById) {
+        if (start < 0) {
+          start = beginFrame(w, FRAME_UPSERT);
+          // The count as a fixed three-byte varint, filled in when the frame ends.
+          countAt = w.pos;
+          w.ensure(3);
+          w.pos += 3;
+          inFrame = 0;
+        }
+        w.id(id);
+        w.u32(dim * 4);
+        w.bytes(slab, slot * dim * 4, (slot + 1) * dim * 4);
+        const rec = this.arena.bytes(slot);
+        w.u32(rec.length);
+        w.bytes(rec);
+        if (++inFrame === COMPACT_FRAME_POINTS) await flushFrame();
       }
-      if (buf) await fh.appendFile(buf);
+      await flushFrame();
+      if (w.pos > 0) await fh.appendFile(w.buf.subarray(0, w.pos));
       await fh.datasync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
+    this.table.durable = this.table.size;
     this.logRecords = this.slotById.size;
     this.log = await open(path, 'a');
   }
 
-  /** Applies a payload patch or delete record (upserts go through put). */
+  /** Applies a format-1 upsert, or a payload patch or delete record (format-2 upserts go through put). */
   private apply(rec: LogRecord): void {
     if ('u' in rec) {
       const [id, vec, payload] = rec.u;
-      this.put(id, decodeVector(vec), payload, JSON.stringify(payload));
+      this.put(id, decodeVector(vec), payload, null, 0, 0);
     } else if ('p' in rec) {
       const [ids, patch] = rec.p;
       for (const id of ids) {
         const slot = this.slotById.get(id);
-        const text = slot === undefined ? undefined : this.texts[slot];
-        if (slot === undefined || text === undefined) continue;
-        const next = { ...(JSON.parse(text) as Finding), ...patch };
-        this.texts[slot] = JSON.stringify(next);
+        if (slot === undefined || !this.arena.has(slot)) continue;
+        const next = { ...this.payloadOf(slot), ...patch };
+        this.setRecord(slot, next);
         this.cols.set(slot, next);
         if (this.cols.labelled[slot] !== 1) this.labelled.remove(slot);
         else if (!this.labelled.has(slot))
@@ -810,7 +929,7 @@ export class EmbeddedStore implements VectorStore {
         if (slot === undefined) continue;
         this.slotById.delete(id);
         this.ids[slot] = undefined;
-        this.texts[slot] = undefined;
+        this.arena.clear(slot);
         this.freeSlots.push(slot);
         this.cols.clear(slot);
         this.labelled.remove(slot);
@@ -819,6 +938,21 @@ export class EmbeddedStore implements VectorStore {
         this.annBuilding?.remove(slot);
       }
     }
+    this.maybeRepack();
+  }
+
+  /** Encodes a payload as the slot's record. */
+  private setRecord(slot: number, payload: Finding): void {
+    const w = this.writer;
+    w.reset();
+    w.payload(payload, this.table);
+    this.arena.set(slot, w.buf, 0, w.pos);
+  }
+
+  /** Drops overwritten records from memory once they outweigh the live ones. */
+  private maybeRepack(): void {
+    const a = this.arena;
+    if (a.usedBytes - a.liveBytes > Math.max(64 << 20, a.liveBytes)) a.repack(this.ids.length);
   }
 
   private touchOrders(slot: number): void {
@@ -826,8 +960,18 @@ export class EmbeddedStore implements VectorStore {
     for (const o of this.ipOrders.values()) o.touch(slot);
   }
 
-  /** Stores a point: `payload` feeds the index columns, `text` (its JSON) is what is kept. */
-  private put(id: string, v: Float32Array, payload: Finding, text: string): void {
+  /**
+   * Stores a point: `payload` feeds the index columns; its record is `record[from, to)` (the
+   * frame it was written in) or, when `record` is null, encoded here.
+   */
+  private put(
+    id: string,
+    v: Float32Array,
+    payload: Finding,
+    record: Uint8Array | null,
+    from: number,
+    to: number,
+  ): void {
     let slot = this.slotById.get(id);
     if (slot === undefined) {
       slot = this.freeSlots.pop() ?? this.ids.length;
@@ -840,28 +984,34 @@ export class EmbeddedStore implements VectorStore {
       this.ids[slot] = id;
     }
     this.vectors.set(v, slot * this.dim);
-    this.texts[slot] = text;
+    if (record) this.arena.set(slot, record, from, to);
+    else this.setRecord(slot, payload);
     this.cols.set(slot, payload);
     if (this.cols.labelled[slot] === 1) this.labelled.set(slot, v);
     else this.labelled.remove(slot);
     this.touchOrders(slot);
     this.ann?.touch(slot);
     this.annBuilding?.touch(slot);
+    this.maybeRepack();
   }
 }
 
 interface PendingWrite {
-  /** Whole log lines, each ending in a newline. */
-  text: string;
+  /** One whole log frame. */
+  frame: Buffer;
   records: number;
   apply: () => void;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
-function upsertLine(id: string, v: Float32Array, payloadText: string): string {
-  const b64 = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-  return `{"u":[${JSON.stringify(id)},"${b64}",${payloadText}]}`;
+function jsonFrame(rec: LogRecord): Buffer {
+  const w = new ByteWriter(256);
+  const start = beginFrame(w, FRAME_JSON);
+  const text = Buffer.from(JSON.stringify(rec));
+  w.bytes(text);
+  endFrame(w, start);
+  return w.buf.subarray(0, w.pos);
 }
 
 function decodeVector(b64: string): Float32Array {

@@ -3,3 +3,4 @@ export * from './finding-filter.ts';
 export * from './ip-range.ts';
 export * from './qdrant-store.ts';
 export * from './store.ts';
+export { readPointLog } from './point-log.ts';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { EmbeddedStore, VectorDimensionError } from '../src/index.ts';
+import { EmbeddedStore, readPointLog, VectorDimensionError } from '../src/index.ts';
 import { logLines } from '../src/log-lines.ts';
 import { CONTRACT_DIM, contractFinding, contractVector, vectorStoreContract } from './contract.ts';
 
@@ -43,34 +43,7 @@ describe('EmbeddedStore persistence', () => {
     }
   });
 
-  it('replays log lines written in other JSON layouts (payload text taken from the parse, not the line)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tw-embedded-'));
-    try {
-      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
-      await a.init();
-      await a.upsert([point(0)]);
-      await a.close();
-      const p = point(1);
-      const v = Float32Array.from(p.vector);
-      const norm = Math.hypot(...v);
-      const unit = v.map((x) => x / norm);
-      const b64 = Buffer.from(unit.buffer).toString('base64');
-      await appendFile(
-        join(dir, 'points.log'),
-        `${JSON.stringify({ u: [p.id, b64, p.payload] }, null, 1).replaceAll('\n', ' ')}\n`,
-      );
-      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
-      await b.init();
-      assert.equal(await b.count(), 2);
-      assert.deepEqual((await b.get(p.id))?.payload, p.payload);
-      assert.deepEqual((await b.get(point(0).id))?.payload, point(0).payload);
-      await b.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('ignores a torn last log line after a crash and compacts the log', async () => {
+  it('ignores a torn last log record after a crash and compacts the log', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tw-embedded-'));
     try {
       const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
@@ -83,8 +56,9 @@ describe('EmbeddedStore persistence', () => {
       assert.equal(await b.count(), 2);
       await b.upsert([point(5)]);
       await b.close();
-      const lines = (await readFile(join(dir, 'points.log'), 'utf8')).trim().split('\n');
-      assert.equal(lines.length, 3);
+      const log = await readPointLog(dir);
+      assert.deepEqual(log.upserts.length + log.others, 3);
+      assert.equal(log.torn, false);
       const c = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
       await c.init();
       assert.equal(await c.count(), 3);
@@ -101,8 +75,9 @@ describe('EmbeddedStore persistence', () => {
       await a.init();
       for (let r = 0; r < 4; r++) await a.upsert([0, 1, 2].map(point));
       await a.close();
-      const lines = (await readFile(join(dir, 'points.log'), 'utf8')).trim().split('\n');
-      assert.ok(lines.length <= 3 + 5, `log has ${lines.length} lines`);
+      const log = await readPointLog(dir);
+      const records = log.upserts.length + log.others;
+      assert.ok(records <= 3 + 5, `log has ${records} records`);
       const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
       await b.init();
       assert.equal(await b.count(), 3);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import {
   uniqueName,
   waitFor,
 } from '@tidewatch/testing';
-import { EmbeddedStore } from '@tidewatch/vector-store';
+import { EmbeddedStore, readPointLog } from '@tidewatch/vector-store';
 
 const skip = needsServices().skip || needsShared().skip;
 const children: ChildProcess[] = [];
@@ -30,18 +30,7 @@ after(async () => {
 
 /** Distinct point ids in the store's log, read without opening (the service owns the directory). */
 async function storedIds(dir: string): Promise<number> {
-  let text = '';
-  try {
-    text = await readFile(join(dir, 'points.log'), 'utf8');
-  } catch {
-    return 0;
-  }
-  const ids = new Set<string>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{"u":["')) continue;
-    ids.add(line.slice(7, 43));
-  }
-  return ids.size;
+  return new Set((await readPointLog(dir)).upserts).size;
 }
 
 describe('inference process killed mid-stream (SIGKILL) and restarted', { skip }, () => {

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Finding } from '@tidewatch/contracts';
+import { EmbeddedStore, readPointLog, type StoredPoint } from '../src/index.ts';
+import { ByteReader, ByteWriter, StringTable } from '../src/payload-codec.ts';
+import { CONTRACT_DIM, contractFinding, contractVector, testUuid } from './contract.ts';
+
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'format1-store');
+
+/** What `JSON.parse(JSON.stringify(v))` gives, compared as text so key order counts too. */
+function roundTrip(v: unknown, table = new StringTable()): unknown {
+  const w = new ByteWriter(16);
+  w.payload(v, table);
+  const r = new ByteReader(w.buf);
+  const out = r.value(table);
+  assert.equal(r.pos, w.pos, 'the reader consumed exactly what was written');
+  return out;
+}
+
+function assertJsonEqual(v: unknown): void {
+  const want = JSON.stringify(v);
+  assert.equal(JSON.stringify(roundTrip(v)), want);
+  assert.deepEqual(roundTrip(v), JSON.parse(want));
+}
+
+/** A finding in the inference service's field order (the shaped record form). */
+function serviceFinding(i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    sequence_id: testUuid(`svc-${i}`),
+    window_start_ms: 1_767_225_600_000,
+    window_end_ms: 1_767_225_660_000,
+    first_seen_ms: 1_767_225_600_005,
+    last_seen_ms: 1_767_225_600_050,
+    src_ip: `10.0.0.${i}`,
+    dst_ip: '2001:db8::1',
+    dst_ports: [443, 65535],
+    protocols: [6, 17],
+    connections: 3,
+    fwd_bytes: 1.5e10,
+    bwd_bytes: 0,
+    fwd_pkts: 2 ** 33,
+    bwd_pkts: 1,
+    label: i % 3 === 0 ? null : i % 2,
+    score: 0.123457,
+    anomaly: -0.5,
+    verdict: 'malicious',
+    tactics: [{ id: 'TA0043', name: 'Reconnaissance', probability: 0.9 }],
+    techniques: [{ id: 'T1046', name: 'Network Service Discovery', probability: 0.81 }],
+    severity: 'high',
+    model_version: 'flow-1.2.0',
+    status: 'new',
+    explanation: {
+      subscores: { beacon: 0, scan: 1, brute_force: 0.25, exfiltration: 0.000001 },
+      top_features: [{ name: 'distinct_dst_ports', value: 12, contribution: 4.5 }],
+      neighbours: [{ sequence_id: testUuid('n'), similarity: 0.9999, verdict: 'malicious', label: null }],
+    },
+    suppressed_by: null,
+    scored_at_ms: 1_767_225_700_000 + i,
+    ...over,
+  };
+}
+
+describe('payload records (payload-codec)', () => {
+  it('decode to exactly what JSON would give back, key order included', () => {
+    for (let i = 0; i < 60; i++) assertJsonEqual(contractFinding(i));
+    for (let i = 0; i < 6; i++) assertJsonEqual(serviceFinding(i));
+    // Shapes the keyless form does not take: reordered, extra, missing or undefined members.
+    const { label, ...noLabel } = serviceFinding(1);
+    assert.equal(label, 1);
+    assertJsonEqual(noLabel);
+    assertJsonEqual({ ...serviceFinding(2), extra: { nested: [1, 'two'] } });
+    assertJsonEqual({ ...serviceFinding(3), label: undefined });
+    assertJsonEqual({ score: 1, ...serviceFinding(4) });
+    assertJsonEqual(
+      serviceFinding(5, {
+        tactics: [{ name: 'x', id: 'TA0001', probability: 1 }, { id: 'TA0002', name: 'y' }, null, 7],
+        explanation: { subscores: { scan: 1 }, top_features: 'none', neighbours: [undefined] },
+      }),
+    );
+  });
+
+  it('keeps numbers, strings and odd values as JSON does', () => {
+    const values: unknown[] = [
+      0,
+      -0,
+      1,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      -1,
+      -(2 ** 32 - 1),
+      -(2 ** 32),
+      0.1,
+      -1e-300,
+      1e300,
+      Number.MAX_SAFE_INTEGER,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      '',
+      'é✓日本',
+      'x'.repeat(200),
+      'y'.repeat(33),
+      'TA0043',
+      testUuid('a'),
+      testUuid('a').toUpperCase(),
+      `${testUuid('a').slice(0, 35)}g`,
+      'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeeee',
+      '1.2.3.4',
+      '0.0.0.0',
+      '255.255.255.255',
+      '256.1.1.1',
+      '01.2.3.4',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..2.3',
+      '1.2.3.',
+      '::1',
+      true,
+      false,
+      null,
+      [],
+      {},
+      [undefined, () => 1, Symbol('s')],
+      { a: undefined, b: () => 1, c: 1 },
+      { 2: 'b', 1: 'a', z: 0, y: [{}] },
+      new Date(0),
+      { __proto__: null, k: 1 },
+    ];
+    for (const v of values) assertJsonEqual({ v, list: [v, v] });
+    assert.throws(() => roundTrip({ n: 1n }), /Do not know how to serialize a BigInt/);
+  });
+
+  it('interns repeated short strings once and decodes against the same table', () => {
+    const table = new StringTable();
+    for (let i = 0; i < 10; i++) roundTrip(serviceFinding(i), table);
+    const size = table.size;
+    for (let i = 10; i < 20; i++) roundTrip(serviceFinding(i), table);
+    assert.equal(table.size, size, 'no new entries for findings of the same vocabulary');
+    assert.ok(!table.values.some((s) => s.includes('.') && /^\d/.test(s)), 'IPv4 addresses are not interned');
+    const w = new ByteWriter();
+    w.payload(serviceFinding(0), table);
+    assert.ok(w.pos < JSON.stringify(serviceFinding(0)).length / 2, `record ${w.pos} bytes`);
+  });
+});
+
+describe('EmbeddedStore log format', () => {
+  it('opens a store written in format 1 (JSON lines) by the previous code, rewrites it once as format 2, same points', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-format1-'));
+    try {
+      await cp(FIXTURE, dir, { recursive: true });
+      const expected = JSON.parse(await readFile(join(FIXTURE, 'expected.json'), 'utf8')) as {
+        dim: number;
+        count: number;
+        deleted: number;
+        points: StoredPoint[];
+      };
+      assert.equal((await readPointLog(dir)).format, 'json');
+      assert.equal(expected.deleted, 2);
+      for (let reopen = 0; reopen < 2; reopen++) {
+        const store = new EmbeddedStore({ dir, dim: expected.dim });
+        await store.init();
+        assert.equal(await store.count(), expected.count);
+        for (const p of expected.points) assert.deepEqual(await store.get(p.id), p);
+        const inProgress = expected.points.filter((p) => p.payload.status === 'in_progress');
+        assert.ok(inProgress.length > 0);
+        assert.equal(await store.count({ status: ['in_progress'] }), inProgress.length);
+        assert.equal(
+          await store.count({ labelled: true }),
+          expected.points.filter((p) => p.payload.label !== null).length,
+        );
+        const first = expected.points[0] as StoredPoint;
+        assert.equal((await store.similar(first.vector, { k: 1 }))[0]?.id, first.id);
+        await store.close();
+        const log = await readPointLog(dir);
+        assert.equal(log.format, 'binary');
+        assert.deepEqual(new Set(log.upserts), new Set(expected.points.map((p) => p.id)));
+        assert.equal(log.torn, false);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('replays format-1 lines in other JSON layouts, skipping a torn last line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-format1-'));
+    try {
+      const lines = [0, 1].map((i) => {
+        const v = Float32Array.from(contractVector(i));
+        const norm = Math.hypot(...v);
+        const b64 = Buffer.from(v.map((x) => x / norm).buffer).toString('base64');
+        return JSON.stringify({ u: [contractFinding(i).sequence_id, b64, contractFinding(i)] }, null, i);
+      });
+      await writeFile(
+        join(dir, 'points.log'),
+        `${lines[0]}\n${lines[1]?.replaceAll('\n', ' ')}\n{"u":["half`,
+      );
+      const store = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await store.init();
+      assert.equal(await store.count(), 2);
+      for (const i of [0, 1])
+        assert.deepEqual((await store.get(contractFinding(i).sequence_id))?.payload, contractFinding(i));
+      await store.close();
+      assert.equal((await readPointLog(dir)).format, 'binary');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ignores a torn or corrupt last frame after a crash and rewrites the log', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-format2-'));
+    try {
+      const point = (i: number) => ({
+        id: contractFinding(i).sequence_id,
+        vector: contractVector(i),
+        payload: contractFinding(i) as Finding,
+      });
+      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await a.init();
+      await a.upsert([0, 1].map(point));
+      await a.close();
+      const intact = await readFile(join(dir, 'points.log'));
+      // A whole frame whose body was not all written (length says more than is there).
+      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await b.init();
+      await b.upsert([point(2)]);
+      await b.close();
+      const withThird = await readFile(join(dir, 'points.log'));
+      await writeFile(join(dir, 'points.log'), withThird.subarray(0, withThird.length - 5));
+      const c = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await c.init();
+      assert.equal(await c.count(), 2);
+      assert.equal(await c.get(point(2).id), null);
+      await c.upsert([point(5)]);
+      await c.close();
+      // A frame with a flipped byte fails its checksum.
+      const log = await readFile(join(dir, 'points.log'));
+      log[log.length - 3] = (log[log.length - 3] as number) ^ 0xff;
+      await writeFile(join(dir, 'points.log'), log);
+      await appendFile(join(dir, 'points.log'), Buffer.from([1, 2, 3]));
+      const d = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await d.init();
+      assert.equal(await d.count(), 2);
+      await d.close();
+      const after = await readPointLog(dir);
+      assert.equal(after.torn, false);
+      assert.deepEqual(after.upserts.sort(), [point(0).id, point(1).id].sort());
+      assert.ok(intact.length > 8);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
