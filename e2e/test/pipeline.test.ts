@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { KafkaBus } from '@tidewatch/bus';
 import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
 import { readFlowFile } from '@tidewatch/flow-importers';
+import { readPointLog } from '@tidewatch/vector-store';
 import {
   needsServices,
   needsShared,
@@ -107,15 +108,7 @@ async function get(url: string, key?: string): Promise<{ status: number; body: u
 
 /** Distinct point ids in an embedded store's log, read without opening it (inference owns it). */
 async function storedIds(dir: string): Promise<Set<string>> {
-  const ids = new Set<string>();
-  let text = '';
-  try {
-    text = await readFile(join(dir, 'points.log'), 'utf8');
-  } catch {
-    return ids;
-  }
-  for (const line of text.split('\n')) if (line.startsWith('{"u":["')) ids.add(line.slice(7, 43));
-  return ids;
+  return new Set((await readPointLog(dir)).upserts);
 }
 
 /** A value of one un-labelled or summed series from a /metrics text. */
