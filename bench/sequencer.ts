@@ -100,6 +100,10 @@ function syntheticFlows(n: number, conversations: number): FlowRecord[] {
 
 const codecs = await createCodecs();
 const flows = syntheticFlows(FLOWS, CONVERSATIONS);
+/** Conversation-windows of the input (the records are bidirectional: no stitching). */
+const WINDOWS = new Set(
+  flows.map((f) => `${f.src_ip}|${f.dst_ip}|${Math.floor(f.start_ms / sequencingSpec().window_ms)}`),
+).size;
 const bus = new KafkaBus({ brokers, clientId: 'bench-sequencer' });
 const input = uniqueName('bench-seq-in');
 await bus.ensureTopics([{ topic: input, partitions: PARTITIONS }]);
@@ -317,7 +321,7 @@ const line = (label: string, runs: Run[], floor?: number) => {
   return rate;
 };
 console.log(
-  `sequencer bench: ${FLOWS.toLocaleString('en')} flows, ${CONVERSATIONS.toLocaleString('en')} conversations, ${PARTITIONS} partitions, median of ${REPS}, node ${process.version}`,
+  `sequencer bench: ${FLOWS.toLocaleString('en')} flows, ${CONVERSATIONS.toLocaleString('en')} conversations, ${WINDOWS.toLocaleString('en')} conversation-windows (${(FLOWS / WINDOWS).toFixed(2)} flows per window), ${PARTITIONS} partitions, median of ${REPS}, node ${process.version}`,
 );
 const floor = line('pass-through (consume+produce)', results['pass'] ?? []);
 line('sequencer, Redis entity stats', results['redis'] ?? [], floor);
@@ -330,7 +334,7 @@ const ops = [...(extra[0]?.redisOps.keys() ?? [])].map(
   (op) => `${op} ${median(extra.map((e) => e.redisOps.get(op) ?? 0)).toFixed(2)} s`,
 );
 console.log(
-  `Redis (sequencer run): server CPU ${median(extra.map((e) => e.redisCpu)).toFixed(2)} s; round trips awaited: ${ops.join(', ')}`,
+  `Redis (sequencer run): server CPU ${median(extra.map((e) => e.redisCpu)).toFixed(2)} s (${((median(extra.map((e) => e.redisCpu)) / WINDOWS) * 1e6).toFixed(1)} us per conversation-window); round trips awaited: ${ops.join(', ')}`,
 );
 for (const perConversation of [1, 8]) {
   const m = memoryPerConversation(perConversation);

@@ -21,137 +21,199 @@ export type RedisTimer = <T>(op: string, run: () => Promise<T>) => Promise<T>;
 const untimed: RedisTimer = (_op, run) => run();
 
 /**
- * Distinct responders / ports of an initiator-window are kept exactly as hash fields up to this
- * many, then moved into a HyperLogLog (bounded memory for scanners).
+ * Distinct responders / ports of an initiator-window are kept exactly up to this many, then moved
+ * into a HyperLogLog (bounded memory for scanners).
  */
 export const EXACT_DISTINCT_LIMIT = 32;
 
 /**
+ * Statistics live in hashes per time slot and shard (fields per initiator or pair) rather than
+ * in keys per window: one HMGET and one HSET per slot hash and script call instead of a few
+ * commands per window, and one expiry per slot hash. The shard (of the initiator) bounds a hash's
+ * size, so the expiry of a busy slot frees it in pieces.
+ */
+export const SLOT_SHARDS = 16;
+
+/** FNV-1a of the address text, folded to a shard. */
+export function initiatorShard(ip: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < ip.length; i++) h = Math.imul(h ^ ip.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % SLOT_SHARDS;
+}
+
+/**
  * Adds sealed conversation-windows to their initiators' context and their pair counters, each
- * window once: its marker field in the pair-bucket hash makes a replayed window a no-op, and the
- * script runs atomically, so a crash leaves either all of a call's increments or none. The
- * argument is one flat JSON array, grouped by initiator-window so the entity hash is read and
- * written once per group:
- *   initiator, window start, window count,
- *     then per window: responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...
- * Entity hash fields: n (connections), d / p (distinct responders / ports; -1: in the :dsts / :ports
- * HyperLogLog), d:<responder> and p:<port> (the exact members while at most EXACT_DISTINCT_LIMIT).
- * Expiry is set when the script creates a key (keys are per window or pair bucket, far shorter
- * than the TTL). One Redis is assumed (the script names its keys, see the README).
+ * window once: its offset in the pair bucket is recorded in the pair's value, so a replayed window
+ * is a no-op, and the script runs atomically, so a crash leaves all of a call's increments or none.
+ * The argument is one flat JSON array, grouped by (window start, shard), then initiator:
+ *   window start, shard, initiator count,
+ *     initiator, window count,
+ *       responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...
+ * Values (README, key layout):
+ *   pair field `<src>><dst>`: "connections fwd_bytes bwd_bytes fwd_pkts bwd_pkts|<offset>|<offset>|"
+ *   entity field `<initiator>`: "connections distinct_dsts distinct_ports ,<dst>,... ,<port>,..."
+ *     (a set is "*" and its count -1 once moved into the `dsts` / `ports` HyperLogLog)
+ * A slot hash's expiry is set when the script creates it (EXPIRE NX). One Redis is assumed.
  * ARGV: key prefix, ttl seconds, pair bucket ms, the array. Returns the number of windows applied.
  */
 const APPLY_WINDOWS = `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a = cjson.decode(ARGV[4])
-local fmt, call, unpack = string.format, redis.call, unpack
+local fmt, call, find, match, unpack = string.format, redis.call, string.find, string.match, unpack
 local LIMIT = ${EXACT_DISTINCT_LIMIT}
-local function chunked(command, key, values, out)
-  for i = 1, #values, 1000 do
-    local r = call(command, key, unpack(values, i, math.min(i + 999, #values)))
-    if out then for j = 1, #r do out[#out + 1] = r[j] end end
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local r = call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #r do out[#out + 1] = r[j] end
   end
   return out
 end
--- New members (not yet fields) of one distinct set: exact fields, promoted to a HyperLogLog past LIMIT.
-local function addDistinct(ent, tag, count, members, found, set)
-  local new = {}
-  for k = 1, #members do if not found[k] then new[#new + 1] = members[k] end end
-  if #new == 0 then return end
-  local hll = ent .. ':' .. (tag == 'd' and 'dsts' or 'ports')
+local function hset(key, kv)
+  for i = 1, #kv, 1000 do call('HSET', key, unpack(kv, i, math.min(i + 999, #kv))) end
+  call('EXPIRE', key, ttl, 'NX')
+end
+local function pfadd(key, values)
+  for i = 1, #values, 1000 do call('PFADD', key, unpack(values, i, math.min(i + 999, #values))) end
+end
+-- Adds new members to one distinct set ("*" once in the HyperLogLog); returns set, count.
+local function addDistinct(set, count, members, hll)
   if count < 0 then
-    chunked('PFADD', hll, new)
-    return
+    pfadd(hll, members)
+    return set, count
   end
-  if count + #new <= LIMIT then
-    for k = 1, #new do set[#set + 1] = tag .. ':' .. new[k]; set[#set + 1] = '1' end
-    set[#set + 1] = tag; set[#set + 1] = fmt('%d', count + #new)
-    return
+  local new = {}
+  for k = 1, #members do
+    if not find(set, ',' .. members[k] .. ',', 1, true) then new[#new + 1] = members[k] end
   end
+  if #new == 0 then return set, count end
+  if count + #new <= LIMIT then return set .. table.concat(new, ',') .. ',', count + #new end
   local old = {}
-  if count > 0 then
-    local keys = call('HKEYS', ent)
-    local p = tag .. ':'
-    for k = 1, #keys do if keys[k]:sub(1, 2) == p then old[#old + 1] = keys[k] end end
-    call('HDEL', ent, unpack(old))
-    for k = 1, #old do old[k] = old[k]:sub(3) end
-  end
-  chunked('PFADD', hll, old)
-  chunked('PFADD', hll, new)
-  local pttl = call('PTTL', ent)
-  call('PEXPIRE', hll, pttl > 0 and pttl or ttl * 1000)
-  set[#set + 1] = tag; set[#set + 1] = '-1'
+  for m in set:gmatch('[^,]+') do old[#old + 1] = m end
+  pfadd(hll, old)
+  pfadd(hll, new)
+  call('EXPIRE', hll, ttl)
+  return '*', -1
 end
 local applied, i, n = 0, 1, #a
 while i <= n do
-  local initiator, ws, count = a[i], a[i + 1], a[i + 2]
+  local ws, shard, initiators = a[i], a[i + 1], a[i + 2]
   i = i + 3
   local start = fmt('%d', ws)
-  local bucket = fmt('%d', math.floor(ws / bucketMs) * bucketMs)
-  local mark = 'w:' .. start
-  local dsts, ports, seen, conns = {}, {}, {}, 0
-  for _ = 1, count do
-    local responder, c, portCount = a[i], a[i + 1], a[i + 6]
-    local pair = prefix .. ':pair:' .. initiator .. '>' .. responder .. ':' .. bucket
-    local v = call('HMGET', pair, mark, 'connections', 'fwd_bytes', 'bwd_bytes', 'fwd_pkts', 'bwd_pkts')
-    if not v[1] then
-      applied = applied + 1
-      call('HSET', pair, mark, '1',
-        'connections', fmt('%d', (tonumber(v[2]) or 0) + c),
-        'fwd_bytes', fmt('%d', (tonumber(v[3]) or 0) + a[i + 2]),
-        'bwd_bytes', fmt('%d', (tonumber(v[4]) or 0) + a[i + 3]),
-        'fwd_pkts', fmt('%d', (tonumber(v[5]) or 0) + a[i + 4]),
-        'bwd_pkts', fmt('%d', (tonumber(v[6]) or 0) + a[i + 5]))
-      if not v[2] then call('EXPIRE', pair, ttl) end
-      dsts[#dsts + 1] = responder
-      conns = conns + c
-      for k = i + 7, i + 6 + portCount do
-        local port = a[k]
-        if not seen[port] then
-          seen[port] = true
-          ports[#ports + 1] = fmt('%d', port)
+  local bucketStart = math.floor(ws / bucketMs) * bucketMs
+  local mark = fmt('%d', ws - bucketStart) .. '|'
+  local pairKey = prefix .. ':pair:' .. fmt('%d', bucketStart) .. ':' .. shard
+  local entKey = prefix .. ':ent:' .. start .. ':' .. shard
+  local pf, j = {}, i
+  for _ = 1, initiators do
+    local initiator, windows = a[j], a[j + 1]
+    j = j + 2
+    for _ = 1, windows do
+      pf[#pf + 1] = initiator .. '>' .. a[j]
+      j = j + 7 + a[j + 6]
+    end
+  end
+  local pv = hmget(pairKey, pf)
+  local pnew, pset, ef, ec = {}, {}, {}, {}
+  local k = 0
+  for _ = 1, initiators do
+    local initiator, windows = a[i], a[i + 1]
+    i = i + 2
+    local e = ec[initiator]
+    for _ = 1, windows do
+      k = k + 1
+      local field, portCount = pf[k], a[i + 6]
+      local v = pnew[field]
+      if v == nil then v = pv[k] end
+      if not (v and find(v, '|' .. mark, 1, true)) then
+        applied = applied + 1
+        if v then
+          local c, fb, bb, fp, bp, marks = match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)(|.*)$')
+          v = fmt('%d %d %d %d %d', c + a[i + 1], fb + a[i + 2], bb + a[i + 3], fp + a[i + 4], bp + a[i + 5]) .. marks .. mark
+        else
+          v = fmt('%d %d %d %d %d|', a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5]) .. mark
+        end
+        if pnew[field] == nil then pset[#pset + 1] = field end
+        pnew[field] = v
+        if not e then
+          e = { conns = 0, dsts = {}, ports = {}, seen = {} }
+          ec[initiator] = e
+          ef[#ef + 1] = initiator
+        end
+        e.conns = e.conns + a[i + 1]
+        e.dsts[#e.dsts + 1] = a[i]
+        for q = i + 7, i + 6 + portCount do
+          local port = a[q]
+          if not e.seen[port] then
+            e.seen[port] = true
+            e.ports[#e.ports + 1] = fmt('%d', port)
+          end
         end
       end
+      i = i + 7 + portCount
     end
-    i = i + 7 + portCount
   end
-  if #dsts > 0 then
-    local ent = prefix .. ':ent:' .. initiator .. ':' .. start
-    local fields = { 'n', 'd', 'p' }
-    for k = 1, #dsts do fields[#fields + 1] = 'd:' .. dsts[k] end
-    for k = 1, #ports do fields[#fields + 1] = 'p:' .. ports[k] end
-    local v = chunked('HMGET', ent, fields, {})
-    local fd, fp = {}, {}
-    for k = 1, #dsts do fd[k] = v[3 + k] end
-    for k = 1, #ports do fp[k] = v[3 + #dsts + k] end
-    local existed = v[1]
-    local set = { 'n', fmt('%d', (tonumber(existed) or 0) + conns) }
-    addDistinct(ent, 'd', tonumber(v[2]) or 0, dsts, fd, set)
-    addDistinct(ent, 'p', tonumber(v[3]) or 0, ports, fp, set)
-    call('HSET', ent, unpack(set))
-    if not existed then call('EXPIRE', ent, ttl) end
+  if #pset > 0 then
+    local kv = {}
+    for q = 1, #pset do kv[#kv + 1] = pset[q]; kv[#kv + 1] = pnew[pset[q]] end
+    hset(pairKey, kv)
+  end
+  if #ef > 0 then
+    local ev = hmget(entKey, ef)
+    local kv = {}
+    for q = 1, #ef do
+      local initiator, e, v = ef[q], ec[ef[q]], ev[q]
+      local conns, nd, np, dsts, ports = 0, 0, 0, ',', ','
+      if v then
+        conns, nd, np, dsts, ports = match(v, '^(%d+) (%-?%d+) (%-?%d+) (%S+) (%S+)$')
+        nd, np = tonumber(nd), tonumber(np)
+      end
+      dsts, nd = addDistinct(dsts, nd, e.dsts, prefix .. ':dsts:' .. start .. ':' .. initiator)
+      ports, np = addDistinct(ports, np, e.ports, prefix .. ':ports:' .. start .. ':' .. initiator)
+      kv[#kv + 1] = initiator
+      kv[#kv + 1] = fmt('%d %d %d ', conns + e.conns, nd, np) .. dsts .. ' ' .. ports
+    end
+    hset(entKey, kv)
   end
 end
 return applied
 `;
 
 /**
- * The contexts of many (initiator, window start) pairs in one call.
- * ARGV: key prefix, flat JSON [initiator, window start, ...]. Returns 3 integers per pair.
+ * The contexts of many initiator-windows in one call.
+ * ARGV: key prefix, flat JSON [window start, shard, count, initiator...]. Returns 3 integers per initiator.
  */
 const READ_CONTEXTS = `
 local prefix = ARGV[1]
 local a = cjson.decode(ARGV[2])
-local fmt, call = string.format, redis.call
-local out = {}
-for i = 1, #a, 2 do
-  local ent = prefix .. ':ent:' .. a[i] .. ':' .. fmt('%d', a[i + 1])
-  local v = call('HMGET', ent, 'n', 'd', 'p')
-  local d, p = tonumber(v[2]) or 0, tonumber(v[3]) or 0
-  if d < 0 then d = call('PFCOUNT', ent .. ':dsts') end
-  if p < 0 then p = call('PFCOUNT', ent .. ':ports') end
-  out[#out + 1] = d
-  out[#out + 1] = p
-  out[#out + 1] = tonumber(v[1]) or 0
+local fmt, call, match = string.format, redis.call, string.match
+local out, i = {}, 1
+while i <= #a do
+  local start, shard, count = fmt('%d', a[i]), a[i + 1], a[i + 2]
+  local fields = {}
+  for k = 1, count do fields[k] = a[i + 2 + k] end
+  local values = {}
+  for k = 1, count, 1000 do
+    local r = call('HMGET', prefix .. ':ent:' .. start .. ':' .. shard, unpack(fields, k, math.min(k + 999, count)))
+    for q = 1, #r do values[#values + 1] = r[q] end
+  end
+  for k = 1, count do
+    local v = values[k]
+    if v then
+      local c, d, p = match(v, '^(%d+) (%-?%d+) (%-?%d+)')
+      d, p = tonumber(d), tonumber(p)
+      if d < 0 then d = call('PFCOUNT', prefix .. ':dsts:' .. start .. ':' .. fields[k]) end
+      if p < 0 then p = call('PFCOUNT', prefix .. ':ports:' .. start .. ':' .. fields[k]) end
+      out[#out + 1] = d
+      out[#out + 1] = p
+      out[#out + 1] = tonumber(c)
+    else
+      out[#out + 1] = 0
+      out[#out + 1] = 0
+      out[#out + 1] = 0
+    end
+  end
+  i = i + 3 + count
 end
 return out
 `;
@@ -159,46 +221,88 @@ return out
 /** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
 const WINDOWS_PER_CALL = 1000;
 
-/**
- * The flat APPLY_WINDOWS argument of some contributions: grouped by initiator-window (in order of
- * each group's first window).
- */
-export function applyArgument(contributions: WindowContribution[]): string {
-  const groups = new Map<number, Map<string, WindowContribution[]>>();
-  for (const c of contributions) {
-    let byInitiator = groups.get(c.windowStartMs);
+/** Items grouped by (window start, shard), then by initiator, in order of first appearance. */
+function groupBySlot<T>(
+  items: T[],
+  windowStart: (x: T) => number,
+  initiator: (x: T) => string,
+): Map<number, Map<string, T[]>>[] {
+  const bySlot = new Map<number, Map<number, Map<string, T[]>>>();
+  for (const x of items) {
+    const ws = windowStart(x);
+    const ip = initiator(x);
+    let shards = bySlot.get(ws);
+    if (!shards) {
+      shards = new Map();
+      bySlot.set(ws, shards);
+    }
+    const shard = initiatorShard(ip);
+    let byInitiator = shards.get(shard);
     if (!byInitiator) {
       byInitiator = new Map();
-      groups.set(c.windowStartMs, byInitiator);
+      shards.set(shard, byInitiator);
     }
-    const group = byInitiator.get(c.initiator);
-    if (group) group.push(c);
-    else byInitiator.set(c.initiator, [c]);
+    const list = byInitiator.get(ip);
+    if (list) list.push(x);
+    else byInitiator.set(ip, [x]);
   }
+  return [...bySlot.values()];
+}
+
+/** The APPLY_WINDOWS argument of some contributions. */
+export function applyArgument(contributions: WindowContribution[]): string {
   const out: (string | number)[] = [];
-  for (const [windowStartMs, byInitiator] of groups) {
-    for (const [initiator, group] of byInitiator) {
-      out.push(initiator, windowStartMs, group.length);
-      for (const c of group) {
-        out.push(c.responder, c.connections, c.fwdBytes, c.bwdBytes, c.fwdPkts, c.bwdPkts, c.dstPorts.length);
-        for (const port of c.dstPorts) out.push(port);
+  for (const shards of groupBySlot(
+    contributions,
+    (c) => c.windowStartMs,
+    (c) => c.initiator,
+  )) {
+    for (const [shard, byInitiator] of shards) {
+      const first = byInitiator.values().next().value?.[0] as WindowContribution;
+      out.push(first.windowStartMs, shard, byInitiator.size);
+      for (const [initiator, group] of byInitiator) {
+        out.push(initiator, group.length);
+        for (const c of group) {
+          out.push(
+            c.responder,
+            c.connections,
+            c.fwdBytes,
+            c.bwdBytes,
+            c.fwdPkts,
+            c.bwdPkts,
+            c.dstPorts.length,
+          );
+          for (const port of c.dstPorts) out.push(port);
+        }
       }
     }
   }
   return JSON.stringify(out);
 }
 
+/** A pair bucket's counters as stored (for the forensic views and tests). */
+export interface PairCounters {
+  connections: number;
+  fwd_bytes: number;
+  bwd_bytes: number;
+  fwd_pkts: number;
+  bwd_pkts: number;
+}
+
 /** Key layout (documented in services/sequencer/README.md). */
 export class SequencerKeys {
   constructor(readonly prefix: string) {}
-  /** The initiator-window hash; with `what`, its HyperLogLog of responders or ports once promoted. */
-  entity(ip: string, windowStartMs: number, what?: 'dsts' | 'ports'): string {
-    return what
-      ? `${this.prefix}:ent:${ip}:${windowStartMs}:${what}`
-      : `${this.prefix}:ent:${ip}:${windowStartMs}`;
+  /** Initiator-window contexts of one shard: field = initiator. */
+  entities(windowStartMs: number, shard: number): string {
+    return `${this.prefix}:ent:${windowStartMs}:${shard}`;
   }
-  pair(src: string, dst: string, bucketStartMs: number): string {
-    return `${this.prefix}:pair:${src}>${dst}:${bucketStartMs}`;
+  /** Pair counters of one bucket and shard (of the initiator): field = `<src>><dst>`. */
+  pairs(bucketStartMs: number, shard: number): string {
+    return `${this.prefix}:pair:${bucketStartMs}:${shard}`;
+  }
+  /** An initiator-window's distinct responders / ports once past EXACT_DISTINCT_LIMIT. */
+  distinct(what: 'dsts' | 'ports', windowStartMs: number, ip: string): string {
+    return `${this.prefix}:${what}:${windowStartMs}:${ip}`;
   }
   watermarks(topic: string): string {
     return `${this.prefix}:wm:${topic}`;
@@ -252,22 +356,61 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
       const calls: Promise<number[]>[] = [];
-      for (let from = 0; from < keys.length; from += WINDOWS_PER_CALL) {
-        const flat: (string | number)[] = [];
-        const to = Math.min(from + WINDOWS_PER_CALL, keys.length);
-        for (let i = from; i < to; i++) {
-          const k = keys[i] as ContextKey;
-          flat.push(k.initiator, k.windowStartMs);
+      /** Indexes into `keys` of each returned triple, in call order. */
+      const order: number[][] = [];
+      const indexed = keys.map((k, i) => ({ k, i }));
+      let flat: (string | number)[] = [];
+      let inCall = 0;
+      for (const shards of groupBySlot(
+        indexed,
+        (x) => x.k.windowStartMs,
+        (x) => x.k.initiator,
+      )) {
+        for (const [shard, byInitiator] of shards) {
+          const first = byInitiator.values().next().value?.[0] as { k: ContextKey };
+          flat.push(first.k.windowStartMs, shard, byInitiator.size);
+          for (const [initiator, same] of byInitiator) {
+            flat.push(initiator);
+            order.push(same.map((x) => x.i));
+          }
+          inCall += byInitiator.size;
+          if (inCall >= WINDOWS_PER_CALL) {
+            calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
+            flat = [];
+            inCall = 0;
+          }
         }
-        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
       }
+      if (flat.length > 0)
+        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
       const results = (await Promise.all(calls)).flat();
-      return keys.map((_, i) => ({
-        distinct_dsts: Number(results[3 * i] ?? 0),
-        distinct_dst_ports: Number(results[3 * i + 1] ?? 0),
-        connections: Number(results[3 * i + 2] ?? 0),
-      }));
+      const byKey: EntityContext[] = new Array(keys.length);
+      order.forEach((indexes, j) => {
+        const context = {
+          distinct_dsts: Number(results[3 * j] ?? 0),
+          distinct_dst_ports: Number(results[3 * j + 1] ?? 0),
+          connections: Number(results[3 * j + 2] ?? 0),
+        };
+        for (const i of indexes) byKey[i] = context;
+      });
+      return byKey;
     });
+  }
+
+  /** One pair bucket's counters, undefined if none were applied. */
+  async pairCounters(src: string, dst: string, bucketStartMs: number): Promise<PairCounters | undefined> {
+    const v = await this.redis.hget(this.keys.pairs(bucketStartMs, initiatorShard(src)), `${src}>${dst}`);
+    if (v === null) return undefined;
+    const [connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts] = (v.split('|')[0] as string)
+      .split(' ')
+      .map(Number);
+    return {
+      connections: connections ?? 0,
+      fwd_bytes: fwd_bytes ?? 0,
+      bwd_bytes: bwd_bytes ?? 0,
+      fwd_pkts: fwd_pkts ?? 0,
+      bwd_pkts: bwd_pkts ?? 0,
+    };
   }
 
   async publishWatermarks(topic: string, watermarks: Map<number, number>): Promise<void> {

@@ -21,6 +21,7 @@ import {
 import { Redis } from 'ioredis';
 import { createApp } from '../src/app.ts';
 import type { SequencerConfig } from '../src/config.ts';
+import { initiatorShard, RedisSequencerState } from '../src/redis-state.ts';
 import {
   assertSameSequences,
   type Expected,
@@ -141,11 +142,12 @@ describe('sequencer on real Kafka and Redis', skip, () => {
     assertOutput(out, expected);
 
     // Pair counters per (initiator, responder, hour bucket) equal the sums over the sequences.
-    const sums = new Map<string, number[]>();
+    const sums = new Map<string, { src: string; dst: string; bucket: number; t: number[] }>();
     for (const s of expected.sequences) {
       const bucket = Math.floor(s.window_start_ms / config.pairBucketMs) * config.pairBucketMs;
-      const key = `${config.redisKeyPrefix}:pair:${s.src_ip}>${s.dst_ip}:${bucket}`;
-      const t = sums.get(key) ?? [0, 0, 0, 0, 0];
+      const key = `${s.src_ip}>${s.dst_ip}:${bucket}`;
+      const entry = sums.get(key) ?? { src: s.src_ip, dst: s.dst_ip, bucket, t: [0, 0, 0, 0, 0] };
+      const t = entry.t;
       for (const f of s.flows) {
         t[0] = (t[0] ?? 0) + 1;
         t[1] = (t[1] ?? 0) + f.fwd_bytes;
@@ -153,14 +155,25 @@ describe('sequencer on real Kafka and Redis', skip, () => {
         t[3] = (t[3] ?? 0) + f.fwd_pkts;
         t[4] = (t[4] ?? 0) + f.bwd_pkts;
       }
-      sums.set(key, t);
+      sums.set(key, entry);
     }
-    const pipeline = redis.pipeline();
-    for (const key of sums.keys())
-      pipeline.hmget(key, 'connections', 'fwd_bytes', 'bwd_bytes', 'fwd_pkts', 'bwd_pkts');
-    const stored = ((await pipeline.exec()) ?? []).map(([, v]) => (v as string[]).map(Number));
-    assert.deepEqual(stored, [...sums.values()]);
-    const ttl = await redis.ttl([...sums.keys()][0] as string);
+    const state = new RedisSequencerState(redis, {
+      keyPrefix: config.redisKeyPrefix,
+      ttlSeconds: config.statsTtlSeconds,
+      pairBucketMs: config.pairBucketMs,
+    });
+    const stored = await Promise.all(
+      [...sums.values()].map(async ({ src, dst, bucket }) => {
+        const c = await state.pairCounters(src, dst, bucket);
+        return c ? [c.connections, c.fwd_bytes, c.bwd_bytes, c.fwd_pkts, c.bwd_pkts] : undefined;
+      }),
+    );
+    assert.deepEqual(
+      stored,
+      [...sums.values()].map((e) => e.t),
+    );
+    const first = [...sums.values()][0] as { src: string; bucket: number };
+    const ttl = await redis.ttl(state.keys.pairs(first.bucket, initiatorShard(first.src)));
     assert.ok(ttl > 0 && ttl <= config.statsTtlSeconds, `pair counters expire (ttl ${ttl})`);
   });
 

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { InMemoryEntityStats, type WindowContribution } from '@tidewatch/sequencing';
+import { needsServices, serviceEndpoints, uniqueName } from '@tidewatch/testing';
+import { Redis } from 'ioredis';
+import { EXACT_DISTINCT_LIMIT, initiatorShard, RedisSequencerState } from '../src/redis-state.ts';
+
+const WS = 1_700_000_100_000 - (1_700_000_100_000 % 300_000);
+const BUCKET_MS = 3_600_000;
+
+function window(
+  initiator: string,
+  responder: string,
+  ws: number,
+  ports: number[],
+  n = 2,
+): WindowContribution {
+  return {
+    initiator,
+    responder,
+    windowStartMs: ws,
+    dstPorts: ports,
+    connections: n,
+    fwdBytes: 1000 * n + 7,
+    bwdBytes: 3_000_000_000 * n,
+    fwdPkts: 3 * n,
+    bwdPkts: 5 * n,
+  };
+}
+
+/** A busy network: several initiators, several windows, ports shared and not. */
+function traffic(): WindowContribution[] {
+  const out: WindowContribution[] = [];
+  for (let w = 0; w < 3; w++) {
+    for (let s = 0; s < 40; s++) {
+      const initiator = s % 2 ? `10.0.0.${s}` : `fd00::${s.toString(16)}`;
+      for (let d = 0; d <= s % 5; d++) {
+        out.push(
+          window(
+            initiator,
+            `192.168.1.${d + s}`,
+            WS + w * 300_000,
+            [443, 80 + d].slice(0, 1 + (d % 2)),
+            1 + d,
+          ),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+describe('Redis entity statistics (real Redis)', needsServices(), () => {
+  let redis: Redis;
+  before(() => {
+    redis = new Redis(serviceEndpoints()?.redisUrl as string);
+  });
+  after(async () => {
+    await redis?.quit();
+  });
+
+  const state = () =>
+    new RedisSequencerState(redis, {
+      keyPrefix: uniqueName('seqstate'),
+      ttlSeconds: 600,
+      pairBucketMs: BUCKET_MS,
+    });
+
+  async function assertSameAsExact(s: RedisSequencerState, windows: WindowContribution[]): Promise<void> {
+    const exact = new InMemoryEntityStats();
+    exact.applySync(windows);
+    const keys = windows.map((c) => ({ initiator: c.initiator, windowStartMs: c.windowStartMs }));
+    assert.deepEqual(
+      await s.contexts(keys),
+      keys.map((k) => exact.contextSync(k)),
+    );
+    const pairs = new Map<string, number[]>();
+    for (const c of windows) {
+      const k = `${c.initiator}|${c.responder}`;
+      const t = pairs.get(k) ?? [0, 0, 0, 0, 0];
+      [c.connections, c.fwdBytes, c.bwdBytes, c.fwdPkts, c.bwdPkts].forEach((v, i) => {
+        t[i] = (t[i] ?? 0) + v;
+      });
+      pairs.set(k, t);
+    }
+    const bucket = Math.floor(WS / BUCKET_MS) * BUCKET_MS;
+    for (const [k, [connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts]] of pairs) {
+      const [src, dst] = k.split('|') as [string, string];
+      assert.deepEqual(await s.pairCounters(src, dst, bucket), {
+        connections,
+        fwd_bytes,
+        bwd_bytes,
+        fwd_pkts,
+        bwd_pkts,
+      });
+    }
+  }
+
+  it('applies each conversation-window once: the same window twice in one call counts once', async () => {
+    const s = state();
+    const windows = traffic();
+    const doubled = windows.flatMap((w, i) => (i % 3 === 0 ? [w, { ...w }] : [w]));
+    await s.applyWindows(doubled);
+    await assertSameAsExact(s, windows);
+    const ttl = await redis.ttl(
+      s.keys.pairs(Math.floor(WS / BUCKET_MS) * BUCKET_MS, initiatorShard('10.0.0.1')),
+    );
+    assert.ok(ttl > 0 && ttl <= 600, `pair hashes expire (ttl ${ttl})`);
+    const entTtl = await redis.ttl(s.keys.entities(WS, initiatorShard('10.0.0.1')));
+    assert.ok(entTtl > 0 && entTtl <= 600, `entity hashes expire (ttl ${entTtl})`);
+  });
+
+  it('a replay after a crash between script and commit changes nothing (applied, then applied again with new windows)', async () => {
+    const s = state();
+    const windows = traffic();
+    const half = Math.floor(windows.length / 2);
+    await s.applyWindows(windows.slice(0, half + 10));
+    // Restart: the batch since the last commit is re-read and applied again, followed by new input.
+    await s.applyWindows(windows.slice(half - 30));
+    await assertSameAsExact(s, windows);
+    await s.applyWindows(windows);
+    await assertSameAsExact(s, windows);
+  });
+
+  it('keeps distinct responders and ports exactly up to the limit, then in a HyperLogLog; replays still count once', async () => {
+    const s = state();
+    const small: WindowContribution[] = [];
+    for (let d = 0; d < EXACT_DISTINCT_LIMIT; d++)
+      small.push(window('10.9.9.9', `172.20.0.${d}`, WS, [1000 + d], 1));
+    await s.applyWindows(small.slice(0, 10));
+    await s.applyWindows(small);
+    assert.deepEqual(await s.contexts([{ initiator: '10.9.9.9', windowStartMs: WS }]), [
+      {
+        distinct_dsts: EXACT_DISTINCT_LIMIT,
+        distinct_dst_ports: EXACT_DISTINCT_LIMIT,
+        connections: EXACT_DISTINCT_LIMIT,
+      },
+    ]);
+    // A scanner: 300 responders over two calls, one window with 2,000 ports.
+    const scan: WindowContribution[] = [];
+    for (let d = 0; d < 300; d++) scan.push(window('10.9.9.9', `172.21.${d >> 8}.${d & 255}`, WS, [22], 1));
+    const ports = Array.from({ length: 2000 }, (_, p) => p + 1);
+    scan.push(window('10.9.9.9', '172.22.0.1', WS, ports, 2000));
+    await s.applyWindows(scan.slice(0, 100));
+    await s.applyWindows(scan);
+    await s.applyWindows([...small, ...scan]);
+    const [context] = await s.contexts([{ initiator: '10.9.9.9', windowStartMs: WS }]);
+    const dsts = EXACT_DISTINCT_LIMIT + 301;
+    const distinctPorts = 2000; // the other ports (22, 1000..1031) are among 1..2000
+    assert.equal(context?.connections, EXACT_DISTINCT_LIMIT + 300 + 2000);
+    assert.ok(
+      Math.abs((context?.distinct_dsts ?? 0) - dsts) <= dsts * 0.02,
+      `distinct_dsts ${context?.distinct_dsts} ~ ${dsts}`,
+    );
+    assert.ok(
+      Math.abs((context?.distinct_dst_ports ?? 0) - distinctPorts) <= distinctPorts * 0.02,
+      `distinct_dst_ports ${context?.distinct_dst_ports} ~ ${distinctPorts}`,
+    );
+    assert.equal(await redis.exists(s.keys.distinct('dsts', WS, '10.9.9.9')), 1);
+    assert.ok((await redis.ttl(s.keys.distinct('ports', WS, '10.9.9.9'))) > 0);
+  });
+
+  it('reads zero context for an initiator-window with nothing applied', async () => {
+    const s = state();
+    assert.deepEqual(await s.contexts([{ initiator: '10.1.1.1', windowStartMs: WS }]), [
+      { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 },
+    ]);
+  });
+});
