@@ -80,6 +80,8 @@ function finding(i: number, labelled: boolean, salt: number): Finding {
     bwd_bytes: 5400,
     fwd_pkts: 12,
     bwd_pkts: 9,
+    // The detector's field order (finding-builder: the sequence facts end with the label).
+    label: labelled ? (malicious ? 1 : 0) : null,
     score: Math.round(r() * 1e6) / 1e6,
     anomaly: Math.round(r() * 1e6) / 1e6,
     verdict: malicious ? 'malicious' : 'benign',
@@ -109,7 +111,6 @@ function finding(i: number, labelled: boolean, salt: number): Finding {
         : [],
     },
     suppressed_by: null,
-    label: labelled ? (malicious ? 1 : 0) : null,
     scored_at_ms: start + 61_000,
   };
 }
