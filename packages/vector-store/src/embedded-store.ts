@@ -916,7 +916,7 @@ export class EmbeddedStore implements VectorStore {
         const slot = this.slotById.get(id);
         if (slot === undefined || !this.arena.has(slot)) continue;
         const next = { ...this.payloadOf(slot), ...patch };
-        this.setRecord(slot, next);
+        this.setRecord(slot, next, true);
         this.cols.set(slot, next);
         if (this.cols.labelled[slot] !== 1) this.labelled.remove(slot);
         else if (!this.labelled.has(slot))
@@ -941,11 +941,20 @@ export class EmbeddedStore implements VectorStore {
     this.maybeRepack();
   }
 
-  /** Encodes a payload as the slot's record. */
-  private setRecord(slot: number, payload: Finding): void {
+  /**
+   * Encodes a payload as the slot's record. `seal`: add no string-table entries (a patch, applied
+   * after its frame is on disk: entries it added would take codes that upserts encoded meanwhile
+   * already hold in frames still to come, and replay would assign them differently).
+   */
+  private setRecord(slot: number, payload: Finding, seal = false): void {
     const w = this.writer;
     w.reset();
-    w.payload(payload, this.table);
+    this.table.sealed = seal;
+    try {
+      w.payload(payload, this.table);
+    } finally {
+      this.table.sealed = false;
+    }
     this.arena.set(slot, w.buf, 0, w.pos);
   }
 

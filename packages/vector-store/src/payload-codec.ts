@@ -117,6 +117,8 @@ export class StringTable {
   private readonly codes = new Map<string, number>();
   /** Entries [0, durable) are on disk. */
   durable = 0;
+  /** While true, `intern` only finds existing entries (new strings are written inline). */
+  sealed = false;
 
   get size(): number {
     return this.values.length;
@@ -125,7 +127,7 @@ export class StringTable {
   /** The string's code, adding it while the table has room (undefined when full). */
   intern(s: string): number | undefined {
     const c = this.codes.get(s);
-    if (c !== undefined || this.values.length >= TABLE_MAX) return c;
+    if (c !== undefined || this.sealed || this.values.length >= TABLE_MAX) return c;
     const code = this.values.length;
     this.values.push(s);
     this.codes.set(s, code);

@@ -257,3 +257,36 @@ describe('EmbeddedStore log format', () => {
     }
   });
 });
+
+describe('EmbeddedStore string table across interleaved writes', () => {
+  it('replays a patch that brings new strings while an upsert with other new strings is queued behind it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-format2-'));
+    try {
+      const point = (i: number, over: Partial<Finding> = {}) => ({
+        id: contractFinding(i).sequence_id,
+        vector: contractVector(i),
+        payload: { ...contractFinding(i), ...over },
+      });
+      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await a.init();
+      await a.upsert([point(0)]);
+      // The patch's write is under way when the upsert (with strings new to the table) is issued;
+      // the patch's new string is met only when the patch applies, after the upsert was encoded.
+      const patched = a.updatePayload([point(0).id], { suppressed_by: 'rule-new-1', status: 'suppressed' });
+      await new Promise((resolve) => setImmediate(resolve));
+      const upserted = a.upsert([point(1, { model_version: 'model-new-2' })]);
+      await Promise.all([patched, upserted]);
+      await a.upsert([point(2, { model_version: 'model-new-3' })]);
+      const want = await Promise.all([0, 1, 2].map((i) => a.get(point(i).id)));
+      await a.close();
+      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await b.init();
+      for (const [i, p] of want.entries()) assert.deepEqual(await b.get(point(i).id), p);
+      assert.equal((await b.get(point(0).id))?.payload.suppressed_by, 'rule-new-1');
+      assert.equal(await b.count({ modelVersion: 'model-new-2' }), 1);
+      await b.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
