@@ -137,6 +137,9 @@ def assemble(corpus: Corpus, cfg: TrainConfig, results: dict) -> dict | None:
             thr["inner_fpr"] = choose_threshold_fpr(sc, y, cfg.inner_fpr)
         bundle["folds"][k] = {"thresholds": thr, "config": r["config"], "state": r["state"], "seconds": r["seconds"],
                               "train_captures": r["train_captures"]}
+        if "inner_fpr" in thr:
+            # kept so that other threshold rules can be applied to the same inner scores later
+            bundle["folds"][k]["inner_scores"] = {"idx": idx, "score": sc}
     fin = results.get(("final", None, None))
     if fin is not None:
         lab = np.nonzero(corpus.y >= 0)[0]
