@@ -221,59 +221,62 @@ return out
 /** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
 const WINDOWS_PER_CALL = 1000;
 
-/** Items grouped by (window start, shard), then by initiator, in order of first appearance. */
-function groupBySlot<T>(
+/** Items by window start, then by shard of their initiator (in order of appearance). */
+function bySlot<T>(
   items: T[],
   windowStart: (x: T) => number,
   initiator: (x: T) => string,
-): Map<number, Map<string, T[]>>[] {
-  const bySlot = new Map<number, Map<number, Map<string, T[]>>>();
+): Map<number, T[][]> {
+  const slots = new Map<number, T[][]>();
+  let recentStart = Number.NaN;
+  let recent: T[][] = [];
   for (const x of items) {
     const ws = windowStart(x);
-    const ip = initiator(x);
-    let shards = bySlot.get(ws);
-    if (!shards) {
-      shards = new Map();
-      bySlot.set(ws, shards);
+    if (ws !== recentStart) {
+      let shards = slots.get(ws);
+      if (!shards) {
+        shards = [];
+        slots.set(ws, shards);
+      }
+      recent = shards;
+      recentStart = ws;
     }
-    const shard = initiatorShard(ip);
-    let byInitiator = shards.get(shard);
-    if (!byInitiator) {
-      byInitiator = new Map();
-      shards.set(shard, byInitiator);
-    }
-    const list = byInitiator.get(ip);
+    const shard = initiatorShard(initiator(x));
+    const list = recent[shard];
     if (list) list.push(x);
-    else byInitiator.set(ip, [x]);
+    else recent[shard] = [x];
   }
-  return [...bySlot.values()];
+  return slots;
 }
 
-/** The APPLY_WINDOWS argument of some contributions. */
+const startOf = (c: WindowContribution) => c.windowStartMs;
+const initiatorOf = (c: WindowContribution) => c.initiator;
+
+/**
+ * The APPLY_WINDOWS argument of some contributions: grouped by slot hash, one initiator block per
+ * window (the script merges the blocks of one initiator).
+ */
 export function applyArgument(contributions: WindowContribution[]): string {
   const out: (string | number)[] = [];
-  for (const shards of groupBySlot(
-    contributions,
-    (c) => c.windowStartMs,
-    (c) => c.initiator,
-  )) {
-    for (const [shard, byInitiator] of shards) {
-      const first = byInitiator.values().next().value?.[0] as WindowContribution;
-      out.push(first.windowStartMs, shard, byInitiator.size);
-      for (const [initiator, group] of byInitiator) {
-        out.push(initiator, group.length);
-        for (const c of group) {
-          out.push(
-            c.responder,
-            c.connections,
-            c.fwdBytes,
-            c.bwdBytes,
-            c.fwdPkts,
-            c.bwdPkts,
-            c.dstPorts.length,
-          );
-          for (const port of c.dstPorts) out.push(port);
-        }
+  for (const [ws, shards] of bySlot(contributions, startOf, initiatorOf)) {
+    for (let shard = 0; shard < shards.length; shard++) {
+      const list = shards[shard];
+      if (!list) continue;
+      out.push(ws, shard, list.length);
+      for (const c of list) {
+        const ports = c.dstPorts;
+        out.push(
+          c.initiator,
+          1,
+          c.responder,
+          c.connections,
+          c.fwdBytes,
+          c.bwdBytes,
+          c.fwdPkts,
+          c.bwdPkts,
+          ports.length,
+        );
+        for (let i = 0; i < ports.length; i++) out.push(ports[i] as number);
       }
     }
   }
@@ -356,44 +359,42 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
       const calls: Promise<number[]>[] = [];
-      /** Indexes into `keys` of each returned triple, in call order. */
-      const order: number[][] = [];
-      const indexed = keys.map((k, i) => ({ k, i }));
+      /** The index in `keys` of each returned triple, in call order. */
+      const order: number[] = [];
       let flat: (string | number)[] = [];
-      let inCall = 0;
-      for (const shards of groupBySlot(
-        indexed,
-        (x) => x.k.windowStartMs,
-        (x) => x.k.initiator,
-      )) {
-        for (const [shard, byInitiator] of shards) {
-          const first = byInitiator.values().next().value?.[0] as { k: ContextKey };
-          flat.push(first.k.windowStartMs, shard, byInitiator.size);
-          for (const [initiator, same] of byInitiator) {
-            flat.push(initiator);
-            order.push(same.map((x) => x.i));
+      const indexes = keys.map((_, i) => i);
+      const slots = bySlot(
+        indexes,
+        (i) => (keys[i] as ContextKey).windowStartMs,
+        (i) => (keys[i] as ContextKey).initiator,
+      );
+      for (const [ws, shards] of slots) {
+        for (let shard = 0; shard < shards.length; shard++) {
+          const list = shards[shard];
+          if (!list) continue;
+          flat.push(ws, shard, list.length);
+          for (const i of list) {
+            flat.push((keys[i] as ContextKey).initiator);
+            order.push(i);
           }
-          inCall += byInitiator.size;
-          if (inCall >= WINDOWS_PER_CALL) {
+          if (flat.length >= WINDOWS_PER_CALL) {
             calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
             flat = [];
-            inCall = 0;
           }
         }
       }
       if (flat.length > 0)
         calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
       const results = (await Promise.all(calls)).flat();
-      const byKey: EntityContext[] = new Array(keys.length);
-      order.forEach((indexes, j) => {
-        const context = {
+      const contexts: EntityContext[] = new Array(keys.length);
+      order.forEach((i, j) => {
+        contexts[i] = {
           distinct_dsts: Number(results[3 * j] ?? 0),
           distinct_dst_ports: Number(results[3 * j + 1] ?? 0),
           connections: Number(results[3 * j + 2] ?? 0),
         };
-        for (const i of indexes) byKey[i] = context;
       });
-      return byKey;
+      return contexts;
     });
   }
 
