@@ -383,12 +383,50 @@ def report(version: str, corpus: Corpus, raw: list[dict], log=print) -> str:
     return "\n".join(L)
 
 
+def threshold_caps(bundle_path: Path, corpus: Corpus, caps=(0.99, 0.999, 0.9999, 1.0)) -> str:
+    """The inner_fpr rule under other caps, from a `model.experiments run` bundle's kept inner scores (same models,
+    same inner scores; only the cap on the threshold differs). Per-sequence held-out F1 / FPR (TP/FP)."""
+    from .training import choose_threshold_fpr
+
+    b = torch.load(bundle_path, map_location="cpu", weights_only=False)
+    folds = corpus_folds(corpus)
+    names = [c.name for c in corpus.captures]
+    y, lab, oof = corpus.y, corpus.y >= 0, b["oof"]
+    rate = b["config"].get("inner_fpr", 0.01)
+    cols, header = [], []
+    for cap in caps:
+        thr = np.zeros(corpus.count)
+        ths = []
+        for k, f in b["folds"].items():
+            s = f["inner_scores"]
+            t = choose_threshold_fpr(s["score"], y[s["idx"]], rate, hi=cap)
+            thr[folds == k] = t
+            ths.append(f"{k} {t:.5f}")
+        cols.append(thr)
+        p = binary_metrics(y[lab], oof[lab] >= thr[lab])
+        header.append(f"- cap {cap}: thresholds {', '.join(ths)}; pooled F1 {p['f1']:.4f} / FPR {p['fpr']:.4f}")
+    L = [f"inner_fpr (FPR <= {rate}) thresholds under other caps, {bundle_path}:", "", *header, "",
+         "| capture | " + " | ".join(f"cap {c}" for c in caps) + " |", "|---|" + "---|" * len(caps)]
+    for ci, n in enumerate(names):
+        q = corpus.capture == ci
+        cells = []
+        for thr in cols:
+            m = binary_metrics(y[q], oof[q] >= thr[q])
+            cells.append(f"{_f(m['f1'])} / {m['fpr']:.4f} ({m['tp']}/{m['fp']})")
+        L.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(L)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="model.diagnose")
     ap.add_argument("--version")
     ap.add_argument("--out", help="write the markdown report here (default: stdout)")
+    ap.add_argument("--bundle", help="instead: the inner_fpr threshold under other caps, from a model.experiments bundle")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.bundle:
+        print(threshold_caps(Path(args.bundle), build_corpus()))
+        return 0
     version = args.version or (VERSIONS_DIR / "DEFAULT").read_text().strip()
     from .raw_sequences import corpus_raw_sequences
 

@@ -36,4 +36,6 @@ def test_outer_inner_and_final_tasks_respect_the_held_out_networks():
         assert k not in set(folds[idx])
         sc = np.concatenate([x["eval_score"] for x in inner])
         assert f["thresholds"]["inner_fpr"] == choose_threshold_fpr(sc, corpus.y[idx], cfg.inner_fpr)
+        np.testing.assert_array_equal(f["inner_scores"]["idx"], idx)
+        np.testing.assert_array_equal(f["inner_scores"]["score"], sc)
     assert set(bundle["final"]["thresholds"]) == {"train_fpr", "inner_f1", "inner_fpr"}
