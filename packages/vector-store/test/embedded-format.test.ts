@@ -290,3 +290,39 @@ describe('EmbeddedStore string table across interleaved writes', () => {
     }
   });
 });
+
+describe('EmbeddedStore point ids that are not lower-case UUIDs', () => {
+  it('keep their exact text through the log, a reopen and readPointLog', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-format2-'));
+    try {
+      const ids = [
+        'plain-id',
+        testUuid('upper').toUpperCase(),
+        'ünïcode ✓',
+        'x'.repeat(300),
+        testUuid('lower'),
+      ];
+      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await a.init();
+      await a.upsert(
+        ids.map((id, i) => ({
+          id,
+          vector: contractVector(i),
+          payload: { ...contractFinding(i), sequence_id: id },
+        })),
+      );
+      await a.close();
+      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await b.init();
+      for (const [i, id] of ids.entries()) {
+        const got = await b.get(id);
+        assert.equal(got?.id, id);
+        assert.deepEqual(got?.payload, { ...contractFinding(i), sequence_id: id });
+      }
+      await b.close();
+      assert.deepEqual((await readPointLog(dir)).upserts, ids);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
