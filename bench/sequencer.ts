@@ -16,13 +16,14 @@
 import { connect } from 'node:net';
 import { KafkaBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
-import { createApp, loadSequencerConfig } from '@tidewatch/sequencer';
+import { connectRedisState, createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
   FlowDecoder,
   InMemoryEntityStats,
   PartitionSequencer,
   SequenceEncoder,
   sequencingSpec,
+  type WindowContribution,
   windowContribution,
   windowSequences,
 } from '@tidewatch/sequencing';
@@ -36,7 +37,10 @@ const opt = (name: string, dflt: number) => {
 const FLOWS = opt('--flows', 300_000);
 const CONVERSATIONS = opt('--conversations', 20_000);
 const REPS = opt('--reps', 3);
-/** `--only redis,core` runs just those paths (profiling); the default runs all four. */
+/**
+ * `--only redis,core` runs just those paths (profiling); the default runs all four. `--only script`
+ * measures the Redis statistics scripts alone (server CPU and memory per conversation-window).
+ */
 const ONLY = (() => {
   const i = args.indexOf('--only');
   return new Set(i >= 0 ? (args[i + 1] ?? '').split(',') : ['pass', 'redis', 'memory', 'core']);
@@ -164,6 +168,16 @@ async function passThrough(): Promise<Run> {
 
 /** Redis server CPU seconds so far (INFO cpu over a plain socket: the bench needs no client). */
 async function redisCpuSeconds(): Promise<number> {
+  const text = await redisInfo('cpu', 'used_cpu_user:');
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(text)?.[1] ?? Number.NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+async function redisUsedMemory(): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redisInfo('memory', 'used_memory:'))?.[1] ?? Number.NaN);
+}
+
+async function redisInfo(section: string, expect: string): Promise<string> {
   const url = new URL(redisUrl as string);
   const socket = connect(Number(url.port || 6379), url.hostname);
   let text = '';
@@ -171,14 +185,59 @@ async function redisCpuSeconds(): Promise<number> {
     socket.on('error', reject);
     socket.on('data', (chunk) => {
       text += chunk.toString();
-      if (text.includes('used_cpu_user:') && text.endsWith('\r\n')) resolve();
+      if (text.includes(expect) && text.endsWith('\r\n')) resolve();
     });
     if (url.password) socket.write(`AUTH ${decodeURIComponent(url.password)}\r\n`);
-    socket.write('INFO cpu\r\n');
+    socket.write(`INFO ${section}\r\n`);
   });
   socket.destroy();
-  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(text)?.[1] ?? Number.NaN);
-  return field('used_cpu_user') + field('used_cpu_sys');
+  return text;
+}
+
+/**
+ * The Redis statistics scripts alone on this input's conversation-windows (sealed as the core run
+ * seals them, ~2,000 flows per flush): Redis server CPU per window for applying, reading the
+ * contexts and replaying everything once more (a no-op), and Redis memory per window.
+ */
+async function scriptRun(): Promise<{ apply: number; contexts: number; replay: number; bytes: number }> {
+  const spec = sequencingSpec();
+  const seq = new PartitionSequencer(spec);
+  const flushes: WindowContribution[][] = [];
+  flows.forEach((f, i) => {
+    seq.push(f, i);
+    if (i % 2000 === 1999) flushes.push(seq.seal().map(windowContribution));
+  });
+  seq.idleFlush();
+  flushes.push(seq.seal().map(windowContribution));
+  const windows = flushes.reduce((n, f) => n + f.length, 0);
+  const prefix = uniqueName('bench-seq-script');
+  const { state, redis, close } = await connectRedisState(redisUrl as string, {
+    keyPrefix: prefix,
+    ttlSeconds: 600,
+    pairBucketMs: 3_600_000,
+  });
+  const m0 = await redisUsedMemory();
+  const c0 = await redisCpuSeconds();
+  for (const f of flushes) await state.applyWindows(f);
+  const c1 = await redisCpuSeconds();
+  const m1 = await redisUsedMemory();
+  for (const f of flushes) await state.contexts(f);
+  const c2 = await redisCpuSeconds();
+  for (const f of flushes) await state.applyWindows(f);
+  const c3 = await redisCpuSeconds();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await close();
+  return {
+    apply: ((c1 - c0) / windows) * 1e6,
+    contexts: ((c2 - c1) / windows) * 1e6,
+    replay: ((c3 - c2) / windows) * 1e6,
+    bytes: (m1 - m0) / windows,
+  };
 }
 
 async function sequencer(
@@ -294,6 +353,7 @@ function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: 
 const results: Record<string, Run[]> = { pass: [], redis: [], memory: [], core: [] };
 const extra: { sequences: number; drainSeconds: number; redisCpu: number; redisOps: Map<string, number> }[] =
   [];
+const scripts: { apply: number; contexts: number; replay: number; bytes: number }[] = [];
 for (let r = 0; r < REPS; r++) {
   if (ONLY.has('pass')) results['pass']?.push(await passThrough());
   if (ONLY.has('redis')) {
@@ -303,6 +363,7 @@ for (let r = 0; r < REPS; r++) {
   }
   if (ONLY.has('memory')) results['memory']?.push(await sequencer('memory'));
   if (ONLY.has('core')) results['core']?.push(core());
+  if (ONLY.has('script')) scripts.push(await scriptRun());
 }
 await bus.close();
 
@@ -327,15 +388,23 @@ const floor = line('pass-through (consume+produce)', results['pass'] ?? []);
 line('sequencer, Redis entity stats', results['redis'] ?? [], floor);
 line('sequencer, in-memory entity stats', results['memory'] ?? [], floor);
 line('core only (decode+sequence+encode)', results['core'] ?? [], floor);
-console.log(
-  `sequences emitted per run: ${extra[0]?.sequences}; last window emitted ${median(extra.map((e) => e.drainSeconds)).toFixed(1)} s after the last flow was consumed (idle flush after 1 s)`,
-);
-const ops = [...(extra[0]?.redisOps.keys() ?? [])].map(
-  (op) => `${op} ${median(extra.map((e) => e.redisOps.get(op) ?? 0)).toFixed(2)} s`,
-);
-console.log(
-  `Redis (sequencer run): server CPU ${median(extra.map((e) => e.redisCpu)).toFixed(2)} s (${((median(extra.map((e) => e.redisCpu)) / WINDOWS) * 1e6).toFixed(1)} us per conversation-window); round trips awaited: ${ops.join(', ')}`,
-);
+if (extra.length > 0) {
+  console.log(
+    `sequences emitted per run: ${extra[0]?.sequences}; last window emitted ${median(extra.map((e) => e.drainSeconds)).toFixed(1)} s after the last flow was consumed (idle flush after 1 s)`,
+  );
+  const ops = [...(extra[0]?.redisOps.keys() ?? [])].map(
+    (op) => `${op} ${median(extra.map((e) => e.redisOps.get(op) ?? 0)).toFixed(2)} s`,
+  );
+  console.log(
+    `Redis (sequencer run): server CPU ${median(extra.map((e) => e.redisCpu)).toFixed(2)} s (${((median(extra.map((e) => e.redisCpu)) / WINDOWS) * 1e6).toFixed(1)} us per conversation-window); round trips awaited: ${ops.join(', ')}`,
+  );
+}
+if (scripts.length > 0) {
+  const m = (k: 'apply' | 'contexts' | 'replay' | 'bytes') => median(scripts.map((x) => x[k])).toFixed(1);
+  console.log(
+    `Redis scripts alone: server CPU per conversation-window: apply ${m('apply')} us, contexts ${m('contexts')} us, replay (no-op) ${m('replay')} us; Redis memory ${m('bytes')} bytes per window`,
+  );
+}
 for (const perConversation of [1, 8]) {
   const m = memoryPerConversation(perConversation);
   console.log(

@@ -2,4 +2,4 @@ export { createApp, type SequencerApp, type SequencerDeps } from './app.ts';
 export { ConfigError, loadSequencerConfig, type SequencerConfig } from './config.ts';
 export { IDLE_WATERMARK, MemoryCoordination, type SequencerCoordination } from './coordination.ts';
 export { createSequencerMetrics, type SequencerMetrics } from './metrics.ts';
-export { RedisSequencerState, SequencerKeys } from './redis-state.ts';
+export { connectRedisState, RedisSequencerState, SequencerKeys } from './redis-state.ts';

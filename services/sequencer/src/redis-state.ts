@@ -1,6 +1,6 @@
 import type { EntityContext } from '@tidewatch/contracts';
 import type { ContextKey, EntityStats, PartitionCheckpoint, WindowContribution } from '@tidewatch/sequencing';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { decodeCheckpoint, encodeCheckpoint, type SequencerCoordination } from './coordination.ts';
 
 /** The scripts below, as ioredis defines them (no KEYS: the scripts name their keys). */
@@ -507,4 +507,20 @@ async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unk
     if (error) throw error;
     return value;
   });
+}
+
+/** A RedisSequencerState on its own connection (benchmarks, tools); `close` quits the connection. */
+export async function connectRedisState(
+  url: string,
+  settings: RedisStateSettings,
+): Promise<{ state: RedisSequencerState; redis: Redis; close(): Promise<void> }> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  return {
+    state: new RedisSequencerState(redis, settings),
+    redis,
+    close: async () => {
+      await redis.quit();
+    },
+  };
 }
