@@ -9,9 +9,9 @@ export const command: Command = {
 Trains the default flow model (self-supervised pre-training, then the detection and ATT&CK heads) on
 every capture under ../shared/testdata/labeled, with a leave-one-network-out evaluation (one model per
 held-out network, kept under loco/), exports ONNX + manifest.json + golden.json + EVALUATION.md to
-model/versions/<V>/. Uses a CUDA GPU when PyTorch sees one: then the fold thresholds come from inner
-leave-one-network-out models (--threshold inner_fpr, 26 trainings in parallel processes); without one, from
-each fold's training scores (train_fpr), which fits the 30-minute CPU budget (see model/README.md). Runs \`python -m model.train\` in the
+model/versions/<V>/. Fold thresholds come from inner leave-one-network-out models (--threshold inner_fpr:
+26 trainings + the final one, about 14 minutes on a 2-core CPU, parallel processes on a CUDA GPU when PyTorch
+sees one); --threshold train_fpr takes them from each fold's own training scores (see model/README.md). Runs \`python -m model.train\` in the
 Python environment of scripts/python-env.sh (created on first use).`,
   run(argv) {
     return runModelModule('model.train', argv);
