@@ -32,7 +32,7 @@ export function windowSequences(
         flows.length <= spec.max_flows
           ? flows
           : flows.slice(part * spec.max_flows, (part + 1) * spec.max_flows),
-      context: { ...context },
+      context,
     });
   }
   return out;
