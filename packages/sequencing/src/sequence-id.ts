@@ -1,15 +1,27 @@
 import { hash } from 'node:crypto';
 
-/** ASCII code of the variant hex digit for each hex digit's code: (n & 0x3) | 0x8. */
-const VARIANT = new Uint8Array(128);
-for (const c of '0123456789abcdef') {
-  VARIANT[c.charCodeAt(0)] = ((Number.parseInt(c, 16) & 0x3) | 0x8).toString(16).charCodeAt(0);
-}
-
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
 
-/** The UUID is assembled here: one flat string (the encoder and the Kafka key read it char by char). */
-const uuid = Buffer.from('00000000-0000-5000-0000-000000000000', 'latin1') as Latin1Buffer;
+/** Lower-case hex digits of each byte value: codes 2b and 2b+1. */
+const HEX_CODES = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  const hex = b.toString(16).padStart(2, '0');
+  HEX_CODES[2 * b] = hex.charCodeAt(0);
+  HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
+}
+
+/**
+ * The hash input is written here (no template string, no window start formatted per call) and
+ * hashed through a view of exactly its length, made once per length.
+ */
+const INPUT_BYTES = 512;
+const input = Buffer.alloc(INPUT_BYTES);
+const inputViews: Buffer[] = [];
+for (let n = 0; n <= INPUT_BYTES; n++) inputViews.push(input.subarray(0, n));
+/** The UUID is assembled here and read back as one flat string (the encoder and the Kafka key read it). */
+const uuid = Buffer.alloc(36) as Latin1Buffer;
+let lastWindowStart = Number.NaN;
+let lastWindowStartText = '';
 
 /**
  * Deterministic sequence id (rule 5): a UUID (version 5 layout) from
@@ -22,14 +34,54 @@ export function sequenceId(
   windowStartMs: number,
   part: number,
 ): string {
-  const hex = hash('sha256', `${namespace}|${srcIp}|${dstIp}|${windowStartMs}|${part}`, 'hex');
-  // Hex digits 0-31 into the 8-4-4-4-12 layout; digit 12 (byte 6's high nibble) becomes the
-  // version 5, digit 16 (byte 8's high nibble) keeps its low two bits under the 0b10 variant.
-  for (let i = 0; i < 8; i++) uuid[i] = hex.charCodeAt(i);
-  for (let i = 8; i < 12; i++) uuid[i + 1] = hex.charCodeAt(i);
-  for (let i = 13; i < 16; i++) uuid[i + 2] = hex.charCodeAt(i);
-  uuid[19] = VARIANT[hex.charCodeAt(16)] as number;
-  for (let i = 17; i < 20; i++) uuid[i + 3] = hex.charCodeAt(i);
-  for (let i = 20; i < 32; i++) uuid[i + 4] = hex.charCodeAt(i);
+  if (windowStartMs !== lastWindowStart) {
+    lastWindowStart = windowStartMs;
+    lastWindowStartText = String(windowStartMs);
+  }
+  const partText = part < 10 && part >= 0 ? '' : String(part);
+  let n = -1;
+  if (
+    namespace.length + srcIp.length + dstIp.length + lastWindowStartText.length + partText.length + 5 <=
+    INPUT_BYTES
+  ) {
+    n = putAscii(namespace, 0);
+    if (n >= 0) input[n++] = 0x7c; // |
+    n = putAscii(srcIp, n);
+    if (n >= 0) input[n++] = 0x7c;
+    n = putAscii(dstIp, n);
+    if (n >= 0) input[n++] = 0x7c;
+    n = putAscii(lastWindowStartText, n);
+    if (n >= 0) {
+      input[n++] = 0x7c;
+      if (partText === '') input[n++] = 0x30 + part;
+      else n = putAscii(partText, n);
+    }
+  }
+  // The digest as one char per byte ('binary' is latin1); a non-ASCII (or very long) input is hashed as UTF-8 text.
+  const digest =
+    n >= 0
+      ? hash('sha256', inputViews[n] as Buffer, 'binary')
+      : hash('sha256', `${namespace}|${srcIp}|${dstIp}|${windowStartMs}|${part}`, 'binary');
+  let o = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) uuid[o++] = 0x2d; // -
+    let b = digest.charCodeAt(i);
+    if (i === 6)
+      b = (b & 0x0f) | 0x50; // version 5
+    else if (i === 8) b = (b & 0x3f) | 0x80; // variant 0b10
+    uuid[o++] = HEX_CODES[2 * b] as number;
+    uuid[o++] = HEX_CODES[2 * b + 1] as number;
+  }
   return uuid.latin1Slice(0, 36);
+}
+
+/** Writes ASCII text at `pos`; -1 when `pos` is -1 or the text is not ASCII. */
+function putAscii(text: string, pos: number): number {
+  if (pos < 0) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    input[pos++] = c;
+  }
+  return pos;
 }
