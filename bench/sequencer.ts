@@ -372,12 +372,15 @@ const line = (label: string, runs: Run[], floor?: number) => {
   const rate = median(runs.map((x) => FLOWS / x.seconds));
   const perCpu = median(runs.map((x) => FLOWS / x.cpuSeconds));
   const ratio = floor ? `  ${((rate / floor) * 100).toFixed(0)}% of pass-through` : '';
+  // CPU per conversation-window, median and the spread of the reps (the shared box is noisy).
+  const usPerWindow = runs.map((x) => (x.cpuSeconds / WINDOWS) * 1e6);
+  const perWindow = `  ${((FLOWS / perCpu / WINDOWS) * 1e6).toFixed(2)} us CPU per window (${Math.min(...usPerWindow).toFixed(2)}-${Math.max(...usPerWindow).toFixed(2)})`;
   console.log(
     `${label.padEnd(34)} ${Math.round(rate).toLocaleString('en').padStart(9)} flows/s wall   ${Math.round(
       perCpu,
     )
       .toLocaleString('en')
-      .padStart(9)} flows per CPU-second${ratio}`,
+      .padStart(9)} flows per CPU-second${perWindow}${ratio}`,
   );
   return rate;
 };
