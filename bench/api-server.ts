@@ -11,21 +11,15 @@ import { join } from 'node:path';
 import type { Finding, Severity } from '@tidewatch/contracts';
 import { createApp, EmbeddedDocumentStore, loadConfig } from '@tidewatch/query-api';
 import { EmbeddedStore, type StoredPoint } from '@tidewatch/vector-store';
+import { seededRandom } from '@tidewatch/testing';
 
 const N = Number(process.env['BENCH_FINDINGS'] ?? 1_000_000);
 const DIM = 64;
 const T0 = Date.UTC(2026, 10, 1);
 const DAYS = 7;
 
-// mulberry32: the same data every run.
-let seed = 42;
-function rand(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// The same data every run.
+const rand = seededRandom(42);
 
 function uuid(n: number): string {
   const h = n.toString(16).padStart(12, '0');

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
+import { seededRandom } from '@tidewatch/testing';
 
 /**
  * Deterministic benchmark sequences whose lengths follow the labelled captures (bench/model-lengths.json).
@@ -8,18 +9,6 @@ import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
 const lengths = JSON.parse(readFileSync(new URL('./model-lengths.json', import.meta.url), 'utf8')) as {
   histogram: Record<string, number>;
 };
-
-/** mulberry32: a tiny 32-bit PRNG, easy to mirror exactly in Python. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LENGTHS = Object.entries(lengths.histogram).map(([k, v]) => [Number(k), v] as const);
 const TOTAL = LENGTHS.reduce((s, [, v]) => s + v, 0);
@@ -38,7 +27,7 @@ function drawLength(r: number): number {
 const pick = <T>(xs: readonly T[], r: number): T => xs[Math.floor(r * xs.length)] as T;
 
 export function modelBenchSequences(count: number, seed = 42): Sequence[] {
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const out: Sequence[] = [];
   for (let s = 0; s < count; s++) {
     const len = drawLength(rand());

@@ -27,7 +27,7 @@ import {
   windowContribution,
   windowSequences,
 } from '@tidewatch/sequencing';
-import { uniqueName } from '@tidewatch/testing';
+import { uniqueName, seededRandom } from '@tidewatch/testing';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -54,14 +54,7 @@ if (brokers.length === 0 || !redisUrl) {
   process.exit(2);
 }
 
-let seed = 7;
-function rand(): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = seededRandom(7);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

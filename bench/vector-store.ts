@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Finding } from '@tidewatch/contracts';
 import { EmbeddedStore, type UpsertPoint } from '@tidewatch/vector-store';
+import { seededRandom } from '@tidewatch/testing';
 
 const env = process.env;
 const POINTS = Number(env['TW_VS_POINTS'] ?? 32_768);
@@ -34,18 +35,7 @@ const DIM = 64;
 const BATCH = 512;
 const K = 4;
 
-function rng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-let r = rng(7);
+let r = seededRandom(7);
 const basis = Array.from({ length: 8 }, () => Float32Array.from({ length: DIM }, () => r() - 0.5));
 const distinct = Array.from({ length: 4096 }, () => {
   const v = new Float32Array(DIM);
@@ -159,7 +149,7 @@ async function main(): Promise<void> {
   // Alternating which goes first, so JIT warm-up and the machine's load fall on both.
   for (const [fi, frac] of FRACTIONS.entries())
     for (const impl of fi % 2 === 0 ? impls : [...impls].reverse()) {
-      r = rng(100 + fi); // the same points and queries for every implementation
+      r = seededRandom(100 + fi); // the same points and queries for every implementation
       const dir = await mkdtemp(join(tmpdir(), 'tw-vs-bench-'));
       try {
         const store = new impl.Store({ dir, dim: DIM });

@@ -79,3 +79,18 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
 }
+
+/**
+ * Reproducible pseudo-random numbers in [0, 1) (mulberry32) for test and benchmark data: the same
+ * seed gives the same sequence on every run and machine (model/bench_inputs.py mirrors it).
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

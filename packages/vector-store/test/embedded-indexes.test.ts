@@ -12,18 +12,7 @@ import {
   type StoredPoint,
 } from '../src/index.ts';
 import { testUuid } from './contract.ts';
-
-/** mulberry32: reproducible random data. */
-function rng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@tidewatch/testing';
 
 const SEVERITIES: Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
 const STATUSES: FindingStatus[] = ['new', 'in_progress', 'suppressed', 'resolved'];
@@ -160,7 +149,7 @@ const SORTS: ({ field: SortField; order: 'asc' | 'desc' } | undefined)[] = [
 describe('EmbeddedStore list indexes against a brute-force reference', () => {
   let dir: string;
   let store: EmbeddedStore;
-  const r = rng(7);
+  const r = seededRandom(7);
   const live = new Map<string, Finding>();
 
   before(async () => {
@@ -261,7 +250,7 @@ describe('EmbeddedStore IVF kNN', () => {
   let dir: string;
   let store: EmbeddedStore;
   const dim = 16;
-  const r = rng(11);
+  const r = seededRandom(11);
   const vectors = new Map<string, number[]>();
   const payloads = new Map<string, Finding>();
   const unit = (v: number[]) => {

@@ -12,18 +12,7 @@ import {
   type SimilarHit,
 } from '../src/index.ts';
 import { contractFinding, testUuid } from './contract.ts';
-
-/** mulberry32: reproducible random data. */
-function rng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@tidewatch/testing';
 
 const DIM = 8;
 const T0 = Date.UTC(2026, 0, 1);
@@ -31,7 +20,7 @@ const T0 = Date.UTC(2026, 0, 1);
 describe('EmbeddedStore nearest labelled points (dense labelled index) against brute force', () => {
   let dir: string;
   let store: EmbeddedStore;
-  const r = rng(5);
+  const r = seededRandom(5);
   const vectors = new Map<string, number[]>();
   const payloads = new Map<string, Finding>();
   let next = 0;

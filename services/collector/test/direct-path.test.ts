@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { createSocket } from 'node:dgram';
 import { type BusProducer, InProcessBus, type OutgoingMessage } from '@tidewatch/bus';
 import { type AvroCodec, conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
-import { hasShared, sharedPath, waitFor } from '@tidewatch/testing';
+import { hasShared, sharedPath, waitFor, seededRandom } from '@tidewatch/testing';
 import { detectCapture, readCapture, splitRawDatagrams } from '../src/capture/index.ts';
 import { FlowDecoder } from '../src/decode/index.ts';
 import { collectorConfigFromEnv, createApp, DEFAULT_CONFIG } from '../src/index.ts';
@@ -18,17 +18,6 @@ import type { DirectOutput } from '../src/netflow5-avro.ts';
  * every vendor sample, random and mutated v5 datagrams, the same messages in the same order
  * (keys and value bytes) and the same decoder counters.
  */
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function sampleDatagrams(): Buffer[] {
   if (!hasShared()) return [];
@@ -164,7 +153,7 @@ describe('direct NetFlow v5 → Avro path', async () => {
 
   test('random v5 datagrams, with and without extras', () => {
     for (const extras of [true, false]) {
-      const rand = rng(extras ? 5 : 6);
+      const rand = seededRandom(extras ? 5 : 6);
       const datagrams = Array.from({ length: 300 }, (_, i) => randomV5(rand, i * 7));
       const seen = compare(codecs.flows, datagrams, exporters, extras);
       assert.equal(seen.direct, seen.messages);
@@ -173,7 +162,7 @@ describe('direct NetFlow v5 → Avro path', async () => {
   });
 
   test('mutated and truncated v5 datagrams: same messages, errors and gaps', () => {
-    const rand = rng(11);
+    const rand = seededRandom(11);
     const seeds = [
       ...Array.from({ length: 20 }, (_, i) => randomV5(rand, i * 30)),
       ...sampleDatagrams().filter((d) => d[0] === 0 && d[1] === 5),
@@ -183,7 +172,7 @@ describe('direct NetFlow v5 → Avro path', async () => {
   });
 
   test('exporter names the direct path leaves to the object path give the same bytes', () => {
-    const rand = rng(3);
+    const rand = seededRandom(3);
     const datagrams = Array.from({ length: 20 }, (_, i) => randomV5(rand, i));
     const odd = ['exporté', 'x'.repeat(64), ''];
     const seen = compare(codecs.flows, datagrams, odd);
@@ -263,7 +252,7 @@ describe('collector app with the direct v5 path', () => {
   });
 
   const v5Datagrams = (seed: number) => {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     return [
       ...sampleDatagrams().filter((d) => d[0] === 0 && d[1] === 5),
       ...Array.from({ length: 40 }, (_, i) => randomV5(rand, i * 30)),

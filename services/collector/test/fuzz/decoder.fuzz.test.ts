@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { hasShared, sharedPath } from '@tidewatch/testing';
+import { hasShared, sharedPath, seededRandom } from '@tidewatch/testing';
 import { detectCapture, readCapture, splitRawDatagrams } from '../../src/capture/index.ts';
 import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { FlowDecoder } from '../../src/decode/index.ts';
@@ -14,17 +14,6 @@ import { FlowAvroWriter } from '../../src/flow-avro-writer.ts';
  * count what it rejects, must never hit its internal-error safety net (that would mean an
  * unchecked read), and its state must stay within the configured limits.
  */
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LIMITS = {
   maxTemplatesPerExporter: 64,
@@ -161,7 +150,7 @@ function template(id: number, fields: [number, number][]): Buffer {
 describe('decoder fuzz', () => {
   test('random bytes never throw and are counted as errors', () => {
     const decoder = new FlowDecoder(LIMITS);
-    decodeAll(decoder, randomDatagrams(rng(1), 20_000));
+    decodeAll(decoder, randomDatagrams(seededRandom(1), 20_000));
     const snap = decoder.snapshot();
     assert.equal(snap.totals.datagrams, 20_000);
     assert.ok(snap.totals.errors > 10_000, `only ${snap.totals.errors} errors for random input`);
@@ -199,7 +188,7 @@ describe('decoder fuzz', () => {
       if (theirs instanceof Error) assert.ok(ours instanceof Error, 'avsc refused a record the writer took');
       else assert.deepEqual(ours, theirs);
     };
-    decodeAll(decoder, mutated(rng(2), real, 60_000), 1, sameAsAvsc);
+    decodeAll(decoder, mutated(seededRandom(2), real, 60_000), 1, sameAsAvsc);
     assert.ok(checked > 1000, `only ${checked} records`);
     assert.ok(decoder.snapshot().totals.errors > 0);
     assertBounded(decoder, 1);
