@@ -18,6 +18,8 @@ import { KafkaBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { connectRedisState, createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
+  type EncodedSequence,
+  encodeWindow,
   FlowDecoder,
   InMemoryEntityStats,
   PartitionSequencer,
@@ -25,7 +27,6 @@ import {
   sequencingSpec,
   type WindowContribution,
   windowContribution,
-  windowSequences,
 } from '@tidewatch/sequencing';
 import { uniqueName, seededRandom } from '@tidewatch/testing';
 
@@ -306,11 +307,14 @@ function core(): Run {
   const seq = new PartitionSequencer(spec);
   const stats = new InMemoryEntityStats();
   let bytes = 0;
+  const out: EncodedSequence[] = [];
   const drain = () => {
     stats.applySync(seq.seal().map(windowContribution));
     for (const w of seq.takeEmittable()) {
       const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
-      for (const s of windowSequences(w, context, spec)) bytes += encoder.encode(s).length;
+      out.length = 0;
+      encodeWindow(w, context, spec, encoder, out);
+      for (const m of out) bytes += m.value.length;
     }
   };
   values.forEach((v, i) => {

@@ -1,4 +1,5 @@
 import type { FlowRecord, SequenceFlow } from '@tidewatch/contracts';
+import type { WindowFlowFields } from './window-store.ts';
 
 /** Where a flow entered the sequencer: its input offset and the partition's max event time before it. */
 export interface InputPosition {
@@ -45,6 +46,11 @@ export function flowOrigin(flow: FlowRecord): string {
 }
 
 export function toSequenceFlow(flow: FlowRecord): SequenceFlow {
+  return sequenceFlow(flow, flowOrigin(flow));
+}
+
+/** A SequenceFlow of a record's (or another flow's) fields, with its origin. */
+export function sequenceFlow(flow: WindowFlowFields, origin: string): SequenceFlow {
   return {
     start_ms: flow.start_ms,
     end_ms: flow.end_ms,
@@ -58,7 +64,7 @@ export function toSequenceFlow(flow: FlowRecord): SequenceFlow {
     tcp_flags: flow.tcp_flags,
     label: flow.label ?? null,
     attack: flow.attack ?? null,
-    origin: flowOrigin(flow),
+    origin,
   };
 }
 

@@ -30,24 +30,26 @@ export interface EntityStats {
 }
 
 export function windowContribution(window: OpenWindow): WindowContribution {
-  const flows = window.flows;
-  let fwdBytes = 0;
-  let bwdBytes = 0;
-  let fwdPkts = 0;
-  let bwdPkts = 0;
-  for (let i = 0; i < flows.length; i++) {
-    const f = flows[i] as SequenceFlow;
-    fwdBytes += f.fwd_bytes;
-    bwdBytes += f.bwd_bytes;
-    fwdPkts += f.fwd_pkts;
-    bwdPkts += f.bwd_pkts;
+  let fwdBytes = window.fwd_bytes;
+  let bwdBytes = window.bwd_bytes;
+  let fwdPkts = window.fwd_pkts;
+  let bwdPkts = window.bwd_pkts;
+  const rest = window.rest;
+  if (rest !== undefined) {
+    for (let i = 0; i < rest.length; i++) {
+      const f = rest[i] as SequenceFlow;
+      fwdBytes += f.fwd_bytes;
+      bwdBytes += f.bwd_bytes;
+      fwdPkts += f.fwd_pkts;
+      bwdPkts += f.bwd_pkts;
+    }
   }
   return {
     initiator: window.src_ip,
     responder: window.dst_ip,
     windowStartMs: window.window_start_ms,
-    dstPorts: distinctPorts(flows),
-    connections: flows.length,
+    dstPorts: rest === undefined ? [window.dst_port] : distinctPorts(window.dst_port, rest),
+    connections: rest === undefined ? 1 : rest.length + 1,
     fwdBytes,
     bwdBytes,
     fwdPkts,
@@ -55,24 +57,23 @@ export function windowContribution(window: OpenWindow): WindowContribution {
   };
 }
 
-/** Distinct responder ports, ascending. */
-function distinctPorts(flows: SequenceFlow[]): number[] {
-  if (flows.length === 1) return [(flows[0] as SequenceFlow).dst_port];
-  if (flows.length <= 16) {
+/** Distinct responder ports of the first flow's `port` and the `rest`, ascending. */
+function distinctPorts(port: number, rest: SequenceFlow[]): number[] {
+  if (rest.length < 16) {
     // Few flows: insert each new port in order (no set, no second sort).
-    const out: number[] = [];
-    for (let i = 0; i < flows.length; i++) {
-      const port = (flows[i] as SequenceFlow).dst_port;
+    const out: number[] = [port];
+    for (let i = 0; i < rest.length; i++) {
+      const p = (rest[i] as SequenceFlow).dst_port;
       let j = out.length;
-      while (j > 0 && (out[j - 1] as number) > port) j--;
-      if (j > 0 && out[j - 1] === port) continue;
-      if (j === out.length) out.push(port);
-      else out.splice(j, 0, port);
+      while (j > 0 && (out[j - 1] as number) > p) j--;
+      if (j > 0 && out[j - 1] === p) continue;
+      if (j === out.length) out.push(p);
+      else out.splice(j, 0, p);
     }
     return out;
   }
-  const ports = new Set<number>();
-  for (const f of flows) ports.add(f.dst_port);
+  const ports = new Set<number>([port]);
+  for (const f of rest) ports.add(f.dst_port);
   return [...ports].sort((a, b) => a - b);
 }
 

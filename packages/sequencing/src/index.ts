@@ -17,9 +17,9 @@ export {
   windowContribution,
 } from './entity-stats.ts';
 export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';
-export { sortFlows, windowSequences } from './sequence-builder.ts';
+export { type EncodedSequence, encodeWindow, sortFlows, windowSequences } from './sequence-builder.ts';
 export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
-export { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
+export { OpenWindow, type WindowFlowFields, WindowStore, windowStartOf } from './window-store.ts';
 export { FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
-export { SequenceEncoder } from './sequence-encoder.ts';
+export { type SequenceHead, SequenceEncoder } from './sequence-encoder.ts';

@@ -1,11 +1,6 @@
 import type { FlowRecord } from '@tidewatch/contracts';
 import { BiflowStitcher } from './biflow-stitcher.ts';
-import {
-  type ConversationFlow,
-  type InputPosition,
-  isStitchable,
-  toSequenceFlow,
-} from './conversation-flow.ts';
+import { type ConversationFlow, type InputPosition, isStitchable, flowOrigin } from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
 import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
 
@@ -129,7 +124,7 @@ export class PartitionSequencer {
       this.#late.push(transient ? copyRecord(flow) : flow);
       return 'late';
     }
-    this.#windows.addFlow(flow.src_ip, flow.dst_ip, toSequenceFlow(flow), offset, maxSeenBefore);
+    this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
     return 'accepted';
   }
 

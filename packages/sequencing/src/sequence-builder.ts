@@ -1,6 +1,7 @@
 import type { EntityContext, Sequence, SequenceFlow } from '@tidewatch/contracts';
 import { compareSequenceFlows } from './conversation-flow.ts';
 import { sequenceId } from './sequence-id.ts';
+import type { SequenceEncoder } from './sequence-encoder.ts';
 import type { SequencingSpec } from './spec.ts';
 import type { OpenWindow } from './window-store.ts';
 
@@ -10,8 +11,7 @@ export function windowSequences(
   context: EntityContext,
   spec: SequencingSpec,
 ): Sequence[] {
-  // Sorted in place: a taken window is only read after this (sorting it again changes nothing).
-  const flows = window.flows;
+  const flows = window.flows();
   if (flows.length > 1) sortFlows(flows);
   const out: Sequence[] = [];
   for (let part = 0; part * spec.max_flows < flows.length; part++) {
@@ -36,6 +36,41 @@ export function windowSequences(
     });
   }
   return out;
+}
+
+/** An encoded sequence, keyed by its id (a sequences.v1 message). */
+export interface EncodedSequence {
+  key: string;
+  value: Buffer;
+}
+
+/**
+ * The bytes `windowSequences` + `SequenceEncoder.encode` give, appended to `out`, without the
+ * Sequence objects (and, for a one-flow window, without copying its flow). Returns how many.
+ */
+export function encodeWindow(
+  window: OpenWindow,
+  context: EntityContext,
+  spec: SequencingSpec,
+  encoder: SequenceEncoder,
+  out: EncodedSequence[],
+): number {
+  const ns = spec.sequence_id_namespace;
+  if (window.rest === undefined) {
+    const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, 0);
+    out.push({ key: id, value: encoder.encodePart(id, window, 0, window, 0, 1, context) });
+    return 1;
+  }
+  const flows = window.flows();
+  sortFlows(flows);
+  const max = spec.max_flows;
+  let part = 0;
+  for (; part * max < flows.length; part++) {
+    const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, part);
+    const to = Math.min(flows.length, (part + 1) * max);
+    out.push({ key: id, value: encoder.encodePart(id, window, part, flows, part * max, to, context) });
+  }
+  return part;
 }
 
 /** Below this many flows an insertion sort beats Array.prototype.sort's fixed cost several times over. */

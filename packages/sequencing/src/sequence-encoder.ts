@@ -1,6 +1,7 @@
 import {
   type AvroCodec,
   CONTRACTS,
+  type EntityContext,
   type Sequence,
   type SequenceFlow,
   schemaFingerprint,
@@ -45,11 +46,27 @@ export class SequenceEncoder {
   }
 
   encode(s: Sequence): Buffer {
-    const bound = maxBytes(s);
+    return this.encodePart(s.sequence_id, s, s.part, s.flows, 0, s.flows.length, s.context);
+  }
+
+  /**
+   * The sequence `flows[from, to)` of a window as part `part`, without a Sequence object (the
+   * service's path); `flows` may be a single flow (a one-flow window is its own flow).
+   */
+  encodePart(
+    id: string,
+    head: SequenceHead,
+    part: number,
+    flows: readonly SequenceFlow[] | SequenceFlow,
+    from: number,
+    to: number,
+    context: EntityContext,
+  ): Buffer {
+    const bound = maxBytes(id, head, flows, from, to);
     if (bound > CHUNK_BYTES) {
       this.#buf = Buffer.allocUnsafe(bound);
       this.#pos = 0;
-      this.#write(s);
+      this.#write(id, head, part, flows, from, to, context);
       return this.#buf.subarray(0, this.#pos);
     }
     if (this.#chunkPos + bound > CHUNK_BYTES) {
@@ -59,31 +76,41 @@ export class SequenceEncoder {
     this.#buf = this.#chunk;
     this.#pos = this.#chunkPos;
     const start = this.#pos;
-    this.#write(s);
+    this.#write(id, head, part, flows, from, to, context);
     this.#chunkPos = this.#pos;
     return this.#chunk.subarray(start, this.#pos);
   }
 
-  #write(s: Sequence): void {
+  #write(
+    id: string,
+    head: SequenceHead,
+    part: number,
+    flows: readonly SequenceFlow[] | SequenceFlow,
+    from: number,
+    to: number,
+    context: EntityContext,
+  ): void {
     const buf = this.#buf;
     buf[this.#pos] = WIRE_MAGIC;
     buf.writeUInt32BE(this.#schemaId, this.#pos + 1);
     this.#pos += WIRE_HEADER_BYTES;
-    this.#string(s.sequence_id);
-    this.#string(s.src_ip);
-    this.#string(s.dst_ip);
-    this.#long(s.window_start_ms);
-    this.#long(s.window_end_ms);
-    this.#int(s.part);
-    const flows = s.flows;
-    if (flows.length > 0) {
-      this.#long(flows.length);
-      for (let i = 0; i < flows.length; i++) this.#flow(flows[i] as SequenceFlow);
+    this.#string(id);
+    this.#string(head.src_ip);
+    this.#string(head.dst_ip);
+    this.#long(head.window_start_ms);
+    this.#long(head.window_end_ms);
+    this.#int(part);
+    if (!isFlowList(flows)) {
+      this.#long(1);
+      this.#flow(flows);
+    } else if (to > from) {
+      this.#long(to - from);
+      for (let i = from; i < to; i++) this.#flow(flows[i] as SequenceFlow);
     }
     this.#long(0);
-    this.#long(s.context.distinct_dsts);
-    this.#long(s.context.distinct_dst_ports);
-    this.#long(s.context.connections);
+    this.#long(context.distinct_dsts);
+    this.#long(context.distinct_dst_ports);
+    this.#long(context.connections);
   }
 
   #flow(f: SequenceFlow): void {
@@ -165,11 +192,30 @@ export class SequenceEncoder {
   }
 }
 
+/** The fields of a sequence besides its id, part, flows and context. */
+export type SequenceHead = Pick<Sequence, 'src_ip' | 'dst_ip' | 'window_start_ms' | 'window_end_ms'>;
+
+function isFlowList(flows: readonly SequenceFlow[] | SequenceFlow): flows is readonly SequenceFlow[] {
+  return Array.isArray(flows);
+}
+
 /** An upper bound of the encoded size (strings at 3 bytes per UTF-16 unit, varints at 10 bytes). */
-function maxBytes(s: Sequence): number {
-  let n = WIRE_HEADER_BYTES + 8 * 10 + 3 * (s.sequence_id.length + s.src_ip.length + s.dst_ip.length + 3);
-  for (const f of s.flows) n += 14 * 10 + 3 * (f.origin.length + (f.attack?.length ?? 0));
-  return n;
+function maxBytes(
+  id: string,
+  head: SequenceHead,
+  flows: readonly SequenceFlow[] | SequenceFlow,
+  from: number,
+  to: number,
+): number {
+  const n = WIRE_HEADER_BYTES + 8 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
+  if (!isFlowList(flows)) return n + flowBytes(flows);
+  let m = n;
+  for (let i = from; i < to; i++) m += flowBytes(flows[i] as SequenceFlow);
+  return m;
+}
+
+function flowBytes(f: SequenceFlow): number {
+  return 14 * 10 + 3 * (f.origin.length + (f.attack?.length ?? 0));
 }
 
 function shapeOf(schema: unknown): string {

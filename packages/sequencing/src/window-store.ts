@@ -1,13 +1,101 @@
 import type { SequenceFlow } from '@tidewatch/contracts';
-import type { ConversationFlow, InputPosition } from './conversation-flow.ts';
+import { type ConversationFlow, type InputPosition, sequenceFlow } from './conversation-flow.ts';
 
-/** The flows of one conversation (initiator → responder) in one tumbling window. */
-export interface OpenWindow {
-  src_ip: string;
-  dst_ip: string;
-  window_start_ms: number;
-  window_end_ms: number;
-  flows: SequenceFlow[];
+/** A flow's fields as a window keeps them; the origin is given beside them (a record computes it). */
+export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'> & {
+  label?: number | null | undefined;
+  attack?: string | null | undefined;
+};
+
+/**
+ * The flows of one conversation (initiator → responder) in one tumbling window. Most windows hold
+ * one flow, so the first flow's fields live in the window record itself (the window *is* that
+ * flow for the encoder: it has every SequenceFlow field); later flows are kept in `rest`. One
+ * long-lived object per one-flow window instead of three (window, flow, array).
+ */
+export class OpenWindow implements SequenceFlow {
+  start_ms: number;
+  end_ms: number;
+  protocol: number;
+  src_port: number;
+  dst_port: number;
+  fwd_bytes: number;
+  fwd_pkts: number;
+  bwd_bytes: number;
+  bwd_pkts: number;
+  tcp_flags: number;
+  label: number | null;
+  attack: string | null;
+  origin: string;
+  /** The flows after the first, in arrival order (undefined while there is one). */
+  rest: SequenceFlow[] | undefined = undefined;
+
+  constructor(
+    readonly src_ip: string,
+    readonly dst_ip: string,
+    readonly window_start_ms: number,
+    readonly window_end_ms: number,
+    first: WindowFlowFields,
+    origin: string,
+  ) {
+    this.start_ms = first.start_ms;
+    this.end_ms = first.end_ms;
+    this.protocol = first.protocol;
+    this.src_port = first.src_port;
+    this.dst_port = first.dst_port;
+    this.fwd_bytes = first.fwd_bytes;
+    this.fwd_pkts = first.fwd_pkts;
+    this.bwd_bytes = first.bwd_bytes;
+    this.bwd_pkts = first.bwd_pkts;
+    this.tcp_flags = first.tcp_flags;
+    this.label = first.label ?? null;
+    this.attack = first.attack ?? null;
+    this.origin = origin;
+  }
+
+  /** A window holding these flows (at least one), as the store would build it. */
+  static of(
+    srcIp: string,
+    dstIp: string,
+    windowStartMs: number,
+    windowEndMs: number,
+    flows: readonly SequenceFlow[],
+  ): OpenWindow {
+    const first = flows[0];
+    if (!first) throw new Error('a window holds at least one flow');
+    const window = new OpenWindow(srcIp, dstIp, windowStartMs, windowEndMs, first, first.origin);
+    for (let i = 1; i < flows.length; i++) window.add(flows[i] as SequenceFlow);
+    return window;
+  }
+
+  get flowCount(): number {
+    return this.rest === undefined ? 1 : this.rest.length + 1;
+  }
+
+  add(flow: SequenceFlow): void {
+    if (this.rest === undefined) this.rest = [flow];
+    else this.rest.push(flow);
+  }
+
+  /** Every flow as a plain SequenceFlow, in arrival order (the first one copied out of the window). */
+  flows(): SequenceFlow[] {
+    const first: SequenceFlow = {
+      start_ms: this.start_ms,
+      end_ms: this.end_ms,
+      protocol: this.protocol,
+      src_port: this.src_port,
+      dst_port: this.dst_port,
+      fwd_bytes: this.fwd_bytes,
+      fwd_pkts: this.fwd_pkts,
+      bwd_bytes: this.bwd_bytes,
+      bwd_pkts: this.bwd_pkts,
+      tcp_flags: this.tcp_flags,
+      label: this.label,
+      attack: this.attack,
+      origin: this.origin,
+    };
+    return this.rest === undefined ? [first] : [first, ...this.rest];
+  }
 }
 
 /**
@@ -49,11 +137,21 @@ export class WindowStore {
   }
 
   add(cf: ConversationFlow): void {
-    this.addFlow(cf.src_ip, cf.dst_ip, cf.flow, cf.first.offset, cf.first.maxSeenBefore);
+    this.addFlow(cf.src_ip, cf.dst_ip, cf.flow, cf.flow.origin, cf.first.offset, cf.first.maxSeenBefore);
   }
 
-  /** Adds one oriented flow; `offset`/`maxSeenBefore` are the earliest input position it came from. */
-  addFlow(srcIp: string, dstIp: string, flow: SequenceFlow, offset: number, maxSeenBefore: number): void {
+  /**
+   * Adds one oriented flow (a SequenceFlow, or a record whose fields are read now and not kept);
+   * `offset`/`maxSeenBefore` are the earliest input position it came from.
+   */
+  addFlow(
+    srcIp: string,
+    dstIp: string,
+    flow: WindowFlowFields,
+    origin: string,
+    offset: number,
+    maxSeenBefore: number,
+  ): void {
     const windowStart = Math.floor(flow.start_ms / this.windowMs) * this.windowMs;
     let group = this.#recent;
     if (group === undefined || group.windowStart !== windowStart) {
@@ -79,19 +177,19 @@ export class WindowStore {
     if (group.sealed) throw new Error(`window ${windowStart} is sealed; a flow cannot join it`);
     const entry = group.bySrc.get(srcIp);
     if (entry === undefined) {
-      group.bySrc.set(srcIp, this.#newWindow(group, srcIp, dstIp, flow));
+      group.bySrc.set(srcIp, this.#newWindow(group, srcIp, dstIp, flow, origin));
     } else if (entry instanceof Map) {
       const window = entry.get(dstIp);
-      if (window === undefined) entry.set(dstIp, this.#newWindow(group, srcIp, dstIp, flow));
-      else window.flows.push(flow);
+      if (window === undefined) entry.set(dstIp, this.#newWindow(group, srcIp, dstIp, flow, origin));
+      else window.add(sequenceFlow(flow, origin));
     } else if (entry.dst_ip === dstIp) {
-      entry.flows.push(flow);
+      entry.add(sequenceFlow(flow, origin));
     } else {
       group.bySrc.set(
         srcIp,
         new Map([
           [entry.dst_ip, entry],
-          [dstIp, this.#newWindow(group, srcIp, dstIp, flow)],
+          [dstIp, this.#newWindow(group, srcIp, dstIp, flow, origin)],
         ]),
       );
     }
@@ -135,15 +233,14 @@ export class WindowStore {
     return max;
   }
 
-  /** A window holding its first flow (an array of exactly one: most windows stay small). */
-  #newWindow(group: WindowGroup, srcIp: string, dstIp: string, flow: SequenceFlow): OpenWindow {
-    const window: OpenWindow = {
-      src_ip: srcIp,
-      dst_ip: dstIp,
-      window_start_ms: group.windowStart,
-      window_end_ms: group.windowEnd,
-      flows: [flow],
-    };
+  #newWindow(
+    group: WindowGroup,
+    srcIp: string,
+    dstIp: string,
+    flow: WindowFlowFields,
+    origin: string,
+  ): OpenWindow {
+    const window = new OpenWindow(srcIp, dstIp, group.windowStart, group.windowEnd, flow, origin);
     group.windows.push(window);
     this.#open++;
     return window;

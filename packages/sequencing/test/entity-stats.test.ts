@@ -1,17 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InMemoryEntityStats, SpecError, sequencingSpec, windowContribution } from '../src/index.ts';
+import {
+  InMemoryEntityStats,
+  OpenWindow,
+  SpecError,
+  sequencingSpec,
+  windowContribution,
+} from '../src/index.ts';
 import { flow } from './helpers.ts';
 import { toSequenceFlow } from '../src/conversation-flow.ts';
 
 describe('InMemoryEntityStats', () => {
-  const window = (dst: string, ports: number[], ws = 0) => ({
-    src_ip: '10.0.0.1',
-    dst_ip: dst,
-    window_start_ms: ws,
-    window_end_ms: ws + 300_000,
-    flows: ports.map((p) => toSequenceFlow(flow({ dst_ip: dst, dst_port: p }))),
-  });
+  const window = (dst: string, ports: number[], ws = 0) =>
+    OpenWindow.of(
+      '10.0.0.1',
+      dst,
+      ws,
+      ws + 300_000,
+      ports.map((p) => toSequenceFlow(flow({ dst_ip: dst, dst_port: p }))),
+    );
 
   it('applies a conversation-window once, however often it is replayed', () => {
     const stats = new InMemoryEntityStats();

@@ -86,7 +86,7 @@ describe('windows (rules 2-4)', () => {
     assert.equal(seq.push(flow({ start_ms: W + spec.allowed_lateness_ms }), 2), 'accepted');
     const sealed = seq.seal();
     assert.deepEqual(
-      sealed.map((w) => [w.window_start_ms, w.flows.length]),
+      sealed.map((w) => [w.window_start_ms, w.flowCount]),
       [[0, 1]],
     );
     assert.equal(seq.openWindows, 2);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SequenceFlow } from '@tidewatch/contracts';
 import { toSequenceFlow } from '../src/conversation-flow.ts';
-import { compareSequenceFlows, sortFlows, windowContribution } from '../src/index.ts';
+import { compareSequenceFlows, OpenWindow, sortFlows, windowContribution } from '../src/index.ts';
 import { flow, rng } from './helpers.ts';
 
 /** Flows drawn from few values per field, so ties at every sort key (and whole equal flows) are common. */
@@ -47,7 +47,7 @@ describe('small conversation-windows', () => {
     const random = rng(11);
     for (let round = 0; round < 2000; round++) {
       const flows = randomFlows(random, 1 + (round % 24));
-      const window = { src_ip: 'a', dst_ip: 'b', window_start_ms: 0, window_end_ms: 300_000, flows };
+      const window = OpenWindow.of('a', 'b', 0, 300_000, flows);
       const expected = [...new Set(flows.map((f) => f.dst_port))].sort((a, b) => a - b);
       assert.deepEqual(windowContribution(window).dstPorts, expected);
     }

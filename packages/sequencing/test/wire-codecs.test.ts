@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCodecs, type FlowRecord, LocalSchemaRegistry, type Sequence } from '@tidewatch/contracts';
 import {
+  encodeWindow,
   FlowDecoder,
   InMemoryEntityStats,
   PartitionSequencer,
@@ -227,6 +228,52 @@ describe('SequenceEncoder', () => {
       assert.deepEqual({ ...codecs.sequences.decode(encoded[i] as Buffer) }.sequence_id, s.sequence_id);
       assert.deepEqual(encoded[i], codecs.sequences.encode(s));
     });
+  });
+
+  it('encodes a window straight from the window store as windowSequences + encode do', () => {
+    const spec = sequencingSpec({ max_flows: 4 });
+    const sequencer = new PartitionSequencer(spec);
+    // Windows of 1 to 11 flows (up to three parts), flows of a window out of rule-4 order.
+    let offset = 0;
+    for (let c = 0; c < 60; c++) {
+      const n = 1 + (c % 11);
+      for (let k = 0; k < n; k++) {
+        sequencer.push(
+          flow({
+            src_ip: `10.0.${c % 7}.1`,
+            dst_ip: `10.1.0.${c}`,
+            start_ms: 1_700_000_000_000 + ((k * 7919) % n) * 1000,
+            dst_port: 20 + (k % 3),
+            label: pick([null, 1]),
+            attack: pick([null, 'scan']),
+            extra: { origin: `row${k}` },
+          }),
+          offset++,
+        );
+      }
+    }
+    sequencer.finish();
+    sequencer.seal();
+    const windows = sequencer.takeEmittable();
+    assert.equal(windows.length, 60);
+    const context = { distinct_dsts: 3, distinct_dst_ports: 2, connections: 9 };
+    let parts = 0;
+    for (const w of windows) {
+      const direct: { key: string; value: Buffer }[] = [];
+      const count = encodeWindow(w, context, spec, encoder, direct);
+      const sequences = windowSequences(w, context, spec);
+      assert.equal(count, sequences.length);
+      assert.deepEqual(
+        direct.map((m) => [m.key, [...m.value]]),
+        sequences.map((s) => [s.sequence_id, [...codecs.sequences.encode(s)]]),
+      );
+      parts += count;
+    }
+    assert.equal(
+      parts,
+      windows.reduce((n, w) => n + Math.ceil(w.flowCount / 4), 0),
+    );
+    assert.ok(windows.some((w) => w.flowCount > 8));
   });
 
   it('refuses values the schema cannot hold, as avsc does', () => {

@@ -4,21 +4,21 @@ import {
   type BusProducer,
   KafkaBus,
   type MessageBus,
-  type OutgoingMessage,
   RetriableError,
 } from '@tidewatch/bus';
 import { type ContractCodecs, conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
   type ContextKey,
+  type EncodedSequence,
   type EntityStats,
+  encodeWindow,
   FlowDecoder,
   InMemoryEntityStats,
   type OpenWindow,
   PartitionSequencer,
   SequenceEncoder,
   windowContribution,
-  windowSequences,
 } from '@tidewatch/sequencing';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -288,16 +288,14 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       keyOf[i] = k;
     });
     const contexts = await stats.contexts(keys);
-    const out: OutgoingMessage[] = [];
+    const out: EncodedSequence[] = [];
     windows.forEach((w, i) => {
       const context = contexts[keyOf[i] as number] ?? {
         distinct_dsts: 0,
         distinct_dst_ports: 0,
         connections: 0,
       };
-      for (const s of windowSequences(w, context, config.spec)) {
-        out.push({ key: s.sequence_id, value: encoder.encode(s) });
-      }
+      encodeWindow(w, context, config.spec, encoder, out);
     });
     await producer.send(config.sequencesTopic, out);
     metrics.sequencesOut.inc(out.length);
