@@ -120,6 +120,7 @@ export class AvroCodec<T> {
   readonly type: avro.Type;
   #schemaId = -1;
   readonly #resolvers = new Map<number, avro.Type | AvroResolver>();
+  #scratch = Buffer.allocUnsafe(4096);
 
   constructor(
     readonly contract: ContractDefinition,
@@ -138,13 +139,24 @@ export class AvroCodec<T> {
     return this;
   }
 
+  /**
+   * Header and body written into one scratch buffer, then copied out once (`toBuffer` would copy
+   * the body into a buffer of its own first).
+   */
   encode(value: T): Buffer {
     if (this.#schemaId < 0) throw new Error(`codec for ${this.contract.topic} used before init()`);
-    const body = this.type.toBuffer(value);
-    const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length);
+    let scratch = this.#scratch;
+    let end = this.type.encode(value, scratch, WIRE_HEADER_BYTES);
+    if (end < 0) {
+      // avsc returns minus the bytes missing: grow once to fit, then keep the larger buffer.
+      scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+      this.#scratch = scratch;
+      end = this.type.encode(value, scratch, WIRE_HEADER_BYTES);
+    }
+    const out = Buffer.allocUnsafe(end);
     out[0] = WIRE_MAGIC;
     out.writeUInt32BE(this.#schemaId, 1);
-    body.copy(out, WIRE_HEADER_BYTES);
+    scratch.copy(out, WIRE_HEADER_BYTES, WIRE_HEADER_BYTES, end);
     return out;
   }
 
@@ -167,10 +179,15 @@ export class AvroCodec<T> {
     return this.#decodeWith(resolver, buf);
   }
 
+  /** Decodes the body in place after the header (no view of it), rejecting truncation and trailing bytes as fromBuffer does. */
   #decodeWith(resolver: avro.Type | AvroResolver, buf: Buffer): T {
-    const body = buf.subarray(WIRE_HEADER_BYTES);
-    if (resolver === this.type) return this.type.fromBuffer(body) as T;
-    return this.type.fromBuffer(body, resolver as AvroResolver) as T;
+    const { value, offset } =
+      resolver === this.type
+        ? this.type.decode(buf, WIRE_HEADER_BYTES)
+        : this.type.decode(buf, WIRE_HEADER_BYTES, resolver as AvroResolver);
+    if (offset < 0) throw new Error('truncated buffer');
+    if (offset < buf.length) throw new Error('trailing data');
+    return value as T;
   }
 }
 

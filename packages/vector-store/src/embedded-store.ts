@@ -24,6 +24,7 @@ import {
 } from './point-log.ts';
 import { SortedSlots } from './sorted-slots.ts';
 import type {
+  EvidenceHit,
   FacetField,
   FindingFilter,
   ListQuery,
@@ -121,6 +122,8 @@ export class EmbeddedStore implements VectorStore {
   private annBuilding: IvfIndex | null = null;
   private annTask: Promise<void> | null = null;
   private readonly labelled: LabelledPoints;
+  /** All-zero Gemm bias for labelled scans with no other condition (never written). */
+  private zeroBias = new Float32Array(0);
 
   constructor(opts: EmbeddedStoreOptions) {
     if (!Number.isInteger(opts.dim) || opts.dim <= 0)
@@ -450,10 +453,44 @@ export class EmbeddedStore implements VectorStore {
     }
   }
 
-  async similarMany(
+  /**
+   * `similarMany` with the neighbours' verdict and label read from the index columns instead of
+   * decoding each hit's payload (the same hits in the same order).
+   */
+  async similarEvidence(
     vectors: ArrayLike<number>[],
-    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[]; exact?: boolean },
-  ): Promise<SimilarHit[][]> {
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+  ): Promise<EvidenceHit[][]> {
+    if (opts.filter?.labelled === true && this.labelled.count <= LABELLED_EXACT_MAX) {
+      const batch = this.queryBatch(vectors, opts);
+      if (!batch) return vectors.map(() => []);
+      const sf = this.slotFilter(opts.filter);
+      if (sf.empty) return vectors.map(() => []);
+      const verdicts = this.cols.cat.verdict;
+      return this.similarLabelled(batch, sf, labelledOnly(opts.filter), (s, similarity) => ({
+        id: this.ids[s] as string,
+        similarity,
+        verdict: (verdicts.values[verdicts.codes[s] as number] || null) as EvidenceHit['verdict'],
+        label: this.cols.labelled[s] !== 1 ? null : this.cols.label[s] === 1 ? 1 : 0,
+      }));
+    }
+    const hits = await this.similarMany(vectors, opts);
+    return hits.map((list) =>
+      list.map((h) => ({
+        id: h.id,
+        similarity: h.similarity,
+        verdict: h.payload.verdict ?? null,
+        label:
+          h.payload.label === null || h.payload.label === undefined ? null : h.payload.label === 1 ? 1 : 0,
+      })),
+    );
+  }
+
+  /** Checked, normalised queries and the slots they exclude; null when there is nothing to ask. */
+  private queryBatch(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; excludeIds?: (string | undefined)[] },
+  ): QueryBatch | null {
     const dim = this.dim;
     for (const v of vectors) {
       if (v.length !== dim) {
@@ -462,18 +499,36 @@ export class EmbeddedStore implements VectorStore {
     }
     const k = Math.max(0, Math.floor(opts.k));
     const Q = vectors.length;
-    if (k === 0 || Q === 0) return vectors.map(() => []);
+    if (k === 0 || Q === 0) return null;
     const queries = new Float32Array(Q * dim);
-    for (const [i, v] of vectors.entries()) queries.set(normalised(v), i * dim);
+    for (let i = 0; i < Q; i++) normaliseInto(vectors[i] as ArrayLike<number>, queries, i * dim);
     const exclude = vectors.map((_, i) => {
       const id = opts.excludeIds?.[i];
       return id === undefined ? -1 : (this.slotById.get(id) ?? -1);
+    });
+    return { queries, Q, k, exclude };
+  }
+
+  async similarMany(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[]; exact?: boolean },
+  ): Promise<SimilarHit[][]> {
+    const dim = this.dim;
+    const batch = this.queryBatch(vectors, opts);
+    if (!batch) return vectors.map(() => []);
+    const { queries, Q, k, exclude } = batch;
+    const fullHit = (s: number, similarity: number): SimilarHit => ({
+      id: this.ids[s] as string,
+      similarity,
+      payload: this.payloadOf(s),
     });
     // A filter implying labelled: exact over the dense labelled points (no IVF build or probe for
     // it), unless there are so many that the IVF index is cheaper (checked below).
     if (opts.filter?.labelled === true && this.labelled.count <= LABELLED_EXACT_MAX) {
       const sf = this.slotFilter(opts.filter);
-      return sf.empty ? vectors.map(() => []) : this.similarLabelled(queries, Q, k, sf, exclude);
+      return sf.empty
+        ? vectors.map(() => [])
+        : this.similarLabelled(batch, sf, labelledOnly(opts.filter), fullHit);
     }
     let useAnn = !opts.exact && this.size >= this.annMinPoints;
     if (useAnn) {
@@ -492,7 +547,7 @@ export class EmbeddedStore implements VectorStore {
     const ann = useAnn ? this.ann : null;
     const budget = ann?.stats?.probePoints ?? Number.POSITIVE_INFINITY;
     if (opts.filter?.labelled === true && (!ann || this.labelled.count <= 2 * budget))
-      return this.similarLabelled(queries, Q, k, sf, exclude);
+      return this.similarLabelled(batch, sf, labelledOnly(opts.filter), fullHit);
     if (ann && !(cand && cand.count <= 2 * budget)) {
       results = Array.from({ length: Q }, (_, q) =>
         ann.search(
@@ -558,26 +613,35 @@ export class EmbeddedStore implements VectorStore {
 
   /**
    * Exact kNN over the labelled points only (the filter implies labelled; `sf` applies the rest of
-   * it): one GEMM against their dense matrix for a batch of queries, else one pass over it.
+   * it, unless `labelledOnly` says there is no rest): one GEMM against their dense matrix for a
+   * batch of queries, else one pass over it. `hit` turns a live slot and its similarity into a result.
    */
-  private async similarLabelled(
-    queries: Float32Array,
-    Q: number,
-    k: number,
+  private async similarLabelled<H>(
+    batch: QueryBatch,
     sf: SlotFilter,
-    exclude: number[],
-  ): Promise<SimilarHit[][]> {
+    labelledOnly: boolean,
+    hit: (slot: number, similarity: number) => H,
+  ): Promise<H[][]> {
+    const { queries, Q, k, exclude } = batch;
     const dim = this.dim;
     const lab = this.labelled;
     let n = lab.count;
-    const tops = Array.from({ length: Q }, () => new TopK(k));
     if (Q * n >= LABELLED_GEMM_MIN_PAIRS) {
       // Gemm + TopK in onnxruntime over the matrix in place: it is read when the run starts (the
       // next turn of the event loop); if a write moved rows before that, it runs again on a copy.
       const kk = Math.min(n, k + 1); // + 1: a query's excluded point may be among its best
       const run = (slots: Int32Array, matrix: Float32Array, rows: number) => {
-        const bias = new Float32Array(rows);
-        for (let r = 0; r < rows; r++) if (!sf.test(slots[r] as number)) bias[r] = Number.NEGATIVE_INFINITY;
+        // Every row is a live labelled point: with no other condition, none is left out (all-zero
+        // bias, shared: onnxruntime only reads it).
+        let bias: Float32Array;
+        if (labelledOnly) {
+          if (this.zeroBias.length < rows)
+            this.zeroBias = new Float32Array(Math.max(rows, 2 * this.zeroBias.length));
+          bias = this.zeroBias.subarray(0, rows);
+        } else {
+          bias = new Float32Array(rows);
+          for (let r = 0; r < rows; r++) if (!sf.test(slots[r] as number)) bias[r] = Number.NEGATIVE_INFINITY;
+        }
         return gemmTopK(queries, Q, matrix, rows, dim, bias, Math.min(rows, kk));
       };
       const version = lab.version;
@@ -591,22 +655,19 @@ export class EmbeddedStore implements VectorStore {
         out = await run(slots, lab.vectors.slice(0, n * dim), n);
       }
       return Array.from({ length: Q }, (_, q) => {
-        const hits: SimilarHit[] = [];
+        const hits: H[] = [];
         for (let j = 0; j < width && hits.length < k; j++) {
           const sim = out.similarity[q * width + j] as number;
           if (sim === Number.NEGATIVE_INFINITY) break;
           const s = slots[Number(out.index[q * width + j])] as number;
           // After a re-run on a copy, a point may have gone since: only live matches are returned.
           if (s === exclude[q] || !sf.test(s)) continue;
-          hits.push({
-            id: this.ids[s] as string,
-            similarity: sim,
-            payload: this.payloadOf(s),
-          });
+          hits.push(hit(s, sim));
         }
         return hits;
       });
     }
+    const tops = Array.from({ length: Q }, () => new TopK(k));
     const slots = lab.slots;
     const mat = lab.vectors;
     const floors = new Float64Array(Q).fill(Number.NEGATIVE_INFINITY);
@@ -625,11 +686,7 @@ export class EmbeddedStore implements VectorStore {
     }
     return tops.map((t) => {
       const res = t.result();
-      return res.slots.map((slot, i) => ({
-        id: this.ids[slot] as string,
-        similarity: res.sims[i] as number,
-        payload: this.payloadOf(slot),
-      }));
+      return res.slots.map((slot, i) => hit(slot, res.sims[i] as number));
     });
   }
 
@@ -1028,14 +1085,19 @@ function decodeVector(b64: string): Float32Array {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }
 
-/** A unit-length float32 copy (a zero vector stays zero); a loop per input kind keeps each monomorphic. */
-function normalised(vector: ArrayLike<number>): Float32Array {
-  const v = vector instanceof Float32Array ? vector.slice() : copyToFloat32(vector);
-  let norm = 0;
-  for (let i = 0; i < v.length; i++) norm += (v[i] as number) * (v[i] as number);
-  norm = Math.sqrt(norm);
-  if (norm > 0) for (let i = 0; i < v.length; i++) v[i] = (v[i] as number) / norm;
-  return v;
+/** A kNN batch: unit queries (row-major, `Q` of them), k, and per query the slot it excludes (-1 none). */
+interface QueryBatch {
+  queries: Float32Array;
+  Q: number;
+  k: number;
+  exclude: number[];
+}
+
+/** True when the filter asks for labelled points and nothing else. */
+function labelledOnly(filter: FindingFilter | undefined): boolean {
+  if (filter?.labelled !== true) return false;
+  for (const [key, v] of Object.entries(filter)) if (key !== 'labelled' && v !== undefined) return false;
+  return true;
 }
 
 /** `vector` as float32, scaled to unit length, into `out` at `at` (a zero vector stays zero). */
@@ -1046,12 +1108,6 @@ function normaliseInto(vector: ArrayLike<number>, out: Float32Array, at: number)
   for (let i = at; i < at + n; i++) norm += (out[i] as number) * (out[i] as number);
   norm = Math.sqrt(norm);
   if (norm > 0) for (let i = at; i < at + n; i++) out[i] = (out[i] as number) / norm;
-}
-
-function copyToFloat32(vector: ArrayLike<number>): Float32Array {
-  const v = new Float32Array(vector.length);
-  for (let i = 0; i < v.length; i++) v[i] = vector[i] as number;
-  return v;
 }
 
 function cmpString(a: string, b: string): number {

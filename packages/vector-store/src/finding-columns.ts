@@ -85,6 +85,8 @@ export class FindingColumns {
   dst4: Float64Array;
   /** 1 labelled (0/1), 0 not. */
   labelled: Uint8Array;
+  /** The label where labelled: 1 malicious, 0 benign (what neighbour evidence reads, no payload decode). */
+  label: Uint8Array;
   /** The addresses as written (IPv6 filters and address facets read these). */
   readonly srcIp: string[] = [];
   readonly dstIp: string[] = [];
@@ -104,6 +106,7 @@ export class FindingColumns {
     this.src4 = new Float64Array(c);
     this.dst4 = new Float64Array(c);
     this.labelled = new Uint8Array(c);
+    this.label = new Uint8Array(c);
     this.cat = {
       verdict: new CategoryColumn(c),
       severity: new CategoryColumn(c),
@@ -143,6 +146,7 @@ export class FindingColumns {
     };
     this.live = g8(this.live);
     this.labelled = g8(this.labelled);
+    this.label = g8(this.label);
     this.windowStart = g64(this.windowStart);
     this.windowEnd = g64(this.windowEnd);
     this.score = g64(this.score);
@@ -168,6 +172,7 @@ export class FindingColumns {
     this.src4[slot] = parseIpv4(f.src_ip);
     this.dst4[slot] = parseIpv4(f.dst_ip);
     this.labelled[slot] = f.label !== null && f.label !== undefined ? 1 : 0;
+    this.label[slot] = f.label === 1 ? 1 : 0;
     this.cat.verdict.set(slot, f.verdict);
     this.cat.severity.set(slot, f.severity);
     this.cat.status.set(slot, f.status);

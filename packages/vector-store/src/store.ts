@@ -51,6 +51,14 @@ export interface SimilarHit {
   payload: Finding;
 }
 
+/** A kNN hit carrying only what neighbour evidence needs: the neighbour's verdict and ground truth. */
+export interface EvidenceHit {
+  id: string;
+  similarity: number;
+  verdict: Verdict | null;
+  label: 0 | 1 | null;
+}
+
 export type FacetField =
   | 'src_ip'
   | 'dst_ip'
@@ -88,6 +96,15 @@ export interface VectorStore {
     vectors: ArrayLike<number>[],
     opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
   ): Promise<SimilarHit[][]>;
+  /**
+   * Optional: `similarMany` whose hits carry the neighbour's verdict and label instead of its
+   * payload (an explanation lists nothing else), so a store can answer from its indexes without
+   * decoding a payload per hit. Same neighbours, in the same order, as `similarMany`.
+   */
+  similarEvidence?(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
+  ): Promise<EvidenceHit[][]>;
   /** Partial payload update (status, suppressed_by, ...) for the given ids. */
   updatePayload(ids: string[], patch: Partial<Finding>): Promise<void>;
   /** Retention: deletes points whose window ended before `ms`; returns how many. */

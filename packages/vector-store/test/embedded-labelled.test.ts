@@ -112,6 +112,19 @@ describe('EmbeddedStore nearest labelled points (dense labelled index) against b
           reference(q, 5, filter, excludeIds[i]),
           `${what} ${JSON.stringify(filter)} query ${i}/${queries}`,
         );
+      // The evidence form: the same hits, verdict and label as the payloads hold them (read from
+      // the index columns, so a label patch or an overwrite must have reached them).
+      const evidence = await store.similarEvidence(qs, { k: 5, filter, excludeIds });
+      assert.deepEqual(
+        evidence,
+        many.map((hits) =>
+          hits.map((h) => {
+            const p = payloads.get(h.id) as Finding;
+            return { id: h.id, similarity: h.similarity, verdict: p.verdict, label: p.label };
+          }),
+        ),
+        `${what} ${JSON.stringify(filter)}: evidence hits`,
+      );
       const q = randomVector();
       assertSame(await store.similar(q, { k: 3, filter }), reference(q, 3, filter), `${what} similar`);
     }
