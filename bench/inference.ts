@@ -5,7 +5,7 @@
  * `kafka:3,kafka:0,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
  * TW_BENCH_LATENCY_S (seconds per latency rep, 6; 0 skips), TW_BENCH_THREADS (service intra-op
  * threads; default the service's), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
- * TW_BENCH_SPIN (the service's default), TW_BENCH_WORKER (1), TW_BENCH_FILES (comma-separated
+ * TW_BENCH_SPIN (the service's default), TW_BENCH_WORKER (1), TW_BENCH_ALLOC (1: bytes allocated per sequence and GC share of the main isolate, sampled; TW_BENCH_ALLOC_DIR keeps each run's .heapprofile), TW_BENCH_FILES (comma-separated
  * labelled files instead of the default captures), TW_BENCH_STORE (path to another EmbeddedStore's
  * src/index.ts, e.g. an older commit's extracted with `git archive <commit> packages/vector-store |
  * tar -x -C bench/.vs-old`: runs whose spec ends in `:other` (`inprocess:3:::other`) use it, so a
@@ -25,14 +25,16 @@
  *     stored findings) at a steady offered rate well below saturation.
  * Figures are medians over the reps.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InProcessBus, KafkaBus, type MessageBus, type OutgoingMessage } from '@tidewatch/bus';
 import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
 import { ModelRepository, OnnxModel, type PaddedBatch } from '@tidewatch/detector';
-import { CONTEXT_FEATURE_COUNT, FLOW_FEATURE_COUNT, writeSequenceFeatures } from '@tidewatch/features';
+import { FLOW_FEATURE_COUNT, writeSequenceFeatures } from '@tidewatch/features';
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { createApp, loadInferenceConfig } from '@tidewatch/inference';
 import { buildSequences } from '@tidewatch/sequencing';
@@ -79,6 +81,8 @@ const LATENCY_S = Number(env['TW_BENCH_LATENCY_S'] ?? 6);
 const BATCH = Number(env['TW_BENCH_BATCH'] ?? 512);
 const POLL = Number(env['TW_BENCH_POLL'] ?? 2048);
 const WORKER = env['TW_BENCH_WORKER'] ?? '1';
+/** 1: sample the main isolate's allocations during each service run (slower; see AllocationMeter). */
+const ALLOC = env['TW_BENCH_ALLOC'] ?? '';
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -125,7 +129,8 @@ function serviceBatches(model: OnnxModel, seqs: Sequence[]): PaddedBatch[] {
             j * len * FLOW_FEATURE_COUNT,
             len,
             b.context,
-            j * CONTEXT_FEATURE_COUNT,
+            j * b.contextWidth,
+            model.featureSpec,
           );
           b.mask.fill(1, j * len, j * len + rows);
         });
@@ -134,6 +139,46 @@ function serviceBatches(model: OnnxModel, seqs: Sequence[]): PaddedBatch[] {
     }
   }
   return out;
+}
+
+/**
+ * Bytes the main isolate allocates during a service run, from V8's sampling heap profiler with the
+ * objects later collected kept in (so the sum is allocation, not what survives), and the main
+ * isolate's GC pause time. With `TW_BENCH_ALLOC_DIR` each run's profile is written there
+ * (`.heapprofile`, open in DevTools) to see which functions allocate.
+ */
+class AllocationMeter {
+  private readonly session = new Session();
+  private gcMs = 0;
+  private readonly gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) this.gcMs += e.duration;
+  });
+
+  async start(): Promise<void> {
+    this.session.connect();
+    this.gcMs = 0;
+    this.gc.observe({ entryTypes: ['gc'] });
+    await this.session.post('HeapProfiler.startSampling', {
+      samplingInterval: 16384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
+
+  /** Allocated bytes and GC milliseconds since start(). */
+  async stop(name: string): Promise<{ bytes: number; gcMs: number }> {
+    // The protocol's profile carries `samples` (each a sampled allocation); Node's types omit it.
+    const { profile } = (await this.session.post('HeapProfiler.stopSampling')) as unknown as {
+      profile: { samples: { size: number }[] };
+    };
+    this.gc.disconnect();
+    this.session.disconnect();
+    const dir = env['TW_BENCH_ALLOC_DIR'];
+    if (dir) await writeFile(join(dir, `${name}.heapprofile`), JSON.stringify(profile));
+    let bytes = 0;
+    for (const s of profile.samples) bytes += s.size;
+    return { bytes, gcMs: this.gcMs };
+  }
 }
 
 /** EmbeddedStore, or the one TW_BENCH_STORE points at (same interface). */
@@ -292,6 +337,8 @@ async function main(): Promise<void> {
   const rates = RUNS.map(() => [] as number[]);
   const ratios = RUNS.map(() => [] as number[]);
   const cpu = RUNS.map(() => [] as number[]);
+  const allocs = RUNS.map(() => [] as number[]);
+  const gcShares = RUNS.map(() => [] as number[]);
   for (let rep = 0; rep < REPS; rep++) {
     const r1 = await rawRun(raw1);
     const r2 = await rawRun(raw2);
@@ -304,10 +351,19 @@ async function main(): Promise<void> {
     for (const [i, cfg] of RUNS.entries()) {
       const run = await service(cfg);
       await publish(run, encoded);
+      const meter = ALLOC ? new AllocationMeter() : null;
+      await meter?.start();
       const c0 = process.cpuUsage();
+      const t0 = performance.now();
       await run.start();
       await run.waitStored(seqs.length);
       const cu = process.cpuUsage(c0);
+      const wallMs = performance.now() - t0;
+      const alloc = await meter?.stop(`${cfg.label.replace(/[^a-z0-9]+/gi, '-')}-rep${rep + 1}`);
+      if (alloc) {
+        allocs[i]?.push(alloc.bytes / seqs.length);
+        gcShares[i]?.push(alloc.gcMs / wallMs);
+      }
       await run.stop();
       const first = run.store.writes[0] as { at: number; n: number };
       const last = run.store.writes.at(-1) as { at: number; n: number };
@@ -348,6 +404,10 @@ async function main(): Promise<void> {
     console.log(
       `   ${cfg.label.padEnd(24)} ${fmt(median(rates[i] ?? []))} sequences/s = ${ratio.toFixed(2)}× raw → overhead ${pct(1 - ratio)} (target < 20 %); process CPU ${median(cpu[i] ?? []).toFixed(2)} cores, ${median(cpuUs[i] ?? []).toFixed(1)} µs/sequence (ONNX share ${pct(rawCpu / median(cpuUs[i] ?? []))})`,
     );
+    if (ALLOC)
+      console.log(
+        `   ${''.padEnd(24)} main isolate: ${fmt(median(allocs[i] ?? []))} bytes allocated per sequence, GC pauses ${pct(median(gcShares[i] ?? []))} of the run's wall time (sampled, profiler on)`,
+      );
   }
   const k3 = ratioOf('kafka', 3);
   const k0 = ratioOf('kafka', 0);

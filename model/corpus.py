@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .data import TACTICS, Capture, labelled_captures, read_capture, tactic_matrix
-from .features import C, F, context_matrix, flow_feature_matrix
+from .features import C, F, context_matrix, context_width, flow_feature_matrix, scope_matrix
 from .sequencing import Sequences, build_sequences
 
 
@@ -25,6 +25,8 @@ class Corpus:
     captures: list[Capture] = field(default_factory=list)
     flow_capture: np.ndarray | None = None
     flow_sub: np.ndarray | None = None  # [N, 4] not used by the model (baselines)
+    dst_scope: np.ndarray | None = None  # [S, scopes] responder address scope one-hot (features.v2 context columns)
+    feature_spec: str = "features.v1"   # which spec `ctx` follows (see for_spec)
 
     @property
     def count(self) -> int:
@@ -44,6 +46,18 @@ def table_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
     )
     ctx = context_matrix(seqs.distinct_dsts, seqs.distinct_dst_ports, seqs.connections, seqs.length)
     return x, ctx
+
+
+def for_spec(corpus: Corpus, spec: str) -> Corpus:
+    """The corpus with `ctx` laid out as `spec` says (features.v2 appends the responder scope columns)."""
+    context_width(spec)
+    if spec == corpus.feature_spec:
+        return corpus
+    if spec == "features.v2" and corpus.feature_spec == "features.v1":
+        return replace(corpus, ctx=np.concatenate([corpus.ctx, corpus.dst_scope], axis=1), feature_spec=spec)
+    if spec == "features.v1" and corpus.feature_spec == "features.v2":
+        return replace(corpus, ctx=corpus.ctx[:, :C], feature_spec=spec)
+    raise ValueError(f"no conversion from {corpus.feature_spec} to {spec}")
 
 
 def seq_labels(flow_label_ordered: np.ndarray, seqs: Sequences) -> np.ndarray:
@@ -71,6 +85,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         tac = np.zeros((seqs.count, len(TACTICS)), dtype=np.float32)
         np.maximum.at(tac, sid, ft)
         parts.append(dict(x=x, fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
+                          scope=scope_matrix(seqs.dst_ip),
                           cap=np.full(seqs.count, ci), fcap=np.full(x.shape[0], ci)))
         base += seqs.count
     offs, total = [], 0
@@ -84,6 +99,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         y=np.concatenate([p["y"] for p in parts]), tactics=np.concatenate([p["tac"] for p in parts]),
         capture=np.concatenate([p["cap"] for p in parts]), captures=list(caps),
         flow_capture=np.concatenate([p["fcap"] for p in parts]),
+        dst_scope=np.concatenate([p["scope"] for p in parts]),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import Corpus, build_corpus
+from .corpus import Corpus, build_corpus, for_spec
 from .data import TACTIC_NAMES, TACTICS
 from .export import export_onnx
 from .onnx_scorer import score_corpus, session
@@ -144,7 +144,9 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     vdir = VERSIONS_DIR / version
     manifest = json.loads((vdir / "manifest.json").read_text())
     folds = json.loads((vdir / "loco" / "folds.json").read_text())
-    corpus = corpus if corpus is not None else build_corpus()
+    # The model reads its own spec's context; baselines and raw-feature retrieval stay on features.v1.
+    corpus = for_spec(corpus if corpus is not None else build_corpus(), "features.v1")
+    model_corpus = for_spec(corpus, manifest.get("feature_spec", "features.v1"))
     fold_names = corpus_folds(corpus)
     trained = [t["id"] for t in manifest["tactic_status"] if t["trained"]]
     n = corpus.count
@@ -154,7 +156,7 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     thresholds = np.zeros(n, np.float32)
     for fold, meta in folds.items():
         idx = np.nonzero(fold_names == fold)[0]
-        r = score_corpus(session(vdir / meta["model"]), corpus, idx)
+        r = score_corpus(session(vdir / meta["model"]), model_corpus, idx)
         model_scores[idx], tactic_probs[idx], emb[idx] = r["score"], r["tactic_probs"], r["embedding"]
         thresholds[idx] = meta["threshold"]
     raw_sub = None

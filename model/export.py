@@ -10,19 +10,19 @@ import numpy as np
 import torch
 
 from .data import TACTIC_NAMES, TACTICS
-from .features import C, F, sequence_features
+from .features import F, context_width, sequence_features, spec_of_context_width
 from .net import FlowSequenceEncoder
-from .spec_paths import FEATURE_SPEC_HASH, GOLDEN_FEATURES_PATH, SEQUENCING_SPEC, VERSIONS_DIR
+from .spec_paths import FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, REPO_ROOT, SEQUENCING_SPEC, VERSIONS_DIR
 
 INPUTS = ["flow_features", "flow_mask", "context_features"]
 OUTPUTS = ["score", "tactic_probs", "anomaly", "embedding"]
 OPSET = 17
 
 
-def golden_inputs() -> tuple[dict, list[str]]:
-    """The features.v1 golden sequences as one padded batch (mixed lengths exercise the mask)."""
-    doc = json.loads(GOLDEN_FEATURES_PATH.read_text())
-    feats = [sequence_features(c["sequence"]) for c in doc["cases"]]
+def golden_inputs(spec: str = "features.v1") -> tuple[dict, list[str]]:
+    """The spec's golden sequences as one padded batch (mixed lengths exercise the mask)."""
+    doc = json.loads(GOLDEN_FEATURES_PATHS[spec].read_text())
+    feats = [sequence_features(c["sequence"], spec) for c in doc["cases"]]
     L = max(f["flow"].shape[0] for f in feats)
     flow = np.zeros((len(feats), L, F), np.float32)
     mask = np.zeros((len(feats), L), np.float32)
@@ -35,7 +35,7 @@ def golden_inputs() -> tuple[dict, list[str]]:
 
 def export_onnx(model: FlowSequenceEncoder, path: Path) -> None:
     model = model.cpu().eval()
-    ex = golden_inputs()[0]
+    ex = golden_inputs(spec_of_context_width(model.context_width))[0]
     args = tuple(torch.from_numpy(ex[k]) for k in INPUTS)
     torch.onnx.export(
         model, args, str(path), input_names=INPUTS, output_names=OUTPUTS, opset_version=OPSET, dynamo=False,
@@ -64,10 +64,11 @@ def write_version(model: FlowSequenceEncoder, version: str, *, trained_tactics: 
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out / "model.onnx")
     torch.save({"config": model.config, "state_dict": model.state_dict()}, out / "model.pt")
-    inputs, names = golden_inputs()
+    spec = spec_of_context_width(model.context_width)
+    inputs, names = golden_inputs(spec)
     outs = torch_outputs(model, inputs)
     golden = {
-        "version": version, "feature_golden": "packages/features/spec/golden.v1.json", "cases": names,
+        "version": version, "feature_golden": str(GOLDEN_FEATURES_PATHS[spec].relative_to(REPO_ROOT)), "cases": names,
         "tolerance": {"abs": 1e-4},
         "inputs": {k: _tensor(v) for k, v in inputs.items()}, "outputs": {k: _tensor(v) for k, v in outs.items()},
     }
@@ -75,8 +76,8 @@ def write_version(model: FlowSequenceEncoder, version: str, *, trained_tactics: 
     manifest = {
         "version": version,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "feature_spec": "features.v1",
-        "feature_spec_hash": FEATURE_SPEC_HASH,
+        "feature_spec": spec,
+        "feature_spec_hash": FEATURE_SPEC_HASHES[spec],
         "sequencing_spec": SEQUENCING_SPEC["version"],
         "tactics": TACTICS,
         "tactic_status": [
@@ -87,7 +88,7 @@ def write_version(model: FlowSequenceEncoder, version: str, *, trained_tactics: 
         "embedding_dim": int(model.d),
         "max_len": int(model.max_len),
         "flow_features": F,
-        "context_features": C,
+        "context_features": context_width(spec),
         "onnx": {"file": "model.onnx", "opset": OPSET, "inputs": INPUTS, "outputs": OUTPUTS,
                  "bytes": (out / "model.onnx").stat().st_size},
         "architecture": {"kind": "pre-norm transformer encoder", "d_model": model.d, "layers": len(model.layers),

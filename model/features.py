@@ -1,4 +1,7 @@
-"""features.v1 in Python: the same per-flow / context features and sub-scores as @tidewatch/features.
+"""features.v1 / features.v2 in Python: the same per-flow / context features and sub-scores as @tidewatch/features.
+
+features.v2 = features.v1 + the responder's address scope (one-hot context columns). `F`, `C` are features.v1's;
+`context_width(spec)` and the `spec=` arguments select v2.
 
 Two entry points: `sequence_features(seq)` for one Sequence dict (golden tests, fine-tuning input)
 and `flow_feature_matrix(...)` vectorised over all flows of many sequences (training).
@@ -6,11 +9,12 @@ and `flow_feature_matrix(...)` vectorised over all flows of many sequences (trai
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 import numpy as np
 
-from .spec_paths import FEATURE_SPEC
+from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, load_json
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -31,6 +35,27 @@ FLOW_FEATURE_NAMES: list[str] = (
 F = len(FLOW_FEATURE_NAMES)
 CONTEXT_FEATURE_NAMES: list[str] = [f["name"] for f in SPEC["context_features"]]
 C = len(CONTEXT_FEATURE_NAMES)
+
+SPEC_V2 = load_json(FEATURE_SPEC_PATHS["features.v2"])
+ADDRESS_SCOPES: list[str] = SPEC_V2["address_scopes"]
+CONTEXT_FEATURE_NAMES_V2: list[str] = CONTEXT_FEATURE_NAMES + [f"responder_{s}" for s in ADDRESS_SCOPES]
+FEATURE_SPECS = ("features.v1", "features.v2")
+
+
+def spec_of_context_width(width: int) -> str:
+    """The feature spec a model with `width` context inputs was trained on."""
+    for spec in FEATURE_SPECS:
+        if context_width(spec) == width:
+            return spec
+    raise ValueError(f"no feature spec has {width} context features")
+
+
+def context_width(spec: str = "features.v1") -> int:
+    if spec == "features.v1":
+        return C
+    if spec == "features.v2":
+        return len(CONTEXT_FEATURE_NAMES_V2)
+    raise ValueError(f"unknown feature spec {spec!r} (known: {', '.join(FEATURE_SPECS)})")
 
 _OTHER_WK = PORT_CLASSES.index("other_well_known")
 _REGISTERED = PORT_CLASSES.index("registered")
@@ -110,11 +135,60 @@ def context_matrix(distinct_dsts, distinct_dst_ports, connections, length) -> np
     )
 
 
+_V4_NETS = [  # (scope, network, prefix) in features.v2 address_scope_rules order: the first match wins
+    ("multicast_broadcast", 0xE0000000, 4), ("multicast_broadcast", 0xFFFFFFFF, 32),
+    ("loopback_unspecified", 0x00000000, 8), ("loopback_unspecified", 0x7F000000, 8),
+    ("link_local", 0xA9FE0000, 16),
+    ("private", 0x0A000000, 8), ("private", 0xAC100000, 12), ("private", 0xC0A80000, 16), ("private", 0x64400000, 10),
+]
+_V6_NETS = [
+    ("multicast_broadcast", 0xFF << 120, 8),
+    ("loopback_unspecified", 0, 128), ("loopback_unspecified", 1, 128),
+    ("link_local", 0xFE80 << 112, 10),
+    ("private", 0xFC << 120, 7),
+]
+
+
+def _in(value: int, net: int, prefix: int, bits: int) -> bool:
+    return (value >> (bits - prefix)) == (net >> (bits - prefix))
+
+
+def address_scope(ip: str) -> int:
+    """Index into ADDRESS_SCOPES of an address's class (features.v2 address_scope_rules); -1 when ip is not an IP."""
+    if not isinstance(ip, str) or ip != ip.strip():
+        return -1
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return -1
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    v, bits, nets = int(addr), addr.max_prefixlen, _V4_NETS if addr.version == 4 else _V6_NETS
+    for scope, net, prefix in nets:
+        if _in(v, net, prefix, bits):
+            return ADDRESS_SCOPES.index(scope)
+    return ADDRESS_SCOPES.index("public")
+
+
+def scope_matrix(ips) -> np.ndarray:
+    """[S, len(ADDRESS_SCOPES)] one-hot address scope of each ip (all 0 when it is not an IP)."""
+    arr = np.asarray(ips).astype(str)
+    out = np.zeros((arr.shape[0], len(ADDRESS_SCOPES)), dtype=np.float32)
+    if not arr.shape[0]:
+        return out
+    uniq, inv = np.unique(arr, return_inverse=True)
+    idx = np.array([address_scope(u) for u in uniq], dtype=np.int64)[inv]
+    rows = np.nonzero(idx >= 0)[0]
+    out[rows, idx[rows]] = 1.0
+    return out
+
+
 _FLOW_KEYS = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts", "tcp_flags")
 
 
-def sequence_features(seq: dict) -> dict:
-    """{flow: float32[len, F], mask: float32[len], context: float32[C]} for one Sequence dict."""
+def sequence_features(seq: dict, spec: str = "features.v1") -> dict:
+    """{flow: float32[len, F], mask: float32[len], context: float32[context_width(spec)]} for one Sequence dict."""
+    context_width(spec)
     flows = seq["flows"]
     n = len(flows)
     cols = {k: np.array([f[k] for f in flows], dtype=np.float64) for k in _FLOW_KEYS}
@@ -124,6 +198,8 @@ def sequence_features(seq: dict) -> dict:
     flow = flow_feature_matrix(*(cols[k] for k in _FLOW_KEYS), first) if n else np.zeros((0, F), np.float32)
     ctx = seq["context"]
     context = context_matrix([ctx["distinct_dsts"]], [ctx["distinct_dst_ports"]], [ctx["connections"]], [n])[0]
+    if spec == "features.v2":
+        context = np.concatenate([context, scope_matrix([seq["dst_ip"]])[0]])
     return {"flow": flow, "mask": np.ones(n, dtype=np.float32), "context": context}
 
 

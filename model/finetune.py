@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .corpus import corpus_from_tables
+from .corpus import corpus_from_tables, for_spec
 from .data import Capture, read_user_file
 from .evaluate import binary_metrics
 from .export import write_version, set_default
+from .features import spec_of_context_width
 from .net import load_model
 from .sequencing import build_sequences
 from .spec_paths import VERSIONS_DIR
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
               f"found {n_lab} labelled of {table['label'].shape[0]}", file=sys.stderr)
         return 2
     cap = Capture(path.name, "user", (path,), args.format or "auto")
-    corpus = corpus_from_tables([cap], [table])
+    model = load_model(base_dir / "model.pt")
+    corpus = for_spec(corpus_from_tables([cap], [table]), spec_of_context_width(model.context_width))
     # Time split: sequences starting in the last 20 % (by time) are held out for the report.
     seqs = build_sequences(table)
     seq_start = table["start_ms"][seqs.order[seqs.offset]].astype(np.float64)
@@ -100,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     test_idx = np.nonzero(seq_start >= cut)[0]
     if train_idx.shape[0] == 0:
         train_idx, test_idx = np.arange(corpus.count), np.arange(0)
-    model = load_model(base_dir / "model.pt")
     base_manifest = json.loads((base_dir / "manifest.json").read_text())
     log(f"fine-tuning {base} on {train_idx.shape[0]} sequences from {path.name} (holding out {test_idx.shape[0]} by time)")
     model = finetune(model, corpus, train_idx, args.epochs, args.lr, args.seed, log)

@@ -1,14 +1,16 @@
-"""Writes packages/features/spec/golden.v1.json: hand-made sequences and their features.v1 outputs.
+"""Writes packages/features/spec/golden.v1.json (and golden.v2.json): hand-made sequences and their features.
 
-Run: $TW_PYTHON -m model.golden_features. Both test suites (Python and TypeScript) check against it.
+Run: $TW_PYTHON -m model.golden_features. Both test suites (Python and TypeScript) check against them.
+golden.v2.json holds the same sequences with responders of every address scope, and an address table
+(text → scope) with the parsing edge cases both implementations must agree on.
 """
 
 from __future__ import annotations
 
 import json
 
-from .features import sequence_features, sub_scores
-from .spec_paths import FEATURE_SPEC_HASH, GOLDEN_FEATURES_PATH
+from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores
+from .spec_paths import FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS
 
 T0 = 1_700_000_000_000
 
@@ -55,10 +57,39 @@ def cases() -> list[dict]:
     return out
 
 
-def main() -> None:
-    doc = {"feature_spec": "features.v1", "feature_spec_hash": FEATURE_SPEC_HASH, "cases": []}
-    for c in cases():
-        f = sequence_features(c["sequence"])
+# Responders for the features.v2 cases (one per case, in order) and the address table's extra edge cases.
+V2_RESPONDERS = [
+    "224.0.0.251", "ff02::fb", "192.168.1.20", "10.1.2.3", "172.20.0.9", "8.8.8.8", "fe80::1c2d:3eff:fe4f:5a6b",
+    "255.255.255.255", "2001:db8:85a3::8a2e:370:7334", "169.254.10.1", "::1", "ff02::1:2",
+]
+ADDRESS_EDGE_CASES = [
+    "0.0.0.0", "127.0.0.1", "100.64.0.1", "100.128.0.1", "172.15.255.255", "172.16.0.0", "172.31.255.255", "172.32.0.0",
+    "192.167.255.255", "239.255.255.255", "240.0.0.1", "223.255.255.255", "169.253.0.1", "::", "::ffff:10.0.0.1",
+    "::ffff:8.8.4.4", "::ffff:224.0.0.1", "::10.0.0.1", "64:ff9b::8.8.8.8", "FE80::ABCD", "febf::1", "fec0::1", "fc00::1",
+    "fdff:ffff::1", "fe00::1", "FF05::1:3", "2606:4700:4700::1111", "fe80::1%eth0", "fe80::1%", "1:2:3:4:5:6:7:8",
+    "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::1", "g::1", ":1:2:3:4:5:6:7", "1:2:3:4:5:6:7:",
+    "::1.2.3", "::1.2.3.04", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5",
+    "1.2.3.4 ", " 1.2.3.4", "", "localhost", "host-10.0.0.1", "0x7f.0.0.1", "1.2.3.-4", "::ffff:1.2.3.4%3",
+]
+
+
+def v2_cases() -> list[dict]:
+    out = []
+    for c, ip in zip(cases(), V2_RESPONDERS, strict=True):
+        seq = dict(c["sequence"], dst_ip=ip)
+        out.append({"name": f"{c['name']} (responder {ip})", "sequence": seq})
+    return out
+
+
+def write(spec: str) -> None:
+    doc = {"feature_spec": spec, "feature_spec_hash": FEATURE_SPEC_HASHES[spec], "cases": []}
+    if spec == "features.v2":
+        doc["address_scopes"] = [
+            {"ip": ip, "scope": ADDRESS_SCOPES[address_scope(ip)] if address_scope(ip) >= 0 else None}
+            for ip in V2_RESPONDERS + ADDRESS_EDGE_CASES
+        ]
+    for c in v2_cases() if spec == "features.v2" else cases():
+        f = sequence_features(c["sequence"], spec)
         doc["cases"].append({
             **c,
             "expected": {
@@ -67,8 +98,14 @@ def main() -> None:
                 "sub_scores": sub_scores(c["sequence"]),
             },
         })
-    GOLDEN_FEATURES_PATH.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_FEATURES_PATH}")
+    path = GOLDEN_FEATURES_PATHS[spec]
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {path}")
+
+
+def main() -> None:
+    for spec in ("features.v1", "features.v2"):
+        write(spec)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .corpus import Corpus, build_corpus
+from .corpus import Corpus, build_corpus, for_spec
 from .training import TrainConfig, choose_threshold, device, choose_threshold_f1, choose_threshold_fpr, predict, train
 
 THRESHOLD_RULES = ("train_fpr", "inner_f1", "inner_fpr")
@@ -51,7 +51,7 @@ def _init_worker(threads: int, names: list[str]) -> None:
 
 
 def run_task(task: tuple, cfg: TrainConfig, corpus: Corpus | None = None) -> dict:
-    corpus = corpus if corpus is not None else _CORPUS
+    corpus = for_spec(corpus if corpus is not None else _CORPUS, cfg.feature_spec)
     kind, k, j = task
     folds = corpus_folds(corpus)
     held = {x for x in (k, j) if x is not None}

@@ -69,29 +69,32 @@ class EncoderLayer(nn.Module):
 
 class FlowSequenceEncoder(nn.Module):
     def __init__(self, d: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, max_len: int = 64, tactics: int = 14,
-                 rules: bool = False, evidence: bool = False, flow_head: bool = False):
+                 rules: bool = False, evidence: bool = False, flow_head: bool = False, context: int = C):
         super().__init__()
         self.d, self.max_len, self.rules, self.evidence, self.flow_head = d, max_len, rules, evidence, flow_head
         self.config = {"d": d, "layers": layers, "heads": heads, "ff": ff, "max_len": max_len, "tactics": tactics, "rules": rules}
         if evidence or flow_head:
             self.config |= {"evidence": evidence, "flow_head": flow_head}
+        if context != C:  # features.v2 and later: wider context (features.v1 configs stay as they were)
+            self.config["context"] = context
+        self.context_width = context
         if rules:
             self.rule_proj = nn.Linear(EVIDENCE if evidence else 4, d)
         if flow_head:
             # Per-flow classifier on the flow's own features + context (no attention): the ExtraTrees-like
             # evidence, max-pooled over the sequence's flows.
-            self.flow_mlp = nn.Sequential(nn.Linear(F + C, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+            self.flow_mlp = nn.Sequential(nn.Linear(F + context, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
             self.flow_proj = nn.Linear(2, d)
         # Training-time sub-score dropout: probability of hiding the rule evidence of a sequence.
         self.evidence_dropout = 0.0
         self.register_buffer("feat_mean", torch.zeros(F))
         self.register_buffer("feat_std", torch.ones(F))
-        self.register_buffer("ctx_mean", torch.zeros(C))
-        self.register_buffer("ctx_std", torch.ones(C))
+        self.register_buffer("ctx_mean", torch.zeros(context))
+        self.register_buffer("ctx_std", torch.ones(context))
         self.inp = nn.Linear(F, d)
         self.pos = nn.Parameter(torch.zeros(max_len, d))
         self.mask_token = nn.Parameter(torch.zeros(d))
-        self.ctx = nn.Linear(C, d)
+        self.ctx = nn.Linear(context, d)
         self.layers = nn.ModuleList([EncoderLayer(d, heads, ff) for _ in range(layers)])
         self.ln = nn.LayerNorm(d)
         self.pool = nn.Sequential(nn.Linear(2 * d + d, d), nn.ReLU(), nn.Dropout(0.1), nn.Linear(d, d))

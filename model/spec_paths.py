@@ -24,5 +24,9 @@ def file_sha256(path: Path) -> str:
 
 
 FEATURE_SPEC = load_json(FEATURE_SPEC_PATH)
+# features.v2 = features.v1 + the responder's address scope (context columns); v1 stays the default for old models.
+FEATURE_SPEC_PATHS = {"features.v1": FEATURE_SPEC_PATH, "features.v2": REPO_ROOT / "packages/features/spec/features.v2.json"}
+GOLDEN_FEATURES_PATHS = {"features.v1": GOLDEN_FEATURES_PATH, "features.v2": REPO_ROOT / "packages/features/spec/golden.v2.json"}
+FEATURE_SPEC_HASHES = {k: file_sha256(v) for k, v in FEATURE_SPEC_PATHS.items()}
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .corpus import Corpus, length_batches, padded_batch
+from .corpus import Corpus, for_spec, length_batches, padded_batch
 from .data import TACTICS
 from .features import FLAG_OFFSET, FLAGS_PRESENT, PROTO_OFFSET
 from .net import FlowSequenceEncoder
@@ -42,6 +42,7 @@ class TrainConfig:
     scale_aug: float = 0.0          # probability a sequence's bytes/packets/timings are rescaled (other networks)
     threshold: str = "train_fpr"    # train_fpr | inner_f1 | inner_fpr (inner leave-one-network-out scores)
     inner_fpr: float = 0.01
+    feature_spec: str = "features.v1"  # features.v2: + responder address scope context columns
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +55,7 @@ RECIPES: dict[str, TrainConfig] = {
     "evidence-aug": TrainConfig(**EVIDENCE, scale_aug=0.5),
     "evidence-balanced-aug": TrainConfig(**EVIDENCE, balance_power=1.0, scale_aug=0.5),
     "evidence-aug-long": TrainConfig(**EVIDENCE, scale_aug=0.5, pretrain_epochs=8, epochs=10),
+    "evidence-v2": TrainConfig(**EVIDENCE, feature_spec="features.v2"),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -133,11 +135,12 @@ def capture_weights(corpus: Corpus, idx: np.ndarray, power: float = 0.5) -> np.n
 
 
 def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple[FlowSequenceEncoder, dict]:
+    corpus = for_spec(corpus, cfg.feature_spec)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     dev = device()
     model = FlowSequenceEncoder(cfg.d, cfg.layers, cfg.heads, cfg.ff, tactics=len(TACTICS), rules=cfg.rules,
-                                evidence=cfg.evidence, flow_head=cfg.flow_head)
+                                evidence=cfg.evidence, flow_head=cfg.flow_head, context=corpus.ctx.shape[1])
     model.evidence_dropout = cfg.evidence_dropout
     fit_normalisation(model, corpus, idx)
     model.to(dev)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from model.corpus import build_corpus
+from model.corpus import build_corpus, for_spec
 from model.data import labelled_captures
 from model.evaluate import capture_metrics, fold_of
 from model.onnx_scorer import score_corpus, session
@@ -26,7 +26,7 @@ def test_held_out_capture_metrics_reproduce(name):
     fold = fold_of(cap.network)
     assert reported["fold"] == fold
     assert cap.name not in folds[fold]["train_captures"], "a held-out capture must not be in its fold's training data"
-    corpus = build_corpus([cap])
+    corpus = for_spec(build_corpus([cap]), manifest["feature_spec"])
     idx = np.arange(corpus.count)
     scores = score_corpus(session(DIR / folds[fold]["model"]), corpus, idx)["score"]
     got = capture_metrics(corpus, 0, scores, float(folds[fold]["threshold"]))

@@ -6,12 +6,14 @@ import onnxruntime as ort
 
 from model.data import TACTICS
 from model.export import golden_inputs
-from model.spec_paths import FEATURE_SPEC_HASH, VERSIONS_DIR
+from model.features import context_width
+from model.spec_paths import FEATURE_SPEC_HASHES, VERSIONS_DIR
 
 VERSION = (VERSIONS_DIR / "DEFAULT").read_text().strip()
 DIR = VERSIONS_DIR / VERSION
 MANIFEST = json.loads((DIR / "manifest.json").read_text())
 GOLDEN = json.loads((DIR / "golden.json").read_text())
+SPEC = MANIFEST["feature_spec"]
 
 
 def _arr(t):
@@ -27,7 +29,8 @@ def _session():
 def test_manifest_contract():
     m = MANIFEST
     assert m["version"] == VERSION
-    assert m["feature_spec"] == "features.v1" and m["feature_spec_hash"] == FEATURE_SPEC_HASH
+    assert m["feature_spec_hash"] == FEATURE_SPEC_HASHES[SPEC]
+    assert m["context_features"] == context_width(SPEC)
     assert m["sequencing_spec"] == "sequencing.v1"
     assert m["tactics"] == TACTICS
     assert [t["id"] for t in m["tactic_status"]] == TACTICS
@@ -42,12 +45,12 @@ def test_onnx_io_contract():
     g = onnx.load(str(DIR / "model.onnx"))
     assert g.opset_import[0].version >= 17
     ins = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in g.graph.input}
-    assert ins == {"flow_features": ["batch", "len", 36], "flow_mask": ["batch", "len"], "context_features": ["batch", 4]}
+    assert ins == {"flow_features": ["batch", "len", 36], "flow_mask": ["batch", "len"], "context_features": ["batch", context_width(SPEC)]}
     assert [o.name for o in g.graph.output] == ["score", "tactic_probs", "anomaly", "embedding"]
 
 
 def test_golden_inputs_are_the_feature_golden_sequences():
-    inputs, names = golden_inputs()
+    inputs, names = golden_inputs(SPEC)
     assert names == GOLDEN["cases"]
     for k, v in inputs.items():
         np.testing.assert_allclose(_arr(GOLDEN["inputs"][k]), v, rtol=1e-6, atol=1e-6)

@@ -1,17 +1,17 @@
 import type { Finding, Neighbour, Sequence } from '@tidewatch/contracts';
 import {
-  CONTEXT_FEATURE_COUNT,
+  type FeatureSpec,
   FLOW_FEATURE_COUNT,
   type SequenceFeatures,
   sequenceFeatures,
   subScores,
   writeSequenceFeatures,
 } from '@tidewatch/features';
-import { FeatureBaseline, summarise } from './feature-baseline.ts';
+import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.ts';
 import {
   flaggedBy,
+  newFinding,
   round6,
-  sequenceFacts,
   severityOf,
   tacticCandidates,
   techniqueCandidates,
@@ -31,6 +31,30 @@ export interface NeighbourIndex {
     vectors: ArrayLike<number>[],
     opts: { k: number; filter?: { labelled?: boolean }; excludeIds?: (string | undefined)[] },
   ): Promise<{ id: string; similarity: number; payload: Finding }[][]>;
+  /** Hits with the neighbour's verdict and label only (preferred: no payload to decode per hit). */
+  similarEvidence?(
+    vectors: ArrayLike<number>[],
+    opts: { k: number; filter?: { labelled?: boolean } },
+  ): Promise<NeighbourEvidence[][]>;
+}
+
+/** What an explanation lists of a neighbour. */
+export interface NeighbourEvidence {
+  id: string;
+  similarity: number;
+  verdict: Finding['verdict'] | null;
+  label: 0 | 1 | null;
+}
+
+/** A full kNN hit reduced to its evidence. */
+function evidenceOf(h: { id: string; similarity: number; payload: Finding }): NeighbourEvidence {
+  const { verdict, label } = h.payload;
+  return {
+    id: h.id,
+    similarity: h.similarity,
+    verdict: verdict ?? null,
+    label: label === null || label === undefined ? null : label === 1 ? 1 : 0,
+  };
 }
 
 export interface DetectorOptions {
@@ -57,22 +81,30 @@ interface ModelContext {
   techniques: ReturnType<typeof techniqueTable>;
   baseline: FeatureBaseline;
   benignSeen: number;
+  /** Scratch for one sequence summary (read at once by the baseline). */
+  summary: Float64Array;
 }
 
 const BASELINE_SAMPLE = 8;
 
-/** The features of row `row` of a run's inputs (a view), or recomputed when the run truncated them. */
-function featuresOf(seq: Sequence, r: BatchResult, row: number): SequenceFeatures {
-  const { len, flow, mask, context } = r.inputs;
+/**
+ * The summary of row `row` of a run's inputs, read in place, or of recomputed features when the
+ * run truncated them; into `out`.
+ */
+function summaryOf(
+  seq: Sequence,
+  r: BatchResult,
+  row: number,
+  spec: FeatureSpec,
+  out: Float64Array,
+): Float64Array {
+  const { len, flow, context, contextWidth: C } = r.inputs;
   const n = seq.flows.length;
-  if (n > len) return sequenceFeatures(seq);
-  const F = FLOW_FEATURE_COUNT;
-  return {
-    flow: flow.subarray(row * len * F, (row * len + n) * F),
-    mask: mask.subarray(row * len, row * len + n),
-    context: context.subarray(row * CONTEXT_FEATURE_COUNT, (row + 1) * CONTEXT_FEATURE_COUNT),
-    length: n,
-  };
+  if (n > len) {
+    const x = sequenceFeatures(seq, spec);
+    return summariseInto(x.flow, 0, x.length, x.context, 0, out);
+  }
+  return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
 }
 
 /**
@@ -110,6 +142,7 @@ export class Detector {
         techniques: techniqueTable(model.manifest),
         baseline: new FeatureBaseline(model.manifest),
         benignSeen: 0,
+        summary: newSummary(),
       };
     }
     return this.ctx;
@@ -209,7 +242,8 @@ export class Detector {
             j * len * FLOW_FEATURE_COUNT,
             len,
             batch.context,
-            j * CONTEXT_FEATURE_COUNT,
+            j * batch.contextWidth,
+            model.featureSpec,
           );
           batch.mask.fill(1, j * len, j * len + rows);
         }
@@ -219,19 +253,26 @@ export class Detector {
     return runs;
   }
 
+  /**
+   * The run's outputs read in place (no per-sequence output object or views other than the
+   * embedding the store and the neighbour search keep; tactic probabilities only for malicious
+   * verdicts).
+   */
   private toScoredRun(ctx: ModelContext, seqs: Sequence[], r: BatchResult, now: number): ScoredSequence[] {
-    const outputs = ctx.model.split(r.outputs, seqs.length);
-    return seqs.map((seq, j) => {
-      const o = outputs[j];
-      if (!o) throw new Error(`model returned no output for sequence ${seq.sequence_id}`);
-      return this.toScored(ctx, seq, o, now);
-    });
+    const o = r.outputs;
+    const n = seqs.length;
+    const D = o.embedding.length / n;
+    if (o.score.length < n || !Number.isInteger(D) || D === 0)
+      throw new Error(`model returned ${o.score.length} outputs for ${n} sequences`);
+    const out = new Array<ScoredSequence>(n);
+    for (let j = 0; j < n; j++) out[j] = this.toScored(ctx, seqs[j] as Sequence, o, j, D, now);
+    return out;
   }
 
   /** Top features of an alert, or (every BASELINE_SAMPLE-th quiet sequence) a benign observation. */
   private explain(ctx: ModelContext, seq: Sequence, s: ScoredSequence, r: BatchResult, row: number): void {
     if (!s.alert && (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0)) return;
-    const summary = summarise(featuresOf(seq, r, row));
+    const summary = summaryOf(seq, r, row, ctx.model.featureSpec, ctx.summary);
     if (s.alert) s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
     else ctx.baseline.observeBenign(summary);
   }
@@ -239,31 +280,35 @@ export class Detector {
   private toScored(
     ctx: ModelContext,
     seq: Sequence,
-    o: { score: number; anomaly: number; tacticProbs: Float32Array; embedding: Float32Array },
+    o: BatchResult['outputs'],
+    j: number,
+    D: number,
     now: number,
   ): ScoredSequence {
     const { model } = ctx;
+    const score = o.score[j] as number;
+    const anomaly = o.anomaly[j] as number;
     const sub = subScores(seq);
     const flags = flaggedBy(sub, this.flagThreshold);
-    const verdict = o.score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
+    const verdict = score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
+    const T = model.manifest.tactics.length;
     const tactics =
-      verdict === 'malicious' ? tacticCandidates(o.tacticProbs, model.manifest, ctx.trained) : [];
+      verdict === 'malicious'
+        ? tacticCandidates(o.tactic_probs.subarray(j * T, (j + 1) * T), model.manifest, ctx.trained)
+        : [];
     return {
-      finding: {
-        ...sequenceFacts(seq),
-        score: round6(o.score),
-        anomaly: round6(o.anomaly),
+      finding: newFinding(seq, {
+        score: round6(score),
+        anomaly: round6(anomaly),
         verdict,
         tactics,
         techniques: techniqueCandidates(tactics, ctx.techniques),
-        severity: severityOf(verdict, o.score, o.anomaly, tactics[0]?.id ?? null, flags.length > 0),
+        severity: severityOf(verdict, score, anomaly, tactics[0]?.id ?? null, flags.length > 0),
         model_version: model.version,
-        status: 'new',
-        explanation: { subscores: sub, top_features: [], neighbours: [] },
-        suppressed_by: null,
+        subscores: sub,
         scored_at_ms: now,
-      },
-      embedding: o.embedding,
+      }),
+      embedding: o.embedding.subarray(j * D, (j + 1) * D),
       alert: verdict === 'malicious' || flags.length > 0,
       flags,
     };
@@ -292,9 +337,14 @@ export class Detector {
       }
       return q;
     });
-    const results = index.similarMany
-      ? await index.similarMany(queries, { k: k + 1, filter })
-      : await Promise.all(queries.map((q) => index.similar(Array.from(q), { k: k + 1, filter })));
+    const opts = { k: k + 1, filter };
+    const results: NeighbourEvidence[][] = index.similarEvidence
+      ? await index.similarEvidence(queries, opts)
+      : index.similarMany
+        ? (await index.similarMany(queries, opts)).map((hits) => hits.map(evidenceOf))
+        : await Promise.all(
+            queries.map(async (q) => (await index.similar(Array.from(q), opts)).map(evidenceOf)),
+          );
     alerts.forEach((s, i) => {
       const own = s.finding.sequence_id;
       const hits = (results[groupOf[i] as number] ?? []).filter((h) => h.id !== own).slice(0, k);
@@ -302,13 +352,8 @@ export class Detector {
         (h): Neighbour => ({
           sequence_id: h.id,
           similarity: round6(h.similarity),
-          verdict: h.payload.verdict ?? null,
-          label:
-            h.payload.label === null || h.payload.label === undefined
-              ? null
-              : h.payload.label === 1
-                ? 'malicious'
-                : 'benign',
+          verdict: h.verdict,
+          label: h.label === null ? null : h.label === 1 ? 'malicious' : 'benign',
         }),
       );
     });

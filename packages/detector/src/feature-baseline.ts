@@ -12,16 +12,36 @@ const NAMES = [...FLOW_FEATURE_NAMES.map((n) => `${n}_mean`), ...CONTEXT_FEATURE
 const WIDTH = FLOW_FEATURE_COUNT + CONTEXT_FEATURE_COUNT;
 const MIN_STD = 0.05;
 
+/** A zeroed summary vector (summariseInto's `out`). */
+export function newSummary(): Float64Array {
+  return new Float64Array(WIDTH);
+}
+
 /** A sequence summarised as one vector: the mean of each per-flow feature, then the context features. */
 export function summarise(x: SequenceFeatures): Float64Array {
-  const out = new Float64Array(WIDTH);
-  const n = x.length;
+  return summariseInto(x.flow, 0, x.length, x.context, 0, newSummary());
+}
+
+/**
+ * summarise() read from a batch's tensors in place: `n` flow rows from `flow[flowAt]`, the context
+ * from `context[contextAt]`, into `out` (overwritten; the detector reuses one).
+ */
+export function summariseInto(
+  flow: Float32Array,
+  flowAt: number,
+  n: number,
+  context: Float32Array,
+  contextAt: number,
+  out: Float64Array,
+): Float64Array {
+  out.fill(0);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < FLOW_FEATURE_COUNT; j++)
-      out[j] = (out[j] as number) + (x.flow[i * FLOW_FEATURE_COUNT + j] as number);
+    const row = flowAt + i * FLOW_FEATURE_COUNT;
+    for (let j = 0; j < FLOW_FEATURE_COUNT; j++) out[j] = (out[j] as number) + (flow[row + j] as number);
   }
   if (n > 0) for (let j = 0; j < FLOW_FEATURE_COUNT; j++) out[j] = (out[j] as number) / n;
-  for (let j = 0; j < CONTEXT_FEATURE_COUNT; j++) out[FLOW_FEATURE_COUNT + j] = x.context[j] as number;
+  for (let j = 0; j < CONTEXT_FEATURE_COUNT; j++)
+    out[FLOW_FEATURE_COUNT + j] = context[contextAt + j] as number;
   return out;
 }
 
@@ -38,6 +58,9 @@ export class FeatureBaseline {
   private readonly m2 = new Float64Array(WIDTH);
   private n = 0;
   readonly fixed: boolean;
+  /** Scratch of top(): z-scores and the picked columns (top() runs once per alert). */
+  private readonly z = new Float64Array(WIDTH);
+  private picked = new Int32Array(0);
 
   constructor(manifest?: ModelManifest) {
     const stats = manifest?.['benign_feature_stats'] as { mean?: unknown; std?: unknown } | undefined;
@@ -81,24 +104,33 @@ export class FeatureBaseline {
 
   top(summary: Float64Array, k: number): FeatureContribution[] {
     // Partial selection of the k largest |z| (ties: lower column first); k is small.
-    const z = new Float64Array(WIDTH);
+    const z = this.z;
     for (let j = 0; j < WIDTH; j++) {
       const v = summary[j] as number;
       z[j] = this.n === 0 ? v : (v - (this.mean[j] as number)) / this.std(j);
     }
-    const picked: number[] = [];
+    if (this.picked.length < k) this.picked = new Int32Array(k);
+    const picked = this.picked;
+    let count = 0;
     for (let j = 0; j < WIDTH; j++) {
       const a = Math.abs(z[j] as number);
-      let at = picked.length;
+      let at = count;
       while (at > 0 && Math.abs(z[picked[at - 1] as number] as number) < a) at--;
       if (at >= k) continue;
-      picked.splice(at, 0, j);
-      if (picked.length > k) picked.pop();
+      // Insert j at `at`, dropping the last when k are already picked.
+      for (let m = Math.min(count, k - 1); m > at; m--) picked[m] = picked[m - 1] as number;
+      picked[at] = j;
+      if (count < k) count++;
     }
-    return picked.map((j) => ({
-      name: NAMES[j] as string,
-      value: Math.round((summary[j] as number) * 1e4) / 1e4,
-      contribution: Math.round((z[j] as number) * 1e3) / 1e3,
-    }));
+    const out = new Array<FeatureContribution>(count);
+    for (let i = 0; i < count; i++) {
+      const j = picked[i] as number;
+      out[i] = {
+        name: NAMES[j] as string,
+        value: Math.round((summary[j] as number) * 1e4) / 1e4,
+        contribution: Math.round((z[j] as number) * 1e3) / 1e3,
+      };
+    }
+    return out;
   }
 }

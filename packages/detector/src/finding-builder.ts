@@ -50,19 +50,40 @@ export function severityOf(
   return 'low';
 }
 
-/** Tactic candidates from the model's trained heads only, most probable first. */
+/**
+ * Tactic candidates from the model's trained heads only, most probable first: the top one, and
+ * the others whose (rounded) probability reaches TACTIC_MIN_PROBABILITY. Objects are made only for
+ * the listed tactics (ties keep manifest order, as a stable sort of all of them would).
+ */
 export function tacticCandidates(
   probs: Float32Array,
   manifest: ModelManifest,
   trained: Set<string>,
 ): AttackCandidate[] {
-  const all: AttackCandidate[] = [];
-  manifest.tactics.forEach((id, i) => {
-    if (!trained.has(id)) return;
-    all.push({ id, name: TACTIC_NAMES[id] ?? id, probability: round6(probs[i] ?? 0) });
-  });
-  all.sort((a, b) => b.probability - a.probability);
-  return all.filter((c, i) => i === 0 || c.probability >= TACTIC_MIN_PROBABILITY);
+  const ids = manifest.tactics;
+  let top = -1;
+  let topP = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < ids.length; i++) {
+    if (!trained.has(ids[i] as string)) continue;
+    const p = round6(probs[i] ?? 0);
+    if (top < 0 || p > topP) {
+      top = i;
+      topP = p;
+    }
+  }
+  if (top < 0) return [];
+  const out: AttackCandidate[] = [candidate(ids[top] as string, topP)];
+  for (let i = 0; i < ids.length; i++) {
+    if (i === top || !trained.has(ids[i] as string)) continue;
+    const p = round6(probs[i] ?? 0);
+    if (p >= TACTIC_MIN_PROBABILITY) out.push(candidate(ids[i] as string, p));
+  }
+  if (out.length > 2) out.sort((a, b) => b.probability - a.probability);
+  return out;
+}
+
+function candidate(id: string, probability: number): AttackCandidate {
+  return { id, name: TACTIC_NAMES[id] ?? id, probability };
 }
 
 export function techniqueTable(manifest: ModelManifest): Record<string, TechniqueGuess[]> {
@@ -116,86 +137,98 @@ export function sequenceLabel(seq: Sequence): number | null {
   return allKnown ? 0 : null;
 }
 
-/** The finding fields that come from the sequence alone (times, endpoints, totals, label). */
-export function sequenceFacts(
-  seq: Sequence,
-): Pick<
-  Finding,
-  | 'sequence_id'
-  | 'window_start_ms'
-  | 'window_end_ms'
-  | 'first_seen_ms'
-  | 'last_seen_ms'
-  | 'src_ip'
-  | 'dst_ip'
-  | 'dst_ports'
-  | 'protocols'
-  | 'connections'
-  | 'fwd_bytes'
-  | 'bwd_bytes'
-  | 'fwd_pkts'
-  | 'bwd_pkts'
-  | 'label'
-> {
-  const only = seq.flows.length === 1 ? seq.flows[0] : undefined;
-  if (only) {
-    // The common case (most sequences hold one flow), without the maps below.
-    return {
-      sequence_id: seq.sequence_id,
-      window_start_ms: seq.window_start_ms,
-      window_end_ms: seq.window_end_ms,
-      first_seen_ms: only.start_ms,
-      last_seen_ms: only.end_ms,
-      src_ip: seq.src_ip,
-      dst_ip: seq.dst_ip,
-      dst_ports: [only.dst_port],
-      protocols: [only.protocol],
-      connections: 1,
-      fwd_bytes: only.fwd_bytes,
-      bwd_bytes: only.bwd_bytes,
-      fwd_pkts: only.fwd_pkts,
-      bwd_pkts: only.bwd_pkts,
-      label: only.label === 1 ? 1 : only.label === 0 ? 0 : null,
-    };
-  }
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
+/** What the model and the sub-scores said about a sequence (the rest of a Finding comes from it). */
+export interface FindingScoring {
+  score: number;
+  anomaly: number;
+  verdict: Finding['verdict'];
+  tactics: AttackCandidate[];
+  techniques: AttackCandidate[];
+  severity: Severity;
+  model_version: string;
+  subscores: SubScores;
+  scored_at_ms: number;
+}
+
+/**
+ * The new finding of `seq`: the fields that come from the sequence alone (times, endpoints,
+ * totals, label) and its scoring, as one object literal in the findings.v1 field order (no
+ * intermediate facts object copied by a spread: this runs once per sequence).
+ */
+export function newFinding(seq: Sequence, s: FindingScoring): Finding {
+  const flows = seq.flows;
+  const only = flows.length === 1 ? flows[0] : undefined;
+  let first: number;
+  let last: number;
   let fb = 0;
   let bb = 0;
   let fp = 0;
   let bp = 0;
-  const ports = new Map<number, number>();
-  const protos = new Set<number>();
-  for (const f of seq.flows) {
-    first = Math.min(first, f.start_ms);
-    last = Math.max(last, f.end_ms);
-    fb += f.fwd_bytes;
-    bb += f.bwd_bytes;
-    fp += f.fwd_pkts;
-    bp += f.bwd_pkts;
-    ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
-    protos.add(f.protocol);
+  let dstPorts: number[];
+  let protocols: number[];
+  let label: number | null;
+  if (only) {
+    // The common case (most sequences hold one flow), without the maps below.
+    first = only.start_ms;
+    last = only.end_ms;
+    fb = only.fwd_bytes;
+    bb = only.bwd_bytes;
+    fp = only.fwd_pkts;
+    bp = only.bwd_pkts;
+    dstPorts = [only.dst_port];
+    protocols = [only.protocol];
+    label = only.label === 1 ? 1 : only.label === 0 ? 0 : null;
+  } else {
+    first = Number.POSITIVE_INFINITY;
+    last = Number.NEGATIVE_INFINITY;
+    const ports = new Map<number, number>();
+    const protos = new Set<number>();
+    for (const f of flows) {
+      first = Math.min(first, f.start_ms);
+      last = Math.max(last, f.end_ms);
+      fb += f.fwd_bytes;
+      bb += f.bwd_bytes;
+      fp += f.fwd_pkts;
+      bp += f.bwd_pkts;
+      ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
+      protos.add(f.protocol);
+    }
+    if (!Number.isFinite(first)) first = seq.window_start_ms;
+    if (!Number.isFinite(last)) last = seq.window_start_ms;
+    dstPorts = [...ports]
+      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+      .slice(0, MAX_PORTS)
+      .map(([p]) => p);
+    protocols = [...protos].sort((a, b) => a - b);
+    label = sequenceLabel(seq);
   }
-  const dstPorts = [...ports]
-    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .slice(0, MAX_PORTS)
-    .map(([p]) => p);
   return {
     sequence_id: seq.sequence_id,
     window_start_ms: seq.window_start_ms,
     window_end_ms: seq.window_end_ms,
-    first_seen_ms: Number.isFinite(first) ? first : seq.window_start_ms,
-    last_seen_ms: Number.isFinite(last) ? last : seq.window_start_ms,
+    first_seen_ms: first,
+    last_seen_ms: last,
     src_ip: seq.src_ip,
     dst_ip: seq.dst_ip,
     dst_ports: dstPorts,
-    protocols: [...protos].sort((a, b) => a - b),
-    connections: seq.flows.length,
+    protocols,
+    connections: flows.length,
     fwd_bytes: fb,
     bwd_bytes: bb,
     fwd_pkts: fp,
     bwd_pkts: bp,
-    label: sequenceLabel(seq),
+    label,
+    score: s.score,
+    anomaly: s.anomaly,
+    verdict: s.verdict,
+    tactics: s.tactics,
+    techniques: s.techniques,
+    severity: s.severity,
+    model_version: s.model_version,
+    status: 'new',
+    explanation: { subscores: s.subscores, top_features: [], neighbours: [] },
+    suppressed_by: null,
+    scored_at_ms: s.scored_at_ms,
   };
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FEATURE_SPEC_HASH, FEATURE_SPEC_VERSION } from '@tidewatch/features';
+import { FEATURE_SPECS, type FeatureSpec, featureSpecByHash } from '@tidewatch/features';
 
 /** `model/versions/<v>/manifest.json` (docs: 01-contracts / DESIGN.md "Model"). */
 export interface ModelManifest {
@@ -81,13 +81,19 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   return m as ModelManifest;
 }
 
-/** The model must have been trained on exactly the features this code computes. */
-export function checkFeatureSpec(manifest: ModelManifest, dir: string): void {
-  if (manifest.feature_spec_hash !== FEATURE_SPEC_HASH) {
+/**
+ * The model must have been trained on exactly the features this code computes: its manifest's
+ * `feature_spec_hash` selects the implemented spec (features.v1 for flow-1.2.0 and older).
+ */
+export function checkFeatureSpec(manifest: ModelManifest, dir: string): FeatureSpec {
+  const spec = featureSpecByHash(manifest.feature_spec_hash);
+  if (spec === undefined || (manifest.feature_spec !== undefined && manifest.feature_spec !== spec.version)) {
+    const known = FEATURE_SPECS.map((s) => `${s.version} (${s.hash})`).join(', ');
     throw new FeatureSpecMismatchError(
-      `model ${manifest.version} (${dir}) was trained on feature spec ${manifest.feature_spec ?? '?'} with hash ${manifest.feature_spec_hash}, but @tidewatch/features implements ${FEATURE_SPEC_VERSION} with hash ${FEATURE_SPEC_HASH}: retrain or export the model against this spec`,
+      `model ${manifest.version} (${dir}) was trained on feature spec ${manifest.feature_spec ?? '?'} with hash ${manifest.feature_spec_hash}, but @tidewatch/features implements ${known}: retrain or export the model against one of these`,
     );
   }
+  return spec;
 }
 
 /** Which tactics have a trained head (the manifest's `trained` flags; default: all listed). */

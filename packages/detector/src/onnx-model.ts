@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CONTEXT_FEATURE_COUNT, FLOW_FEATURE_COUNT, type SequenceFeatures } from '@tidewatch/features';
+import { type FeatureSpec, FLOW_FEATURE_COUNT, type SequenceFeatures } from '@tidewatch/features';
 import * as ort from 'onnxruntime-node';
 import {
   type BatchOutputs,
@@ -156,6 +156,8 @@ export class OnnxModel {
   private constructor(
     dir: string,
     manifest: ModelManifest,
+    /** The features this model was trained on (its manifest's spec hash); sets the context width. */
+    readonly featureSpec: FeatureSpec,
     private readonly runner: Runner,
     single: number,
     device: 'cpu' | 'cuda',
@@ -180,7 +182,7 @@ export class OnnxModel {
 
   static async load(dir: string, opts: OnnxModelOptions = {}): Promise<OnnxModel> {
     const manifest = await readManifest(dir);
-    checkFeatureSpec(manifest, dir);
+    const featureSpec = checkFeatureSpec(manifest, dir);
     const file = join(dir, 'model.onnx');
     if (!existsSync(file)) throw new ModelLoadError(`model ${manifest.version}: ${file} does not exist`);
     const fast =
@@ -196,7 +198,8 @@ export class OnnxModel {
         `model ${manifest.version}: ONNX graph lacks inputs [${missing.join(', ')}] / outputs [${outs.join(', ')}]`,
       );
     }
-    return new OnnxModel(dir, manifest, runner, files.length > 1 ? 1 : -1, device, opts.maxBatch ?? 512);
+    const single = files.length > 1 ? 1 : -1;
+    return new OnnxModel(dir, manifest, featureSpec, runner, single, device, opts.maxBatch ?? 512);
   }
 
   bucketFor(length: number): number {
@@ -244,7 +247,13 @@ export class OnnxModel {
       const n = Math.min(x.length, len);
       b.flow.set(x.flow.subarray(0, n * FLOW_FEATURE_COUNT), i * len * FLOW_FEATURE_COUNT);
       b.mask.fill(1, i * len, i * len + n);
-      b.context.set(x.context.subarray(0, CONTEXT_FEATURE_COUNT), i * CONTEXT_FEATURE_COUNT);
+      const C = this.featureSpec.contextCount;
+      if (x.context.length < C) {
+        throw new RangeError(
+          `model ${this.version} takes ${C} context features (${this.featureSpec.version}), got ${x.context.length}`,
+        );
+      }
+      b.context.set(x.context.subarray(0, C), i * C);
     }
     return this.split((await this.runBatch(b)).outputs, inputs.length);
   }
@@ -256,8 +265,8 @@ export class OnnxModel {
       len,
       flow: new Float32Array(batch * len * FLOW_FEATURE_COUNT),
       mask: new Float32Array(batch * len),
-      context: new Float32Array(batch * CONTEXT_FEATURE_COUNT),
-      contextWidth: CONTEXT_FEATURE_COUNT,
+      context: new Float32Array(batch * this.featureSpec.contextCount),
+      contextWidth: this.featureSpec.contextCount,
     };
   }
 

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
-import { FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
+import { FEATURES_V1, FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
+import { EmbeddedStore } from '@tidewatch/vector-store';
 import {
   Detector,
   FeatureSpecMismatchError,
@@ -69,10 +72,26 @@ describe('model repository and loading', () => {
         assert.ok(e instanceof FeatureSpecMismatchError);
         assert.match(
           e.message,
-          /model stale .* hash deadbeef, but @tidewatch\/features implements features\.v1 with hash [0-9a-f]{64}/,
+          /model stale .* hash deadbeef, but @tidewatch\/features implements features\.v1 \([0-9a-f]{64}\), features\.v2 \([0-9a-f]{64}\)/,
         );
         return true;
       });
+    } finally {
+      await rm(repo.root, { recursive: true, force: true });
+    }
+  });
+
+  it('selects the feature implementation by the manifest hash, and refuses a name that contradicts it', async () => {
+    const repo = await copiedRepository(['v1-model', 'misnamed'], (m, v) => {
+      m['feature_spec_hash'] = FEATURES_V1.hash;
+      m['feature_spec'] = v === 'misnamed' ? 'features.v2' : 'features.v1';
+    });
+    try {
+      const model = await repo.load('v1-model');
+      assert.equal(model.featureSpec, FEATURES_V1);
+      assert.equal(model.allocate(3, 2).contextWidth, 4);
+      await model.release();
+      await assert.rejects(repo.load('misnamed'), FeatureSpecMismatchError);
     } finally {
       await rm(repo.root, { recursive: true, force: true });
     }
@@ -334,6 +353,44 @@ describe('Detector', () => {
       );
       assert.equal(other.finding.explanation.neighbours.length, 2);
     } finally {
+      await host.close();
+    }
+  });
+
+  it("neighbours from the store's evidence hits (verdict and label from its columns) equal those from decoded payloads", async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    const dir = await mkdtemp(join(tmpdir(), 'tw-detector-evidence-'));
+    const store = new EmbeddedStore({ dir, dim: host.current.manifest.embedding_dim, fsync: false });
+    try {
+      await store.init();
+      const det = new Detector(host, { flagThreshold: 0, neighbourK: 3 });
+      // Ground truth of every kind: malicious, benign, and none (never a neighbour).
+      const labelled = Array.from({ length: 60 }, (_, i) => {
+        const s = sequence(1 + (i % 7), 10 + i);
+        const label = i % 3 === 0 ? null : i % 3 === 1 ? 1 : 0;
+        return { ...s, flows: s.flows.map((f) => ({ ...f, label })) };
+      });
+      const stored = await det.score(labelled);
+      await store.upsert(
+        stored.map((s) => ({ id: s.finding.sequence_id, vector: s.embedding, payload: s.finding })),
+      );
+      const fromColumns = await det.score(labelled.slice(0, 30));
+      const fromPayloads = await det.score(labelled.slice(0, 30));
+      assert.ok(store.similarEvidence, 'the embedded store answers with evidence hits');
+      await det.explainNeighbours(fromColumns, store);
+      await det.explainNeighbours(fromPayloads, {
+        similar: (v, o) => store.similar(v, o),
+        similarMany: (v, o) => store.similarMany(v, o),
+      });
+      const neighbours = (xs: typeof fromColumns) => xs.map((s) => s.finding.explanation.neighbours);
+      assert.deepEqual(neighbours(fromColumns), neighbours(fromPayloads));
+      const listed = neighbours(fromColumns).flat();
+      assert.equal(listed.length, 30 * 3);
+      assert.ok(listed.some((n) => n.label === 'malicious') && listed.some((n) => n.label === 'benign'));
+      assert.ok(listed.every((n) => n.label !== null && n.verdict !== null));
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
       await host.close();
     }
   });

@@ -1,6 +1,9 @@
 import type { Sequence } from '@tidewatch/contracts';
+import { addressScopeIndex } from './address-scope.ts';
 import {
   CONTEXT_FEATURE_COUNT,
+  FEATURES_V1,
+  type FeatureSpec,
   FLOW_FEATURE_COUNT,
   PORT_BUCKET_INDEX,
   PORT_CLASSES,
@@ -48,7 +51,8 @@ const pos = (x: number): number => Math.max(x, 0);
  * Writes the features of `seq` straight into a batch tensor (no per-sequence arrays): the first
  * `min(flows, maxFlows)` flow rows at `flow[flowOffset…]` (the rest of the row block is left as it
  * is, i.e. zero padding in a fresh buffer) and the context at `context[contextOffset…]`. Returns
- * the number of flow rows written. The values are exactly those of `sequenceFeatures`.
+ * the number of flow rows written. The values are exactly those of `sequenceFeatures`. `spec` sets
+ * the context columns (features.v2 adds the responder address scope; flow rows are the same).
  */
 export function writeSequenceFeatures(
   seq: Sequence,
@@ -57,6 +61,7 @@ export function writeSequenceFeatures(
   maxFlows: number,
   context: Float32Array,
   contextOffset: number,
+  spec: FeatureSpec = FEATURES_V1,
 ): number {
   const flows = seq.flows;
   const n = flows.length;
@@ -101,14 +106,19 @@ export function writeSequenceFeatures(
   context[c + 1] = Math.log1p(pos(seq.context.distinct_dst_ports));
   context[c + 2] = Math.log1p(pos(seq.context.connections));
   context[c + 3] = Math.log1p(n);
+  if (spec.responderScope) {
+    context.fill(0, c + CONTEXT_FEATURE_COUNT, c + spec.contextCount);
+    const scope = addressScopeIndex(seq.dst_ip);
+    if (scope >= 0) context[c + CONTEXT_FEATURE_COUNT + scope] = 1;
+  }
   return rows;
 }
 
-/** Per-flow and context features of one sequence, as specified in spec/features.v1.json. */
-export function sequenceFeatures(seq: Sequence): SequenceFeatures {
+/** Per-flow and context features of one sequence, as specified in spec/features.v1.json (or `spec`). */
+export function sequenceFeatures(seq: Sequence, spec: FeatureSpec = FEATURES_V1): SequenceFeatures {
   const n = seq.flows.length;
   const flow = new Float32Array(n * FLOW_FEATURE_COUNT);
-  const context = new Float32Array(CONTEXT_FEATURE_COUNT);
-  writeSequenceFeatures(seq, flow, 0, n, context, 0);
+  const context = new Float32Array(spec.contextCount);
+  writeSequenceFeatures(seq, flow, 0, n, context, 0, spec);
   return { flow, mask: new Float32Array(n).fill(1), context, length: n };
 }

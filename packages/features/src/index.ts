@@ -1,7 +1,14 @@
+export { addressScopeIndex } from './address-scope.ts';
 export {
+  ADDRESS_SCOPES,
   CONTEXT_FEATURE_COUNT,
   CONTEXT_FEATURE_NAMES,
   FEATURE_SPEC_HASH,
+  FEATURE_SPECS,
+  FEATURES_V1,
+  FEATURES_V2,
+  type FeatureSpec,
+  featureSpecByHash,
   FEATURE_SPEC_PATH,
   FEATURE_SPEC_VERSION,
   FLOW_FEATURE_COUNT,

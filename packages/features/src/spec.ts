@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import spec from '../spec/features.v1.json' with { type: 'json' };
+import specV2 from '../spec/features.v2.json' with { type: 'json' };
 
 /** Path of the feature spec file; its sha256 is the `feature_spec_hash` a model manifest must match. */
 export const FEATURE_SPEC_PATH = fileURLToPath(new URL('../spec/features.v1.json', import.meta.url));
@@ -38,3 +39,36 @@ export const PORT_BUCKET_INDEX: ReadonlyMap<number, number> = (() => {
   });
   return m;
 })();
+
+/** Responder address classes of features.v2 (context columns after the four features.v1 ones). */
+export const ADDRESS_SCOPES: readonly string[] = specV2.address_scopes;
+
+/** A feature spec this package implements; a model manifest's `feature_spec_hash` selects one. */
+export interface FeatureSpec {
+  version: string;
+  hash: string;
+  path: string;
+  contextNames: readonly string[];
+  contextCount: number;
+  /** features.v2: one-hot responder address scope after the features.v1 context. */
+  responderScope: boolean;
+}
+
+function specFile(name: string, version: string, contextNames: readonly string[]): FeatureSpec {
+  const path = fileURLToPath(new URL(`../spec/${name}`, import.meta.url));
+  const hash = createHash('sha256').update(readFileSync(path)).digest('hex');
+  const responderScope = contextNames.length > CONTEXT_FEATURE_COUNT;
+  return { version, hash, path, contextNames, contextCount: contextNames.length, responderScope };
+}
+
+export const FEATURES_V1: FeatureSpec = specFile('features.v1.json', spec.version, CONTEXT_FEATURE_NAMES);
+export const FEATURES_V2: FeatureSpec = specFile('features.v2.json', specV2.version, [
+  ...CONTEXT_FEATURE_NAMES,
+  ...ADDRESS_SCOPES.map((s) => `responder_${s}`),
+]);
+export const FEATURE_SPECS: readonly FeatureSpec[] = [FEATURES_V1, FEATURES_V2];
+
+/** The implemented spec whose file hash is `hash`, if any. */
+export function featureSpecByHash(hash: string): FeatureSpec | undefined {
+  return FEATURE_SPECS.find((s) => s.hash === hash);
+}
