@@ -140,9 +140,9 @@ export class Detector {
         model,
         trained: trainedTactics(model.manifest),
         techniques: techniqueTable(model.manifest),
-        baseline: new FeatureBaseline(model.manifest),
+        baseline: new FeatureBaseline(model.manifest, model.featureSpec),
         benignSeen: 0,
-        summary: newSummary(),
+        summary: newSummary(model.featureSpec),
       };
     }
     return this.ctx;
