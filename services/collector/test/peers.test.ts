@@ -28,6 +28,27 @@ const pcap = (name: string) => sharedPath('testdata', 'pcaps', name);
 const work = mkdtempSync(join(tmpdir(), 'tw-peers-'));
 
 /**
+ * Runs pmacctd over a pcap with these config lines. At the end of a pcap, pmacctd 1.7.7 races its
+ * plugin's orderly exit and, in 7 of 22 runs here, exits 1 with "connection lost to
+ * '…'; … no more plugins active. Shutting down." after the plugin has flushed its export ("Shutting
+ * down on user request."). The tests then compare every exported record with an oracle, so that
+ * exit is tolerated; any other failure is not.
+ */
+async function pmacctd(name: string, lines: string[]): Promise<void> {
+  const conf = join(work, `${name}.conf`);
+  const log = join(work, `${name}.log`);
+  writeFileSync(conf, ['daemonize: false', ...lines, `logfile: ${log}`].join('\n'));
+  try {
+    await runTool('pmacctd', ['-f', conf]);
+  } catch (e) {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '(no log)';
+    const pluginFlushed = /Shutting down on user request/.test(text);
+    if (!pluginFlushed || !/no more plugins active\. Shutting down/.test(text))
+      throw new Error(`pmacctd ${name} failed: ${(e as Error).message}\n${text}`);
+  }
+}
+
+/**
  * softflowd 1.1.0 blocks forever in accept() on its control socket when the socket path is longer
  * than 12 characters (found here: /tmp/abc.ctl1 hangs, /tmp/ab.ctl1 does not), so it gets a short
  * unique path in /tmp.
@@ -245,19 +266,12 @@ describe(
     it('pmacctd (nfprobe plugin, IPFIX) reading a pcap: values match nfdump', async () => {
       const source = '127.0.0.15';
       const { expected } = await viaTee(source, app.ports.ipfix!, async (tee) => {
-        const conf = join(work, 'pmacctd.conf');
-        writeFileSync(
-          conf,
-          [
-            'daemonize: false',
-            `pcap_savefile: ${pcap('zeek_ftp_bruteforce.pcap')}`,
-            'plugins: nfprobe',
-            `nfprobe_receiver: 127.0.0.1:${tee}`,
-            'nfprobe_version: 10',
-            `logfile: ${join(work, 'pmacctd.log')}`,
-          ].join('\n'),
-        );
-        await runTool('pmacctd', ['-f', conf]);
+        await pmacctd('nfprobe', [
+          `pcap_savefile: ${pcap('zeek_ftp_bruteforce.pcap')}`,
+          'plugins: nfprobe',
+          `nfprobe_receiver: 127.0.0.1:${tee}`,
+          'nfprobe_version: 10',
+        ]);
       });
       assert.ok(expected.length >= 30, `pmacctd exported ${expected.length} flows`);
       const got = await arrived(source, expected.length);
@@ -301,28 +315,12 @@ describe(
         samples += sflowFlowSamples(d);
       });
       const teePort = await tee.start();
-      const conf = join(work, 'sfprobe.conf');
-      writeFileSync(
-        conf,
-        [
-          'daemonize: false',
+      try {
+        await pmacctd('sfprobe', [
           `pcap_savefile: ${file}`,
           'plugins: sfprobe',
           `sfprobe_receiver: 127.0.0.1:${teePort}`,
-          `logfile: ${join(work, 'sfprobe.log')}`,
-        ].join('\n'),
-      );
-      try {
-        try {
-          await runTool('pmacctd', ['-f', conf]);
-        } catch (e) {
-          // At the end of a pcap, pmacctd 1.7.7 sometimes exits non-zero after an orderly plugin
-          // shutdown ("connection lost ... no more plugins active"); the sample count below still
-          // proves every packet was exported. Anything else is a real failure.
-          const log = readFileSync(join(work, 'sfprobe.log'), 'utf8');
-          if (!/no more plugins active\. Shutting down/.test(log))
-            throw new Error(`pmacctd sfprobe failed: ${(e as Error).message}\n${log}`);
-        }
+        ]);
         await tee.settle();
       } finally {
         await tee.stop();
