@@ -40,7 +40,7 @@ import { createApp, loadInferenceConfig } from '@tidewatch/inference';
 import { buildSequences } from '@tidewatch/sequencing';
 import { EmbeddedSuppressionStore } from '@tidewatch/suppression';
 import { sharedPath, uniqueName } from '@tidewatch/testing';
-import { EmbeddedStore, type UpsertPoint } from '@tidewatch/vector-store';
+import { EmbeddedStore, type FindingRows, pointsOfRows, type UpsertPoint } from '@tidewatch/vector-store';
 
 const DEFAULT_FILES = [
   'ctu-malware-capture-botnet-4/conn.log.labeled',
@@ -199,6 +199,21 @@ function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number
       const at = nowMs();
       this.writes.push({ at, n: points.length });
       for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
+    }
+    override async upsertRows(batches: FindingRows[]): Promise<void> {
+      // A store from before upsertRows (TW_BENCH_STORE) takes the same points.
+      if (!super.upsertRows) return this.upsert(batches.flatMap(pointsOfRows));
+      await super.upsertRows(batches);
+      const at = nowMs();
+      let n = 0;
+      for (const rows of batches) {
+        n += rows.count;
+        for (let i = 0; i < rows.count; i++) {
+          const id = rows.ids[i] as string;
+          if (!this.storedAt.has(id)) this.storedAt.set(id, at);
+        }
+      }
+      this.writes.push({ at, n });
     }
   };
   return new Timed(opts);

@@ -1,4 +1,5 @@
-import type { Finding, Neighbour, Sequence } from '@tidewatch/contracts';
+import type { Finding, Neighbour, Sequence, SubScores } from '@tidewatch/contracts';
+import { FindingRows } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
@@ -9,6 +10,7 @@ import {
 } from '@tidewatch/features';
 import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.ts';
 import {
+  addQuietRow,
   flaggedBy,
   newFinding,
   round6,
@@ -72,6 +74,12 @@ export interface ScoredSequence {
   alert: boolean;
   /** Sub-scores at or above the flag threshold. */
   flags: string[];
+}
+
+/** One model run's sequences as rows (alerts as Findings, the rest as columns) and its alerts. */
+export interface ScoredRun {
+  rows: FindingRows;
+  alerts: ScoredSequence[];
 }
 
 /** Per-model cached lookups (trained tactics, technique table, benign baseline). */
@@ -216,6 +224,69 @@ export class Detector {
     });
   }
 
+  /**
+   * `scoreRuns` with each run delivered as FindingRows in run order: alerts (malicious verdicts
+   * and flagged sequences) as full Findings (also listed in `alerts`, with their embeddings for
+   * neighbours and suppression), every other sequence as a quiet row of columns, which a store
+   * writes without a Finding object (`VectorStore.upsertRows`). The row vectors are the run's
+   * embedding output as it is. `findingOfRow(rows, i)` is the finding `scoreRuns` builds for row
+   * i, and top features and the benign baseline advance exactly as there.
+   */
+  scoreRunRows(seqs: Sequence[]): Promise<ScoredRun>[] {
+    if (seqs.length === 0) return [];
+    const ctx = this.context();
+    const runs = this.dispatch(ctx, seqs);
+    const now = this.clock();
+    let previous: Promise<unknown> = Promise.resolve();
+    return runs.map((run) => {
+      const done = previous.then(async () => this.toRows(ctx, run.seqs, await run.result, now));
+      run.result.catch(() => undefined);
+      previous = done.catch(() => undefined);
+      return done;
+    });
+  }
+
+  private toRows(ctx: ModelContext, seqs: Sequence[], r: BatchResult, now: number): ScoredRun {
+    const o = r.outputs;
+    const n = seqs.length;
+    const D = o.embedding.length / n;
+    if (o.score.length < n || !Number.isInteger(D) || D === 0)
+      throw new Error(`model returned ${o.score.length} outputs for ${n} sequences`);
+    const { model } = ctx;
+    const threshold = model.manifest.thresholds.score;
+    const rows = new FindingRows(n, D, model.version, now, o.embedding);
+    const alerts: ScoredSequence[] = [];
+    const flagAt = this.flagThreshold;
+    for (let j = 0; j < n; j++) {
+      const seq = seqs[j] as Sequence;
+      const score = o.score[j] as number;
+      const sub = subScores(seq);
+      if (
+        score >= threshold ||
+        sub.beacon >= flagAt ||
+        sub.scan >= flagAt ||
+        sub.brute_force >= flagAt ||
+        sub.exfiltration >= flagAt
+      ) {
+        const s = this.toScored(ctx, seq, o, j, D, now, sub);
+        rows.addFinding(s.finding);
+        alerts.push(s);
+        this.explain(ctx, seq, s, r, j);
+        continue;
+      }
+      const i = addQuietRow(rows, seq);
+      rows.score[i] = round6(score);
+      rows.anomaly[i] = round6(o.anomaly[j] as number);
+      const at = i * 4;
+      rows.subscores[at] = sub.beacon;
+      rows.subscores[at + 1] = sub.scan;
+      rows.subscores[at + 2] = sub.brute_force;
+      rows.subscores[at + 3] = sub.exfiltration;
+      this.observeQuiet(ctx, seq, r, j);
+    }
+    return { rows, alerts };
+  }
+
   /** Buckets `seqs`, writes each run's features into its batch tensors and hands the run over. */
   private dispatch(
     ctx: ModelContext,
@@ -271,10 +342,18 @@ export class Detector {
 
   /** Top features of an alert, or (every BASELINE_SAMPLE-th quiet sequence) a benign observation. */
   private explain(ctx: ModelContext, seq: Sequence, s: ScoredSequence, r: BatchResult, row: number): void {
-    if (!s.alert && (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0)) return;
+    if (!s.alert) {
+      this.observeQuiet(ctx, seq, r, row);
+      return;
+    }
     const summary = summaryOf(seq, r, row, ctx.model.featureSpec, ctx.summary);
-    if (s.alert) s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
-    else ctx.baseline.observeBenign(summary);
+    s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
+  }
+
+  /** Every BASELINE_SAMPLE-th quiet sequence feeds the online benign baseline. */
+  private observeQuiet(ctx: ModelContext, seq: Sequence, r: BatchResult, row: number): void {
+    if (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0) return;
+    ctx.baseline.observeBenign(summaryOf(seq, r, row, ctx.model.featureSpec, ctx.summary));
   }
 
   private toScored(
@@ -284,11 +363,11 @@ export class Detector {
     j: number,
     D: number,
     now: number,
+    sub: SubScores = subScores(seq),
   ): ScoredSequence {
     const { model } = ctx;
     const score = o.score[j] as number;
     const anomaly = o.anomaly[j] as number;
-    const sub = subScores(seq);
     const flags = flaggedBy(sub, this.flagThreshold);
     const verdict = score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
     const T = model.manifest.tactics.length;

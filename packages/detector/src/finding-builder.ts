@@ -1,4 +1,14 @@
-import type { AttackCandidate, Finding, Sequence, Severity, SubScores } from '@tidewatch/contracts';
+import {
+  type AttackCandidate,
+  FINDING_STATUSES,
+  type Finding,
+  type Sequence,
+  type Severity,
+  SEVERITIES,
+  type SubScores,
+  VERDICTS,
+} from '@tidewatch/contracts';
+import type { FindingRows } from '@tidewatch/vector-store';
 import { DEFAULT_TECHNIQUE_BY_TACTIC, TACTIC_NAMES, type TechniqueGuess } from './attack-names.ts';
 import type { ModelManifest } from './manifest.ts';
 
@@ -179,27 +189,15 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
     protocols = [only.protocol];
     label = only.label === 1 ? 1 : only.label === 0 ? 0 : null;
   } else {
-    first = Number.POSITIVE_INFINITY;
-    last = Number.NEGATIVE_INFINITY;
-    const ports = new Map<number, number>();
-    const protos = new Set<number>();
-    for (const f of flows) {
-      first = Math.min(first, f.start_ms);
-      last = Math.max(last, f.end_ms);
-      fb += f.fwd_bytes;
-      bb += f.bwd_bytes;
-      fp += f.fwd_pkts;
-      bp += f.bwd_pkts;
-      ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
-      protos.add(f.protocol);
-    }
-    if (!Number.isFinite(first)) first = seq.window_start_ms;
-    if (!Number.isFinite(last)) last = seq.window_start_ms;
-    dstPorts = [...ports]
-      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-      .slice(0, MAX_PORTS)
-      .map(([p]) => p);
-    protocols = [...protos].sort((a, b) => a - b);
+    const m = manyFlowFacts(seq);
+    first = m.first;
+    last = m.last;
+    fb = m.fb;
+    bb = m.bb;
+    fp = m.fp;
+    bp = m.bp;
+    dstPorts = m.dstPorts;
+    protocols = m.protocols;
     label = sequenceLabel(seq);
   }
   return {
@@ -231,6 +229,83 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
     scored_at_ms: s.scored_at_ms,
   };
 }
+
+/** The sequence facts of a sequence of any number of flows but one (newFinding's general case). */
+function manyFlowFacts(seq: Sequence) {
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  let fb = 0;
+  let bb = 0;
+  let fp = 0;
+  let bp = 0;
+  const ports = new Map<number, number>();
+  const protos = new Set<number>();
+  for (const f of seq.flows) {
+    first = Math.min(first, f.start_ms);
+    last = Math.max(last, f.end_ms);
+    fb += f.fwd_bytes;
+    bb += f.bwd_bytes;
+    fp += f.fwd_pkts;
+    bp += f.bwd_pkts;
+    ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
+    protos.add(f.protocol);
+  }
+  if (!Number.isFinite(first)) first = seq.window_start_ms;
+  if (!Number.isFinite(last)) last = seq.window_start_ms;
+  const dstPorts = [...ports]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, MAX_PORTS)
+    .map(([p]) => p);
+  const protocols = [...protos].sort((a, b) => a - b);
+  return { first, last, fb, bb, fp, bp, dstPorts, protocols };
+}
+
+/**
+ * Adds `seq` as a quiet row of `rows` (what `newFinding` would build for a benign, unflagged verdict:
+ * the sequence facts here, score, anomaly and sub-scores by the caller) and returns its index:
+ * verdict benign, severity info, status new.
+ */
+export function addQuietRow(rows: FindingRows, seq: Sequence): number {
+  const i = rows.addRow(seq.sequence_id);
+  rows.windowStart[i] = seq.window_start_ms;
+  rows.windowEnd[i] = seq.window_end_ms;
+  rows.srcIp[i] = seq.src_ip;
+  rows.dstIp[i] = seq.dst_ip;
+  rows.verdict[i] = BENIGN;
+  rows.severity[i] = INFO;
+  rows.status[i] = NEW;
+  const flows = seq.flows;
+  rows.connections[i] = flows.length;
+  const only = flows.length === 1 ? flows[0] : undefined;
+  if (only) {
+    rows.firstSeen[i] = only.start_ms;
+    rows.lastSeen[i] = only.end_ms;
+    rows.fwdBytes[i] = only.fwd_bytes;
+    rows.bwdBytes[i] = only.bwd_bytes;
+    rows.fwdPkts[i] = only.fwd_pkts;
+    rows.bwdPkts[i] = only.bwd_pkts;
+    rows.pushPort(only.dst_port);
+    rows.pushProtocol(only.protocol);
+    rows.label[i] = only.label === 1 ? 1 : only.label === 0 ? 0 : -1;
+    return i;
+  }
+  const m = manyFlowFacts(seq);
+  rows.firstSeen[i] = m.first;
+  rows.lastSeen[i] = m.last;
+  rows.fwdBytes[i] = m.fb;
+  rows.bwdBytes[i] = m.bb;
+  rows.fwdPkts[i] = m.fp;
+  rows.bwdPkts[i] = m.bp;
+  for (const p of m.dstPorts) rows.pushPort(p);
+  for (const p of m.protocols) rows.pushProtocol(p);
+  const label = sequenceLabel(seq);
+  rows.label[i] = label === null ? -1 : label;
+  return i;
+}
+
+const BENIGN = VERDICTS.indexOf('benign');
+const INFO = SEVERITIES.indexOf('info');
+const NEW = FINDING_STATUSES.indexOf('new');
 
 /** True when any baseline sub-score reaches the flag threshold. */
 export function flaggedBy(sub: SubScores, threshold: number): (keyof SubScores)[] {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
 import { FEATURES_V1, FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
-import { EmbeddedStore } from '@tidewatch/vector-store';
+import { EmbeddedStore, findingOfRow } from '@tidewatch/vector-store';
 import {
   Detector,
   FeatureSpecMismatchError,
@@ -391,6 +391,63 @@ describe('Detector', () => {
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });
+      await host.close();
+    }
+  });
+
+  it('scoreRunRows delivers what scoreRuns builds: alerts as findings, every other sequence as a quiet row', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1, maxBatch: 16 });
+    try {
+      const max = host.current.manifest.max_len;
+      // Lengths across buckets (and one over max_len), labels 0 / 1 / null / mixed, IPv6, many
+      // ports and protocols; a low flag threshold makes some sub-score alerts among them.
+      const seqs = Array.from({ length: 90 }, (_, i) => {
+        const n = [1, 1, 1, 2, 5, 17, max + 3, 1, 40][i % 9] as number;
+        const s = sequence(n, i);
+        s.flows = s.flows.map((f, j) => ({
+          ...f,
+          dst_port: i % 4 === 0 ? 1000 + ((j * 7) % 23) : f.dst_port,
+          protocol: i % 5 === 0 && j % 2 === 1 ? 17 : f.protocol,
+          label: Math.floor(i / 9) % 3 === 0 ? null : Math.floor(i / 9) % 3 === 1 ? (j === 1 ? 1 : 0) : 0,
+        }));
+        if (i % 6 === 0) s.src_ip = `2001:db8::${i.toString(16)}`;
+        return s;
+      });
+      const opts = { clock: () => 1_700_000_123_456, flagThreshold: 0.3 };
+      const runs = await Promise.all(new Detector(host, opts).scoreRuns(seqs));
+      const rowRuns = await Promise.all(new Detector(host, opts).scoreRunRows(seqs));
+      assert.equal(rowRuns.length, runs.length);
+      let alerts = 0;
+      let quiet = 0;
+      let quietMany = 0;
+      let quietManyLabelled = 0;
+      let quietV6 = 0;
+      for (const [k, run] of runs.entries()) {
+        const { rows, alerts: runAlerts } = rowRuns[k] as (typeof rowRuns)[number];
+        assert.equal(rows.count, run.length);
+        assert.deepEqual(
+          runAlerts.map((s) => s.finding.sequence_id),
+          run.filter((s) => s.alert).map((s) => s.finding.sequence_id),
+        );
+        for (const [i, s] of run.entries()) {
+          // The same text (key order included) and the same vector.
+          assert.equal(JSON.stringify(findingOfRow(rows, i)), JSON.stringify(s.finding));
+          assert.deepEqual([...rows.vector(i)], [...s.embedding]);
+          assert.equal(rows.findings[i] !== undefined, s.alert);
+          if (s.alert) alerts++;
+          else {
+            quiet++;
+            const f = s.finding;
+            if (f.connections > 1) quietMany++;
+            if (f.connections > 1 && f.label !== null) quietManyLabelled++;
+            if (f.src_ip.includes(':')) quietV6++;
+          }
+        }
+      }
+      // Every kind of quiet row was there to compare.
+      assert.ok(alerts > 0 && quiet > 0, `alerts ${alerts}, quiet ${quiet}`);
+      assert.ok(quietMany > 0 && quietManyLabelled > 0 && quietV6 > 0);
+    } finally {
       await host.close();
     }
   });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Finding } from '@tidewatch/contracts';
 import { gemmSimilarities, gemmTopK } from './cosine-gemm.ts';
 import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-columns.ts';
+import type { FindingRows } from './finding-rows.ts';
 import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
 import { LabelledPoints } from './labelled-points.ts';
@@ -260,6 +261,65 @@ export class EmbeddedStore implements VectorStore {
           at[i + i] as number,
           at[i + i + 1] as number,
         );
+      }
+    });
+  }
+
+  /**
+   * `upsert(batches.flatMap(pointsOfRows))` without a Finding per column row: one write (one log
+   * frame) for all the rows, in order; each record is encoded from the columns (the same bytes) and
+   * the index columns are set from them. The same log frame, points and slot order as that upsert.
+   */
+  async upsertRows(batches: FindingRows[]): Promise<void> {
+    const dim = this.dim;
+    let n = 0;
+    for (const rows of batches) {
+      if (rows.count > 0 && rows.dim !== dim) {
+        throw new VectorDimensionError(
+          `point ${rows.ids[0]}: vector has ${rows.dim} dimensions, the store has ${dim}`,
+        );
+      }
+      n += rows.count;
+    }
+    if (n === 0) return;
+    const unit = new Float32Array(n * dim);
+    const unitBytes = new Uint8Array(unit.buffer);
+    const at = new Int32Array(n + n);
+    const w = this.writer;
+    w.reset();
+    const start = beginFrame(w, FRAME_UPSERT);
+    w.varint(n);
+    let p = 0;
+    for (const rows of batches) {
+      const vectors = rows.vectors;
+      for (let i = 0; i < rows.count; i++, p++) {
+        normaliseRowInto(vectors, i * dim, dim, unit, p * dim);
+        w.id(rows.ids[i] as string);
+        w.u32(dim * 4);
+        w.bytes(unitBytes, p * dim * 4, (p + 1) * dim * 4);
+        const lenAt = w.pos;
+        w.u32(0);
+        at[p + p] = w.pos;
+        w.findingRow(rows, i, this.table);
+        at[p + p + 1] = w.pos;
+        w.u32At(lenAt, w.pos - lenAt - 4);
+      }
+    }
+    endFrame(w, start);
+    const frame = Buffer.from(w.buf.subarray(0, w.pos));
+    await this.write(frame, n, () => {
+      let q = 0;
+      for (const rows of batches) {
+        for (let i = 0; i < rows.count; i++, q++) {
+          const slot = this.slotOf(rows.ids[i] as string);
+          const slab = this.vectors;
+          for (let j = 0, a = q * dim, b = slot * dim; j < dim; j++) slab[b + j] = unit[a + j] as number;
+          this.arena.set(slot, frame, at[q + q] as number, at[q + q + 1] as number);
+          const f = rows.findings[i];
+          if (f) this.cols.set(slot, f);
+          else this.cols.setRow(slot, rows, i);
+          this.indexPut(slot);
+        }
       }
     });
   }
@@ -1038,6 +1098,16 @@ export class EmbeddedStore implements VectorStore {
     from: number,
     to: number,
   ): void {
+    const slot = this.slotOf(id);
+    this.vectors.set(v, slot * this.dim);
+    if (record) this.arena.set(slot, record, from, to);
+    else this.setRecord(slot, payload);
+    this.cols.set(slot, payload);
+    this.indexPut(slot);
+  }
+
+  /** The slot of `id`, assigned (and the vector slab grown) when it is new. */
+  private slotOf(id: string): number {
     let slot = this.slotById.get(id);
     if (slot === undefined) {
       slot = this.freeSlots.pop() ?? this.ids.length;
@@ -1049,11 +1119,13 @@ export class EmbeddedStore implements VectorStore {
       this.slotById.set(id, slot);
       this.ids[slot] = id;
     }
-    this.vectors.set(v, slot * this.dim);
-    if (record) this.arena.set(slot, record, from, to);
-    else this.setRecord(slot, payload);
-    this.cols.set(slot, payload);
-    if (this.cols.labelled[slot] === 1) this.labelled.set(slot, v);
+    return slot;
+  }
+
+  /** After a slot's vector, record and columns are set: the labelled matrix, orders, kNN index. */
+  private indexPut(slot: number): void {
+    const dim = this.dim;
+    if (this.cols.labelled[slot] === 1) this.labelled.set(slot, this.vectors, slot * dim);
     else this.labelled.remove(slot);
     this.touchOrders(slot);
     this.ann?.touch(slot);
@@ -1108,6 +1180,19 @@ function normaliseInto(vector: ArrayLike<number>, out: Float32Array, at: number)
   for (let i = at; i < at + n; i++) norm += (out[i] as number) * (out[i] as number);
   norm = Math.sqrt(norm);
   if (norm > 0) for (let i = at; i < at + n; i++) out[i] = (out[i] as number) / norm;
+}
+
+/** `normaliseInto` for row `from` of a float32 matrix (no view of the row). */
+function normaliseRowInto(src: Float32Array, from: number, dim: number, out: Float32Array, at: number): void {
+  let norm = 0;
+  for (let i = 0; i < dim; i++) {
+    const x = src[from + i] as number;
+    out[at + i] = x;
+    const y = out[at + i] as number;
+    norm += y * y;
+  }
+  norm = Math.sqrt(norm);
+  if (norm > 0) for (let i = at; i < at + dim; i++) out[i] = (out[i] as number) / norm;
 }
 
 function cmpString(a: string, b: string): number {

@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
-import type { Finding } from '@tidewatch/contracts';
+import { FINDING_STATUSES, type Finding, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
+import type { FindingRows } from './finding-rows.ts';
 import { topTactic, topTechnique } from './finding-filter.ts';
 import { type IpMatcher, ipMatches, ipv4ToNumber, parseIpFilter, parseIpv4 } from './ip-range.ts';
 import type { FindingFilter, SortField } from './store.ts';
@@ -179,6 +180,35 @@ export class FindingColumns {
     this.cat.tactic.set(slot, topTactic(f));
     this.cat.technique.set(slot, topTechnique(f));
     this.cat.model.set(slot, f.model_version);
+  }
+
+  /** `set(slot, findingOfRow(rows, i))` for a column row, without the Finding. */
+  setRow(slot: number, rows: FindingRows, i: number): void {
+    this.ensure(slot);
+    this.live[slot] = 1;
+    const ws = rows.windowStart[i] as number;
+    const we = rows.windowEnd[i] as number;
+    this.windowStart[slot] = ws;
+    this.windowEnd[slot] = we;
+    this.maxSpanMs = Math.max(this.maxSpanMs, we - ws);
+    this.score[slot] = rows.score[i] as number;
+    this.anomaly[slot] = rows.anomaly[i] as number;
+    this.scoredAt[slot] = rows.scoredAtMs;
+    const src = rows.srcIp[i] as string;
+    const dst = rows.dstIp[i] as string;
+    this.srcIp[slot] = src;
+    this.dstIp[slot] = dst;
+    this.src4[slot] = parseIpv4(src);
+    this.dst4[slot] = parseIpv4(dst);
+    const label = rows.label[i] as number;
+    this.labelled[slot] = label >= 0 ? 1 : 0;
+    this.label[slot] = label === 1 ? 1 : 0;
+    this.cat.verdict.set(slot, VERDICTS[rows.verdict[i] as number] as string);
+    this.cat.severity.set(slot, SEVERITIES[rows.severity[i] as number] as string);
+    this.cat.status.set(slot, FINDING_STATUSES[rows.status[i] as number] as string);
+    this.cat.tactic.set(slot, null);
+    this.cat.technique.set(slot, null);
+    this.cat.model.set(slot, rows.modelVersion);
   }
 
   clear(slot: number): void {

@@ -4,3 +4,4 @@ export * from './ip-range.ts';
 export * from './qdrant-store.ts';
 export * from './store.ts';
 export { readPointLog } from './point-log.ts';
+export * from './finding-rows.ts';

@@ -24,8 +24,8 @@ export class LabelledPoints {
     return slot < this.rowOf.length && (this.rowOf[slot] as number) > 0;
   }
 
-  /** Adds the slot (or refreshes its vector when present). `v` is the unit vector, `dim` long. */
-  set(slot: number, v: Float32Array): void {
+  /** Adds the slot (or refreshes its vector when present): the unit vector at `v[from, from + dim)`. */
+  set(slot: number, v: Float32Array, from = 0): void {
     if (slot >= this.rowOf.length) {
       let n = this.rowOf.length;
       while (n <= slot) n *= 2;
@@ -48,7 +48,10 @@ export class LabelledPoints {
       this.slots[row] = slot;
       this.rowOf[slot] = row + 1;
     }
-    this.vectors.set(v, row * this.dim);
+    const dim = this.dim;
+    const m = this.vectors;
+    const to = row * dim;
+    for (let i = 0; i < dim; i++) m[to + i] = v[from + i] as number;
   }
 
   remove(slot: number): void {

@@ -7,6 +7,9 @@
  * JSON writes them), so the store's behaviour does not depend on the payload's shape.
  */
 
+import { FINDING_STATUSES, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
+import type { FindingRows } from './finding-rows.ts';
+
 /** Value tags. */
 const T_NULL = 0;
 const T_FALSE = 1;
@@ -295,6 +298,72 @@ export class ByteWriter {
       }
     }
     this.value(v, table);
+  }
+
+  /**
+   * Row i of `rows` as a payload: its Finding when it has one, else the quiet finding of its
+   * columns, written byte for byte as `payload(findingOfRow(rows, i))` writes it (the same tags,
+   * and strings interned in the same order) without building that object.
+   */
+  findingRow(rows: FindingRows, i: number, table: StringTable): void {
+    const given = rows.findings[i];
+    if (given) {
+      this.payload(given, table);
+      return;
+    }
+    this.u8(T_FINDING);
+    this.string(rows.ids[i] as string, table);
+    this.number(rows.windowStart[i] as number);
+    this.number(rows.windowEnd[i] as number);
+    this.number(rows.firstSeen[i] as number);
+    this.number(rows.lastSeen[i] as number);
+    this.string(rows.srcIp[i] as string, table);
+    this.string(rows.dstIp[i] as string, table);
+    this.numbers(rows.ports, rows.portsAt[i] as number, rows.portsAt[i + 1] as number);
+    this.numbers(rows.protocols, rows.protocolsAt[i] as number, rows.protocolsAt[i + 1] as number);
+    this.number(rows.connections[i] as number);
+    this.number(rows.fwdBytes[i] as number);
+    this.number(rows.bwdBytes[i] as number);
+    this.number(rows.fwdPkts[i] as number);
+    this.number(rows.bwdPkts[i] as number);
+    const label = rows.label[i] as number;
+    if (label < 0) this.u8(T_NULL);
+    else this.number(label);
+    this.number(rows.score[i] as number);
+    this.number(rows.anomaly[i] as number);
+    this.string(VERDICTS[rows.verdict[i] as number] as string, table);
+    this.ensure(4);
+    this.buf[this.pos++] = T_ARRAY; // tactics: []
+    this.buf[this.pos++] = 0;
+    this.buf[this.pos++] = T_ARRAY; // techniques: []
+    this.buf[this.pos++] = 0;
+    this.string(SEVERITIES[rows.severity[i] as number] as string, table);
+    this.string(rows.modelVersion, table);
+    this.string(FINDING_STATUSES[rows.status[i] as number] as string, table);
+    this.ensure(2);
+    this.buf[this.pos++] = T_EXPLANATION;
+    this.buf[this.pos++] = T_SUBSCORES;
+    const s = i * 4;
+    this.number(rows.subscores[s] as number);
+    this.number(rows.subscores[s + 1] as number);
+    this.number(rows.subscores[s + 2] as number);
+    this.number(rows.subscores[s + 3] as number);
+    this.ensure(4);
+    this.buf[this.pos++] = T_ARRAY; // top_features: []
+    this.buf[this.pos++] = 0;
+    this.buf[this.pos++] = T_ARRAY; // neighbours: []
+    this.buf[this.pos++] = 0;
+    const by = rows.suppressedBy[i];
+    if (by === null || by === undefined) this.u8(T_NULL);
+    else this.string(by, table);
+    this.number(rows.scoredAtMs);
+  }
+
+  /** An array of numbers, as `value` writes a number[]. */
+  private numbers(a: Int32Array, from: number, to: number): void {
+    this.u8(T_ARRAY);
+    this.varint(to - from);
+    for (let j = from; j < to; j++) this.number(a[j] as number);
   }
 
   private finding(f: Record<string, unknown>, table: StringTable): void {

@@ -1,6 +1,7 @@
 import type { Finding } from '@tidewatch/contracts';
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { decodeCursor, encodeCursor, orderFacets, topTactic, topTechnique } from './finding-filter.ts';
+import { type FindingRows, pointsOfRows } from './finding-rows.ts';
 import { ipNumeric, parseIpFilter, splitV6 } from './ip-range.ts';
 import type {
   FacetField,
@@ -122,6 +123,11 @@ export class QdrantStore implements VectorStore {
       wait: true,
       points: points.map((p) => ({ id: p.id, vector: Array.from(p.vector), payload: toPayload(p.payload) })),
     });
+  }
+
+  /** The same points `upsert` builds from the rows' findings (parity: Qdrant takes JSON either way). */
+  async upsertRows(batches: FindingRows[]): Promise<void> {
+    await this.upsert(batches.flatMap(pointsOfRows));
   }
 
   async get(id: string, opts?: { withVector?: boolean }): Promise<StoredPoint | null> {

@@ -1,4 +1,5 @@
 import type { Finding, FindingStatus, Severity, Verdict } from '@tidewatch/contracts';
+import type { FindingRows } from './finding-rows.ts';
 
 /**
  * The vector store: one point per sequence (id = sequence id, a UUID), vector = embedding,
@@ -105,6 +106,12 @@ export interface VectorStore {
     vectors: ArrayLike<number>[],
     opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
   ): Promise<EvidenceHit[][]>;
+  /**
+   * Optional: `upsert(batches.flatMap(pointsOfRows))` (one write) from a scorer's columns
+   * (finding-rows.ts) without a Finding object per quiet row. What is stored and returned
+   * afterwards is identical to that upsert.
+   */
+  upsertRows?(batches: FindingRows[]): Promise<void>;
   /** Partial payload update (status, suppressed_by, ...) for the given ids. */
   updatePayload(ids: string[], patch: Partial<Finding>): Promise<void>;
   /** Retention: deletes points whose window ended before `ms`; returns how many. */

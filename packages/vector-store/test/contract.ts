@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Finding, Severity } from '@tidewatch/contracts';
-import type { FindingFilter, StoredPoint, VectorStore } from '../src/index.ts';
+import { type Finding, SEVERITIES as SEVERITY_ORDER, type Severity, VERDICTS } from '@tidewatch/contracts';
+import {
+  type FindingFilter,
+  FindingRows,
+  findingOfRow,
+  type StoredPoint,
+  type VectorStore,
+} from '../src/index.ts';
 
 export const CONTRACT_DIM = 8;
 
@@ -73,6 +79,58 @@ export function contractVector(i: number): number[] {
   v[i % CONTRACT_DIM] = 1;
   v[(i + 1) % CONTRACT_DIM] = (i % 10) / 20;
   return v;
+}
+
+/**
+ * `findings` as FindingRows in the given order (the test-side inverse of findingOfRow): a finding
+ * the columns can describe (no tactics, techniques, top features or neighbours; the batch's model
+ * version and scoring time) becomes a column row unless `asFinding(i)`, every other a row with its
+ * Finding.
+ */
+export function rowsOf(
+  findings: Finding[],
+  vectors: ArrayLike<number>[],
+  modelVersion: string,
+  scoredAtMs: number,
+  asFinding: (i: number) => boolean = () => false,
+): FindingRows {
+  const dim = vectors[0]?.length ?? 0;
+  const rows = new FindingRows(findings.length, dim, modelVersion, scoredAtMs);
+  for (const [k, f] of findings.entries()) {
+    const quiet =
+      !asFinding(k) &&
+      f.tactics.length === 0 &&
+      f.techniques.length === 0 &&
+      f.explanation.top_features.length === 0 &&
+      f.explanation.neighbours.length === 0 &&
+      f.model_version === modelVersion &&
+      f.scored_at_ms === scoredAtMs;
+    const i = quiet ? rows.addRow(f.sequence_id) : rows.addFinding(f);
+    rows.vectors.set(vectors[k] as ArrayLike<number>, i * dim);
+    if (!quiet) continue;
+    rows.windowStart[i] = f.window_start_ms;
+    rows.windowEnd[i] = f.window_end_ms;
+    rows.firstSeen[i] = f.first_seen_ms;
+    rows.lastSeen[i] = f.last_seen_ms;
+    rows.srcIp[i] = f.src_ip;
+    rows.dstIp[i] = f.dst_ip;
+    for (const p of f.dst_ports) rows.pushPort(p);
+    for (const p of f.protocols) rows.pushProtocol(p);
+    rows.connections[i] = f.connections;
+    rows.fwdBytes[i] = f.fwd_bytes;
+    rows.bwdBytes[i] = f.bwd_bytes;
+    rows.fwdPkts[i] = f.fwd_pkts;
+    rows.bwdPkts[i] = f.bwd_pkts;
+    rows.label[i] = f.label === null ? -1 : f.label;
+    rows.score[i] = f.score;
+    rows.anomaly[i] = f.anomaly;
+    rows.verdict[i] = VERDICTS.indexOf(f.verdict);
+    rows.severity[i] = SEVERITY_ORDER.indexOf(f.severity);
+    rows.setStatus(i, f.status, f.suppressed_by);
+    const sub = f.explanation.subscores;
+    rows.subscores.set([sub.beacon, sub.scan, sub.brute_force, sub.exfiltration], i * 4);
+  }
+  return rows;
 }
 
 const N = 60;
@@ -317,6 +375,85 @@ export function vectorStoreContract(
           one.map((h) => [h.id, Math.round(h.similarity * 1e5)]),
         );
       }
+    });
+
+    it('upsertRows stores and answers exactly what upsert of the same findings does', async () => {
+      assert.ok(store.upsertRows, `${name} implements upsertRows`);
+      // Every point rewritten through rows: most as quiet column rows (benign and malicious
+      // verdicts, statuses, labels, IPv6, port lists), every 7th with its Finding, in one batch.
+      const at = T0 + 99_000;
+      const variant = all.map((f, i) =>
+        i % 7 === 3
+          ? f
+          : {
+              ...f,
+              tactics: [],
+              techniques: [],
+              model_version: 'v3',
+              status: i % 5 === 1 ? ('suppressed' as const) : f.status,
+              suppressed_by: i % 5 === 1 ? `rule-${i}` : null,
+              explanation: { ...f.explanation, top_features: [] },
+              scored_at_ms: at,
+            },
+      );
+      const vectors = variant.map((_f, i) => contractVector((i * 13) % N));
+      const rows = rowsOf(variant, vectors, 'v3', at, (i) => i % 11 === 0);
+      assert.ok(rows.findings.filter(Boolean).length < N / 3, 'mostly column rows');
+      for (let i = 0; i < N; i++) assert.deepEqual(findingOfRow(rows, i), variant[i]);
+      await store.upsertRows([rows]);
+      try {
+        assert.equal(await store.count(), N);
+        for (const [i, f] of variant.entries()) {
+          const p = await store.get(f.sequence_id);
+          assert.deepEqual(p?.payload, f);
+          const v = vectors[i] as number[];
+          const norm = Math.hypot(...v);
+          for (const [j, x] of (p?.vector ?? []).entries())
+            assert.ok(Math.abs(x - (v[j] as number) / norm) < 1e-5);
+        }
+        const filters: [FindingFilter, (f: Finding) => boolean][] = [
+          [{ modelVersion: 'v3' }, (f) => f.model_version === 'v3'],
+          [{ status: ['suppressed'] }, (f) => f.status === 'suppressed'],
+          [{ verdict: 'malicious', labelled: true }, (f) => f.verdict === 'malicious' && f.label !== null],
+          [{ tactic: 'TA0043' }, (f) => f.tactics[0]?.id === 'TA0043'],
+          [{ severity: ['info', 'critical'] }, (f) => f.severity === 'info' || f.severity === 'critical'],
+          [{ srcIp: '2001:db8::/32' }, (f) => f.src_ip.startsWith('2001:db8:')],
+          [
+            { fromMs: T0 + 4 * WINDOW, minScore: 0.2 },
+            (f) => f.window_end_ms >= T0 + 4 * WINDOW && f.score >= 0.2,
+          ],
+        ];
+        for (const [filter, pred] of filters) {
+          const want = variant
+            .filter(pred)
+            .map((f) => f.sequence_id)
+            .sort();
+          assert.ok(want.length > 0 && want.length < N, JSON.stringify(filter));
+          assert.equal(await store.count(filter), want.length, JSON.stringify(filter));
+          const { items } = await store.list({
+            filter,
+            limit: 100,
+            sort: { field: 'scored_at_ms', order: 'desc' },
+          });
+          assert.deepEqual(items.map((f) => f.sequence_id).sort(), want, JSON.stringify(filter));
+        }
+        assert.deepEqual(
+          (await store.facet('status')).find((x) => x.value === 'suppressed')?.count,
+          variant.filter((f) => f.status === 'suppressed').length,
+        );
+        const hits = await store.similar(contractVector(5), { k: 4, filter: { labelled: true } });
+        const byId = new Map(variant.map((f, i) => [f.sequence_id, i]));
+        for (const h of hits) {
+          const i = byId.get(h.id) as number;
+          assert.deepEqual(h.payload, variant[i]);
+          assert.notEqual(variant[i]?.label, null);
+        }
+      } finally {
+        // Back to the fixture for the tests below.
+        await store.upsert(points);
+      }
+      assert.deepEqual((await store.get(all[5]?.sequence_id as string))?.payload, all[5]);
+      assert.equal(await store.count({ modelVersion: 'v3' }), 0);
     });
 
     it('updatePayload patches the given points only; unknown ids are ignored', async () => {

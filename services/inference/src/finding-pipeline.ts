@@ -1,8 +1,8 @@
 import type { BusProducer } from '@tidewatch/bus';
 import type { AvroCodec, Finding, Sequence } from '@tidewatch/contracts';
-import type { Detector, ScoredSequence } from '@tidewatch/detector';
+import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
 import type { SuppressionMatcher } from '@tidewatch/suppression';
-import type { UpsertPoint, VectorStore } from '@tidewatch/vector-store';
+import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
 import type { InferenceMetrics } from './metrics.ts';
 import { MicroBatcher } from './micro-batcher.ts';
 
@@ -20,6 +20,23 @@ export interface FindingPipelineDeps {
    */
   batchSize: number;
   maxWaitMs: number;
+}
+
+/** Scored sequences (the micro-batched path) as one run of rows: every row with its Finding. */
+function runOf(scored: ScoredSequence[]): ScoredRun {
+  const first = scored[0];
+  const dim = first ? first.embedding.length : 0;
+  const rows = new FindingRows(
+    scored.length,
+    dim,
+    first?.finding.model_version ?? '',
+    first?.finding.scored_at_ms ?? 0,
+  );
+  for (const s of scored) {
+    const i = rows.addFinding(s.finding);
+    rows.vectors.set(s.embedding, i * dim);
+  }
+  return { rows, alerts: scored.filter((s) => s.alert) };
 }
 
 export interface PipelineResult {
@@ -81,13 +98,13 @@ export class FindingPipeline {
    * (the consumer then retries the whole batch: upserts by id are idempotent).
    */
   async process(seqs: Sequence[]): Promise<PipelineResult> {
-    if (this.deps.maxWaitMs > 0) return this.storeAndEmit(await this.score(seqs));
+    if (this.deps.maxWaitMs > 0) return this.storeAndEmit([runOf(await this.score(seqs))]);
     const { detector, metrics, batchSize } = this.deps;
     const device = detector.model.device;
     const started = performance.now();
-    const runs = detector.scoreRuns(seqs).map((run) =>
+    const runs = detector.scoreRunRows(seqs).map((run) =>
       run.then((scored) => {
-        metrics.batchSize.observe(scored.length);
+        metrics.batchSize.observe(scored.rows.count);
         metrics.inferenceSeconds.observe({ device }, (performance.now() - started) / 1000);
         return scored;
       }),
@@ -100,14 +117,18 @@ export class FindingPipeline {
     };
     let writing: Promise<PipelineResult> | null = null;
     try {
-      let pending: ScoredSequence[] = [];
+      let pending: ScoredRun[] = [];
+      let pendingRows = 0;
       for (const [i, run] of runs.entries()) {
-        for (const s of await run) pending.push(s);
-        if (pending.length < batchSize && i < runs.length - 1) continue;
+        const scored = await run;
+        pending.push(scored);
+        pendingRows += scored.rows.count;
+        if (pendingRows < batchSize && i < runs.length - 1) continue;
         const previous: Promise<PipelineResult> | null = writing;
         writing = this.storeAndEmit(pending);
         writing.catch(() => undefined); // awaited below or in the next round
         pending = [];
+        pendingRows = 0;
         if (previous) add(await previous);
       }
       if (writing) add(await writing);
@@ -117,34 +138,49 @@ export class FindingPipeline {
     return total;
   }
 
-  async storeAndEmit(scored: ScoredSequence[]): Promise<PipelineResult> {
+  /**
+   * Stores and emits scored model runs (in order: the store assigns points as it did per sequence).
+   * Quiet rows (no alert) go to the store as columns when it takes them (`upsertRows`: no Finding
+   * object per row), else as points; what is stored is the same either way.
+   */
+  async storeAndEmit(runs: ScoredRun[]): Promise<PipelineResult> {
     const { store, metrics, suppression, detector } = this.deps;
-    if (scored.length === 0) return { stored: 0, emitted: 0, suppressed: 0 };
+    let total = 0;
+    for (const r of runs) total += r.rows.count;
+    if (total === 0) return { stored: 0, emitted: 0, suppressed: 0 };
+    const alerts: ScoredSequence[] = [];
+    for (const r of runs) for (const s of r.alerts) alerts.push(s);
     let suppressed = 0;
     if (suppression) {
       await suppression.refresh();
-      for (const s of scored) {
-        const hit = suppression.match(s.finding, s.embedding);
-        if (hit) {
-          s.finding.status = 'suppressed';
-          s.finding.suppressed_by = hit.rule.id;
-          suppressed++;
+      if (suppression.size > 0) {
+        const ends = { src_ip: '', dst_ip: '' };
+        for (const { rows } of runs) {
+          for (let i = 0; i < rows.count; i++) {
+            const f = rows.findings[i];
+            if (!f) {
+              ends.src_ip = rows.srcIp[i] as string;
+              ends.dst_ip = rows.dstIp[i] as string;
+            }
+            const hit = suppression.match(f ?? ends, rows.vector(i));
+            if (hit) {
+              rows.setStatus(i, 'suppressed', hit.rule.id);
+              suppressed++;
+            }
+          }
         }
       }
     }
-    await this.timed('similar', () => detector.explainNeighbours(scored, store));
-    await this.keepAnalystStatus(scored);
-    // The embedding as it is: the store copies what it keeps (no number[] round trip).
-    const points: UpsertPoint[] = scored.map((s) => ({
-      id: s.finding.sequence_id,
-      vector: s.embedding,
-      payload: s.finding,
-    }));
-    const upserted = this.timed('upsert', () => store.upsert(points));
+    await this.timed('similar', () => detector.explainNeighbours(alerts, store));
+    await this.keepAnalystStatus(runs, total);
+    // The embeddings as they are: the store copies what it keeps (no number[] round trip).
+    const batches = runs.map((r) => r.rows);
+    const upserted = this.timed('upsert', () =>
+      store.upsertRows ? store.upsertRows(batches) : store.upsert(batches.flatMap(pointsOfRows)),
+    );
     upserted.catch(() => undefined); // awaited below; observed here in case encoding throws first
     // Encoded while the store writes (and fsyncs); sent only after the write succeeded, so a
     // finding on findings.v1 is always already in the store.
-    const alerts = scored.filter((s) => s.alert);
     const messages = alerts.map((s) => ({
       key: s.finding.sequence_id,
       value: this.deps.findingsCodec.encode(s.finding),
@@ -152,11 +188,19 @@ export class FindingPipeline {
     await upserted;
     if (messages.length > 0 && this.deps.producer)
       await this.deps.producer.send(this.deps.findingsTopic, messages);
-    countBy(
-      scored,
-      (s) => s.finding.model_version,
-      (version, n) => metrics.sequences.inc({ model_version: version }, n),
-    );
+    const byVersion = new Map<string, number>();
+    for (const { rows } of runs) {
+      let quiet = rows.count;
+      for (let i = 0; i < rows.count; i++) {
+        const f = rows.findings[i];
+        if (f && f.model_version !== rows.modelVersion) {
+          byVersion.set(f.model_version, (byVersion.get(f.model_version) ?? 0) + 1);
+          quiet--;
+        }
+      }
+      byVersion.set(rows.modelVersion, (byVersion.get(rows.modelVersion) ?? 0) + quiet);
+    }
+    for (const [version, n] of byVersion) if (n > 0) metrics.sequences.inc({ model_version: version }, n);
     countBy(
       alerts,
       (s) => `${s.finding.tactics[0]?.id ?? 'none'}|${s.finding.severity}`,
@@ -166,15 +210,17 @@ export class FindingPipeline {
       },
     );
     if (suppressed > 0) metrics.suppressed.inc(suppressed);
-    return { stored: points.length, emitted: alerts.length, suppressed };
+    return { stored: total, emitted: alerts.length, suppressed };
   }
 
   /**
    * A replayed or re-scored sequence keeps the status an analyst (or a rule) already gave it. One
    * lookup by id (not a count over the store, which scans every point in the embedded store).
    */
-  private async keepAnalystStatus(scored: ScoredSequence[]): Promise<void> {
-    const ids = scored.map((s) => s.finding.sequence_id);
+  private async keepAnalystStatus(runs: ScoredRun[], total: number): Promise<void> {
+    const ids = new Array<string>(total);
+    let k = 0;
+    for (const { rows } of runs) for (let i = 0; i < rows.count; i++) ids[k++] = rows.ids[i] as string;
     const { items } = await this.timed('list', () =>
       this.deps.store.list({
         filter: { sequenceIds: ids, status: ['in_progress', 'suppressed', 'resolved'] },
@@ -183,11 +229,11 @@ export class FindingPipeline {
     );
     if (items.length === 0) return;
     const prior = new Map(items.map((f) => [f.sequence_id, f]));
-    for (const s of scored) {
-      const p = prior.get(s.finding.sequence_id);
-      if (p && p.status !== 'new' && s.finding.status === 'new') {
-        s.finding.status = p.status;
-        s.finding.suppressed_by = p.suppressed_by;
+    for (const { rows } of runs) {
+      for (let i = 0; i < rows.count; i++) {
+        const p = prior.get(rows.ids[i] as string);
+        if (p && p.status !== 'new' && rows.statusOf(i) === 'new')
+          rows.setStatus(i, p.status, p.suppressed_by);
       }
     }
   }

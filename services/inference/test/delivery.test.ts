@@ -7,7 +7,7 @@ import { type BusProducer, InProcessBus, type OutgoingMessage } from '@tidewatch
 import { createCodecs, type Sequence, type SequenceFlow } from '@tidewatch/contracts';
 import { Detector, ModelHost, ModelRepository } from '@tidewatch/detector';
 import { waitFor } from '@tidewatch/testing';
-import { EmbeddedStore, type StoredPoint } from '@tidewatch/vector-store';
+import { EmbeddedStore, type FindingRows, type StoredPoint } from '@tidewatch/vector-store';
 import { Registry } from 'prom-client';
 import { createInferenceMetrics, FindingPipeline } from '../src/index.ts';
 
@@ -62,6 +62,11 @@ class FlakyStore extends EmbeddedStore {
     this.upserts++;
     if (this.failing.has(this.upserts)) throw new Error(`disk full (write ${this.upserts})`);
     await super.upsert(points);
+  }
+  override async upsertRows(batches: FindingRows[]): Promise<void> {
+    this.upserts++;
+    if (this.failing.has(this.upserts)) throw new Error(`disk full (write ${this.upserts})`);
+    await super.upsertRows(batches);
   }
 }
 
