@@ -11,7 +11,8 @@
  * each timed until every input message was consumed, and the same decode → sequence → encode
  * work with no I/O at all (the sequencing core); CPU seconds are this Node process's own
  * (user + system), so flows per CPU second is the per-core figure. Medians are printed.
- * Memory: open conversation-windows held by the pure PartitionSequencer, heap delta per window.
+ * Memory: open conversation-windows held by the pure PartitionSequencer, heap + external (typed-array
+ * columns) delta per window.
  */
 import { connect } from 'node:net';
 import { KafkaBus } from '@tidewatch/bus';
@@ -318,7 +319,8 @@ function core(): Run {
     }
   };
   values.forEach((v, i) => {
-    seq.pushTransient(decoder.decodeTransient(v), i);
+    const flow = decoder.decodeDeferred(v);
+    seq.pushTransient(flow, i, decoder.addresses);
     if (i % 2000 === 1999) drain();
   });
   seq.idleFlush();
@@ -328,21 +330,31 @@ function core(): Run {
   return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-function memoryPerConversation(flowsPerConversation: number): { bytesPerWindow: number; windows: number } {
+/** Heap plus memory outside it (typed-array columns), after a full collection. */
+async function usedMemory(gc: () => void): Promise<number> {
+  gc();
+  // Array buffers are freed after the collection, off the main thread: settle, then again.
+  await new Promise((r) => setTimeout(r, 100));
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+async function memoryPerConversation(
+  flowsPerConversation: number,
+): Promise<{ bytesPerWindow: number; windows: number }> {
   const spec = sequencingSpec({ window_ms: 24 * 3600_000 });
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) return { bytesPerWindow: Number.NaN, windows: 0 };
   const conversations = 50_000;
   const sample = syntheticFlows(conversations * flowsPerConversation, conversations);
-  gc();
-  const before = process.memoryUsage().heapUsed;
+  const before = await usedMemory(gc);
   const seq = new PartitionSequencer(spec);
   sample.forEach((f, i) => {
     seq.push(f, i);
   });
   seq.seal();
-  gc();
-  const after = process.memoryUsage().heapUsed;
+  const after = await usedMemory(gc);
   const windows = seq.openWindows;
   return { bytesPerWindow: (after - before) / windows, windows };
 }
@@ -406,9 +418,9 @@ if (scripts.length > 0) {
   );
 }
 for (const perConversation of [1, 8]) {
-  const m = memoryPerConversation(perConversation);
+  const m = await memoryPerConversation(perConversation);
   console.log(
-    `memory: ${Math.round(m.bytesPerWindow).toLocaleString('en')} bytes per open conversation-window with ${perConversation} flow(s) each (${m.windows.toLocaleString('en')} windows, heap delta after gc)`,
+    `memory: ${Math.round(m.bytesPerWindow).toLocaleString('en')} bytes per open conversation-window with ${perConversation} flow(s) each (${m.windows.toLocaleString('en')} windows, heap + typed arrays delta after gc)`,
   );
 }
 process.exit(0);

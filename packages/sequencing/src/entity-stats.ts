@@ -1,4 +1,5 @@
-import type { EntityContext, SequenceFlow } from '@tidewatch/contracts';
+import type { EntityContext } from '@tidewatch/contracts';
+import { F_BWD_BYTES, F_BWD_PKTS, F_DST_PORT, F_FWD_BYTES, F_FWD_PKTS, NUM } from './flow-columns.ts';
 import type { OpenWindow } from './window-store.ts';
 
 /** What one sealed conversation-window adds to its initiator's context and to its pair counters. */
@@ -30,40 +31,65 @@ export interface EntityStats {
 }
 
 export function windowContribution(window: OpenWindow): WindowContribution {
-  let fwdBytes = window.fwd_bytes;
-  let bwdBytes = window.bwd_bytes;
-  let fwdPkts = window.fwd_pkts;
-  let bwdPkts = window.bwd_pkts;
-  const rest = window.rest;
-  if (rest !== undefined) {
-    for (let i = 0; i < rest.length; i++) {
-      const f = rest[i] as SequenceFlow;
-      fwdBytes += f.fwd_bytes;
-      bwdBytes += f.bwd_bytes;
-      fwdPkts += f.fwd_pkts;
-      bwdPkts += f.bwd_pkts;
-    }
+  const c = window.columns;
+  const num = c.num;
+  let row = window.firstRow;
+  if (window.flowCount === 1) {
+    const o = row * NUM;
+    return {
+      initiator: window.src_ip,
+      responder: window.dst_ip,
+      windowStartMs: window.window_start_ms,
+      dstPorts: [small(num[o + F_DST_PORT] as number)],
+      connections: 1,
+      fwdBytes: small(num[o + F_FWD_BYTES] as number),
+      bwdBytes: small(num[o + F_BWD_BYTES] as number),
+      fwdPkts: small(num[o + F_FWD_PKTS] as number),
+      bwdPkts: small(num[o + F_BWD_PKTS] as number),
+    };
+  }
+  let fwdBytes = 0;
+  let bwdBytes = 0;
+  let fwdPkts = 0;
+  let bwdPkts = 0;
+  const ports: number[] = [];
+  for (; row >= 0; row = c.next(row)) {
+    const o = row * NUM;
+    fwdBytes += num[o + F_FWD_BYTES] as number;
+    bwdBytes += num[o + F_BWD_BYTES] as number;
+    fwdPkts += num[o + F_FWD_PKTS] as number;
+    bwdPkts += num[o + F_BWD_PKTS] as number;
+    ports.push(small(num[o + F_DST_PORT] as number));
   }
   return {
     initiator: window.src_ip,
     responder: window.dst_ip,
     windowStartMs: window.window_start_ms,
-    dstPorts: rest === undefined ? [window.dst_port] : distinctPorts(window.dst_port, rest),
-    connections: rest === undefined ? 1 : rest.length + 1,
-    fwdBytes,
-    bwdBytes,
-    fwdPkts,
-    bwdPkts,
+    dstPorts: distinctPorts(ports),
+    connections: window.flowCount,
+    fwdBytes: small(fwdBytes),
+    bwdBytes: small(bwdBytes),
+    fwdPkts: small(fwdPkts),
+    bwdPkts: small(bwdPkts),
   };
 }
 
-/** Distinct responder ports of the first flow's `port` and the `rest`, ascending. */
-function distinctPorts(port: number, rest: SequenceFlow[]): number[] {
-  if (rest.length < 16) {
+/**
+ * The same number, as a small integer when it is one: a value read from a Float64Array is a
+ * double, and objects built from doubles box each field (a heap number per field).
+ */
+function small(v: number): number {
+  const i = v | 0;
+  return i === v ? i : v;
+}
+
+/** The distinct ports, ascending. */
+function distinctPorts(ports: number[]): number[] {
+  if (ports.length <= 16) {
     // Few flows: insert each new port in order (no set, no second sort).
-    const out: number[] = [port];
-    for (let i = 0; i < rest.length; i++) {
-      const p = (rest[i] as SequenceFlow).dst_port;
+    const out: number[] = [];
+    for (let i = 0; i < ports.length; i++) {
+      const p = ports[i] as number;
       let j = out.length;
       while (j > 0 && (out[j - 1] as number) > p) j--;
       if (j > 0 && out[j - 1] === p) continue;
@@ -72,9 +98,7 @@ function distinctPorts(port: number, rest: SequenceFlow[]): number[] {
     }
     return out;
   }
-  const ports = new Set<number>([port]);
-  for (const f of rest) ports.add(f.dst_port);
-  return [...ports].sort((a, b) => a - b);
+  return [...new Set(ports)].sort((a, b) => a - b);
 }
 
 /** One initiator's context in one window: one responder / port held as is, several in a set. */

@@ -66,6 +66,24 @@ export class FlowDecoder {
 
   readonly #scratch: FlowRecord = this.#blank();
 
+  /**
+   * Like decodeTransient, but the addresses are left as bytes: `src_ip` and `dst_ip` of the record
+   * are '' and `addresses` says where they are (until the next call), or is undefined when this
+   * record was decoded another way (another schema id) and has its strings. PartitionSequencer
+   * places such a flow into a window without making the strings.
+   */
+  decodeDeferred(buf: Buffer): FlowRecord {
+    return this.#read(buf, this.#scratch, this.#addresses);
+  }
+
+  readonly #addresses = new FlowAddresses(this.#strings);
+  #deferred: FlowAddresses | undefined;
+
+  /** The addresses of the last decodeDeferred record (undefined when it has its strings). */
+  get addresses(): FlowAddresses | undefined {
+    return this.#deferred;
+  }
+
   #blank(): FlowRecord {
     return {
       exporter: '',
@@ -97,7 +115,8 @@ export class FlowDecoder {
     };
   }
 
-  #read(buf: Buffer, r: FlowRecord): FlowRecord {
+  #read(buf: Buffer, r: FlowRecord, deferred?: FlowAddresses): FlowRecord {
+    this.#deferred = undefined;
     if (readSchemaId(buf) !== this.#schemaId) return this.#codec.decode(buf);
     this.#buf = buf;
     this.#pos = WIRE_HEADER_BYTES;
@@ -107,8 +126,18 @@ export class FlowDecoder {
     r.start_ms = this.#long();
     r.end_ms = this.#long();
     r.protocol = this.#int();
-    r.src_ip = this.#string();
-    r.dst_ip = this.#string();
+    if (deferred === undefined) {
+      r.src_ip = this.#string();
+      r.dst_ip = this.#string();
+    } else {
+      deferred.bytes = buf;
+      deferred.srcStart = this.#skipString();
+      deferred.srcEnd = this.#pos;
+      deferred.dstStart = this.#skipString();
+      deferred.dstEnd = this.#pos;
+      r.src_ip = '';
+      r.dst_ip = '';
+    }
     r.src_port = this.#int();
     r.dst_port = this.#int();
     r.fwd_bytes = this.#long();
@@ -131,6 +160,7 @@ export class FlowDecoder {
     this.#buf = EMPTY;
     if (this.#pos > end) throw new FlowDecodeError('truncated buffer');
     if (this.#pos < end) throw new FlowDecodeError('trailing data');
+    this.#deferred = deferred;
     return r;
   }
 
@@ -199,6 +229,16 @@ export class FlowDecoder {
     return this.#strings.decode(this.#buf as Utf8Buffer, start, end);
   }
 
+  /** Moves past a string; returns where its bytes start. */
+  #skipString(): number {
+    const len = this.#varint();
+    const start = this.#pos;
+    const end = start + len;
+    if (!(len >= 0) || end > this.#buf.length) throw new FlowDecodeError('truncated buffer');
+    this.#pos = end;
+    return start;
+  }
+
   #exporterField(): string {
     this.#exporter = this.#repeated(this.#exporter);
     return this.#exporter;
@@ -245,6 +285,24 @@ export class FlowDecoder {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Where a decoded record's addresses are: UTF-8 bytes of the message it was decoded from. */
+export class FlowAddresses {
+  bytes: Buffer = EMPTY;
+  srcStart = 0;
+  srcEnd = 0;
+  dstStart = 0;
+  dstEnd = 0;
+
+  constructor(private readonly strings: AsciiInterner) {}
+
+  /** Sets the record's `src_ip` and `dst_ip` from the bytes (what decodeTransient would have set). */
+  resolve(flow: FlowRecord): void {
+    const bytes = this.bytes as Utf8Buffer;
+    flow.src_ip = this.strings.decode(bytes, this.srcStart, this.srcEnd);
+    flow.dst_ip = this.strings.decode(bytes, this.dstStart, this.dstEnd);
+  }
+}
 const EMPTY_MAP: Record<string, string> = Object.freeze({});
 /** avsc's bound for a long read into a number (2^53 - 2). */
 const MAX_LONG = 9007199254740990;

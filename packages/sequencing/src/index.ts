@@ -21,5 +21,6 @@ export { type EncodedSequence, encodeWindow, sortFlows, windowSequences } from '
 export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
 export { OpenWindow, type WindowFlowFields, WindowStore, windowStartOf } from './window-store.ts';
-export { FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
+export { FlowAddresses, FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
+export { FlowColumns, sortRows } from './flow-columns.ts';
 export { type SequenceHead, SequenceEncoder } from './sequence-encoder.ts';

@@ -1,5 +1,6 @@
 import type { FlowRecord } from '@tidewatch/contracts';
 import { BiflowStitcher } from './biflow-stitcher.ts';
+import type { FlowAddresses } from './flow-decoder.ts';
 import { type ConversationFlow, type InputPosition, isStitchable, flowOrigin } from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
 import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
@@ -93,11 +94,16 @@ export class PartitionSequencer {
    * Like push, for a record that is reused after this call (FlowDecoder.decodeTransient): what is
    * kept of it (a biflow half, a late record) is copied.
    */
-  pushTransient(flow: FlowRecord, offset: number): PushOutcome {
-    return this.#push(flow, offset, true);
+  pushTransient(flow: FlowRecord, offset: number, addresses?: FlowAddresses): PushOutcome {
+    return this.#push(flow, offset, true, addresses);
   }
 
-  #push(flow: FlowRecord, offset: number, transient: boolean): PushOutcome {
+  /**
+   * `addresses` (FlowDecoder.decodeDeferred): the record's addresses are those bytes; a flow that
+   * joins a window is placed by them, any other gets its `src_ip`/`dst_ip` set here first (so
+   * after the call they are set unless the outcome is 'accepted').
+   */
+  #push(flow: FlowRecord, offset: number, transient: boolean, addresses?: FlowAddresses): PushOutcome {
     if (this.#bumps.length > 0) this.#applyBumps(offset);
     const maxSeenBefore = this.#maxSeen;
     if (flow.start_ms > maxSeenBefore) this.#maxSeen = flow.start_ms;
@@ -105,6 +111,7 @@ export class PartitionSequencer {
     const windowMs = this.spec.window_ms;
     const windowEnd = Math.floor(flow.start_ms / windowMs) * windowMs + windowMs;
     if (windowEnd <= this.#maxSeen - this.spec.allowed_lateness_ms) {
+      addresses?.resolve(flow);
       if (offset < this.#processedThrough) {
         this.#replayed++;
         return 'replayed';
@@ -112,11 +119,13 @@ export class PartitionSequencer {
       return 'late';
     }
     if (isStitchable(flow)) {
+      addresses?.resolve(flow);
       this.#stitcher.add(transient ? copyRecord(flow) : flow, { offset, maxSeenBefore });
       return 'accepted';
     }
     // A record that needs no stitching is placed as it is (src is the initiator), like #place.
     if (windowEnd <= this.#emittedThrough) {
+      addresses?.resolve(flow);
       if (offset < this.#processedThrough) {
         this.#replayed++;
         return 'replayed';
@@ -124,7 +133,21 @@ export class PartitionSequencer {
       this.#late.push(transient ? copyRecord(flow) : flow);
       return 'late';
     }
-    this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
+    if (addresses === undefined) {
+      this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
+    } else {
+      this.#windows.addFlowBytes(
+        addresses.bytes,
+        addresses.srcStart,
+        addresses.srcEnd,
+        addresses.dstStart,
+        addresses.dstEnd,
+        flow,
+        flowOrigin(flow),
+        offset,
+        maxSeenBefore,
+      );
+    }
     return 'accepted';
   }
 

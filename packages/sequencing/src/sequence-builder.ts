@@ -1,5 +1,6 @@
 import type { EntityContext, Sequence, SequenceFlow } from '@tidewatch/contracts';
 import { compareSequenceFlows } from './conversation-flow.ts';
+import { sortRows } from './flow-columns.ts';
 import { sequenceId } from './sequence-id.ts';
 import type { SequenceEncoder } from './sequence-encoder.ts';
 import type { SequencingSpec } from './spec.ts';
@@ -46,7 +47,7 @@ export interface EncodedSequence {
 
 /**
  * The bytes `windowSequences` + `SequenceEncoder.encode` give, appended to `out`, without the
- * Sequence objects (and, for a one-flow window, without copying its flow). Returns how many.
+ * Sequence objects: straight from the window's flow columns. Returns how many.
  */
 export function encodeWindow(
   window: OpenWindow,
@@ -56,19 +57,23 @@ export function encodeWindow(
   out: EncodedSequence[],
 ): number {
   const ns = spec.sequence_id_namespace;
-  if (window.rest === undefined) {
+  const columns = window.columns;
+  if (window.flowCount === 1) {
     const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, 0);
-    out.push({ key: id, value: encoder.encodePart(id, window, 0, window, 0, 1, context) });
+    out.push({ key: id, value: encoder.encodeRows(id, window, 0, columns, window.firstRow, 0, 1, context) });
     return 1;
   }
-  const flows = window.flows();
-  sortFlows(flows);
+  const rows = window.rows();
+  sortRows(columns, rows);
   const max = spec.max_flows;
   let part = 0;
-  for (; part * max < flows.length; part++) {
+  for (; part * max < rows.length; part++) {
     const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, part);
-    const to = Math.min(flows.length, (part + 1) * max);
-    out.push({ key: id, value: encoder.encodePart(id, window, part, flows, part * max, to, context) });
+    const to = Math.min(rows.length, (part + 1) * max);
+    out.push({
+      key: id,
+      value: encoder.encodeRows(id, window, part, columns, rows, part * max, to, context),
+    });
   }
   return part;
 }

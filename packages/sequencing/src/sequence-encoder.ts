@@ -8,6 +8,25 @@ import {
   WIRE_HEADER_BYTES,
   WIRE_MAGIC,
 } from '@tidewatch/contracts';
+import {
+  F_BWD_BYTES,
+  F_BWD_PKTS,
+  F_DST_PORT,
+  F_END,
+  F_FWD_BYTES,
+  F_FWD_PKTS,
+  F_LABEL,
+  F_PROTOCOL,
+  F_SRC_PORT,
+  F_START,
+  F_TCP_FLAGS,
+  type FlowColumns,
+  I_ATTACK,
+  I_LABEL_NULL,
+  I_ORIGIN,
+  INT,
+  NUM,
+} from './flow-columns.ts';
 
 const SEQUENCE_SCHEMA_FINGERPRINT = schemaFingerprint(CONTRACTS.sequences.schema);
 const EXPECTED_SHAPE =
@@ -79,6 +98,99 @@ export class SequenceEncoder {
     this.#write(id, head, part, flows, from, to, context);
     this.#chunkPos = this.#pos;
     return this.#chunk.subarray(start, this.#pos);
+  }
+
+  /**
+   * The sequence of `rows[from, to)` (or the single row `rows`) of a window's flow columns as part
+   * `part`: the same bytes as encodePart of those flows as objects.
+   */
+  encodeRows(
+    id: string,
+    head: SequenceHead,
+    part: number,
+    columns: FlowColumns,
+    rows: readonly number[] | number,
+    from: number,
+    to: number,
+    context: EntityContext,
+  ): Buffer {
+    let bound = WIRE_HEADER_BYTES + 8 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
+    if (typeof rows === 'number') bound += rowBytes(columns, rows);
+    else for (let i = from; i < to; i++) bound += rowBytes(columns, rows[i] as number);
+    let start: number;
+    if (bound > CHUNK_BYTES) {
+      this.#buf = Buffer.allocUnsafe(bound);
+      start = 0;
+    } else {
+      if (this.#chunkPos + bound > CHUNK_BYTES) {
+        this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+        this.#chunkPos = 0;
+      }
+      this.#buf = this.#chunk;
+      start = this.#chunkPos;
+    }
+    this.#pos = start;
+    this.#head(id, head, part);
+    if (typeof rows === 'number') {
+      this.#long(1);
+      this.#row(columns, rows);
+    } else if (to > from) {
+      this.#long(to - from);
+      for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
+    }
+    this.#tail(context);
+    if (bound > CHUNK_BYTES) return this.#buf.subarray(0, this.#pos);
+    this.#chunkPos = this.#pos;
+    return this.#chunk.subarray(start, this.#pos);
+  }
+
+  #head(id: string, head: SequenceHead, part: number): void {
+    const buf = this.#buf;
+    buf[this.#pos] = WIRE_MAGIC;
+    buf.writeUInt32BE(this.#schemaId, this.#pos + 1);
+    this.#pos += WIRE_HEADER_BYTES;
+    this.#string(id);
+    this.#string(head.src_ip);
+    this.#string(head.dst_ip);
+    this.#long(head.window_start_ms);
+    this.#long(head.window_end_ms);
+    this.#int(part);
+  }
+
+  #tail(context: EntityContext): void {
+    this.#long(0);
+    this.#long(context.distinct_dsts);
+    this.#long(context.distinct_dst_ports);
+    this.#long(context.connections);
+  }
+
+  #row(c: FlowColumns, row: number): void {
+    const num = c.num;
+    const o = row * NUM;
+    this.#long(num[o + F_START] as number);
+    this.#long(num[o + F_END] as number);
+    this.#int(num[o + F_PROTOCOL] as number);
+    this.#int(num[o + F_SRC_PORT] as number);
+    this.#int(num[o + F_DST_PORT] as number);
+    this.#long(num[o + F_FWD_BYTES] as number);
+    this.#long(num[o + F_FWD_PKTS] as number);
+    this.#long(num[o + F_BWD_BYTES] as number);
+    this.#long(num[o + F_BWD_PKTS] as number);
+    this.#int(num[o + F_TCP_FLAGS] as number);
+    const int = c.int;
+    const p = row * INT;
+    if (int[p + I_LABEL_NULL] === 1) this.#buf[this.#pos++] = 0;
+    else {
+      this.#buf[this.#pos++] = 2;
+      this.#int(num[o + F_LABEL] as number);
+    }
+    const attack = int[p + I_ATTACK] as number;
+    if (attack < 0) this.#buf[this.#pos++] = 0;
+    else {
+      this.#buf[this.#pos++] = 2;
+      this.#string(c.strings[attack] as string);
+    }
+    this.#string(c.strings[int[p + I_ORIGIN] as number] as string);
   }
 
   #write(
@@ -212,6 +324,10 @@ function maxBytes(
   let m = n;
   for (let i = from; i < to; i++) m += flowBytes(flows[i] as SequenceFlow);
   return m;
+}
+
+function rowBytes(c: FlowColumns, row: number): number {
+  return 14 * 10 + 3 * (c.origin(row).length + (c.attack(row)?.length ?? 0));
 }
 
 function flowBytes(f: SequenceFlow): number {

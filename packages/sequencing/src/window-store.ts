@@ -1,57 +1,26 @@
 import type { SequenceFlow } from '@tidewatch/contracts';
-import { type ConversationFlow, type InputPosition, sequenceFlow } from './conversation-flow.ts';
+import { AsciiInterner, type Utf8Buffer } from './ascii-interner.ts';
+import type { ConversationFlow, InputPosition } from './conversation-flow.ts';
+import { FlowColumns, type WindowFlowFields } from './flow-columns.ts';
 
-/** A flow's fields as a window keeps them; the origin is given beside them (a record computes it). */
-export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'> & {
-  label?: number | null | undefined;
-  attack?: string | null | undefined;
-};
+export type { WindowFlowFields } from './flow-columns.ts';
 
 /**
- * The flows of one conversation (initiator → responder) in one tumbling window. Most windows hold
- * one flow, so the first flow's fields live in the window record itself (the window *is* that
- * flow for the encoder: it has every SequenceFlow field); later flows are kept in `rest`. One
- * long-lived object per one-flow window instead of three (window, flow, array).
+ * A conversation-window (initiator → responder, one tumbling window) as the store hands it out once
+ * sealed: its addresses and bounds, and its flows as rows of the window group's `FlowColumns`
+ * (chained from `firstRow` in arrival order). Made when the window is sealed, so it lives only from
+ * seal to emit; while a window is open it is a few numbers in its group's columns, not an object.
  */
-export class OpenWindow implements SequenceFlow {
-  start_ms: number;
-  end_ms: number;
-  protocol: number;
-  src_port: number;
-  dst_port: number;
-  fwd_bytes: number;
-  fwd_pkts: number;
-  bwd_bytes: number;
-  bwd_pkts: number;
-  tcp_flags: number;
-  label: number | null;
-  attack: string | null;
-  origin: string;
-  /** The flows after the first, in arrival order (undefined while there is one). */
-  rest: SequenceFlow[] | undefined = undefined;
-
+export class OpenWindow {
   constructor(
     readonly src_ip: string,
     readonly dst_ip: string,
     readonly window_start_ms: number,
     readonly window_end_ms: number,
-    first: WindowFlowFields,
-    origin: string,
-  ) {
-    this.start_ms = first.start_ms;
-    this.end_ms = first.end_ms;
-    this.protocol = first.protocol;
-    this.src_port = first.src_port;
-    this.dst_port = first.dst_port;
-    this.fwd_bytes = first.fwd_bytes;
-    this.fwd_pkts = first.fwd_pkts;
-    this.bwd_bytes = first.bwd_bytes;
-    this.bwd_pkts = first.bwd_pkts;
-    this.tcp_flags = first.tcp_flags;
-    this.label = first.label ?? null;
-    this.attack = first.attack ?? null;
-    this.origin = origin;
-  }
+    readonly columns: FlowColumns,
+    readonly firstRow: number,
+    readonly flowCount: number,
+  ) {}
 
   /** A window holding these flows (at least one), as the store would build it. */
   static of(
@@ -61,62 +30,71 @@ export class OpenWindow implements SequenceFlow {
     windowEndMs: number,
     flows: readonly SequenceFlow[],
   ): OpenWindow {
-    const first = flows[0];
-    if (!first) throw new Error('a window holds at least one flow');
-    const window = new OpenWindow(srcIp, dstIp, windowStartMs, windowEndMs, first, first.origin);
-    for (let i = 1; i < flows.length; i++) window.add(flows[i] as SequenceFlow);
-    return window;
+    if (flows.length === 0) throw new Error('a window holds at least one flow');
+    const columns = new FlowColumns(flows.length);
+    let previous = -1;
+    for (const f of flows) {
+      const row = columns.add(f, f.origin);
+      if (previous >= 0) columns.link(previous, row);
+      previous = row;
+    }
+    return new OpenWindow(srcIp, dstIp, windowStartMs, windowEndMs, columns, 0, flows.length);
   }
 
-  get flowCount(): number {
-    return this.rest === undefined ? 1 : this.rest.length + 1;
+  /** The rows of its flows, in arrival order. */
+  rows(): number[] {
+    const out: number[] = [];
+    for (let r = this.firstRow; r >= 0; r = this.columns.next(r)) out.push(r);
+    return out;
   }
 
-  add(flow: SequenceFlow): void {
-    if (this.rest === undefined) this.rest = [flow];
-    else this.rest.push(flow);
-  }
-
-  /** Every flow as a plain SequenceFlow, in arrival order (the first one copied out of the window). */
+  /** Every flow as a plain SequenceFlow, in arrival order. */
   flows(): SequenceFlow[] {
-    const first: SequenceFlow = {
-      start_ms: this.start_ms,
-      end_ms: this.end_ms,
-      protocol: this.protocol,
-      src_port: this.src_port,
-      dst_port: this.dst_port,
-      fwd_bytes: this.fwd_bytes,
-      fwd_pkts: this.fwd_pkts,
-      bwd_bytes: this.bwd_bytes,
-      bwd_pkts: this.bwd_pkts,
-      tcp_flags: this.tcp_flags,
-      label: this.label,
-      attack: this.attack,
-      origin: this.origin,
-    };
-    return this.rest === undefined ? [first] : [first, ...this.rest];
+    const out: SequenceFlow[] = [];
+    for (let r = this.firstRow; r >= 0; r = this.columns.next(r)) out.push(this.columns.flow(r));
+    return out;
   }
 }
 
+/** Int32s per window in `WindowGroup.win`: first row, last row, flow count, address offset, lengths, hash. */
+const WIN = 7;
+const W_FIRST = 0;
+const W_LAST = 1;
+const W_COUNT = 2;
+const W_ADDR = 3;
+const W_SRC_LEN = 4;
+const W_DST_LEN = 5;
+const W_HASH = 6;
+
 /**
- * All windows of one partition that share a window start: they seal and close together.
- * Windows are found by initiator, then responder (no per-flow key string): an initiator with one
- * responder maps straight to its window, one with several to a map by responder.
+ * All windows of one partition that share a window start: they seal and close together. Their
+ * flows are rows of one `FlowColumns`; a window is a row of `win`, found by the bytes of its two
+ * addresses (kept in `addr`) through an open-addressing table, so no string is made per flow.
  */
 interface WindowGroup {
   windowStart: number;
   windowEnd: number;
-  bySrc: Map<string, OpenWindow | Map<string, OpenWindow>>;
-  /** In order of their first flow. */
-  windows: OpenWindow[];
+  flows: FlowColumns;
+  win: Int32Array;
+  windows: number;
+  addr: Buffer;
+  addrLength: number;
+  /** Window row + 1 per slot, 0 when empty (released once sealed). */
+  table: Int32Array;
   minOffset: number;
   minMaxSeenBefore: number;
   sealed: boolean;
+  /** The windows as objects, made when sealed. */
+  sealedWindows: OpenWindow[];
 }
 
 export function windowStartOf(eventTimeMs: number, windowMs: number): number {
   return Math.floor(eventTimeMs / windowMs) * windowMs;
 }
+
+const EMPTY_TABLE = new Int32Array(0);
+/** Where addFlow writes address text as UTF-8 before it is placed like decoded bytes. */
+let scratch = Buffer.allocUnsafe(256);
 
 /**
  * Open conversation-windows of one partition (rules 2-3). A group is *sealed* once the watermark
@@ -128,6 +106,8 @@ export class WindowStore {
   /** The group the previous flow went to (flows mostly arrive in event-time order). */
   #recent: WindowGroup | undefined;
   #open = 0;
+  /** Addresses become strings when a window is sealed; repeated ones are one string. */
+  readonly #strings = new AsciiInterner(65_536, 48);
 
   constructor(private readonly windowMs: number) {}
 
@@ -152,6 +132,29 @@ export class WindowStore {
     offset: number,
     maxSeenBefore: number,
   ): void {
+    const need = 3 * (srcIp.length + dstIp.length);
+    if (need > scratch.length) scratch = Buffer.allocUnsafe(need);
+    const srcEnd = scratch.write(srcIp, 0, 'utf8');
+    const dstEnd = srcEnd + scratch.write(dstIp, srcEnd, 'utf8');
+    this.addFlowBytes(scratch, 0, srcEnd, srcEnd, dstEnd, flow, origin, offset, maxSeenBefore);
+  }
+
+  /**
+   * Like addFlow, with the addresses as UTF-8 bytes (`bytes[srcStart, srcEnd)`, `bytes[dstStart,
+   * dstEnd)`, read now and not kept): a decoded record's addresses need never become strings
+   * while their window is open.
+   */
+  addFlowBytes(
+    bytes: Uint8Array,
+    srcStart: number,
+    srcEnd: number,
+    dstStart: number,
+    dstEnd: number,
+    flow: WindowFlowFields,
+    origin: string,
+    offset: number,
+    maxSeenBefore: number,
+  ): void {
     const windowStart = Math.floor(flow.start_ms / this.windowMs) * this.windowMs;
     let group = this.#recent;
     if (group === undefined || group.windowStart !== windowStart) {
@@ -160,11 +163,16 @@ export class WindowStore {
         group = {
           windowStart,
           windowEnd: windowStart + this.windowMs,
-          bySrc: new Map(),
-          windows: [],
+          flows: new FlowColumns(256),
+          win: new Int32Array(256 * WIN),
+          windows: 0,
+          addr: Buffer.allocUnsafe(4096),
+          addrLength: 0,
+          table: new Int32Array(512),
           minOffset: offset,
           minMaxSeenBefore: maxSeenBefore,
           sealed: false,
+          sealedWindows: [],
         };
         this.#groups.set(windowStart, group);
       }
@@ -175,24 +183,70 @@ export class WindowStore {
       group.minMaxSeenBefore = maxSeenBefore;
     }
     if (group.sealed) throw new Error(`window ${windowStart} is sealed; a flow cannot join it`);
-    const entry = group.bySrc.get(srcIp);
-    if (entry === undefined) {
-      group.bySrc.set(srcIp, this.#newWindow(group, srcIp, dstIp, flow, origin));
-    } else if (entry instanceof Map) {
-      const window = entry.get(dstIp);
-      if (window === undefined) entry.set(dstIp, this.#newWindow(group, srcIp, dstIp, flow, origin));
-      else window.add(sequenceFlow(flow, origin));
-    } else if (entry.dst_ip === dstIp) {
-      entry.add(sequenceFlow(flow, origin));
-    } else {
-      group.bySrc.set(
-        srcIp,
-        new Map([
-          [entry.dst_ip, entry],
-          [dstIp, this.#newWindow(group, srcIp, dstIp, flow, origin)],
-        ]),
-      );
+    const srcLen = srcEnd - srcStart;
+    const dstLen = dstEnd - dstStart;
+    // FNV-1a over the source bytes, a separator, then the destination bytes.
+    let h = 0x811c9dc5;
+    for (let i = srcStart; i < srcEnd; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+    h = Math.imul(h ^ 0xff, 0x01000193);
+    for (let i = dstStart; i < dstEnd; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+    h ^= h >>> 15;
+    const table = group.table;
+    const mask = table.length - 1;
+    const win = group.win;
+    const addr = group.addr;
+    let slot = h & mask;
+    for (;;) {
+      const entry = table[slot] as number;
+      if (entry === 0) break;
+      const w = (entry - 1) * WIN;
+      if (win[w + W_HASH] === h && win[w + W_SRC_LEN] === srcLen && win[w + W_DST_LEN] === dstLen) {
+        let a = win[w + W_ADDR] as number;
+        let same = true;
+        for (let i = srcStart; i < srcEnd && same; i++) same = addr[a++] === bytes[i];
+        for (let i = dstStart; i < dstEnd && same; i++) same = addr[a++] === bytes[i];
+        if (same) {
+          const row = group.flows.add(flow, origin);
+          group.flows.link(win[w + W_LAST] as number, row);
+          win[w + W_LAST] = row;
+          win[w + W_COUNT] = (win[w + W_COUNT] as number) + 1;
+          return;
+        }
+      }
+      slot = (slot + 1) & mask;
     }
+    // A new conversation-window.
+    const index = group.windows;
+    if ((index + 1) * WIN > win.length) {
+      const grown = new Int32Array(win.length * 2);
+      grown.set(win);
+      group.win = grown;
+    }
+    if (group.addrLength + srcLen + dstLen > group.addr.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * group.addr.length, group.addrLength + srcLen + dstLen));
+      group.addr.copy(grown, 0, 0, group.addrLength);
+      group.addr = grown;
+    }
+    const a = group.addrLength;
+    const to = group.addr;
+    let k = a;
+    for (let i = srcStart; i < srcEnd; i++) to[k++] = bytes[i] as number;
+    for (let i = dstStart; i < dstEnd; i++) to[k++] = bytes[i] as number;
+    group.addrLength = k;
+    const row = group.flows.add(flow, origin);
+    const w = index * WIN;
+    const gw = group.win;
+    gw[w + W_FIRST] = row;
+    gw[w + W_LAST] = row;
+    gw[w + W_COUNT] = 1;
+    gw[w + W_ADDR] = a;
+    gw[w + W_SRC_LEN] = srcLen;
+    gw[w + W_DST_LEN] = dstLen;
+    gw[w + W_HASH] = h;
+    table[slot] = index + 1;
+    group.windows = index + 1;
+    this.#open++;
+    if (2 * group.windows > table.length) this.#rehash(group);
   }
 
   /** Seals every group whose end is at or behind the watermark; returns the newly sealed windows. */
@@ -202,8 +256,25 @@ export class WindowStore {
       if (group.windowEnd > watermark) break;
       if (group.sealed) continue;
       group.sealed = true;
-      group.bySrc.clear(); // no flow can join any more: only the list is needed until taken
-      for (const w of group.windows) out.push(w);
+      group.table = EMPTY_TABLE; // no flow can join any more
+      const win = group.win;
+      const addr = group.addr as Utf8Buffer;
+      for (let i = 0; i < group.windows; i++) {
+        const w = i * WIN;
+        const a = win[w + W_ADDR] as number;
+        const srcEnd = a + (win[w + W_SRC_LEN] as number);
+        const window = new OpenWindow(
+          this.#strings.decode(addr, a, srcEnd),
+          this.#strings.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
+          group.windowStart,
+          group.windowEnd,
+          group.flows,
+          win[w + W_FIRST] as number,
+          win[w + W_COUNT] as number,
+        );
+        group.sealedWindows.push(window);
+        out.push(window);
+      }
     }
     return out;
   }
@@ -215,8 +286,8 @@ export class WindowStore {
       if (group.windowEnd > threshold || !group.sealed) break;
       this.#groups.delete(group.windowStart);
       if (this.#recent === group) this.#recent = undefined;
-      this.#open -= group.windows.length;
-      for (const w of group.windows) out.push(w);
+      this.#open -= group.windows;
+      for (const w of group.sealedWindows) out.push(w);
     }
     return out;
   }
@@ -233,17 +304,16 @@ export class WindowStore {
     return max;
   }
 
-  #newWindow(
-    group: WindowGroup,
-    srcIp: string,
-    dstIp: string,
-    flow: WindowFlowFields,
-    origin: string,
-  ): OpenWindow {
-    const window = new OpenWindow(srcIp, dstIp, group.windowStart, group.windowEnd, flow, origin);
-    group.windows.push(window);
-    this.#open++;
-    return window;
+  #rehash(group: WindowGroup): void {
+    const table = new Int32Array(group.table.length * 2);
+    const mask = table.length - 1;
+    const win = group.win;
+    for (let i = 0; i < group.windows; i++) {
+      let slot = (win[i * WIN + W_HASH] as number) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = i + 1;
+    }
+    group.table = table;
   }
 
   #sortedGroups(): WindowGroup[] {

@@ -141,6 +141,82 @@ describe('FlowDecoder', () => {
     assert.deepEqual(run(true), plain);
   });
 
+  it('places flows by their address bytes (decodeDeferred) with the bytes, outcomes and late records of decode + push', () => {
+    const spec = sequencingSpec({ allowed_lateness_ms: 20_000, max_flows: 3 });
+    // Few addresses (windows of several flows), UTF-8 and long ones; unidirectional records
+    // (stitched, so their strings are set) and records late enough to be routed (their addresses set).
+    const address = () => pick(['10.0.0.1', '10.0.0.2', '2001:db8::1', 'ünïcödé→✓', 'x'.repeat(60), '']);
+    const records = Array.from({ length: 1500 }, (_, i) => {
+      const stitched = i % 5 === 0;
+      return flow({
+        source_format: stitched ? 'netflow9' : 'zeek_conn',
+        bwd_bytes: stitched ? 0 : int(1000),
+        bwd_pkts: stitched ? 0 : 1 + int(5),
+        src_ip: address(),
+        dst_ip: address(),
+        src_port: pick([443, 40000, 53]),
+        dst_port: pick([443, 40000, 53]),
+        start_ms: 1_700_000_000_000 + i * 1000 - int(5) * 8_000,
+        end_ms: 1_700_000_000_000 + i * 1000,
+        fwd_bytes: long(),
+        label: pick([null, 0, 1]),
+        attack: pick([null, 'scan', 'ünï']),
+        extra: i % 4 === 0 ? { origin: `o${i % 3}` } : {},
+      });
+    });
+    const bytes = records.map((r) => codecs.flows.encode(r));
+    const run = (deferred: boolean) => {
+      const sequencer = new PartitionSequencer(spec);
+      const stats = new InMemoryEntityStats();
+      const out: [string, number[]][] = [];
+      const late: unknown[] = [];
+      const outcomes: string[] = [];
+      const lateAddresses: string[] = [];
+      const drain = () => {
+        stats.applySync(sequencer.seal().map(windowContribution));
+        late.push(...sequencer.takeLate().map((f) => ({ ...f })));
+        for (const w of sequencer.takeEmittable()) {
+          const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
+          if (deferred) {
+            const encoded: { key: string; value: Buffer }[] = [];
+            encodeWindow(w, context, spec, new SequenceEncoder(codecs.sequences), encoded);
+            for (const m of encoded) out.push([m.key, [...m.value]]);
+          } else {
+            for (const s of windowSequences(w, context, spec))
+              out.push([s.sequence_id, [...codecs.sequences.encode(s)]]);
+          }
+        }
+      };
+      bytes.forEach((b, i) => {
+        let outcome: string;
+        if (deferred) {
+          const f = decoder.decodeDeferred(b);
+          assert.ok(decoder.addresses);
+          assert.equal(f.src_ip, '');
+          outcome = sequencer.pushTransient(f, i, decoder.addresses);
+          if (outcome === 'late') lateAddresses.push(`${f.src_ip}>${f.dst_ip}`);
+        } else {
+          const f = decoder.decode(b);
+          outcome = sequencer.push(f, i);
+          if (outcome === 'late') lateAddresses.push(`${f.src_ip}>${f.dst_ip}`);
+        }
+        outcomes.push(outcome);
+        if (i % 50 === 49) drain();
+      });
+      sequencer.finish();
+      drain();
+      return { out, late, outcomes, lateAddresses };
+    };
+    const plain = run(false);
+    assert.ok(plain.outcomes.includes('late'));
+    assert.ok(plain.out.length > 500);
+    const deferred = run(true);
+    assert.deepEqual(deferred.outcomes, plain.outcomes);
+    assert.deepEqual(deferred.lateAddresses, plain.lateAddresses);
+    assert.deepEqual(deferred.late, plain.late);
+    assert.deepEqual(deferred.out, plain.out);
+  });
+
   it('decodes map blocks written with a negative count and a byte size', () => {
     // extra as one block of count -1 (zig-zag 1), byte size, key, value, then the 0 terminator.
     const plain = codecs.flows.encode(flow({ extra: {} }));

@@ -187,14 +187,15 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
           if (offset < sequencer.nextOffset) continue;
           let flow: FlowRecord;
           try {
-            flow = decoder.decodeTransient(message.value);
+            flow = decoder.decodeDeferred(message.value);
           } catch (error) {
             counts.invalid++;
             sequencer.skip(offset);
             await ctx.deadLetter(message, error);
             continue;
           }
-          const outcome = sequencer.pushTransient(flow, offset);
+          // Addresses stay bytes unless the flow goes elsewhere than a window (then they are set).
+          const outcome = sequencer.pushTransient(flow, offset, decoder.addresses);
           counts[outcome]++;
           if (outcome === 'late') {
             state.late.push({

@@ -1,0 +1,203 @@
+import type { SequenceFlow } from '@tidewatch/contracts';
+
+/** A flow's fields as a window keeps them; the origin is given beside them (a record computes it). */
+export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'> & {
+  label?: number | null | undefined;
+  attack?: string | null | undefined;
+};
+
+/**
+ * Numbers per flow in `FlowColumns.num`: start_ms, end_ms, protocol, src_port, dst_port, fwd_bytes,
+ * fwd_pkts, bwd_bytes, bwd_pkts, tcp_flags, label (kept as given: the encoder checks int/long).
+ */
+export const NUM = 11;
+/** Int32s per flow in `FlowColumns.int`: origin id, attack id (-1: null), next flow (-1: none), label is null (1). */
+export const INT = 4;
+export const F_START = 0;
+export const F_END = 1;
+export const F_PROTOCOL = 2;
+export const F_SRC_PORT = 3;
+export const F_DST_PORT = 4;
+export const F_FWD_BYTES = 5;
+export const F_FWD_PKTS = 6;
+export const F_BWD_BYTES = 7;
+export const F_BWD_PKTS = 8;
+export const F_TCP_FLAGS = 9;
+export const F_LABEL = 10;
+export const I_ORIGIN = 0;
+export const I_ATTACK = 1;
+export const I_NEXT = 2;
+export const I_LABEL_NULL = 3;
+
+/**
+ * The flows of many conversation-windows (one window group) in typed-array columns: a flow is a
+ * row, not an object, so the flows of open windows cost the garbage collector nothing (no young
+ * generation copies, no old-generation marking per flow). A window's flows are chained through
+ * `next` in arrival order. Strings (origin, attack) are ids into `strings`.
+ */
+export class FlowColumns {
+  num: Float64Array;
+  int: Int32Array;
+  count = 0;
+  readonly strings: string[] = [];
+  readonly #ids = new Map<string, number>();
+  #lastString: string | undefined;
+  #lastId = -1;
+
+  constructor(capacity = 64) {
+    this.num = new Float64Array(capacity * NUM);
+    this.int = new Int32Array(capacity * INT);
+  }
+
+  /** Appends a flow (no successor yet); returns its row. */
+  add(f: WindowFlowFields, origin: string): number {
+    const row = this.count;
+    if ((row + 1) * NUM > this.num.length) this.#grow();
+    const num = this.num;
+    const o = row * NUM;
+    num[o + F_START] = f.start_ms;
+    num[o + F_END] = f.end_ms;
+    num[o + F_PROTOCOL] = f.protocol;
+    num[o + F_SRC_PORT] = f.src_port;
+    num[o + F_DST_PORT] = f.dst_port;
+    num[o + F_FWD_BYTES] = f.fwd_bytes;
+    num[o + F_FWD_PKTS] = f.fwd_pkts;
+    num[o + F_BWD_BYTES] = f.bwd_bytes;
+    num[o + F_BWD_PKTS] = f.bwd_pkts;
+    num[o + F_TCP_FLAGS] = f.tcp_flags;
+    const label = f.label;
+    const int = this.int;
+    const p = row * INT;
+    if (label === null || label === undefined) {
+      num[o + F_LABEL] = 0;
+      int[p + I_LABEL_NULL] = 1;
+    } else {
+      num[o + F_LABEL] = label;
+      int[p + I_LABEL_NULL] = 0;
+    }
+    int[p + I_ORIGIN] = this.#id(origin);
+    const attack = f.attack;
+    int[p + I_ATTACK] = attack === null || attack === undefined ? -1 : this.#id(attack);
+    int[p + I_NEXT] = -1;
+    this.count = row + 1;
+    return row;
+  }
+
+  /** The flow of `row` as a plain SequenceFlow. */
+  flow(row: number): SequenceFlow {
+    const num = this.num;
+    const int = this.int;
+    const o = row * NUM;
+    const p = row * INT;
+    const attack = int[p + I_ATTACK] as number;
+    return {
+      start_ms: num[o + F_START] as number,
+      end_ms: num[o + F_END] as number,
+      protocol: num[o + F_PROTOCOL] as number,
+      src_port: num[o + F_SRC_PORT] as number,
+      dst_port: num[o + F_DST_PORT] as number,
+      fwd_bytes: num[o + F_FWD_BYTES] as number,
+      fwd_pkts: num[o + F_FWD_PKTS] as number,
+      bwd_bytes: num[o + F_BWD_BYTES] as number,
+      bwd_pkts: num[o + F_BWD_PKTS] as number,
+      tcp_flags: num[o + F_TCP_FLAGS] as number,
+      label: int[p + I_LABEL_NULL] === 1 ? null : (num[o + F_LABEL] as number),
+      attack: attack < 0 ? null : (this.strings[attack] as string),
+      origin: this.strings[int[p + I_ORIGIN] as number] as string,
+    };
+  }
+
+  origin(row: number): string {
+    return this.strings[this.int[row * INT + I_ORIGIN] as number] as string;
+  }
+
+  /** The attack text, or null. */
+  attack(row: number): string | null {
+    const id = this.int[row * INT + I_ATTACK] as number;
+    return id < 0 ? null : (this.strings[id] as string);
+  }
+
+  next(row: number): number {
+    return this.int[row * INT + I_NEXT] as number;
+  }
+
+  link(row: number, next: number): void {
+    this.int[row * INT + I_NEXT] = next;
+  }
+
+  #id(s: string): number {
+    if (s === this.#lastString) return this.#lastId;
+    let id = this.#ids.get(s);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(s);
+      this.#ids.set(s, id);
+    }
+    this.#lastString = s;
+    this.#lastId = id;
+    return id;
+  }
+
+  #grow(): void {
+    const num = new Float64Array(this.num.length * 2);
+    num.set(this.num);
+    this.num = num;
+    const int = new Int32Array(this.int.length * 2);
+    int.set(this.int);
+    this.int = int;
+  }
+}
+
+/**
+ * Rule 4's order (as compareSequenceFlows) between two rows: (start, end, protocol, src_port,
+ * dst_port, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts) ascending, then the remaining fields.
+ */
+export function compareRows(c: FlowColumns, a: number, b: number): number {
+  const num = c.num;
+  const x = a * NUM;
+  const y = b * NUM;
+  const d =
+    (num[x + F_START] as number) - (num[y + F_START] as number) ||
+    (num[x + F_END] as number) - (num[y + F_END] as number) ||
+    (num[x + F_PROTOCOL] as number) - (num[y + F_PROTOCOL] as number) ||
+    (num[x + F_SRC_PORT] as number) - (num[y + F_SRC_PORT] as number) ||
+    (num[x + F_DST_PORT] as number) - (num[y + F_DST_PORT] as number) ||
+    (num[x + F_FWD_BYTES] as number) - (num[y + F_FWD_BYTES] as number) ||
+    (num[x + F_BWD_BYTES] as number) - (num[y + F_BWD_BYTES] as number) ||
+    (num[x + F_FWD_PKTS] as number) - (num[y + F_FWD_PKTS] as number) ||
+    (num[x + F_BWD_PKTS] as number) - (num[y + F_BWD_PKTS] as number) ||
+    (num[x + F_TCP_FLAGS] as number) - (num[y + F_TCP_FLAGS] as number);
+  if (d) return d;
+  const int = c.int;
+  const la = int[a * INT + I_LABEL_NULL] === 1 ? -1 : (num[x + F_LABEL] as number);
+  const lb = int[b * INT + I_LABEL_NULL] === 1 ? -1 : (num[y + F_LABEL] as number);
+  return (
+    la - lb || compareText(c.attack(a) ?? '', c.attack(b) ?? '') || compareText(c.origin(a), c.origin(b))
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Below this many flows an insertion sort beats Array.prototype.sort's fixed cost several times over. */
+const INSERTION_SORT_MAX = 16;
+
+/** Sorts rows by rule 4 in place; stable, like sortFlows, so the order is the same as sorting the flows. */
+export function sortRows(c: FlowColumns, rows: number[]): void {
+  const n = rows.length;
+  if (n > INSERTION_SORT_MAX) {
+    rows.sort((a, b) => compareRows(c, a, b));
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const r = rows[i] as number;
+    let j = i - 1;
+    if (compareRows(c, rows[j] as number, r) <= 0) continue;
+    do {
+      rows[j + 1] = rows[j] as number;
+      j--;
+    } while (j >= 0 && compareRows(c, rows[j] as number, r) > 0);
+    rows[j + 1] = r;
+  }
+}
