@@ -179,6 +179,15 @@ export class AvroCodec<T> {
     return this.#decodeWith(resolver, buf);
   }
 
+  /**
+   * A decoder of this contract's messages into `readerSchema`: the same record with fields left
+   * out. Avro schema resolution then skips those fields' bytes (a string is its length and an
+   * offset bump) instead of building their values. For a consumer that never reads them.
+   */
+  project<R>(readerSchema: avro.Schema): AvroProjection<R> {
+    return new AvroProjection<R>(this, readerSchema, (id) => this.registry.lookup(id));
+  }
+
   /** Decodes the body in place after the header (no view of it), rejecting truncation and trailing bytes as fromBuffer does. */
   #decodeWith(resolver: avro.Type | AvroResolver, buf: Buffer): T {
     const { value, offset } =
@@ -189,6 +198,64 @@ export class AvroCodec<T> {
     if (offset < buf.length) throw new Error('trailing data');
     return value as T;
   }
+}
+
+/** See AvroCodec.project. Resolvers per writer schema id, built on first sight (as AvroCodec does). */
+export class AvroProjection<R> {
+  readonly type: avro.Type;
+  readonly #resolvers = new Map<number, AvroResolver>();
+
+  constructor(
+    codec: AvroCodec<unknown>,
+    readerSchema: avro.Schema,
+    private readonly lookup: (id: number) => Promise<avro.Schema>,
+  ) {
+    this.type = avro.Type.forSchema(readerSchema);
+    if (codec.schemaId < 0) throw new Error(`codec for ${codec.contract.topic} used before init()`);
+    this.#resolvers.set(codec.schemaId, this.type.createResolver(codec.type));
+  }
+
+  /** Synchronous for schema ids already seen; throws UnknownSchemaError otherwise. */
+  decode(buf: Buffer): R {
+    const id = readSchemaId(buf);
+    const resolver = this.#resolvers.get(id);
+    if (!resolver) throw new UnknownSchemaError(id);
+    return this.#decodeWith(resolver, buf);
+  }
+
+  async decodeAsync(buf: Buffer): Promise<R> {
+    const id = readSchemaId(buf);
+    let resolver = this.#resolvers.get(id);
+    if (!resolver) {
+      resolver = this.type.createResolver(avro.Type.forSchema(await this.lookup(id)));
+      this.#resolvers.set(id, resolver);
+    }
+    return this.#decodeWith(resolver, buf);
+  }
+
+  #decodeWith(resolver: AvroResolver, buf: Buffer): R {
+    const { value, offset } = this.type.decode(buf, WIRE_HEADER_BYTES, resolver);
+    if (offset < 0) throw new Error('truncated buffer');
+    if (offset < buf.length) throw new Error('trailing data');
+    return value as R;
+  }
+}
+
+/**
+ * `schema` (a JSON Avro schema) with the named fields removed from every record called
+ * `recordName` inside it: a reader schema for AvroCodec.project.
+ */
+export function withoutFields(schema: avro.Schema, recordName: string, fields: string[]): avro.Schema {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (!node || typeof node !== 'object') return node;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) out[k] = walk(v);
+    if (out['type'] === 'record' && out['name'] === recordName && Array.isArray(out['fields']))
+      out['fields'] = (out['fields'] as { name: string }[]).filter((f) => !fields.includes(f.name));
+    return out;
+  };
+  return walk(schema) as avro.Schema;
 }
 
 export function readSchemaId(buf: Buffer): number {

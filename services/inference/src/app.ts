@@ -7,7 +7,15 @@ import {
   KafkaBus,
   type MessageBus,
 } from '@tidewatch/bus';
-import { type ContractCodecs, createCodecs, type Sequence, UnknownSchemaError } from '@tidewatch/contracts';
+import {
+  type AvroProjection,
+  CONTRACTS,
+  type ContractCodecs,
+  createCodecs,
+  type Sequence,
+  UnknownSchemaError,
+  withoutFields,
+} from '@tidewatch/contracts';
 import { Detector, ModelHost, ModelRepository, readManifest } from '@tidewatch/detector';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
@@ -51,12 +59,20 @@ export interface InferenceApp {
   rollbackModel(): Promise<void>;
 }
 
+/**
+ * sequences.v1 as inference reads it: flows without `attack` and `origin` (the ground truth's name
+ * and where a flow came from: nothing on the scoring path reads them; `label` stays), whose bytes
+ * decode skips instead of building two values per flow. Those two members are absent from the
+ * decoded flows.
+ */
+const SEQUENCE_READER = withoutFields(CONTRACTS.sequences.schema, 'SequenceFlow', ['attack', 'origin']);
+
 /** Synchronous for writer schemas already seen (the hot path); a new schema id asks the registry. */
-function decodeSequence(codecs: ContractCodecs, value: Buffer): Sequence | Promise<Sequence> {
+function decodeSequence(reader: AvroProjection<Sequence>, value: Buffer): Sequence | Promise<Sequence> {
   try {
-    return codecs.sequences.decode(value);
+    return reader.decode(value);
   } catch (e) {
-    if (e instanceof UnknownSchemaError) return codecs.sequences.decodeAsync(value);
+    if (e instanceof UnknownSchemaError) return reader.decodeAsync(value);
     throw e;
   }
 }
@@ -79,6 +95,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
   let producer: BusProducer | undefined;
   let consumer: BusConsumer | undefined;
   let codecs: ContractCodecs | undefined;
+  let sequenceReader: AvroProjection<Sequence> | undefined;
   let pipeline: FindingPipeline | undefined;
   let grpcServer: InferenceGrpcServer | undefined;
   let httpServer: InferenceHttpServer | undefined;
@@ -126,12 +143,12 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
   }
 
   async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
-    if (!codecs || !pipeline) throw new Error('inference is not started');
+    if (!codecs || !pipeline || !sequenceReader) throw new Error('inference is not started');
     const byId = new Map<string, Sequence>();
     for (const m of messages) {
       let seq: Sequence;
       try {
-        const decoded = decodeSequence(codecs, m.value);
+        const decoded = decodeSequence(sequenceReader, m.value);
         // Only an unknown writer schema needs the registry: no microtask per message otherwise.
         seq = decoded instanceof Promise ? await decoded : decoded;
         if (seq.flows.length === 0) throw new Error(`sequence ${seq.sequence_id} has no flows`);
@@ -218,6 +235,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         }
       }
       codecs = await createCodecs();
+      sequenceReader = codecs.sequences.project<Sequence>(SEQUENCE_READER);
       bus ??= new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.clientId, logger });
       await bus.ensureTopics([{ topic: config.sequencesTopic }, { topic: config.findingsTopic }]);
       producer = await bus.producer();
