@@ -22,6 +22,9 @@ for (let n = 0; n <= INPUT_BYTES; n++) inputViews.push(input.subarray(0, n));
 const uuid = Buffer.alloc(36) as Latin1Buffer;
 let lastWindowStart = Number.NaN;
 let lastWindowStartText = '';
+/** The namespace last written at the start of `input` (it stays there between calls). */
+let lastNamespace: string | undefined;
+let namespaceEnd = -1;
 
 /**
  * Deterministic sequence id (rule 5): a UUID (version 5 layout) from
@@ -44,8 +47,12 @@ export function sequenceId(
     namespace.length + srcIp.length + dstIp.length + lastWindowStartText.length + partText.length + 5 <=
     INPUT_BYTES
   ) {
-    n = putAscii(namespace, 0);
-    if (n >= 0) input[n++] = 0x7c; // |
+    if (namespace !== lastNamespace) {
+      lastNamespace = namespace;
+      namespaceEnd = putAscii(namespace, 0);
+      if (namespaceEnd >= 0) input[namespaceEnd++] = 0x7c; // |
+    }
+    n = namespaceEnd;
     n = putAscii(srcIp, n);
     if (n >= 0) input[n++] = 0x7c;
     n = putAscii(dstIp, n);

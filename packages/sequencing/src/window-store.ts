@@ -15,12 +15,20 @@ export class OpenWindow {
   constructor(
     readonly src_ip: string,
     readonly dst_ip: string,
-    readonly window_start_ms: number,
-    readonly window_end_ms: number,
+    /** Shared by the windows of a group (no boxed numbers per window). */
+    readonly bounds: WindowBounds,
     readonly columns: FlowColumns,
     readonly firstRow: number,
     readonly flowCount: number,
   ) {}
+
+  get window_start_ms(): number {
+    return this.bounds.windowStart;
+  }
+
+  get window_end_ms(): number {
+    return this.bounds.windowEnd;
+  }
 
   /** A window holding these flows (at least one), as the store would build it. */
   static of(
@@ -38,7 +46,8 @@ export class OpenWindow {
       if (previous >= 0) columns.link(previous, row);
       previous = row;
     }
-    return new OpenWindow(srcIp, dstIp, windowStartMs, windowEndMs, columns, 0, flows.length);
+    const bounds = { windowStart: windowStartMs, windowEnd: windowEndMs };
+    return new OpenWindow(srcIp, dstIp, bounds, columns, 0, flows.length);
   }
 
   /** The rows of its flows, in arrival order. */
@@ -71,9 +80,12 @@ const W_HASH = 6;
  * flows are rows of one `FlowColumns`; a window is a row of `win`, found by the bytes of its two
  * addresses (kept in `addr`) through an open-addressing table, so no string is made per flow.
  */
-interface WindowGroup {
-  windowStart: number;
-  windowEnd: number;
+export interface WindowBounds {
+  readonly windowStart: number;
+  readonly windowEnd: number;
+}
+
+interface WindowGroup extends WindowBounds {
   flows: FlowColumns;
   win: Int32Array;
   windows: number;
@@ -266,8 +278,7 @@ export class WindowStore {
         const window = new OpenWindow(
           this.#strings.decode(addr, a, srcEnd),
           this.#strings.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
-          group.windowStart,
-          group.windowEnd,
+          group,
           group.flows,
           win[w + W_FIRST] as number,
           win[w + W_COUNT] as number,
