@@ -12,6 +12,7 @@ Run: . scripts/python-env.sh && $TW_PYTHON bench/model-throughput.py [--version 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -126,10 +127,11 @@ def main() -> int:
     model = load_model(vdir / "model.pt")
     seqs = model_bench_sequences(args.sequences)
     t0 = time.perf_counter()
-    feats = [sequence_features(s) for s in seqs]
+    spec = json.loads((vdir / "manifest.json").read_text()).get("feature_spec", "features.v1")
+    feats = [sequence_features(s, spec) for s in seqs]
     feat_rate = len(seqs) / (time.perf_counter() - t0)
     lens = np.array([f["flow"].shape[0] for f in feats])
-    print(f"model {version}; {len(seqs)} sequences, mean length {lens.mean():.2f}, one-flow share {(lens == 1).mean():.2f}; "
+    print(f"model {version} ({spec}); {len(seqs)} sequences, mean length {lens.mean():.2f}, one-flow share {(lens == 1).mean():.2f}; "
           f"threads {args.threads}; torch {torch.__version__}, onnxruntime {ort.__version__}")
     print(f"python feature extraction (reference implementation, not the product path): {feat_rate:,.0f} seq/s")
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -4,6 +4,7 @@ decomposition's `full` mode is the model's score, and the helpers behind its tab
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from model.diagnose import SCAN_SILENT_RULES, decompose, inner_select, scan_variant, torch_from_onnx, unanswered_context
@@ -15,11 +16,27 @@ from model.spec_paths import GOLDEN_FEATURES_PATH, VERSIONS_DIR
 VERSION = (VERSIONS_DIR / "DEFAULT").read_text().strip()
 
 
-def test_fold_models_load_back_from_onnx_and_score_as_onnxruntime():
-    folds = json.loads((VERSIONS_DIR / VERSION / "loco" / "folds.json").read_text())
-    inputs, _ = golden_inputs()
+def _diagnosable(v: str) -> bool:
+    """Fold models of the evidence + per-flow-head architecture model.diagnose loads (flow-1.2.0 and later)."""
+    cfg = json.loads((VERSIONS_DIR / v / "manifest.json").read_text())["training"].get("config", {})
+    return (VERSIONS_DIR / v / "loco" / "folds.json").exists() and bool(cfg.get("evidence") and cfg.get("flow_head"))
+
+
+# features.v1 and features.v2 versions alike (the context width comes from the ONNX file), the DEFAULT among them.
+LOCO_VERSIONS = sorted(p.name for p in VERSIONS_DIR.iterdir() if (p / "manifest.json").exists() and _diagnosable(p.name))
+
+
+def test_default_has_fold_models():
+    assert VERSION in LOCO_VERSIONS
+
+
+@pytest.mark.parametrize("version", LOCO_VERSIONS)
+def test_fold_models_load_back_from_onnx_and_score_as_onnxruntime(version):
+    folds = json.loads((VERSIONS_DIR / version / "loco" / "folds.json").read_text())
+    spec = json.loads((VERSIONS_DIR / version / "manifest.json").read_text()).get("feature_spec", "features.v1")
+    inputs, _ = golden_inputs(spec)
     for meta in folds.values():
-        path = VERSIONS_DIR / VERSION / meta["model"]
+        path = VERSIONS_DIR / version / meta["model"]
         want = session(path).run(None, inputs)[0]
         model = torch_from_onnx(path)
         t = {k: torch.from_numpy(v) for k, v in inputs.items()}
