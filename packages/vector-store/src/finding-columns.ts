@@ -326,7 +326,8 @@ export function compileSlotFilter(
     tests.push((s) => a[s] === want);
     if (f.labelled) offer(labelledSlots);
   }
-  if (f.sequenceIds !== undefined) {
+  // Nothing can match already (e.g. a status no point has): no set of the ids' slots to build.
+  if (f.sequenceIds !== undefined && !empty) {
     const slots = new Set<number>();
     for (const id of f.sequenceIds) {
       const s = slotOfId(id);

@@ -74,29 +74,45 @@ export class FindingRows {
     this.vectors = vectors ?? new Float32Array(capacity * dim);
     this.ids = new Array<string>(capacity);
     this.findings = new Array<Finding | undefined>(capacity);
-    this.windowStart = new Float64Array(capacity);
-    this.windowEnd = new Float64Array(capacity);
-    this.firstSeen = new Float64Array(capacity);
-    this.lastSeen = new Float64Array(capacity);
     this.srcIp = new Array<string>(capacity);
     this.dstIp = new Array<string>(capacity);
-    this.ports = new Int32Array(capacity + 16);
-    this.portsAt = new Int32Array(capacity + 1);
-    this.protocols = new Int32Array(capacity + 4);
-    this.protocolsAt = new Int32Array(capacity + 1);
-    this.connections = new Float64Array(capacity);
-    this.fwdBytes = new Float64Array(capacity);
-    this.bwdBytes = new Float64Array(capacity);
-    this.fwdPkts = new Float64Array(capacity);
-    this.bwdPkts = new Float64Array(capacity);
-    this.label = new Int8Array(capacity);
-    this.score = new Float64Array(capacity);
-    this.anomaly = new Float64Array(capacity);
-    this.verdict = new Uint8Array(capacity);
-    this.severity = new Uint8Array(capacity);
-    this.status = new Uint8Array(capacity);
-    this.suppressedBy = new Array<string | null>(capacity).fill(null);
-    this.subscores = new Float64Array(capacity * 4);
+    this.suppressedBy = new Array<string | null>(capacity);
+    // Every numeric column in one buffer (one allocation per batch, not twenty).
+    const c = capacity;
+    const f64 = 15 * c;
+    const i32 = 4 * c + 22;
+    const buf = new ArrayBuffer(8 * f64 + 4 * i32 + 4 * c);
+    let at = 0;
+    const f = (n: number) => {
+      const a = new Float64Array(buf, at, n);
+      at += 8 * n;
+      return a;
+    };
+    const i = (n: number) => {
+      const a = new Int32Array(buf, at, n);
+      at += 4 * n;
+      return a;
+    };
+    this.windowStart = f(c);
+    this.windowEnd = f(c);
+    this.firstSeen = f(c);
+    this.lastSeen = f(c);
+    this.connections = f(c);
+    this.fwdBytes = f(c);
+    this.bwdBytes = f(c);
+    this.fwdPkts = f(c);
+    this.bwdPkts = f(c);
+    this.score = f(c);
+    this.anomaly = f(c);
+    this.subscores = f(4 * c);
+    this.ports = i(c + 16);
+    this.portsAt = i(c + 1);
+    this.protocols = i(c + 4);
+    this.protocolsAt = i(c + 1);
+    this.label = new Int8Array(buf, at, c);
+    this.verdict = new Uint8Array(buf, at + c, c);
+    this.severity = new Uint8Array(buf, at + 2 * c, c);
+    this.status = new Uint8Array(buf, at + 3 * c, c);
   }
 
   /** Adds a row whose payload is `finding` (its vector is written by the caller into `vectors`). */
