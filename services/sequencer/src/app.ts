@@ -233,7 +233,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
     const active = [...partitions].filter((p) => states.has(p));
     for (const p of active) {
       const state = states.get(p) as PartitionState;
-      state.unapplied.push(...state.sequencer.seal());
+      append(state.unapplied, state.sequencer.seal());
       for (const flow of state.sequencer.takeLate()) {
         state.late.push({
           key: conversationKey(flow.src_ip, flow.dst_ip),
@@ -259,7 +259,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
     const low = await coordination.exchangeWatermarks(config.flowsTopic, published, config.flowsPartitions);
     for (const p of active) {
       const state = states.get(p) as PartitionState;
-      state.unemitted.push(...state.sequencer.takeEmittable(low));
+      append(state.unemitted, state.sequencer.takeEmittable(low));
     }
     await emit(active);
     if (ctx) await commit(active, ctx);
@@ -475,4 +475,12 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       if (ownsRedis) await redis?.quit().catch(() => {});
     },
   };
+}
+
+/**
+ * Appends in place without spreading: a window group seals at once, and `push(...items)` throws
+ * (call stack size) past ~150,000 items, which one busy window start of one partition can reach.
+ */
+function append<T>(target: T[], items: readonly T[]): void {
+  for (let i = 0; i < items.length; i++) target.push(items[i] as T);
 }
