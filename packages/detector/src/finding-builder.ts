@@ -289,19 +289,61 @@ export function addQuietRow(rows: FindingRows, seq: Sequence): number {
     rows.label[i] = only.label === 1 ? 1 : only.label === 0 ? 0 : -1;
     return i;
   }
-  const m = manyFlowFacts(seq);
-  rows.firstSeen[i] = m.first;
-  rows.lastSeen[i] = m.last;
-  rows.fwdBytes[i] = m.fb;
-  rows.bwdBytes[i] = m.bb;
-  rows.fwdPkts[i] = m.fp;
-  rows.bwdPkts[i] = m.bp;
-  for (const p of m.dstPorts) rows.pushPort(p);
-  for (const p of m.protocols) rows.pushProtocol(p);
+  // Any other number of flows: manyFlowFacts' result, in scratch typed arrays instead of a Map,
+  // a Set and the arrays it builds (the same order: count descending, then port ascending).
+  const n = flows.length;
+  if (scratchPorts.length < n) {
+    scratchPorts = new Float64Array(2 * n);
+    scratchKeys = new Float64Array(2 * n);
+    scratchProtocols = new Float64Array(2 * n);
+  }
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  let fb = 0;
+  let bb = 0;
+  let fp = 0;
+  let bp = 0;
+  for (let k = 0; k < n; k++) {
+    const f = flows[k] as Sequence['flows'][number];
+    first = Math.min(first, f.start_ms);
+    last = Math.max(last, f.end_ms);
+    fb += f.fwd_bytes;
+    bb += f.bwd_bytes;
+    fp += f.fwd_pkts;
+    bp += f.bwd_pkts;
+    scratchPorts[k] = f.dst_port;
+    scratchProtocols[k] = f.protocol;
+  }
+  rows.firstSeen[i] = Number.isFinite(first) ? first : seq.window_start_ms;
+  rows.lastSeen[i] = Number.isFinite(last) ? last : seq.window_start_ms;
+  rows.fwdBytes[i] = fb;
+  rows.bwdBytes[i] = bb;
+  rows.fwdPkts[i] = fp;
+  rows.bwdPkts[i] = bp;
+  const ports = scratchPorts.subarray(0, n).sort();
+  // One key per distinct port: (n - count) · 2^32 + (port + 2^31), ascending = count desc, port asc.
+  let d = 0;
+  for (let k = 0; k < n; ) {
+    const port = ports[k] as number;
+    let e = k + 1;
+    while (e < n && ports[e] === port) e++;
+    scratchKeys[d++] = (n - (e - k)) * 2 ** 32 + (port + 2 ** 31);
+    k = e;
+  }
+  const keys = scratchKeys.subarray(0, d).sort();
+  for (let k = 0; k < d && k < MAX_PORTS; k++) rows.pushPort(((keys[k] as number) % 2 ** 32) - 2 ** 31);
+  const protocols = scratchProtocols.subarray(0, n).sort();
+  for (let k = 0; k < n; k++)
+    if (k === 0 || protocols[k] !== protocols[k - 1]) rows.pushProtocol(protocols[k] as number);
   const label = sequenceLabel(seq);
   rows.label[i] = label === null ? -1 : label;
   return i;
 }
+
+/** Scratch for addQuietRow (one sequence at a time). */
+let scratchPorts = new Float64Array(64);
+let scratchKeys = new Float64Array(64);
+let scratchProtocols = new Float64Array(64);
 
 const BENIGN = VERDICTS.indexOf('benign');
 const INFO = SEVERITIES.indexOf('info');

@@ -10,6 +10,8 @@
 import { FINDING_STATUSES, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
 import type { FindingRows } from './finding-rows.ts';
 
+const bufferCopy = Buffer.prototype.copy;
+
 /** Value tags. */
 const T_NULL = 0;
 const T_FALSE = 1;
@@ -202,7 +204,8 @@ export class ByteWriter {
 
   bytes(src: Uint8Array, from = 0, to = src.length): void {
     this.ensure(to - from);
-    this.buf.set(src.subarray(from, to), this.pos);
+    // Buffer#copy on any Uint8Array: no view of the source per call, as set(subarray) makes.
+    bufferCopy.call(src, this.buf, this.pos, from, to);
     this.pos += to - from;
   }
 
