@@ -108,7 +108,7 @@ describe('bucketed inference', () => {
     try {
       const lengths = [1, 2, 3, 5, 9, 17, 1, 4, Math.min(40, model.manifest.max_len)];
       const seqs = lengths.map((n, i) => sequence(n, i));
-      const feats = seqs.map((s) => sequenceFeatures(s));
+      const feats = seqs.map((s) => sequenceFeatures(s, model.featureSpec));
       const batched = await model.run(feats);
       for (let i = 0; i < seqs.length; i++) {
         const f = feats[i];
@@ -302,7 +302,7 @@ describe('Detector', () => {
   it('a run on a released model fails with a clear error', async () => {
     const model = await repository.load(undefined, { intraOpThreads: 1 });
     await model.release();
-    const feats = [sequenceFeatures(sequence(2))];
+    const feats = [sequenceFeatures(sequence(2), model.featureSpec)];
     await assert.rejects(model.run(feats), /inference worker exited/);
   });
 
