@@ -10,7 +10,7 @@ import torch
 
 from .corpus import Corpus, for_spec, length_batches, padded_batch
 from .data import TACTICS
-from .features import FLAG_OFFSET, FLAGS_PRESENT, PROTO_OFFSET
+from .features import ADDRESS_SCOPES, C, FLAG_OFFSET, FLAGS_PRESENT, PROTO_OFFSET
 from .net import FlowSequenceEncoder
 
 MIN_TACTIC_SEQUENCES = 10
@@ -43,6 +43,7 @@ class TrainConfig:
     threshold: str = "train_fpr"    # train_fpr | inner_f1 | inner_fpr (inner leave-one-network-out scores)
     inner_fpr: float = 0.01
     feature_spec: str = "features.v1"  # features.v2: + responder address scope context columns
+    scope_swap: float = 0.0         # features.v2: swap a sequence's private <-> public responder scope with this probability
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +57,9 @@ RECIPES: dict[str, TrainConfig] = {
     "evidence-balanced-aug": TrainConfig(**EVIDENCE, balance_power=1.0, scale_aug=0.5),
     "evidence-aug-long": TrainConfig(**EVIDENCE, scale_aug=0.5, pretrain_epochs=8, epochs=10),
     "evidence-v2": TrainConfig(**EVIDENCE, feature_spec="features.v2"),
+    # Exploratory, NOT a release candidate: its hypothesis (private/public records each dataset's address plan) came from
+    # flow-1.3.0's held-out diagnosis, so its held-out numbers are not an unbiased estimate (model/README.md).
+    "evidence-v2-scopeswap": TrainConfig(**EVIDENCE, feature_spec="features.v2", scope_swap=0.5),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -79,6 +83,20 @@ def augment(flow: np.ndarray, rng: np.random.Generator, cfg: TrainConfig) -> np.
         sub[:, :, FLAG_OFFSET : FLAGS_PRESENT + 1] = np.where(tu[..., None], 0.0, sub[:, :, FLAG_OFFSET : FLAGS_PRESENT + 1])
         flow[unk] = sub
     return flow
+
+
+_PRIVATE, _PUBLIC = C + ADDRESS_SCOPES.index("private"), C + ADDRESS_SCOPES.index("public")
+
+
+def swap_scope(ctx: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """features.v2: with probability p per sequence, a private responder becomes public and vice versa (the other
+    scopes stay). At p = 0.5 the two classes carry no label information; multicast / link-local / loopback still do."""
+    if p <= 0 or ctx.shape[1] <= _PUBLIC:
+        return ctx
+    sel = rng.random(ctx.shape[0]) < p
+    if sel.any():
+        ctx[sel, _PRIVATE], ctx[sel, _PUBLIC] = ctx[sel, _PUBLIC].copy(), ctx[sel, _PRIVATE].copy()
+    return ctx
 
 
 def rescale(flow: np.ndarray, mask: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
@@ -155,6 +173,8 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
             flow = augment(flow, rng, cfg)
             if cfg.scale_aug > 0:
                 flow = rescale(flow, mask, rng, cfg.scale_aug)
+            if cfg.scope_swap > 0:
+                ctx = swap_scope(ctx, rng, cfg.scope_swap)
         return torch.from_numpy(flow).to(dev), torch.from_numpy(mask).to(dev), torch.from_numpy(ctx).to(dev)
 
     def flow_labels(b: np.ndarray, L: int) -> torch.Tensor:
