@@ -20,11 +20,16 @@
  *     fsync per write), everything published before it starts, measured from the first to the last
  *     stored write; on Kafka and on the InProcessBus (the same pipeline without the wire), and the
  *     overhead against the baseline of the same rep (target < 20 %);
+ *     Per run also: process CPU per sequence from the first to the last stored write (the
+ *     figure before it includes the app's start: model session, worker, first compilation), and
+ *     the same per kind of thread (main, model worker with its onnxruntime threads, V8's
+ *     background workers (GC, compilation), libuv; Linux /proc, 10 ms ticks);
  *  3. latency from the producer's send to the bus handler (the bus alone, no-op handler) and to the
  *     stored point (all sequences, and alerts only: the
  *     stored findings) at a steady offered rate well below saturation.
  * Figures are medians over the reps.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -40,7 +45,8 @@ import { createApp, loadInferenceConfig } from '@tidewatch/inference';
 import { buildSequences } from '@tidewatch/sequencing';
 import { EmbeddedSuppressionStore } from '@tidewatch/suppression';
 import { sharedPath, uniqueName } from '@tidewatch/testing';
-import { EmbeddedStore, type FindingRows, pointsOfRows, type UpsertPoint } from '@tidewatch/vector-store';
+import * as vectorStore from '@tidewatch/vector-store';
+import { EmbeddedStore, type FindingRows, type UpsertPoint } from '@tidewatch/vector-store';
 
 const DEFAULT_FILES = [
   'ctu-malware-capture-botnet-4/conn.log.labeled',
@@ -92,6 +98,11 @@ const median = (xs: number[]) => quantile(xs, 0.5);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const nowMs = () => performance.timeOrigin + performance.now();
+/** Process CPU (all threads) so far, µs. */
+const cpuNowUs = () => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
 
 async function loadSequences(): Promise<Sequence[]> {
   const files =
@@ -190,19 +201,59 @@ const OtherStore = env['TW_BENCH_STORE']
     ).EmbeddedStore
   : null;
 
+/**
+ * CPU µs so far per kind of thread of this process (Linux /proc; empty elsewhere): `main` (the
+ * event loop), `v8` (V8's platform workers, V8Worker: garbage collection, compilation), `libuv`, and the
+ * model worker thread with the onnxruntime threads it started (they inherit its name).
+ */
+function threadCpuUs(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const us = (Number(f[11]) + Number(f[12])) * (1e6 / 100); // utime + stime, 100 ticks/s
+      const kind =
+        Number(tid) === process.pid
+          ? 'main'
+          : comm.startsWith('V8')
+            ? 'v8'
+            : comm.startsWith('libuv')
+              ? 'libuv'
+              : comm === 'WorkerThread'
+                ? 'model worker'
+                : 'other';
+      out.set(kind, (out.get(kind) ?? 0) + us);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
 function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number }): TimedStore {
   const Timed = class extends Base {
     readonly storedAt = new Map<string, number>();
-    readonly writes: { at: number; n: number }[] = [];
+    readonly writes: { at: number; n: number; cpuUs: number }[] = [];
+    /** Per-thread CPU at the first write and once `expected` points are stored. */
+    expected = Number.POSITIVE_INFINITY;
+    threadsAtFirst: Map<string, number> | null = null;
+    threadsAtLast: Map<string, number> | null = null;
+    private noted(at: number, n: number): void {
+      this.writes.push({ at, n, cpuUs: cpuNowUs() });
+      if (this.writes.length === 1) this.threadsAtFirst = threadCpuUs();
+      if (this.storedAt.size >= this.expected && !this.threadsAtLast) this.threadsAtLast = threadCpuUs();
+    }
     override async upsert(points: UpsertPoint[]): Promise<void> {
       await super.upsert(points);
       const at = nowMs();
-      this.writes.push({ at, n: points.length });
       for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
+      this.noted(at, points.length);
     }
     override async upsertRows(batches: FindingRows[]): Promise<void> {
       // A store from before upsertRows (TW_BENCH_STORE) takes the same points.
-      if (!super.upsertRows) return this.upsert(batches.flatMap(pointsOfRows));
+      if (!super.upsertRows) return this.upsert(batches.flatMap(vectorStore.pointsOfRows));
       await super.upsertRows(batches);
       const at = nowMs();
       let n = 0;
@@ -213,7 +264,7 @@ function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number
           if (!this.storedAt.has(id)) this.storedAt.set(id, at);
         }
       }
-      this.writes.push({ at, n });
+      this.noted(at, n);
     }
   };
   return new Timed(opts);
@@ -222,7 +273,10 @@ function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number
 /** An embedded store that records when each point became durable (its upsert resolved). */
 type TimedStore = EmbeddedStore & {
   readonly storedAt: Map<string, number>;
-  readonly writes: { at: number; n: number }[];
+  readonly writes: { at: number; n: number; cpuUs: number }[];
+  expected: number;
+  threadsAtFirst: Map<string, number> | null;
+  threadsAtLast: Map<string, number> | null;
 };
 
 interface ServiceRun {
@@ -349,6 +403,8 @@ async function main(): Promise<void> {
   // 1 + 2: interleaved reps.
   const raws: { one: number; two: number; twoQuiet: number; cpuUs: number }[] = [];
   const cpuUs = RUNS.map(() => [] as number[]);
+  const windowCpuUs = RUNS.map(() => [] as number[]);
+  const threadUs = RUNS.map(() => new Map<string, number[]>());
   const rates = RUNS.map(() => [] as number[]);
   const ratios = RUNS.map(() => [] as number[]);
   const cpu = RUNS.map(() => [] as number[]);
@@ -370,6 +426,7 @@ async function main(): Promise<void> {
       await meter?.start();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
+      run.store.expected = seqs.length;
       await run.start();
       await run.waitStored(seqs.length);
       const cu = process.cpuUsage(c0);
@@ -380,13 +437,23 @@ async function main(): Promise<void> {
         gcShares[i]?.push(alloc.gcMs / wallMs);
       }
       await run.stop();
-      const first = run.store.writes[0] as { at: number; n: number };
-      const last = run.store.writes.at(-1) as { at: number; n: number };
+      const first = run.store.writes[0] as { at: number; n: number; cpuUs: number };
+      const last = run.store.writes.at(-1) as { at: number; n: number; cpuUs: number };
       const rate = (seqs.length - first.n) / ((last.at - first.at) / 1000);
       rates[i]?.push(rate);
       ratios[i]?.push(rate / Math.max(one, two, twoQuiet));
       cpu[i]?.push((cu.user + cu.system) / 1000 / (last.at - first.at));
       cpuUs[i]?.push((cu.user + cu.system) / seqs.length);
+      // The same window as the rate (first to last stored write): without the app's start (model
+      // session, worker, first compilation), which the figure above includes.
+      windowCpuUs[i]?.push((last.cpuUs - first.cpuUs) / (seqs.length - first.n));
+      const t1 = run.store.threadsAtFirst;
+      const t2 = run.store.threadsAtLast;
+      if (t1 && t2)
+        for (const [kind, us] of t2) {
+          const per = threadUs[i] as Map<string, number[]>;
+          per.set(kind, [...(per.get(kind) ?? []), (us - (t1.get(kind) ?? 0)) / (seqs.length - first.n)]);
+        }
       if (alertIds.size === 0) {
         for (const { id, payload } of await allPoints(run.store)) {
           const flagged = Object.values(payload.explanation.subscores).some((v) => v >= 0.8);
@@ -417,8 +484,13 @@ async function main(): Promise<void> {
   for (const [i, cfg] of RUNS.entries()) {
     const ratio = median(ratios[i] ?? []);
     console.log(
-      `   ${cfg.label.padEnd(24)} ${fmt(median(rates[i] ?? []))} sequences/s = ${ratio.toFixed(2)}× raw → overhead ${pct(1 - ratio)} (target < 20 %); process CPU ${median(cpu[i] ?? []).toFixed(2)} cores, ${median(cpuUs[i] ?? []).toFixed(1)} µs/sequence (ONNX share ${pct(rawCpu / median(cpuUs[i] ?? []))})`,
+      `   ${cfg.label.padEnd(24)} ${fmt(median(rates[i] ?? []))} sequences/s = ${ratio.toFixed(2)}× raw → overhead ${pct(1 - ratio)} (target < 20 %); process CPU ${median(cpu[i] ?? []).toFixed(2)} cores, ${median(cpuUs[i] ?? []).toFixed(1)} µs/sequence (ONNX share ${pct(rawCpu / median(cpuUs[i] ?? []))}; ${median(windowCpuUs[i] ?? []).toFixed(1)} µs from the first to the last stored write)`,
     );
+    const threads = [...(threadUs[i] ?? [])].filter(([, v]) => median(v) >= 0.05);
+    if (threads.length > 0)
+      console.log(
+        `   ${''.padEnd(24)} per thread, first → last stored write (10 ms ticks): ${threads.map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', ')} µs/sequence`,
+      );
     if (ALLOC)
       console.log(
         `   ${''.padEnd(24)} main isolate: ${fmt(median(allocs[i] ?? []))} bytes allocated per sequence, GC pauses ${pct(median(gcShares[i] ?? []))} of the run's wall time (sampled, profiler on)`,
