@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCodecs, type FlowRecord, LocalSchemaRegistry, type Sequence } from '@tidewatch/contracts';
+import {
+  createCodecs,
+  type FlowRecord,
+  LocalSchemaRegistry,
+  type Sequence,
+  type SequenceFlow,
+} from '@tidewatch/contracts';
+import { toSequenceFlow } from '../src/conversation-flow.ts';
 import {
   encodeWindow,
   FlowDecoder,
+  OpenWindow,
   InMemoryEntityStats,
   PartitionSequencer,
   SequenceEncoder,
@@ -358,5 +366,25 @@ describe('SequenceEncoder', () => {
     assert.throws(() => encoder.encode({ ...s, part: 2 ** 31 }), /invalid "int": 2147483648/);
     assert.throws(() => encoder.encode({ ...s, window_end_ms: MAX_LONG + 1 }), /invalid "long"/);
     assert.throws(() => codecs.sequences.encode({ ...s, window_end_ms: MAX_LONG + 1 }), /invalid "long"/);
+    // The same from a window's columns (encodeWindow), field by field.
+    const spec = sequencingSpec();
+    const context = { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 };
+    const base = toSequenceFlow(flow({ start_ms: 1_700_000_000_000 }));
+    const bad: [Partial<SequenceFlow>, RegExp][] = [
+      [{ start_ms: 1.5 }, /invalid "long": 1.5/],
+      [{ end_ms: MAX_LONG + 2 }, /invalid "long"/],
+      [{ protocol: 2 ** 31 }, /invalid "int": 2147483648/],
+      [{ dst_port: 0.5 }, /invalid "int": 0.5/],
+      [{ bwd_pkts: -MAX_LONG - 2 }, /invalid "long"/],
+      [{ tcp_flags: Number.NaN }, /invalid "int": NaN/],
+      [{ label: 2 ** 40 }, /invalid "int"/],
+    ];
+    for (const [over, message] of bad) {
+      const w = OpenWindow.of('10.0.0.1', '10.0.0.2', 0, 300_000, [{ ...base, ...over }]);
+      assert.throws(() => encodeWindow(w, context, spec, encoder, []), message, JSON.stringify(over));
+      assert.throws(() => codecs.sequences.encode(windowSequences(w, context, spec)[0] as Sequence));
+    }
+    const ok = OpenWindow.of('10.0.0.1', '10.0.0.2', 0, 300_000, [{ ...base, fwd_bytes: MAX_LONG }]);
+    assert.equal(encodeWindow(ok, context, spec, encoder, []), 1);
   });
 });
