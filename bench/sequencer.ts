@@ -297,7 +297,10 @@ async function sequencer(
   return { ...run, sequences, drainSeconds, redisCpu, redisOps };
 }
 
-/** The same work without Kafka or Redis: decode, sequence, entity stats in memory, encode. */
+/**
+ * The same work without Kafka or Redis: decode, sequence, entity stats in memory (evicted two
+ * windows behind, as the service evicts them), encode.
+ */
 function core(): Run {
   const values = flows.map((f) => codecs.flows.encode(f));
   const decoder = new FlowDecoder(codecs.flows);
@@ -311,6 +314,8 @@ function core(): Run {
   const out: EncodedSequence[] = [];
   const drain = () => {
     stats.applySync(seq.seal().map(windowContribution));
+    // Forget initiator-windows two windows behind, as the service does after each emit.
+    if (Number.isFinite(seq.emittedThrough)) stats.evictBefore(seq.emittedThrough - 2 * spec.window_ms);
     for (const w of seq.takeEmittable()) {
       const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
       out.length = 0;
