@@ -105,6 +105,11 @@ export function windowStartOf(eventTimeMs: number, windowMs: number): number {
 }
 
 const EMPTY_TABLE = new Int32Array(0);
+/**
+ * Addresses become strings when a window is sealed; repeated ones are one string. One cache for
+ * every store (a partition each): it is only a cache, and 512 KiB per partition would add up.
+ */
+const ADDRESS_STRINGS = new AsciiInterner(65_536, 48);
 /** Where addFlow writes address text as UTF-8 before it is placed like decoded bytes. */
 let scratch = Buffer.allocUnsafe(256);
 
@@ -118,8 +123,6 @@ export class WindowStore {
   /** The group the previous flow went to (flows mostly arrive in event-time order). */
   #recent: WindowGroup | undefined;
   #open = 0;
-  /** Addresses become strings when a window is sealed; repeated ones are one string. */
-  readonly #strings = new AsciiInterner(65_536, 48);
 
   constructor(private readonly windowMs: number) {}
 
@@ -276,8 +279,8 @@ export class WindowStore {
         const a = win[w + W_ADDR] as number;
         const srcEnd = a + (win[w + W_SRC_LEN] as number);
         const window = new OpenWindow(
-          this.#strings.decode(addr, a, srcEnd),
-          this.#strings.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
+          ADDRESS_STRINGS.decode(addr, a, srcEnd),
+          ADDRESS_STRINGS.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
           group,
           group.flows,
           win[w + W_FIRST] as number,
