@@ -3,6 +3,7 @@
  *
  *   . /tmp/tidewatch-dev/env   # or any KAFKA_BROKERS and REDIS_URL
  *   node --expose-gc --import tsx bench/sequencer.ts [--flows N] [--conversations C] [--reps R]
+ *   node --expose-gc --import tsx bench/sequencer.ts --only core --reps 7   # no Kafka/Redis needed
  *
  * Throughput: the same Avro flows.v1 messages (Kafka on loopback) are consumed R times by
  *  - pass-through: a plain consume-and-produce of every message to another topic (the floor),
@@ -51,7 +52,9 @@ const PARTITIONS = 3;
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
 const redisUrl = process.env['REDIS_URL'];
-if (brokers.length === 0 || !redisUrl) {
+/** `--only core` needs neither Kafka nor Redis (the core path's A/B on any box). */
+const NEEDS_SERVICES = [...ONLY].some((o) => o !== 'core');
+if (NEEDS_SERVICES && (brokers.length === 0 || !redisUrl)) {
   process.stderr.write('KAFKA_BROKERS and REDIS_URL are required (. /tmp/tidewatch-dev/env)\n');
   process.exit(2);
 }
@@ -105,8 +108,8 @@ const WINDOWS = new Set(
 ).size;
 const bus = new KafkaBus({ brokers, clientId: 'bench-sequencer' });
 const input = uniqueName('bench-seq-in');
-await bus.ensureTopics([{ topic: input, partitions: PARTITIONS }]);
-{
+if (NEEDS_SERVICES) {
+  await bus.ensureTopics([{ topic: input, partitions: PARTITIONS }]);
   const producer = await bus.producer();
   for (let i = 0; i < flows.length; i += 5000) {
     await producer.send(
@@ -379,7 +382,7 @@ for (let r = 0; r < REPS; r++) {
   if (ONLY.has('core')) results['core']?.push(core());
   if (ONLY.has('script')) scripts.push(await scriptRun());
 }
-await bus.close();
+if (NEEDS_SERVICES) await bus.close();
 
 const line = (label: string, runs: Run[], floor?: number) => {
   if (runs.length === 0) return undefined;
