@@ -1,7 +1,7 @@
 """`python -m model.train`: train the default flow model on the labelled captures, export it as a new version.
 
   --version V        version folder name (default: flow-<UTC timestamp>)
-  --recipe R         a recipe of model.training.RECIPES (default: evidence-v2, the recipe of DEFAULT flow-1.3.0)
+  --recipe R         a recipe of model.training.RECIPES (default: evidence, the recipe of DEFAULT flow-1.2.0)
   --threshold T      train_fpr | inner_f1 | inner_fpr (default: inner_fpr, the shipped model's rule)
   --workers N        parallel training processes (default: 12 with a CUDA GPU, else 1)
   --evaluate         also run leave-one-network-out evaluation and write EVALUATION.md (default on)
@@ -33,7 +33,7 @@ from .export import set_default, write_version
 from .loco import assemble, plan, run_tasks
 from .training import RECIPES, choose_threshold, predict, train
 
-DEFAULT_RECIPE = "evidence-v2"  # flow-1.3.0 (features.v2); flow-1.2.0 was "evidence" (features.v1)
+DEFAULT_RECIPE = "evidence"  # flow-1.2.0 (features.v1); flow-1.3.0 is "evidence-v2" (features.v2, not DEFAULT: model/README.md)
 
 
 def training_data_list(corpus) -> list[dict]:
