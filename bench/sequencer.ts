@@ -316,7 +316,7 @@ function core(): Run {
   let bytes = 0;
   const out: EncodedSequence[] = [];
   const drain = () => {
-    stats.applySync(seq.seal().map(windowContribution));
+    stats.applySealedSync(seq.seal());
     // Forget initiator-windows two windows behind, as the service does after each emit.
     if (Number.isFinite(seq.emittedThrough)) stats.evictBefore(seq.emittedThrough - 2 * spec.window_ms);
     for (const w of seq.takeEmittable()) {

@@ -27,6 +27,11 @@ export interface ContextKey {
  */
 export interface EntityStats {
   applyWindows(contributions: WindowContribution[]): Promise<void>;
+  /**
+   * The same as applyWindows(windows.map(windowContribution)), for a store that can read sealed
+   * windows' columns itself (no contribution object, no port array per window).
+   */
+  applySealed?(windows: readonly OpenWindow[]): Promise<void>;
   contexts(keys: ContextKey[]): Promise<EntityContext[]>;
 }
 
@@ -81,6 +86,22 @@ export function windowContribution(window: OpenWindow): WindowContribution {
 function small(v: number): number {
   const i = v | 0;
   return i === v ? i : v;
+}
+
+/** A window's responder ports as a first entry holds them: one port as is, several in a set. */
+function windowPorts(w: OpenWindow, firstPort: number): number | Set<number> {
+  const c = w.columns;
+  const num = c.num;
+  let set: Set<number> | undefined;
+  for (let row = c.next(w.firstRow); row >= 0; row = c.next(row)) {
+    const p = small(num[row * NUM + F_DST_PORT] as number);
+    if (set === undefined) {
+      if (p === firstPort) continue;
+      set = new Set([firstPort]);
+    }
+    set.add(p);
+  }
+  return set ?? firstPort;
 }
 
 /** The distinct ports, ascending. */
@@ -147,6 +168,50 @@ export class InMemoryEntityStats implements EntityStats {
     }
   }
 
+  /**
+   * applySync(windows.map(windowContribution)) without the contributions: each window's responder
+   * and ports are read from its flow columns as it is applied (the seal of a window group made
+   * one contribution object and one port array per window at once, all alive until applied).
+   */
+  applySealedSync(windows: readonly OpenWindow[]): void {
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i] as OpenWindow;
+      const initiators = this.#initiators(w.window_start_ms, true) as Map<string, InitiatorWindow>;
+      const entry = initiators.get(w.src_ip);
+      const num = w.columns.num;
+      const firstPort = small(num[w.firstRow * NUM + F_DST_PORT] as number);
+      if (!entry) {
+        initiators.set(w.src_ip, {
+          dsts: w.dst_ip,
+          ports: w.flowCount === 1 ? firstPort : windowPorts(w, firstPort),
+          connections: w.flowCount,
+        });
+        continue;
+      }
+      // A conversation-window counts once: applying it again (a replay) changes nothing.
+      if (typeof entry.dsts === 'string') {
+        if (entry.dsts === w.dst_ip) continue;
+        entry.dsts = new Set([entry.dsts, w.dst_ip]);
+      } else {
+        if (entry.dsts.has(w.dst_ip)) continue;
+        entry.dsts.add(w.dst_ip);
+      }
+      let ports = entry.ports;
+      if (typeof ports === 'number') {
+        if (w.flowCount === 1 && firstPort === ports) {
+          entry.connections += 1;
+          continue;
+        }
+        ports = new Set([ports]);
+        entry.ports = ports;
+      }
+      const c = w.columns;
+      for (let row = w.firstRow; row >= 0; row = c.next(row))
+        ports.add(small(num[row * NUM + F_DST_PORT] as number));
+      entry.connections += w.flowCount;
+    }
+  }
+
   contextSync(key: ContextKey): EntityContext {
     const entry = this.#initiators(key.windowStartMs, false)?.get(key.initiator);
     if (!entry) return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
@@ -179,6 +244,10 @@ export class InMemoryEntityStats implements EntityStats {
 
   async applyWindows(contributions: WindowContribution[]): Promise<void> {
     this.applySync(contributions);
+  }
+
+  async applySealed(windows: readonly OpenWindow[]): Promise<void> {
+    this.applySealedSync(windows);
   }
 
   async contexts(keys: ContextKey[]): Promise<EntityContext[]> {

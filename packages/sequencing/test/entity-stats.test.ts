@@ -44,6 +44,52 @@ describe('InMemoryEntityStats', () => {
     });
   });
 
+  it('applySealedSync gives the contexts applySync of the contributions gives, replays included', () => {
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const windows: OpenWindow[] = [];
+    for (let i = 0; i < 400; i++) {
+      const src = `10.0.0.${rand(6)}`;
+      const dst = `10.0.1.${rand(5)}`;
+      const ws = rand(3) * 300_000;
+      const ports = Array.from(
+        { length: 1 + (rand(3) === 0 ? rand(6) : 0) },
+        () => [22, 80, 443, 53][rand(4)] as number,
+      );
+      windows.push(
+        OpenWindow.of(
+          src,
+          dst,
+          ws,
+          ws + 300_000,
+          ports.map((p) => toSequenceFlow(flow({ src_ip: src, dst_ip: dst, dst_port: p }))),
+        ),
+      );
+    }
+    const viaContributions = new InMemoryEntityStats();
+    const sealed = new InMemoryEntityStats();
+    // In batches, each window applied again later (a replay changes nothing).
+    for (let from = 0; from < windows.length; from += 37) {
+      const batch = windows.slice(from, from + 37);
+      const again = windows.slice(Math.max(0, from - 50), from);
+      viaContributions.applySync([...batch, ...again].map(windowContribution));
+      sealed.applySealedSync([...batch, ...again]);
+    }
+    let multi = 0;
+    for (let s = 0; s < 6; s++) {
+      for (const ws of [0, 300_000, 600_000]) {
+        const key = { initiator: `10.0.0.${s}`, windowStartMs: ws };
+        const expected = viaContributions.contextSync(key);
+        if (expected.distinct_dst_ports > 1 && expected.distinct_dsts > 1) multi++;
+        assert.deepEqual(sealed.contextSync(key), expected);
+      }
+    }
+    assert.ok(multi > 5, 'the mix has initiators with several responders and ports');
+  });
+
   it('forgets initiator-windows before a bound', () => {
     const stats = new InMemoryEntityStats();
     stats.applySync([

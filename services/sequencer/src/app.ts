@@ -249,7 +249,8 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       for (const p of active) (states.get(p) as PartitionState).late = [];
     }
     const unapplied = active.flatMap((p) => (states.get(p) as PartitionState).unapplied);
-    await stats.applyWindows(unapplied.map(windowContribution));
+    if (stats.applySealed) await stats.applySealed(unapplied);
+    else await stats.applyWindows(unapplied.map(windowContribution));
     const published = new Map<number, number>();
     for (const p of active) {
       const state = states.get(p) as PartitionState;
