@@ -255,7 +255,9 @@ export class SequenceEncoder {
   }
 
   #long(n: number): void {
-    if (typeof n !== 'number' || n % 1 !== 0 || !(n >= -MAX_LONG && n <= MAX_LONG))
+    // An int32 (most values) needs no further check; otherwise Math.trunc, not `n % 1`: a value
+    // read from a Float64Array is a double, and a double's `%` is a call out of optimized code.
+    if ((n | 0) !== n && (typeof n !== 'number' || Math.trunc(n) !== n || !(n >= -MAX_LONG && n <= MAX_LONG)))
       throw new Error(`invalid "long": ${n}`);
     this.#varint(n);
   }

@@ -376,6 +376,10 @@ describe('SequenceEncoder', () => {
       [{ protocol: 2 ** 31 }, /invalid "int": 2147483648/],
       [{ dst_port: 0.5 }, /invalid "int": 0.5/],
       [{ bwd_pkts: -MAX_LONG - 2 }, /invalid "long"/],
+      [{ fwd_bytes: Number.NaN }, /invalid "long": NaN/],
+      [{ bwd_bytes: Number.POSITIVE_INFINITY }, /invalid "long": Infinity/],
+      [{ fwd_pkts: 2 ** 40 + 0.5 }, /invalid "long": 1099511627776.5/],
+      [{ end_ms: -(2 ** 31) - 0.5 }, /invalid "long": -2147483648.5/],
       [{ tcp_flags: Number.NaN }, /invalid "int": NaN/],
       [{ label: 2 ** 40 }, /invalid "int"/],
     ];
