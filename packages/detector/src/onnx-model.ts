@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type FeatureSpec, FLOW_FEATURE_COUNT, type SequenceFeatures } from '@tidewatch/features';
 import * as ort from 'onnxruntime-node';
@@ -22,7 +23,11 @@ export interface ModelOutput {
 export interface OnnxModelOptions {
   /** 'auto' (default): CUDA when the runtime has it, else CPU. */
   device?: 'auto' | 'cpu' | 'cuda';
-  /** Threads inside one operator (default: ORT's choice). */
+  /**
+   * Threads inside one operator. Default on the worker thread: workerIntraOpThreads() (half the
+   * CPUs, at most all but one: the event loop keeps a core); on the calling thread: ORT's choice
+   * (one per physical core).
+   */
   intraOpThreads?: number;
   /** Largest batch handed to one session.run (default 512). */
   maxBatch?: number;
@@ -74,6 +79,17 @@ export function cudaAvailable(): boolean {
   return cudaProbe;
 }
 
+/**
+ * Default intra-op threads of a model on the worker thread: half the CPUs (ORT's own default, one
+ * per physical core, on a 2-way SMT machine), at most all but one, at least one. The event loop
+ * (decode, features, findings, store) runs beside the worker and needs a core of its own: on a
+ * 2-CPU box ORT's default of 2 threads costs the worker 3-5 µs more CPU per sequence than 1 thread
+ * (intra-op sync and wake-ups) without more throughput, since the second core is the event loop's.
+ */
+export function workerIntraOpThreads(cpus: number = availableParallelism()): number {
+  return Math.max(1, Math.min(cpus - 1, Math.ceil(cpus / 2)));
+}
+
 function sessionOptions(opts: OnnxModelOptions): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',
@@ -93,14 +109,25 @@ async function startRunner(
   files: string[],
   opts: OnnxModelOptions,
   providers: string[],
-): Promise<{ runner: Runner; inputNames: readonly string[]; outputNames: readonly string[] }> {
-  const options = { ...sessionOptions(opts), executionProviders: providers };
-  if (opts.worker ?? true) {
+): Promise<{
+  runner: Runner;
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  intraOpThreads: number | undefined;
+}> {
+  const onWorker = opts.worker ?? true;
+  const threads = opts.intraOpThreads || (onWorker ? workerIntraOpThreads() : undefined);
+  const options = {
+    ...sessionOptions(threads ? { ...opts, intraOpThreads: threads } : opts),
+    executionProviders: providers,
+  };
+  if (onWorker) {
     const worker = await InferenceWorker.start(files, options);
     return {
       runner: { kind: 'worker', worker },
       inputNames: worker.inputNames,
       outputNames: worker.outputNames,
+      intraOpThreads: threads,
     };
   }
   const sessions: ort.InferenceSession[] = [];
@@ -110,6 +137,7 @@ async function startRunner(
     runner: { kind: 'local', sessions },
     inputNames: first.inputNames,
     outputNames: first.outputNames,
+    intraOpThreads: threads,
   };
 }
 
@@ -121,6 +149,7 @@ async function createRunner(
   device: 'cpu' | 'cuda';
   inputNames: readonly string[];
   outputNames: readonly string[];
+  intraOpThreads: number | undefined;
 }> {
   const want = opts.device ?? 'auto';
   if (want === 'cuda' || (want === 'auto' && cudaAvailable())) {
@@ -162,6 +191,8 @@ export class OnnxModel {
     single: number,
     device: 'cpu' | 'cuda',
     maxBatch: number,
+    /** Intra-op threads its sessions were created with (undefined: ORT's default). */
+    readonly intraOpThreads: number | undefined,
   ) {
     this.dir = dir;
     this.manifest = manifest;
@@ -188,7 +219,7 @@ export class OnnxModel {
     const fast =
       typeof manifest['fast_path_model'] === 'string' ? join(dir, manifest['fast_path_model']) : null;
     const files = fast && existsSync(fast) ? [file, fast] : [file];
-    const { runner, device, inputNames, outputNames } = await createRunner(files, opts);
+    const { runner, device, inputNames, outputNames, intraOpThreads } = await createRunner(files, opts);
     const want = ['flow_features', 'flow_mask', 'context_features'];
     const missing = want.filter((n) => !inputNames.includes(n));
     const outs = ['score', 'tactic_probs', 'anomaly', 'embedding'].filter((n) => !outputNames.includes(n));
@@ -199,7 +230,16 @@ export class OnnxModel {
       );
     }
     const single = files.length > 1 ? 1 : -1;
-    return new OnnxModel(dir, manifest, featureSpec, runner, single, device, opts.maxBatch ?? 512);
+    return new OnnxModel(
+      dir,
+      manifest,
+      featureSpec,
+      runner,
+      single,
+      device,
+      opts.maxBatch ?? 512,
+      intraOpThreads,
+    );
   }
 
   bucketFor(length: number): number {

@@ -17,6 +17,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  workerIntraOpThreads,
 } from '../src/index.ts';
 import { copiedRepository, repository } from './model-fixture.ts';
 
@@ -244,6 +245,23 @@ describe('Detector', () => {
     } finally {
       await host.close();
       await rm(repo.root, { recursive: true, force: true });
+    }
+  });
+
+  it('gives the model worker half the CPUs for intra-op threads, leaving the event loop a core', async () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 8, 16].map((n) => workerIntraOpThreads(n)),
+      [1, 1, 2, 2, 4, 8],
+    );
+    const onWorker = await ModelHost.open(repository);
+    const local = await ModelHost.open(repository, undefined, { worker: false });
+    const pinned = await ModelHost.open(repository, undefined, { intraOpThreads: 3 });
+    try {
+      assert.equal(onWorker.current.intraOpThreads, workerIntraOpThreads());
+      assert.equal(local.current.intraOpThreads, undefined, "ORT's default on the calling thread");
+      assert.equal(pinned.current.intraOpThreads, 3);
+    } finally {
+      await Promise.all([onWorker.close(), local.close(), pinned.close()]);
     }
   });
 
