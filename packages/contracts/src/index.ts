@@ -2,3 +2,4 @@ export * from './codec.ts';
 export * from './finding.ts';
 export * from './flow.ts';
 export * from './sequence.ts';
+export * from './ip-address.ts';

@@ -1,8 +1,7 @@
-import { isIPv4 } from 'node:net';
-import { FINDING_STATUSES, type Finding, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
+import { FINDING_STATUSES, type Finding, parseIPv4, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
 import type { FindingRows } from './finding-rows.ts';
 import { topTactic, topTechnique } from './finding-filter.ts';
-import { type IpMatcher, ipMatches, ipv4ToNumber, parseIpFilter, parseIpv4 } from './ip-range.ts';
+import { type IpMatcher, ipMatches, parseIpFilter, parseIpv4 } from './ip-range.ts';
 import type { FindingFilter, SortField } from './store.ts';
 
 /**
@@ -361,9 +360,9 @@ export function compileSlotFilter(
 /** An IPv4 exact address or IPv4 CIDR as an inclusive numeric range; null for IPv6. */
 function ipv4Range(m: IpMatcher): [number, number] | null {
   if (m.kind === 'v4') return [m.lo, m.hi];
-  if (m.kind === 'exact' && isIPv4(m.ip)) {
-    const n = ipv4ToNumber(m.ip);
-    return [n, n];
+  if (m.kind === 'exact') {
+    const n = parseIPv4(m.ip);
+    if (n >= 0) return [n, n];
   }
   return null;
 }
