@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipv4Mapped, parseIPv4, parseIPv6Into } from '@tidewatch/contracts';
 
 interface Cidr {
   v6: boolean;
@@ -6,29 +6,29 @@ interface Cidr {
   prefix: number;
 }
 
+const groups = new Uint16Array(8);
+const MAPPED_TEXT = /^::ffff:\d+\.\d+\.\d+\.\d+$/i;
+
+function v4Bytes(v: number): Uint8Array {
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+}
+
+/**
+ * An address's bytes (4 or 16), by the shared parser in the node:net dialect (what the sockets
+ * report); the IPv4-mapped form `::ffff:a.b.c.d` (as written, no zone) gives the IPv4 bytes.
+ */
 function ipBytes(ip: string): Uint8Array | undefined {
-  const kind = isIP(ip);
-  if (kind === 4) return Uint8Array.from(ip.split('.').map(Number));
-  if (kind !== 6) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return ipBytes(mapped[1]!);
-  const words = (part: string): number[] =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((g) => {
-          if (!g.includes('.')) return [Number.parseInt(g, 16)];
-          const b = g.split('.').map(Number) as [number, number, number, number];
-          return [(b[0] << 8) | b[1], (b[2] << 8) | b[3]];
-        });
-  const [head = '', tail] = ip.split('::');
-  const h = words(head);
-  const t = tail === undefined ? [] : words(tail);
-  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const v4 = parseIPv4(ip);
+  if (v4 >= 0) return v4Bytes(v4);
+  if (!parseIPv6Into(ip, groups, 'node:net')) return undefined;
+  const mapped = ipv4Mapped(groups);
+  if (mapped >= 0 && MAPPED_TEXT.test(ip)) return v4Bytes(mapped);
   const out = new Uint8Array(16);
-  all.forEach((w, i) => {
+  for (let i = 0; i < 8; i++) {
+    const w = groups[i] as number;
     out[i * 2] = w >> 8;
     out[i * 2 + 1] = w & 0xff;
-  });
+  }
   return out;
 }
 

@@ -164,6 +164,13 @@ describe('ExporterAllowList', () => {
     );
     assert.throws(() => new ExporterAllowList(['router1']), /'router1' is not an IP address or CIDR/);
   });
+
+  it('matches an address by its value, whatever zone id it carries', () => {
+    const allow = new ExporterAllowList(['2001:db8::a', '::ffff:c000:200/120']);
+    assert.equal(allow.allows('2001:db8::a%x:y'), true);
+    assert.equal(allow.allows('2001:db8::a:0'), false);
+    assert.equal(allow.allows('::ffff:192.0.2.9%eth0'), true);
+  });
 });
 
 describe('collector configuration', () => {
