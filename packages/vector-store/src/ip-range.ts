@@ -68,7 +68,9 @@ export function parseIpFilter(text: string): IpMatcher {
     return { kind: 'exact', ip: text };
   }
   const addr = text.slice(0, slash);
-  const prefix = Number(text.slice(slash + 1));
+  const prefixText = text.slice(slash + 1);
+  // Decimal digits only: Number('') is 0 and Number('0x18') is 24, which would widen a filter silently.
+  const prefix = /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
   const v4 = parseIPv4(addr);
   if (v4 >= 0) {
     if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) {

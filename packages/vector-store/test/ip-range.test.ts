@@ -64,5 +64,20 @@ describe('ip-range (the store’s address numbers and CIDR filters)', () => {
     assert.throws(() => parseIpFilter('10.1.2.3/33'), InvalidIpFilterError);
     assert.throws(() => parseIpFilter('::/129'), InvalidIpFilterError);
     assert.throws(() => parseIpFilter('10.1.2/8'), InvalidIpFilterError);
+    // A prefix is 1-3 decimal digits: an empty, hex, signed or spaced one is refused, not read as a number.
+    for (const bad of [
+      '10.0.0.0/',
+      '10.0.0.0/0x18',
+      '10.0.0.0/+8',
+      '10.0.0.0/ 8',
+      '10.0.0.0/8.0',
+      '::/',
+      '::/1e2',
+    ])
+      assert.throws(() => parseIpFilter(bad), {
+        name: InvalidIpFilterError.name,
+        message: new RegExp(`prefix length in '${bad.replace(/[.+]/g, '\\$&')}'`),
+      });
+    assert.deepEqual(parseIpFilter('10.0.0.0/08'), { kind: 'v4', lo: 0x0a000000, hi: 0x0affffff });
   });
 });

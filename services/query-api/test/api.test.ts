@@ -159,6 +159,8 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
           ['tactic=recon', 'tactic'],
           ['src_ip=10.0.0.999', 'src_ip'],
           ['dst_ip=10.0.0.0/40', 'dst_ip'],
+          ['dst_ip=10.0.0.0/', 'dst_ip'],
+          ['src_ip=10.0.0.0%2F0x18', 'src_ip'],
           ['from=yesterdayish', 'from'],
           ['sort=name', 'sort'],
           ['bogus=1', 'bogus'],
