@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { describe, it } from 'node:test';
 import { ipFamily, ipv4Mapped, ipv6GroupsToBigInt, parseIPv4, parseIPv6 } from '../src/index.ts';
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure names a reproducible string. */
+/**
+ * Deterministic pseudo-random numbers, so a failure names a reproducible string. (SHA-256 of a
+ * counter: @tidewatch/testing's seededRandom depends on this package, and a test cannot import it.)
+ */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let i = 0;
+  return () => createHash('sha256').update(`${seed}:${i++}`).digest().readUInt32BE(0) / 4294967296;
 }
 
 /** Address-like strings around every edge: octets, hextets, `::`, IPv4 tails, zone ids, case, space. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
+import { seededRandom as rng } from '@tidewatch/testing';
 import { subScores } from '../src/index.ts';
 import { referenceSubScores } from './sub-scores-reference.ts';
 
@@ -16,18 +17,6 @@ function assertSame(seq: Sequence, what: string): void {
   for (const k of KEYS) {
     assert.ok(Object.is(got[k], want[k]), `${what} ${k}: ${got[k]} vs reference ${want[k]}`);
   }
-}
-
-/** mulberry32: deterministic, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ODD = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 1e308, -1e308];
