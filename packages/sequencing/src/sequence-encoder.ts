@@ -202,16 +202,7 @@ export class SequenceEncoder {
     to: number,
     context: EntityContext,
   ): void {
-    const buf = this.#buf;
-    buf[this.#pos] = WIRE_MAGIC;
-    buf.writeUInt32BE(this.#schemaId, this.#pos + 1);
-    this.#pos += WIRE_HEADER_BYTES;
-    this.#string(id);
-    this.#string(head.src_ip);
-    this.#string(head.dst_ip);
-    this.#long(head.window_start_ms);
-    this.#long(head.window_end_ms);
-    this.#int(part);
+    this.#head(id, head, part);
     if (!isFlowList(flows)) {
       this.#long(1);
       this.#flow(flows);
@@ -219,10 +210,7 @@ export class SequenceEncoder {
       this.#long(to - from);
       for (let i = from; i < to; i++) this.#flow(flows[i] as SequenceFlow);
     }
-    this.#long(0);
-    this.#long(context.distinct_dsts);
-    this.#long(context.distinct_dst_ports);
-    this.#long(context.connections);
+    this.#tail(context);
   }
 
   #flow(f: SequenceFlow): void {
