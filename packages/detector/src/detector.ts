@@ -403,19 +403,7 @@ export class Detector {
     const k = this.neighbourK;
     if (alerts.length === 0 || k === 0) return;
     const filter = { labelled: true };
-    const queryOf = new Map<string, number>();
-    const queries: Float32Array[] = [];
-    const groupOf = alerts.map((s) => {
-      const e = s.embedding;
-      const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('base64');
-      let q = queryOf.get(key);
-      if (q === undefined) {
-        q = queries.length;
-        queryOf.set(key, q);
-        queries.push(e);
-      }
-      return q;
-    });
+    const { queries, groupOf } = groupEmbeddings(alerts.map((s) => s.embedding));
     const opts = { k: k + 1, filter };
     const results: NeighbourEvidence[][] = index.similarEvidence
       ? await index.similarEvidence(queries, opts)
@@ -437,4 +425,80 @@ export class Detector {
       );
     });
   }
+}
+
+let bitsA = new Float32Array(64);
+let bitsAU = new Uint32Array(bitsA.buffer);
+let bitsB = new Float32Array(64);
+let bitsBU = new Uint32Array(bitsB.buffer);
+
+function ensureBits(n: number): void {
+  if (bitsA.length >= n) return;
+  bitsA = new Float32Array(n);
+  bitsAU = new Uint32Array(bitsA.buffer);
+  bitsB = new Float32Array(n);
+  bitsBU = new Uint32Array(bitsB.buffer);
+}
+
+/**
+ * MurmurHash3 (x86, 32-bit) over the float bits (a same-type `set` copies bytes, NaN payloads and
+ * -0 included), cut to 30 bits so that Map keys stay small integers.
+ */
+export function embeddingBitsHash(e: Float32Array): number {
+  ensureBits(e.length);
+  bitsA.set(e);
+  let h = 0;
+  for (let i = 0; i < e.length; i++) {
+    let k = Math.imul(bitsAU[i] as number, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  }
+  h ^= e.length * 4;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  ensureBits(a.length);
+  bitsA.set(a);
+  bitsB.set(b);
+  for (let i = 0; i < a.length; i++) if (bitsAU[i] !== bitsBU[i]) return false;
+  return true;
+}
+
+/**
+ * Groups embeddings by identical bytes, queries in order of first appearance: what keying a Map by
+ * each embedding's bytes as a base64 string gave, without a Buffer and a string per alert. Hash
+ * collisions are resolved by comparing the bits (`hash` is a parameter for the tests).
+ */
+export function groupEmbeddings(
+  embeddings: readonly Float32Array[],
+  hash: (e: Float32Array) => number = embeddingBitsHash,
+): { queries: Float32Array[]; groupOf: number[] } {
+  const firstOf = new Map<number, number>();
+  const nextSame: number[] = [];
+  const queries: Float32Array[] = [];
+  const groupOf: number[] = new Array(embeddings.length);
+  for (let i = 0; i < embeddings.length; i++) {
+    const e = embeddings[i] as Float32Array;
+    const h = hash(e);
+    let q = firstOf.get(h);
+    let last = -1;
+    while (q !== undefined && q !== -1 && !sameBits(queries[q] as Float32Array, e)) {
+      last = q;
+      q = nextSame[q];
+    }
+    if (q === undefined || q === -1) {
+      q = queries.length;
+      queries.push(e);
+      nextSame.push(-1);
+      if (last === -1) firstOf.set(h, q);
+      else nextSame[last] = q;
+    }
+    groupOf[i] = q;
+  }
+  return { queries, groupOf };
 }

@@ -122,15 +122,24 @@ export function techniqueCandidates(
   table: Record<string, TechniqueGuess[]>,
 ): AttackCandidate[] {
   if (tactics.length === 0) return []; // every benign verdict
-  const best = new Map<string, AttackCandidate>();
-  for (const t of tactics) {
-    for (const g of table[t.id] ?? []) {
+  // The best guess per technique id, in order of first appearance (what a Map keyed by id kept),
+  // in one array: a few techniques per alert, so a linear search beats a Map and its iterators.
+  const best: AttackCandidate[] = [];
+  for (let ti = 0; ti < tactics.length; ti++) {
+    const t = tactics[ti] as AttackCandidate;
+    const guesses = table[t.id];
+    if (guesses == null) continue;
+    for (let gi = 0; gi < guesses.length; gi++) {
+      const g = guesses[gi] as TechniqueGuess;
       const p = round6(t.probability * g.prior);
-      const cur = best.get(g.id);
-      if (!cur || cur.probability < p) best.set(g.id, { id: g.id, name: g.name, probability: p });
+      let i = 0;
+      while (i < best.length && (best[i] as AttackCandidate).id !== g.id) i++;
+      if (i === best.length || (best[i] as AttackCandidate).probability < p) {
+        best[i] = { id: g.id, name: g.name, probability: p };
+      }
     }
   }
-  return [...best.values()].sort((a, b) => b.probability - a.probability);
+  return best.sort((a, b) => b.probability - a.probability);
 }
 
 export function round6(x: number): number {
