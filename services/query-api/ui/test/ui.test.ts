@@ -272,6 +272,11 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     );
     await page.locator('[data-testid=suppressions-table] tbody tr').first().waitFor();
     await page.getByTestId('theme-toggle').click();
+    // The theme reaches <html> from an effect, after the render that follows the click.
+    await page.getByTestId('theme-toggle').filter({ hasText: 'Dark theme' }).waitFor();
+    await page.waitForFunction(() => document.documentElement.dataset['theme'] !== 'dark', null, {
+      timeout: 5000,
+    });
     assert.equal(await page.evaluate(() => document.documentElement.dataset['theme']), 'light');
     await shot('09-settings-light');
     await page.goto(url('/'));
