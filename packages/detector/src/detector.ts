@@ -205,22 +205,11 @@ export class Detector {
    * baseline follow run order here. Every returned promise must be awaited or caught.
    */
   scoreRuns(seqs: Sequence[]): Promise<ScoredSequence[]>[] {
-    if (seqs.length === 0) return [];
-    const ctx = this.context();
-    const runs = this.dispatch(ctx, seqs);
-    const now = this.clock();
-    let previous: Promise<unknown> = Promise.resolve();
-    return runs.map((run) => {
-      const done = previous.then(async () => {
-        const r = await run.result;
-        const scored = this.toScoredRun(ctx, run.seqs, r, now);
-        for (let j = 0; j < scored.length; j++)
-          this.explain(ctx, run.seqs[j] as Sequence, scored[j] as ScoredSequence, r, j);
-        return scored;
-      });
-      run.result.catch(() => undefined);
-      previous = done.catch(() => undefined);
-      return done;
+    return this.inRunOrder(seqs, (ctx, runSeqs, r, now) => {
+      const scored = this.toScoredRun(ctx, runSeqs, r, now);
+      for (let j = 0; j < scored.length; j++)
+        this.explain(ctx, runSeqs[j] as Sequence, scored[j] as ScoredSequence, r, j);
+      return scored;
     });
   }
 
@@ -233,13 +222,24 @@ export class Detector {
    * i, and top features and the benign baseline advance exactly as there.
    */
   scoreRunRows(seqs: Sequence[]): Promise<ScoredRun>[] {
+    return this.inRunOrder(seqs, (ctx, runSeqs, r, now) => this.toRows(ctx, runSeqs, r, now));
+  }
+
+  /**
+   * Dispatches the model runs at once and hands each result to `deliver` strictly in dispatch
+   * order (top features and the benign baseline advance in that order), one promise per run.
+   */
+  private inRunOrder<T>(
+    seqs: Sequence[],
+    deliver: (ctx: ModelContext, runSeqs: Sequence[], r: BatchResult, now: number) => T,
+  ): Promise<T>[] {
     if (seqs.length === 0) return [];
     const ctx = this.context();
     const runs = this.dispatch(ctx, seqs);
     const now = this.clock();
     let previous: Promise<unknown> = Promise.resolve();
     return runs.map((run) => {
-      const done = previous.then(async () => this.toRows(ctx, run.seqs, await run.result, now));
+      const done = previous.then(async () => deliver(ctx, run.seqs, await run.result, now));
       run.result.catch(() => undefined);
       previous = done.catch(() => undefined);
       return done;

@@ -82,22 +82,9 @@ export class SequenceEncoder {
     context: EntityContext,
   ): Buffer {
     const bound = maxBytes(id, head, flows, from, to);
-    if (bound > CHUNK_BYTES) {
-      this.#buf = Buffer.allocUnsafe(bound);
-      this.#pos = 0;
-      this.#write(id, head, part, flows, from, to, context);
-      return this.#buf.subarray(0, this.#pos);
-    }
-    if (this.#chunkPos + bound > CHUNK_BYTES) {
-      this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      this.#chunkPos = 0;
-    }
-    this.#buf = this.#chunk;
-    this.#pos = this.#chunkPos;
-    const start = this.#pos;
+    const start = this.#reserve(bound);
     this.#write(id, head, part, flows, from, to, context);
-    this.#chunkPos = this.#pos;
-    return this.#chunk.subarray(start, this.#pos);
+    return this.#finish(bound, start);
   }
 
   /**
@@ -117,19 +104,7 @@ export class SequenceEncoder {
     let bound = WIRE_HEADER_BYTES + 8 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
     if (typeof rows === 'number') bound += rowBytes(columns, rows);
     else for (let i = from; i < to; i++) bound += rowBytes(columns, rows[i] as number);
-    let start: number;
-    if (bound > CHUNK_BYTES) {
-      this.#buf = Buffer.allocUnsafe(bound);
-      start = 0;
-    } else {
-      if (this.#chunkPos + bound > CHUNK_BYTES) {
-        this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-        this.#chunkPos = 0;
-      }
-      this.#buf = this.#chunk;
-      start = this.#chunkPos;
-    }
-    this.#pos = start;
+    const start = this.#reserve(bound);
     this.#head(id, head, part);
     if (typeof rows === 'number') {
       this.#long(1);
@@ -139,6 +114,30 @@ export class SequenceEncoder {
       for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
     }
     this.#tail(context);
+    return this.#finish(bound, start);
+  }
+
+  /**
+   * Points the writer at room for `bound` bytes: the shared chunk (a new one when this would not
+   * fit), or a buffer of its own for a sequence larger than a chunk. Returns where writing starts.
+   */
+  #reserve(bound: number): number {
+    if (bound > CHUNK_BYTES) {
+      this.#buf = Buffer.allocUnsafe(bound);
+      this.#pos = 0;
+      return 0;
+    }
+    if (this.#chunkPos + bound > CHUNK_BYTES) {
+      this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      this.#chunkPos = 0;
+    }
+    this.#buf = this.#chunk;
+    this.#pos = this.#chunkPos;
+    return this.#pos;
+  }
+
+  /** The bytes written since `#reserve(bound)` returned `start`; a chunk's room is used up to them. */
+  #finish(bound: number, start: number): Buffer {
     if (bound > CHUNK_BYTES) return this.#buf.subarray(0, this.#pos);
     this.#chunkPos = this.#pos;
     return this.#chunk.subarray(start, this.#pos);
