@@ -14,6 +14,7 @@ import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts'
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { readPointLog } from '@tidewatch/vector-store';
 import {
+  freePort,
   needsServices,
   needsShared,
   REPO_ROOT,
@@ -75,24 +76,6 @@ after(async () => {
   await Promise.all(others.map(stopChild));
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  s.close();
-  return port;
-}
 
 async function get(url: string, key?: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, key ? { headers: { authorization: `Bearer ${key}` } } : {});
@@ -286,8 +269,8 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
     dir = await mkdtemp(join(tmpdir(), 'tw-e2e-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     for (const k of ['collector', 'sequencer', 'inference', 'queryApi', 'grpc'] as const)
-      ports[k] = await freeTcpPort();
-    for (const k of ['netflow', 'ipfix', 'sflow'] as const) ports[k] = await freeUdpPort();
+      ports[k] = await freePort('tcp');
+    for (const k of ['netflow', 'ipfix', 'sflow'] as const) ports[k] = await freePort('udp');
     // The query API reads the inference's embedded vector store (production shares Qdrant).
     vectorsDir = join(dir, 'inference-data', 'inference', 'vectors-d64');
     await mkdir(vectorsDir, { recursive: true });
@@ -492,7 +475,7 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
   });
 
   it('a real Prometheus scraping the services has data for every dashboard and alert metric', async () => {
-    const promPort = await freeTcpPort();
+    const promPort = await freePort('tcp');
     const config = join(dir, 'prometheus.yml');
     const targets = (['collector', 'sequencer', 'inference', 'query-api'] as const)
       .map((s) => `      - targets: ["127.0.0.1:${httpPort(s)}"]\n        labels: { service: ${s} }`)

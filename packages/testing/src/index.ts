@@ -94,3 +94,4 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+export { freePort } from './ports.ts';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { InProcessBus, KafkaBus, type MessageBus } from '@tidewatch/bus';
 import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import { freePort } from '@tidewatch/testing';
 
 const run = promisify(execFile);
 
@@ -17,15 +18,6 @@ export function testBus(): { bus: MessageBus; kind: string } {
   if (process.env['CI'] === 'true') throw new Error('KAFKA_BROKERS must be set in CI');
   console.warn('\n!!! KAFKA_BROKERS not set: collector peer tests publish to the InProcessBus !!!\n');
   return { bus: new InProcessBus(), kind: 'in-process' };
-}
-
-/** A free UDP port on loopback (bound and released; fine for a test's lifetime). */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /**
@@ -80,7 +72,7 @@ export class Nfcapd {
   port = 0;
 
   async start(): Promise<number> {
-    this.port = await freeUdpPort();
+    this.port = await freePort('udp');
     this.#proc = spawn('nfcapd', ['-p', String(this.port), '-b', '127.0.0.1', '-w', this.dir, '-t', '3600'], {
       stdio: 'ignore',
     });
