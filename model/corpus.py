@@ -27,6 +27,7 @@ class Corpus:
     flow_sub: np.ndarray | None = None  # [N, 4] not used by the model (baselines)
     dst_scope: np.ndarray | None = None  # [S, scopes] responder address scope one-hot (features.v2 context columns)
     feature_spec: str = "features.v1"   # which spec `ctx` follows (see for_spec)
+    flow_x_mirror: np.ndarray | None = None  # [N, F] each flow seen from its responder's side (training augmentation)
 
     @property
     def count(self) -> int:
@@ -46,6 +47,19 @@ def table_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
     )
     ctx = context_matrix(seqs.distinct_dsts, seqs.distinct_dst_ports, seqs.connections, seqs.length)
     return x, ctx
+
+
+def mirror_arrays(t: dict, seqs: Sequences) -> np.ndarray:
+    """flow_x of the same flows with initiator and responder exchanged (ports, bytes and packets each way), as a flow
+    meter that took the responder for the initiator would record them (CICFlowMeter's inversions, README quirk 3).
+    Sequence order, timing and TCP flags (Zeek's history covers both directions) stay."""
+    o = seqs.order
+    first = np.zeros(o.shape[0], dtype=bool)
+    first[seqs.offset] = True
+    return flow_feature_matrix(
+        t["start_ms"][o], t["end_ms"][o], t["protocol"][o], t["dst_port"][o], t["src_port"][o],
+        t["bwd_bytes"][o], t["bwd_pkts"][o], t["fwd_bytes"][o], t["fwd_pkts"][o], t["tcp_flags"][o], first,
+    )
 
 
 def for_spec(corpus: Corpus, spec: str) -> Corpus:
@@ -84,7 +98,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         sid = np.repeat(np.arange(seqs.count), seqs.length)
         tac = np.zeros((seqs.count, len(TACTICS)), dtype=np.float32)
         np.maximum.at(tac, sid, ft)
-        parts.append(dict(x=x, fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
+        parts.append(dict(x=x, xm=mirror_arrays(t, seqs), fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
                           scope=scope_matrix(seqs.dst_ip),
                           cap=np.full(seqs.count, ci), fcap=np.full(x.shape[0], ci)))
         base += seqs.count
@@ -100,6 +114,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         capture=np.concatenate([p["cap"] for p in parts]), captures=list(caps),
         flow_capture=np.concatenate([p["fcap"] for p in parts]),
         dst_scope=np.concatenate([p["scope"] for p in parts]),
+        flow_x_mirror=np.concatenate([p["xm"] for p in parts]),
     )
 
 

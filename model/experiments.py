@@ -5,6 +5,9 @@
       held-out per-sequence metrics under each threshold rule) and DIR/<recipe>.pt (fold + final weights)
   python -m model.experiments materialize --bundle DIR/<recipe>.pt --rule R --version V
       writes model/versions/V from a bundle (ONNX, manifest, golden, loco/) and regenerates EVALUATION.md
+  python -m model.experiments compare --runs flow-1.2.0,DIR/results.json:<recipe>,... [--rule inner_fpr]
+      per held-out capture TP / FP of committed versions (their manifest) and run results, pooled F1 / FPR with and
+      without the largest benign capture (the DEFAULT rule in model/README.md), as a markdown table
 """
 
 from __future__ import annotations
@@ -42,6 +45,49 @@ def recipe_metrics(corpus: Corpus, bundle: dict) -> dict:
         out[rule] = {"pooled": pooled, "captures": caps, "thresholds": {k: f["thresholds"][rule] for k, f in bundle["folds"].items()},
                      "final_threshold": bundle.get("final", {}).get("thresholds", {}).get(rule)}
     return out
+
+
+def run_counts(run: str, rule: str) -> dict[str, dict]:
+    """{capture: per-sequence counts} of a committed version (`flow-1.2.0`) or a run (`DIR/results.json:<recipe>`)."""
+    from .spec_paths import VERSIONS_DIR
+
+    if ":" in run:
+        path, recipe = run.rsplit(":", 1)
+        res = json.loads(Path(path).read_text())
+        if recipe not in res or "metrics" not in res[recipe]:
+            raise ValueError(f"{path} has no complete results for recipe {recipe!r} (has: {', '.join(res)})")
+        if rule not in res[recipe]["metrics"]:
+            raise ValueError(f"{run} has no {rule!r} thresholds (has: {', '.join(res[recipe]['metrics'])})")
+        return res[recipe]["metrics"][rule]["captures"]
+    manifest = VERSIONS_DIR / run / "manifest.json"
+    if not manifest.exists():
+        raise ValueError(f"{run!r} is neither a committed version ({manifest} missing) nor DIR/results.json:<recipe>")
+    return {c["capture"]: c["model"]["per_sequence"] for c in json.loads(manifest.read_text())["metrics"]["captures"]}
+
+
+def _pooled(counts: list[dict]) -> dict:
+    tp, fp, tn, fn = (sum(c[k] for c in counts) for k in ("tp", "fp", "tn", "fn"))
+    return {"f1": 2 * tp / (2 * tp + fp + fn) if tp + fn else float("nan"), "fpr": fp / (fp + tn) if fp + tn else float("nan"),
+            "tp": tp, "fp": fp}
+
+
+def compare_table(runs: list[str], rule: str = "inner_fpr") -> str:
+    data = {r: run_counts(r, rule) for r in runs}
+    caps = list(data[runs[0]])
+    for r, d in data.items():
+        if set(d) != set(caps):
+            raise ValueError(f"{r} covers other captures than {runs[0]}: {sorted(set(d) ^ set(caps))}")
+    ref = data[runs[0]]
+    largest = max(caps, key=lambda c: ref[c]["fp"] + ref[c]["tn"])
+    lines = ["| capture | " + " | ".join(f"{r.split('/')[-2] + ':' + r.rsplit(':', 1)[1] if ':' in r else r} TP / FP" for r in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for c in caps:
+        lines.append(f"| {c} | " + " | ".join(f"{data[r][c]['tp']:,} / {data[r][c]['fp']:,}" for r in runs) + " |")
+    for label, keep in (("pooled", caps), (f"pooled without {largest}", [c for c in caps if c != largest])):
+        cells = [_pooled([data[r][c] for c in keep]) for r in runs]
+        lines.append(f"| **{label}** F1 / FPR (TP / FP) | " + " | ".join(
+            f"{p['f1']:.4f} / {p['fpr']:.4f} ({p['tp']:,} / {p['fp']:,})" for p in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def cmd_run(args) -> int:
@@ -169,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench-export")
     b.add_argument("--final", required=True)
     b.add_argument("--version", required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("--runs", required=True, help="comma-separated: a committed version or DIR/results.json:<recipe>")
+    c.add_argument("--rule", default="inner_fpr", choices=THRESHOLD_RULES, help="threshold rule of the runs (versions: as committed)")
     m = sub.add_parser("materialize")
     m.add_argument("--bundle", required=True)
     m.add_argument("--rule", required=True, choices=THRESHOLD_RULES)
@@ -177,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "run":
         return cmd_run(args)
+    if args.cmd == "compare":
+        print(compare_table(args.runs.split(","), args.rule), end="")
+        return 0
     if args.cmd == "bench-export":
         bench_export(Path(args.final), args.version)
         return 0

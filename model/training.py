@@ -44,6 +44,7 @@ class TrainConfig:
     inner_fpr: float = 0.01
     feature_spec: str = "features.v1"  # features.v2: + responder address scope context columns
     scope_swap: float = 0.0         # features.v2: swap a sequence's private <-> public responder scope with this probability
+    mirror: float = 0.0             # show a sequence from its responder's side (Corpus.flow_x_mirror) with this probability
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +61,10 @@ RECIPES: dict[str, TrainConfig] = {
     # Exploratory, NOT a release candidate: its hypothesis (private/public records each dataset's address plan) came from
     # flow-1.3.0's held-out diagnosis, so its held-out numbers are not an unbiased estimate (model/README.md).
     "evidence-v2-scopeswap": TrainConfig(**EVIDENCE, feature_spec="features.v2", scope_swap=0.5),
+    # Exploratory, NOT a release candidate (same caveat): flowprep's server->client false positives of flow-1.2.0 (flow
+    # meter direction inversions) came from the held-out diagnosis. Every training sequence is shown reversed with p 0.25,
+    # label kept: a conversation seen from the other end is as benign or malicious as from the initiator's.
+    "evidence-mirror": TrainConfig(**EVIDENCE, mirror=0.25),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -97,6 +102,19 @@ def swap_scope(ctx: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarra
     if sel.any():
         ctx[sel, _PRIVATE], ctx[sel, _PUBLIC] = ctx[sel, _PUBLIC].copy(), ctx[sel, _PRIVATE].copy()
     return ctx
+
+
+def mirror_rows(flow: np.ndarray, corpus: Corpus, b: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """With probability p per sequence, its flows as the responder's side would record them (flow labels, context and
+    sequence order unchanged)."""
+    if corpus.flow_x_mirror is None:
+        raise ValueError("mirror > 0 needs a corpus with flow_x_mirror (corpus_from_tables builds it)")
+    sel = rng.random(b.shape[0]) < p
+    if sel.any():
+        m, _, _ = padded_batch(corpus.flow_x_mirror, corpus.seq_offset, corpus.seq_len, corpus.ctx, b[sel])
+        rows = np.nonzero(sel)[0]
+        flow[rows, : m.shape[1]] = m
+    return flow
 
 
 def rescale(flow: np.ndarray, mask: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
@@ -169,6 +187,8 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
 
     def tensors(b: np.ndarray, aug: bool):
         flow, mask, ctx = padded_batch(corpus.flow_x, corpus.seq_offset, corpus.seq_len, corpus.ctx, b)
+        if aug and cfg.mirror > 0:
+            flow = mirror_rows(flow, corpus, b, rng, cfg.mirror)
         if aug:
             flow = augment(flow, rng, cfg)
             if cfg.scale_aug > 0:
