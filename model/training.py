@@ -45,6 +45,7 @@ class TrainConfig:
     feature_spec: str = "features.v1"  # features.v2: + responder address scope context columns
     scope_swap: float = 0.0         # features.v2: swap a sequence's private <-> public responder scope with this probability
     mirror: float = 0.0             # show a sequence from its responder's side (Corpus.flow_x_mirror) with this probability
+    mirror_benign: bool = False     # mirror only sequences labelled benign
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,6 +66,10 @@ RECIPES: dict[str, TrainConfig] = {
     # meter direction inversions) came from the held-out diagnosis. Every training sequence is shown reversed with p 0.25,
     # label kept: a conversation seen from the other end is as benign or malicious as from the initiator's.
     "evidence-mirror": TrainConfig(**EVIDENCE, mirror=0.25),
+    # Second variant, chosen after evidence-mirror's held-out result (so doubly exploratory): a mirrored probe is the
+    # responder's RST / FIN with no payload from a well-known port to a client port, which is also how every closed benign
+    # connection's tail looks; evidence-mirror learned "server->client, no payload => malicious" from the mirrored scans.
+    "evidence-mirror-benign": TrainConfig(**EVIDENCE, mirror=0.25, mirror_benign=True),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -104,12 +109,15 @@ def swap_scope(ctx: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarra
     return ctx
 
 
-def mirror_rows(flow: np.ndarray, corpus: Corpus, b: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
-    """With probability p per sequence, its flows as the responder's side would record them (flow labels, context and
-    sequence order unchanged)."""
+def mirror_rows(flow: np.ndarray, corpus: Corpus, b: np.ndarray, rng: np.random.Generator, p: float,
+                benign_only: bool = False) -> np.ndarray:
+    """With probability p per sequence (only benign-labelled ones if benign_only), its flows as the responder's side
+    would record them (flow labels, context and sequence order unchanged)."""
     if corpus.flow_x_mirror is None:
         raise ValueError("mirror > 0 needs a corpus with flow_x_mirror (corpus_from_tables builds it)")
     sel = rng.random(b.shape[0]) < p
+    if benign_only:
+        sel &= corpus.y[b] == 0
     if sel.any():
         m, _, _ = padded_batch(corpus.flow_x_mirror, corpus.seq_offset, corpus.seq_len, corpus.ctx, b[sel])
         rows = np.nonzero(sel)[0]
@@ -188,7 +196,7 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
     def tensors(b: np.ndarray, aug: bool):
         flow, mask, ctx = padded_batch(corpus.flow_x, corpus.seq_offset, corpus.seq_len, corpus.ctx, b)
         if aug and cfg.mirror > 0:
-            flow = mirror_rows(flow, corpus, b, rng, cfg.mirror)
+            flow = mirror_rows(flow, corpus, b, rng, cfg.mirror, cfg.mirror_benign)
         if aug:
             flow = augment(flow, rng, cfg)
             if cfg.scale_aug > 0:

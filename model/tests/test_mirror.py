@@ -51,6 +51,19 @@ def test_mirror_rows_replaces_whole_sequences_and_keeps_padding():
         mirror_rows(flow.copy(), replace(corpus, flow_x_mirror=None), b, np.random.default_rng(0), 0.5)
 
 
+def test_mirror_rows_benign_only_leaves_malicious_sequences_alone():
+    cap = next(c for c in labelled_captures() if c.name == "iot23-42-1")
+    corpus = corpus_from_tables([cap], [read_capture(cap)])
+    b = np.concatenate([np.nonzero(corpus.y == 1)[0][:8], np.nonzero(corpus.y == 0)[0][:8]])
+    args = (corpus.seq_offset, corpus.seq_len, corpus.ctx, b)
+    flow, _, _ = padded_batch(corpus.flow_x, *args)
+    mirrored, _, _ = padded_batch(corpus.flow_x_mirror, *args)
+    out = mirror_rows(flow.copy(), corpus, b, np.random.default_rng(0), 1.0, benign_only=True)
+    np.testing.assert_array_equal(out[:8], flow[:8])
+    np.testing.assert_array_equal(out[8:], mirrored[8:])
+    assert (mirrored[:8] != flow[:8]).any()
+
+
 def test_compare_table_pools_counts_with_and_without_the_largest_benign_capture(tmp_path):
     manifest = json.loads((VERSIONS_DIR / "flow-1.2.0" / "manifest.json").read_text())["metrics"]
     caps = {c["capture"]: dict(c["model"]["per_sequence"]) for c in manifest["captures"]}
