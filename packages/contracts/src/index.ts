@@ -3,3 +3,4 @@ export * from './finding.ts';
 export * from './flow.ts';
 export * from './sequence.ts';
 export * from './ip-address.ts';
+export * from './sequence-reader.ts';

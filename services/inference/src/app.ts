@@ -8,13 +8,11 @@ import {
   type MessageBus,
 } from '@tidewatch/bus';
 import {
-  type AvroProjection,
-  CONTRACTS,
   type ContractCodecs,
   createCodecs,
   type Sequence,
+  SequenceReader,
   UnknownSchemaError,
-  withoutFields,
 } from '@tidewatch/contracts';
 import { Detector, ModelHost, ModelRepository, readManifest } from '@tidewatch/detector';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
@@ -60,15 +58,11 @@ export interface InferenceApp {
 }
 
 /**
- * sequences.v1 as inference reads it: flows without `attack` and `origin` (the ground truth's name
- * and where a flow came from: nothing on the scoring path reads them; `label` stays), whose bytes
- * decode skips instead of building two values per flow. Those two members are absent from the
- * decoded flows.
+ * sequences.v1 as inference reads it (SEQUENCE_SCORING_SCHEMA: flows without `attack` and `origin`,
+ * absent from the decoded flows), messages of the contract's own schema without avsc records.
+ * Synchronous for writer schemas already seen (the hot path); a new schema id asks the registry.
  */
-const SEQUENCE_READER = withoutFields(CONTRACTS.sequences.schema, 'SequenceFlow', ['attack', 'origin']);
-
-/** Synchronous for writer schemas already seen (the hot path); a new schema id asks the registry. */
-function decodeSequence(reader: AvroProjection<Sequence>, value: Buffer): Sequence | Promise<Sequence> {
+function decodeSequence(reader: SequenceReader, value: Buffer): Sequence | Promise<Sequence> {
   try {
     return reader.decode(value);
   } catch (e) {
@@ -95,7 +89,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
   let producer: BusProducer | undefined;
   let consumer: BusConsumer | undefined;
   let codecs: ContractCodecs | undefined;
-  let sequenceReader: AvroProjection<Sequence> | undefined;
+  let sequenceReader: SequenceReader | undefined;
   let pipeline: FindingPipeline | undefined;
   let grpcServer: InferenceGrpcServer | undefined;
   let httpServer: InferenceHttpServer | undefined;
@@ -235,7 +229,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         }
       }
       codecs = await createCodecs();
-      sequenceReader = codecs.sequences.project<Sequence>(SEQUENCE_READER);
+      sequenceReader = new SequenceReader(codecs.sequences);
       bus ??= new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.clientId, logger });
       await bus.ensureTopics([{ topic: config.sequencesTopic }, { topic: config.findingsTopic }]);
       producer = await bus.producer();

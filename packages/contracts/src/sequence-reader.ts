@@ -1,0 +1,265 @@
+import {
+  type AvroCodec,
+  type AvroProjection,
+  CONTRACTS,
+  schemaFingerprint,
+  WIRE_HEADER_BYTES,
+  WIRE_MAGIC,
+  withoutFields,
+} from './codec.ts';
+import type { Sequence } from './sequence.ts';
+
+/**
+ * sequences.v1 as the scoring path reads it: flows without `attack` and `origin` (the ground
+ * truth's name and where a flow came from), whose bytes are skipped instead of built. Those two
+ * members are absent from the decoded flows.
+ */
+export const SEQUENCE_SCORING_SCHEMA = withoutFields(CONTRACTS.sequences.schema, 'SequenceFlow', [
+  'attack',
+  'origin',
+]);
+
+/**
+ * The writer schema `decodeSequenceBody` is written for (sequence.avsc.json as of this file). When
+ * the contract's schema changes, its fingerprint no longer matches and every message takes the
+ * generic path until the decoder below is brought in line (a test says so).
+ */
+export const SEQUENCE_READER_WRITER_FINGERPRINT =
+  '3a0238226d0c9169dd44881a047ff2aecf1ac67bc3a6270b82c20ab44c54c9b9';
+
+/** Bytes of the smallest SequenceFlow: ten numbers, two union indexes, an empty string, one byte each. */
+const MIN_FLOW_BYTES = 13;
+
+export class SequenceDecodeError extends Error {
+  override name = 'SequenceDecodeError';
+}
+
+// Decoder state: one message at a time, synchronously (module-level, so no cursor object per message).
+let buf: Buffer = Buffer.alloc(0);
+let pos = 0;
+let end = 0;
+
+function truncated(what: string): never {
+  throw new SequenceDecodeError(`truncated sequences.v1 message: ${what} runs past byte ${end}`);
+}
+
+/**
+ * avsc's `Tap#readLong` (also its `readInt`: no range check for Avro int), bit for bit, with the
+ * bounds checked: zig-zag varint, integer arithmetic up to 28 bits, then floating point.
+ */
+function readLong(what: string): number {
+  let n = 0;
+  let k = 0;
+  let b: number;
+  let h: number;
+  do {
+    if (pos >= end) truncated(what);
+    b = buf[pos++] as number;
+    h = b & 0x80;
+    n |= (b & 0x7f) << k;
+    k += 7;
+  } while (h && k < 28);
+  if (h) {
+    let f = n;
+    let fk = 268435456;
+    do {
+      if (pos >= end) truncated(what);
+      b = buf[pos++] as number;
+      f += (b & 0x7f) * fk;
+      fk *= 128;
+    } while (b & 0x80);
+    return (f % 2 ? -(f + 1) : f) / 2;
+  }
+  return (n >> 1) ^ -(n & 1);
+}
+
+/** An Avro long as avsc's LongType reads it: outside ±(2^53 − 2) it refuses (precision loss). */
+function readSafeLong(what: string): number {
+  const n = readLong(what);
+  if (!(n >= -9007199254740990 && n <= 9007199254740990))
+    throw new SequenceDecodeError(
+      `sequences.v1 ${what} = ${n} is not a safe integer (potential precision loss)`,
+    );
+  return n;
+}
+
+function skipLong(what: string): void {
+  do if (pos >= end) truncated(what);
+  while ((buf[pos++] as number) & 0x80);
+}
+
+function stringLength(what: string): number {
+  const len = readLong(what);
+  if (len < 0) throw new SequenceDecodeError(`sequences.v1 ${what} has a negative length (${len})`);
+  if (len > end - pos) truncated(what);
+  return len;
+}
+
+function readString(what: string): string {
+  const len = stringLength(what);
+  const start = pos;
+  pos += len;
+  return buf.toString('utf8', start, pos);
+}
+
+/**
+ * The last address string decoded per slot (direct-mapped by a hash of its bytes): a conversation's
+ * endpoints recur across sequences, so most src_ip / dst_ip are the same string again instead of
+ * a new one. The bytes are compared in full, so a hit is exactly what decoding them would give.
+ */
+const INTERN_SLOTS = 1024;
+const INTERN_MAX_BYTES = 48;
+const internBytes = new Uint8Array(INTERN_SLOTS * INTERN_MAX_BYTES);
+const internLength = new Int32Array(INTERN_SLOTS).fill(-1);
+const internString: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+function readAddress(what: string): string {
+  const len = stringLength(what);
+  const start = pos;
+  pos += len;
+  if (len > INTERN_MAX_BYTES) return buf.toString('utf8', start, pos);
+  let h = 0x811c9dc5 ^ len;
+  for (let i = start; i < pos; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+  const slot = (h ^ (h >>> 16)) & (INTERN_SLOTS - 1);
+  const base = slot * INTERN_MAX_BYTES;
+  if (internLength[slot] === len) {
+    let i = 0;
+    while (i < len && internBytes[base + i] === buf[start + i]) i++;
+    if (i === len) return internString[slot] as string;
+  }
+  const s = buf.toString('utf8', start, pos);
+  for (let i = 0; i < len; i++) internBytes[base + i] = buf[start + i] as number;
+  internLength[slot] = len;
+  internString[slot] = s;
+  return s;
+}
+
+function skipString(what: string): void {
+  const len = stringLength(what); // not `pos += stringLength()`: that adds to pos as it was before the length
+  pos += len;
+}
+
+function unionIndex(what: string): number {
+  const index = readLong(what);
+  if (index !== 0 && index !== 1)
+    throw new SequenceDecodeError(`sequences.v1 ${what}: invalid union index ${index}`);
+  return index;
+}
+
+function readFlow(): Sequence['flows'][number] {
+  const flow = {
+    start_ms: readSafeLong('flow start_ms'),
+    end_ms: readSafeLong('flow end_ms'),
+    protocol: readLong('flow protocol'),
+    src_port: readLong('flow src_port'),
+    dst_port: readLong('flow dst_port'),
+    fwd_bytes: readSafeLong('flow fwd_bytes'),
+    fwd_pkts: readSafeLong('flow fwd_pkts'),
+    bwd_bytes: readSafeLong('flow bwd_bytes'),
+    bwd_pkts: readSafeLong('flow bwd_pkts'),
+    tcp_flags: readLong('flow tcp_flags'),
+    label: unionIndex('flow label') === 0 ? null : readLong('flow label'),
+  };
+  if (unionIndex('flow attack') === 1) skipString('flow attack');
+  skipString('flow origin');
+  return flow as Sequence['flows'][number];
+}
+
+function readFlows(): Sequence['flows'] {
+  let flows: Sequence['flows'] | undefined;
+  let i = 0;
+  for (;;) {
+    let n = readLong('flows block count');
+    if (n === 0) break;
+    if (n < 0) {
+      n = -n;
+      skipLong('flows block size');
+    }
+    // Each flow takes at least MIN_FLOW_BYTES: a larger count cannot be honest (and must not size an array).
+    if (n > (end - pos) / MIN_FLOW_BYTES) truncated(`a block of ${n} flows`);
+    if (!flows) flows = new Array(n);
+    for (let k = 0; k < n; k++) flows[i++] = readFlow();
+  }
+  return flows ?? [];
+}
+
+/**
+ * The Avro body of a sequences.v1 message written with the contract's schema, from `offset` to the
+ * end of `message`, as `AvroProjection<Sequence>` over SEQUENCE_SCORING_SCHEMA decodes it: the same
+ * values (avsc's varint arithmetic, its precision-loss check on longs, UTF-8 as Buffer decodes it)
+ * into plain objects with the same members in the same order. Truncated or malformed bytes and
+ * trailing data throw a SequenceDecodeError; nothing is read outside `message`.
+ */
+export function decodeSequenceBody(message: Buffer, offset: number): Sequence {
+  buf = message;
+  pos = offset;
+  end = message.length;
+  try {
+    const seq = {
+      sequence_id: readString('sequence_id'),
+      src_ip: readAddress('src_ip'),
+      dst_ip: readAddress('dst_ip'),
+      window_start_ms: readSafeLong('window_start_ms'),
+      window_end_ms: readSafeLong('window_end_ms'),
+      part: readLong('part'),
+      flows: readFlows(),
+      context: {
+        distinct_dsts: readSafeLong('context distinct_dsts'),
+        distinct_dst_ports: readSafeLong('context distinct_dst_ports'),
+        connections: readSafeLong('context connections'),
+      },
+    };
+    if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
+    return seq;
+  } finally {
+    buf = EMPTY;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Decodes sequences.v1 messages for scoring (SEQUENCE_SCORING_SCHEMA): messages written with the
+ * contract's own schema (the writer schema id in the header is the codec's) are read by
+ * `decodeSequenceBody` without avsc records; any other writer schema goes through the generic
+ * AvroProjection (schema resolution, a registry lookup on first sight). Same interface as the
+ * projection.
+ */
+export class SequenceReader {
+  readonly #projection: AvroProjection<Sequence>;
+  /** The writer schema id read by hand, or -1 when the contract's schema is not the one it was written for. */
+  readonly #fastId: number;
+
+  constructor(codec: AvroCodec<Sequence>) {
+    this.#projection = codec.project<Sequence>(SEQUENCE_SCORING_SCHEMA);
+    this.#fastId =
+      schemaFingerprint(codec.contract.schema) === SEQUENCE_READER_WRITER_FINGERPRINT ? codec.schemaId : -1;
+  }
+
+  /** True when messages of the codec's own schema id are decoded by hand. */
+  get handDecoding(): boolean {
+    return this.#fastId >= 0;
+  }
+
+  /** Synchronous for schema ids already seen; throws UnknownSchemaError otherwise. */
+  decode(message: Buffer): Sequence {
+    if (this.#isFast(message)) return decodeSequenceBody(message, WIRE_HEADER_BYTES);
+    return this.#projection.decode(message);
+  }
+
+  decodeAsync(message: Buffer): Promise<Sequence> {
+    if (this.#isFast(message)) return Promise.resolve(decodeSequenceBody(message, WIRE_HEADER_BYTES));
+    return this.#projection.decodeAsync(message);
+  }
+
+  /** The header is checked by the projection (magic byte, length) when this says no. */
+  #isFast(m: Buffer): boolean {
+    return (
+      this.#fastId >= 0 &&
+      m.length >= WIRE_HEADER_BYTES &&
+      m[0] === WIRE_MAGIC &&
+      (m[1] as number) * 0x1000000 + ((m[2] as number) << 16) + ((m[3] as number) << 8) + (m[4] as number) ===
+        this.#fastId
+    );
+  }
+}
