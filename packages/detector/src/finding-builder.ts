@@ -198,15 +198,17 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
     protocols = [only.protocol];
     label = only.label === 1 ? 1 : only.label === 0 ? 0 : null;
   } else {
-    const m = manyFlowFacts(seq);
-    first = m.first;
-    last = m.last;
-    fb = m.fb;
-    bb = m.bb;
-    fp = m.fp;
-    bp = m.bp;
-    dstPorts = m.dstPorts;
-    protocols = m.protocols;
+    flowFacts(seq);
+    first = facts.first;
+    last = facts.last;
+    fb = facts.fb;
+    bb = facts.bb;
+    fp = facts.fp;
+    bp = facts.bp;
+    dstPorts = [];
+    for (let k = 0; k < facts.ports; k++) dstPorts.push(factPorts[k] as number);
+    protocols = [];
+    for (let k = 0; k < facts.protocols; k++) protocols.push(factProtocols[k] as number);
     label = sequenceLabel(seq);
   }
   return {
@@ -239,34 +241,103 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
   };
 }
 
-/** The sequence facts of a sequence of any number of flows but one (newFinding's general case). */
-function manyFlowFacts(seq: Sequence) {
+/** flowFacts' results (one sequence at a time): times, totals, and how many of factPorts / factProtocols hold it. */
+const facts = { first: 0, last: 0, fb: 0, bb: 0, fp: 0, bp: 0, ports: 0, protocols: 0 };
+/** The top MAX_PORTS destination ports (count descending, then port ascending) and the distinct protocols ascending. */
+const factPorts = new Float64Array(MAX_PORTS);
+let factProtocols = new Float64Array(64);
+/** Scratch: every flow's port (sorted in place), then the distinct ports and their counts. */
+let sortedPorts = new Float64Array(64);
+let distinctPorts = new Float64Array(64);
+let portCounts = new Float64Array(64);
+
+/** Sorts `a[0…n)` ascending in place: insertion sort when short (no view to allocate), else the typed array sort. */
+function sortPrefix(a: Float64Array, n: number): void {
+  if (n > 64) {
+    a.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const v = a[i] as number;
+    let j = i - 1;
+    while (j >= 0 && (a[j] as number) > v) {
+      a[j + 1] = a[j] as number;
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+/**
+ * The sequence facts of a sequence of any number of flows but one (newFinding's and addQuietRow's
+ * general case) into `facts`, without a Map, a Set, their iterators and sorted entry arrays:
+ * ports and protocols are sorted in scratch typed arrays and the top ports picked by count.
+ */
+function flowFacts(seq: Sequence): void {
+  const flows = seq.flows;
+  const n = flows.length;
+  if (sortedPorts.length < n) {
+    sortedPorts = new Float64Array(2 * n);
+    distinctPorts = new Float64Array(2 * n);
+    portCounts = new Float64Array(2 * n);
+    factProtocols = new Float64Array(2 * n);
+  }
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   let fb = 0;
   let bb = 0;
   let fp = 0;
   let bp = 0;
-  const ports = new Map<number, number>();
-  const protos = new Set<number>();
-  for (const f of seq.flows) {
+  for (let k = 0; k < n; k++) {
+    const f = flows[k] as Sequence['flows'][number];
     first = Math.min(first, f.start_ms);
     last = Math.max(last, f.end_ms);
     fb += f.fwd_bytes;
     bb += f.bwd_bytes;
     fp += f.fwd_pkts;
     bp += f.bwd_pkts;
-    ports.set(f.dst_port, (ports.get(f.dst_port) ?? 0) + 1);
-    protos.add(f.protocol);
+    sortedPorts[k] = f.dst_port;
+    factProtocols[k] = f.protocol;
   }
-  if (!Number.isFinite(first)) first = seq.window_start_ms;
-  if (!Number.isFinite(last)) last = seq.window_start_ms;
-  const dstPorts = [...ports]
-    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .slice(0, MAX_PORTS)
-    .map(([p]) => p);
-  const protocols = [...protos].sort((a, b) => a - b);
-  return { first, last, fb, bb, fp, bp, dstPorts, protocols };
+  facts.first = Number.isFinite(first) ? first : seq.window_start_ms;
+  facts.last = Number.isFinite(last) ? last : seq.window_start_ms;
+  facts.fb = fb;
+  facts.bb = bb;
+  facts.fp = fp;
+  facts.bp = bp;
+  const ports = sortedPorts;
+  sortPrefix(ports, n);
+  let d = 0;
+  for (let k = 0; k < n; ) {
+    const port = ports[k] as number;
+    let e = k + 1;
+    while (e < n && ports[e] === port) e++;
+    distinctPorts[d] = port;
+    portCounts[d++] = e - k;
+    k = e;
+  }
+  // Distinct ports are ascending: the first of the highest counts left is the next one (ties by port ascending).
+  const top = Math.min(d, MAX_PORTS);
+  for (let t = 0; t < top; t++) {
+    let best = -1;
+    let bestCount = 0;
+    for (let k = 0; k < d; k++) {
+      const c = portCounts[k] as number;
+      if (c > bestCount) {
+        best = k;
+        bestCount = c;
+      }
+    }
+    factPorts[t] = distinctPorts[best] as number;
+    portCounts[best] = 0;
+  }
+  facts.ports = top;
+  const protocols = factProtocols;
+  sortPrefix(protocols, n);
+  let p = 0;
+  for (let k = 0; k < n; k++)
+    if (k === 0 || protocols[k] !== protocols[k - 1]) protocols[p++] = protocols[k] as number;
+  facts.protocols = p;
 }
 
 /**
@@ -298,61 +369,19 @@ export function addQuietRow(rows: FindingRows, seq: Sequence): number {
     rows.label[i] = only.label === 1 ? 1 : only.label === 0 ? 0 : -1;
     return i;
   }
-  // Any other number of flows: manyFlowFacts' result, in scratch typed arrays instead of a Map,
-  // a Set and the arrays it builds (the same order: count descending, then port ascending).
-  const n = flows.length;
-  if (scratchPorts.length < n) {
-    scratchPorts = new Float64Array(2 * n);
-    scratchKeys = new Float64Array(2 * n);
-    scratchProtocols = new Float64Array(2 * n);
-  }
-  let first = Number.POSITIVE_INFINITY;
-  let last = Number.NEGATIVE_INFINITY;
-  let fb = 0;
-  let bb = 0;
-  let fp = 0;
-  let bp = 0;
-  for (let k = 0; k < n; k++) {
-    const f = flows[k] as Sequence['flows'][number];
-    first = Math.min(first, f.start_ms);
-    last = Math.max(last, f.end_ms);
-    fb += f.fwd_bytes;
-    bb += f.bwd_bytes;
-    fp += f.fwd_pkts;
-    bp += f.bwd_pkts;
-    scratchPorts[k] = f.dst_port;
-    scratchProtocols[k] = f.protocol;
-  }
-  rows.firstSeen[i] = Number.isFinite(first) ? first : seq.window_start_ms;
-  rows.lastSeen[i] = Number.isFinite(last) ? last : seq.window_start_ms;
-  rows.fwdBytes[i] = fb;
-  rows.bwdBytes[i] = bb;
-  rows.fwdPkts[i] = fp;
-  rows.bwdPkts[i] = bp;
-  const ports = scratchPorts.subarray(0, n).sort();
-  // One key per distinct port: (n - count) · 2^32 + (port + 2^31), ascending = count desc, port asc.
-  let d = 0;
-  for (let k = 0; k < n; ) {
-    const port = ports[k] as number;
-    let e = k + 1;
-    while (e < n && ports[e] === port) e++;
-    scratchKeys[d++] = (n - (e - k)) * 2 ** 32 + (port + 2 ** 31);
-    k = e;
-  }
-  const keys = scratchKeys.subarray(0, d).sort();
-  for (let k = 0; k < d && k < MAX_PORTS; k++) rows.pushPort(((keys[k] as number) % 2 ** 32) - 2 ** 31);
-  const protocols = scratchProtocols.subarray(0, n).sort();
-  for (let k = 0; k < n; k++)
-    if (k === 0 || protocols[k] !== protocols[k - 1]) rows.pushProtocol(protocols[k] as number);
+  flowFacts(seq);
+  rows.firstSeen[i] = facts.first;
+  rows.lastSeen[i] = facts.last;
+  rows.fwdBytes[i] = facts.fb;
+  rows.bwdBytes[i] = facts.bb;
+  rows.fwdPkts[i] = facts.fp;
+  rows.bwdPkts[i] = facts.bp;
+  for (let k = 0; k < facts.ports; k++) rows.pushPort(factPorts[k] as number);
+  for (let k = 0; k < facts.protocols; k++) rows.pushProtocol(factProtocols[k] as number);
   const label = sequenceLabel(seq);
   rows.label[i] = label === null ? -1 : label;
   return i;
 }
-
-/** Scratch for addQuietRow (one sequence at a time). */
-let scratchPorts = new Float64Array(64);
-let scratchKeys = new Float64Array(64);
-let scratchProtocols = new Float64Array(64);
 
 const BENIGN = VERDICTS.indexOf('benign');
 const INFO = SEVERITIES.indexOf('info');
