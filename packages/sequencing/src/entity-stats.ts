@@ -213,7 +213,12 @@ export class InMemoryEntityStats implements EntityStats {
   }
 
   contextSync(key: ContextKey): EntityContext {
-    const entry = this.#initiators(key.windowStartMs, false)?.get(key.initiator);
+    return this.contextOf(key.initiator, key.windowStartMs);
+  }
+
+  /** contextSync without a key object. */
+  contextOf(initiator: string, windowStartMs: number): EntityContext {
+    const entry = this.#initiators(windowStartMs, false)?.get(initiator);
     if (!entry) return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
     return {
       distinct_dsts: typeof entry.dsts === 'string' ? 1 : entry.dsts.size,
