@@ -175,15 +175,22 @@ export class WindowStore {
     if (group === undefined || group.windowStart !== windowStart) {
       group = this.#groups.get(windowStart);
       if (group === undefined) {
+        // Sized like the group the previous flow went to (usually the window before, mostly
+        // full) plus a quarter: a busy window start's columns grow by doubling copies otherwise.
+        const like = this.#recent;
+        const rows = like === undefined ? 256 : Math.max(256, Math.ceil(like.flows.count * 1.25));
+        const windows = like === undefined ? 256 : Math.max(256, Math.ceil(like.windows * 1.25));
         group = {
           windowStart,
           windowEnd: windowStart + this.windowMs,
-          flows: new FlowColumns(256),
-          win: new Int32Array(256 * WIN),
+          flows: new FlowColumns(rows),
+          win: new Int32Array(windows * WIN),
           windows: 0,
-          addr: Buffer.allocUnsafe(4096),
+          addr: Buffer.allocUnsafe(
+            like === undefined ? 4096 : Math.max(4096, Math.ceil(like.addrLength * 1.25)),
+          ),
           addrLength: 0,
-          table: new Int32Array(512),
+          table: new Int32Array(2 ** Math.ceil(Math.log2(2 * windows))),
           minOffset: offset,
           minMaxSeenBefore: maxSeenBefore,
           sealed: false,
