@@ -148,8 +148,10 @@ export function round6(x: number): number {
 
 /** Ground truth of a sequence from its flows: 1 if any flow is malicious, 0 if all benign, else null. */
 export function sequenceLabel(seq: Sequence): number | null {
-  let allKnown = seq.flows.length > 0;
-  for (const f of seq.flows) {
+  const flows = seq.flows;
+  let allKnown = flows.length > 0;
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows[i] as Sequence['flows'][number];
     if (f.label === 1) return 1;
     if (f.label !== 0) allKnown = false;
   }

@@ -29,6 +29,7 @@ import type { InferenceConfig } from './config.ts';
 import { FindingPipeline } from './finding-pipeline.ts';
 import { InferenceGrpcServer, modelInfo } from './grpc-server.ts';
 import { InferenceHttpServer } from './http-server.ts';
+import { latestById } from './latest-by-id.ts';
 import { createInferenceMetrics, type InferenceMetrics } from './metrics.ts';
 
 export interface InferenceDeps {
@@ -138,8 +139,10 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
 
   async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
     if (!codecs || !pipeline || !sequenceReader) throw new Error('inference is not started');
-    const byId = new Map<string, Sequence>();
-    for (const m of messages) {
+    const seqs: Sequence[] = [];
+    // An index loop: across the `await` below, a for-of iterator would be allocated with its results.
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as BusMessage;
       let seq: Sequence;
       try {
         const decoded = decodeSequence(sequenceReader, m.value);
@@ -155,10 +158,9 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         await ctx.deadLetter(m, e);
         continue;
       }
-      // A replay inside one batch: the later message wins, the point is written once.
-      byId.set(seq.sequence_id, seq);
+      seqs.push(seq);
     }
-    await pipeline.process([...byId.values()]);
+    await pipeline.process(latestById(seqs));
   }
 
   async function applyRetention(): Promise<void> {

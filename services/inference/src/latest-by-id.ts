@@ -1,0 +1,40 @@
+import type { Sequence } from '@tidewatch/contracts';
+
+/** Open-addressing table of indexes + 1 into the output (0 = empty), reused from batch to batch. */
+let slots = new Int32Array(4096);
+
+/**
+ * `seqs` with each sequence id once: at the position of its first occurrence, holding the last
+ * occurrence (a replay inside one consumer batch: the later message wins, the point is written
+ * once). What a Map keyed by id and spread from its values gave, without the Map's growing tables
+ * and its iterator per batch.
+ */
+export function latestById(seqs: readonly Sequence[]): Sequence[] {
+  const out: Sequence[] = [];
+  let size = slots.length;
+  while (size < 2 * seqs.length) size *= 2;
+  if (size !== slots.length) slots = new Int32Array(size);
+  else slots.fill(0);
+  const mask = size - 1;
+  for (let i = 0; i < seqs.length; i++) {
+    const seq = seqs[i] as Sequence;
+    const id = seq.sequence_id;
+    let h = 0x811c9dc5;
+    for (let c = 0; c < id.length; c++) h = Math.imul(h ^ id.charCodeAt(c), 0x01000193);
+    let at = (h ^ (h >>> 15)) & mask;
+    for (;;) {
+      const j = slots[at] as number;
+      if (j === 0) {
+        out.push(seq);
+        slots[at] = out.length;
+        break;
+      }
+      if ((out[j - 1] as Sequence).sequence_id === id) {
+        out[j - 1] = seq;
+        break;
+      }
+      at = (at + 1) & mask;
+    }
+  }
+  return out;
+}
