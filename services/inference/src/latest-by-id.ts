@@ -19,8 +19,11 @@ export function latestById(seqs: readonly Sequence[]): Sequence[] {
   for (let i = 0; i < seqs.length; i++) {
     const seq = seqs[i] as Sequence;
     const id = seq.sequence_id;
-    let h = 0x811c9dc5;
-    for (let c = 0; c < id.length; c++) h = Math.imul(h ^ id.charCodeAt(c), 0x01000193);
+    // The last (at most) 12 characters and the length: the random tail of a UUID, the counter of
+    // a serial id. Equal ids hash alike whatever is left out; other ids only cost a probe.
+    let h = 0x811c9dc5 ^ id.length;
+    for (let c = Math.max(0, id.length - 12); c < id.length; c++)
+      h = Math.imul(h ^ id.charCodeAt(c), 0x01000193);
     let at = (h ^ (h >>> 15)) & mask;
     for (;;) {
       const j = slots[at] as number;
