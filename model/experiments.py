@@ -125,8 +125,10 @@ def cmd_run(args) -> int:
     return 0
 
 
-def materialize(bundle_path: Path, rule: str, version: str, selection_note: str | None = None) -> Path:
-    return write_bundle(torch.load(bundle_path, map_location="cpu", weights_only=False), rule, version, selection_note)
+def materialize(bundle_path: Path, rule: str, version: str, selection_note: str | None = None,
+                device: str | None = None) -> Path:
+    return write_bundle(torch.load(bundle_path, map_location="cpu", weights_only=False), rule, version, selection_note,
+                        device=device)
 
 
 def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | None = None, corpus: Corpus | None = None,
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--rule", required=True, choices=THRESHOLD_RULES)
     m.add_argument("--version", required=True)
     m.add_argument("--selection-note")
+    m.add_argument("--device", choices=("cpu", "cuda"), help="where the bundle was trained (recorded in the manifest)")
     args = ap.parse_args(argv)
     if args.cmd == "run":
         return cmd_run(args)
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "bench-export":
         bench_export(Path(args.final), args.version)
         return 0
-    print(materialize(Path(args.bundle), args.rule, args.version, args.selection_note))
+    print(materialize(Path(args.bundle), args.rule, args.version, args.selection_note, args.device))
     return 0
 
 
