@@ -247,8 +247,8 @@ export class SequenceReader {
     return this.#projection.decode(message);
   }
 
-  decodeAsync(message: Buffer): Promise<Sequence> {
-    if (this.#isFast(message)) return Promise.resolve(decodeSequenceBody(message, WIRE_HEADER_BYTES));
+  async decodeAsync(message: Buffer): Promise<Sequence> {
+    if (this.#isFast(message)) return decodeSequenceBody(message, WIRE_HEADER_BYTES);
     return this.#projection.decodeAsync(message);
   }
 

@@ -332,6 +332,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
       Buffer.alloc(30),
     ]);
     assert.throws(() => reader.decode(manyFlows), /a block of 1000000000000 flows runs past/);
+    await assert.rejects(reader.decodeAsync(manyFlows), /a block of 1000000000000 flows runs past/);
   });
 
   it('leaves other writer schemas to avsc schema resolution (registry lookup on first sight)', async () => {
