@@ -33,6 +33,12 @@ export interface EntityStats {
    */
   applySealed?(windows: readonly OpenWindow[]): Promise<void>;
   contexts(keys: ContextKey[]): Promise<EntityContext[]>;
+  /**
+   * The context of each window, the same as contexts() of the windows' distinct (initiator,
+   * window start) keys, for a store that can group and dedupe the windows itself (one pass, not
+   * an index of keys and then a grouping of the keys). Windows may share a context object.
+   */
+  windowContexts?(windows: readonly OpenWindow[]): Promise<EntityContext[]>;
 }
 
 export function windowContribution(window: OpenWindow): WindowContribution {

@@ -6,7 +6,13 @@ import {
   type MessageBus,
   RetriableError,
 } from '@tidewatch/bus';
-import { type ContractCodecs, conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import {
+  type ContractCodecs,
+  conversationKey,
+  createCodecs,
+  type EntityContext,
+  type FlowRecord,
+} from '@tidewatch/contracts';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
   type ContextKey,
@@ -277,6 +283,11 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       // (building it cost about twice the lookups themselves).
       for (const w of windows) {
         encodeWindow(w, stats.contextOf(w.src_ip, w.window_start_ms), config.spec, encoder, out);
+      }
+    } else if (stats.windowContexts) {
+      const contexts = await stats.windowContexts(windows);
+      for (let i = 0; i < windows.length; i++) {
+        encodeWindow(windows[i] as OpenWindow, contexts[i] as EntityContext, config.spec, encoder, out);
       }
     } else await encodeWithContexts(windows, stats, encoder, out);
     await producer.send(config.sequencesTopic, out);

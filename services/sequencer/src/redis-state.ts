@@ -1,5 +1,11 @@
 import type { EntityContext } from '@tidewatch/contracts';
-import type { ContextKey, EntityStats, PartitionCheckpoint, WindowContribution } from '@tidewatch/sequencing';
+import type {
+  ContextKey,
+  EntityStats,
+  OpenWindow,
+  PartitionCheckpoint,
+  WindowContribution,
+} from '@tidewatch/sequencing';
 import { Redis } from 'ioredis';
 import { decodeCheckpoint, encodeCheckpoint, type SequencerCoordination } from './coordination.ts';
 
@@ -351,6 +357,67 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
         calls.push(commands.twApplyWindows(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), windows));
       }
       await Promise.all(calls);
+    });
+  }
+
+  /**
+   * contexts() of the windows' distinct (initiator, window start) keys, each window given its
+   * initiator's: grouped by slot hash and deduped within it in one pass (the same script
+   * argument as contexts() of the keys in order of first appearance).
+   */
+  async windowContexts(windows: readonly OpenWindow[]): Promise<EntityContext[]> {
+    if (windows.length === 0) return [];
+    const commands = this.redis as unknown as ScriptCommands;
+    return this.#timer('contexts', async () => {
+      const calls: Promise<number[]>[] = [];
+      /** Per window, the index of its initiator's triple in the results. */
+      const tripleOf = new Int32Array(windows.length);
+      let unique = 0;
+      let flat: (string | number)[] = [];
+      const indexes = windows.map((_, i) => i);
+      const slots = bySlot(
+        indexes,
+        (i) => (windows[i] as OpenWindow).window_start_ms,
+        (i) => (windows[i] as OpenWindow).src_ip,
+      );
+      for (const [ws, shards] of slots) {
+        for (let shard = 0; shard < shards.length; shard++) {
+          const list = shards[shard];
+          if (!list) continue;
+          const head = flat.length;
+          flat.push(ws, shard, 0);
+          const seen = new Map<string, number>();
+          for (const i of list) {
+            const initiator = (windows[i] as OpenWindow).src_ip;
+            let triple = seen.get(initiator);
+            if (triple === undefined) {
+              triple = unique++;
+              seen.set(initiator, triple);
+              flat.push(initiator);
+            }
+            tripleOf[i] = triple;
+          }
+          flat[head + 2] = seen.size;
+          if (flat.length >= WINDOWS_PER_CALL) {
+            calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
+            flat = [];
+          }
+        }
+      }
+      if (flat.length > 0)
+        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
+      const results = (await Promise.all(calls)).flat();
+      const distinct: EntityContext[] = new Array(unique);
+      for (let t = 0; t < unique; t++) {
+        distinct[t] = {
+          distinct_dsts: Number(results[3 * t] ?? 0),
+          distinct_dst_ports: Number(results[3 * t + 1] ?? 0),
+          connections: Number(results[3 * t + 2] ?? 0),
+        };
+      }
+      const contexts: EntityContext[] = new Array(windows.length);
+      for (let i = 0; i < windows.length; i++) contexts[i] = distinct[tripleOf[i] as number] as EntityContext;
+      return contexts;
     });
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { InMemoryEntityStats, type WindowContribution } from '@tidewatch/sequencing';
+import { InMemoryEntityStats, OpenWindow, type WindowContribution } from '@tidewatch/sequencing';
 import { needsServices, serviceEndpoints, uniqueName } from '@tidewatch/testing';
 import { Redis } from 'ioredis';
 import { EXACT_DISTINCT_LIMIT, initiatorShard, RedisSequencerState } from '../src/redis-state.ts';
@@ -95,6 +95,50 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
       });
     }
   }
+
+  it('windowContexts gives each window its initiator-window context, as contexts() of the keys does', async () => {
+    const s = state();
+    const contributions = traffic();
+    // Enough windows (and repeated initiators) to span several script calls.
+    for (let k = 0; k < 2500; k++) {
+      const i = k % 700;
+      contributions.push(
+        window(`10.1.${i >> 8}.${i & 255}`, `172.16.${k % 7}.${k % 250}`, WS + (k % 2) * 300_000, [k % 9], 1),
+      );
+    }
+    await s.applyWindows(contributions);
+    const exact = new InMemoryEntityStats();
+    exact.applySync(contributions);
+    const windows = contributions.map((c) =>
+      OpenWindow.of(c.initiator, c.responder, c.windowStartMs, c.windowStartMs + 300_000, [
+        {
+          start_ms: c.windowStartMs,
+          end_ms: c.windowStartMs + 1,
+          protocol: 6,
+          src_port: 40_000,
+          dst_port: c.dstPorts[0] as number,
+          fwd_bytes: c.fwdBytes,
+          fwd_pkts: c.fwdPkts,
+          bwd_bytes: c.bwdBytes,
+          bwd_pkts: c.bwdPkts,
+          tcp_flags: 0,
+          label: null,
+          attack: null,
+          origin: 'test',
+        },
+      ]),
+    );
+    windows.push(OpenWindow.of('10.250.0.1', '10.250.0.2', WS, WS + 300_000, windows[0]?.flows() ?? []));
+    const expected = windows.map((w) => exact.contextOf(w.src_ip, w.window_start_ms));
+    assert.equal(expected.at(-1)?.connections, 0, 'an initiator without statistics reads zeros');
+    const got = await s.windowContexts(windows);
+    assert.deepEqual(got, expected);
+    assert.deepEqual(
+      got,
+      await s.contexts(windows.map((w) => ({ initiator: w.src_ip, windowStartMs: w.window_start_ms }))),
+    );
+    assert.deepEqual(await s.windowContexts([]), []);
+  });
 
   it('applies each conversation-window once: the same window twice in one call counts once', async () => {
     const s = state();
