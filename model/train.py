@@ -33,7 +33,7 @@ from .export import set_default, write_version
 from .loco import assemble, plan, run_tasks
 from .training import RECIPES, choose_threshold, predict, train
 
-DEFAULT_RECIPE = "evidence"  # flow-1.2.0 (features.v1); flow-1.3.0 is "evidence-v2" (features.v2, not DEFAULT: model/README.md)
+DEFAULT_RECIPE = "evidence-mirror-benign"  # flow-1.4.0 (features.v1); flow-1.2.0 is "evidence", flow-1.3.0 "evidence-v2" (model/README.md)
 
 
 def training_data_list(corpus) -> list[dict]:
