@@ -62,6 +62,15 @@ def mirror_arrays(t: dict, seqs: Sequences) -> np.ndarray:
     )
 
 
+SCAN_TACTICS = ("TA0043", "TA0007")  # Reconnaissance, Discovery
+
+
+def scan_sequences(corpus: Corpus) -> np.ndarray:
+    """Malicious sequences whose flows carry a Reconnaissance or Discovery tactic (the scans), corpus order."""
+    cols = [TACTICS.index(t) for t in SCAN_TACTICS]
+    return (corpus.y == 1) & (corpus.tactics[:, cols].max(1) > 0)
+
+
 def for_spec(corpus: Corpus, spec: str) -> Corpus:
     """The corpus with `ctx` laid out as `spec` says (features.v2 appends the responder scope columns)."""
     context_width(spec)

@@ -14,14 +14,15 @@ that fold's threshold. Nothing is trained or tuned.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .corpus import Corpus, corpus_from_tables, for_spec
-from .data import TACTICS, Capture, labelled_captures, read_capture
+from .corpus import SCAN_TACTICS, Corpus, corpus_from_tables, for_spec, scan_sequences
+from .data import Capture, labelled_captures, read_capture
 from .diagnose import version_spec
 from .loco import corpus_folds
 from .onnx_scorer import score_corpus, session
@@ -29,15 +30,8 @@ from .sequencing import build_sequences
 from .spec_paths import VERSIONS_DIR
 
 SPOOF_PORTS = (53, 80, 123, 88)  # `nmap -g` values scanners use: DNS, HTTP, NTP, Kerberos
-SCAN_TACTICS = ("TA0043", "TA0007")  # Reconnaissance, Discovery
 SPOOFED_PROTOCOLS = (6, 17)  # a source port exists only for TCP / UDP
 VERSIONS = ("flow-1.2.0", "flow-1.3.0", "flow-1.4.0")
-
-
-def scan_sequences(corpus: Corpus) -> np.ndarray:
-    """Malicious sequences whose flows carry a Reconnaissance or Discovery tactic (the scans), corpus order."""
-    cols = [TACTICS.index(t) for t in SCAN_TACTICS]
-    return (corpus.y == 1) & (corpus.tactics[:, cols].max(1) > 0)
 
 
 def spoof_table(t: dict, rows: np.ndarray, port: int) -> dict:
@@ -70,8 +64,47 @@ def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) 
     return orig, scan, out
 
 
+def is_bundle(name: str) -> bool:
+    return name.endswith(".pt")
+
+
+@functools.lru_cache(maxsize=2)
+def _bundle(path: str) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def bundle_fold_scores(path: str, corpus: Corpus, idx: np.ndarray, rule: str = "inner_fpr") -> tuple[np.ndarray, np.ndarray]:
+    """fold_scores for a run bundle (`model.experiments run`'s DIR/<recipe>.pt, PyTorch on the CPU): each sequence
+    scored by the fold model that never saw its network, at that fold's `rule` threshold."""
+    import torch
+
+    from .net import FlowSequenceEncoder
+    from .training import TrainConfig, predict
+
+    bundle = _bundle(path)
+    corpus = for_spec(corpus, TrainConfig(**bundle["config"]).feature_spec)
+    names = corpus_folds(corpus)[idx]
+    score, thr = np.full(idx.shape[0], np.nan, np.float32), np.full(idx.shape[0], np.nan, np.float32)
+    for fold in sorted(set(names)):
+        f = bundle["folds"].get(fold)
+        if f is None or rule not in f["thresholds"]:
+            raise ValueError(f"{path}: no fold model with a {rule!r} threshold for {fold}")
+        m = FlowSequenceEncoder(**f["config"])
+        m.load_state_dict(f["state"])
+        pos = np.nonzero(names == fold)[0]
+        with torch.no_grad():
+            score[pos] = predict(m.eval(), corpus, idx[pos])["score"].reshape(-1)
+        thr[pos] = f["thresholds"][rule]
+    return score, thr
+
+
 def fold_scores(version: str, corpus: Corpus, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Score and threshold of sequences idx, each from the fold model that never saw its network."""
+    """Score and threshold of sequences idx, each from the fold model that never saw its network (a committed
+    version's ONNX fold models, or a run bundle DIR/<recipe>.pt at its inner_fpr thresholds)."""
+    if is_bundle(version):
+        return bundle_fold_scores(version, corpus, idx)
     vdir = VERSIONS_DIR / version
     corpus = for_spec(corpus, version_spec(version))
     folds = json.loads((vdir / "loco" / "folds.json").read_text())
@@ -115,7 +148,8 @@ def report(versions=VERSIONS, ports=SPOOF_PORTS, log=print) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="model.diagnose_spoof")
-    ap.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated versions with loco/ fold models")
+    ap.add_argument("--versions", default=",".join(VERSIONS),
+                    help="comma-separated versions with loco/ fold models, or run bundles DIR/<recipe>.pt (inner_fpr)")
     ap.add_argument("--ports", default=",".join(map(str, SPOOF_PORTS)), help="spoofed source ports, comma-separated")
     ap.add_argument("--out", help="write the markdown table here (default: stdout)")
     args = ap.parse_args(argv)
@@ -125,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--ports must be comma-separated integers, got {args.ports!r}")
     versions = [v for v in args.versions.split(",") if v]
     for v in versions:
-        if not (VERSIONS_DIR / v / "loco" / "folds.json").exists():
+        if is_bundle(v):
+            if not Path(v).is_file():
+                ap.error(f"--versions: run bundle {v} does not exist")
+        elif not (VERSIONS_DIR / v / "loco" / "folds.json").exists():
             ap.error(f"--versions: {v} has no {VERSIONS_DIR / v / 'loco' / 'folds.json'}")
     text = report(versions, ports, log=lambda s: print(s, file=sys.stderr))
     if args.out:

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .corpus import Corpus, for_spec, length_batches, padded_batch
+from .corpus import Corpus, for_spec, length_batches, padded_batch, scan_sequences
 from .data import TACTICS
-from .features import ADDRESS_SCOPES, C, FLAG_OFFSET, FLAGS_PRESENT, PROTO_OFFSET
+from .features import ADDRESS_SCOPES, C, FLAG_OFFSET, FLAGS_PRESENT, FLOW_FEATURE_NAMES, PROTO_OFFSET
 from .net import FlowSequenceEncoder
 
 MIN_TACTIC_SEQUENCES = 10
@@ -46,6 +46,7 @@ class TrainConfig:
     scope_swap: float = 0.0         # features.v2: swap a sequence's private <-> public responder scope with this probability
     mirror: float = 0.0             # show a sequence from its responder's side (Corpus.flow_x_mirror) with this probability
     mirror_benign: bool = False     # mirror only sequences labelled benign
+    spoof_scan: float = 0.0         # show a scan sequence with its TCP/UDP source ports spoofed to a well-known port
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +71,10 @@ RECIPES: dict[str, TrainConfig] = {
     # responder's RST / FIN with no payload from a well-known port to a client port, which is also how every closed benign
     # connection's tail looks; evidence-mirror learned "server->client, no payload => malicious" from the mirrored scans.
     "evidence-mirror-benign": TrainConfig(**EVIDENCE, mirror=0.25, mirror_benign=True),
+    # Third variant, exploratory (issue #5, from model.diagnose_spoof's counterfactual on the held-out scans): benign
+    # mirroring plus its malicious counterpart, a scan (Reconnaissance / Discovery) sent from a well-known source port
+    # (`nmap -g 53`), so that `src_port_well_known` stops meaning "benign" (17,362 benign vs 8 malicious sequences).
+    "evidence-mirror-benign-spoof": TrainConfig(**EVIDENCE, mirror=0.25, mirror_benign=True, spoof_scan=0.25),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -122,6 +127,25 @@ def mirror_rows(flow: np.ndarray, corpus: Corpus, b: np.ndarray, rng: np.random.
         m, _, _ = padded_batch(corpus.flow_x_mirror, corpus.seq_offset, corpus.seq_len, corpus.ctx, b[sel])
         rows = np.nonzero(sel)[0]
         flow[rows, : m.shape[1]] = m
+    return flow
+
+
+_WELL_KNOWN_SRC = FLOW_FEATURE_NAMES.index("src_port_well_known")
+
+
+def spoof_rows(flow: np.ndarray, scan: np.ndarray, b: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """With probability p per scan sequence (`scan`: bool per corpus sequence), its flows as if every TCP/UDP probe
+    had been sent from a well-known source port (`nmap -g 53`; labels kept). Which well-known port is immaterial to
+    features.v1: of the source port only `src_port_well_known` is a feature, the port class follows the responder
+    port and the entity context counts responders, not source ports. Flow order stays as recorded (a sequencer would
+    only re-order flows of one start millisecond, see model.diagnose_spoof), so flow labels stay aligned. Call it
+    before `augment`: protocol dropout hides TCP/UDP afterwards, as at inference."""
+    sel = scan[b] & (rng.random(b.shape[0]) < p)
+    if sel.any():
+        rows = flow[sel]
+        tcp_udp = (rows[:, :, PROTO_OFFSET] + rows[:, :, PROTO_OFFSET + 1]) > 0
+        rows[:, :, _WELL_KNOWN_SRC] = np.where(tcp_udp, 1.0, rows[:, :, _WELL_KNOWN_SRC])
+        flow[sel] = rows
     return flow
 
 
@@ -193,10 +217,14 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
     history = {"pretrain_loss": [], "loss": []}
     t0 = time.time()
 
+    scan = scan_sequences(corpus) if cfg.spoof_scan > 0 else None
+
     def tensors(b: np.ndarray, aug: bool):
         flow, mask, ctx = padded_batch(corpus.flow_x, corpus.seq_offset, corpus.seq_len, corpus.ctx, b)
         if aug and cfg.mirror > 0:
             flow = mirror_rows(flow, corpus, b, rng, cfg.mirror, cfg.mirror_benign)
+        if aug and scan is not None:
+            flow = spoof_rows(flow, scan, b, rng, cfg.spoof_scan)
         if aug:
             flow = augment(flow, rng, cfg)
             if cfg.scale_aug > 0:
