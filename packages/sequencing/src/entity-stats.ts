@@ -86,6 +86,56 @@ export function windowContribution(window: OpenWindow): WindowContribution {
 }
 
 /**
+ * Appends what windowContribution(window) holds after its initiator and window start, flat:
+ * responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports (distinct,
+ * ascending). For a script argument built straight from sealed windows (no contribution object,
+ * no port array per window).
+ */
+export function appendContribution(out: (string | number)[], window: OpenWindow): void {
+  const c = window.columns;
+  const num = c.num;
+  let row = window.firstRow;
+  if (window.flowCount === 1) {
+    const o = row * NUM;
+    out.push(
+      window.dst_ip,
+      1,
+      small(num[o + F_FWD_BYTES] as number),
+      small(num[o + F_BWD_BYTES] as number),
+      small(num[o + F_FWD_PKTS] as number),
+      small(num[o + F_BWD_PKTS] as number),
+      1,
+      small(num[o + F_DST_PORT] as number),
+    );
+    return;
+  }
+  let fwdBytes = 0;
+  let bwdBytes = 0;
+  let fwdPkts = 0;
+  let bwdPkts = 0;
+  const ports: number[] = [];
+  for (; row >= 0; row = c.next(row)) {
+    const o = row * NUM;
+    fwdBytes += num[o + F_FWD_BYTES] as number;
+    bwdBytes += num[o + F_BWD_BYTES] as number;
+    fwdPkts += num[o + F_FWD_PKTS] as number;
+    bwdPkts += num[o + F_BWD_PKTS] as number;
+    ports.push(small(num[o + F_DST_PORT] as number));
+  }
+  const distinct = distinctPorts(ports);
+  out.push(
+    window.dst_ip,
+    window.flowCount,
+    small(fwdBytes),
+    small(bwdBytes),
+    small(fwdPkts),
+    small(bwdPkts),
+    distinct.length,
+  );
+  for (let i = 0; i < distinct.length; i++) out.push(distinct[i] as number);
+}
+
+/**
  * The same number, as a small integer when it is one: a value read from a Float64Array is a
  * double, and objects built from doubles box each field (a heap number per field).
  */

@@ -10,6 +10,7 @@ export {
   UNIDIRECTIONAL_FORMATS,
 } from './conversation-flow.ts';
 export {
+  appendContribution,
   type ContextKey,
   type EntityStats,
   InMemoryEntityStats,

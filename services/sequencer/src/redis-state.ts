@@ -1,10 +1,11 @@
 import type { EntityContext } from '@tidewatch/contracts';
-import type {
-  ContextKey,
-  EntityStats,
-  OpenWindow,
-  PartitionCheckpoint,
-  WindowContribution,
+import {
+  appendContribution,
+  type ContextKey,
+  type EntityStats,
+  type OpenWindow,
+  type PartitionCheckpoint,
+  type WindowContribution,
 } from '@tidewatch/sequencing';
 import { Redis } from 'ioredis';
 import { decodeCheckpoint, encodeCheckpoint, type SequencerCoordination } from './coordination.ts';
@@ -289,6 +290,59 @@ export function applyArgument(contributions: WindowContribution[]): string {
   return JSON.stringify(out);
 }
 
+/**
+ * applyArgument(windows.slice(from, to).map(windowContribution)), the same text, built from the
+ * sealed windows: no contribution objects, and the grouping by slot hash a counting sort of
+ * window indexes (window starts in order of first appearance, then shard) instead of arrays per
+ * slot built through callbacks.
+ */
+export function sealedApplyArgument(windows: readonly OpenWindow[], from: number, to: number): string {
+  const n = to - from;
+  const starts: number[] = [];
+  /** Per window, (index of its window start in `starts`) * SLOT_SHARDS + shard. */
+  const slotOf = new Int32Array(n);
+  let recentStart = Number.NaN;
+  let recentIndex = -1;
+  for (let k = 0; k < n; k++) {
+    const w = windows[from + k] as OpenWindow;
+    const ws = w.window_start_ms;
+    if (ws !== recentStart) {
+      recentIndex = starts.indexOf(ws);
+      if (recentIndex < 0) recentIndex = starts.push(ws) - 1;
+      recentStart = ws;
+    }
+    slotOf[k] = recentIndex * SLOT_SHARDS + initiatorShard(w.src_ip);
+  }
+  const slots = starts.length * SLOT_SHARDS;
+  const first = new Int32Array(slots + 1);
+  for (let k = 0; k < n; k++) {
+    const s = (slotOf[k] as number) + 1;
+    first[s] = (first[s] as number) + 1;
+  }
+  for (let s = 0; s < slots; s++) first[s + 1] = (first[s + 1] as number) + (first[s] as number);
+  const order = new Int32Array(n);
+  const fill = first.slice(0, slots);
+  for (let k = 0; k < n; k++) {
+    const s = slotOf[k] as number;
+    const at = fill[s] as number;
+    order[at] = from + k;
+    fill[s] = at + 1;
+  }
+  const out: (string | number)[] = [];
+  for (let s = 0; s < slots; s++) {
+    const lo = first[s] as number;
+    const hi = first[s + 1] as number;
+    if (lo === hi) continue;
+    out.push(starts[(s / SLOT_SHARDS) | 0] as number, s % SLOT_SHARDS, hi - lo);
+    for (let q = lo; q < hi; q++) {
+      const w = windows[order[q] as number] as OpenWindow;
+      out.push(w.src_ip, 1);
+      appendContribution(out, w);
+    }
+  }
+  return JSON.stringify(out);
+}
+
 /** A pair bucket's counters as stored (for the forensic views and tests). */
 export interface PairCounters {
   connections: number;
@@ -355,6 +409,26 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
         const windows = applyArgument(contributions.slice(from, from + WINDOWS_PER_CALL));
         // Sent back to back: one round trip for all of them.
         calls.push(commands.twApplyWindows(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), windows));
+      }
+      await Promise.all(calls);
+    });
+  }
+
+  /** applyWindows(windows.map(windowContribution)), the script argument built from the windows. */
+  async applySealed(windows: readonly OpenWindow[]): Promise<void> {
+    if (windows.length === 0) return;
+    const { keyPrefix, ttlSeconds, pairBucketMs } = this.settings;
+    const commands = this.redis as unknown as ScriptCommands;
+    await this.#timer('apply_windows', async () => {
+      const calls: Promise<number>[] = [];
+      for (let from = 0; from < windows.length; from += WINDOWS_PER_CALL) {
+        const argument = sealedApplyArgument(
+          windows,
+          from,
+          Math.min(from + WINDOWS_PER_CALL, windows.length),
+        );
+        // Sent back to back: one round trip for all of them.
+        calls.push(commands.twApplyWindows(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), argument));
       }
       await Promise.all(calls);
     });

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { SequenceFlow } from '@tidewatch/contracts';
+import { OpenWindow, windowContribution } from '@tidewatch/sequencing';
+import { needsServices, serviceEndpoints, uniqueName } from '@tidewatch/testing';
+import { Redis } from 'ioredis';
+import {
+  applyArgument,
+  EXACT_DISTINCT_LIMIT,
+  RedisSequencerState,
+  sealedApplyArgument,
+} from '../src/redis-state.ts';
+
+const WS = 1_700_000_100_000 - (1_700_000_100_000 % 300_000);
+const BUCKET_MS = 3_600_000;
+
+/** Deterministic pseudo-random integers (mulberry32). */
+function rng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) % n) as number;
+  };
+}
+
+/**
+ * Sealed windows over three window starts (interleaved), one to 24 flows each (the port insertion
+ * sort and the set path), repeated ports, byte counts past 2^31, IPv4 and IPv6, and a few scanners
+ * whose responders and ports pass EXACT_DISTINCT_LIMIT (the HyperLogLog path).
+ */
+function sealedWindows(count: number, seed: number): OpenWindow[] {
+  const r = rng(seed);
+  const out: OpenWindow[] = [];
+  for (let k = 0; k < count; k++) {
+    const ws = WS + r(3) * 300_000;
+    const scanner = k % 7 === 0;
+    const i = scanner ? r(3) : r(400);
+    const initiator = i % 3 === 0 ? `fd00::${i.toString(16)}` : `10.${i >> 8}.0.${i & 255}`;
+    const responder = scanner ? `172.30.${k >> 8}.${k & 255}` : `192.168.${r(4)}.${r(30)}`;
+    const n = scanner || r(5) === 0 ? 1 + r(24) : 1;
+    const flows: SequenceFlow[] = [];
+    for (let f = 0; f < n; f++) {
+      flows.push({
+        start_ms: ws + f,
+        end_ms: ws + f + 1,
+        protocol: 6,
+        src_port: 40_000 + f,
+        dst_port: scanner ? 1 + r(5000) : ([22, 80, 443, 8080, 53][r(5)] as number),
+        fwd_bytes: r(3) === 0 ? 3_000_000_000 + r(1000) : r(100_000),
+        fwd_pkts: 1 + r(50),
+        bwd_bytes: r(1_000_000),
+        bwd_pkts: r(60),
+        tcp_flags: 0,
+        label: null,
+        attack: null,
+        origin: 'test',
+      });
+    }
+    out.push(OpenWindow.of(initiator, responder, ws, ws + 300_000, flows));
+  }
+  return out;
+}
+
+describe('Redis applySealed: the same script argument and Redis state as applyWindows of the contributions', () => {
+  it('builds the text applyArgument builds from the contributions, byte for byte', () => {
+    const windows = sealedWindows(5000, 7);
+    for (const [from, to] of [
+      [0, 1000],
+      [1000, 2000],
+      [0, 5000],
+      [4990, 5000],
+      [17, 18],
+    ] as const) {
+      assert.equal(
+        sealedApplyArgument(windows, from, to),
+        applyArgument(windows.slice(from, to).map(windowContribution)),
+        `windows ${from}..${to}`,
+      );
+    }
+  });
+
+  describe('on the real Redis', needsServices(), () => {
+    let redis: Redis;
+    before(() => {
+      redis = new Redis(serviceEndpoints()?.redisUrl as string);
+    });
+    after(async () => {
+      await redis?.quit();
+    });
+
+    /** Every key under the prefix (prefix cut off) with its value (hashes as sorted field lists) and whether it expires. */
+    async function dump(prefix: string): Promise<Map<string, unknown>> {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      const out = new Map<string, unknown>();
+      for (const key of keys.sort()) {
+        const type = await redis.type(key);
+        const ttl = await redis.ttl(key);
+        const value =
+          type === 'hash'
+            ? Object.entries(await redis.hgetall(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            : (await redis.getBuffer(key))?.toString('base64');
+        out.set(key.slice(prefix.length), { type, expires: ttl > 0, value });
+      }
+      return out;
+    }
+
+    it('leaves identical hashes, HyperLogLogs and contexts, replays included', async () => {
+      const settings = (keyPrefix: string) => ({ keyPrefix, ttlSeconds: 600, pairBucketMs: BUCKET_MS });
+      const oldPrefix = uniqueName('sealed-old');
+      const newPrefix = uniqueName('sealed-new');
+      const viaContributions = new RedisSequencerState(redis, settings(oldPrefix));
+      const viaSealed = new RedisSequencerState(redis, settings(newPrefix));
+      const windows = sealedWindows(3500, 11);
+      // Two batches overlapping by 300 windows (a replay after a restart), then everything again.
+      const batches = [windows.slice(0, 2000), windows.slice(1700), windows];
+      for (const batch of batches) {
+        await viaContributions.applyWindows(batch.map(windowContribution));
+        await viaSealed.applySealed(batch);
+      }
+      const before = await dump(oldPrefix);
+      const afterSealed = await dump(newPrefix);
+      assert.ok(
+        [...before.keys()].some((k) => k.startsWith(':dsts:')) &&
+          [...before.keys()].some((k) => k.startsWith(':ports:')),
+        `scanners pass EXACT_DISTINCT_LIMIT (${EXACT_DISTINCT_LIMIT}) into HyperLogLogs`,
+      );
+      assert.ok(before.size > 50, `${before.size} keys`);
+      assert.deepEqual(afterSealed, before);
+      const contexts = await viaSealed.windowContexts(windows);
+      assert.deepEqual(contexts, await viaContributions.windowContexts(windows));
+      assert.equal(
+        contexts.reduce((sum, c) => sum + (c.connections > 0 ? 1 : 0), 0),
+        windows.length,
+        'every window applied',
+      );
+      await viaSealed.applySealed([]);
+    });
+  });
+});
