@@ -4,9 +4,9 @@ export type ErrorClass = 'retriable' | 'poison' | 'unknown';
 
 /**
  * Errors of a value that can never be decoded: the Confluent framing (WireFormatError), an unknown
- * schema id, or avsc rejecting the body.
+ * schema id, the bounds check before avsc (AvroBoundsError), or avsc rejecting the body.
  */
-const DECODE_ERROR_NAMES = new Set(['WireFormatError', 'UnknownSchemaError']);
+const DECODE_ERROR_NAMES = new Set(['WireFormatError', 'UnknownSchemaError', 'AvroBoundsError']);
 const AVSC_DECODE_MESSAGES = /^(truncated buffer|trailing data|invalid |unknown |no matching )/;
 
 export function isDecodeError(error: unknown): boolean {

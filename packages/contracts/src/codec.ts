@@ -3,11 +3,18 @@ import avro from 'avsc';
 import findingSchema from './schemas/finding.avsc.json' with { type: 'json' };
 import flowSchema from './schemas/flow.avsc.json' with { type: 'json' };
 import sequenceSchema from './schemas/sequence.avsc.json' with { type: 'json' };
+import { checkAvroBounds } from './avro-bounds.ts';
 import type { Finding } from './finding.ts';
 import type { FlowRecord } from './flow.ts';
 import type { Sequence } from './sequence.ts';
 
 type AvroResolver = ReturnType<avro.Type['createResolver']>;
+
+/** How to read one writer schema id: the resolver avsc reads with, and the writer type the bytes are bounds-checked against. */
+interface Reading<Resolver> {
+  resolver: Resolver;
+  writer: avro.Type;
+}
 
 /** Confluent wire framing: magic byte 0, 4-byte big-endian schema id, Avro body. */
 export const WIRE_MAGIC = 0;
@@ -119,7 +126,7 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
 export class AvroCodec<T> {
   readonly type: avro.Type;
   #schemaId = -1;
-  readonly #resolvers = new Map<number, avro.Type | AvroResolver>();
+  readonly #readings = new Map<number, Reading<avro.Type | AvroResolver>>();
   #scratch = Buffer.allocUnsafe(4096);
 
   constructor(
@@ -135,7 +142,7 @@ export class AvroCodec<T> {
 
   async init(): Promise<this> {
     this.#schemaId = await this.registry.register(`${this.contract.topic}-value`, this.contract.schema);
-    this.#resolvers.set(this.#schemaId, this.type);
+    this.#readings.set(this.#schemaId, { resolver: this.type, writer: this.type });
     return this;
   }
 
@@ -163,20 +170,20 @@ export class AvroCodec<T> {
   /** Synchronous decode for schema ids already seen; throws UnknownSchemaError otherwise. */
   decode(buf: Buffer): T {
     const id = readSchemaId(buf);
-    const resolver = this.#resolvers.get(id);
-    if (!resolver) throw new UnknownSchemaError(id);
-    return this.#decodeWith(resolver, buf);
+    const reading = this.#readings.get(id);
+    if (!reading) throw new UnknownSchemaError(id);
+    return this.#decodeWith(reading, buf);
   }
 
   async decodeAsync(buf: Buffer): Promise<T> {
     const id = readSchemaId(buf);
-    let resolver = this.#resolvers.get(id);
-    if (!resolver) {
+    let reading = this.#readings.get(id);
+    if (!reading) {
       const writer = avro.Type.forSchema(await this.registry.lookup(id));
-      resolver = this.type.createResolver(writer);
-      this.#resolvers.set(id, resolver);
+      reading = { resolver: this.type.createResolver(writer), writer };
+      this.#readings.set(id, reading);
     }
-    return this.#decodeWith(resolver, buf);
+    return this.#decodeWith(reading, buf);
   }
 
   /**
@@ -188,8 +195,13 @@ export class AvroCodec<T> {
     return new AvroProjection<R>(this, readerSchema, (id) => this.registry.lookup(id));
   }
 
-  /** Decodes the body in place after the header (no view of it), rejecting truncation and trailing bytes as fromBuffer does. */
-  #decodeWith(resolver: avro.Type | AvroResolver, buf: Buffer): T {
+  /**
+   * Decodes the body in place after the header (no view of it), rejecting truncation and trailing
+   * bytes as fromBuffer does, after checkAvroBounds has walked it (avsc alone loops over a
+   * corrupted array count whatever the bytes left).
+   */
+  #decodeWith({ resolver, writer }: Reading<avro.Type | AvroResolver>, buf: Buffer): T {
+    checkAvroBounds(writer, buf, WIRE_HEADER_BYTES);
     const { value, offset } =
       resolver === this.type
         ? this.type.decode(buf, WIRE_HEADER_BYTES)
@@ -203,7 +215,7 @@ export class AvroCodec<T> {
 /** See AvroCodec.project. Resolvers per writer schema id, built on first sight (as AvroCodec does). */
 export class AvroProjection<R> {
   readonly type: avro.Type;
-  readonly #resolvers = new Map<number, AvroResolver>();
+  readonly #readings = new Map<number, Reading<AvroResolver>>();
 
   constructor(
     codec: AvroCodec<unknown>,
@@ -212,28 +224,33 @@ export class AvroProjection<R> {
   ) {
     this.type = avro.Type.forSchema(readerSchema);
     if (codec.schemaId < 0) throw new Error(`codec for ${codec.contract.topic} used before init()`);
-    this.#resolvers.set(codec.schemaId, this.type.createResolver(codec.type));
+    this.#readings.set(codec.schemaId, {
+      resolver: this.type.createResolver(codec.type),
+      writer: codec.type,
+    });
   }
 
   /** Synchronous for schema ids already seen; throws UnknownSchemaError otherwise. */
   decode(buf: Buffer): R {
     const id = readSchemaId(buf);
-    const resolver = this.#resolvers.get(id);
-    if (!resolver) throw new UnknownSchemaError(id);
-    return this.#decodeWith(resolver, buf);
+    const reading = this.#readings.get(id);
+    if (!reading) throw new UnknownSchemaError(id);
+    return this.#decodeWith(reading, buf);
   }
 
   async decodeAsync(buf: Buffer): Promise<R> {
     const id = readSchemaId(buf);
-    let resolver = this.#resolvers.get(id);
-    if (!resolver) {
-      resolver = this.type.createResolver(avro.Type.forSchema(await this.lookup(id)));
-      this.#resolvers.set(id, resolver);
+    let reading = this.#readings.get(id);
+    if (!reading) {
+      const writer = avro.Type.forSchema(await this.lookup(id));
+      reading = { resolver: this.type.createResolver(writer), writer };
+      this.#readings.set(id, reading);
     }
-    return this.#decodeWith(resolver, buf);
+    return this.#decodeWith(reading, buf);
   }
 
-  #decodeWith(resolver: AvroResolver, buf: Buffer): R {
+  #decodeWith({ resolver, writer }: Reading<AvroResolver>, buf: Buffer): R {
+    checkAvroBounds(writer, buf, WIRE_HEADER_BYTES);
     const { value, offset } = this.type.decode(buf, WIRE_HEADER_BYTES, resolver);
     if (offset < 0) throw new Error('truncated buffer');
     if (offset < buf.length) throw new Error('trailing data');

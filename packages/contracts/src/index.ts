@@ -1,4 +1,5 @@
 export * from './codec.ts';
+export * from './avro-bounds.ts';
 export * from './finding.ts';
 export * from './flow.ts';
 export * from './sequence.ts';
