@@ -19,6 +19,13 @@ interface ScriptCommands {
     bucketMs: string,
     windows: string,
   ): Promise<number>;
+  twApplySealed(
+    numberOfKeys: 0,
+    prefix: string,
+    ttl: string,
+    bucketMs: string,
+    windows: Buffer,
+  ): Promise<number>;
   twReadContexts(numberOfKeys: 0, prefix: string, keys: string): Promise<number[]>;
 }
 
@@ -63,9 +70,9 @@ export function initiatorShard(ip: string): number {
  * A slot hash's expiry is set when the script creates it (EXPIRE NX). One Redis is assumed.
  * ARGV: key prefix, ttl seconds, pair bucket ms, the array. Returns the number of windows applied.
  */
-const APPLY_WINDOWS = `
+const applyScript = (decode: string) => `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local a = cjson.decode(ARGV[4])
+local a = ${decode}(ARGV[4])
 local fmt, call, find, match, unpack = string.format, redis.call, string.find, string.match, unpack
 local LIMIT = ${EXACT_DISTINCT_LIMIT}
 local function hmget(key, fields)
@@ -185,6 +192,13 @@ while i <= n do
 end
 return applied
 `;
+const APPLY_WINDOWS = applyScript('cjson.decode');
+/**
+ * The same script with the array as MessagePack (`msgpackArray`): cmsgpack.unpack makes the table
+ * cjson.decode makes of the JSON text, at about half the Redis CPU (README), and the client writes
+ * bytes instead of building JSON text and encoding it.
+ */
+const APPLY_SEALED = applyScript('cmsgpack.unpack');
 
 /**
  * The contexts of many initiator-windows in one call.
@@ -297,6 +311,15 @@ export function applyArgument(contributions: WindowContribution[]): string {
  * slot built through callbacks.
  */
 export function sealedApplyArgument(windows: readonly OpenWindow[], from: number, to: number): string {
+  return JSON.stringify(sealedApplyValues(windows, from, to));
+}
+
+/** The array sealedApplyArgument writes as JSON text. */
+export function sealedApplyValues(
+  windows: readonly OpenWindow[],
+  from: number,
+  to: number,
+): (string | number)[] {
   const n = to - from;
   const starts: number[] = [];
   /** Per window, (index of its window start in `starts`) * SLOT_SHARDS + shard. */
@@ -340,7 +363,69 @@ export function sealedApplyArgument(windows: readonly OpenWindow[], from: number
       appendContribution(out, w);
     }
   }
-  return JSON.stringify(out);
+  return out;
+}
+
+let scratch = Buffer.allocUnsafe(1 << 16);
+
+/**
+ * A flat array of strings and finite numbers as one MessagePack array (array 32; str 8 / str 32;
+ * unsigned integers in their smallest form up to 2^53, other numbers float 64): what
+ * cmsgpack.unpack turns into the same Lua table cjson.decode makes of JSON.stringify(values).
+ * A fresh buffer per call: calls are queued back to back before ioredis writes them.
+ */
+export function msgpackArray(values: readonly (string | number)[]): Buffer {
+  let buf = scratch;
+  buf[0] = 0xdd;
+  buf.writeUInt32BE(values.length, 1);
+  let pos = 5;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as string | number;
+    const need = typeof v === 'string' ? 5 + 3 * v.length : 9;
+    if (buf.length - pos < need) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * buf.length, pos + need));
+      buf.copy(bigger, 0, 0, pos);
+      buf = bigger;
+      scratch = bigger;
+    }
+    if (typeof v === 'string') {
+      if (v.length <= 85) {
+        // At most 255 UTF-8 bytes: str 8.
+        const n = buf.write(v, pos + 2);
+        buf[pos] = 0xd9;
+        buf[pos + 1] = n;
+        pos += 2 + n;
+      } else {
+        const n = buf.write(v, pos + 5);
+        buf[pos] = 0xdb;
+        buf.writeUInt32BE(n, pos + 1);
+        pos += 5 + n;
+      }
+    } else if (Number.isSafeInteger(v) && v >= 0) {
+      if (v < 128) buf[pos++] = v;
+      else if (v < 0x10000) {
+        buf[pos] = 0xcd;
+        buf.writeUInt16BE(v, pos + 1);
+        pos += 3;
+      } else if (v < 0x100000000) {
+        buf[pos] = 0xce;
+        buf.writeUInt32BE(v, pos + 1);
+        pos += 5;
+      } else {
+        buf[pos] = 0xcf;
+        buf.writeUInt32BE(Math.floor(v / 0x100000000), pos + 1);
+        buf.writeUInt32BE(v >>> 0, pos + 5);
+        pos += 9;
+      }
+    } else if (Number.isFinite(v)) {
+      buf[pos] = 0xcb;
+      buf.writeDoubleBE(v, pos + 1);
+      pos += 9;
+    } else {
+      throw new RangeError(`script argument ${i} is ${v}: statistics must be finite numbers`);
+    }
+  }
+  return Buffer.from(buf.subarray(0, pos));
 }
 
 /** A pair bucket's counters as stored (for the forensic views and tests). */
@@ -396,6 +481,7 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     this.keys = new SequencerKeys(settings.keyPrefix);
     this.#timer = settings.timer ?? untimed;
     if (!('twApplyWindows' in redis)) redis.defineCommand('twApplyWindows', { lua: APPLY_WINDOWS });
+    if (!('twApplySealed' in redis)) redis.defineCommand('twApplySealed', { lua: APPLY_SEALED });
     if (!('twReadContexts' in redis)) redis.defineCommand('twReadContexts', { lua: READ_CONTEXTS });
   }
 
@@ -422,13 +508,10 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     await this.#timer('apply_windows', async () => {
       const calls: Promise<number>[] = [];
       for (let from = 0; from < windows.length; from += WINDOWS_PER_CALL) {
-        const argument = sealedApplyArgument(
-          windows,
-          from,
-          Math.min(from + WINDOWS_PER_CALL, windows.length),
-        );
+        const to = Math.min(from + WINDOWS_PER_CALL, windows.length);
+        const argument = msgpackArray(sealedApplyValues(windows, from, to));
         // Sent back to back: one round trip for all of them.
-        calls.push(commands.twApplyWindows(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), argument));
+        calls.push(commands.twApplySealed(0, keyPrefix, String(ttlSeconds), String(pairBucketMs), argument));
       }
       await Promise.all(calls);
     });

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import {
   applyArgument,
   EXACT_DISTINCT_LIMIT,
+  msgpackArray,
   RedisSequencerState,
   sealedApplyArgument,
 } from '../src/redis-state.ts';
@@ -113,7 +114,44 @@ describe('Redis applySealed: the same script argument and Redis state as applyWi
       return out;
     }
 
-    it('leaves identical hashes, HyperLogLogs and contexts, replays included', async () => {
+    it('msgpackArray: cmsgpack.unpack in Redis gives the values cjson.decode gives of the JSON text', async () => {
+      const values: (string | number)[] = [
+        '',
+        '10.0.0.1',
+        'fd00::1',
+        'é日本😀',
+        'x'.repeat(85),
+        'y'.repeat(86),
+        'z'.repeat(70_000),
+        '€'.repeat(85),
+      ];
+      for (const v of [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3])
+        values.push(v, v + 0.5, -v);
+      values.push(Number.MAX_SAFE_INTEGER, 2 ** 53, 3_000_000_123, 1e300, -(2 ** 31));
+      // Enough to grow the encoder's buffer past its first size.
+      for (let i = 0; i < 20_000; i++) values.push(`172.16.${i >> 8}.${i & 255}`, i * 7919);
+      const show = `local function show(a)
+  local o = {}
+  for i = 1, #a do
+    local v = a[i]
+    if type(v) == 'number' then o[i] = 'n' .. string.format('%.17g', v) else o[i] = type(v) .. ':' .. v end
+  end
+  return o
+end
+return {show(cmsgpack.unpack(ARGV[1])), show(cjson.decode(ARGV[2]))}`;
+      const [fromMsgpack, fromJson] = (await redis.eval(
+        show,
+        0,
+        msgpackArray(values),
+        JSON.stringify(values),
+      )) as [string[], string[]];
+      assert.equal(fromJson.length, values.length);
+      assert.deepEqual(fromMsgpack, fromJson);
+      assert.throws(() => msgpackArray(['a', Number.NaN]), /script argument 1 is NaN/);
+      assert.throws(() => msgpackArray([Number.POSITIVE_INFINITY]), /script argument 0 is Infinity/);
+    });
+
+    it('applySealed (MessagePack script) leaves the hashes, HyperLogLogs and contexts applyWindows (JSON script) leaves, replays included', async () => {
       const settings = (keyPrefix: string) => ({ keyPrefix, ttlSeconds: 600, pairBucketMs: BUCKET_MS });
       const oldPrefix = uniqueName('sealed-old');
       const newPrefix = uniqueName('sealed-new');
