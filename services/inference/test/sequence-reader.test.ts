@@ -16,19 +16,7 @@ import {
 } from '@tidewatch/contracts';
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { buildSequences } from '@tidewatch/sequencing';
-import { needsShared, sharedPath } from '@tidewatch/testing';
-
-// Deterministic PRNG (mulberry32): the same cases on every run.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { needsShared, seededRandom, sharedPath } from '@tidewatch/testing';
 
 const SAFE = 9007199254740990;
 const LONG_EDGES = [
@@ -79,7 +67,7 @@ function randString(r: () => number): string {
  * than its 1,024 slots, so hits, misses and slot collisions all happen; the rest any string.
  */
 const ADDRESSES = (() => {
-  const r = rng(5);
+  const r = seededRandom(5);
   return Array.from({ length: 3000 }, (_, i) =>
     i % 3 === 0 ? randString(r) : `10.${i >> 8}.${i & 255}.${i % 7}`,
   );
@@ -245,7 +233,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
 
   it('decodes 3,000 random sequences to exactly what avsc decodes, in avsc layout and in blocked arrays', async () => {
     const { codec, reader, projection } = await setup();
-    const r = rng(6);
+    const r = seededRandom(6);
     let flows = 0;
     for (let i = 0; i < 3000; i++) {
       const seq = randomSequence(r);
@@ -261,7 +249,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
 
   it('reads numbers as avsc does beyond their types: unsafe longs refused, int fields past 32 bits kept', async () => {
     const { codec, reader, projection } = await setup();
-    const seq = { ...randomSequence(rng(7)), flows: [] };
+    const seq = { ...randomSequence(seededRandom(7)), flows: [] };
     const base = codec.encode(seq);
     const strings = ['sequence_id', 'src_ip', 'dst_ip'] as const;
     let at = WIRE_HEADER_BYTES;
@@ -285,7 +273,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
 
   it('refuses every truncation and agrees with avsc on corrupted bytes, never reading past the message', async () => {
     const { codec, reader, projection } = await setup();
-    const r = rng(8);
+    const r = seededRandom(8);
     let refused = 0;
     let read = 0;
     for (let i = 0; i < 120; i++) {
@@ -316,7 +304,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
 
   it('names what was wrong', async () => {
     const { codec, reader } = await setup();
-    const seq = randomSequence(rng(9));
+    const seq = randomSequence(seededRandom(9));
     const m = codec.encode({ ...seq, sequence_id: 'abc' });
     const hugeCount = Buffer.concat([m.subarray(0, WIRE_HEADER_BYTES), Buffer.from([0x06, 0x61])]);
     assert.throws(
@@ -348,7 +336,7 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
       registry,
     ).init();
     assert.notEqual(writer.schemaId, codec.schemaId);
-    const r = rng(10);
+    const r = seededRandom(10);
     for (let i = 0; i < 50; i++) {
       const seq = randomSequence(r);
       const message = writer.encode({ ...seq, note: 'x'.repeat(i) });
