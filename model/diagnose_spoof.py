@@ -1,4 +1,5 @@
-"""Source-port spoofing against the held-out fold models: `python -m model.diagnose_spoof [--versions V,V] [--out FILE]`.
+"""Source-port spoofing against the held-out fold models: `python -m model.diagnose_spoof [--versions V,V] [--out FILE]`
+(a version name, or a `model.experiments run` bundle DIR/<recipe>.pt scored in PyTorch at its inner_fpr thresholds).
 
 A scan run as `nmap -g 53` sends every probe from source port 53. Seen per flow that is the responder's side of a
 conversation (a well-known source port), the shape that benign-only direction mirroring (flow-1.4.0) teaches as
