@@ -41,47 +41,23 @@ export interface EntityStats {
   windowContexts?(windows: readonly OpenWindow[]): Promise<EntityContext[]>;
 }
 
+const contributionScratch: (string | number)[] = [];
+
 export function windowContribution(window: OpenWindow): WindowContribution {
-  const c = window.columns;
-  const num = c.num;
-  let row = window.firstRow;
-  if (window.flowCount === 1) {
-    const o = row * NUM;
-    return {
-      initiator: window.src_ip,
-      responder: window.dst_ip,
-      windowStartMs: window.window_start_ms,
-      dstPorts: [small(num[o + F_DST_PORT] as number)],
-      connections: 1,
-      fwdBytes: small(num[o + F_FWD_BYTES] as number),
-      bwdBytes: small(num[o + F_BWD_BYTES] as number),
-      fwdPkts: small(num[o + F_FWD_PKTS] as number),
-      bwdPkts: small(num[o + F_BWD_PKTS] as number),
-    };
-  }
-  let fwdBytes = 0;
-  let bwdBytes = 0;
-  let fwdPkts = 0;
-  let bwdPkts = 0;
-  const ports: number[] = [];
-  for (; row >= 0; row = c.next(row)) {
-    const o = row * NUM;
-    fwdBytes += num[o + F_FWD_BYTES] as number;
-    bwdBytes += num[o + F_BWD_BYTES] as number;
-    fwdPkts += num[o + F_FWD_PKTS] as number;
-    bwdPkts += num[o + F_BWD_PKTS] as number;
-    ports.push(small(num[o + F_DST_PORT] as number));
-  }
+  const flat = contributionScratch;
+  flat.length = 0;
+  appendContribution(flat, window);
+  const ports = flat[6] as number;
   return {
     initiator: window.src_ip,
-    responder: window.dst_ip,
+    responder: flat[0] as string,
     windowStartMs: window.window_start_ms,
-    dstPorts: distinctPorts(ports),
-    connections: window.flowCount,
-    fwdBytes: small(fwdBytes),
-    bwdBytes: small(bwdBytes),
-    fwdPkts: small(fwdPkts),
-    bwdPkts: small(bwdPkts),
+    dstPorts: flat.slice(7, 7 + ports) as number[],
+    connections: flat[1] as number,
+    fwdBytes: flat[2] as number,
+    bwdBytes: flat[3] as number,
+    fwdPkts: flat[4] as number,
+    bwdPkts: flat[5] as number,
   };
 }
 
