@@ -47,6 +47,7 @@ class TrainConfig:
     mirror: float = 0.0             # show a sequence from its responder's side (Corpus.flow_x_mirror) with this probability
     mirror_benign: bool = False     # mirror only sequences labelled benign
     spoof_scan: float = 0.0         # show a scan sequence with its TCP/UDP source ports spoofed to a well-known port
+    mute_features: tuple[str, ...] = ()  # flow features the model cannot see (normalised to ~0 in the exported graph)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +76,10 @@ RECIPES: dict[str, TrainConfig] = {
     # mirroring plus its malicious counterpart, a scan (Reconnaissance / Discovery) sent from a well-known source port
     # (`nmap -g 53`), so that `src_port_well_known` stops meaning "benign" (17,362 benign vs 8 malicious sequences).
     "evidence-mirror-benign-spoof": TrainConfig(**EVIDENCE, mirror=0.25, mirror_benign=True, spoof_scan=0.25),
+    # Fourth, exploratory (issue #5): flow-1.4.0's recipe without `src_port_well_known`, the only way features.v1 sees
+    # a source port, so a spoofed source port cannot change a score (spoof-proof by construction).
+    "evidence-mirror-benign-nosrc": TrainConfig(**EVIDENCE, mirror=0.25, mirror_benign=True,
+                                                mute_features=("src_port_well_known",)),
     "evidence-aug-wide": TrainConfig(**EVIDENCE, scale_aug=0.5, d=128, ff=256, layers=3, pretrain_epochs=8, epochs=10, lr=1e-3),
 }
 RECIPES["base"] = RECIPES["flow-1.1.0"]
@@ -192,6 +197,20 @@ def fit_normalisation(model: FlowSequenceEncoder, corpus: Corpus, idx: np.ndarra
         model.ctx_std.copy_(torch.tensor(cs, dtype=torch.float32))
 
 
+MUTED_STD = 2.0**40  # exact in float32
+
+
+def mute_features(model: FlowSequenceEncoder, names: tuple[str, ...]) -> None:
+    """Hides flow features from every part of the model that reads normalised features (encoder, per-flow head,
+    reconstruction targets): mean 0 and a standard deviation of 2^40 turn any value the column can take into < 1e-9,
+    in the buffers the ONNX export carries, so the inputs stay the spec's and no runtime changes."""
+    with torch.no_grad():
+        for name in names:
+            j = FLOW_FEATURE_NAMES.index(name)
+            model.feat_mean[j] = 0.0
+            model.feat_std[j] = MUTED_STD
+
+
 def capture_weights(corpus: Corpus, idx: np.ndarray, power: float = 0.5) -> np.ndarray:
     """Per-sequence weights so that each capture counts about equally (power 0.5: sqrt-dampened), mean 1."""
     w = np.zeros(corpus.count, dtype=np.float64)
@@ -211,6 +230,7 @@ def train(corpus: Corpus, idx: np.ndarray, cfg: TrainConfig, log=print) -> tuple
                                 evidence=cfg.evidence, flow_head=cfg.flow_head, context=corpus.ctx.shape[1])
     model.evidence_dropout = cfg.evidence_dropout
     fit_normalisation(model, corpus, idx)
+    mute_features(model, cfg.mute_features)
     model.to(dev)
     fs, fm = model.feat_std.detach(), model.feat_mean.detach()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
