@@ -518,26 +518,44 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
   }
 
   /**
-   * contexts() of the windows' distinct (initiator, window start) keys, each window given its
-   * initiator's: grouped by slot hash and deduped within it in one pass (the same script
-   * argument as contexts() of the keys in order of first appearance).
+   * contexts() of the windows' (initiator, window start) keys, each window given its initiator's
+   * (windows of one initiator share the context object).
    */
-  async windowContexts(windows: readonly OpenWindow[]): Promise<EntityContext[]> {
-    if (windows.length === 0) return [];
+  windowContexts(windows: readonly OpenWindow[]): Promise<EntityContext[]> {
+    return this.#readContexts(
+      windows.length,
+      (i) => (windows[i] as OpenWindow).window_start_ms,
+      (i) => (windows[i] as OpenWindow).src_ip,
+    );
+  }
+
+  contexts(keys: ContextKey[]): Promise<EntityContext[]> {
+    return this.#readContexts(
+      keys.length,
+      (i) => (keys[i] as ContextKey).windowStartMs,
+      (i) => (keys[i] as ContextKey).initiator,
+    );
+  }
+
+  /**
+   * The contexts of items 0..count-1, grouped by slot hash and deduped within it in one pass: each
+   * distinct (initiator, window start) is read once and its context object shared by its items.
+   */
+  async #readContexts(
+    count: number,
+    windowStartOf: (i: number) => number,
+    initiatorOf: (i: number) => string,
+  ): Promise<EntityContext[]> {
+    if (count === 0) return [];
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
       const calls: Promise<number[]>[] = [];
-      /** Per window, the index of its initiator's triple in the results. */
-      const tripleOf = new Int32Array(windows.length);
+      /** Per item, the index of its initiator's triple in the results. */
+      const tripleOf = new Int32Array(count);
       let unique = 0;
       let flat: (string | number)[] = [];
-      const indexes = windows.map((_, i) => i);
-      const slots = bySlot(
-        indexes,
-        (i) => (windows[i] as OpenWindow).window_start_ms,
-        (i) => (windows[i] as OpenWindow).src_ip,
-      );
-      for (const [ws, shards] of slots) {
+      const indexes = Array.from({ length: count }, (_, i) => i);
+      for (const [ws, shards] of bySlot(indexes, windowStartOf, initiatorOf)) {
         for (let shard = 0; shard < shards.length; shard++) {
           const list = shards[shard];
           if (!list) continue;
@@ -545,7 +563,7 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
           flat.push(ws, shard, 0);
           const seen = new Map<string, number>();
           for (const i of list) {
-            const initiator = (windows[i] as OpenWindow).src_ip;
+            const initiator = initiatorOf(i);
             let triple = seen.get(initiator);
             if (triple === undefined) {
               triple = unique++;
@@ -572,52 +590,8 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
           connections: Number(results[3 * t + 2] ?? 0),
         };
       }
-      const contexts: EntityContext[] = new Array(windows.length);
-      for (let i = 0; i < windows.length; i++) contexts[i] = distinct[tripleOf[i] as number] as EntityContext;
-      return contexts;
-    });
-  }
-
-  async contexts(keys: ContextKey[]): Promise<EntityContext[]> {
-    if (keys.length === 0) return [];
-    const commands = this.redis as unknown as ScriptCommands;
-    return this.#timer('contexts', async () => {
-      const calls: Promise<number[]>[] = [];
-      /** The index in `keys` of each returned triple, in call order. */
-      const order: number[] = [];
-      let flat: (string | number)[] = [];
-      const indexes = keys.map((_, i) => i);
-      const slots = bySlot(
-        indexes,
-        (i) => (keys[i] as ContextKey).windowStartMs,
-        (i) => (keys[i] as ContextKey).initiator,
-      );
-      for (const [ws, shards] of slots) {
-        for (let shard = 0; shard < shards.length; shard++) {
-          const list = shards[shard];
-          if (!list) continue;
-          flat.push(ws, shard, list.length);
-          for (const i of list) {
-            flat.push((keys[i] as ContextKey).initiator);
-            order.push(i);
-          }
-          if (flat.length >= WINDOWS_PER_CALL) {
-            calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
-            flat = [];
-          }
-        }
-      }
-      if (flat.length > 0)
-        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
-      const results = (await Promise.all(calls)).flat();
-      const contexts: EntityContext[] = new Array(keys.length);
-      order.forEach((i, j) => {
-        contexts[i] = {
-          distinct_dsts: Number(results[3 * j] ?? 0),
-          distinct_dst_ports: Number(results[3 * j + 1] ?? 0),
-          connections: Number(results[3 * j + 2] ?? 0),
-        };
-      });
+      const contexts: EntityContext[] = new Array(count);
+      for (let i = 0; i < count; i++) contexts[i] = distinct[tripleOf[i] as number] as EntityContext;
       return contexts;
     });
   }
