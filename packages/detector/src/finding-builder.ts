@@ -9,6 +9,7 @@ import {
   VERDICTS,
 } from '@tidewatch/contracts';
 import type { FindingRows } from '@tidewatch/vector-store';
+import { sortPrefix } from '@tidewatch/features';
 import { DEFAULT_TECHNIQUE_BY_TACTIC, TACTIC_NAMES, type TechniqueGuess } from './attack-names.ts';
 import type { ModelManifest } from './manifest.ts';
 
@@ -252,23 +253,6 @@ let factProtocols = new Float64Array(64);
 let sortedPorts = new Float64Array(64);
 let distinctPorts = new Float64Array(64);
 let portCounts = new Float64Array(64);
-
-/** Sorts `a[0…n)` ascending in place: insertion sort when short (no view to allocate), else the typed array sort. */
-function sortPrefix(a: Float64Array, n: number): void {
-  if (n > 64) {
-    a.subarray(0, n).sort();
-    return;
-  }
-  for (let i = 1; i < n; i++) {
-    const v = a[i] as number;
-    let j = i - 1;
-    while (j >= 0 && (a[j] as number) > v) {
-      a[j + 1] = a[j] as number;
-      j--;
-    }
-    a[j + 1] = v;
-  }
-}
 
 /**
  * The sequence facts of a sequence of any number of flows but one (newFinding's and addQuietRow's

@@ -23,4 +23,5 @@ export {
   sequenceFeatures,
   writeSequenceFeatures,
 } from './flow-features.ts';
+export { sortPrefix } from './sort-prefix.ts';
 export { type SubScores, subScores } from './sub-scores.ts';

@@ -1,5 +1,6 @@
 import type { Sequence, SequenceFlow as Flow } from '@tidewatch/contracts';
 import { SUB_SCORE_CONSTANTS } from './spec.ts';
+import { sortPrefix } from './sort-prefix.ts';
 
 /** Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration). */
 export interface SubScores {
@@ -27,27 +28,6 @@ function quantile(sorted: Float64Array, n: number, q: number): number {
   const hi = Math.min(n - 1, lo + 1);
   const vlo = sorted[lo] as number;
   return vlo + (h - lo) * ((sorted[hi] as number) - vlo);
-}
-
-/**
- * Sorts the first `n` values ascending in place. Only called on finite values, whose sorted order is
- * unique up to the order of -0 and +0, which no quantile can observe (they come out as +0 either way and
- * the median only enters through |v - q2|, q2 > 0 and a division).
- */
-function sortPrefix(v: Float64Array, n: number): void {
-  if (n > 64) {
-    v.subarray(0, n).sort();
-    return;
-  }
-  for (let i = 1; i < n; i++) {
-    const x = v[i] as number;
-    let j = i - 1;
-    while (j >= 0 && (v[j] as number) > x) {
-      v[j + 1] = v[j] as number;
-      j--;
-    }
-    v[j + 1] = x;
-  }
 }
 
 let dSkew = 0;
@@ -88,6 +68,8 @@ function dispersion(v: Float64Array, n: number): void {
       return;
     }
   }
+  // Only finite values: their sorted order is unique up to -0 / +0, which no quantile can observe
+  // (both come out as +0, and the median only enters through |v - q2|, q2 > 0 and a division).
   sortPrefix(v, n);
   const q1 = quantile(v, n, 0.25);
   const q2 = quantile(v, n, 0.5);
