@@ -28,6 +28,7 @@ class Corpus:
     dst_scope: np.ndarray | None = None  # [S, scopes] responder address scope one-hot (features.v2 context columns)
     feature_spec: str = "features.v1"   # which spec `ctx` follows (see for_spec)
     flow_x_mirror: np.ndarray | None = None  # [N, F] each flow seen from its responder's side (training augmentation)
+    flow_dst_port: np.ndarray | None = None  # [N] responder port as recorded (the spoof augmentation's UDP rule)
 
     @property
     def count(self) -> int:
@@ -63,6 +64,7 @@ def mirror_arrays(t: dict, seqs: Sequences) -> np.ndarray:
 
 
 SCAN_TACTICS = ("TA0043", "TA0007")  # Reconnaissance, Discovery
+SPOOF_PORTS = (53, 80, 123, 88)  # `nmap -g` values scanners use: DNS, HTTP, NTP, Kerberos
 
 
 def scan_sequences(corpus: Corpus) -> np.ndarray:
@@ -107,7 +109,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         sid = np.repeat(np.arange(seqs.count), seqs.length)
         tac = np.zeros((seqs.count, len(TACTICS)), dtype=np.float32)
         np.maximum.at(tac, sid, ft)
-        parts.append(dict(x=x, xm=mirror_arrays(t, seqs), fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
+        parts.append(dict(x=x, xm=mirror_arrays(t, seqs), dport=t["dst_port"][seqs.order].astype(np.int32), fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
                           scope=scope_matrix(seqs.dst_ip),
                           cap=np.full(seqs.count, ci), fcap=np.full(x.shape[0], ci)))
         base += seqs.count
@@ -124,6 +126,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         flow_capture=np.concatenate([p["fcap"] for p in parts]),
         dst_scope=np.concatenate([p["scope"] for p in parts]),
         flow_x_mirror=np.concatenate([p["xm"] for p in parts]),
+        flow_dst_port=np.concatenate([p["dport"] for p in parts]),
     )
 
 

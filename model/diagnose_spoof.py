@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import SCAN_TACTICS, Corpus, corpus_from_tables, for_spec, scan_sequences
+from .corpus import SCAN_TACTICS, SPOOF_PORTS, Corpus, corpus_from_tables, for_spec, scan_sequences
 from .data import Capture, labelled_captures, read_capture
 from .diagnose import version_spec
 from .loco import corpus_folds
@@ -30,7 +30,6 @@ from .onnx_scorer import score_corpus, session
 from .sequencing import build_sequences
 from .spec_paths import VERSIONS_DIR
 
-SPOOF_PORTS = (53, 80, 123, 88)  # `nmap -g` values scanners use: DNS, HTTP, NTP, Kerberos
 SPOOFED_PROTOCOLS = (6, 17)  # a source port exists only for TCP / UDP
 VERSIONS = ("flow-1.2.0", "flow-1.3.0", "flow-1.4.0")
 
