@@ -5,3 +5,4 @@ export * from './flow.ts';
 export * from './sequence.ts';
 export * from './ip-address.ts';
 export * from './sequence-reader.ts';
+export * from './finding-writer.ts';

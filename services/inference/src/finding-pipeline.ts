@@ -1,5 +1,5 @@
 import type { BusProducer } from '@tidewatch/bus';
-import type { AvroCodec, Finding, Sequence } from '@tidewatch/contracts';
+import { type AvroCodec, type Finding, FindingWriter, type Sequence } from '@tidewatch/contracts';
 import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
 import type { SuppressionMatcher } from '@tidewatch/suppression';
 import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
@@ -65,9 +65,12 @@ function countBy<T>(items: T[], key: (t: T) => string, each: (key: string, n: nu
  */
 export class FindingPipeline {
   private readonly batcher: MicroBatcher<Sequence, ScoredSequence>;
+  /** findings.v1 by hand for the contract's schema (the codec's bytes, without avsc's writer). */
+  private readonly findingWriter: FindingWriter;
 
   constructor(private readonly deps: FindingPipelineDeps) {
     const { detector, metrics } = deps;
+    this.findingWriter = new FindingWriter(deps.findingsCodec);
     this.batcher = new MicroBatcher(
       async (seqs) => {
         metrics.batchSize.observe(seqs.length);
@@ -183,7 +186,7 @@ export class FindingPipeline {
     // finding on findings.v1 is always already in the store.
     const messages = alerts.map((s) => ({
       key: s.finding.sequence_id,
-      value: this.deps.findingsCodec.encode(s.finding),
+      value: this.findingWriter.encode(s.finding),
     }));
     await upserted;
     if (messages.length > 0 && this.deps.producer)
