@@ -68,32 +68,44 @@ export function initiatorShard(ip: string): number {
  *   entity field `<initiator>`: "connections distinct_dsts distinct_ports ,<dst>,... ,<port>,..."
  *     (a set is "*" and its count -1 once moved into the `dsts` / `ports` HyperLogLog)
  * A slot hash's expiry is set when the script creates it (EXPIRE NX). One Redis is assumed.
+ * Redis runs one script at a time, so its CPU per window bounds the sequencers' wall throughput:
+ * per window the script builds as few Lua strings and tables as it can (README, Redis CPU per
+ * window); test/reference-apply-script.ts is the earlier script whose state it must leave.
  * ARGV: key prefix, ttl seconds, pair bucket ms, the array. Returns the number of windows applied.
  */
 const applyScript = (decode: string) => `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local a = ${decode}(ARGV[4])
-local fmt, call, find, match, unpack = string.format, redis.call, string.find, string.match, unpack
+local fmt, call, find, match, unpack, concat, min, floor =
+  string.format, redis.call, string.find, string.match, unpack, table.concat, math.min, math.floor
 local LIMIT = ${EXACT_DISTINCT_LIMIT}
-local function hmget(key, fields)
-  local out = {}
-  for i = 1, #fields, 1000 do
-    local r = call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
-    for j = 1, #r do out[#out + 1] = r[j] end
+local function hmget(key, fields, n)
+  if n == 0 then return {} end
+  if n <= 1000 then return call('HMGET', key, unpack(fields, 1, n)) end
+  local out, m = {}, 0
+  for i = 1, n, 1000 do
+    local r = call('HMGET', key, unpack(fields, i, min(i + 999, n)))
+    for j = 1, #r do m = m + 1; out[m] = r[j] end
   end
   return out
 end
-local function hset(key, kv)
-  for i = 1, #kv, 1000 do call('HSET', key, unpack(kv, i, math.min(i + 999, #kv))) end
+local function hset(key, kv, n)
+  for i = 1, n, 1000 do call('HSET', key, unpack(kv, i, min(i + 999, n))) end
   call('EXPIRE', key, ttl, 'NX')
 end
 local function pfadd(key, values)
-  for i = 1, #values, 1000 do call('PFADD', key, unpack(values, i, math.min(i + 999, #values))) end
+  for i = 1, #values, 1000 do call('PFADD', key, unpack(values, i, min(i + 999, #values))) end
+end
+local portTexts = {}
+local function portText(port)
+  local t = portTexts[port]
+  if not t then t = fmt('%d', port); portTexts[port] = t end
+  return t
 end
 -- Adds new members to one distinct set ("*" once in the HyperLogLog); returns set, count.
-local function addDistinct(set, count, members, hll)
+local function addDistinct(set, count, members, kind, start, initiator)
   if count < 0 then
-    pfadd(hll, members)
+    pfadd(prefix .. kind .. start .. ':' .. initiator, members)
     return set, count
   end
   local new = {}
@@ -101,7 +113,8 @@ local function addDistinct(set, count, members, hll)
     if not find(set, ',' .. members[k] .. ',', 1, true) then new[#new + 1] = members[k] end
   end
   if #new == 0 then return set, count end
-  if count + #new <= LIMIT then return set .. table.concat(new, ',') .. ',', count + #new end
+  if count + #new <= LIMIT then return set .. concat(new, ',') .. ',', count + #new end
+  local hll = prefix .. kind .. start .. ':' .. initiator
   local old = {}
   for m in set:gmatch('[^,]+') do old[#old + 1] = m end
   pfadd(hll, old)
@@ -109,85 +122,114 @@ local function addDistinct(set, count, members, hll)
   call('EXPIRE', hll, ttl)
   return '*', -1
 end
+-- An initiator's applied windows in one slot: the first is kept as its index in a; a table
+-- (connections, responders, ports in order of appearance) only from the second on.
+local function addWindow(e, p)
+  e.conns = e.conns + a[p + 1]
+  local dsts, ports, seen = e.dsts, e.ports, e.seen
+  dsts[#dsts + 1] = a[p]
+  for q = p + 7, p + 6 + a[p + 6] do
+    local port = a[q]
+    if not seen[port] then
+      seen[port] = true
+      ports[#ports + 1] = portText(port)
+    end
+  end
+end
+local function entity(p)
+  local e = { conns = 0, dsts = {}, ports = {}, seen = {} }
+  addWindow(e, p)
+  return e
+end
 local applied, i, n = 0, 1, #a
 while i <= n do
   local ws, shard, initiators = a[i], a[i + 1], a[i + 2]
   i = i + 3
   local start = fmt('%d', ws)
-  local bucketStart = math.floor(ws / bucketMs) * bucketMs
-  local mark = fmt('%d', ws - bucketStart) .. '|'
+  local bucketStart = floor(ws / bucketMs) * bucketMs
+  local mark = fmt('%d|', ws - bucketStart)
+  local barMark = '|' .. mark
   local pairKey = prefix .. ':pair:' .. fmt('%d', bucketStart) .. ':' .. shard
   local entKey = prefix .. ':ent:' .. start .. ':' .. shard
-  local pf, j = {}, i
+  local pf, npf, j = {}, 0, i
   for _ = 1, initiators do
     local initiator, windows = a[j], a[j + 1]
     j = j + 2
     for _ = 1, windows do
-      pf[#pf + 1] = initiator .. '>' .. a[j]
+      npf = npf + 1
+      pf[npf] = initiator .. '>' .. a[j]
       j = j + 7 + a[j + 6]
     end
   end
-  local pv = hmget(pairKey, pf)
-  local pnew, pset, ef, ec = {}, {}, {}, {}
-  local k = 0
+  local pv = hmget(pairKey, pf, npf)
+  -- kv: the pair fields and values to write; at: a field's value index in kv (applied in this slot).
+  local kv, nkv, at, ec, ef, nef, k = {}, 0, {}, {}, {}, 0, 0
   for _ = 1, initiators do
     local initiator, windows = a[i], a[i + 1]
     i = i + 2
-    local e = ec[initiator]
     for _ = 1, windows do
       k = k + 1
-      local field, portCount = pf[k], a[i + 6]
-      local v = pnew[field]
-      if v == nil then v = pv[k] end
-      if not (v and find(v, '|' .. mark, 1, true)) then
+      local field = pf[k]
+      local pos = at[field]
+      local v
+      if pos then v = kv[pos] else v = pv[k] end
+      if not (v and find(v, barMark, 1, true)) then
         applied = applied + 1
         if v then
           local c, fb, bb, fp, bp, marks = match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)(|.*)$')
           v = fmt('%d %d %d %d %d', c + a[i + 1], fb + a[i + 2], bb + a[i + 3], fp + a[i + 4], bp + a[i + 5]) .. marks .. mark
         else
-          v = fmt('%d %d %d %d %d|', a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5]) .. mark
+          v = fmt('%d %d %d %d %d|%s', a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5], mark)
         end
-        if pnew[field] == nil then pset[#pset + 1] = field end
-        pnew[field] = v
-        if not e then
-          e = { conns = 0, dsts = {}, ports = {}, seen = {} }
-          ec[initiator] = e
-          ef[#ef + 1] = initiator
+        if pos then
+          kv[pos] = v
+        else
+          nkv = nkv + 2
+          kv[nkv - 1] = field
+          kv[nkv] = v
+          at[field] = nkv
         end
-        e.conns = e.conns + a[i + 1]
-        e.dsts[#e.dsts + 1] = a[i]
-        for q = i + 7, i + 6 + portCount do
-          local port = a[q]
-          if not e.seen[port] then
-            e.seen[port] = true
-            e.ports[#e.ports + 1] = fmt('%d', port)
+        local e = ec[initiator]
+        if e == nil then
+          ec[initiator] = i
+          nef = nef + 1
+          ef[nef] = initiator
+        else
+          if type(e) == 'number' then
+            e = entity(e)
+            ec[initiator] = e
           end
+          addWindow(e, i)
         end
       end
-      i = i + 7 + portCount
+      i = i + 7 + a[i + 6]
     end
   end
-  if #pset > 0 then
-    local kv = {}
-    for q = 1, #pset do kv[#kv + 1] = pset[q]; kv[#kv + 1] = pnew[pset[q]] end
-    hset(pairKey, kv)
-  end
-  if #ef > 0 then
-    local ev = hmget(entKey, ef)
-    local kv = {}
-    for q = 1, #ef do
+  if nkv > 0 then hset(pairKey, kv, nkv) end
+  if nef > 0 then
+    local ev = hmget(entKey, ef, nef)
+    local ekv = {}
+    for q = 1, nef do
       local initiator, e, v = ef[q], ec[ef[q]], ev[q]
-      local conns, nd, np, dsts, ports = 0, 0, 0, ',', ','
-      if v then
-        conns, nd, np, dsts, ports = match(v, '^(%d+) (%-?%d+) (%-?%d+) (%S+) (%S+)$')
-        nd, np = tonumber(nd), tonumber(np)
+      local value
+      if not v and type(e) == 'number' and a[e + 6] == 1 then
+        -- The common case, one new window with one port: what the general path below writes.
+        value = fmt('%d 1 1 ,', a[e + 1]) .. a[e] .. ', ,' .. portText(a[e + 7]) .. ','
+      else
+        if type(e) == 'number' then e = entity(e) end
+        local conns, nd, np, dsts, ports = 0, 0, 0, ',', ','
+        if v then
+          conns, nd, np, dsts, ports = match(v, '^(%d+) (%-?%d+) (%-?%d+) (%S+) (%S+)$')
+          nd, np = tonumber(nd), tonumber(np)
+        end
+        dsts, nd = addDistinct(dsts, nd, e.dsts, ':dsts:', start, initiator)
+        ports, np = addDistinct(ports, np, e.ports, ':ports:', start, initiator)
+        value = fmt('%d %d %d ', conns + e.conns, nd, np) .. dsts .. ' ' .. ports
       end
-      dsts, nd = addDistinct(dsts, nd, e.dsts, prefix .. ':dsts:' .. start .. ':' .. initiator)
-      ports, np = addDistinct(ports, np, e.ports, prefix .. ':ports:' .. start .. ':' .. initiator)
-      kv[#kv + 1] = initiator
-      kv[#kv + 1] = fmt('%d %d %d ', conns + e.conns, nd, np) .. dsts .. ' ' .. ports
+      ekv[2 * q - 1] = initiator
+      ekv[2 * q] = value
     end
-    hset(entKey, kv)
+    hset(entKey, ekv, 2 * nef)
   end
 end
 return applied
