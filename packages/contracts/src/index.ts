@@ -5,4 +5,5 @@ export * from './flow.ts';
 export * from './sequence.ts';
 export * from './ip-address.ts';
 export * from './sequence-reader.ts';
+export * from './sequence-batch.ts';
 export * from './finding-writer.ts';

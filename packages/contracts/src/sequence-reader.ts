@@ -8,6 +8,7 @@ import {
   withoutFields,
 } from './codec.ts';
 import type { Sequence } from './sequence.ts';
+import type { SequenceBatch } from './sequence-batch.ts';
 
 /**
  * sequences.v1 as the scoring path reads it: flows without `attack` and `origin` (the ground
@@ -216,6 +217,90 @@ export function decodeSequenceBody(message: Buffer, offset: number): Sequence {
   }
 }
 
+/** The flows of one message into the batch's flow columns after its first `batch.flowCount`; returns the end index. */
+function readFlowsInto(batch: SequenceBatch): number {
+  let j = batch.flowCount;
+  for (;;) {
+    let n = readLong('flows block count');
+    if (n === 0) break;
+    if (n < 0) {
+      n = -n;
+      skipLong('flows block size');
+    }
+    if (n > (end - pos) / MIN_FLOW_BYTES) truncated(`a block of ${n} flows`);
+    batch.reserveFlows(j, n);
+    // After reserveFlows: the columns may be new arrays.
+    const {
+      startMs,
+      endMs,
+      protocol,
+      srcPort,
+      dstPort,
+      fwdBytes,
+      fwdPkts,
+      bwdBytes,
+      bwdPkts,
+      tcpFlags,
+      label,
+    } = batch;
+    for (let k = 0; k < n; k++, j++) {
+      startMs[j] = readSafeLong('flow start_ms');
+      endMs[j] = readSafeLong('flow end_ms');
+      protocol[j] = readLong('flow protocol');
+      srcPort[j] = readLong('flow src_port');
+      dstPort[j] = readLong('flow dst_port');
+      fwdBytes[j] = readSafeLong('flow fwd_bytes');
+      fwdPkts[j] = readSafeLong('flow fwd_pkts');
+      bwdBytes[j] = readSafeLong('flow bwd_bytes');
+      bwdPkts[j] = readSafeLong('flow bwd_pkts');
+      tcpFlags[j] = readLong('flow tcp_flags');
+      label[j] = unionIndex('flow label') === 0 ? Number.NaN : readLong('flow label');
+      if (unionIndex('flow attack') === 1) skipString('flow attack');
+      skipString('flow origin');
+    }
+  }
+  return j;
+}
+
+/**
+ * `decodeSequenceBody` into the columns of `batch` (appended; no object per sequence or flow):
+ * the same values, read in the same order, refused with the same errors. A refused message leaves
+ * the batch as it was. Returns the sequence's index in the batch.
+ */
+export function decodeSequenceInto(batch: SequenceBatch, message: Buffer, offset: number): number {
+  buf = message;
+  pos = offset;
+  end = message.length;
+  try {
+    const id = readString('sequence_id');
+    const srcIp = readAddress('src_ip');
+    const dstIp = readAddress('dst_ip');
+    const windowStart = readSafeLong('window_start_ms');
+    const windowEnd = readSafeLong('window_end_ms');
+    const part = readLong('part');
+    batch.reserveSequence();
+    const flowEnd = readFlowsInto(batch);
+    const distinctDsts = readSafeLong('context distinct_dsts');
+    const distinctDstPorts = readSafeLong('context distinct_dst_ports');
+    const connections = readSafeLong('context connections');
+    if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
+    return batch.commit(
+      id,
+      srcIp,
+      dstIp,
+      windowStart,
+      windowEnd,
+      part,
+      flowEnd,
+      distinctDsts,
+      distinctDstPorts,
+      connections,
+    );
+  } finally {
+    buf = EMPTY;
+  }
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -250,6 +335,20 @@ export class SequenceReader {
   async decodeAsync(message: Buffer): Promise<Sequence> {
     if (this.#isFast(message)) return decodeSequenceBody(message, WIRE_HEADER_BYTES);
     return this.#projection.decodeAsync(message);
+  }
+
+  /**
+   * `decode` appended to a SequenceBatch (by hand into its columns for the codec's own schema id);
+   * returns the sequence's index there. A refused message leaves the batch as it was.
+   */
+  decodeInto(batch: SequenceBatch, message: Buffer): number {
+    if (this.#isFast(message)) return decodeSequenceInto(batch, message, WIRE_HEADER_BYTES);
+    return batch.push(this.#projection.decode(message));
+  }
+
+  async decodeIntoAsync(batch: SequenceBatch, message: Buffer): Promise<number> {
+    if (this.#isFast(message)) return decodeSequenceInto(batch, message, WIRE_HEADER_BYTES);
+    return batch.push(await this.#projection.decodeAsync(message));
   }
 
   /** The header is checked by the projection (magic byte, length) when this says no. */

@@ -1,16 +1,22 @@
-import type { Finding, Neighbour, Sequence, SubScores } from '@tidewatch/contracts';
+import {
+  type Finding,
+  type Neighbour,
+  type Sequence,
+  SequenceBatch,
+  type SubScores,
+} from '@tidewatch/contracts';
 import { FindingRows } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
   type SequenceFeatures,
   sequenceFeatures,
-  subScores,
-  writeSequenceFeatures,
+  subScoresAt,
+  writeBatchFeatures,
 } from '@tidewatch/features';
 import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.ts';
 import {
-  addQuietRow,
+  addQuietRowAt,
   flaggedBy,
   newFinding,
   round6,
@@ -96,20 +102,21 @@ interface ModelContext {
 const BASELINE_SAMPLE = 8;
 
 /**
- * The summary of row `row` of a run's inputs, read in place, or of recomputed features when the
- * run truncated them; into `out`.
+ * The summary of row `row` of a run's inputs (sequence `s` of `batch`), read in place, or of
+ * recomputed features when the run truncated them; into `out`.
  */
 function summaryOf(
-  seq: Sequence,
+  batch: SequenceBatch,
+  s: number,
   r: BatchResult,
   row: number,
   spec: FeatureSpec,
   out: Float64Array,
 ): Float64Array {
   const { len, flow, context, contextWidth: C } = r.inputs;
-  const n = seq.flows.length;
+  const n = batch.flowsOf(s);
   if (n > len) {
-    const x = sequenceFeatures(seq, spec);
+    const x = sequenceFeatures(batch.sequence(s), spec);
     return summariseInto(x.flow, 0, x.length, x.context, 0, out);
   }
   return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
@@ -173,14 +180,15 @@ export class Detector {
     if (seqs.length === 0) return [];
     // One model for the whole batch, even if a swap lands meanwhile.
     const ctx = this.context();
-    const runs = this.dispatch(ctx, seqs);
+    const batch = batchOf(seqs);
+    const runs = this.dispatch(ctx, batch);
     const now = this.clock();
     const out = new Array<ScoredSequence>(seqs.length);
     const inputsOf = new Array<{ r: BatchResult; row: number }>(seqs.length);
     try {
       for (const run of runs) {
         const r = await run.result;
-        const scored = this.toScoredRun(ctx, run.seqs, r, now);
+        const scored = this.toScoredRun(ctx, seqs, batch, run.idxs, r, now);
         for (let j = 0; j < run.idxs.length; j++) {
           const i = run.idxs[j] as number;
           out[i] = scored[j] as ScoredSequence;
@@ -193,7 +201,7 @@ export class Detector {
     }
     for (let i = 0; i < seqs.length; i++) {
       const { r, row } = inputsOf[i] as { r: BatchResult; row: number };
-      this.explain(ctx, seqs[i] as Sequence, out[i] as ScoredSequence, r, row);
+      this.explain(ctx, batch, i, out[i] as ScoredSequence, r, row);
     }
     return out;
   }
@@ -205,10 +213,11 @@ export class Detector {
    * baseline follow run order here. Every returned promise must be awaited or caught.
    */
   scoreRuns(seqs: Sequence[]): Promise<ScoredSequence[]>[] {
-    return this.inRunOrder(seqs, (ctx, runSeqs, r, now) => {
-      const scored = this.toScoredRun(ctx, runSeqs, r, now);
+    const batch = batchOf(seqs);
+    return this.inRunOrder(batch, (ctx, idxs, r, now) => {
+      const scored = this.toScoredRun(ctx, seqs, batch, idxs, r, now);
       for (let j = 0; j < scored.length; j++)
-        this.explain(ctx, runSeqs[j] as Sequence, scored[j] as ScoredSequence, r, j);
+        this.explain(ctx, batch, idxs[j] as number, scored[j] as ScoredSequence, r, j);
       return scored;
     });
   }
@@ -222,7 +231,16 @@ export class Detector {
    * i, and top features and the benign baseline advance exactly as there.
    */
   scoreRunRows(seqs: Sequence[]): Promise<ScoredRun>[] {
-    return this.inRunOrder(seqs, (ctx, runSeqs, r, now) => this.toRows(ctx, runSeqs, r, now));
+    return this.scoreBatchRows(batchOf(seqs), seqs);
+  }
+
+  /**
+   * `scoreRunRows` of the sequences of a SequenceBatch, read from its columns: quiet sequences
+   * become rows without a Sequence or flow object; an alert's Sequence is `seqs[i]` when given, else
+   * built from the batch (`batch.sequence(i)`). The batch must not change until every run settled.
+   */
+  scoreBatchRows(batch: SequenceBatch, seqs?: readonly Sequence[]): Promise<ScoredRun>[] {
+    return this.inRunOrder(batch, (ctx, idxs, r, now) => this.toRows(ctx, batch, idxs, r, now, seqs));
   }
 
   /**
@@ -230,25 +248,32 @@ export class Detector {
    * order (top features and the benign baseline advance in that order), one promise per run.
    */
   private inRunOrder<T>(
-    seqs: Sequence[],
-    deliver: (ctx: ModelContext, runSeqs: Sequence[], r: BatchResult, now: number) => T,
+    batch: SequenceBatch,
+    deliver: (ctx: ModelContext, idxs: number[], r: BatchResult, now: number) => T,
   ): Promise<T>[] {
-    if (seqs.length === 0) return [];
+    if (batch.count === 0) return [];
     const ctx = this.context();
-    const runs = this.dispatch(ctx, seqs);
+    const runs = this.dispatch(ctx, batch);
     const now = this.clock();
     let previous: Promise<unknown> = Promise.resolve();
     return runs.map((run) => {
-      const done = previous.then(async () => deliver(ctx, run.seqs, await run.result, now));
+      const done = previous.then(async () => deliver(ctx, run.idxs, await run.result, now));
       run.result.catch(() => undefined);
       previous = done.catch(() => undefined);
       return done;
     });
   }
 
-  private toRows(ctx: ModelContext, seqs: Sequence[], r: BatchResult, now: number): ScoredRun {
+  private toRows(
+    ctx: ModelContext,
+    batch: SequenceBatch,
+    idxs: number[],
+    r: BatchResult,
+    now: number,
+    seqs: readonly Sequence[] | undefined,
+  ): ScoredRun {
     const o = r.outputs;
-    const n = seqs.length;
+    const n = idxs.length;
     const D = o.embedding.length / n;
     if (o.score.length < n || !Number.isInteger(D) || D === 0)
       throw new Error(`model returned ${o.score.length} outputs for ${n} sequences`);
@@ -258,9 +283,9 @@ export class Detector {
     const alerts: ScoredSequence[] = [];
     const flagAt = this.flagThreshold;
     for (let j = 0; j < n; j++) {
-      const seq = seqs[j] as Sequence;
+      const i = idxs[j] as number;
       const score = o.score[j] as number;
-      const sub = subScores(seq);
+      const sub = subScoresAt(batch, i);
       if (
         score >= threshold ||
         sub.beacon >= flagAt ||
@@ -268,21 +293,22 @@ export class Detector {
         sub.brute_force >= flagAt ||
         sub.exfiltration >= flagAt
       ) {
+        const seq = seqs ? (seqs[i] as Sequence) : batch.sequence(i);
         const s = this.toScored(ctx, seq, o, j, D, now, sub);
         rows.addFinding(s.finding);
         alerts.push(s);
-        this.explain(ctx, seq, s, r, j);
+        this.explain(ctx, batch, i, s, r, j);
         continue;
       }
-      const i = addQuietRow(rows, seq);
-      rows.score[i] = round6(score);
-      rows.anomaly[i] = round6(o.anomaly[j] as number);
-      const at = i * 4;
+      const k = addQuietRowAt(rows, batch, i);
+      rows.score[k] = round6(score);
+      rows.anomaly[k] = round6(o.anomaly[j] as number);
+      const at = k * 4;
       rows.subscores[at] = sub.beacon;
       rows.subscores[at + 1] = sub.scan;
       rows.subscores[at + 2] = sub.brute_force;
       rows.subscores[at + 3] = sub.exfiltration;
-      this.observeQuiet(ctx, seq, r, j);
+      this.observeQuiet(ctx, batch, i, r, j);
     }
     return { rows, alerts };
   }
@@ -290,25 +316,25 @@ export class Detector {
   /** Buckets `seqs`, writes each run's features into its batch tensors and hands the run over. */
   private dispatch(
     ctx: ModelContext,
-    seqs: Sequence[],
-  ): { idxs: number[]; seqs: Sequence[]; result: Promise<BatchResult> }[] {
+    seqs: SequenceBatch,
+  ): { idxs: number[]; result: Promise<BatchResult> }[] {
     const { model } = ctx;
     const byBucket = new Map<number, number[]>();
-    for (let i = 0; i < seqs.length; i++) {
-      const b = model.bucketFor(Math.max(1, (seqs[i] as Sequence).flows.length));
+    for (let i = 0; i < seqs.count; i++) {
+      const b = model.bucketFor(Math.max(1, seqs.flowsOf(i)));
       const list = byBucket.get(b);
       if (list) list.push(i);
       else byBucket.set(b, [i]);
     }
-    const runs: { idxs: number[]; seqs: Sequence[]; result: Promise<BatchResult> }[] = [];
+    const runs: { idxs: number[]; result: Promise<BatchResult> }[] = [];
     for (const [len, idxs] of byBucket) {
       for (let s = 0; s < idxs.length; s += model.maxBatch) {
         const chunk = idxs.slice(s, s + model.maxBatch);
-        const runSeqs = chunk.map((i) => seqs[i] as Sequence);
         const batch = model.allocate(chunk.length, len);
-        for (let j = 0; j < runSeqs.length; j++) {
-          const rows = writeSequenceFeatures(
-            runSeqs[j] as Sequence,
+        for (let j = 0; j < chunk.length; j++) {
+          const rows = writeBatchFeatures(
+            seqs,
+            chunk[j] as number,
             batch.flow,
             j * len * FLOW_FEATURE_COUNT,
             len,
@@ -318,7 +344,7 @@ export class Detector {
           );
           batch.mask.fill(1, j * len, j * len + rows);
         }
-        runs.push({ idxs: chunk, seqs: runSeqs, result: model.runBatch(batch) });
+        runs.push({ idxs: chunk, result: model.runBatch(batch) });
       }
     }
     return runs;
@@ -329,31 +355,54 @@ export class Detector {
    * embedding the store and the neighbour search keep; tactic probabilities only for malicious
    * verdicts).
    */
-  private toScoredRun(ctx: ModelContext, seqs: Sequence[], r: BatchResult, now: number): ScoredSequence[] {
+  private toScoredRun(
+    ctx: ModelContext,
+    seqs: readonly Sequence[],
+    batch: SequenceBatch,
+    idxs: number[],
+    r: BatchResult,
+    now: number,
+  ): ScoredSequence[] {
     const o = r.outputs;
-    const n = seqs.length;
+    const n = idxs.length;
     const D = o.embedding.length / n;
     if (o.score.length < n || !Number.isInteger(D) || D === 0)
       throw new Error(`model returned ${o.score.length} outputs for ${n} sequences`);
     const out = new Array<ScoredSequence>(n);
-    for (let j = 0; j < n; j++) out[j] = this.toScored(ctx, seqs[j] as Sequence, o, j, D, now);
+    for (let j = 0; j < n; j++) {
+      const i = idxs[j] as number;
+      out[j] = this.toScored(ctx, seqs[i] as Sequence, o, j, D, now, subScoresAt(batch, i));
+    }
     return out;
   }
 
   /** Top features of an alert, or (every BASELINE_SAMPLE-th quiet sequence) a benign observation. */
-  private explain(ctx: ModelContext, seq: Sequence, s: ScoredSequence, r: BatchResult, row: number): void {
+  private explain(
+    ctx: ModelContext,
+    batch: SequenceBatch,
+    i: number,
+    s: ScoredSequence,
+    r: BatchResult,
+    row: number,
+  ): void {
     if (!s.alert) {
-      this.observeQuiet(ctx, seq, r, row);
+      this.observeQuiet(ctx, batch, i, r, row);
       return;
     }
-    const summary = summaryOf(seq, r, row, ctx.model.featureSpec, ctx.summary);
+    const summary = summaryOf(batch, i, r, row, ctx.model.featureSpec, ctx.summary);
     s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
   }
 
   /** Every BASELINE_SAMPLE-th quiet sequence feeds the online benign baseline. */
-  private observeQuiet(ctx: ModelContext, seq: Sequence, r: BatchResult, row: number): void {
+  private observeQuiet(
+    ctx: ModelContext,
+    batch: SequenceBatch,
+    i: number,
+    r: BatchResult,
+    row: number,
+  ): void {
     if (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0) return;
-    ctx.baseline.observeBenign(summaryOf(seq, r, row, ctx.model.featureSpec, ctx.summary));
+    ctx.baseline.observeBenign(summaryOf(batch, i, r, row, ctx.model.featureSpec, ctx.summary));
   }
 
   private toScored(
@@ -363,7 +412,7 @@ export class Detector {
     j: number,
     D: number,
     now: number,
-    sub: SubScores = subScores(seq),
+    sub: SubScores,
   ): ScoredSequence {
     const { model } = ctx;
     const score = o.score[j] as number;
@@ -425,6 +474,13 @@ export class Detector {
       );
     });
   }
+}
+
+/** `seqs` as a SequenceBatch (their numbers copied into its columns). */
+function batchOf(seqs: readonly Sequence[]): SequenceBatch {
+  const batch = new SequenceBatch();
+  for (const seq of seqs) batch.push(seq);
+  return batch;
 }
 
 let bitsA = new Float32Array(64);

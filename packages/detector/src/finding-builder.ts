@@ -3,6 +3,7 @@ import {
   FINDING_STATUSES,
   type Finding,
   type Sequence,
+  type SequenceBatch,
   type Severity,
   SEVERITIES,
   type SubScores,
@@ -332,27 +333,31 @@ function flowFacts(seq: Sequence): void {
  * verdict benign, severity info, status new.
  */
 export function addQuietRow(rows: FindingRows, seq: Sequence): number {
-  const i = rows.addRow(seq.sequence_id);
-  rows.windowStart[i] = seq.window_start_ms;
-  rows.windowEnd[i] = seq.window_end_ms;
-  rows.srcIp[i] = seq.src_ip;
-  rows.dstIp[i] = seq.dst_ip;
-  rows.verdict[i] = BENIGN;
-  rows.severity[i] = INFO;
-  rows.status[i] = NEW;
   const flows = seq.flows;
-  rows.connections[i] = flows.length;
+  const i = quietRow(
+    rows,
+    seq.sequence_id,
+    seq.window_start_ms,
+    seq.window_end_ms,
+    seq.src_ip,
+    seq.dst_ip,
+    flows.length,
+  );
   const only = flows.length === 1 ? flows[0] : undefined;
   if (only) {
-    rows.firstSeen[i] = only.start_ms;
-    rows.lastSeen[i] = only.end_ms;
-    rows.fwdBytes[i] = only.fwd_bytes;
-    rows.bwdBytes[i] = only.bwd_bytes;
-    rows.fwdPkts[i] = only.fwd_pkts;
-    rows.bwdPkts[i] = only.bwd_pkts;
-    rows.pushPort(only.dst_port);
-    rows.pushProtocol(only.protocol);
-    rows.label[i] = only.label === 1 ? 1 : only.label === 0 ? 0 : -1;
+    oneFlowFacts(
+      rows,
+      i,
+      only.start_ms,
+      only.end_ms,
+      only.fwd_bytes,
+      only.bwd_bytes,
+      only.fwd_pkts,
+      only.bwd_pkts,
+      only.dst_port,
+      only.protocol,
+      only.label,
+    );
     return i;
   }
   flowFacts(seq);
@@ -367,6 +372,85 @@ export function addQuietRow(rows: FindingRows, seq: Sequence): number {
   const label = sequenceLabel(seq);
   rows.label[i] = label === null ? -1 : label;
   return i;
+}
+
+/**
+ * `addQuietRow` of sequence `s` of a SequenceBatch: a one-flow sequence (most of them) straight from
+ * the flow columns, a longer one through its Sequence object.
+ */
+export function addQuietRowAt(rows: FindingRows, batch: SequenceBatch, s: number): number {
+  if (batch.flowsOf(s) !== 1) return addQuietRow(rows, batch.sequence(s));
+  const i = quietRow(
+    rows,
+    batch.ids[s] as string,
+    batch.windowStart[s] as number,
+    batch.windowEnd[s] as number,
+    batch.srcIp[s] as string,
+    batch.dstIp[s] as string,
+    1,
+  );
+  const j = batch.flowStart[s] as number;
+  const label = batch.label[j] as number;
+  oneFlowFacts(
+    rows,
+    i,
+    batch.startMs[j] as number,
+    batch.endMs[j] as number,
+    batch.fwdBytes[j] as number,
+    batch.bwdBytes[j] as number,
+    batch.fwdPkts[j] as number,
+    batch.bwdPkts[j] as number,
+    batch.dstPort[j] as number,
+    batch.protocol[j] as number,
+    Number.isNaN(label) ? null : label,
+  );
+  return i;
+}
+
+function quietRow(
+  rows: FindingRows,
+  id: string,
+  windowStart: number,
+  windowEnd: number,
+  srcIp: string,
+  dstIp: string,
+  flows: number,
+): number {
+  const i = rows.addRow(id);
+  rows.windowStart[i] = windowStart;
+  rows.windowEnd[i] = windowEnd;
+  rows.srcIp[i] = srcIp;
+  rows.dstIp[i] = dstIp;
+  rows.verdict[i] = BENIGN;
+  rows.severity[i] = INFO;
+  rows.status[i] = NEW;
+  rows.connections[i] = flows;
+  return i;
+}
+
+/** The facts of a one-flow sequence: the flow's own. */
+function oneFlowFacts(
+  rows: FindingRows,
+  i: number,
+  start: number,
+  end: number,
+  fwdBytes: number,
+  bwdBytes: number,
+  fwdPkts: number,
+  bwdPkts: number,
+  dstPort: number,
+  protocol: number,
+  label: number | null,
+): void {
+  rows.firstSeen[i] = start;
+  rows.lastSeen[i] = end;
+  rows.fwdBytes[i] = fwdBytes;
+  rows.bwdBytes[i] = bwdBytes;
+  rows.fwdPkts[i] = fwdPkts;
+  rows.bwdPkts[i] = bwdPkts;
+  rows.pushPort(dstPort);
+  rows.pushProtocol(protocol);
+  rows.label[i] = label === 1 ? 1 : label === 0 ? 0 : -1;
 }
 
 const BENIGN = VERDICTS.indexOf('benign');

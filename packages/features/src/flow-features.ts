@@ -1,4 +1,4 @@
-import type { Sequence } from '@tidewatch/contracts';
+import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
 import { addressScopeIndex } from './address-scope.ts';
 import {
   CONTEXT_FEATURE_COUNT,
@@ -47,6 +47,9 @@ export function protocolClassIndex(protocol: number): number {
 
 const pos = (x: number): number => Math.max(x, 0);
 
+/** One sequence at a time for the Sequence-object entry points (copied in, then read as columns). */
+const scratch = new SequenceBatch();
+
 /**
  * Writes the features of `seq` straight into a batch tensor (no per-sequence arrays): the first
  * `min(flows, maxFlows)` flow rows at `flow[flowOffset…]` (the rest of the row block is left as it
@@ -63,52 +66,73 @@ export function writeSequenceFeatures(
   contextOffset: number,
   spec: FeatureSpec = FEATURES_V1,
 ): number {
-  const flows = seq.flows;
-  const n = flows.length;
+  scratch.clear();
+  scratch.push(seq);
+  return writeBatchFeatures(scratch, 0, flow, flowOffset, maxFlows, context, contextOffset, spec);
+}
+
+/** `writeSequenceFeatures` of sequence `s` of a SequenceBatch, read from its columns. */
+export function writeBatchFeatures(
+  batch: SequenceBatch,
+  s: number,
+  flow: Float32Array,
+  flowOffset: number,
+  maxFlows: number,
+  context: Float32Array,
+  contextOffset: number,
+  spec: FeatureSpec = FEATURES_V1,
+): number {
+  const from = batch.flowStart[s] as number;
+  const n = batch.flowsOf(s);
   const rows = Math.min(n, maxFlows);
   const F = FLOW_FEATURE_COUNT;
+  const { startMs, endMs, protocol, srcPort, dstPort, fwdBytes, fwdPkts, bwdBytes, bwdPkts, tcpFlags } =
+    batch;
   let prevStart = 0;
   for (let i = 0; i < rows; i++) {
-    const f = flows[i];
-    if (f === undefined) continue;
+    const j = from + i;
     const o = flowOffset + i * F;
-    const fb = pos(f.fwd_bytes);
-    const bb = pos(f.bwd_bytes);
-    const fp = pos(f.fwd_pkts);
-    const bp = pos(f.bwd_pkts);
+    const fb = pos(fwdBytes[j] as number);
+    const bb = pos(bwdBytes[j] as number);
+    const fp = pos(fwdPkts[j] as number);
+    const bp = pos(bwdPkts[j] as number);
+    const start = startMs[j] as number;
+    const proto = protocol[j] as number;
     flow[o] = Math.log1p(fb);
     flow[o + 1] = Math.log1p(bb);
     flow[o + 2] = Math.log1p(fp);
     flow[o + 3] = Math.log1p(bp);
-    flow[o + 4] = Math.log1p(pos(f.end_ms - f.start_ms));
+    flow[o + 4] = Math.log1p(pos((endMs[j] as number) - start));
     flow[o + 5] = Math.log1p(fb / Math.max(1, fp));
     flow[o + 6] = Math.log1p(bb / Math.max(1, bp));
-    flow[o + 7] = i === 0 ? 0 : Math.log1p(pos(f.start_ms - prevStart));
+    flow[o + 7] = i === 0 ? 0 : Math.log1p(pos(start - prevStart));
     flow[o + 8] = i === 0 ? 1 : 0;
     const a = fb + fp;
     const b = bb + bp;
     flow[o + 9] = a + b > 0 ? a / (a + b) : 0.5;
     flow[o + 10] = bp === 0 && bb === 0 ? 1 : 0;
-    const portsApply = f.protocol === 0 || f.protocol === 6 || f.protocol === 17;
-    flow[o + 11] = portsApply && f.src_port > 0 && f.src_port < 1024 ? 1 : 0;
-    flow[o + PORT_OFFSET + portClassIndex(f.protocol, f.dst_port)] = 1;
-    flow[o + PROTO_OFFSET + protocolClassIndex(f.protocol)] = 1;
-    if (f.protocol === 6) {
+    const portsApply = proto === 0 || proto === 6 || proto === 17;
+    const sp = srcPort[j] as number;
+    flow[o + 11] = portsApply && sp > 0 && sp < 1024 ? 1 : 0;
+    flow[o + PORT_OFFSET + portClassIndex(proto, dstPort[j] as number)] = 1;
+    flow[o + PROTO_OFFSET + protocolClassIndex(proto)] = 1;
+    if (proto === 6) {
+      const flags = tcpFlags[j] as number;
       for (let k = 0; k < TCP_FLAG_MASKS.length; k++) {
-        if ((f.tcp_flags & (TCP_FLAG_MASKS[k] ?? 0)) !== 0) flow[o + FLAG_OFFSET + k] = 1;
+        if ((flags & (TCP_FLAG_MASKS[k] ?? 0)) !== 0) flow[o + FLAG_OFFSET + k] = 1;
       }
-      if (f.tcp_flags !== 0) flow[o + FLAGS_PRESENT] = 1;
+      if (flags !== 0) flow[o + FLAGS_PRESENT] = 1;
     }
-    prevStart = f.start_ms;
+    prevStart = start;
   }
   const c = contextOffset;
-  context[c] = Math.log1p(pos(seq.context.distinct_dsts));
-  context[c + 1] = Math.log1p(pos(seq.context.distinct_dst_ports));
-  context[c + 2] = Math.log1p(pos(seq.context.connections));
+  context[c] = Math.log1p(pos(batch.distinctDsts[s] as number));
+  context[c + 1] = Math.log1p(pos(batch.distinctDstPorts[s] as number));
+  context[c + 2] = Math.log1p(pos(batch.connections[s] as number));
   context[c + 3] = Math.log1p(n);
   if (spec.responderScope) {
     context.fill(0, c + CONTEXT_FEATURE_COUNT, c + spec.contextCount);
-    const scope = addressScopeIndex(seq.dst_ip);
+    const scope = addressScopeIndex(batch.dstIp[s] as string);
     if (scope >= 0) context[c + CONTEXT_FEATURE_COUNT + scope] = 1;
   }
   return rows;

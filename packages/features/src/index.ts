@@ -21,7 +21,8 @@ export {
   protocolClassIndex,
   type SequenceFeatures,
   sequenceFeatures,
+  writeBatchFeatures,
   writeSequenceFeatures,
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
-export { type SubScores, subScores } from './sub-scores.ts';
+export { type SubScores, subScores, subScoresAt } from './sub-scores.ts';

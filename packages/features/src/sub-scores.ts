@@ -1,4 +1,4 @@
-import type { Sequence, SequenceFlow as Flow } from '@tidewatch/contracts';
+import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
 import { SUB_SCORE_CONSTANTS } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
@@ -86,10 +86,10 @@ function dispersion(v: Float64Array, n: number): void {
 let intervals = new Float64Array(64);
 let sizes = new Float64Array(64);
 
-function beacon(seq: Sequence): number {
+// The sub-scores of sequence `s` of a SequenceBatch, its flows at [from, from + n) of the flow columns.
+
+function beacon(b: SequenceBatch, from: number, n: number): number {
   const c = SUB_SCORE_CONSTANTS.beacon;
-  const flows = seq.flows;
-  const n = flows.length;
   if (n < c.min_flows) return 0;
   if (sizes.length < n) {
     let cap = sizes.length;
@@ -97,14 +97,13 @@ function beacon(seq: Sequence): number {
     intervals = new Float64Array(cap);
     sizes = new Float64Array(cap);
   }
+  const { fwdBytes, bwdBytes, startMs } = b;
   let ni = 0;
   let ns = 0;
   for (let i = 0; i < n; i++) {
-    const f = flows[i];
-    if (f === undefined) continue;
-    sizes[ns++] = f.fwd_bytes + f.bwd_bytes;
-    const next = flows[i + 1];
-    if (next !== undefined) intervals[ni++] = next.start_ms - f.start_ms;
+    const j = from + i;
+    sizes[ns++] = (fwdBytes[j] as number) + (bwdBytes[j] as number);
+    if (i + 1 < n) intervals[ni++] = (startMs[j + 1] as number) - (startMs[j] as number);
   }
   dispersion(intervals, ni);
   const tsScore = (dSkew + dMadm + clamp01(n / c.full_count)) / 3;
@@ -113,16 +112,15 @@ function beacon(seq: Sequence): number {
   return clamp01((tsScore + dsScore) / 2);
 }
 
-function scan(seq: Sequence): number {
+function scan(b: SequenceBatch, s: number, from: number, n: number): number {
   const c = SUB_SCORE_CONSTANTS.scan;
-  const flows = seq.flows;
-  const n = flows.length;
   if (n === 0) return 0;
+  const bwdBytes = b.bwdBytes;
   let silent = 0;
-  for (let i = 0; i < n; i++) if ((flows[i] as Flow).bwd_bytes === 0) silent++;
+  for (let j = from; j < from + n; j++) if (bwdBytes[j] === 0) silent++;
   const fan = Math.max(
-    ramp(seq.context.distinct_dst_ports, c.min_ports, c.full_ports),
-    ramp(seq.context.distinct_dsts, c.min_dsts, c.full_dsts),
+    ramp(b.distinctDstPorts[s] as number, c.min_ports, c.full_ports),
+    ramp(b.distinctDsts[s] as number, c.min_dsts, c.full_dsts),
   );
   return clamp01(fan * (silent / n));
 }
@@ -135,11 +133,14 @@ const portCounts = new Uint32Array(65536);
 const isPortIndex = (p: number): boolean => p >>> 0 === p && p < 65536;
 
 /** The most attempted port (ties: the lowest) and its count, as the Map formulation finds them. */
-function topPortMap(flows: readonly Flow[]): [number, number] {
+function topPortMap(dstPort: Float64Array, from: number, n: number): [number, number] {
   let m = 0;
   let port = 0;
   const counts = new Map<number, number>();
-  for (const f of flows) counts.set(f.dst_port, (counts.get(f.dst_port) ?? 0) + 1);
+  for (let j = from; j < from + n; j++) {
+    const p = dstPort[j] as number;
+    counts.set(p, (counts.get(p) ?? 0) + 1);
+  }
   for (const [p, k] of counts) {
     if (k > m || (k === m && p < port)) {
       m = k;
@@ -149,66 +150,76 @@ function topPortMap(flows: readonly Flow[]): [number, number] {
   return [m, port];
 }
 
-function bruteForce(seq: Sequence): number {
+function bruteForce(b: SequenceBatch, from: number, n: number): number {
   const c = SUB_SCORE_CONSTANTS.brute_force;
-  const flows = seq.flows;
-  const n = flows.length;
+  const dstPort = b.dstPort;
   if (n === 1) {
-    const only = flows[0] as Flow;
     return clamp01(
-      ramp(1, c.min_attempts, c.full_attempts) * (AUTH_PORTS.has(only.dst_port) ? 1 : c.non_auth_weight),
+      ramp(1, c.min_attempts, c.full_attempts) *
+        (AUTH_PORTS.has(dstPort[from] as number) ? 1 : c.non_auth_weight),
     );
   }
   let m = 0;
   let port = 0;
   let indexable = true;
-  for (let i = 0; i < n; i++) {
-    if (!isPortIndex((flows[i] as Flow).dst_port)) {
+  for (let j = from; j < from + n; j++) {
+    if (!isPortIndex(dstPort[j] as number)) {
       indexable = false;
       break;
     }
   }
   if (indexable) {
-    for (let i = 0; i < n; i++) {
-      const p = (flows[i] as Flow).dst_port;
+    for (let j = from; j < from + n; j++) {
+      const p = dstPort[j] as number;
       portCounts[p] = (portCounts[p] as number) + 1;
     }
     // Visiting a port again with its final count changes nothing, so this is the Map's distinct-key pass.
-    for (let i = 0; i < n; i++) {
-      const p = (flows[i] as Flow).dst_port;
+    for (let j = from; j < from + n; j++) {
+      const p = dstPort[j] as number;
       const k = portCounts[p] as number;
       if (k > m || (k === m && p < port)) {
         m = k;
         port = p;
       }
     }
-    for (let i = 0; i < n; i++) portCounts[(flows[i] as Flow).dst_port] = 0;
+    for (let j = from; j < from + n; j++) portCounts[dstPort[j] as number] = 0;
   } else {
-    [m, port] = topPortMap(flows);
+    [m, port] = topPortMap(dstPort, from, n);
   }
   const auth = AUTH_PORTS.has(port) ? 1 : c.non_auth_weight;
   return clamp01(ramp(m, c.min_attempts, c.full_attempts) * auth);
 }
 
-function exfiltration(seq: Sequence): number {
+function exfiltration(b: SequenceBatch, from: number, n: number): number {
   const c = SUB_SCORE_CONSTANTS.exfiltration;
-  const flows = seq.flows;
+  const { fwdBytes, bwdBytes } = b;
   let up = 0;
   let down = 0;
-  for (let i = 0; i < flows.length; i++) {
-    const f = flows[i] as Flow;
-    up += f.fwd_bytes;
-    down += f.bwd_bytes;
+  for (let j = from; j < from + n; j++) {
+    up += fwdBytes[j] as number;
+    down += bwdBytes[j] as number;
   }
   const ratio = up + down > 0 ? up / (up + down) : 0;
   return clamp01(ramp(Math.log10(up + 1), c.min_log10_bytes, c.full_log10_bytes) * ramp(ratio, 0.5, 0.9));
 }
 
+/** One sequence at a time for `subScores` (copied in, then read as columns). */
+const scratch = new SequenceBatch();
+
 export function subScores(seq: Sequence): SubScores {
+  scratch.clear();
+  scratch.push(seq);
+  return subScoresAt(scratch, 0);
+}
+
+/** `subScores` of sequence `s` of a SequenceBatch, read from its columns. */
+export function subScoresAt(batch: SequenceBatch, s: number): SubScores {
+  const from = batch.flowStart[s] as number;
+  const n = batch.flowsOf(s);
   return {
-    beacon: beacon(seq),
-    scan: scan(seq),
-    brute_force: bruteForce(seq),
-    exfiltration: exfiltration(seq),
+    beacon: beacon(batch, from, n),
+    scan: scan(batch, s, from, n),
+    brute_force: bruteForce(batch, from, n),
+    exfiltration: exfiltration(batch, from, n),
   };
 }

@@ -10,7 +10,7 @@ import {
 import {
   type ContractCodecs,
   createCodecs,
-  type Sequence,
+  SequenceBatch,
   SequenceReader,
   UnknownSchemaError,
 } from '@tidewatch/contracts';
@@ -29,7 +29,7 @@ import type { InferenceConfig } from './config.ts';
 import { FindingPipeline } from './finding-pipeline.ts';
 import { InferenceGrpcServer, modelInfo } from './grpc-server.ts';
 import { InferenceHttpServer } from './http-server.ts';
-import { latestById } from './latest-by-id.ts';
+import { latestIndexById } from './latest-by-id.ts';
 import { createInferenceMetrics, type InferenceMetrics } from './metrics.ts';
 
 export interface InferenceDeps {
@@ -59,15 +59,20 @@ export interface InferenceApp {
 }
 
 /**
- * sequences.v1 as inference reads it (SEQUENCE_SCORING_SCHEMA: flows without `attack` and `origin`,
- * absent from the decoded flows), messages of the contract's own schema without avsc records.
- * Synchronous for writer schemas already seen (the hot path); a new schema id asks the registry.
+ * sequences.v1 as inference reads it (SEQUENCE_SCORING_SCHEMA: flows without `attack` and `origin`)
+ * appended to `batch`, messages of the contract's own schema by hand into its columns. Synchronous
+ * for writer schemas already seen (the hot path); a new schema id asks the registry. A refused
+ * message leaves the batch as it was.
  */
-function decodeSequence(reader: SequenceReader, value: Buffer): Sequence | Promise<Sequence> {
+function decodeSequence(
+  reader: SequenceReader,
+  batch: SequenceBatch,
+  value: Buffer,
+): number | Promise<number> {
   try {
-    return reader.decode(value);
+    return reader.decodeInto(batch, value);
   } catch (e) {
-    if (e instanceof UnknownSchemaError) return reader.decodeAsync(value);
+    if (e instanceof UnknownSchemaError) return reader.decodeIntoAsync(batch, value);
     throw e;
   }
 }
@@ -137,18 +142,32 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
     logger.info({ from, to: host.current.version }, 'model rolled back');
   }
 
+  /** Decoded batches not in use (a handler takes one and gives it back: its buffers are kept). */
+  const idleBatches: SequenceBatch[] = [];
+
   async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+    const batch = idleBatches.pop() ?? new SequenceBatch();
+    batch.clear();
+    await handleInto(batch, messages, ctx);
+    // Reused only after success: when scoring failed, later model runs may still read it.
+    batch.clear();
+    idleBatches.push(batch);
+  }
+
+  async function handleInto(batch: SequenceBatch, messages: BusMessage[], ctx: BatchContext): Promise<void> {
     if (!codecs || !pipeline || !sequenceReader) throw new Error('inference is not started');
-    const seqs: Sequence[] = [];
     // An index loop: across the `await` below, a for-of iterator would be allocated with its results.
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as BusMessage;
-      let seq: Sequence;
       try {
-        const decoded = decodeSequence(sequenceReader, m.value);
+        const decoded = decodeSequence(sequenceReader, batch, m.value);
         // Only an unknown writer schema needs the registry: no microtask per message otherwise.
-        seq = decoded instanceof Promise ? await decoded : decoded;
-        if (seq.flows.length === 0) throw new Error(`sequence ${seq.sequence_id} has no flows`);
+        const at = decoded instanceof Promise ? await decoded : decoded;
+        if (batch.flowsOf(at) === 0) {
+          const id = batch.ids[at] as string;
+          batch.dropLast();
+          throw new Error(`sequence ${id} has no flows`);
+        }
       } catch (e) {
         metrics.deadLettered.inc();
         logger.warn(
@@ -156,11 +175,10 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
           'undecodable sequence sent to the DLQ',
         );
         await ctx.deadLetter(m, e);
-        continue;
       }
-      seqs.push(seq);
     }
-    await pipeline.process(latestById(seqs));
+    const latest = latestIndexById(batch.ids);
+    await pipeline.processBatch(latest.length === batch.count ? batch : batch.select(latest));
   }
 
   async function applyRetention(): Promise<void> {

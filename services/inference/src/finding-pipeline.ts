@@ -1,5 +1,11 @@
 import type { BusProducer } from '@tidewatch/bus';
-import { type AvroCodec, type Finding, FindingWriter, type Sequence } from '@tidewatch/contracts';
+import {
+  type AvroCodec,
+  type Finding,
+  FindingWriter,
+  type Sequence,
+  type SequenceBatch,
+} from '@tidewatch/contracts';
 import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
 import type { SuppressionMatcher } from '@tidewatch/suppression';
 import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
@@ -102,10 +108,27 @@ export class FindingPipeline {
    */
   async process(seqs: Sequence[]): Promise<PipelineResult> {
     if (this.deps.maxWaitMs > 0) return this.storeAndEmit([runOf(await this.score(seqs))]);
+    return this.storeRuns(this.deps.detector.scoreRunRows(seqs));
+  }
+
+  /**
+   * `process` of the sequences of a SequenceBatch (decoded into columns: quiet sequences are
+   * scored and stored without a Sequence object). The batch must not change until this settles.
+   */
+  async processBatch(batch: SequenceBatch): Promise<PipelineResult> {
+    if (this.deps.maxWaitMs > 0) {
+      const seqs = new Array<Sequence>(batch.count);
+      for (let i = 0; i < batch.count; i++) seqs[i] = batch.sequence(i);
+      return this.process(seqs);
+    }
+    return this.storeRuns(this.deps.detector.scoreBatchRows(batch));
+  }
+
+  private async storeRuns(scoring: Promise<ScoredRun>[]): Promise<PipelineResult> {
     const { detector, metrics, batchSize } = this.deps;
     const device = detector.model.device;
     const started = performance.now();
-    const runs = detector.scoreRunRows(seqs).map((run) =>
+    const runs = scoring.map((run) =>
       run.then((scored) => {
         metrics.batchSize.observe(scored.rows.count);
         metrics.inferenceSeconds.observe({ device }, (performance.now() - started) / 1000);

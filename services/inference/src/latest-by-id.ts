@@ -4,21 +4,20 @@ import type { Sequence } from '@tidewatch/contracts';
 let slots = new Int32Array(4096);
 
 /**
- * `seqs` with each sequence id once: at the position of its first occurrence, holding the last
- * occurrence (a replay inside one consumer batch: the later message wins, the point is written
+ * The indexes of `ids` with each id once: at the position of its first occurrence, the index of its
+ * last occurrence (a replay inside one consumer batch: the later message wins, the point is written
  * once). What a Map keyed by id and spread from its values gave, without the Map's growing tables
  * and its iterator per batch.
  */
-export function latestById(seqs: readonly Sequence[]): Sequence[] {
-  const out: Sequence[] = [];
+export function latestIndexById(ids: readonly string[]): number[] {
+  const out: number[] = [];
   let size = slots.length;
-  while (size < 2 * seqs.length) size *= 2;
+  while (size < 2 * ids.length) size *= 2;
   if (size !== slots.length) slots = new Int32Array(size);
   else slots.fill(0);
   const mask = size - 1;
-  for (let i = 0; i < seqs.length; i++) {
-    const seq = seqs[i] as Sequence;
-    const id = seq.sequence_id;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as string;
     // The last (at most) 12 characters and the length: the random tail of a UUID, the counter of
     // a serial id. Equal ids hash alike whatever is left out; other ids only cost a probe.
     let h = 0x811c9dc5 ^ id.length;
@@ -28,16 +27,21 @@ export function latestById(seqs: readonly Sequence[]): Sequence[] {
     for (;;) {
       const j = slots[at] as number;
       if (j === 0) {
-        out.push(seq);
+        out.push(i);
         slots[at] = out.length;
         break;
       }
-      if ((out[j - 1] as Sequence).sequence_id === id) {
-        out[j - 1] = seq;
+      if (ids[out[j - 1] as number] === id) {
+        out[j - 1] = i;
         break;
       }
       at = (at + 1) & mask;
     }
   }
   return out;
+}
+
+/** `seqs` with each sequence id once, as `latestIndexById` picks them. */
+export function latestById(seqs: readonly Sequence[]): Sequence[] {
+  return latestIndexById(seqs.map((s) => s.sequence_id)).map((i) => seqs[i] as Sequence);
 }

@@ -9,6 +9,7 @@ import {
   type Sequence,
   SEQUENCE_READER_WRITER_FINGERPRINT,
   SEQUENCE_SCORING_SCHEMA,
+  SequenceBatch,
   SequenceReader,
   schemaFingerprint,
   UnknownSchemaError,
@@ -179,6 +180,47 @@ function keysOf(s: Sequence): string[][] {
   return [Object.keys(s), Object.keys(s.context), ...s.flows.map((f) => Object.keys(f))];
 }
 
+/** One batch that every decoded message is also appended to (emptied after 50, once checked). */
+const batch = new SequenceBatch();
+const inBatch: Sequence[] = [];
+
+/**
+ * `reader.decodeInto(batch, message)` against `reader.decode(message)`: the same Sequence from the
+ * columns, or the same error with the batch left as it was; the sequences decoded before unchanged.
+ */
+function sameInBatch(reader: SequenceReader, message: Buffer, what: string): void {
+  let want: Sequence | undefined;
+  let refused: Error | undefined;
+  try {
+    want = reader.decode(message);
+  } catch (e) {
+    refused = e as Error;
+  }
+  const { count, flowCount } = batch;
+  if (refused) {
+    assert.throws(
+      () => reader.decodeInto(batch, message),
+      (e: Error) => e.message === refused.message && e.name === refused.name,
+      `${what}: decodeInto refuses as decode does`,
+    );
+    assert.equal(batch.count, count, `${what}: no sequence added`);
+    assert.equal(batch.flowCount, flowCount, `${what}: no flow added`);
+    return;
+  }
+  const at = reader.decodeInto(batch, message);
+  assert.equal(at, count);
+  const got = batch.sequence(at);
+  assert.deepStrictEqual(got, want, `${what} from the batch`);
+  assert.deepStrictEqual(keysOf(got), keysOf(want as Sequence), `${what} from the batch: member order`);
+  inBatch.push(want as Sequence);
+  if (batch.count >= 50) {
+    for (let i = 0; i < batch.count; i++)
+      assert.deepStrictEqual(batch.sequence(i), inBatch[i], `${what}: batch sequence ${i}`);
+    batch.clear();
+    inBatch.length = 0;
+  }
+}
+
 /** Decodes `message` both ways: equal values when avsc reads it, an error from both when it does not. */
 function sameAsAvsc(
   reader: SequenceReader,
@@ -186,6 +228,7 @@ function sameAsAvsc(
   message: Buffer,
   what: string,
 ): 'ok' | 'error' {
+  sameInBatch(reader, message, what);
   let expected: Sequence | undefined;
   let avscError: unknown;
   try {
@@ -321,6 +364,10 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
     ]);
     assert.throws(() => reader.decode(manyFlows), /a block of 1000000000000 flows runs past/);
     await assert.rejects(reader.decodeAsync(manyFlows), /a block of 1000000000000 flows runs past/);
+    const b = new SequenceBatch();
+    assert.throws(() => reader.decodeInto(b, manyFlows), /a block of 1000000000000 flows runs past/);
+    assert.throws(() => reader.decodeInto(b, negative), /sequence_id has a negative length \(-1\)/);
+    assert.equal(b.count + b.flowCount, 0);
   });
 
   it('leaves other writer schemas to avsc schema resolution (registry lookup on first sight)', async () => {
@@ -340,12 +387,17 @@ describe('SequenceReader (sequences.v1 decoded without avsc records)', () => {
     for (let i = 0; i < 50; i++) {
       const seq = randomSequence(r);
       const message = writer.encode({ ...seq, note: 'x'.repeat(i) });
-      if (i === 0) assert.throws(() => reader.decode(message), UnknownSchemaError);
-      assert.deepStrictEqual(
-        plain(await reader.decodeAsync(message)),
-        plain(projection.decode(codec.encode(seq))),
-      );
-      assert.deepStrictEqual(plain(reader.decode(message)), plain(projection.decode(codec.encode(seq))));
+      if (i === 0) {
+        assert.throws(() => reader.decode(message), UnknownSchemaError);
+        assert.throws(() => reader.decodeInto(new SequenceBatch(), message), UnknownSchemaError);
+      }
+      const want = plain(projection.decode(codec.encode(seq)));
+      const b = new SequenceBatch();
+      if (i === 0) assert.equal(await reader.decodeIntoAsync(b, message), 0);
+      assert.deepStrictEqual(plain(await reader.decodeAsync(message)), want);
+      assert.deepStrictEqual(plain(reader.decode(message)), want);
+      const at = reader.decodeInto(b, message);
+      assert.deepStrictEqual(b.sequence(at), want);
     }
   });
 
