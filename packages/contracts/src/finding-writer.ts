@@ -316,6 +316,9 @@ export function encodeFinding(f: Finding, schemaId: number): Buffer {
   return out;
 }
 
+/** Per schema object: whether it is the one `encodeFinding` is written for (a fingerprint builds an avsc Type). */
+const handEncodes = new WeakMap<object, boolean>();
+
 /**
  * Encodes findings.v1 messages: by hand (`encodeFinding`, no avsc tap or per-field dispatch) when
  * the codec's schema is the one the encoder was written for, else with the codec itself. Same bytes
@@ -325,7 +328,14 @@ export class FindingWriter {
   readonly #hand: boolean;
 
   constructor(readonly codec: AvroCodec<Finding>) {
-    this.#hand = schemaFingerprint(codec.contract.schema) === FINDING_WRITER_FINGERPRINT;
+    const schema = codec.contract.schema;
+    const key = typeof schema === 'object' && schema !== null ? (schema as object) : null;
+    let hand = key ? handEncodes.get(key) : undefined;
+    if (hand === undefined) {
+      hand = schemaFingerprint(schema) === FINDING_WRITER_FINGERPRINT;
+      if (key) handEncodes.set(key, hand);
+    }
+    this.#hand = hand;
   }
 
   /** True when findings are encoded by hand. */

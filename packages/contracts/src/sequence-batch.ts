@@ -9,7 +9,9 @@ export type FlowColumn = Float64Array<ArrayBuffer>;
  * columns indexed by flow, the flows of sequence i at `[flowStart[i], flowStart[i + 1])`. No object
  * per sequence or per flow: `sequence(i)` builds the `Sequence` where one is needed. A null flow
  * label is NaN in `label`. Filled by `push` (a Sequence) or by the hand decoder
- * (`decodeSequenceInto`); `clear` empties it for the next batch and keeps the buffers.
+ * (`decodeSequenceInto`); `clear` empties it for the next batch and keeps the buffers. Every
+ * column, the string arrays included, holds `count` (or `flowCount`) entries at its start and may
+ * be longer.
  */
 export class SequenceBatch {
   count = 0;
@@ -37,12 +39,10 @@ export class SequenceBatch {
   tcpFlags: FlowColumn = new Float64Array(64);
   label: FlowColumn = new Float64Array(64);
 
+  /** Empties the batch; the strings of earlier sequences are overwritten as it fills again. */
   clear(): void {
     this.count = 0;
     this.flowCount = 0;
-    this.ids.length = 0;
-    this.srcIp.length = 0;
-    this.dstIp.length = 0;
   }
 
   /** Removes the last sequence (and its flows). */
@@ -50,9 +50,6 @@ export class SequenceBatch {
     if (this.count === 0) return;
     this.count--;
     this.flowCount = this.flowStart[this.count] as number;
-    this.ids.length = this.count;
-    this.srcIp.length = this.count;
-    this.dstIp.length = this.count;
   }
 
   /** Flows of sequence `i`. */
@@ -148,9 +145,9 @@ export class SequenceBatch {
     connections: number,
   ): number {
     const i = this.count;
-    this.ids.push(id);
-    this.srcIp.push(srcIp);
-    this.dstIp.push(dstIp);
+    this.ids[i] = id;
+    this.srcIp[i] = srcIp;
+    this.dstIp[i] = dstIp;
     this.windowStart[i] = windowStart;
     this.windowEnd[i] = windowEnd;
     this.part[i] = part;

@@ -18,7 +18,7 @@ import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.t
 import {
   addQuietRowAt,
   flaggedBy,
-  newFinding,
+  newFindingAt,
   round6,
   severityOf,
   tacticCandidates,
@@ -188,7 +188,7 @@ export class Detector {
     try {
       for (const run of runs) {
         const r = await run.result;
-        const scored = this.toScoredRun(ctx, seqs, batch, run.idxs, r, now);
+        const scored = this.toScoredRun(ctx, batch, run.idxs, r, now);
         for (let j = 0; j < run.idxs.length; j++) {
           const i = run.idxs[j] as number;
           out[i] = scored[j] as ScoredSequence;
@@ -215,7 +215,7 @@ export class Detector {
   scoreRuns(seqs: Sequence[]): Promise<ScoredSequence[]>[] {
     const batch = batchOf(seqs);
     return this.inRunOrder(batch, (ctx, idxs, r, now) => {
-      const scored = this.toScoredRun(ctx, seqs, batch, idxs, r, now);
+      const scored = this.toScoredRun(ctx, batch, idxs, r, now);
       for (let j = 0; j < scored.length; j++)
         this.explain(ctx, batch, idxs[j] as number, scored[j] as ScoredSequence, r, j);
       return scored;
@@ -231,16 +231,16 @@ export class Detector {
    * i, and top features and the benign baseline advance exactly as there.
    */
   scoreRunRows(seqs: Sequence[]): Promise<ScoredRun>[] {
-    return this.scoreBatchRows(batchOf(seqs), seqs);
+    return this.scoreBatchRows(batchOf(seqs));
   }
 
   /**
-   * `scoreRunRows` of the sequences of a SequenceBatch, read from its columns: quiet sequences
-   * become rows without a Sequence or flow object; an alert's Sequence is `seqs[i]` when given, else
-   * built from the batch (`batch.sequence(i)`). The batch must not change until every run settled.
+   * `scoreRunRows` of the sequences of a SequenceBatch, read from its columns (no Sequence or flow
+   * object: quiet sequences become rows, alerts Findings). The batch must not change until every
+   * run settled.
    */
-  scoreBatchRows(batch: SequenceBatch, seqs?: readonly Sequence[]): Promise<ScoredRun>[] {
-    return this.inRunOrder(batch, (ctx, idxs, r, now) => this.toRows(ctx, batch, idxs, r, now, seqs));
+  scoreBatchRows(batch: SequenceBatch): Promise<ScoredRun>[] {
+    return this.inRunOrder(batch, (ctx, idxs, r, now) => this.toRows(ctx, batch, idxs, r, now));
   }
 
   /**
@@ -270,7 +270,6 @@ export class Detector {
     idxs: number[],
     r: BatchResult,
     now: number,
-    seqs: readonly Sequence[] | undefined,
   ): ScoredRun {
     const o = r.outputs;
     const n = idxs.length;
@@ -293,8 +292,7 @@ export class Detector {
         sub.brute_force >= flagAt ||
         sub.exfiltration >= flagAt
       ) {
-        const seq = seqs ? (seqs[i] as Sequence) : batch.sequence(i);
-        const s = this.toScored(ctx, seq, o, j, D, now, sub);
+        const s = this.toScored(ctx, batch, i, o, j, D, now, sub);
         rows.addFinding(s.finding);
         alerts.push(s);
         this.explain(ctx, batch, i, s, r, j);
@@ -357,7 +355,6 @@ export class Detector {
    */
   private toScoredRun(
     ctx: ModelContext,
-    seqs: readonly Sequence[],
     batch: SequenceBatch,
     idxs: number[],
     r: BatchResult,
@@ -371,7 +368,7 @@ export class Detector {
     const out = new Array<ScoredSequence>(n);
     for (let j = 0; j < n; j++) {
       const i = idxs[j] as number;
-      out[j] = this.toScored(ctx, seqs[i] as Sequence, o, j, D, now, subScoresAt(batch, i));
+      out[j] = this.toScored(ctx, batch, i, o, j, D, now, subScoresAt(batch, i));
     }
     return out;
   }
@@ -407,7 +404,8 @@ export class Detector {
 
   private toScored(
     ctx: ModelContext,
-    seq: Sequence,
+    batch: SequenceBatch,
+    i: number,
     o: BatchResult['outputs'],
     j: number,
     D: number,
@@ -425,7 +423,7 @@ export class Detector {
         ? tacticCandidates(o.tactic_probs.subarray(j * T, (j + 1) * T), model.manifest, ctx.trained)
         : [];
     return {
-      finding: newFinding(seq, {
+      finding: newFindingAt(batch, i, {
         score: round6(score),
         anomaly: round6(anomaly),
         verdict,

@@ -3,7 +3,7 @@ import {
   FINDING_STATUSES,
   type Finding,
   type Sequence,
-  type SequenceBatch,
+  SequenceBatch,
   type Severity,
   SEVERITIES,
   type SubScores,
@@ -148,14 +148,30 @@ export function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
+/** One sequence at a time for the Sequence-object entry points (copied in, then read as columns). */
+const scratch = new SequenceBatch();
+
+function scratchOf(seq: Sequence): SequenceBatch {
+  scratch.clear();
+  scratch.push(seq);
+  return scratch;
+}
+
 /** Ground truth of a sequence from its flows: 1 if any flow is malicious, 0 if all benign, else null. */
 export function sequenceLabel(seq: Sequence): number | null {
-  const flows = seq.flows;
-  let allKnown = flows.length > 0;
-  for (let i = 0; i < flows.length; i++) {
-    const f = flows[i] as Sequence['flows'][number];
-    if (f.label === 1) return 1;
-    if (f.label !== 0) allKnown = false;
+  return sequenceLabelAt(scratchOf(seq), 0);
+}
+
+/** `sequenceLabel` of sequence `s` of a SequenceBatch (a null flow label is NaN there). */
+export function sequenceLabelAt(batch: SequenceBatch, s: number): number | null {
+  const from = batch.flowStart[s] as number;
+  const to = batch.flowStart[s + 1] as number;
+  const labels = batch.label;
+  let allKnown = to > from;
+  for (let j = from; j < to; j++) {
+    const label = labels[j] as number;
+    if (label === 1) return 1;
+    if (label !== 0) allKnown = false;
   }
   return allKnown ? 0 : null;
 }
@@ -179,8 +195,13 @@ export interface FindingScoring {
  * intermediate facts object copied by a spread: this runs once per sequence).
  */
 export function newFinding(seq: Sequence, s: FindingScoring): Finding {
-  const flows = seq.flows;
-  const only = flows.length === 1 ? flows[0] : undefined;
+  return newFindingAt(scratchOf(seq), 0, s);
+}
+
+/** `newFinding` of sequence `i` of a SequenceBatch, read from its columns. */
+export function newFindingAt(batch: SequenceBatch, i: number, s: FindingScoring): Finding {
+  const n = batch.flowsOf(i);
+  const j = batch.flowStart[i] as number;
   let first: number;
   let last: number;
   let fb = 0;
@@ -190,19 +211,20 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
   let dstPorts: number[];
   let protocols: number[];
   let label: number | null;
-  if (only) {
-    // The common case (most sequences hold one flow), without the maps below.
-    first = only.start_ms;
-    last = only.end_ms;
-    fb = only.fwd_bytes;
-    bb = only.bwd_bytes;
-    fp = only.fwd_pkts;
-    bp = only.bwd_pkts;
-    dstPorts = [only.dst_port];
-    protocols = [only.protocol];
-    label = only.label === 1 ? 1 : only.label === 0 ? 0 : null;
+  if (n === 1) {
+    // The common case (most sequences hold one flow), without the sorts below.
+    first = batch.startMs[j] as number;
+    last = batch.endMs[j] as number;
+    fb = batch.fwdBytes[j] as number;
+    bb = batch.bwdBytes[j] as number;
+    fp = batch.fwdPkts[j] as number;
+    bp = batch.bwdPkts[j] as number;
+    dstPorts = [batch.dstPort[j] as number];
+    protocols = [batch.protocol[j] as number];
+    const l = batch.label[j] as number;
+    label = l === 1 ? 1 : l === 0 ? 0 : null;
   } else {
-    flowFacts(seq);
+    flowFacts(batch, i);
     first = facts.first;
     last = facts.last;
     fb = facts.fb;
@@ -213,19 +235,19 @@ export function newFinding(seq: Sequence, s: FindingScoring): Finding {
     for (let k = 0; k < facts.ports; k++) dstPorts.push(factPorts[k] as number);
     protocols = [];
     for (let k = 0; k < facts.protocols; k++) protocols.push(factProtocols[k] as number);
-    label = sequenceLabel(seq);
+    label = sequenceLabelAt(batch, i);
   }
   return {
-    sequence_id: seq.sequence_id,
-    window_start_ms: seq.window_start_ms,
-    window_end_ms: seq.window_end_ms,
+    sequence_id: batch.ids[i] as string,
+    window_start_ms: batch.windowStart[i] as number,
+    window_end_ms: batch.windowEnd[i] as number,
     first_seen_ms: first,
     last_seen_ms: last,
-    src_ip: seq.src_ip,
-    dst_ip: seq.dst_ip,
+    src_ip: batch.srcIp[i] as string,
+    dst_ip: batch.dstIp[i] as string,
     dst_ports: dstPorts,
     protocols,
-    connections: flows.length,
+    connections: n,
     fwd_bytes: fb,
     bwd_bytes: bb,
     fwd_pkts: fp,
@@ -260,9 +282,10 @@ let portCounts = new Float64Array(64);
  * general case) into `facts`, without a Map, a Set, their iterators and sorted entry arrays:
  * ports and protocols are sorted in scratch typed arrays and the top ports picked by count.
  */
-function flowFacts(seq: Sequence): void {
-  const flows = seq.flows;
-  const n = flows.length;
+function flowFacts(batch: SequenceBatch, s: number): void {
+  const from = batch.flowStart[s] as number;
+  const n = batch.flowsOf(s);
+  const { startMs, endMs, fwdBytes, bwdBytes, fwdPkts, bwdPkts, dstPort, protocol } = batch;
   if (sortedPorts.length < n) {
     sortedPorts = new Float64Array(2 * n);
     distinctPorts = new Float64Array(2 * n);
@@ -276,18 +299,18 @@ function flowFacts(seq: Sequence): void {
   let fp = 0;
   let bp = 0;
   for (let k = 0; k < n; k++) {
-    const f = flows[k] as Sequence['flows'][number];
-    first = Math.min(first, f.start_ms);
-    last = Math.max(last, f.end_ms);
-    fb += f.fwd_bytes;
-    bb += f.bwd_bytes;
-    fp += f.fwd_pkts;
-    bp += f.bwd_pkts;
-    sortedPorts[k] = f.dst_port;
-    factProtocols[k] = f.protocol;
+    const j = from + k;
+    first = Math.min(first, startMs[j] as number);
+    last = Math.max(last, endMs[j] as number);
+    fb += fwdBytes[j] as number;
+    bb += bwdBytes[j] as number;
+    fp += fwdPkts[j] as number;
+    bp += bwdPkts[j] as number;
+    sortedPorts[k] = dstPort[j] as number;
+    factProtocols[k] = protocol[j] as number;
   }
-  facts.first = Number.isFinite(first) ? first : seq.window_start_ms;
-  facts.last = Number.isFinite(last) ? last : seq.window_start_ms;
+  facts.first = Number.isFinite(first) ? first : (batch.windowStart[s] as number);
+  facts.last = Number.isFinite(last) ? last : (batch.windowStart[s] as number);
   facts.fb = fb;
   facts.bb = bb;
   facts.fp = fp;
@@ -333,34 +356,36 @@ function flowFacts(seq: Sequence): void {
  * verdict benign, severity info, status new.
  */
 export function addQuietRow(rows: FindingRows, seq: Sequence): number {
-  const flows = seq.flows;
+  return addQuietRowAt(rows, scratchOf(seq), 0);
+}
+
+/** `addQuietRow` of sequence `s` of a SequenceBatch, read from its columns. */
+export function addQuietRowAt(rows: FindingRows, batch: SequenceBatch, s: number): number {
+  const n = batch.flowsOf(s);
   const i = quietRow(
     rows,
-    seq.sequence_id,
-    seq.window_start_ms,
-    seq.window_end_ms,
-    seq.src_ip,
-    seq.dst_ip,
-    flows.length,
+    batch.ids[s] as string,
+    batch.windowStart[s] as number,
+    batch.windowEnd[s] as number,
+    batch.srcIp[s] as string,
+    batch.dstIp[s] as string,
+    n,
   );
-  const only = flows.length === 1 ? flows[0] : undefined;
-  if (only) {
-    oneFlowFacts(
-      rows,
-      i,
-      only.start_ms,
-      only.end_ms,
-      only.fwd_bytes,
-      only.bwd_bytes,
-      only.fwd_pkts,
-      only.bwd_pkts,
-      only.dst_port,
-      only.protocol,
-      only.label,
-    );
+  if (n === 1) {
+    const j = batch.flowStart[s] as number;
+    rows.firstSeen[i] = batch.startMs[j] as number;
+    rows.lastSeen[i] = batch.endMs[j] as number;
+    rows.fwdBytes[i] = batch.fwdBytes[j] as number;
+    rows.bwdBytes[i] = batch.bwdBytes[j] as number;
+    rows.fwdPkts[i] = batch.fwdPkts[j] as number;
+    rows.bwdPkts[i] = batch.bwdPkts[j] as number;
+    rows.pushPort(batch.dstPort[j] as number);
+    rows.pushProtocol(batch.protocol[j] as number);
+    const label = batch.label[j] as number;
+    rows.label[i] = label === 1 ? 1 : label === 0 ? 0 : -1;
     return i;
   }
-  flowFacts(seq);
+  flowFacts(batch, s);
   rows.firstSeen[i] = facts.first;
   rows.lastSeen[i] = facts.last;
   rows.fwdBytes[i] = facts.fb;
@@ -369,41 +394,8 @@ export function addQuietRow(rows: FindingRows, seq: Sequence): number {
   rows.bwdPkts[i] = facts.bp;
   for (let k = 0; k < facts.ports; k++) rows.pushPort(factPorts[k] as number);
   for (let k = 0; k < facts.protocols; k++) rows.pushProtocol(factProtocols[k] as number);
-  const label = sequenceLabel(seq);
+  const label = sequenceLabelAt(batch, s);
   rows.label[i] = label === null ? -1 : label;
-  return i;
-}
-
-/**
- * `addQuietRow` of sequence `s` of a SequenceBatch: a one-flow sequence (most of them) straight from
- * the flow columns, a longer one through its Sequence object.
- */
-export function addQuietRowAt(rows: FindingRows, batch: SequenceBatch, s: number): number {
-  if (batch.flowsOf(s) !== 1) return addQuietRow(rows, batch.sequence(s));
-  const i = quietRow(
-    rows,
-    batch.ids[s] as string,
-    batch.windowStart[s] as number,
-    batch.windowEnd[s] as number,
-    batch.srcIp[s] as string,
-    batch.dstIp[s] as string,
-    1,
-  );
-  const j = batch.flowStart[s] as number;
-  const label = batch.label[j] as number;
-  oneFlowFacts(
-    rows,
-    i,
-    batch.startMs[j] as number,
-    batch.endMs[j] as number,
-    batch.fwdBytes[j] as number,
-    batch.bwdBytes[j] as number,
-    batch.fwdPkts[j] as number,
-    batch.bwdPkts[j] as number,
-    batch.dstPort[j] as number,
-    batch.protocol[j] as number,
-    Number.isNaN(label) ? null : label,
-  );
   return i;
 }
 
@@ -426,31 +418,6 @@ function quietRow(
   rows.status[i] = NEW;
   rows.connections[i] = flows;
   return i;
-}
-
-/** The facts of a one-flow sequence: the flow's own. */
-function oneFlowFacts(
-  rows: FindingRows,
-  i: number,
-  start: number,
-  end: number,
-  fwdBytes: number,
-  bwdBytes: number,
-  fwdPkts: number,
-  bwdPkts: number,
-  dstPort: number,
-  protocol: number,
-  label: number | null,
-): void {
-  rows.firstSeen[i] = start;
-  rows.lastSeen[i] = end;
-  rows.fwdBytes[i] = fwdBytes;
-  rows.bwdBytes[i] = bwdBytes;
-  rows.fwdPkts[i] = fwdPkts;
-  rows.bwdPkts[i] = bwdPkts;
-  rows.pushPort(dstPort);
-  rows.pushProtocol(protocol);
-  rows.label[i] = label === 1 ? 1 : label === 0 ? 0 : -1;
 }
 
 const BENIGN = VERDICTS.indexOf('benign');

@@ -177,7 +177,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         await ctx.deadLetter(m, e);
       }
     }
-    const latest = latestIndexById(batch.ids);
+    const latest = latestIndexById(batch.ids, batch.count);
     await pipeline.processBatch(latest.length === batch.count ? batch : batch.select(latest));
   }
 

@@ -4,19 +4,19 @@ import type { Sequence } from '@tidewatch/contracts';
 let slots = new Int32Array(4096);
 
 /**
- * The indexes of `ids` with each id once: at the position of its first occurrence, the index of its
+ * The indexes of the first `count` `ids` with each id once: at the position of its first occurrence, the index of its
  * last occurrence (a replay inside one consumer batch: the later message wins, the point is written
  * once). What a Map keyed by id and spread from its values gave, without the Map's growing tables
  * and its iterator per batch.
  */
-export function latestIndexById(ids: readonly string[]): number[] {
+export function latestIndexById(ids: readonly string[], count = ids.length): number[] {
   const out: number[] = [];
   let size = slots.length;
-  while (size < 2 * ids.length) size *= 2;
+  while (size < 2 * count) size *= 2;
   if (size !== slots.length) slots = new Int32Array(size);
   else slots.fill(0);
   const mask = size - 1;
-  for (let i = 0; i < ids.length; i++) {
+  for (let i = 0; i < count; i++) {
     const id = ids[i] as string;
     // The last (at most) 12 characters and the length: the random tail of a UUID, the counter of
     // a serial id. Equal ids hash alike whatever is left out; other ids only cost a probe.

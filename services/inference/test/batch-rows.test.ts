@@ -8,17 +8,20 @@ import {
   SequenceReader,
 } from '@tidewatch/contracts';
 import {
-  addQuietRow,
   addQuietRowAt,
   Detector,
+  type FindingScoring,
   ModelHost,
   ModelRepository,
+  newFinding,
+  newFindingAt,
   type ScoredRun,
 } from '@tidewatch/detector';
 import { readFlowFile } from '@tidewatch/flow-importers';
 import { buildSequences } from '@tidewatch/sequencing';
 import { needsShared, seededRandom, sharedPath } from '@tidewatch/testing';
 import { FindingRows, findingOfRow } from '@tidewatch/vector-store';
+import { referenceFinding } from './finding-reference.ts';
 
 const CLOCK = 1_800_000_000_000;
 
@@ -159,15 +162,40 @@ describe('sequences scored from columns (SequenceBatch)', () => {
     assert.ok(rows > 1000 && alerts > 100, `${rows} rows, ${alerts} alerts`);
   });
 
-  it('a quiet row from the columns is the quiet row of the Sequence', () => {
-    const seqs = randomSequences(seededRandom(12), 2000);
+  it('a finding and a quiet row from the columns are those of the Sequence object (030c6be formulation)', async () => {
+    const seqs = randomSequences(seededRandom(12), 3000);
+    if (!needsShared().skip) {
+      const flows = [];
+      for await (const r of readFlowFile(sharedPath('testdata/labeled/stratosphere_nmap-portscan/conn.log')))
+        if (r.flow) flows.push(r.flow);
+      seqs.push(...buildSequences(flows));
+    }
     const batch = new SequenceBatch();
     for (const s of seqs) batch.push(s);
-    const a = new FindingRows(seqs.length, 4, 'v', CLOCK);
-    const b = new FindingRows(seqs.length, 4, 'v', CLOCK);
+    const rows = new FindingRows(seqs.length, 4, 'v', CLOCK);
+    const scoring: FindingScoring = {
+      score: 0.25,
+      anomaly: 0.5,
+      verdict: 'benign',
+      tactics: [],
+      techniques: [],
+      severity: 'info',
+      model_version: 'v',
+      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0 },
+      scored_at_ms: CLOCK,
+    };
+    let multi = 0;
     for (let i = 0; i < seqs.length; i++) {
-      assert.equal(addQuietRowAt(b, batch, i), addQuietRow(a, seqs[i] as Sequence));
-      assert.equal(JSON.stringify(findingOfRow(b, i)), JSON.stringify(findingOfRow(a, i)), `sequence ${i}`);
+      const seq = seqs[i] as Sequence;
+      if (seq.flows.length > 1) multi++;
+      const want = JSON.stringify(referenceFinding(seq, scoring));
+      assert.equal(JSON.stringify(newFindingAt(batch, i, scoring)), want, `sequence ${i}: finding`);
+      assert.equal(JSON.stringify(newFinding(seq, scoring)), want, `sequence ${i}: finding of the object`);
+      const k = addQuietRowAt(rows, batch, i);
+      rows.score[k] = scoring.score;
+      rows.anomaly[k] = scoring.anomaly;
+      assert.equal(JSON.stringify(findingOfRow(rows, k)), want, `sequence ${i}: quiet row`);
     }
+    assert.ok(multi > 1000, `${multi} multi-flow sequences`);
   });
 });
