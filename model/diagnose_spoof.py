@@ -22,16 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .baselines import corpus_sub_scores
 from .corpus import SCAN_TACTICS, SPOOF_PORTS, Corpus, corpus_from_tables, for_spec, scan_sequences
 from .data import Capture, labelled_captures, read_capture
 from .diagnose import version_spec
 from .loco import corpus_folds
 from .onnx_scorer import score_corpus, session
-from .sequencing import build_sequences
+from .sequencing import build_sequences, sequence_dicts
 from .spec_paths import VERSIONS_DIR
 
 SPOOFED_PROTOCOLS = (6, 17)  # a source port exists only for TCP / UDP
 VERSIONS = ("flow-1.2.0", "flow-1.3.0", "flow-1.4.0")
+# the inference service raises a finding when the model's verdict is malicious OR any baseline sub-score reaches
+# TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8)
+FLAG_THRESHOLD = 0.8
 
 
 def spoof_table(t: dict, rows: np.ndarray, port: int) -> dict:
@@ -44,15 +48,21 @@ def spoof_table(t: dict, rows: np.ndarray, port: int) -> dict:
     return dict(t, src_port=np.where(sel, port, t["src_port"]).astype(t["src_port"].dtype))
 
 
-def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) -> tuple[Corpus, np.ndarray, dict]:
-    """(as recorded, scan mask per sequence, {port: corpus with the scans' initiator ports rewritten})."""
-    orig = corpus_from_tables(caps, tables)
-    scan = scan_sequences(orig)
+def scan_flow_rows(tables: list[dict], scan: np.ndarray) -> list[np.ndarray]:
+    """Per table, a bool per flow: the flow belongs to a sequence marked in `scan` (corpus order)."""
     rows, base = [], 0
     for t in tables:
         seqs = build_sequences(t)
         rows.append(scan[base + seqs.flow_sequence_index(t["start_ms"].shape[0])])
         base += seqs.count
+    return rows
+
+
+def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) -> tuple[Corpus, np.ndarray, dict]:
+    """(as recorded, scan mask per sequence, {port: corpus with the scans' initiator ports rewritten})."""
+    orig = corpus_from_tables(caps, tables)
+    scan = scan_sequences(orig)
+    rows = scan_flow_rows(tables, scan)
     out = {}
     for p in ports:
         c = corpus_from_tables(caps, [spoof_table(t, r, p) for t, r in zip(tables, rows)])
@@ -62,6 +72,12 @@ def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) 
                 raise AssertionError(f"spoofing source port {p} changed {k}")
         out[p] = c
     return orig, scan, out
+
+
+def sub_score_flags(caps: list[Capture], tables: list[dict], threshold: float = FLAG_THRESHOLD) -> np.ndarray:
+    """[S] bool, corpus order: some baseline sub-score of the sequence reaches `threshold`."""
+    raw = [d for t in tables for d in sequence_dicts(t, build_sequences(t))]
+    return corpus_sub_scores(corpus_from_tables(caps, tables), raw).max(1) >= threshold
 
 
 def is_bundle(name: str) -> bool:
@@ -128,21 +144,37 @@ def report(versions=VERSIONS, ports=SPOOF_PORTS, log=print) -> str:
     present = sorted(set(cap_of.tolist()))
     flows = np.concatenate([np.arange(o, o + n) for o, n in zip(orig.seq_offset[idx], orig.seq_len[idx])])
     changed = {p: int((spoofed[p].flow_x[flows, 11] != orig.flow_x[flows, 11]).sum()) for p in ports}
+    # the service's flags, as recorded and spoofed (no sub-score reads the source port, but a spoofed port can move a
+    # flow to another part of a conversation longer than MAX_FLOWS)
+    flagged_all = sub_score_flags(caps, tables)
+    rows = scan_flow_rows(tables, scan)
+    flagged = {p: sub_score_flags(caps, [spoof_table(t, r, p) for t, r in zip(tables, rows)])[idx] for p in ports}
     L = ["| version | capture (fold threshold) | scan sequences | as recorded | "
-         + " | ".join(f"src port {p}" for p in ports) + " |", "|---|---|---:|---:|" + "---:|" * len(ports)]
+         + " | ".join(f"src port {p}" for p in ports) + " | alerts, src port " + "/".join(map(str, ports)) + " |",
+         "|---|---|---:|---:|" + "---:|" * (len(ports) + 1)]
     for v in versions:
         base, thr = fold_scores(v, orig, idx)
         det = {p: fold_scores(v, spoofed[p], idx)[0] >= thr for p in ports}
         hit = base >= thr
+
+        def alerts(q):
+            return "/".join(f"{int((det[p][q] | flagged[p][q]).sum()):,}" for p in ports)
+
         for ci in present:
             q = cap_of == ci
             L.append(f"| {v} | {caps[ci].name} ({thr[q].max():.4f}) | {int(q.sum()):,} | {int(hit[q].sum()):,} | "
-                     + " | ".join(f"{int(det[p][q].sum()):,}" for p in ports) + " |")
+                     + " | ".join(f"{int(det[p][q].sum()):,}" for p in ports) + f" | {alerts(q)} |")
+        every = np.ones(idx.size, bool)
         L.append(f"| {v} | **all** | {idx.size:,} | {int(hit.sum()):,} | "
-                 + " | ".join(f"{int(det[p].sum()):,}" for p in ports) + " |")
+                 + " | ".join(f"{int(det[p].sum()):,}" for p in ports) + f" | {alerts(every)} |")
         log(f"  {v}: " + ", ".join(f"{caps[ci].name} {int(hit[cap_of == ci].sum())}" for ci in present))
+    benign = orig.y == 0
     L += ["", f"{idx.size:,} scan sequences, {flows.size:,} flows; flows whose `src_port_well_known` bit the rewrite "
-          "turned on: " + ", ".join(f"port {p}: {n:,}" for p, n in changed.items()) + "."]
+          "turned on: " + ", ".join(f"port {p}: {n:,}" for p, n in changed.items()) + ".",
+          f"Alerts: what the inference service raises, the model's verdict or a baseline sub-score >= {FLAG_THRESHOLD} "
+          f"(the flag alone: {int(flagged_all[idx].sum()):,} of the scans as recorded, "
+          + "/".join(f"{int(flagged[p].sum()):,}" for p in ports) + " spoofed; on the benign sequences of the same "
+          f"captures it flags {int(flagged_all[benign].sum()):,} of {int(benign.sum()):,})."]
     return "\n".join(L)
 
 

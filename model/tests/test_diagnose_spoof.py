@@ -2,12 +2,21 @@
 shows, and the fold scoring reproduces the committed held-out counts."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from model.data import labelled_captures, read_capture
-from model.diagnose_spoof import fold_scores, spoof_table, spoofed_corpora
+from model.diagnose_spoof import (
+    FLAG_THRESHOLD,
+    fold_scores,
+    scan_flow_rows,
+    spoof_table,
+    spoofed_corpora,
+    sub_score_flags,
+)
 from model.features import FLOW_FEATURE_NAMES, sequence_features
 from model.sequencing import MAX_FLOWS, build_sequences, sequence_dicts
 from model.spec_paths import VERSIONS_DIR
@@ -100,3 +109,19 @@ def test_spoof_table_rejects_bad_input():
         spoof_table(t, np.array([True, True]), 0)
     with pytest.raises(ValueError, match="rows has shape"):
         spoof_table(t, np.array([True]), 53)
+
+
+def test_alert_flags_follow_the_service_and_ignore_the_source_port(spoofed):
+    caps, tables, orig, scan, _ = spoofed
+    # the flag threshold is the inference service's default (a finding is raised at verdict malicious OR a flag)
+    config = (Path(__file__).resolve().parents[2] / "services/inference/src/config.ts").read_text()
+    default = re.search(r"TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number\(0, 1, ([0-9.]+)\)", config)
+    assert default and float(default.group(1)) == FLAG_THRESHOLD
+    recorded = sub_score_flags(caps, tables)
+    rows = scan_flow_rows(tables, scan)
+    np.testing.assert_array_equal(rows[0].sum() + rows[1].sum(), orig.seq_len[scan].sum())
+    for port in (53, 1023):
+        spoofed_flags = sub_score_flags(caps, [spoof_table(t, r, port) for t, r in zip(tables, rows)])
+        np.testing.assert_array_equal(spoofed_flags, recorded)
+    # nmap's fan-out flags most of its scans whatever their source port; some benign sequences are flagged too
+    assert 150 < recorded[scan].sum() < scan.sum()
