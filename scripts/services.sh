@@ -216,7 +216,9 @@ start_redis() {
   local dir=$1 port
   port="$(free_port)"
   mkdir -p "$dir/redis"
+  # hash-max-listpack-entries 128: the sequencer's slot hashes (see services/sequencer/README.md)
   redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir/redis" \
+    --hash-max-listpack-entries 128 \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis/redis.log" --protected-mode yes \
     || die "redis-server failed to start"
   echo "$port" >"$dir/redis.port"
