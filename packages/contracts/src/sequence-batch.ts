@@ -39,8 +39,14 @@ export class SequenceBatch {
   tcpFlags: FlowColumn = new Float64Array(64);
   label: FlowColumn = new Float64Array(64);
 
-  /** Empties the batch; the strings of earlier sequences are overwritten as it fills again. */
+  /**
+   * Empties the batch, keeping its arrays. The strings are let go (not left to be overwritten by
+   * the next batch): held by these long-lived arrays they would survive into the old generation.
+   */
   clear(): void {
+    this.ids.fill('', 0, this.count);
+    this.srcIp.fill('', 0, this.count);
+    this.dstIp.fill('', 0, this.count);
     this.count = 0;
     this.flowCount = 0;
   }
