@@ -26,7 +26,8 @@ interface ScriptCommands {
     bucketMs: string,
     windows: Buffer,
   ): Promise<number>;
-  twReadContexts(numberOfKeys: 0, prefix: string, keys: string): Promise<number[]>;
+  /** The Buffer variant ioredis defines beside twReadContexts: the reply's bytes as they came. */
+  twReadContextsBuffer(numberOfKeys: 0, prefix: string, keys: Buffer): Promise<Buffer>;
 }
 
 /** Observes the duration of one Redis round trip (the Redis latency metric). */
@@ -244,11 +245,14 @@ const APPLY_SEALED = applyScript('cmsgpack.unpack');
 
 /**
  * The contexts of many initiator-windows in one call.
- * ARGV: key prefix, flat JSON [window start, shard, count, initiator...]. Returns 3 integers per initiator.
+ * ARGV: key prefix, a flat MessagePack array [window start, shard, count, initiator...]
+ * (ArrayPacker). Returns 3 integers per initiator (distinct responders, distinct ports,
+ * connections) as one MessagePack array in a bulk string (cmsgpack.pack): the client reads them
+ * from the reply's bytes (readPackedIntegers) instead of parsing an integer reply per value.
  */
 const READ_CONTEXTS = `
 local prefix = ARGV[1]
-local a = cjson.decode(ARGV[2])
+local a = cmsgpack.unpack(ARGV[2])
 local fmt, call, match = string.format, redis.call, string.match
 local out, i = {}, 1
 while i <= #a do
@@ -278,8 +282,87 @@ while i <= #a do
   end
   i = i + 3 + count
 end
-return out
+return cmsgpack.pack(out)
 `;
+
+/**
+ * Appends the numbers of one MessagePack array of integers (what cmsgpack.pack writes for a Lua
+ * array of numbers: fixint, int/uint 8-64, float 32/64 for a non-integer) to `out`.
+ */
+export function readPackedIntegers(buf: Buffer, out: number[]): void {
+  const end = buf.length;
+  const truncated = (at: number) => new Error(`contexts reply: truncated at byte ${at} of ${end}`);
+  if (end === 0) throw truncated(0);
+  const head = buf[0] as number;
+  let count: number;
+  let pos: number;
+  if (head >= 0x90 && head <= 0x9f) {
+    count = head & 0x0f;
+    pos = 1;
+  } else if (head === 0xdc && end >= 3) {
+    count = buf.readUInt16BE(1);
+    pos = 3;
+  } else if (head === 0xdd && end >= 5) {
+    count = buf.readUInt32BE(1);
+    pos = 5;
+  } else if (head === 0xdc || head === 0xdd) throw truncated(1);
+  else throw new Error(`contexts reply: expected a MessagePack array, got type byte 0x${head.toString(16)}`);
+  for (let k = 0; k < count; k++) {
+    if (pos >= end) throw truncated(pos);
+    const t = buf[pos] as number;
+    if (t < 0x80) {
+      out.push(t);
+      pos += 1;
+      continue;
+    }
+    if (t >= 0xe0) {
+      out.push(t - 0x100);
+      pos += 1;
+      continue;
+    }
+    const at = pos + 1;
+    let v: number;
+    switch (t) {
+      case 0xcc:
+      case 0xd0:
+        pos = at + 1;
+        if (pos > end) throw truncated(at - 1);
+        v = t === 0xcc ? (buf[at] as number) : buf.readInt8(at);
+        break;
+      case 0xcd:
+      case 0xd1:
+        pos = at + 2;
+        if (pos > end) throw truncated(at - 1);
+        v = t === 0xcd ? buf.readUInt16BE(at) : buf.readInt16BE(at);
+        break;
+      case 0xce:
+      case 0xd2:
+      case 0xca:
+        pos = at + 4;
+        if (pos > end) throw truncated(at - 1);
+        v = t === 0xce ? buf.readUInt32BE(at) : t === 0xd2 ? buf.readInt32BE(at) : buf.readFloatBE(at);
+        break;
+      case 0xcf:
+      case 0xd3:
+      case 0xcb:
+        pos = at + 8;
+        if (pos > end) throw truncated(at - 1);
+        v =
+          t === 0xcf
+            ? Number(buf.readBigUInt64BE(at))
+            : t === 0xd3
+              ? Number(buf.readBigInt64BE(at))
+              : buf.readDoubleBE(at);
+        break;
+      default:
+        throw new Error(
+          `contexts reply: value ${k} has MessagePack type byte 0x${t.toString(16)}, not a number`,
+        );
+    }
+    out.push(v);
+  }
+  if (pos !== end) throw new Error(`contexts reply: ${end - pos} bytes after the array`);
+}
 
 /** Windows per script call: bounds one call's run time inside Redis (it blocks other clients). */
 const WINDOWS_PER_CALL = 1000;
@@ -356,27 +439,36 @@ export function sealedApplyArgument(windows: readonly OpenWindow[], from: number
   return JSON.stringify(sealedApplyValues(windows, from, to));
 }
 
-/** The array sealedApplyArgument writes as JSON text. */
-export function sealedApplyValues(
-  windows: readonly OpenWindow[],
-  from: number,
-  to: number,
-): (string | number)[] {
-  const n = to - from;
+/**
+ * Items 0..n-1 grouped by slot hash, a counting sort of their indexes (no arrays per slot, no
+ * callbacks per group): window starts in order of first appearance, then shard. Slot s is
+ * (index in `starts`) * SLOT_SHARDS + shard; its items are order[first[s]] .. order[first[s + 1] - 1],
+ * in their original order.
+ */
+interface SlotOrder {
+  starts: number[];
+  first: Int32Array;
+  order: Int32Array;
+}
+
+function slotOrder(
+  n: number,
+  windowStartOf: (i: number) => number,
+  initiatorOf: (i: number) => string,
+): SlotOrder {
   const starts: number[] = [];
-  /** Per window, (index of its window start in `starts`) * SLOT_SHARDS + shard. */
+  /** Per item, its slot. */
   const slotOf = new Int32Array(n);
   let recentStart = Number.NaN;
   let recentIndex = -1;
   for (let k = 0; k < n; k++) {
-    const w = windows[from + k] as OpenWindow;
-    const ws = w.window_start_ms;
+    const ws = windowStartOf(k);
     if (ws !== recentStart) {
       recentIndex = starts.indexOf(ws);
       if (recentIndex < 0) recentIndex = starts.push(ws) - 1;
       recentStart = ws;
     }
-    slotOf[k] = recentIndex * SLOT_SHARDS + initiatorShard(w.src_ip);
+    slotOf[k] = recentIndex * SLOT_SHARDS + initiatorShard(initiatorOf(k));
   }
   const slots = starts.length * SLOT_SHARDS;
   const first = new Int32Array(slots + 1);
@@ -390,17 +482,27 @@ export function sealedApplyValues(
   for (let k = 0; k < n; k++) {
     const s = slotOf[k] as number;
     const at = fill[s] as number;
-    order[at] = from + k;
+    order[at] = k;
     fill[s] = at + 1;
   }
+  return { starts, first, order };
+}
+
+/** The array sealedApplyArgument writes as JSON text. */
+export function sealedApplyValues(
+  windows: readonly OpenWindow[],
+  from: number,
+  to: number,
+): (string | number)[] {
+  const { starts, first, order } = sealedSlotOrder(windows, from, to);
   const out: (string | number)[] = [];
-  for (let s = 0; s < slots; s++) {
+  for (let s = 0; s < starts.length * SLOT_SHARDS; s++) {
     const lo = first[s] as number;
     const hi = first[s + 1] as number;
     if (lo === hi) continue;
     out.push(starts[(s / SLOT_SHARDS) | 0] as number, s % SLOT_SHARDS, hi - lo);
     for (let q = lo; q < hi; q++) {
-      const w = windows[order[q] as number] as OpenWindow;
+      const w = windows[from + (order[q] as number)] as OpenWindow;
       out.push(w.src_ip, 1);
       appendContribution(out, w);
     }
@@ -408,66 +510,120 @@ export function sealedApplyValues(
   return out;
 }
 
-let scratch = Buffer.allocUnsafe(1 << 16);
+function sealedSlotOrder(windows: readonly OpenWindow[], from: number, to: number): SlotOrder {
+  return slotOrder(
+    to - from,
+    (k) => (windows[from + k] as OpenWindow).window_start_ms,
+    (k) => (windows[from + k] as OpenWindow).src_ip,
+  );
+}
 
 /**
- * A flat array of strings and finite numbers as one MessagePack array (array 32; str 8 / str 32;
- * unsigned integers in their smallest form up to 2^53, other numbers float 64): what
- * cmsgpack.unpack turns into the same Lua table cjson.decode makes of JSON.stringify(values).
- * A fresh buffer per call: calls are queued back to back before ioredis writes them.
+ * Writes one MessagePack array of strings and finite numbers (array 32; str 8 / str 32; unsigned
+ * integers in their smallest form up to 2^53, other numbers float 64) into a buffer reused across
+ * calls; `end` returns a copy (calls are queued back to back before ioredis writes them).
  */
-export function msgpackArray(values: readonly (string | number)[]): Buffer {
-  let buf = scratch;
-  buf[0] = 0xdd;
-  buf.writeUInt32BE(values.length, 1);
-  let pos = 5;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as string | number;
-    const need = typeof v === 'string' ? 5 + 3 * v.length : 9;
-    if (buf.length - pos < need) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * buf.length, pos + need));
-      buf.copy(bigger, 0, 0, pos);
-      buf = bigger;
-      scratch = bigger;
-    }
-    if (typeof v === 'string') {
-      if (v.length <= 85) {
-        // At most 255 UTF-8 bytes: str 8.
-        const n = buf.write(v, pos + 2);
-        buf[pos] = 0xd9;
-        buf[pos + 1] = n;
-        pos += 2 + n;
-      } else {
-        const n = buf.write(v, pos + 5);
-        buf[pos] = 0xdb;
-        buf.writeUInt32BE(n, pos + 1);
-        pos += 5 + n;
+class ArrayPacker {
+  #buf = Buffer.allocUnsafe(1 << 16);
+  #pos = 5;
+  #count = 0;
+
+  begin(): this {
+    this.#pos = 5;
+    this.#count = 0;
+    return this;
+  }
+
+  #room(need: number): Buffer {
+    const buf = this.#buf;
+    if (buf.length - this.#pos >= need) return buf;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * buf.length, this.#pos + need));
+    buf.copy(bigger, 0, 0, this.#pos);
+    this.#buf = bigger;
+    return bigger;
+  }
+
+  value(v: string | number): void {
+    const i = this.#count++;
+    if (typeof v === 'string') this.#string(v);
+    else this.#number(v, i);
+  }
+
+  #string(v: string): void {
+    const len = v.length;
+    const buf = this.#room(5 + 3 * len);
+    let pos = this.#pos;
+    if (len <= 85) {
+      // At most 255 UTF-8 bytes: str 8. ASCII (addresses) copied here, anything else by buf.write.
+      let p = pos + 2;
+      for (let k = 0; k < len; k++) {
+        const c = v.charCodeAt(k);
+        if (c >= 0x80) {
+          p = pos + 2 + buf.write(v, pos + 2);
+          break;
+        }
+        buf[p++] = c;
       }
-    } else if (Number.isSafeInteger(v) && v >= 0) {
-      if (v < 128) buf[pos++] = v;
-      else if (v < 0x10000) {
+      buf[pos] = 0xd9;
+      buf[pos + 1] = p - pos - 2;
+      pos = p;
+    } else {
+      const n = buf.write(v, pos + 5);
+      buf[pos] = 0xdb;
+      buf.writeUInt32BE(n, pos + 1);
+      pos += 5 + n;
+    }
+    this.#pos = pos;
+  }
+
+  #number(v: number, index: number): void {
+    const buf = this.#room(9);
+    const pos = this.#pos;
+    if (Number.isSafeInteger(v) && v >= 0) {
+      if (v < 128) {
+        buf[pos] = v;
+        this.#pos = pos + 1;
+      } else if (v < 0x10000) {
         buf[pos] = 0xcd;
         buf.writeUInt16BE(v, pos + 1);
-        pos += 3;
+        this.#pos = pos + 3;
       } else if (v < 0x100000000) {
         buf[pos] = 0xce;
         buf.writeUInt32BE(v, pos + 1);
-        pos += 5;
+        this.#pos = pos + 5;
       } else {
         buf[pos] = 0xcf;
         buf.writeUInt32BE(Math.floor(v / 0x100000000), pos + 1);
         buf.writeUInt32BE(v >>> 0, pos + 5);
-        pos += 9;
+        this.#pos = pos + 9;
       }
     } else if (Number.isFinite(v)) {
       buf[pos] = 0xcb;
       buf.writeDoubleBE(v, pos + 1);
-      pos += 9;
+      this.#pos = pos + 9;
     } else {
-      throw new RangeError(`script argument ${i} is ${v}: statistics must be finite numbers`);
+      throw new RangeError(`script argument ${index} is ${v}: statistics must be finite numbers`);
     }
   }
-  return Buffer.from(buf.subarray(0, pos));
+
+  end(): Buffer {
+    const buf = this.#buf;
+    buf[0] = 0xdd;
+    buf.writeUInt32BE(this.#count, 1);
+    return Buffer.from(buf.subarray(0, this.#pos));
+  }
+}
+
+const packer = new ArrayPacker();
+
+/**
+ * A flat array of strings and finite numbers as one MessagePack array (ArrayPacker): what
+ * cmsgpack.unpack turns into the same Lua table cjson.decode makes of JSON.stringify(values).
+ */
+export function msgpackArray(values: readonly (string | number)[]): Buffer {
+  const w = packer.begin();
+  for (let i = 0; i < values.length; i++) w.value(values[i] as string | number);
+  return w.end();
 }
 
 /** A pair bucket's counters as stored (for the forensic views and tests). */
@@ -591,45 +747,55 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     if (count === 0) return [];
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
-      const calls: Promise<number[]>[] = [];
+      const calls: Promise<Buffer>[] = [];
+      const { starts, first, order } = slotOrder(count, windowStartOf, initiatorOf);
       /** Per item, the index of its initiator's triple in the results. */
       const tripleOf = new Int32Array(count);
       let unique = 0;
-      let flat: (string | number)[] = [];
-      const indexes = Array.from({ length: count }, (_, i) => i);
-      for (const [ws, shards] of bySlot(indexes, windowStartOf, initiatorOf)) {
-        for (let shard = 0; shard < shards.length; shard++) {
-          const list = shards[shard];
-          if (!list) continue;
-          const head = flat.length;
-          flat.push(ws, shard, 0);
-          const seen = new Map<string, number>();
-          for (const i of list) {
-            const initiator = initiatorOf(i);
-            let triple = seen.get(initiator);
-            if (triple === undefined) {
-              triple = unique++;
-              seen.set(initiator, triple);
-              flat.push(initiator);
-            }
-            tripleOf[i] = triple;
+      const seen = new Map<string, number>();
+      /** A slot's distinct initiators, in order of appearance. */
+      const names: string[] = [];
+      let values = 0;
+      let w = packer.begin();
+      for (let s = 0; s < starts.length * SLOT_SHARDS; s++) {
+        const lo = first[s] as number;
+        const hi = first[s + 1] as number;
+        if (lo === hi) continue;
+        seen.clear();
+        names.length = 0;
+        for (let q = lo; q < hi; q++) {
+          const i = order[q] as number;
+          const initiator = initiatorOf(i);
+          let triple = seen.get(initiator);
+          if (triple === undefined) {
+            triple = unique++;
+            seen.set(initiator, triple);
+            names.push(initiator);
           }
-          flat[head + 2] = seen.size;
-          if (flat.length >= WINDOWS_PER_CALL) {
-            calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
-            flat = [];
-          }
+          tripleOf[i] = triple;
+        }
+        w.value(starts[(s / SLOT_SHARDS) | 0] as number);
+        w.value(s % SLOT_SHARDS);
+        w.value(names.length);
+        for (let k = 0; k < names.length; k++) w.value(names[k] as string);
+        values += 3 + names.length;
+        if (values >= WINDOWS_PER_CALL) {
+          calls.push(commands.twReadContextsBuffer(0, this.settings.keyPrefix, w.end()));
+          w = packer.begin();
+          values = 0;
         }
       }
-      if (flat.length > 0)
-        calls.push(commands.twReadContexts(0, this.settings.keyPrefix, JSON.stringify(flat)));
-      const results = (await Promise.all(calls)).flat();
+      if (values > 0) calls.push(commands.twReadContextsBuffer(0, this.settings.keyPrefix, w.end()));
+      const results: number[] = [];
+      for (const reply of await Promise.all(calls)) readPackedIntegers(reply, results);
+      if (results.length !== 3 * unique)
+        throw new Error(`contexts reply: ${results.length} numbers for ${unique} initiator-windows (3 each)`);
       const distinct: EntityContext[] = new Array(unique);
       for (let t = 0; t < unique; t++) {
         distinct[t] = {
-          distinct_dsts: Number(results[3 * t] ?? 0),
-          distinct_dst_ports: Number(results[3 * t + 1] ?? 0),
-          connections: Number(results[3 * t + 2] ?? 0),
+          distinct_dsts: results[3 * t] as number,
+          distinct_dst_ports: results[3 * t + 1] as number,
+          connections: results[3 * t + 2] as number,
         };
       }
       const contexts: EntityContext[] = new Array(count);

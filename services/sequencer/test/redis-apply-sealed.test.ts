@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { SequenceFlow } from '@tidewatch/contracts';
-import { OpenWindow, windowContribution } from '@tidewatch/sequencing';
+import { windowContribution } from '@tidewatch/sequencing';
 import { needsServices, serviceEndpoints, uniqueName } from '@tidewatch/testing';
 import { Redis } from 'ioredis';
 import {
@@ -11,59 +10,9 @@ import {
   RedisSequencerState,
   sealedApplyArgument,
 } from '../src/redis-state.ts';
+import { sealedWindows } from './sealed-windows.ts';
 
-const WS = 1_700_000_100_000 - (1_700_000_100_000 % 300_000);
 const BUCKET_MS = 3_600_000;
-
-/** Deterministic pseudo-random integers (mulberry32). */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n) as number;
-  };
-}
-
-/**
- * Sealed windows over three window starts (interleaved), one to 24 flows each (the port insertion
- * sort and the set path), repeated ports, byte counts past 2^31, IPv4 and IPv6, and a few scanners
- * whose responders and ports pass EXACT_DISTINCT_LIMIT (the HyperLogLog path).
- */
-function sealedWindows(count: number, seed: number): OpenWindow[] {
-  const r = rng(seed);
-  const out: OpenWindow[] = [];
-  for (let k = 0; k < count; k++) {
-    const ws = WS + r(3) * 300_000;
-    const scanner = k % 7 === 0;
-    const i = scanner ? r(3) : r(400);
-    const initiator = i % 3 === 0 ? `fd00::${i.toString(16)}` : `10.${i >> 8}.0.${i & 255}`;
-    const responder = scanner ? `172.30.${k >> 8}.${k & 255}` : `192.168.${r(4)}.${r(30)}`;
-    const n = scanner || r(5) === 0 ? 1 + r(24) : 1;
-    const flows: SequenceFlow[] = [];
-    for (let f = 0; f < n; f++) {
-      flows.push({
-        start_ms: ws + f,
-        end_ms: ws + f + 1,
-        protocol: 6,
-        src_port: 40_000 + f,
-        dst_port: scanner ? 1 + r(5000) : ([22, 80, 443, 8080, 53][r(5)] as number),
-        fwd_bytes: r(3) === 0 ? 3_000_000_000 + r(1000) : r(100_000),
-        fwd_pkts: 1 + r(50),
-        bwd_bytes: r(1_000_000),
-        bwd_pkts: r(60),
-        tcp_flags: 0,
-        label: null,
-        attack: null,
-        origin: 'test',
-      });
-    }
-    out.push(OpenWindow.of(initiator, responder, ws, ws + 300_000, flows));
-  }
-  return out;
-}
 
 describe('Redis applySealed: the same script argument and Redis state as applyWindows of the contributions', () => {
   it('builds the text applyArgument builds from the contributions, byte for byte', () => {
@@ -124,6 +73,10 @@ describe('Redis applySealed: the same script argument and Redis state as applyWi
         'y'.repeat(86),
         'z'.repeat(70_000),
         '€'.repeat(85),
+        // ASCII, then not: the encoder's ASCII copy hands over to buf.write mid-string.
+        '10.0.0.1é',
+        `${'a'.repeat(84)}é`,
+        `fd00::1${'😀'.repeat(26)}`,
       ];
       for (const v of [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3])
         values.push(v, v + 0.5, -v);
