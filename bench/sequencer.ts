@@ -125,6 +125,8 @@ if (NEEDS_SERVICES) {
 interface Run {
   seconds: number;
   cpuSeconds: number;
+  /** Of cpuSeconds, in the kernel (socket I/O: on loopback the sender also pays the receive path). */
+  systemSeconds?: number;
 }
 
 async function timed(run: (done: () => void) => Promise<() => Promise<void>>): Promise<Run> {
@@ -139,7 +141,7 @@ async function timed(run: (done: () => void) => Promise<() => Promise<void>>): P
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await stop();
-  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, systemSeconds: cpu.system / 1e6 };
 }
 
 async function passThrough(): Promise<Run> {
@@ -391,7 +393,9 @@ const line = (label: string, runs: Run[], floor?: number) => {
   const ratio = floor ? `  ${((rate / floor) * 100).toFixed(0)}% of pass-through` : '';
   // CPU per conversation-window, median and the spread of the reps (the shared box is noisy).
   const usPerWindow = runs.map((x) => (x.cpuSeconds / WINDOWS) * 1e6);
-  const perWindow = `  ${((FLOWS / perCpu / WINDOWS) * 1e6).toFixed(2)} us CPU per window (${Math.min(...usPerWindow).toFixed(2)}-${Math.max(...usPerWindow).toFixed(2)})`;
+  const system = runs.map((x) => x.systemSeconds).filter((x) => x !== undefined);
+  const ofWhich = system.length > 0 ? `, ${((median(system) / WINDOWS) * 1e6).toFixed(2)} of it system` : '';
+  const perWindow = `  ${((FLOWS / perCpu / WINDOWS) * 1e6).toFixed(2)} us CPU per window (${Math.min(...usPerWindow).toFixed(2)}-${Math.max(...usPerWindow).toFixed(2)}${ofWhich})`;
   console.log(
     `${label.padEnd(34)} ${Math.round(rate).toLocaleString('en').padStart(9)} flows/s wall   ${Math.round(
       perCpu,
