@@ -12,6 +12,7 @@ import {
   type SequenceFeatures,
   sequenceFeatures,
   subScoresAt,
+  subScoresInto,
   writeBatchFeatures,
 } from '@tidewatch/features';
 import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.ts';
@@ -100,6 +101,9 @@ interface ModelContext {
 }
 
 const BASELINE_SAMPLE = 8;
+
+/** One sequence's sub-scores (beacon, scan, brute force, exfiltration) while its row is built. */
+const subScratch = new Float64Array(4);
 
 /**
  * The summary of row `row` of a run's inputs (sequence `s` of `batch`), read in place, or of
@@ -281,18 +285,26 @@ export class Detector {
     const rows = new FindingRows(n, D, model.version, now, o.embedding);
     const alerts: ScoredSequence[] = [];
     const flagAt = this.flagThreshold;
+    const sub = subScratch;
     for (let j = 0; j < n; j++) {
       const i = idxs[j] as number;
       const score = o.score[j] as number;
-      const sub = subScoresAt(batch, i);
+      // Into scratch: a SubScores object only for the alerts that carry one.
+      subScoresInto(batch, i, sub, 0);
       if (
         score >= threshold ||
-        sub.beacon >= flagAt ||
-        sub.scan >= flagAt ||
-        sub.brute_force >= flagAt ||
-        sub.exfiltration >= flagAt
+        (sub[0] as number) >= flagAt ||
+        (sub[1] as number) >= flagAt ||
+        (sub[2] as number) >= flagAt ||
+        (sub[3] as number) >= flagAt
       ) {
-        const s = this.toScored(ctx, batch, i, o, j, D, now, sub);
+        const subscores: SubScores = {
+          beacon: sub[0] as number,
+          scan: sub[1] as number,
+          brute_force: sub[2] as number,
+          exfiltration: sub[3] as number,
+        };
+        const s = this.toScored(ctx, batch, i, o, j, D, now, subscores);
         rows.addFinding(s.finding);
         alerts.push(s);
         this.explain(ctx, batch, i, s, r, j);
@@ -302,10 +314,10 @@ export class Detector {
       rows.score[k] = round6(score);
       rows.anomaly[k] = round6(o.anomaly[j] as number);
       const at = k * 4;
-      rows.subscores[at] = sub.beacon;
-      rows.subscores[at + 1] = sub.scan;
-      rows.subscores[at + 2] = sub.brute_force;
-      rows.subscores[at + 3] = sub.exfiltration;
+      rows.subscores[at] = sub[0] as number;
+      rows.subscores[at + 1] = sub[1] as number;
+      rows.subscores[at + 2] = sub[2] as number;
+      rows.subscores[at + 3] = sub[3] as number;
       this.observeQuiet(ctx, batch, i, r, j);
     }
     return { rows, alerts };

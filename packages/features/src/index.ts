@@ -25,4 +25,4 @@ export {
   writeSequenceFeatures,
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
-export { type SubScores, subScores, subScoresAt } from './sub-scores.ts';
+export { type SubScores, subScores, subScoresAt, subScoresInto } from './sub-scores.ts';

@@ -214,12 +214,26 @@ export function subScores(seq: Sequence): SubScores {
 
 /** `subScores` of sequence `s` of a SequenceBatch, read from its columns. */
 export function subScoresAt(batch: SequenceBatch, s: number): SubScores {
+  subScoresInto(batch, s, one, 0);
+  return {
+    beacon: one[0] as number,
+    scan: one[1] as number,
+    brute_force: one[2] as number,
+    exfiltration: one[3] as number,
+  };
+}
+
+const one = new Float64Array(4);
+
+/**
+ * `subScoresAt` without an object: beacon, scan, brute force and exfiltration at `out[at…at + 3]`
+ * (a caller that needs the object only for some sequences builds it from there).
+ */
+export function subScoresInto(batch: SequenceBatch, s: number, out: Float64Array, at: number): void {
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
-  return {
-    beacon: beacon(batch, from, n),
-    scan: scan(batch, s, from, n),
-    brute_force: bruteForce(batch, from, n),
-    exfiltration: exfiltration(batch, from, n),
-  };
+  out[at] = beacon(batch, from, n);
+  out[at + 1] = scan(batch, s, from, n);
+  out[at + 2] = bruteForce(batch, from, n);
+  out[at + 3] = exfiltration(batch, from, n);
 }
