@@ -59,8 +59,8 @@ export function encodeWindow(
   const ns = spec.sequence_id_namespace;
   const columns = window.columns;
   if (window.flowCount === 1) {
-    const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, 0);
-    out.push({ key: id, value: encoder.encodeRows(id, window, 0, columns, window.firstRow, 0, 1, context) });
+    const value = encoder.encodeIdRows(ns, window, 0, columns, window.firstRow, 0, 1, context);
+    out.push({ key: encoder.lastId, value });
     return 1;
   }
   const rows = window.rows();
@@ -68,12 +68,9 @@ export function encodeWindow(
   const max = spec.max_flows;
   let part = 0;
   for (; part * max < rows.length; part++) {
-    const id = sequenceId(ns, window.src_ip, window.dst_ip, window.window_start_ms, part);
     const to = Math.min(rows.length, (part + 1) * max);
-    out.push({
-      key: id,
-      value: encoder.encodeRows(id, window, part, columns, rows, part * max, to, context),
-    });
+    const value = encoder.encodeIdRows(ns, window, part, columns, rows, part * max, to, context);
+    out.push({ key: encoder.lastId, value });
   }
   return part;
 }

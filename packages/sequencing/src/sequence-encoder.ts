@@ -27,6 +27,7 @@ import {
   INT,
   NUM,
 } from './flow-columns.ts';
+import { writeSequenceId } from './sequence-id.ts';
 
 const SEQUENCE_SCHEMA_FINGERPRINT = schemaFingerprint(CONTRACTS.sequences.schema);
 const EXPECTED_SHAPE =
@@ -36,6 +37,9 @@ const EXPECTED_SHAPE =
   'origin:string>,context:distinct_dsts:long,distinct_dst_ports:long,connections:long';
 
 const CHUNK_BYTES = 1 << 20;
+/** A sequence id is a UUID's text: 36 ASCII chars. */
+const ID_LENGTH = 36;
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
 /** avsc's bound for a long written from a number (2^53 - 2). */
 const MAX_LONG = 9007199254740990;
 
@@ -50,6 +54,9 @@ export class SequenceEncoder {
   #chunkPos = 0;
   #buf: Buffer = this.#chunk;
   #pos = 0;
+  /** The bound the last `#reserve` was given. */
+  #bound = 0;
+  #lastId = '';
 
   constructor(codec: AvroCodec<Sequence>) {
     if (
@@ -84,7 +91,7 @@ export class SequenceEncoder {
     const bound = maxBytes(id, head, flows, from, to);
     const start = this.#reserve(bound);
     this.#write(id, head, part, flows, from, to, context);
-    return this.#finish(bound, start);
+    return this.#finish(start);
   }
 
   /**
@@ -101,11 +108,52 @@ export class SequenceEncoder {
     to: number,
     context: EntityContext,
   ): Buffer {
-    let bound = WIRE_HEADER_BYTES + 8 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
-    if (typeof rows === 'number') bound += rowBytes(columns, rows);
-    else for (let i = from; i < to; i++) bound += rowBytes(columns, rows[i] as number);
-    const start = this.#reserve(bound);
+    const start = this.#reserve(rowsBound(id.length, head, columns, rows, from, to));
     this.#head(id, head, part);
+    return this.#rowsAndTail(columns, rows, from, to, context, start);
+  }
+
+  /** The id `encodeIdRows` wrote last (its message's key). */
+  get lastId(): string {
+    return this.#lastId;
+  }
+
+  /**
+   * encodeRows with the id `sequenceId(namespace, head's addresses and window start, part)`,
+   * written straight into the message and read back from it as `lastId`.
+   */
+  encodeIdRows(
+    namespace: string,
+    head: SequenceHead,
+    part: number,
+    columns: FlowColumns,
+    rows: readonly number[] | number,
+    from: number,
+    to: number,
+    context: EntityContext,
+  ): Buffer {
+    const start = this.#reserve(rowsBound(ID_LENGTH, head, columns, rows, from, to));
+    const buf = this.#buf as Latin1Buffer;
+    let pos = this.#pos;
+    buf[pos] = WIRE_MAGIC;
+    buf.writeUInt32BE(this.#schemaId, pos + 1);
+    pos += WIRE_HEADER_BYTES;
+    buf[pos++] = 2 * ID_LENGTH; // the id's length as a zig-zag varint
+    writeSequenceId(namespace, head.src_ip, head.dst_ip, head.window_start_ms, part, buf, pos);
+    this.#lastId = buf.latin1Slice(pos, pos + ID_LENGTH);
+    this.#pos = pos + ID_LENGTH;
+    this.#headAfterId(head, part);
+    return this.#rowsAndTail(columns, rows, from, to, context, start);
+  }
+
+  #rowsAndTail(
+    columns: FlowColumns,
+    rows: readonly number[] | number,
+    from: number,
+    to: number,
+    context: EntityContext,
+    start: number,
+  ): Buffer {
     if (typeof rows === 'number') {
       this.#long(1);
       this.#row(columns, rows);
@@ -114,7 +162,7 @@ export class SequenceEncoder {
       for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
     }
     this.#tail(context);
-    return this.#finish(bound, start);
+    return this.#finish(start);
   }
 
   /**
@@ -122,6 +170,7 @@ export class SequenceEncoder {
    * fit), or a buffer of its own for a sequence larger than a chunk. Returns where writing starts.
    */
   #reserve(bound: number): number {
+    this.#bound = bound;
     if (bound > CHUNK_BYTES) {
       this.#buf = Buffer.allocUnsafe(bound);
       this.#pos = 0;
@@ -136,9 +185,9 @@ export class SequenceEncoder {
     return this.#pos;
   }
 
-  /** The bytes written since `#reserve(bound)` returned `start`; a chunk's room is used up to them. */
-  #finish(bound: number, start: number): Buffer {
-    if (bound > CHUNK_BYTES) return this.#buf.subarray(0, this.#pos);
+  /** The bytes written since `#reserve` returned `start`; a chunk's room is used up to them. */
+  #finish(start: number): Buffer {
+    if (this.#bound > CHUNK_BYTES) return this.#buf.subarray(0, this.#pos);
     this.#chunkPos = this.#pos;
     return this.#chunk.subarray(start, this.#pos);
   }
@@ -149,6 +198,10 @@ export class SequenceEncoder {
     buf.writeUInt32BE(this.#schemaId, this.#pos + 1);
     this.#pos += WIRE_HEADER_BYTES;
     this.#string(id);
+    this.#headAfterId(head, part);
+  }
+
+  #headAfterId(head: SequenceHead, part: number): void {
     this.#string(head.src_ip);
     this.#string(head.dst_ip);
     this.#long(head.window_start_ms);
@@ -313,6 +366,20 @@ function maxBytes(
   let m = n;
   for (let i = from; i < to; i++) m += flowBytes(flows[i] as SequenceFlow);
   return m;
+}
+
+function rowsBound(
+  idLength: number,
+  head: SequenceHead,
+  columns: FlowColumns,
+  rows: readonly number[] | number,
+  from: number,
+  to: number,
+): number {
+  let bound = WIRE_HEADER_BYTES + 8 * 10 + 3 * (idLength + head.src_ip.length + head.dst_ip.length + 3);
+  if (typeof rows === 'number') bound += rowBytes(columns, rows);
+  else for (let i = from; i < to; i++) bound += rowBytes(columns, rows[i] as number);
+  return bound;
 }
 
 function rowBytes(c: FlowColumns, row: number): number {

@@ -18,7 +18,7 @@ const INPUT_BYTES = 512;
 const input = Buffer.alloc(INPUT_BYTES);
 const inputViews: Buffer[] = [];
 for (let n = 0; n <= INPUT_BYTES; n++) inputViews.push(input.subarray(0, n));
-/** The UUID is assembled here and read back as one flat string (the encoder and the Kafka key read it). */
+/** sequenceId assembles the UUID here and reads it back as one flat string. */
 const uuid = Buffer.alloc(36) as Latin1Buffer;
 let lastWindowStart = Number.NaN;
 let lastWindowStartText = '';
@@ -37,6 +37,20 @@ export function sequenceId(
   windowStartMs: number,
   part: number,
 ): string {
+  writeSequenceId(namespace, srcIp, dstIp, windowStartMs, part, uuid, 0);
+  return uuid.latin1Slice(0, 36);
+}
+
+/** The bytes of the id (always 36 ASCII bytes), written to `out[pos, pos + 36)`. */
+export function writeSequenceId(
+  namespace: string,
+  srcIp: string,
+  dstIp: string,
+  windowStartMs: number,
+  part: number,
+  out: Uint8Array,
+  pos: number,
+): void {
   if (windowStartMs !== lastWindowStart) {
     lastWindowStart = windowStartMs;
     lastWindowStartText = String(windowStartMs);
@@ -69,17 +83,16 @@ export function sequenceId(
     n >= 0
       ? hash('sha256', inputViews[n] as Buffer, 'binary')
       : hash('sha256', `${namespace}|${srcIp}|${dstIp}|${windowStartMs}|${part}`, 'binary');
-  let o = 0;
+  let o = pos;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) uuid[o++] = 0x2d; // -
+    if (i === 4 || i === 6 || i === 8 || i === 10) out[o++] = 0x2d; // -
     let b = digest.charCodeAt(i);
     if (i === 6)
       b = (b & 0x0f) | 0x50; // version 5
     else if (i === 8) b = (b & 0x3f) | 0x80; // variant 0b10
-    uuid[o++] = HEX_CODES[2 * b] as number;
-    uuid[o++] = HEX_CODES[2 * b + 1] as number;
+    out[o++] = HEX_CODES[2 * b] as number;
+    out[o++] = HEX_CODES[2 * b + 1] as number;
   }
-  return uuid.latin1Slice(0, 36);
 }
 
 /** Writes ASCII text at `pos`; -1 when `pos` is -1 or the text is not ASCII. */

@@ -360,6 +360,48 @@ describe('SequenceEncoder', () => {
     assert.ok(windows.some((w) => w.flowCount > 8));
   });
 
+  it('keys and encodes windows of any namespace and addresses as windowSequences + encode do (ids written in place)', () => {
+    const addresses = ['10.0.0.1', '2001:db8::1', 'fe80::1%eth0', 'ünïcödé→✓', 'x'.repeat(200)];
+    for (const namespace of ['tidewatch.sequence.v1', 'tidewatch·séquence', 'n'.repeat(600), '']) {
+      const spec = sequencingSpec({ max_flows: 10_000, sequence_id_namespace: namespace });
+      const sequencer = new PartitionSequencer(spec);
+      let offset = 0;
+      const t0 = Math.floor(1_700_000_000_000 / spec.window_ms) * spec.window_ms;
+      for (const [i, src] of addresses.entries()) {
+        // Responders apart from initiators: no flow is stitched to another as its reverse.
+        for (const [j, dst] of addresses.map((a) => `${a}.r`).entries()) {
+          // One window whose bound (146 bytes per flow here) is over a 1 MiB chunk: a buffer of its own.
+          const n = i === 1 && j === 2 ? 9_000 : 1 + ((i + j) % 3);
+          for (let k = 0; k < n; k++) {
+            const start_ms = t0 + k;
+            sequencer.push(
+              flow({ src_ip: src, dst_ip: dst, start_ms, extra: { origin: `o${k % 5}` } }),
+              offset++,
+            );
+          }
+        }
+      }
+      sequencer.finish();
+      sequencer.seal();
+      const windows = sequencer.takeEmittable();
+      assert.equal(windows.length, 25);
+      const context = { distinct_dsts: 1, distinct_dst_ports: 1, connections: 2 };
+      // Every message checked once all are written: later ids in the chunk leave earlier ones intact.
+      const direct: { key: string; value: Buffer }[] = [];
+      const expected: [string, number[]][] = [];
+      for (const w of windows) {
+        encodeWindow(w, context, spec, encoder, direct);
+        for (const s of windowSequences(w, context, spec))
+          expected.push([s.sequence_id, [...codecs.sequences.encode(s)]]);
+      }
+      assert.deepEqual(
+        direct.map((m) => [m.key, [...m.value]]),
+        expected,
+      );
+      assert.ok(windows.some((w) => w.flowCount * 146 > 2 ** 20));
+    }
+  });
+
   it('refuses values the schema cannot hold, as avsc does', () => {
     const s = randomSequence();
     assert.throws(() => encoder.encode({ ...s, window_start_ms: 1.5 }), /invalid "long": 1.5/);
