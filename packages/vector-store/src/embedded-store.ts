@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
 import { LabelledPoints } from './labelled-points.ts';
 import { logLines } from './log-lines.ts';
-import { decodeFromSnapshot, PayloadArena } from './payload-arena.ts';
+import { copyBytes, decodeFromSnapshot, PayloadArena } from './payload-arena.ts';
 import { ByteReader, ByteWriter, StringTable } from './payload-codec.ts';
 import {
   beginFrame,
@@ -107,6 +107,11 @@ export class EmbeddedStore implements VectorStore {
   /** Scratch for encoding (a write copies out what it keeps). */
   private readonly writer = new ByteWriter();
   private vectors: Float32Array;
+  /** `vectors` as bytes (replaced with it). */
+  private vectorBytes: Uint8Array;
+  /** One unit vector being encoded (upsertRows), and its bytes. */
+  private readonly unitRow: Float32Array;
+  private readonly unitRowBytes: Uint8Array;
   private readonly freeSlots: number[] = [];
   private log: FileHandle | null = null;
   private logRecords = 0;
@@ -135,6 +140,9 @@ export class EmbeddedStore implements VectorStore {
     this.compactSlack = opts.compactSlack ?? 50_000;
     this.annMinPoints = opts.annMinPoints ?? 20_000;
     this.vectors = new Float32Array(1024 * opts.dim);
+    this.vectorBytes = new Uint8Array(this.vectors.buffer);
+    this.unitRow = new Float32Array(opts.dim);
+    this.unitRowBytes = new Uint8Array(this.unitRow.buffer);
     this.labelled = new LabelledPoints(opts.dim);
   }
 
@@ -282,9 +290,13 @@ export class EmbeddedStore implements VectorStore {
       n += rows.count;
     }
     if (n === 0) return;
-    const unit = new Float32Array(n * dim);
-    const unitBytes = new Uint8Array(unit.buffer);
-    const at = new Int32Array(n + n);
+    // Per point: where its unit vector and its record lie in the frame. The vector is normalised
+    // into a one-row scratch and only kept in the frame (no slab of the batch's vectors); the slab
+    // takes its bytes from there once the frame is on disk.
+    const at = new Int32Array(3 * n);
+    const unit = this.unitRow;
+    const unitBytes = this.unitRowBytes;
+    const vecBytes = dim * 4;
     const w = this.writer;
     w.reset();
     const start = beginFrame(w, FRAME_UPSERT);
@@ -293,34 +305,52 @@ export class EmbeddedStore implements VectorStore {
     for (const rows of batches) {
       const vectors = rows.vectors;
       for (let i = 0; i < rows.count; i++, p++) {
-        normaliseRowInto(vectors, i * dim, dim, unit, p * dim);
+        normaliseRowInto(vectors, i * dim, dim, unit, 0);
+        const idAt = w.pos;
         w.id(rows.ids[i] as string);
-        w.u32(dim * 4);
-        w.bytes(unitBytes, p * dim * 4, (p + 1) * dim * 4);
+        w.u32(vecBytes);
+        at[3 * p] = w.pos;
+        w.bytes(unitBytes, 0, vecBytes);
         const lenAt = w.pos;
         w.u32(0);
-        at[p + p] = w.pos;
-        w.findingRow(rows, i, this.table);
-        at[p + p + 1] = w.pos;
+        at[3 * p + 1] = w.pos;
+        w.findingRow(rows, i, this.table, idAt);
+        at[3 * p + 2] = w.pos;
         w.u32At(lenAt, w.pos - lenAt - 4);
       }
     }
     endFrame(w, start);
     const frame = Buffer.from(w.buf.subarray(0, w.pos));
+    // Applied one step at a time over the whole batch (slots, vectors, records, columns, indexes)
+    // rather than all steps per point: each loop keeps to one structure. The state after it is the
+    // one the per-point order leaves, ids repeated within the batch included: vectors, records and
+    // columns end with a slot's last point either way, and the labelled matrix sees every point in
+    // order with whether that point was labelled (its row order decides ties between neighbours).
+    // Only the vector a labelled row copies can be a later point's, which that point rewrites or removes.
     await this.write(frame, n, () => {
+      const slots = new Int32Array(n);
+      const labelled = new Uint8Array(n);
       let q = 0;
+      for (const rows of batches)
+        for (let i = 0; i < rows.count; i++) slots[q++] = this.slotOf(rows.ids[i] as string);
+      const bytes = this.vectorBytes;
+      for (q = 0; q < n; q++) {
+        const from = at[3 * q] as number;
+        copyBytes(frame, bytes, (slots[q] as number) * vecBytes, from, from + vecBytes);
+      }
+      for (q = 0; q < n; q++)
+        this.arena.set(slots[q] as number, frame, at[3 * q + 1] as number, at[3 * q + 2] as number);
+      q = 0;
       for (const rows of batches) {
         for (let i = 0; i < rows.count; i++, q++) {
-          const slot = this.slotOf(rows.ids[i] as string);
-          const slab = this.vectors;
-          for (let j = 0, a = q * dim, b = slot * dim; j < dim; j++) slab[b + j] = unit[a + j] as number;
-          this.arena.set(slot, frame, at[q + q] as number, at[q + q + 1] as number);
+          const slot = slots[q] as number;
           const f = rows.findings[i];
           if (f) this.cols.set(slot, f);
           else this.cols.setRow(slot, rows, i);
-          this.indexPut(slot);
+          labelled[q] = this.cols.labelled[slot] as number;
         }
       }
+      for (q = 0; q < n; q++) this.indexPut(slots[q] as number, labelled[q] === 1);
     });
   }
 
@@ -1082,8 +1112,9 @@ export class EmbeddedStore implements VectorStore {
   }
 
   private touchOrders(slot: number): void {
-    for (const o of this.orders.values()) o.touch(slot);
-    for (const o of this.ipOrders.values()) o.touch(slot);
+    // Most stores that only take writes and neighbour queries never build an order.
+    if (this.orders.size > 0) for (const o of this.orders.values()) o.touch(slot);
+    if (this.ipOrders.size > 0) for (const o of this.ipOrders.values()) o.touch(slot);
   }
 
   /**
@@ -1115,6 +1146,7 @@ export class EmbeddedStore implements VectorStore {
         const grown = new Float32Array(this.vectors.length * 2);
         grown.set(this.vectors);
         this.vectors = grown;
+        this.vectorBytes = new Uint8Array(grown.buffer);
       }
       this.slotById.set(id, slot);
       this.ids[slot] = id;
@@ -1123,9 +1155,9 @@ export class EmbeddedStore implements VectorStore {
   }
 
   /** After a slot's vector, record and columns are set: the labelled matrix, orders, kNN index. */
-  private indexPut(slot: number): void {
+  private indexPut(slot: number, labelled = this.cols.labelled[slot] === 1): void {
     const dim = this.dim;
-    if (this.cols.labelled[slot] === 1) this.labelled.set(slot, this.vectors, slot * dim);
+    if (labelled) this.labelled.set(slot, this.vectors, slot * dim);
     else this.labelled.remove(slot);
     this.touchOrders(slot);
     this.ann?.touch(slot);

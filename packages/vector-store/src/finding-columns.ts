@@ -12,6 +12,9 @@ import type { FindingFilter, SortField } from './store.ts';
 export class CategoryColumn {
   codes: Uint16Array;
   readonly #codeOf = new Map<string, number>();
+  /** The last value set and its code (consecutive points mostly repeat a value; codes never change). */
+  #lastValue: string | null = null;
+  #lastCode = 0;
   readonly values: string[] = [''];
   readonly counts: number[] = [0];
   bitmaps: (Uint32Array | undefined)[] = [undefined];
@@ -39,7 +42,7 @@ export class CategoryColumn {
   set(slot: number, value: string | null): void {
     this.clear(slot);
     if (value === null) return;
-    let code = this.#codeOf.get(value);
+    let code = value === this.#lastValue ? this.#lastCode : this.#codeOf.get(value);
     if (code === undefined) {
       code = this.values.length;
       if (code > 0xffff) throw new Error(`more than 65535 distinct values in one finding field`);
@@ -48,6 +51,8 @@ export class CategoryColumn {
       this.counts.push(0);
       this.bitmaps.push(new Uint32Array(this.codes.length >>> 5));
     }
+    this.#lastValue = value;
+    this.#lastCode = code;
     this.codes[slot] = code;
     this.counts[code] = (this.counts[code] as number) + 1;
     const bm = this.bitmaps[code] as Uint32Array;

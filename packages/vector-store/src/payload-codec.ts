@@ -306,16 +306,23 @@ export class ByteWriter {
   /**
    * Row i of `rows` as a payload: its Finding when it has one, else the quiet finding of its
    * columns, written byte for byte as `payload(findingOfRow(rows, i))` writes it (the same tags,
-   * and strings interned in the same order) without building that object.
+   * and strings interned in the same order) without building that object. `idAt`: where
+   * `id(rows.ids[i])` was written into this buffer since the last reset (its bytes are reused), or -1.
    */
-  findingRow(rows: FindingRows, i: number, table: StringTable): void {
+  findingRow(rows: FindingRows, i: number, table: StringTable, idAt = -1): void {
     const given = rows.findings[i];
     if (given) {
       this.payload(given, table);
       return;
     }
     this.u8(T_FINDING);
-    this.string(rows.ids[i] as string, table);
+    if (idAt >= 0 && this.buf[idAt] === T_UUID) {
+      // `id(rows.ids[i])` was written at idAt, as a UUID: the same 17 bytes `string` would write.
+      this.ensure(17);
+      const b = this.buf;
+      for (let j = 0; j < 17; j++) b[this.pos + j] = b[idAt + j] as number;
+      this.pos += 17;
+    } else this.string(rows.ids[i] as string, table);
     this.number(rows.windowStart[i] as number);
     this.number(rows.windowEnd[i] as number);
     this.number(rows.firstSeen[i] as number);

@@ -167,4 +167,55 @@ describe('EmbeddedStore.upsertRows', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+  it('leaves the same state as upsert when ids repeat within one write and labels flip (labelled matrix order included)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tw-rows-repeat-'));
+    try {
+      const a = await openStore(join(root, 'points'));
+      const b = await openStore(join(root, 'rows'));
+      const rnd = seededRandom(77);
+      // Few distinct vectors: neighbours tie, so results depend on the labelled matrix's row order.
+      const palette = vectorsOf(6, 500);
+      const ids: string[] = [];
+      for (let round = 0; round < 6; round++) {
+        const findings = randomFindings(120, 40 + round, 'flow-1.2.0', 1_700_000_000_000);
+        for (const [i, f] of findings.entries()) {
+          // Ids from earlier writes and from earlier in this same write come back, with new labels.
+          if (ids.length > 0 && rnd() < 0.3) f.sequence_id = ids[Math.floor(rnd() * ids.length)] as string;
+          else if (i > 0 && rnd() < 0.2)
+            f.sequence_id = (findings[Math.floor(rnd() * i)] as Finding).sequence_id;
+          f.label = ([0, 1, null] as const)[Math.floor(rnd() * 3)] as 0 | 1 | null;
+        }
+        const vectors = findings.map(() => palette[Math.floor(rnd() * palette.length)] as number[]);
+        const rows = rowsOf(findings, vectors, 'flow-1.2.0', 1_700_000_000_000, (i) => i % 5 === 0);
+        await a.upsert(pointsOfRows(rows));
+        await b.upsertRows([rows]);
+        for (const f of findings) ids.push(f.sequence_id);
+        const q = [...palette, ...vectorsOf(3, 600 + round)];
+        assert.deepEqual(
+          await b.similarEvidence(q, { k: 7, filter: { labelled: true } }),
+          await a.similarEvidence(q, { k: 7, filter: { labelled: true } }),
+        );
+      }
+      assert.ok(new Set(ids).size < ids.length - 100, 'ids repeat');
+      const logA = await readFile(join(root, 'points', LOG_FILE));
+      const logB = await readFile(join(root, 'rows', LOG_FILE));
+      assert.ok(logA.equals(logB), 'the two logs are byte for byte the same');
+      for (const id of new Set(ids)) assert.deepEqual(await b.get(id), await a.get(id));
+      for (const filter of [
+        { labelled: true },
+        { verdict: 'malicious' as const },
+        { status: ['new' as const] },
+      ])
+        assert.equal(await b.count(filter), await a.count(filter));
+      const q = vectorsOf(4, 900);
+      assert.deepEqual(
+        await b.similarMany(q, { k: 9, filter: { labelled: true } }),
+        await a.similarMany(q, { k: 9, filter: { labelled: true } }),
+      );
+      await a.close();
+      await b.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
