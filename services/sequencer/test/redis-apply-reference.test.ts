@@ -12,6 +12,7 @@ import {
   sealedApplyValues,
 } from '../src/redis-state.ts';
 import { referenceApplyScript } from './reference-apply-script.ts';
+import { dumpKeys } from './redis-dump.ts';
 
 const BUCKET_MS = 3_600_000;
 /** Three window starts in one pair bucket and one in the next. */
@@ -101,27 +102,7 @@ describe('Redis statistics script: the state the reference (030c6be) script leav
     await redis?.quit();
   });
 
-  /** Every key under the prefix (cut off): type, hash fields and values, HyperLogLog bytes, expiry. */
-  async function dump(prefix: string): Promise<Map<string, unknown>> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    const out = new Map<string, unknown>();
-    for (const key of keys.sort()) {
-      const type = await redis.type(key);
-      const ttl = await redis.ttl(key);
-      const value =
-        type === 'hash'
-          ? Object.entries(await redis.hgetall(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-          : (await redis.getBuffer(key))?.toString('base64');
-      out.set(key.slice(prefix.length), { type, expires: ttl > 0, value });
-    }
-    return out;
-  }
+  const dump = (prefix: string) => dumpKeys(redis, prefix);
 
   /** The reference script over one batch, in the calls of 1,000 windows the state makes. */
   async function reference(script: string, prefix: string, args: (string | Buffer)[]): Promise<void> {

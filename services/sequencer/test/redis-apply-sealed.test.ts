@@ -11,6 +11,7 @@ import {
   sealedApplyArgument,
 } from '../src/redis-state.ts';
 import { sealedWindows } from './sealed-windows.ts';
+import { dumpKeys } from './redis-dump.ts';
 
 const BUCKET_MS = 3_600_000;
 
@@ -41,27 +42,7 @@ describe('Redis applySealed: the same script argument and Redis state as applyWi
       await redis?.quit();
     });
 
-    /** Every key under the prefix (prefix cut off) with its value (hashes as sorted field lists) and whether it expires. */
-    async function dump(prefix: string): Promise<Map<string, unknown>> {
-      const keys: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        keys.push(...found);
-      } while (cursor !== '0');
-      const out = new Map<string, unknown>();
-      for (const key of keys.sort()) {
-        const type = await redis.type(key);
-        const ttl = await redis.ttl(key);
-        const value =
-          type === 'hash'
-            ? Object.entries(await redis.hgetall(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-            : (await redis.getBuffer(key))?.toString('base64');
-        out.set(key.slice(prefix.length), { type, expires: ttl > 0, value });
-      }
-      return out;
-    }
+    const dump = (prefix: string) => dumpKeys(redis, prefix);
 
     it('msgpackArray: cmsgpack.unpack in Redis gives the values cjson.decode gives of the JSON text', async () => {
       const values: (string | number)[] = [
