@@ -166,18 +166,24 @@ function readFlow(): Sequence['flows'][number] {
   return flow as Sequence['flows'][number];
 }
 
+/** The item count of the next block of flows (0: the array ended), its byte size skipped where written. */
+function readFlowBlockCount(): number {
+  let n = readLong('flows block count');
+  if (n < 0) {
+    n = -n;
+    skipLong('flows block size');
+  }
+  // Each flow takes at least MIN_FLOW_BYTES: a larger count cannot be honest (and must not size an array).
+  if (n > (end - pos) / MIN_FLOW_BYTES) truncated(`a block of ${n} flows`);
+  return n;
+}
+
 function readFlows(): Sequence['flows'] {
   let flows: Sequence['flows'] | undefined;
   let i = 0;
   for (;;) {
-    let n = readLong('flows block count');
+    const n = readFlowBlockCount();
     if (n === 0) break;
-    if (n < 0) {
-      n = -n;
-      skipLong('flows block size');
-    }
-    // Each flow takes at least MIN_FLOW_BYTES: a larger count cannot be honest (and must not size an array).
-    if (n > (end - pos) / MIN_FLOW_BYTES) truncated(`a block of ${n} flows`);
     if (!flows) flows = new Array(n);
     for (let k = 0; k < n; k++) flows[i++] = readFlow();
   }
@@ -221,13 +227,8 @@ export function decodeSequenceBody(message: Buffer, offset: number): Sequence {
 function readFlowsInto(batch: SequenceBatch): number {
   let j = batch.flowCount;
   for (;;) {
-    let n = readLong('flows block count');
+    const n = readFlowBlockCount();
     if (n === 0) break;
-    if (n < 0) {
-      n = -n;
-      skipLong('flows block size');
-    }
-    if (n > (end - pos) / MIN_FLOW_BYTES) truncated(`a block of ${n} flows`);
     batch.reserveFlows(j, n);
     // After reserveFlows: the columns may be new arrays.
     const {
