@@ -114,6 +114,131 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
     }
   }
 
+  const startParts = async (): Promise<void> => {
+    const codecs = await createCodecs(registryFromEnv(process.env['SCHEMA_REGISTRY_URL']));
+    if (deps.bus) bus = deps.bus;
+    else {
+      if (config.kafkaBrokers.length === 0)
+        throw new Error('KAFKA_BROKERS is not set: the collector needs Kafka (or a bus passed to createApp)');
+      bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'tidewatch-collector', logger });
+    }
+    await bus.ensureTopics([
+      { topic: config.publisher.topic ?? CONTRACTS.flows.topic, partitions: config.topicPartitions },
+    ]);
+    const concurrency = config.publisher.concurrency ?? 4;
+    producers = await Promise.all(Array.from({ length: concurrency }, () => bus!.producer()));
+    if (config.directEncode !== false) direct = { writer: new FlowAvroWriter(codecs.flows), messages: [] };
+    publisher = new FlowPublisher(codecs.flows, producers, config.publisher, {
+      onProduced: (count, ms) => {
+        metrics.published.inc(count);
+        metrics.produceLatency.observe(ms / 1000);
+      },
+      onProduceError: (error, count) => {
+        metrics.produceErrors.inc();
+        logger.warn({ err: error, count }, 'produce failed; retrying');
+      },
+    });
+
+    const listen = async (name: string, port: number | null): Promise<void> => {
+      if (port === null) return;
+      const l = new UdpListener(
+        {
+          name,
+          port,
+          host: config.host,
+          sockets: config.socketsPerPort,
+          recvBufferBytes: config.recvBufferBytes,
+        },
+        onDatagram,
+        onSocketError,
+      );
+      await l.start();
+      udp.push(l);
+      udpPorts.push({ name, port: l.port });
+      (ports as Record<string, number>)[name] = l.port;
+      receiveBuffers[name] = l.recvBufferBytes;
+      metrics.setReceiveBuffer(name, l.recvBufferBytes);
+      if (l.recvBufferBytes < config.recvBufferBytes)
+        logger.warn(
+          { listener: name, requested: config.recvBufferBytes, granted: l.recvBufferBytes },
+          'kernel granted a smaller UDP receive buffer (raise net.core.rmem_max)',
+        );
+    };
+    // IPFIX over TCP is bound before the UDP listeners: with port 0 the kernel picks a TCP port, and
+    // the UDP listener takes the same number. The other order lost races: a port the kernel picked
+    // for UDP is often taken on TCP by an outgoing connection (ephemeral range).
+    if (config.ipfixTcp && config.ipfixPort !== null) {
+      const tcpListener = new IpfixTcpListener(config.ipfixPort, config.host, {
+        onMessage: (message, exporter, exporterPort) => {
+          onDatagram(message, exporter, exporterPort);
+          return !(publisher?.full ?? false);
+        },
+        onFramingError: (exporter, what) => {
+          metrics.counters.tcpFramingErrors++;
+          logger.warn({ exporter, what }, 'IPFIX/TCP stream broke message framing; connection closed');
+        },
+        onError: onSocketError,
+      });
+      await tcpListener.start();
+      tcp = tcpListener;
+      ports.ipfixTcp = tcpListener.boundPort;
+      timers.push(
+        setInterval(() => {
+          if (tcpListener.hasPaused && !(publisher?.full ?? true)) tcpListener.resume();
+        }, 10),
+      );
+    }
+
+    const wanted = [
+      { name: 'netflow', port: config.netflowPort },
+      { name: 'ipfix', port: tcp && config.ipfixPort === 0 ? tcp.boundPort : config.ipfixPort },
+      { name: 'sflow', port: config.sflowPort },
+    ].filter((l): l is { name: string; port: number } => l.port !== null);
+    if (config.decodeWorkers > 0) {
+      const p = new DecodeWorkerPool(
+        {
+          workers: config.decodeWorkers,
+          listeners: wanted,
+          host: config.host,
+          recvBufferBytes: config.recvBufferBytes,
+          allowedExporters: config.allowedExporters,
+          directEncode: config.directEncode !== false,
+        },
+        (messages) => {
+          metrics.counters.droppedQueueFull += publisher?.offerEncoded(messages) ?? messages.length;
+        },
+        onSocketError,
+      );
+      p.onCounters = (d) => {
+        metrics.counters.notAllowed += d.notAllowed;
+        metrics.counters.droppedQueueFull += d.refused;
+        metrics.counters.droppedEncode += d.encodeErrors;
+      };
+      pool = p;
+      await p.start();
+      for (const l of wanted) {
+        const port = p.ports[l.name] as number;
+        const granted = p.recvBufferBytes[l.name] ?? 0;
+        (ports as Record<string, number>)[l.name] = port;
+        udpPorts.push({ name: l.name, port });
+        receiveBuffers[l.name] = granted;
+        metrics.setReceiveBuffer(l.name, granted);
+      }
+    } else for (const l of wanted) await listen(l.name, l.port);
+
+    timers.push(setInterval(() => decoder.expire(Date.now()), TEMPLATE_SWEEP_MS));
+    timers.push(setInterval(() => void pollSocketDrops(), SOCKET_DROPS_POLL_MS));
+    for (const t of timers) t.unref();
+
+    if (config.httpPort !== null) {
+      health = new HealthServer(metrics.registry, () => ready);
+      await health.start(config.httpPort);
+      ports.http = health.port;
+    }
+    ready = true;
+    logger.info({ ports, receiveBuffers, allowList: config.allowedExporters }, 'collector listening');
+  };
+
   const app: CollectorApp = {
     ports,
     receiveBuffers,
@@ -130,127 +255,13 @@ export function createApp(config: CollectorConfig, deps: CollectorDeps = {}): Co
     },
 
     async start() {
-      const codecs = await createCodecs(registryFromEnv(process.env['SCHEMA_REGISTRY_URL']));
-      if (deps.bus) bus = deps.bus;
-      else {
-        if (config.kafkaBrokers.length === 0)
-          throw new Error(
-            'KAFKA_BROKERS is not set: the collector needs Kafka (or a bus passed to createApp)',
-          );
-        bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'tidewatch-collector', logger });
+      try {
+        await startParts();
+      } catch (e) {
+        // whatever was bound or connected before the failure is released: a failed start leaks nothing
+        await app.stop().catch(() => undefined);
+        throw e;
       }
-      await bus.ensureTopics([
-        { topic: config.publisher.topic ?? CONTRACTS.flows.topic, partitions: config.topicPartitions },
-      ]);
-      const concurrency = config.publisher.concurrency ?? 4;
-      producers = await Promise.all(Array.from({ length: concurrency }, () => bus!.producer()));
-      if (config.directEncode !== false) direct = { writer: new FlowAvroWriter(codecs.flows), messages: [] };
-      publisher = new FlowPublisher(codecs.flows, producers, config.publisher, {
-        onProduced: (count, ms) => {
-          metrics.published.inc(count);
-          metrics.produceLatency.observe(ms / 1000);
-        },
-        onProduceError: (error, count) => {
-          metrics.produceErrors.inc();
-          logger.warn({ err: error, count }, 'produce failed; retrying');
-        },
-      });
-
-      const listen = async (name: string, port: number | null): Promise<void> => {
-        if (port === null) return;
-        const l = new UdpListener(
-          {
-            name,
-            port,
-            host: config.host,
-            sockets: config.socketsPerPort,
-            recvBufferBytes: config.recvBufferBytes,
-          },
-          onDatagram,
-          onSocketError,
-        );
-        await l.start();
-        udp.push(l);
-        udpPorts.push({ name, port: l.port });
-        (ports as Record<string, number>)[name] = l.port;
-        receiveBuffers[name] = l.recvBufferBytes;
-        metrics.setReceiveBuffer(name, l.recvBufferBytes);
-        if (l.recvBufferBytes < config.recvBufferBytes)
-          logger.warn(
-            { listener: name, requested: config.recvBufferBytes, granted: l.recvBufferBytes },
-            'kernel granted a smaller UDP receive buffer (raise net.core.rmem_max)',
-          );
-      };
-      const wanted = [
-        { name: 'netflow', port: config.netflowPort },
-        { name: 'ipfix', port: config.ipfixPort },
-        { name: 'sflow', port: config.sflowPort },
-      ].filter((l): l is { name: string; port: number } => l.port !== null);
-      if (config.decodeWorkers > 0) {
-        const p = new DecodeWorkerPool(
-          {
-            workers: config.decodeWorkers,
-            listeners: wanted,
-            host: config.host,
-            recvBufferBytes: config.recvBufferBytes,
-            allowedExporters: config.allowedExporters,
-            directEncode: config.directEncode !== false,
-          },
-          (messages) => {
-            metrics.counters.droppedQueueFull += publisher?.offerEncoded(messages) ?? messages.length;
-          },
-          onSocketError,
-        );
-        p.onCounters = (d) => {
-          metrics.counters.notAllowed += d.notAllowed;
-          metrics.counters.droppedQueueFull += d.refused;
-          metrics.counters.droppedEncode += d.encodeErrors;
-        };
-        pool = p;
-        await p.start();
-        for (const l of wanted) {
-          const port = p.ports[l.name] as number;
-          const granted = p.recvBufferBytes[l.name] ?? 0;
-          (ports as Record<string, number>)[l.name] = port;
-          udpPorts.push({ name: l.name, port });
-          receiveBuffers[l.name] = granted;
-          metrics.setReceiveBuffer(l.name, granted);
-        }
-      } else for (const l of wanted) await listen(l.name, l.port);
-
-      if (config.ipfixTcp && config.ipfixPort !== null) {
-        const tcpListener = new IpfixTcpListener(ports.ipfix ?? config.ipfixPort, config.host, {
-          onMessage: (message, exporter, exporterPort) => {
-            onDatagram(message, exporter, exporterPort);
-            return !(publisher?.full ?? false);
-          },
-          onFramingError: (exporter, what) => {
-            metrics.counters.tcpFramingErrors++;
-            logger.warn({ exporter, what }, 'IPFIX/TCP stream broke message framing; connection closed');
-          },
-          onError: onSocketError,
-        });
-        await tcpListener.start();
-        tcp = tcpListener;
-        ports.ipfixTcp = tcpListener.boundPort;
-        timers.push(
-          setInterval(() => {
-            if (tcpListener.hasPaused && !(publisher?.full ?? true)) tcpListener.resume();
-          }, 10),
-        );
-      }
-
-      timers.push(setInterval(() => decoder.expire(Date.now()), TEMPLATE_SWEEP_MS));
-      timers.push(setInterval(() => void pollSocketDrops(), SOCKET_DROPS_POLL_MS));
-      for (const t of timers) t.unref();
-
-      if (config.httpPort !== null) {
-        health = new HealthServer(metrics.registry, () => ready);
-        await health.start(config.httpPort);
-        ports.http = health.port;
-      }
-      ready = true;
-      logger.info({ ports, receiveBuffers, allowList: config.allowedExporters }, 'collector listening');
     },
 
     async stop() {

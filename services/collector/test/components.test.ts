@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { type BusProducer, InProcessBus, type OutgoingMessage } from '@tidewatch/bus';
 import { createCodecs, type FlowRecord } from '@tidewatch/contracts';
-import { waitFor } from '@tidewatch/testing';
+import { freePort, waitFor } from '@tidewatch/testing';
 import {
   collectorConfigFromEnv,
   createApp,
@@ -260,6 +260,62 @@ describe('collector app', () => {
       assert.equal((await fetch(`http://127.0.0.1:${app.ports.http}/livez`)).status, 200);
     } finally {
       await app.stop();
+      await bus.close();
+    }
+  });
+
+  it('IPFIX on port 0: UDP and TCP listen on the same port', async () => {
+    const bus = new InProcessBus();
+    const app = createApp(
+      {
+        ...DEFAULT_CONFIG,
+        netflowPort: null,
+        ipfixPort: 0,
+        sflowPort: null,
+        host: '127.0.0.1',
+        httpPort: null,
+      },
+      { bus },
+    );
+    await app.start();
+    try {
+      assert.ok(app.ports.ipfix && app.ports.ipfix > 0);
+      assert.equal(app.ports.ipfixTcp, app.ports.ipfix);
+    } finally {
+      await app.stop();
+      await bus.close();
+    }
+  });
+
+  it('a start that fails (a port in use) says why and releases every port it had bound', async () => {
+    const { createSocket } = await import('node:dgram');
+    const taken = createSocket('udp4');
+    const takenPort = await freePort('udp');
+    await new Promise<void>((r) => taken.bind(takenPort, '127.0.0.1', () => r()));
+    const netflowPort = await freePort('udp');
+    const bus = new InProcessBus();
+    const app = createApp(
+      {
+        ...DEFAULT_CONFIG,
+        netflowPort,
+        ipfixPort: null,
+        sflowPort: takenPort,
+        host: '127.0.0.1',
+        httpPort: null,
+      },
+      { bus },
+    );
+    try {
+      await assert.rejects(app.start(), /EADDRINUSE/);
+      // the netflow listener bound before sFlow failed is closed again: its port binds exclusively
+      const probe = createSocket('udp4');
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.bind({ port: netflowPort, address: '127.0.0.1', exclusive: true }, () => resolve());
+      });
+      probe.close();
+    } finally {
+      taken.close();
       await bus.close();
     }
   });
