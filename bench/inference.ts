@@ -242,49 +242,60 @@ function threadCpuUs(): Map<string, number> {
   return out;
 }
 
-function timedStore(Base: typeof EmbeddedStore, opts: { dir: string; dim: number }): TimedStore {
+function timedStore(
+  Base: typeof EmbeddedStore,
+  opts: { dir: string; dim: number },
+  perId: boolean,
+): TimedStore {
   const Timed = class extends Base {
+    /** When each id was first stored (latency runs only: a Map write per point costs the main thread). */
     readonly storedAt = new Map<string, number>();
-    readonly writes: { at: number; n: number; cpuUs: number }[] = [];
+    /** Points written so far (throughput runs write each id once). */
+    stored = 0;
+    readonly writes: StoredWrite[] = [];
     /**
-     * Per-thread CPU at the first write, at the write that completes the first pass (`firstPass`
-     * points stored: `warmWrite` is its index in `writes`) and once `expected` points are stored.
+     * Process and per-thread CPU at the first write, at the write that completes the first pass
+     * (`firstPass` points stored: `warmWrite` is its index in `writes`) and once `expected` points
+     * are stored; other writes note only their time and size.
      */
     expected = Number.POSITIVE_INFINITY;
     firstPass = Number.POSITIVE_INFINITY;
     warmWrite = -1;
+    lastWrite = -1;
     threadsAtFirst: Map<string, number> | null = null;
     threadsAtWarm: Map<string, number> | null = null;
     threadsAtLast: Map<string, number> | null = null;
-    private noted(at: number, n: number): void {
-      this.writes.push({ at, n, cpuUs: cpuNowUs() });
-      if (this.writes.length === 1) this.threadsAtFirst = threadCpuUs();
-      if (this.storedAt.size >= this.firstPass && !this.threadsAtWarm) {
+    private noted(at: number, n: number, ids: () => Iterable<string>): void {
+      this.stored += n;
+      if (perId) for (const id of ids()) if (!this.storedAt.has(id)) this.storedAt.set(id, at);
+      const w: StoredWrite = { at, n, cpuUs: Number.NaN };
+      this.writes.push(w);
+      if (this.writes.length === 1) {
+        w.cpuUs = cpuNowUs();
+        this.threadsAtFirst = threadCpuUs();
+      }
+      if (this.stored >= this.firstPass && !this.threadsAtWarm) {
+        w.cpuUs = cpuNowUs();
         this.threadsAtWarm = threadCpuUs();
         this.warmWrite = this.writes.length - 1;
       }
-      if (this.storedAt.size >= this.expected && !this.threadsAtLast) this.threadsAtLast = threadCpuUs();
+      if (this.stored >= this.expected && !this.threadsAtLast) {
+        w.cpuUs = cpuNowUs();
+        this.lastWrite = this.writes.length - 1;
+        this.threadsAtLast = threadCpuUs();
+      }
     }
     override async upsert(points: UpsertPoint[]): Promise<void> {
       await super.upsert(points);
-      const at = nowMs();
-      for (const p of points) if (!this.storedAt.has(p.id)) this.storedAt.set(p.id, at);
-      this.noted(at, points.length);
+      this.noted(nowMs(), points.length, () => points.map((p) => p.id));
     }
     override async upsertRows(batches: FindingRows[]): Promise<void> {
       // A store from before upsertRows (TW_BENCH_STORE) takes the same points.
       if (!super.upsertRows) return this.upsert(batches.flatMap(vectorStore.pointsOfRows));
       await super.upsertRows(batches);
-      const at = nowMs();
       let n = 0;
-      for (const rows of batches) {
-        n += rows.count;
-        for (let i = 0; i < rows.count; i++) {
-          const id = rows.ids[i] as string;
-          if (!this.storedAt.has(id)) this.storedAt.set(id, at);
-        }
-      }
-      this.noted(at, n);
+      for (const rows of batches) n += rows.count;
+      this.noted(nowMs(), n, () => batches.flatMap((rows) => rows.ids.slice(0, rows.count) as string[]));
     }
   };
   return new Timed(opts);
@@ -346,10 +357,12 @@ class PhaseFigures {
 /** An embedded store that records when each point became durable (its upsert resolved). */
 type TimedStore = EmbeddedStore & {
   readonly storedAt: Map<string, number>;
-  readonly writes: { at: number; n: number; cpuUs: number }[];
+  readonly stored: number;
+  readonly writes: StoredWrite[];
   expected: number;
   firstPass: number;
   warmWrite: number;
+  lastWrite: number;
   threadsAtFirst: Map<string, number> | null;
   threadsAtWarm: Map<string, number> | null;
   threadsAtLast: Map<string, number> | null;
@@ -417,7 +430,8 @@ async function main(): Promise<void> {
   const kafka = brokers ? new KafkaBus({ brokers: brokers.split(','), clientId: 'bench-inference' }) : null;
   const dirs: string[] = [];
 
-  const service = async (cfg: (typeof RUNS)[number]): Promise<ServiceRun> => {
+  /** A service run; `perId`: note when each id was stored (latency runs). */
+  const service = async (cfg: (typeof RUNS)[number], perId: boolean): Promise<ServiceRun> => {
     const busName = cfg.bus;
     const bus: MessageBus =
       busName === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
@@ -430,10 +444,11 @@ async function main(): Promise<void> {
     const data = await mkdtemp(join(tmpdir(), 'tw-bench-'));
     dirs.push(data);
     if (cfg.otherStore && !OtherStore) throw new Error(`${cfg.label}: set TW_BENCH_STORE`);
-    const store = timedStore(cfg.otherStore && OtherStore ? OtherStore : EmbeddedStore, {
-      dir: join(data, 'vectors'),
-      dim: raw2.manifest.embedding_dim,
-    });
+    const store = timedStore(
+      cfg.otherStore && OtherStore ? OtherStore : EmbeddedStore,
+      { dir: join(data, 'vectors'), dim: raw2.manifest.embedding_dim },
+      perId,
+    );
     const config = loadInferenceConfig({
       KAFKA_BROKERS: brokers ?? 'unused:9092',
       TIDEWATCH_DATA_DIR: data,
@@ -468,9 +483,8 @@ async function main(): Promise<void> {
       },
       waitStored: async (n: number) => {
         const deadline = Date.now() + 300_000;
-        while (store.storedAt.size < n) {
-          if (Date.now() > deadline)
-            throw new Error(`only ${store.storedAt.size} of ${n} stored after 5 min`);
+        while (store.stored < n) {
+          if (Date.now() > deadline) throw new Error(`only ${store.stored} of ${n} stored after 5 min`);
           await new Promise((r) => setTimeout(r, 10));
         }
       },
@@ -501,7 +515,7 @@ async function main(): Promise<void> {
     raws.push({ one, two, twoQuiet, cpuUs: r1.cpuUs });
     const line = [`raw ${fmt(one)} (1 thread) / ${fmt(two)} (2) / ${fmt(twoQuiet)} (2, no spin)`];
     for (const [i, cfg] of RUNS.entries()) {
-      const run = await service(cfg);
+      const run = await service(cfg, false);
       await publish(run, published);
       const meter = ALLOC ? new AllocationMeter() : null;
       await meter?.start();
@@ -521,11 +535,11 @@ async function main(): Promise<void> {
       await run.stop();
       // Both phases leave out the app's start (model session, worker, first compilation): they
       // begin at a stored write. The figure over the whole run, start included, is cpuUs.
-      const { writes, warmWrite, threadsAtFirst, threadsAtWarm, threadsAtLast } = run.store;
+      const { writes, warmWrite, lastWrite, threadsAtFirst, threadsAtWarm, threadsAtLast } = run.store;
       const phase = phases[i] as (typeof phases)[number];
       phase.cold.add(writes, 0, warmWrite, threadsAtFirst, threadsAtWarm, rawBest);
       if (PASSES > 1)
-        phase.sustained.add(writes, warmWrite, writes.length - 1, threadsAtWarm, threadsAtLast, rawBest);
+        phase.sustained.add(writes, warmWrite, lastWrite, threadsAtWarm, threadsAtLast, rawBest);
       cpuUs[i]?.push((cu.user + cu.system) / published.length);
       if (alertIds.size === 0) {
         for (const { id, payload } of await allPoints(run.store)) {
@@ -685,7 +699,7 @@ async function main(): Promise<void> {
       const a50: number[] = [];
       const a99: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
-        const run = await service(cfg);
+        const run = await service(cfg, true);
         await run.start();
         const slice = sliceOf(rep, rate);
         const sentAt = await paced(run.bus, run.topic, slice, rate);
