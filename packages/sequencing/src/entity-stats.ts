@@ -61,6 +61,26 @@ export function windowContribution(window: OpenWindow): WindowContribution {
   };
 }
 
+/** Takes a window's contribution value by value (writeContribution): an array, or bytes written as they come. */
+export interface ContributionWriter {
+  string(v: string): void;
+  number(v: number): void;
+}
+
+class ArrayWriter implements ContributionWriter {
+  out: (string | number)[] = [];
+  string(v: string): void {
+    this.out.push(v);
+  }
+  number(v: number): void {
+    this.out.push(v);
+  }
+}
+
+const arrayWriter = new ArrayWriter();
+/** What arrayWriter holds between calls (not the caller's array). */
+const NO_VALUES: (string | number)[] = [];
+
 /**
  * Appends what windowContribution(window) holds after its initiator and window start, flat:
  * responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports (distinct,
@@ -68,21 +88,26 @@ export function windowContribution(window: OpenWindow): WindowContribution {
  * no port array per window).
  */
 export function appendContribution(out: (string | number)[], window: OpenWindow): void {
+  arrayWriter.out = out;
+  writeContribution(arrayWriter, window);
+  arrayWriter.out = NO_VALUES;
+}
+
+/** The values appendContribution appends, handed to `w` one by one (no array in between). */
+export function writeContribution(w: ContributionWriter, window: OpenWindow): void {
   const c = window.columns;
   const num = c.num;
   let row = window.firstRow;
   if (window.flowCount === 1) {
     const o = row * NUM;
-    out.push(
-      window.dst_ip,
-      1,
-      small(num[o + F_FWD_BYTES] as number),
-      small(num[o + F_BWD_BYTES] as number),
-      small(num[o + F_FWD_PKTS] as number),
-      small(num[o + F_BWD_PKTS] as number),
-      1,
-      small(num[o + F_DST_PORT] as number),
-    );
+    w.string(window.dst_ip);
+    w.number(1);
+    w.number(small(num[o + F_FWD_BYTES] as number));
+    w.number(small(num[o + F_BWD_BYTES] as number));
+    w.number(small(num[o + F_FWD_PKTS] as number));
+    w.number(small(num[o + F_BWD_PKTS] as number));
+    w.number(1);
+    w.number(small(num[o + F_DST_PORT] as number));
     return;
   }
   let fwdBytes = 0;
@@ -99,16 +124,14 @@ export function appendContribution(out: (string | number)[], window: OpenWindow)
     ports.push(small(num[o + F_DST_PORT] as number));
   }
   const distinct = distinctPorts(ports);
-  out.push(
-    window.dst_ip,
-    window.flowCount,
-    small(fwdBytes),
-    small(bwdBytes),
-    small(fwdPkts),
-    small(bwdPkts),
-    distinct.length,
-  );
-  for (let i = 0; i < distinct.length; i++) out.push(distinct[i] as number);
+  w.string(window.dst_ip);
+  w.number(window.flowCount);
+  w.number(small(fwdBytes));
+  w.number(small(bwdBytes));
+  w.number(small(fwdPkts));
+  w.number(small(bwdPkts));
+  w.number(distinct.length);
+  for (let i = 0; i < distinct.length; i++) w.number(distinct[i] as number);
 }
 
 /**

@@ -12,10 +12,12 @@ export {
 export {
   appendContribution,
   type ContextKey,
+  type ContributionWriter,
   type EntityStats,
   InMemoryEntityStats,
   type WindowContribution,
   windowContribution,
+  writeContribution,
 } from './entity-stats.ts';
 export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';
 export { type EncodedSequence, encodeWindow, sortFlows, windowSequences } from './sequence-builder.ts';

@@ -9,6 +9,8 @@ import {
   msgpackArray,
   RedisSequencerState,
   sealedApplyArgument,
+  sealedApplyMsgpack,
+  sealedApplyValues,
 } from '../src/redis-state.ts';
 import { sealedWindows } from './sealed-windows.ts';
 import { dumpKeys } from './redis-dump.ts';
@@ -30,6 +32,20 @@ describe('Redis applySealed: the same script argument and Redis state as applyWi
         applyArgument(windows.slice(from, to).map(windowContribution)),
         `windows ${from}..${to}`,
       );
+    }
+  });
+
+  it('sealedApplyMsgpack writes the bytes msgpackArray writes of the same values', () => {
+    const windows = sealedWindows(5000, 11);
+    for (const [from, to] of [
+      [0, 1000],
+      [1000, 2000],
+      [0, 5000],
+      [4990, 5000],
+      [17, 18],
+    ] as const) {
+      const expected = msgpackArray(sealedApplyValues(windows, from, to));
+      assert.deepEqual(sealedApplyMsgpack(windows, from, to), expected, `windows ${from}..${to}`);
     }
   });
 

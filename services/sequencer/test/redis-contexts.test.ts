@@ -125,6 +125,35 @@ describe('Redis contexts read (MessagePack argument and reply)', () => {
       assert.deepEqual(await state.windowContexts([]), []);
     });
 
+    it('windowContexts keeps initiators apart whose address hashes are equal (same slot hash)', async () => {
+      const prefix = uniqueName('contexts-collide');
+      const state = new RedisSequencerState(redis, {
+        keyPrefix: prefix,
+        ttlSeconds: 600,
+        pairBucketMs: 3_600_000,
+      });
+      // FNV-1a of both texts is 1178116800: the same shard, the same dedupe hash.
+      const [a, b] = ['10.0.107.237', '10.2.219.40'];
+      const like = sealedWindows(6, 31);
+      const windows = like.map(
+        (w, k) =>
+          new OpenWindow(
+            k % 3 === 0 ? b : a,
+            w.dst_ip,
+            like[0]?.bounds as OpenWindow['bounds'],
+            w.columns,
+            w.firstRow,
+            w.flowCount,
+          ),
+      );
+      assert.equal(initiatorShard(a), initiatorShard(b));
+      await state.applySealed(windows.slice(0, 4));
+      const read = [...windows, ...windows.slice(0, 3)];
+      const contexts = await state.windowContexts(read);
+      assert.deepEqual(contexts, await referenceContexts(redis, prefix, read));
+      assert.notDeepEqual(contexts[0], contexts[1]);
+    });
+
     it('readPackedIntegers reads what cmsgpack.pack writes for a Lua array of numbers', async () => {
       const edges = [
         0,
