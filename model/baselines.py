@@ -10,6 +10,9 @@ from .corpus import Corpus
 from .features import sub_scores
 
 RULE_THRESHOLD = 0.5
+# The inference service raises a finding when the model's verdict is malicious OR any sub-score reaches
+# TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8).
+FLAG_THRESHOLD = 0.8
 SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import corpus_sub_scores
+from .baselines import FLAG_THRESHOLD, corpus_sub_scores
 from .corpus import SCAN_TACTICS, SPOOF_PORTS, Corpus, corpus_from_tables, for_spec, scan_sequences
 from .data import Capture, labelled_captures, read_capture
 from .diagnose import version_spec
@@ -33,9 +33,6 @@ from .spec_paths import VERSIONS_DIR
 
 SPOOFED_PROTOCOLS = (6, 17)  # a source port exists only for TCP / UDP
 VERSIONS = ("flow-1.2.0", "flow-1.3.0", "flow-1.4.0")
-# the inference service raises a finding when the model's verdict is malicious OR any baseline sub-score reaches
-# TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8)
-FLAG_THRESHOLD = 0.8
 
 
 def spoof_table(t: dict, rows: np.ndarray, port: int) -> dict:

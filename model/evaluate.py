@@ -136,6 +136,14 @@ def unwhiten(model_path: Path, emb: np.ndarray) -> np.ndarray:
     return emb.astype(np.float64) @ np.linalg.inv(w)
 
 
+def service_alerts(model_scores: np.ndarray, thresholds: np.ndarray, sub: np.ndarray) -> np.ndarray:
+    """[S] 1.0 where the inference service raises a finding: the model's verdict is malicious (score at or above
+    the threshold) OR a baseline sub-score reaches FLAG_THRESHOLD (a low-severity finding); else 0.0."""
+    from .baselines import FLAG_THRESHOLD
+
+    return ((model_scores >= thresholds) | (sub.max(1) >= FLAG_THRESHOLD)).astype(np.float32)
+
+
 def _fmt(x) -> str:
     return "–" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
 
@@ -161,11 +169,14 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
         thresholds[idx] = meta["threshold"]
     raw_sub = None
     et_flow = None
+    service = None
     if baselines:
         from .baselines import RULE_THRESHOLD, corpus_sub_scores, extratrees_scores, rule_scores, train_extratrees
         from .raw_sequences import corpus_raw_sequences
         raw = corpus_raw_sequences(corpus)
-        raw_sub = rule_scores(corpus_sub_scores(corpus, raw))
+        sub = corpus_sub_scores(corpus, raw)
+        raw_sub = rule_scores(sub)
+        service = service_alerts(model_scores, thresholds, sub)
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:
@@ -186,12 +197,15 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
             entry["extratrees"] = capture_metrics(corpus, ci, et_seq, 0.5, flow_scores=et_flow)
             for name, sc in raw_sub.items():
                 entry[name] = capture_metrics(corpus, ci, sc, RULE_THRESHOLD)
+            entry["service"] = capture_metrics(corpus, ci, service, 0.5)
         idx = np.nonzero(corpus.capture == ci)[0]
         entry["tactics"] = tactic_accuracy(corpus, idx, tactic_probs[idx], trained)
         rows.append(entry)
     lab = np.nonzero(corpus.y >= 0)[0]
     overall_idx = lab
     overall = {"model": {"per_sequence": binary_metrics(corpus.y[overall_idx], model_scores[overall_idx] >= thresholds[overall_idx])}}
+    if service is not None:
+        overall["service"] = {"per_sequence": binary_metrics(corpus.y[overall_idx], service[overall_idx] >= 0.5)}
     retrieval = {}
     # Before whitening: the same vectors with the whitening undone is not recoverable from ONNX outputs, so
     # "before" uses the un-whitened representation through the final PyTorch-free path: the raw features pooled.
@@ -291,6 +305,23 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
         if s["fp"] + s["tn"]:
             tgt = ("≤ 0.002 " + ("met" if (s["fpr"] or 0) <= TARGET_BENIGN_FPR else "**not met**")) if r["benign_only"] else "(mixed capture)"
             L.append(f"| {r['capture']} | {s['fp'] + s['tn']} | {s['fp']} | {_fmt(s['fpr'])} | {tgt} |")
+    if baselines and "service" in m["captures"][0]:
+        from .baselines import FLAG_THRESHOLD
+
+        L += ["", "## What the service raises (held out)", "",
+              "The inference service emits a finding when the model's verdict is malicious **or** a baseline sub-score "
+              f"(beacon, scan, brute force, exfiltration) reaches TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
+              "finding has severity low when the model says benign). These are the alerts an analyst sees, on the same "
+              "held-out sequences as the model's table.", "",
+              "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---|"]
+        for r in m["captures"]:
+            s, f, ms = r["service"]["per_sequence"], r["service"]["per_flow"], r["model"]["per_sequence"]
+            L.append(f"| {r['capture']}{' (benign-only)' if r['benign_only'] else ''} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} | {_fmt(s['fpr'])} | {s['tp']}/{s['fp']}/{s['tn']}/{s['fn']} | {_fmt(f['f1'])} | {_fmt(f['fpr'])} | {_fmt(ms['f1'])} / {_fmt(ms['fpr'])} |")
+        po, pm = m["overall"]["service"]["per_sequence"], m["overall"]["model"]["per_sequence"]
+        L += ["", f"Pooled over every held-out capture, per sequence: service P {_fmt(po['precision'])} R {_fmt(po['recall'])} "
+              f"F1 {_fmt(po['f1'])} FPR {_fmt(po['fpr'])} (TP/FP/TN/FN {po['tp']}/{po['fp']}/{po['tn']}/{po['fn']}); model alone "
+              f"P {_fmt(pm['precision'])} R {_fmt(pm['recall'])} F1 {_fmt(pm['f1'])} FPR {_fmt(pm['fpr'])}."]
     if baselines:
         L += ["", "## Baselines on the same held-out sequences", "",
               "ExtraTrees: per-flow classifier on the same 36 flow + 4 context features (60 trees, balanced classes), trained on the "
