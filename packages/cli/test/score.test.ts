@@ -8,7 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 // These IoT-23 CSVs have no quoted fields.
 const splitCsvLine = (line: string): string[] => line.split(',');
-import { Detector, ModelHost, ModelRepository, perFlowLine, scoreFlowFile } from '@tidewatch/detector';
+import {
+  Detector,
+  evaluateOffline,
+  ModelHost,
+  ModelRepository,
+  perFlowLine,
+  scoreFlowFile,
+} from '@tidewatch/detector';
 import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
 
 const run = promisify(execFile);
@@ -207,6 +214,32 @@ describe('score --per-flow', { skip }, () => {
     assert.match(stderr, /130 rows \(129 imported, 1 rejected\)/);
   });
 
+  it('evaluate scores what the service raises: the verdict or a sub-score at the flag threshold', async () => {
+    const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
+    const result = await scoreFlowFile(file, detector);
+    const { perSequence, alerts } = evaluateOffline(result);
+    const raised = result.sequences.map(
+      (s) =>
+        s.finding.verdict === 'malicious' ||
+        Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8),
+    );
+    let tp = 0;
+    let fp = 0;
+    for (const [i, s] of result.sequences.entries()) {
+      if (raised[i] && s.finding.label === 1) tp++;
+      if (raised[i] && s.finding.label === 0) fp++;
+    }
+    assert.equal(alerts.perSequence.tp, tp);
+    assert.equal(alerts.perSequence.fp, fp);
+    // iot23-20-1's beacon flags raise benign sequences the model lets through (EVALUATION.md).
+    assert.ok(alerts.perSequence.fp > perSequence.fp, `${alerts.perSequence.fp} > ${perSequence.fp}`);
+    assert.equal(
+      alerts.perSequence.tp + alerts.perSequence.fn,
+      perSequence.tp + perSequence.fn,
+      'the same labelled sequences',
+    );
+  });
+
   it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {
     const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
     const { stdout } = await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file, '--json'], {
@@ -216,8 +249,10 @@ describe('score --per-flow', { skip }, () => {
       rows: number;
       per_flow: Record<string, number | null>;
       per_sequence: Record<string, number | null>;
+      alerts_per_sequence: Record<string, number | null>;
     };
     assert.equal(report.rows, 3209);
+    assert.ok((report.alerts_per_sequence['tp'] as number) >= (report.per_sequence['tp'] as number));
     const pf = report.per_flow;
     assert.equal((pf['tp'] as number) + (pf['fn'] as number), 16, 'README: 16 malicious rows');
     assert.equal(

@@ -51,20 +51,26 @@ export function binaryMetrics(pairs: Iterable<{ truth: number | null; predicted:
 /**
  * Per flow: each labelled data row against the verdict of the sequence it fell into (rejected rows
  * count as excluded). Per sequence: the sequence's label (1 if any flow is malicious, 0 if all are
- * benign, excluded otherwise) against its verdict.
+ * benign, excluded otherwise) against its verdict. `alerts`: the same against what the inference
+ * service raises, a malicious verdict OR a baseline sub-score at or above the detector's flag
+ * threshold (a low-severity finding).
  */
 export function evaluateOffline(result: OfflineResult): {
   perFlow: BinaryMetrics;
   perSequence: BinaryMetrics;
+  alerts: { perFlow: BinaryMetrics; perSequence: BinaryMetrics };
 } {
-  const perFlow = binaryMetrics(
-    result.rows.map((r) => {
-      const s = r.sequence >= 0 ? result.sequences[r.sequence] : undefined;
-      return { truth: s ? r.label : null, predicted: s?.finding.verdict === 'malicious' };
-    }),
-  );
-  const perSequence = binaryMetrics(
-    result.sequences.map((s) => ({ truth: s.finding.label, predicted: s.finding.verdict === 'malicious' })),
-  );
-  return { perFlow, perSequence };
+  const judge = (raised: (s: OfflineResult['sequences'][number]) => boolean) => ({
+    perFlow: binaryMetrics(
+      result.rows.map((r) => {
+        const s = r.sequence >= 0 ? result.sequences[r.sequence] : undefined;
+        return { truth: s ? r.label : null, predicted: s ? raised(s) : false };
+      }),
+    ),
+    perSequence: binaryMetrics(
+      result.sequences.map((s) => ({ truth: s.finding.label, predicted: raised(s) })),
+    ),
+  });
+  const model = judge((s) => s.finding.verdict === 'malicious');
+  return { ...model, alerts: judge((s) => s.alert) };
 }

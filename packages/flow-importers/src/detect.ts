@@ -25,7 +25,10 @@ export async function detectFormat(path: string): Promise<ImportFormat> {
   if (t.startsWith('{')) {
     if (t.includes('"id.orig_h"')) return 'zeek';
     if (t.includes('"connection"') || t.includes('"jsonPayload"')) return 'gcp';
-    throw new FileFormatError(`${path}: JSON lines that are neither Zeek conn nor GCP VPC flow logs`);
+    if (t.includes('"source_format"') && t.includes('"src_ip"')) return 'flows';
+    throw new FileFormatError(
+      `${path}: JSON lines that are neither flow records (tidewatch decode), Zeek conn nor GCP VPC flow logs`,
+    );
   }
   const csv = t.split(',').map((f) => f.trim());
   if (csv.includes('id.orig_h')) return 'zeek-csv';

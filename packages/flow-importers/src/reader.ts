@@ -4,6 +4,7 @@ import { detectFormat } from './detect.ts';
 import { ArgusCsvParser } from './formats/argus.ts';
 import { AwsVpcParser } from './formats/aws.ts';
 import { CicCsvParser } from './formats/cic.ts';
+import { FlowsJsonParser } from './formats/flows-json.ts';
 import { GcpVpcParser, gcpRecord } from './formats/gcp.ts';
 import { NfdumpCsvParser } from './formats/nfdump.ts';
 import { parquetRecord, readParquetRows } from './formats/parquet.ts';
@@ -46,6 +47,8 @@ function lineParser(format: Exclude<ImportFormat, 'parquet'>, ctx: ParserContext
       return new AwsVpcParser(ctx);
     case 'gcp':
       return new GcpVpcParser(ctx);
+    case 'flows':
+      return new FlowsJsonParser();
   }
 }
 

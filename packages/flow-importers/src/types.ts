@@ -11,6 +11,7 @@ export const IMPORT_FORMATS = [
   'nfdump',
   'aws',
   'gcp',
+  'flows',
 ] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 

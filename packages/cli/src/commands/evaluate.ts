@@ -8,12 +8,15 @@ Scores a labelled flow file offline (same path as 'tidewatch score') and compare
 Per flow: every labelled row against the verdict of the sequence it belongs to. Per sequence: the
 sequence is malicious when any of its flows is, benign when all are; sequences with any unlabelled
 flow, unlabelled rows (e.g. Zeek Background) and rejected rows are excluded and counted.
-Prints accuracy, precision, recall, F1, false-positive rate and the confusion counts; --json
-prints the same as one JSON object.
+Prints accuracy, precision, recall, F1, false-positive rate and the confusion counts, for the
+model's verdict and for what the inference service raises (the verdict OR a baseline sub-score
+>= 0.8, a low-severity finding); --json prints the same as one JSON object (per_flow,
+per_sequence; alerts_per_flow, alerts_per_sequence).
 
 Options:
   --data FILE    the labelled flow file (required)
-  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | auto (default auto)
+  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
+                 flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --json         machine-readable output
 `;
@@ -41,7 +44,7 @@ export const command: Command = {
     );
     const { evaluateOffline } = await import('@tidewatch/detector');
     const { result, modelVersion } = await scoreFile(args);
-    const { perFlow, perSequence } = evaluateOffline(result);
+    const { perFlow, perSequence, alerts } = evaluateOffline(result);
     const report = {
       file: args.file,
       model_version: modelVersion,
@@ -50,11 +53,13 @@ export const command: Command = {
       sequences: result.sequences.length,
       per_flow: perFlow,
       per_sequence: perSequence,
+      alerts_per_flow: alerts.perFlow,
+      alerts_per_sequence: alerts.perSequence,
     };
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(
-        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${report.sequences} sequences)\n${table('per flow', perFlow)}\n${table('per sequence', perSequence)}\n`,
+        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${report.sequences} sequences)\n${table('per flow', perFlow)}\n${table('per sequence', perSequence)}\n${table('service alerts (verdict or sub-score flag), per flow', alerts.perFlow)}\n${table('service alerts, per sequence', alerts.perSequence)}\n`,
       );
     }
     return 0;

@@ -17,7 +17,8 @@ Input columns named label or attack are never model inputs (they only travel as 
 Counts (rows, imported, rejected, sequences, model version) go to stderr.
 
 Options:
-  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | auto (default auto)
+  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
+                 flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --per-flow     one line per input row (see above)
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --batch N      micro-batch size (default 512)
