@@ -12,6 +12,7 @@ import { logLines } from './log-lines.ts';
 import { copyBytes, decodeFromSnapshot, PayloadArena } from './payload-arena.ts';
 import { ByteReader, ByteWriter, StringTable } from './payload-codec.ts';
 import {
+  appendAll,
   beginFrame,
   endFrame,
   FRAME_JSON,
@@ -1014,7 +1015,7 @@ export class EmbeddedStore implements VectorStore {
           frames.push(w.frame);
           records += w.records;
         }
-        await this.log.appendFile(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
+        await appendAll(this.log, frames);
         if (this.fsync) await this.log.datasync();
         this.table.durable = Math.max(this.table.durable, tableSize);
         for (const w of group) w.apply();
@@ -1052,7 +1053,7 @@ export class EmbeddedStore implements VectorStore {
         endFrame(w, start);
         start = -1;
         if (w.pos > 1 << 20) {
-          await fh.appendFile(w.buf.subarray(0, w.pos));
+          await appendAll(fh, [w.buf.subarray(0, w.pos)]);
           w.reset();
         }
       };
@@ -1074,7 +1075,7 @@ export class EmbeddedStore implements VectorStore {
         if (++inFrame === COMPACT_FRAME_POINTS) await flushFrame();
       }
       await flushFrame();
-      if (w.pos > 0) await fh.appendFile(w.buf.subarray(0, w.pos));
+      if (w.pos > 0) await appendAll(fh, [w.buf.subarray(0, w.pos)]);
       await fh.datasync();
     } finally {
       await fh.close();

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Finding } from '@tidewatch/contracts';
 import { EmbeddedStore, readPointLog, type StoredPoint } from '../src/index.ts';
 import { ByteReader, ByteWriter, StringTable } from '../src/payload-codec.ts';
+import { appendAll } from '../src/point-log.ts';
 import { CONTRACT_DIM, contractFinding, contractVector, testUuid } from './contract.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'format1-store');
@@ -147,6 +148,29 @@ describe('payload records (payload-codec)', () => {
     const w = new ByteWriter();
     w.payload(serviceFinding(0), table);
     assert.ok(w.pos < JSON.stringify(serviceFinding(0)).length / 2, `record ${w.pos} bytes`);
+  });
+});
+
+describe('appendAll', () => {
+  it('appends every buffer in order after what the file held, empty ones and views included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-append-'));
+    try {
+      const path = join(dir, 'log');
+      await writeFile(path, 'head|');
+      const big = Buffer.alloc(3 << 20, 7); // several MiB: more than one write may take
+      const view = Buffer.from('xxabcxx').subarray(2, 5);
+      const fh = await open(path, 'a');
+      await appendAll(fh, [Buffer.from('one|'), Buffer.alloc(0), view, big, new Uint8Array([0x7c])]);
+      await appendAll(fh, []);
+      await appendAll(fh, [Buffer.from('|two')]);
+      await fh.close();
+      assert.deepEqual(
+        await readFile(path),
+        Buffer.concat([Buffer.from('head|one|abc'), big, Buffer.from('||two')]),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
