@@ -19,6 +19,9 @@ export interface LabelledEvidenceSource {
   normalise(vector: ArrayLike<number>, out: Float32Array, at: number): void;
 }
 
+/** A query asked in full goes over the distinct labelled vectors when they are at most this share of the rows. */
+const DISTINCT_SHARE = 0.85;
+
 /** Catch-up rounds for rows appended while a call's Gemm ran. */
 const MAX_ROUNDS = 3;
 
@@ -49,8 +52,12 @@ interface Entry {
 export class LabelledEvidenceCache implements Pick<EvidenceSession, 'similarEvidence'> {
   private readonly entries = new Map<string, Entry>();
   private zeroBias = new Float32Array(0);
-  /** Calls answered here, calls passed to the store as they were, query×point pairs scored here. */
-  readonly stats = { cached: 0, direct: 0, pairs: 0 };
+  private distinct: DistinctRows | null = null;
+  /**
+   * Calls answered here, calls passed to the store as they were, query×point pairs scored here,
+   * queries asked in full over the distinct vectors.
+   */
+  readonly stats = { cached: 0, direct: 0, pairs: 0, distinct: 0 };
 
   /** `maxEntries`: the queries remembered at most (all are forgotten when a call would pass it). */
   constructor(
@@ -69,6 +76,129 @@ export class LabelledEvidenceCache implements Pick<EvidenceSession, 'similarEvid
   ): Promise<EvidenceHit[][]> {
     this.stats.direct++;
     return this.src.direct(vectors, opts);
+  }
+
+  /** `members`' queries (padded to two) as one call's query matrix. */
+  private gemmQueries(queries: Float32Array, members: number[]): { q: Float32Array; gq: number } {
+    const dim = this.src.dim;
+    const gq = Math.max(2, members.length);
+    const q = new Float32Array(gq * dim);
+    for (let j = 0; j < members.length; j++) {
+      const i = members[j] as number;
+      q.set(queries.subarray(i * dim, (i + 1) * dim), j * dim);
+    }
+    if (members.length === 1) q.copyWithin(dim, 0, dim);
+    return { q, gq };
+  }
+
+  private bias(rows: number): Float32Array {
+    if (this.zeroBias.length < rows)
+      this.zeroBias = new Float32Array(Math.max(rows, 2 * this.zeroBias.length));
+    return this.zeroBias.subarray(0, rows);
+  }
+
+  /** The best min(kk, n - from) of rows [from, n) per member (version to be set); null: a NaN. */
+  private async askRows(
+    queries: Float32Array,
+    members: number[],
+    from: number,
+    n: number,
+    kk: number,
+  ): Promise<Entry[] | null> {
+    const dim = this.src.dim;
+    const rows = n - from;
+    const width = Math.min(rows, kk);
+    const { q, gq } = this.gemmQueries(queries, members);
+    this.stats.pairs += gq * rows;
+    const lab = this.src.labelled;
+    const out = await gemmTopK(
+      q,
+      gq,
+      lab.vectors.subarray(from * dim, n * dim),
+      rows,
+      dim,
+      this.bias(rows),
+      width,
+    );
+    const entries: Entry[] = [];
+    for (let j = 0; j < members.length; j++) {
+      const e: Entry = {
+        version: 0,
+        count: n,
+        width,
+        rows: new Int32Array(width),
+        sims: new Float32Array(width),
+      };
+      for (let c = 0; c < width; c++) {
+        const sim = out.similarity[j * width + c] as number;
+        if (Number.isNaN(sim)) return null;
+        e.sims[c] = sim;
+        e.rows[c] = from + Number(out.index[j * width + c]);
+      }
+      entries.push(e);
+    }
+    return entries;
+  }
+
+  /**
+   * The best min(kk, n) rows below n per member from one call over the distinct vectors: the best
+   * kk distinct vectors, each expanded to its first kk rows, sorted by similarity then row. Exact:
+   * every distinct vector scoring above the kk-th row is among them; among distinct vectors that
+   * tie, TopK returns those with the lowest index, which is the lowest first row, and the rows a
+   * list needs from a tie belong to that many of them at most. Null: a NaN.
+   */
+  private async askDistinct(
+    queries: Float32Array,
+    members: number[],
+    distinct: DistinctRows,
+    n: number,
+    kk: number,
+  ): Promise<Entry[] | null> {
+    const dim = this.src.dim;
+    const dn = distinct.size;
+    const width = Math.min(dn, kk);
+    const { q, gq } = this.gemmQueries(queries, members);
+    this.stats.pairs += gq * dn;
+    const out = await gemmTopK(q, gq, distinct.vectors.subarray(0, dn * dim), dn, dim, this.bias(dn), width);
+    const entries: Entry[] = [];
+    const candRows: number[] = [];
+    const candSims: number[] = [];
+    const order: number[] = [];
+    for (let j = 0; j < members.length; j++) {
+      candRows.length = 0;
+      candSims.length = 0;
+      for (let c = 0; c < width; c++) {
+        const sim = out.similarity[j * width + c] as number;
+        if (Number.isNaN(sim)) return null;
+        const d = Number(out.index[j * width + c]);
+        let taken = 0;
+        for (
+          let r = distinct.head[d] as number;
+          r !== -1 && r < n && taken < kk;
+          r = distinct.next[r] as number
+        ) {
+          candRows.push(r);
+          candSims.push(sim);
+          taken++;
+        }
+      }
+      order.length = 0;
+      for (let c = 0; c < candRows.length; c++) order.push(c);
+      order.sort(
+        (x, y) =>
+          (candSims[y] as number) - (candSims[x] as number) ||
+          (candRows[x] as number) - (candRows[y] as number),
+      );
+      const w = Math.min(kk, order.length);
+      this.stats.distinct++;
+      const e: Entry = { version: 0, count: n, width: w, rows: new Int32Array(w), sims: new Float32Array(w) };
+      for (let c = 0; c < w; c++) {
+        e.rows[c] = candRows[order[c] as number] as number;
+        e.sims[c] = candSims[order[c] as number] as number;
+      }
+      entries.push(e);
+    }
+    return entries;
   }
 
   async similarEvidence(
@@ -118,44 +248,29 @@ export class LabelledEvidenceCache implements Pick<EvidenceSession, 'similarEvid
       }
       if (need.length === 0 || round === MAX_ROUNDS) break;
       for (const { from, members } of plan(need, fromOf, n)) {
-        const rows = n - from;
-        const gq = Math.max(2, members.length);
-        const gQueries = new Float32Array(gq * dim);
-        for (let j = 0; j < members.length; j++) {
-          const i = members[j] as number;
-          gQueries.set(queries.subarray(i * dim, (i + 1) * dim), j * dim);
-        }
-        if (members.length === 1) gQueries.copyWithin(dim, 0, dim);
-        if (this.zeroBias.length < rows)
-          this.zeroBias = new Float32Array(Math.max(rows, 2 * this.zeroBias.length));
-        const width = Math.min(rows, kk);
-        this.stats.pairs += gq * rows;
-        const out = await gemmTopK(
-          gQueries,
-          gq,
-          lab.vectors.subarray(from * dim, n * dim),
-          rows,
-          dim,
-          this.zeroBias.subarray(0, rows),
-          width,
-        );
-        // Rows below n are as they were unless something other than appends happened meanwhile.
-        if (lab.version - version !== lab.count - n) return this.direct(vectors, opts);
-        for (let j = 0; j < members.length; j++) {
-          const i = members[j] as number;
-          const add: Entry = {
-            version,
-            count: n,
-            width,
-            rows: new Int32Array(width),
-            sims: new Float32Array(width),
-          };
-          for (let c = 0; c < width; c++) {
-            const sim = out.similarity[j * width + c] as number;
-            if (Number.isNaN(sim)) return this.direct(vectors, opts);
-            add.sims[c] = sim;
-            add.rows[c] = from + Number(out.index[j * width + c]);
+        if (from === 0) {
+          // Asked in full: over the distinct labelled vectors when duplicates are common.
+          const distinct = (this.distinct ??= new DistinctRows(dim));
+          distinct.sync(lab);
+          if (distinct.size <= DISTINCT_SHARE * n) {
+            const got = await this.askDistinct(queries, members, distinct, n, kk);
+            if (lab.version - version !== lab.count - n || got === null) return this.direct(vectors, opts);
+            for (let j = 0; j < members.length; j++) {
+              const e = got[j] as Entry;
+              e.version = version;
+              this.entries.set(keys[members[j] as number] as string, e);
+              current[members[j] as number] = e;
+            }
+            continue;
           }
+        }
+        const got = await this.askRows(queries, members, from, n, kk);
+        // Rows below n are as they were unless something other than appends happened meanwhile.
+        if (lab.version - version !== lab.count - n || got === null) return this.direct(vectors, opts);
+        for (let j = 0; j < members.length; j++) {
+          const i = members[j] as number;
+          const add = got[j] as Entry;
+          add.version = version;
           const before = (fromOf[i] as number) > 0 ? current[i] : undefined;
           const e = before ? merge(before, add, kk, version, n) : add;
           this.entries.set(keys[i] as string, e);
@@ -176,9 +291,6 @@ export class LabelledEvidenceCache implements Pick<EvidenceSession, 'similarEvid
     return results;
   }
 }
-
-/** Statistics of a session (see `LabelledEvidenceCache.stats`). */
-export type EvidenceSessionStats = LabelledEvidenceCache['stats'];
 
 /**
  * The best `kk` rows below `count` from `a` (the best of rows below `a.count`) and `b` (the best of
@@ -264,4 +376,92 @@ export function labelledOnly(filter: FindingFilter | undefined): boolean {
   if (filter?.labelled !== true) return false;
   for (const [key, v] of Object.entries(filter)) if (key !== 'labelled' && v !== undefined) return false;
   return true;
+}
+
+/**
+ * The labelled matrix's distinct vectors (by float bits), in order of first row, with each one's
+ * rows in order (a linked list through `next`). Follows the matrix while it only appends rows;
+ * rebuilt when anything else changed it.
+ */
+class DistinctRows {
+  size = 0;
+  vectors: Float32Array;
+  /** distinct vector → its first row; row → the next row with the same vector (-1: none). */
+  head = new Int32Array(1024);
+  next = new Int32Array(1024);
+  private tail = new Int32Array(1024);
+  private sameHash = new Int32Array(1024);
+  private readonly byHash = new Map<number, number>();
+  private version = 0;
+  private count = -1;
+
+  /** `vectors`' bits. */
+  private bits: Uint32Array;
+
+  constructor(private readonly dim: number) {
+    this.vectors = new Float32Array(1024 * dim);
+    this.bits = new Uint32Array(this.vectors.buffer);
+  }
+
+  /** Brings it up to the matrix as it is now. */
+  sync(lab: LabelledPoints): void {
+    if (this.count < 0 || lab.version - this.version !== lab.count - this.count) {
+      this.size = 0;
+      this.count = 0;
+      this.byHash.clear();
+    }
+    const dim = this.dim;
+    const bits = new Uint32Array(lab.vectors.buffer, lab.vectors.byteOffset, lab.count * dim);
+    if (this.next.length < lab.count) this.next = grow(this.next, lab.count);
+    for (let r = this.count; r < lab.count; r++) {
+      const at = r * dim;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < dim; i++) h = Math.imul(h ^ (bits[at + i] as number), 0x01000193);
+      let d = this.byHash.get(h) ?? -1;
+      let prev = -1;
+      while (d !== -1 && !sameRow(bits, at, this.bits, d * dim, dim)) {
+        prev = d;
+        d = this.sameHash[d] as number;
+      }
+      this.next[r] = -1;
+      if (d !== -1) {
+        this.next[this.tail[d] as number] = r;
+        this.tail[d] = r;
+        continue;
+      }
+      d = this.size++;
+      if (d >= this.head.length) {
+        this.head = grow(this.head, d + 1);
+        this.tail = grow(this.tail, d + 1);
+        this.sameHash = grow(this.sameHash, d + 1);
+      }
+      if ((d + 1) * dim > this.vectors.length) {
+        const v = new Float32Array(this.vectors.length * 2);
+        v.set(this.vectors);
+        this.vectors = v;
+        this.bits = new Uint32Array(v.buffer);
+      }
+      this.vectors.set(lab.vectors.subarray(at, at + dim), d * dim);
+      this.head[d] = r;
+      this.tail[d] = r;
+      this.sameHash[d] = -1;
+      if (prev === -1) this.byHash.set(h, d);
+      else this.sameHash[prev] = d;
+    }
+    this.version = lab.version;
+    this.count = lab.count;
+  }
+}
+
+function sameRow(a: Uint32Array, ao: number, b: Uint32Array, bo: number, dim: number): boolean {
+  for (let i = 0; i < dim; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}
+
+function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
+  let n = a.length;
+  while (n < min) n *= 2;
+  const g = new Int32Array(n);
+  g.set(a);
+  return g;
 }

@@ -64,8 +64,11 @@ export interface EvidenceHit {
 export interface EvidenceSession {
   similar: VectorStore['similar'];
   similarEvidence: NonNullable<VectorStore['similarEvidence']>;
-  /** Calls answered by the session's own work, calls passed to the store, query×point pairs it scored. */
-  readonly stats?: { cached: number; direct: number; pairs: number };
+  /**
+   * Calls answered by the session's own work, calls passed to the store, query×point pairs it
+   * scored, queries it asked in full over distinct vectors.
+   */
+  readonly stats?: { cached: number; direct: number; pairs: number; distinct: number };
 }
 
 export type FacetField =

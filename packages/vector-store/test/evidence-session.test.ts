@@ -148,6 +148,72 @@ describe('EmbeddedStore evidenceSession: the store’s own labelled neighbours, 
     assert.equal(stats.pairs - pairsBefore, 30 * 3 + 2 * n);
   });
 
+  it('answers as the store over many repeated vectors (asked over the distinct vectors, ties between them included)', async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), 'tw-evidence-dup-'));
+    const dup = new EmbeddedStore({ dir: dir2, dim: DIM, fsync: false });
+    await dup.init();
+    try {
+      const s = dup.evidenceSession();
+      const stats = s.stats as { distinct: number };
+      const few = Array.from({ length: 40 }, randomVector);
+      // Distinct vectors at exactly the same similarity to `axis` (0.6 on axis 0, 0.8 on axis j):
+      // ties between distinct vectors, also at the cut of a query's list.
+      const axis = Float32Array.from({ length: DIM }, (_, i) => (i === 0 ? 1 : 0));
+      const tied = Array.from({ length: 12 }, (_, j) =>
+        Float32Array.from({ length: DIM }, (_, i) => (i === 0 ? 0.6 : i === j + 1 ? 0.8 : 0)),
+      );
+      const put = async (n: number) => {
+        const pts = [];
+        for (let j = 0; j < n; j++, next++) {
+          const id = testUuid(`dup-${next}`);
+          // Most points repeat one of 40 vectors (floods): rows tie in runs of dozens.
+          const u = r();
+          const v =
+            u < 0.6
+              ? (few[Math.floor(r() * few.length)] as Float32Array)
+              : u < 0.62
+                ? (tied[Math.floor(r() * tied.length)] as Float32Array)
+                : randomVector();
+          pts.push({ id, vector: v, payload: finding(id, r() < 0.95 ? 1 : null) });
+        }
+        await dup.upsert(pts);
+      };
+      await put(5000);
+      // A tight cluster of distinct vectors stored once each: a list of one row per distinct vector.
+      const base = randomVector();
+      await dup.upsert(
+        Array.from({ length: 10 }, (_, c) => {
+          const id = testUuid(`dup-cluster-${c}`);
+          const v = base.map((x) => x + (r() - 0.5) * 0.01);
+          return { id, vector: v, payload: finding(id, 1) };
+        }),
+      );
+      for (let step = 0; step < 12; step++) {
+        const qs = Array.from({ length: 2 + Math.floor(r() * 10) }, (_, i) =>
+          i === 0
+            ? axis
+            : i === 1
+              ? base
+              : i % 2 === 0
+                ? (few[Math.floor(r() * few.length)] as Float32Array)
+                : randomVector(),
+        );
+        const k = 1 + Math.floor(r() * 6);
+        assert.deepEqual(
+          await s.similarEvidence(qs, { k, filter }),
+          await dup.similarEvidence(qs, { k, filter }),
+          `step ${step}`,
+        );
+        if (step % 4 === 3) await dup.updatePayload([testUuid(`dup-${next - 1}`)], { label: null });
+        else await put(200);
+      }
+      assert.ok(stats.distinct > 20, `queries over distinct vectors: ${stats.distinct}`);
+    } finally {
+      await dup.close();
+      await rm(dir2, { recursive: true, force: true });
+    }
+  });
+
   it('points appended while a call runs are either all in its answer or none', async () => {
     const qs = [randomVector(), randomVector(), pool[1] as Float32Array];
     await session.similarEvidence(qs, { k: 3, filter });
