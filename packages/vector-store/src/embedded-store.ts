@@ -6,7 +6,6 @@ import { compileSlotFilter, FindingColumns, type SlotFilter } from './finding-co
 import type { FindingRows } from './finding-rows.ts';
 import { decodeCursor, encodeCursor, facetValues, orderFacets } from './finding-filter.ts';
 import { dot, IvfIndex, type IvfStats, TopK } from './ivf-index.ts';
-import { LabelledEvidenceCache, labelledOnly } from './labelled-evidence.ts';
 import { LabelledPoints } from './labelled-points.ts';
 import { logLines } from './log-lines.ts';
 import { copyBytes, decodeFromSnapshot, PayloadArena } from './payload-arena.ts';
@@ -28,7 +27,6 @@ import {
 import { SortedSlots } from './sorted-slots.ts';
 import type {
   EvidenceHit,
-  EvidenceSession,
   FacetField,
   FindingFilter,
   ListQuery,
@@ -577,37 +575,6 @@ export class EmbeddedStore implements VectorStore {
           h.payload.label === null || h.payload.label === undefined ? null : h.payload.label === 1 ? 1 : 0,
       })),
     );
-  }
-
-  /**
-   * A `similarEvidence` that answers as this store does at each call, remembering labelled-only
-   * queries so that one asked again (the same embedding in a later model run of a consumer batch)
-   * scores only the labelled points added since (labelled-evidence.ts). Meant for a bounded
-   * stretch of work: it keeps every query it saw.
-   */
-  evidenceSession(): EvidenceSession {
-    const cache = new LabelledEvidenceCache({
-      dim: this.dim,
-      labelled: this.labelled,
-      gemmFor: (q) =>
-        this.labelled.count <= LABELLED_EXACT_MAX && q * this.labelled.count >= LABELLED_GEMM_MIN_PAIRS,
-      hit: (s, similarity) => {
-        const verdicts = this.cols.cat.verdict;
-        return {
-          id: this.ids[s] as string,
-          similarity,
-          verdict: (verdicts.values[verdicts.codes[s] as number] || null) as EvidenceHit['verdict'],
-          label: this.cols.labelled[s] !== 1 ? null : this.cols.label[s] === 1 ? 1 : 0,
-        };
-      },
-      direct: (vectors, opts) => this.similarEvidence(vectors, opts),
-      normalise: normaliseInto,
-    });
-    return {
-      similar: (vector, opts) => this.similar(vector, opts),
-      similarEvidence: (vectors, opts) => cache.similarEvidence(vectors, opts),
-      stats: cache.stats,
-    };
   }
 
   /** Checked, normalised queries and the slots they exclude; null when there is nothing to ask. */
@@ -1229,6 +1196,13 @@ interface QueryBatch {
   Q: number;
   k: number;
   exclude: number[];
+}
+
+/** True when the filter asks for labelled points and nothing else. */
+function labelledOnly(filter: FindingFilter | undefined): boolean {
+  if (filter?.labelled !== true) return false;
+  for (const [key, v] of Object.entries(filter)) if (key !== 'labelled' && v !== undefined) return false;
+  return true;
 }
 
 /** `vector` as float32, scaled to unit length, into `out` at `at` (a zero vector stays zero). */

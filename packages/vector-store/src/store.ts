@@ -60,17 +60,6 @@ export interface EvidenceHit {
   label: 0 | 1 | null;
 }
 
-/** See `VectorStore.evidenceSession`. */
-export interface EvidenceSession {
-  similar: VectorStore['similar'];
-  similarEvidence: NonNullable<VectorStore['similarEvidence']>;
-  /**
-   * Calls answered by the session's own work, calls passed to the store, query×point pairs it
-   * scored, queries it asked in full over distinct vectors.
-   */
-  readonly stats?: { cached: number; direct: number; pairs: number; distinct: number };
-}
-
 export type FacetField =
   | 'src_ip'
   | 'dst_ip'
@@ -117,11 +106,6 @@ export interface VectorStore {
     vectors: ArrayLike<number>[],
     opts: { k: number; filter?: FindingFilter; excludeIds?: (string | undefined)[] },
   ): Promise<EvidenceHit[][]>;
-  /**
-   * Optional: kNN for one stretch of work (a consumer batch) that may reuse earlier calls' work;
-   * each call answers exactly as this store's `similar` / `similarEvidence` would at that moment.
-   */
-  evidenceSession?(): EvidenceSession;
   /**
    * Optional: `upsert(batches.flatMap(pointsOfRows))` (one write) from a scorer's columns
    * (finding-rows.ts) without a Finding object per quiet row. What is stored and returned

@@ -6,7 +6,7 @@ import {
   type Sequence,
   type SequenceBatch,
 } from '@tidewatch/contracts';
-import type { Detector, NeighbourIndex, ScoredRun, ScoredSequence } from '@tidewatch/detector';
+import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
 import type { SuppressionMatcher } from '@tidewatch/suppression';
 import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
 import type { InferenceMetrics } from './metrics.ts';
@@ -73,8 +73,6 @@ export class FindingPipeline {
   private readonly batcher: MicroBatcher<Sequence, ScoredSequence>;
   /** findings.v1 by hand for the contract's schema (the codec's bytes, without avsc's writer). */
   private readonly findingWriter: FindingWriter;
-  /** See `neighbourSession` (null: the store has none). */
-  private neighbours: NeighbourIndex | null | undefined;
 
   constructor(private readonly deps: FindingPipelineDeps) {
     const { detector, metrics } = deps;
@@ -126,16 +124,6 @@ export class FindingPipeline {
     return this.storeRuns(this.deps.detector.scoreBatchRows(batch));
   }
 
-  /**
-   * The store's kNN session, kept across consumer batches: an alert embedding met again (in a later
-   * model run of the batch, or a later batch) scores only the labelled points stored since it was
-   * last asked; answers are the store's own (see `EvidenceSession`).
-   */
-  private neighbourSession(): NeighbourIndex {
-    if (this.neighbours === undefined) this.neighbours = this.deps.store.evidenceSession?.() ?? null;
-    return this.neighbours ?? this.deps.store;
-  }
-
   private async storeRuns(scoring: Promise<ScoredRun>[]): Promise<PipelineResult> {
     const { detector, metrics, batchSize } = this.deps;
     const device = detector.model.device;
@@ -154,7 +142,6 @@ export class FindingPipeline {
       total.suppressed += r.suppressed;
     };
     let writing: Promise<PipelineResult> | null = null;
-    const neighbours = this.neighbourSession();
     try {
       let pending: ScoredRun[] = [];
       let pendingRows = 0;
@@ -164,7 +151,7 @@ export class FindingPipeline {
         pendingRows += scored.rows.count;
         if (pendingRows < batchSize && i < runs.length - 1) continue;
         const previous: Promise<PipelineResult> | null = writing;
-        writing = this.storeAndEmit(pending, neighbours);
+        writing = this.storeAndEmit(pending);
         writing.catch(() => undefined); // awaited below or in the next round
         pending = [];
         pendingRows = 0;
@@ -180,10 +167,9 @@ export class FindingPipeline {
   /**
    * Stores and emits scored model runs (in order: the store assigns points as it did per sequence).
    * Quiet rows (no alert) go to the store as columns when it takes them (`upsertRows`: no Finding
-   * object per row), else as points; what is stored is the same either way. Alerts' neighbours
-   * come from `neighbours` when given (a session of the store), else from the store.
+   * object per row), else as points; what is stored is the same either way.
    */
-  async storeAndEmit(runs: ScoredRun[], neighbours?: NeighbourIndex): Promise<PipelineResult> {
+  async storeAndEmit(runs: ScoredRun[]): Promise<PipelineResult> {
     const { store, metrics, suppression, detector } = this.deps;
     let total = 0;
     for (const r of runs) total += r.rows.count;
@@ -211,7 +197,7 @@ export class FindingPipeline {
         }
       }
     }
-    await this.timed('similar', () => detector.explainNeighbours(alerts, neighbours ?? store));
+    await this.timed('similar', () => detector.explainNeighbours(alerts, store));
     await this.keepAnalystStatus(runs, total);
     // The embeddings as they are: the store copies what it keeps (no number[] round trip).
     const batches = runs.map((r) => r.rows);
