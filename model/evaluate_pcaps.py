@@ -73,8 +73,9 @@ def label_of(flow: dict, rules: list[Rule], default: str) -> tuple[str, str | No
     return default, None
 
 
-def export_netflow(pcap: Path, version: int, timeout_s: float = 120.0) -> list[bytes]:
-    """The datagrams softflowd exports for a capture (read with pcap timestamps, -a), received on loopback."""
+def export_netflow(pcap: Path, version: int, biflow: bool = False, timeout_s: float = 120.0) -> list[bytes]:
+    """The datagrams softflowd exports for a capture (read with pcap timestamps, -a), received on loopback; with
+    `biflow` (IPFIX only) as RFC 5103 bidirectional records (-b)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     sock.bind(("127.0.0.1", 0))
@@ -84,7 +85,7 @@ def export_netflow(pcap: Path, version: int, timeout_s: float = 120.0) -> list[b
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
             ["softflowd", "-d", "-a", "-r", str(pcap), "-n", f"127.0.0.1:{port}", "-v", str(version),
-             "-p", os.path.join(tmp, "sf.pid"), "-c", ctl],
+             "-p", os.path.join(tmp, "sf.pid"), "-c", ctl, *(["-b"] if biflow else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         datagrams: list[bytes] = []
         deadline = time.time() + timeout_s
@@ -118,8 +119,8 @@ def tidewatch(*args: str) -> subprocess.CompletedProcess:
                           check=True)
 
 
-def evaluate_capture(name: str, truth: dict, version: str, netflow: int, work: Path) -> dict:
-    datagrams = export_netflow(PCAPS / name, netflow)
+def evaluate_capture(name: str, truth: dict, version: str, netflow: int, work: Path, biflow: bool = False) -> dict:
+    datagrams = export_netflow(PCAPS / name, netflow, biflow)
     raw = work / f"{name}.bin"
     raw.write_bytes(b"".join(datagrams))
     decoded = tidewatch("decode", "--exporter", "127.0.0.1", str(raw)).stdout.splitlines()
@@ -201,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="model.evaluate_pcaps")
     ap.add_argument("--version")
     ap.add_argument("--netflow", type=int, choices=(9, 10), default=9)
+    ap.add_argument("--biflow", action="store_true", help="IPFIX biflows (RFC 5103, softflowd -b; implies --netflow 10)")
+    ap.add_argument("--out", help="write the JSON here instead of the version's folder (no markdown)")
     args = ap.parse_args(argv)
+    if args.biflow:
+        args.netflow = 10
     version = args.version or (VERSIONS_DIR / "DEFAULT").read_text().strip()
     truth = json.loads((PCAPS / "ground_truth.json").read_text())["files"]
     rows = []
@@ -211,15 +216,19 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.time()
             try:
-                rows.append(evaluate_capture(name, truth[name], version, args.netflow, Path(tmp)))
+                rows.append(evaluate_capture(name, truth[name], version, args.netflow, Path(tmp), args.biflow))
             except subprocess.CalledProcessError as e:
                 print(f"{name}: {e.cmd[3:5]} failed: {e.stderr[-400:]}", file=sys.stderr)
                 raise
             r = rows[-1]
             print(f"{name}: {r['records']} records, {r['sequences']} sequences, model seq TP/FN "
                   f"{r['per_sequence']['tp']}/{r['per_sequence']['fn']} ({time.time() - t0:.1f} s)", file=sys.stderr)
+    result = json.dumps({"netflow": args.netflow, **({"biflow": True} if args.biflow else {}), "captures": rows}, indent=1)
+    if args.out:
+        Path(args.out).write_text(result + "\n")
+        return 0
     out = VERSIONS_DIR / version
-    (out / "pcap_evaluation.json").write_text(json.dumps({"netflow": args.netflow, "captures": rows}, indent=1) + "\n")
+    (out / "pcap_evaluation.json").write_text(result + "\n")
     (out / "PCAP_EVALUATION.md").write_text(render(version, args.netflow, rows))
     print(out / "PCAP_EVALUATION.md")
     return 0

@@ -1,5 +1,11 @@
 import type { FlowRecord } from '@tidewatch/contracts';
-import { type ConversationFlow, flowOrigin, type InputPosition, passThrough } from './conversation-flow.ts';
+import {
+  type ConversationFlow,
+  flowOrigin,
+  type InputPosition,
+  passThrough,
+  synWithoutAck,
+} from './conversation-flow.ts';
 import { MinHeap } from './min-heap.ts';
 
 interface PendingHalf {
@@ -222,8 +228,11 @@ function compareText(a: string, b: string): number {
 
 /**
  * The initiator is the half that started first. Starts in the same second are a tie (exporters
- * with 1 s resolution cannot order them): then the side with the lower (well-known) port is the
- * responder, and with equal ports the earlier half in sorted order stays the initiator.
+ * with 1 s resolution cannot order them, and some, softflowd among them, give both halves the
+ * connection's start): then a TCP half that sent SYN and never ACK is the initiator of a handshake
+ * that was answered but not completed (a scan or flood probe, whatever its source port), else the
+ * side with the lower (well-known) port is the responder, and with equal ports the earlier half in
+ * sorted order stays the initiator.
  */
 export function chooseInitiator(
   a: FlowRecord,
@@ -231,6 +240,10 @@ export function chooseInitiator(
 ): [initiator: FlowRecord, responder: FlowRecord] {
   const tie = Math.floor(a.start_ms / 1000) === Math.floor(b.start_ms / 1000);
   if (!tie) return a.start_ms <= b.start_ms ? [a, b] : [b, a];
+  if (a.protocol === 6) {
+    const aProbe = synWithoutAck(a.tcp_flags);
+    if (aProbe !== synWithoutAck(b.tcp_flags)) return aProbe ? [a, b] : [b, a];
+  }
   if (a.src_port < b.src_port) return [b, a];
   if (b.src_port < a.src_port) return [a, b];
   return a.start_ms <= b.start_ms ? [a, b] : [b, a];

@@ -68,6 +68,73 @@ export function sequenceFlow(flow: WindowFlowFields, origin: string): SequenceFl
   };
 }
 
+/** TCP flags of a direction that sent SYN and never ACK: only a connection's initiator does. */
+export function synWithoutAck(flags: number): boolean {
+  return (flags & 0x12) === 0x02;
+}
+
+/** Whether a record is an IPFIX biflow (RFC 5103): both directions' counters in one record. */
+export function isIpfixBiflow(flow: FlowRecord): boolean {
+  return flow.source_format === 'ipfix' && (flow.bwd_pkts > 0 || flow.bwd_bytes > 0);
+}
+
+/**
+ * An IPFIX biflow as the initiator → responder record the sequencer keys and features read, the
+ * same as a stitched pair of the same connection (rule 1). RFC 5103 leaves the source arbitrary
+ * unless biflowDirection (IE 239) says 1 (initiator) or 2 (reverseInitiator: the destination
+ * initiated), and some exporters (softflowd -b) order the endpoints by address: the server's
+ * record came first for half the connections, some with nothing sent by the source. Without that
+ * element: a record whose source sent no packet is turned round; a TCP side that sent SYN and never
+ * ACK initiated (as in stitching); else a TCP/UDP biflow from a well-known port (< 1024) to a higher
+ * port is the responder's view and is turned round; anything else keeps its order (exporters that
+ * orient by the first packet, as most do, are left as they are; equal ports cannot be told).
+ * reverseTcpControlBits joins tcp_flags, as a stitched pair ORs its halves' flags. A changed result
+ * says biflowDirection 1 (so orienting it again changes nothing); `flow` itself when nothing changes.
+ */
+export function orientBiflow(flow: FlowRecord): FlowRecord {
+  if (!isIpfixBiflow(flow)) return flow;
+  const text = flow.extra?.['reverseTcpControlBits'];
+  const parsed = text === undefined ? 0 : Number(text);
+  const reverse = Number.isInteger(parsed) && parsed > 0 ? parsed & 0xffff : 0;
+  const flags = flow.tcp_flags | reverse;
+  const direction = flow.extra?.['biflowDirection'];
+  let swap: boolean;
+  if (direction === '1' || direction === '2') swap = direction === '2';
+  else if (flow.fwd_pkts === 0 && flow.bwd_pkts > 0)
+    swap = true; // only the destination sent
+  else if (
+    flow.protocol === 6 &&
+    text !== undefined &&
+    synWithoutAck(flow.tcp_flags) !== synWithoutAck(reverse)
+  )
+    swap = synWithoutAck(reverse);
+  else
+    swap =
+      (flow.protocol === 6 || flow.protocol === 17) && flow.src_port < 1024 && flow.src_port < flow.dst_port;
+  if (!swap && reverse === 0) return flow;
+  // What the result is: its source the initiator (biflowDirection 1), both sides' flags in tcp_flags.
+  const { reverseTcpControlBits: _, ...rest } = flow.extra ?? {};
+  const extra = { ...rest, biflowDirection: '1' };
+  if (!swap) return { ...flow, tcp_flags: flags, extra };
+  return {
+    ...flow,
+    src_ip: flow.dst_ip,
+    dst_ip: flow.src_ip,
+    src_port: flow.dst_port,
+    dst_port: flow.src_port,
+    fwd_bytes: flow.bwd_bytes,
+    fwd_pkts: flow.bwd_pkts,
+    bwd_bytes: flow.fwd_bytes,
+    bwd_pkts: flow.fwd_pkts,
+    tcp_flags: flags,
+    in_if: flow.out_if ?? null,
+    out_if: flow.in_if ?? null,
+    src_as: flow.dst_as ?? null,
+    dst_as: flow.src_as ?? null,
+    extra,
+  };
+}
+
 /** A record that needs no stitching: src is the initiator. */
 export function passThrough(flow: FlowRecord, position: InputPosition): ConversationFlow {
   return {

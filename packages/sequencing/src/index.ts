@@ -5,7 +5,9 @@ export {
   compareSequenceFlows,
   flowOrigin,
   type InputPosition,
+  isIpfixBiflow,
   isStitchable,
+  orientBiflow,
   toSequenceFlow,
   UNIDIRECTIONAL_FORMATS,
 } from './conversation-flow.ts';

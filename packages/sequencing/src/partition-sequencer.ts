@@ -1,7 +1,14 @@
 import type { FlowRecord } from '@tidewatch/contracts';
 import { BiflowStitcher } from './biflow-stitcher.ts';
 import type { FlowAddresses } from './flow-decoder.ts';
-import { type ConversationFlow, type InputPosition, isStitchable, flowOrigin } from './conversation-flow.ts';
+import {
+  type ConversationFlow,
+  flowOrigin,
+  type InputPosition,
+  isIpfixBiflow,
+  isStitchable,
+  orientBiflow,
+} from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
 import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
 
@@ -123,7 +130,8 @@ export class PartitionSequencer {
       this.#stitcher.add(transient ? copyRecord(flow) : flow, { offset, maxSeenBefore });
       return 'accepted';
     }
-    // A record that needs no stitching is placed as it is (src is the initiator), like #place.
+    // A record that needs no stitching is placed as it is (src is the initiator), like #place; an
+    // IPFIX biflow first as its initiator's record (orientBiflow).
     if (windowEnd <= this.#emittedThrough) {
       addresses?.resolve(flow);
       if (offset < this.#processedThrough) {
@@ -133,7 +141,18 @@ export class PartitionSequencer {
       this.#late.push(transient ? copyRecord(flow) : flow);
       return 'late';
     }
-    if (addresses === undefined) {
+    if (isIpfixBiflow(flow)) {
+      addresses?.resolve(flow);
+      const oriented = orientBiflow(flow);
+      this.#windows.addFlow(
+        oriented.src_ip,
+        oriented.dst_ip,
+        oriented,
+        flowOrigin(flow),
+        offset,
+        maxSeenBefore,
+      );
+    } else if (addresses === undefined) {
       this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
     } else {
       this.#windows.addFlowBytes(

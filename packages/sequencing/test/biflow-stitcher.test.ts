@@ -100,6 +100,36 @@ describe('BiflowStitcher (rule 1)', () => {
     assert.equal(s?.flows[0]?.start_ms, 30_100);
   });
 
+  it('on a tie, a TCP half that sent SYN and never ACK is the initiator, whatever its port', () => {
+    // nmap -g 53: the probe leaves from port 53, the victim answers RST|ACK from 8080
+    const probe = half({
+      src_ip: '203.0.113.7',
+      dst_ip: '10.0.0.5',
+      src_port: 53,
+      dst_port: 8080,
+      start_ms: 40_100,
+      tcp_flags: 0x02,
+    });
+    const answer = half({
+      src_ip: '10.0.0.5',
+      dst_ip: '203.0.113.7',
+      src_port: 8080,
+      dst_port: 53,
+      start_ms: 40_100,
+      tcp_flags: 0x14,
+    });
+    assert.deepEqual(chooseInitiator(answer, probe), [probe, answer]);
+    assert.deepEqual(chooseInitiator(probe, answer), [probe, answer]);
+    const [s] = buildSequences([answer, probe]);
+    assert.equal(s?.src_ip, '203.0.113.7');
+    assert.equal(s?.flows[0]?.dst_port, 8080);
+    assert.equal(s?.flows[0]?.tcp_flags, 0x16);
+    // completed handshakes (ACK on both sides) still go by the port rule
+    const client = { ...probe, tcp_flags: 0x1b };
+    const server = { ...answer, tcp_flags: 0x1b };
+    assert.deepEqual(chooseInitiator(client, server), [server, client]);
+  });
+
   it('halves further apart than the tolerance pass through alone', () => {
     const a = half({ start_ms: 0 });
     const b = half({
