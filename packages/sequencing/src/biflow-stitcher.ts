@@ -3,6 +3,8 @@ import {
   type ConversationFlow,
   flowOrigin,
   type InputPosition,
+  icmpExchange,
+  isIcmpQuery,
   passThrough,
   synWithoutAck,
 } from './conversation-flow.ts';
@@ -87,12 +89,20 @@ export class BiflowStitcher {
   }
 
   add(record: FlowRecord, position: InputPosition): void {
-    const { src_ip: srcIp, dst_ip: dstIp, src_port: srcPort, dst_port: dstPort } = record;
+    const { src_ip: srcIp, dst_ip: dstIp } = record;
+    // An ICMP query and its reply carry different types where NetFlow puts ports: they share the
+    // query's type as their key, and only the addresses tell the sides apart.
+    const exchange = icmpExchange(record);
+    const srcPort = exchange < 0 ? record.src_port : 0;
+    const dstPort = exchange < 0 ? record.dst_port : 0;
     const srcFirst = endpointBefore(srcIp, srcPort, dstIp, dstPort);
     const same = !srcFirst && srcIp === dstIp && srcPort === dstPort;
     const lowIp = srcFirst || same ? srcIp : dstIp;
     const highIp = srcFirst || same ? dstIp : srcIp;
-    const key = portsKey(record.protocol, srcFirst ? srcPort : dstPort, srcFirst ? dstPort : srcPort);
+    const key =
+      exchange < 0
+        ? portsKey(record.protocol, srcFirst ? srcPort : dstPort, srcFirst ? dstPort : srcPort)
+        : `${record.protocol}|icmp|${exchange}`;
     let byHigh = this.#groups.get(lowIp);
     if (!byHigh) {
       byHigh = new Map();
@@ -227,7 +237,8 @@ function compareText(a: string, b: string): number {
 }
 
 /**
- * The initiator is the half that started first. Starts in the same second are a tie (exporters
+ * The sender of an ICMP query (echo request and the like) initiated its exchange. Otherwise the
+ * initiator is the half that started first. Starts in the same second are a tie (exporters
  * with 1 s resolution cannot order them, and some, softflowd among them, give both halves the
  * connection's start): then a TCP half that sent SYN and never ACK is the initiator of a handshake
  * that was answered but not completed (a scan or flood probe, whatever its source port), else the
@@ -238,6 +249,8 @@ export function chooseInitiator(
   a: FlowRecord,
   b: FlowRecord,
 ): [initiator: FlowRecord, responder: FlowRecord] {
+  // An ICMP query's sender initiated its exchange, whatever the clocks say.
+  if (icmpExchange(a) >= 0 && isIcmpQuery(a) !== isIcmpQuery(b)) return isIcmpQuery(a) ? [a, b] : [b, a];
   const tie = Math.floor(a.start_ms / 1000) === Math.floor(b.start_ms / 1000);
   if (!tie) return a.start_ms <= b.start_ms ? [a, b] : [b, a];
   if (a.protocol === 6) {

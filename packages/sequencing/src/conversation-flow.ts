@@ -73,6 +73,48 @@ export function synWithoutAck(flags: number): boolean {
   return (flags & 0x12) === 0x02;
 }
 
+/** ICMP (1) and ICMPv6 (58) query types and their replies: echo, timestamp, information, address mask. */
+const ICMP_PARTNER: Readonly<Record<number, ReadonlyMap<number, number>>> = {
+  1: new Map([
+    [8, 0],
+    [0, 8],
+    [13, 14],
+    [14, 13],
+    [15, 16],
+    [16, 15],
+    [17, 18],
+    [18, 17],
+  ]),
+  58: new Map([
+    [128, 129],
+    [129, 128],
+  ]),
+};
+const ICMP_QUERIES: ReadonlySet<number> = new Set([8, 13, 15, 17, 128]);
+
+/** A record's ICMP type (its own field, else the type/code NetFlow puts in the destination port). */
+export function icmpType(flow: FlowRecord): number {
+  return flow.icmp_type ?? flow.dst_port >> 8;
+}
+
+/**
+ * For an ICMP query or reply (echo and the like), the type both halves of the exchange share as
+ * their stitching key (the query's); -1 for anything else, whose halves are keyed by their ports.
+ */
+export function icmpExchange(flow: FlowRecord): number {
+  const partners = ICMP_PARTNER[flow.protocol];
+  if (partners === undefined) return -1;
+  const type = icmpType(flow);
+  const partner = partners.get(type);
+  if (partner === undefined) return -1;
+  return ICMP_QUERIES.has(type) ? type : partner;
+}
+
+/** Whether an ICMP record is the query of an exchange (its sender initiated). */
+export function isIcmpQuery(flow: FlowRecord): boolean {
+  return icmpExchange(flow) >= 0 && ICMP_QUERIES.has(icmpType(flow));
+}
+
 /** Whether a record is an IPFIX biflow (RFC 5103): both directions' counters in one record. */
 export function isIpfixBiflow(flow: FlowRecord): boolean {
   return flow.source_format === 'ipfix' && (flow.bwd_pkts > 0 || flow.bwd_bytes > 0);
@@ -84,7 +126,7 @@ export function isIpfixBiflow(flow: FlowRecord): boolean {
  * unless biflowDirection (IE 239) says 1 (initiator) or 2 (reverseInitiator: the destination
  * initiated), and some exporters (softflowd -b) order the endpoints by address: the server's
  * record came first for half the connections, some with nothing sent by the source. Without that
- * element: a record whose source sent no packet is turned round; a TCP side that sent SYN and never
+ * element: a record whose source sent no packet, or the replies of an ICMP exchange, is turned round; a TCP side that sent SYN and never
  * ACK initiated (as in stitching); else a TCP/UDP biflow from a well-known port (< 1024) to a higher
  * port is the responder's view and is turned round; anything else keeps its order (exporters that
  * orient by the first packet, as most do, are left as they are; equal ports cannot be told).
@@ -102,6 +144,8 @@ export function orientBiflow(flow: FlowRecord): FlowRecord {
   if (direction === '1' || direction === '2') swap = direction === '2';
   else if (flow.fwd_pkts === 0 && flow.bwd_pkts > 0)
     swap = true; // only the destination sent
+  else if (icmpExchange(flow) >= 0)
+    swap = !isIcmpQuery(flow); // the source sent the replies
   else if (
     flow.protocol === 6 &&
     text !== undefined &&

@@ -99,6 +99,15 @@ describe('orientBiflow: an IPFIX biflow as its initiator sent it', () => {
       [silent.src_ip, silent.src_port, silent.fwd_pkts, silent.bwd_pkts],
       ['147.32.80.37', 11694, 1, 0],
     );
+    const echo = orientBiflow({
+      ...serverFirst,
+      protocol: 1,
+      src_port: 0,
+      dst_port: 0,
+      tcp_flags: 0,
+      extra: {},
+    });
+    assert.equal(echo.src_ip, '147.32.80.37', 'the source sent the echo replies: the destination pinged');
     const dhcp = orientBiflow({
       ...serverFirst,
       protocol: 17,

@@ -130,6 +130,41 @@ describe('BiflowStitcher (rule 1)', () => {
     assert.deepEqual(chooseInitiator(client, server), [server, client]);
   });
 
+  it('an ICMP echo request and its reply are one exchange, initiated by the requester', () => {
+    // NetFlow puts type << 8 | code in the destination port: 8 << 8 request, 0 reply
+    const request = half({
+      protocol: 1,
+      src_ip: '192.168.1.109',
+      dst_ip: '192.168.1.7',
+      src_port: 0,
+      dst_port: 8 << 8,
+      start_ms: 50_400,
+      fwd_bytes: 84,
+      fwd_pkts: 1,
+    });
+    const reply = half({
+      protocol: 1,
+      src_ip: '192.168.1.7',
+      dst_ip: '192.168.1.109',
+      src_port: 0,
+      dst_port: 0,
+      start_ms: 50_399, // a reply stamped before its request (clock skew) is still the reply
+      fwd_bytes: 84,
+      fwd_pkts: 1,
+    });
+    const seqs = buildSequences([reply, request]);
+    assert.equal(seqs.length, 1);
+    const [s] = seqs;
+    assert.deepEqual([s?.src_ip, s?.dst_ip], ['192.168.1.109', '192.168.1.7']);
+    assert.deepEqual(
+      [s?.flows[0]?.dst_port, s?.flows[0]?.fwd_pkts, s?.flows[0]?.bwd_pkts, s?.flows[0]?.start_ms],
+      [8 << 8, 1, 1, 50_399],
+    );
+    // a destination-unreachable from the target is no reply to the request: it stays apart
+    const unreachable = { ...reply, dst_port: (3 << 8) | 3 };
+    assert.equal(buildSequences([request, unreachable]).length, 2);
+  });
+
   it('halves further apart than the tolerance pass through alone', () => {
     const a = half({ start_ms: 0 });
     const b = half({
