@@ -16,17 +16,19 @@ import { sealedWindows } from './sealed-windows.ts';
 import { dumpKeys } from './redis-dump.ts';
 
 const BUCKET_MS = 3_600_000;
+/** Slices of a 5,000-window batch: whole, halves, the tail, one window. */
+const SLICES = [
+  [0, 1000],
+  [1000, 2000],
+  [0, 5000],
+  [4990, 5000],
+  [17, 18],
+] as const;
 
 describe('Redis applySealed: the same script argument and Redis state as applyWindows of the contributions', () => {
   it('builds the text applyArgument builds from the contributions, byte for byte', () => {
     const windows = sealedWindows(5000, 7);
-    for (const [from, to] of [
-      [0, 1000],
-      [1000, 2000],
-      [0, 5000],
-      [4990, 5000],
-      [17, 18],
-    ] as const) {
+    for (const [from, to] of SLICES) {
       assert.equal(
         sealedApplyArgument(windows, from, to),
         applyArgument(windows.slice(from, to).map(windowContribution)),
@@ -37,13 +39,7 @@ describe('Redis applySealed: the same script argument and Redis state as applyWi
 
   it('sealedApplyMsgpack writes the bytes msgpackArray writes of the same values', () => {
     const windows = sealedWindows(5000, 11);
-    for (const [from, to] of [
-      [0, 1000],
-      [1000, 2000],
-      [0, 5000],
-      [4990, 5000],
-      [17, 18],
-    ] as const) {
+    for (const [from, to] of SLICES) {
       const expected = msgpackArray(sealedApplyValues(windows, from, to));
       assert.deepEqual(sealedApplyMsgpack(windows, from, to), expected, `windows ${from}..${to}`);
     }
