@@ -95,6 +95,7 @@ describe('one capture exported as IPFIX uniflows and as RFC 5103 biflows', { ski
     'dnsmal_sods.pcap',
     'zeek_ftp_bruteforce.pcap',
     'stopddos_pkt.TCP.synflood.spoofed.pcap',
+    'slips_test12-icmp-portscan.pcap',
   ]) {
     it(`${name}: the same conversations, initiators and counters`, async () => {
       const pcap = sharedPath('testdata', 'pcaps', name);

@@ -125,6 +125,13 @@ export class PartitionSequencer {
       }
       return 'late';
     }
+    if (isIpfixBiflow(flow) && flow.fwd_pkts === 0 && flow.fwd_bytes === 0 && flow.bwd_pkts > 0) {
+      // A "biflow" whose source sent nothing is one direction of traffic (softflowd -b exports an
+      // ICMP query and its reply as two such records): turned round, it is a half to stitch.
+      addresses?.resolve(flow);
+      this.#stitcher.add(orientBiflow(flow), { offset, maxSeenBefore }); // a new record: turned round
+      return 'accepted';
+    }
     if (isStitchable(flow)) {
       addresses?.resolve(flow);
       this.#stitcher.add(transient ? copyRecord(flow) : flow, { offset, maxSeenBefore });
