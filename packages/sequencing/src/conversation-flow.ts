@@ -126,10 +126,11 @@ export function isIpfixBiflow(flow: FlowRecord): boolean {
  * unless biflowDirection (IE 239) says 1 (initiator) or 2 (reverseInitiator: the destination
  * initiated), and some exporters (softflowd -b) order the endpoints by address: the server's
  * record came first for half the connections, some with nothing sent by the source. Without that
- * element: a record whose source sent no packet, or the replies of an ICMP exchange, is turned round; a TCP side that sent SYN and never
- * ACK initiated (as in stitching); else a TCP/UDP biflow from a well-known port (< 1024) to a higher
- * port is the responder's view and is turned round; anything else keeps its order (exporters that
- * orient by the first packet, as most do, are left as they are; equal ports cannot be told).
+ * element: a record whose source sent no packet, or the replies of an ICMP exchange, is turned
+ * round; a TCP side that sent SYN and never ACK initiated (as in stitching); else a TCP/UDP biflow
+ * from a well-known port (< 1024) to a higher port is the responder's view and is turned round;
+ * anything else keeps its order (exporters that orient by the first packet, as most do, are left
+ * as they are; equal ports cannot be told).
  * reverseTcpControlBits joins tcp_flags, as a stitched pair ORs its halves' flags. A changed result
  * says biflowDirection 1 (so orienting it again changes nothing); `flow` itself when nothing changes.
  */
