@@ -1,12 +1,12 @@
 /**
  * Inference benchmark (issue #6). Run: `. /tmp/tidewatch-dev/env && LOG_LEVEL=warn node --import tsx bench/inference.ts`
  * (needs KAFKA_BROKERS for the Kafka rows). Knobs (env): TW_BENCH_REPS (3), TW_BENCH_RUNS (service
- * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0]], default
+ * runs per rep as bus:neighbours[:intra-op threads[:spin 1/0[:store[:partitions handled at once]]]], default
  * `kafka:3,kafka:0,inprocess:0`), TW_BENCH_RATE (offered sequences/s for the latency rows, 2000),
  * TW_BENCH_LATENCY_S (seconds per latency rep, 6; 0 skips), TW_BENCH_PASSES (passes over the captures per
  * service run, 3; see 2.), TW_BENCH_THREADS (service intra-op
  * threads; default the service's), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
- * TW_BENCH_SPIN (the service's default), TW_BENCH_WORKER (1), TW_BENCH_ALLOC (1: bytes allocated per sequence and GC share of the main isolate, sampled; TW_BENCH_ALLOC_DIR keeps each run's .heapprofile), TW_BENCH_FILES (comma-separated
+ * TW_BENCH_SPIN (the service's default), TW_BENCH_CONCURRENCY (partitions handled at once; the service's default), TW_BENCH_WORKER (1), TW_BENCH_ALLOC (1: bytes allocated per sequence and GC share of the main isolate, sampled; TW_BENCH_ALLOC_DIR keeps each run's .heapprofile), TW_BENCH_FILES (comma-separated
  * labelled files instead of the default captures), TW_BENCH_STORE (path to another EmbeddedStore's
  * src/index.ts, e.g. an older commit's extracted with `git archive <commit> packages/vector-store |
  * tar -x -C bench/.vs-old`: runs whose spec ends in `:other` (`inprocess:3:::other`) use it, so a
@@ -74,16 +74,19 @@ const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
       threads = env['TW_BENCH_THREADS'] || '',
       spin = env['TW_BENCH_SPIN'] || '',
       store = '',
+      concurrency = env['TW_BENCH_CONCURRENCY'] || '',
     ] = r.split(':');
     const extra = threads ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
     const other = store === 'other' ? ', other store' : '';
+    const conc = concurrency ? `, ${concurrency} part. at once` : '';
     return {
       bus,
       neighbours: Number(nb),
       threads,
       spin,
       otherStore: store === 'other',
-      label: `${bus}, ${nb} nb${extra}${other}`,
+      concurrency,
+      label: `${bus}, ${nb} nb${extra}${other}${conc}`,
     };
   });
 const RATE = Number(env['TW_BENCH_RATE'] ?? 2000);
@@ -457,6 +460,7 @@ async function main(): Promise<void> {
       TIDEWATCH_INFERENCE_GROUP: uniqueName('bench'),
       TIDEWATCH_INFERENCE_BATCH_SIZE: String(BATCH),
       TIDEWATCH_INFERENCE_MAX_POLL: String(POLL),
+      ...(cfg.concurrency ? { TIDEWATCH_INFERENCE_PARTITION_CONCURRENCY: cfg.concurrency } : {}),
       TIDEWATCH_INFERENCE_THREADS: cfg.threads,
       TIDEWATCH_INFERENCE_SPIN: cfg.spin,
       TIDEWATCH_INFERENCE_WORKER: WORKER,

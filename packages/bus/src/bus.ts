@@ -82,6 +82,13 @@ export interface ConsumerOptions {
    */
   commitMode?: 'after-batch' | 'manual';
   maxBatchSize?: number;
+  /**
+   * How many partitions' batches are handled at once (default 1). Each partition's batches stay in
+   * offset order and each is committed after its own handler resolved; above 1 the handler is called
+   * concurrently for different partitions, so a service whose handler waits on another thread or on
+   * I/O (a model worker, a store's fsync) overlaps one partition's waiting with another's work.
+   */
+  partitionConcurrency?: number;
   /** Retry policy for RetriableError and unclassified errors (see RetryPolicy). */
   retry?: Partial<RetryPolicy>;
   /** Kafka session timeout: how soon a crashed member's partitions move to another (default 10 s). */

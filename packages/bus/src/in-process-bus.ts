@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { componentLogger, defaultLogger, type Logger, type ServiceMetrics } from '@tidewatch/observability';
 import { BusMetrics } from './bus-metrics.ts';
 import { BatchProcessor, DEFAULT_RETRY, nextOffset } from './batch-processor.ts';
+import { forEachConcurrently } from './concurrent-partitions.ts';
 import type {
   BatchHandler,
   BusConsumer,
@@ -488,50 +489,67 @@ class InProcessConsumer implements BusConsumer {
     while (!this.#abort.signal.aborted) {
       await this.#applyAssignment();
       let worked = false;
-      for (const { topic, partition } of this.#assigned) {
-        if (this.#abort.signal.aborted) break;
-        const from = this.#position(topic, partition);
-        const records = this.bus.topic(topic).partitions[partition]!.read(from, maxBatch);
-        if (records.length === 0) continue;
-        worked = true;
-        const messages: BusMessage[] = records.map(({ offset, record }) => ({
-          topic,
-          partition,
-          offset: offset.toString(),
-          key: record.key,
-          value: record.value,
-          headers: { ...record.headers },
-          timestampMs: record.timestampMs,
-        }));
-        const processor = new BatchProcessor({
-          handler,
-          commitMode: this.options.commitMode ?? 'after-batch',
-          retry: { ...DEFAULT_RETRY, ...this.options.retry },
-          logger: this.#logger,
-          metrics: this.bus.metrics,
-          commit: async (offsets) => this.bus.commit(this.groupId, offsets),
-          deadLetter: (message, error) => this.bus.deadLetter(message, error),
-          stopSignal: this.#abort.signal,
-          isStale: () => !this.#owns(topic, partition),
-        });
-        try {
-          if ((await processor.process(messages)) === 'done') {
-            this.#positions.set(tpKey(topic, partition), BigInt(nextOffset(messages.at(-1)!)));
-          }
-        } catch (error) {
-          // Dead-lettering or committing failed (as a broker error would in kafkajs): the batch is
-          // not done, so it is delivered again after a pause.
-          this.#logger.error(
-            { err: error, topic, partition },
-            'batch failed outside the handler; redelivering',
-          );
-          await pause(1_000, this.#abort.signal);
+      const concurrency = this.options.partitionConcurrency ?? 1;
+      // Handled at once, a partition goes on with its next batches (a few, then the assignment is
+      // looked at again) rather than waiting for the slowest partition of the turn.
+      const batchesPerTurn = concurrency > 1 ? 8 : 1;
+      await forEachConcurrently(this.#assigned, concurrency, async ({ topic, partition }) => {
+        for (let turn = 0; turn < batchesPerTurn; turn++) {
+          if (this.#abort.signal.aborted) return false;
+          const handled = await this.#handleNext(handler, topic, partition, maxBatch);
+          if (!handled) break;
+          worked = true;
         }
-        // Let producers and other consumers in this process run between batches.
-        await new Promise((r) => setImmediate(r));
-      }
+        return true;
+      });
       if (!worked) await this.bus.waitForData(this.#abort.signal, 1_000);
     }
+  }
+
+  /** Handles the partition's next batch; false when it had none. */
+  async #handleNext(
+    handler: BatchHandler,
+    topic: string,
+    partition: number,
+    maxBatch: number,
+  ): Promise<boolean> {
+    if (!this.#owns(topic, partition)) return false;
+    const from = this.#position(topic, partition);
+    const records = this.bus.topic(topic).partitions[partition]!.read(from, maxBatch);
+    if (records.length === 0) return false;
+    const messages: BusMessage[] = records.map(({ offset, record }) => ({
+      topic,
+      partition,
+      offset: offset.toString(),
+      key: record.key,
+      value: record.value,
+      headers: { ...record.headers },
+      timestampMs: record.timestampMs,
+    }));
+    const processor = new BatchProcessor({
+      handler,
+      commitMode: this.options.commitMode ?? 'after-batch',
+      retry: { ...DEFAULT_RETRY, ...this.options.retry },
+      logger: this.#logger,
+      metrics: this.bus.metrics,
+      commit: async (offsets) => this.bus.commit(this.groupId, offsets),
+      deadLetter: (message, error) => this.bus.deadLetter(message, error),
+      stopSignal: this.#abort.signal,
+      isStale: () => !this.#owns(topic, partition),
+    });
+    try {
+      if ((await processor.process(messages)) === 'done') {
+        this.#positions.set(tpKey(topic, partition), BigInt(nextOffset(messages.at(-1)!)));
+      }
+    } catch (error) {
+      // Dead-lettering or committing failed (as a broker error would in kafkajs): the batch is
+      // not done, so it is delivered again after a pause.
+      this.#logger.error({ err: error, topic, partition }, 'batch failed outside the handler; redelivering');
+      await pause(1_000, this.#abort.signal);
+    }
+    // Let producers and other consumers in this process run between batches.
+    await new Promise((r) => setImmediate(r));
+    return true;
   }
 
   stop(): Promise<void> {

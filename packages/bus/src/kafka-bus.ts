@@ -434,7 +434,7 @@ class KafkaBusConsumer implements BusConsumer {
     await this.#consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.options.partitionConcurrency ?? 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isStale, commitOffsetsIfNecessary }) => {
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
         const processor = new BatchProcessor({

@@ -383,6 +383,62 @@ export function busContract(
       for (const p of b2.values()) assert.ok(!partitionsA.has(p), `partition ${p} was owned by one member`);
     });
 
+    it('handles partitions at once when asked: each in offset order, one batch of a partition at a time', async () => {
+      const b = bus();
+      const topic = uniqueName('concurrent');
+      const total = 200;
+      await b.ensureTopics([{ topic, partitions: 2 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+      await producer.close();
+
+      const offsets = new Map<number, number[]>(); // per partition, in the order handled
+      const active = new Set<number>();
+      let mostAtOnce = 0;
+      let samePartitionTwice = false;
+      let bothRunning: () => void = () => undefined;
+      const overlap = new Promise<void>((resolve) => {
+        bothRunning = resolve;
+      });
+      const consumer = track(
+        b.consumer({ groupId: uniqueName('g'), topics: [topic], maxBatchSize: 20, partitionConcurrency: 2 }),
+      );
+      await consumer.run(async (messages) => {
+        const p = messages[0]!.partition;
+        if (active.has(p)) samePartitionTwice = true;
+        active.add(p);
+        mostAtOnce = Math.max(mostAtOnce, active.size);
+        if (active.size > 1) bothRunning();
+        // A batch waits (at most 3 s) until the other partition's batch runs beside it.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([overlap, new Promise((r) => (timer = setTimeout(r, 3_000)))]);
+        clearTimeout(timer);
+        const seen = offsets.get(p) ?? [];
+        for (const m of messages) seen.push(Number(m.offset));
+        offsets.set(p, seen);
+        await new Promise((r) => setImmediate(r));
+        active.delete(p);
+      });
+      const count = () => [...offsets.values()].reduce((n, list) => n + list.length, 0);
+      await waitFor(() => count() >= total, { what: `${total} messages`, timeoutMs: 60_000 });
+      await waitFor(async () => (await consumer.lag()).every((p) => p.lag === 0), { what: 'lag 0' });
+      await consumer.stop();
+
+      assert.equal(mostAtOnce, 2, 'two partitions were handled at once');
+      assert.equal(samePartitionTwice, false, 'never two batches of one partition at once');
+      assert.equal(count(), total);
+      assert.deepEqual([...offsets.keys()].sort(), [0, 1]);
+      for (const [p, list] of offsets)
+        assert.deepEqual(
+          list,
+          Array.from({ length: list.length }, (_, i) => i),
+          `partition ${p} in offset order`,
+        );
+    });
+
     it('counts produced, consumed, dead-lettered and retried messages and exposes lag', async () => {
       const metrics = new ServiceMetrics('sequencer');
       const b = bus(metrics);

@@ -292,6 +292,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         topics: [config.sequencesTopic],
         commitMode: 'after-batch',
         maxBatchSize: config.maxPollRecords,
+        partitionConcurrency: config.partitionConcurrency,
         sessionTimeoutMs: config.sessionTimeoutMs,
       });
       await consumer.run(handle);

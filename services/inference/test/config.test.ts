@@ -11,6 +11,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.findingsTopic, 'findings.v1');
     assert.equal(c.batchSize, 512);
     assert.equal(c.maxPollRecords, 2048);
+    assert.equal(c.partitionConcurrency, 2);
     assert.equal(c.sessionTimeoutMs, 30_000);
     assert.equal(c.device, 'auto');
     assert.equal(c.intraOpThreads, undefined);

@@ -2,6 +2,7 @@ import type { Logger } from '@tidewatch/observability';
 import { BatchProcessor, DEFAULT_RETRY } from '../batch-processor.ts';
 import type { BusMetrics } from '../bus-metrics.ts';
 import type { BatchHandler, BusConsumer, BusMessage, ConsumerOptions } from '../bus.ts';
+import { forEachConcurrently } from '../concurrent-partitions.ts';
 import { fetch } from './apis.ts';
 import { Cluster, type ClusterSettings, isRetriable, sleep } from './cluster.ts';
 import { GroupMember, type TopicPartition } from './group-member.ts';
@@ -218,10 +219,11 @@ export class WireConsumer implements BusConsumer {
           prefetched = this.#fetchOnce(new Map(usable.map((r) => [key(r.topic, r.partition), r.scanEnd()])));
           prefetched.catch(() => {}); // a failure surfaces when it is awaited
         }
-        for (const reader of usable) {
-          if (signal.aborted || this.#member.rejoinNeeded) break;
-          if (!(await this.#process(handler, reader))) break;
-        }
+        await forEachConcurrently(usable, this.#options.partitionConcurrency ?? 1, (reader) =>
+          signal.aborted || this.#member.rejoinNeeded
+            ? Promise.resolve(false)
+            : this.#process(handler, reader),
+        );
       } catch (error) {
         prefetched = undefined;
         if (signal.aborted) break;
