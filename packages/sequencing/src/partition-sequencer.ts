@@ -191,9 +191,10 @@ export class PartitionSequencer {
 
   /**
    * Decides pending biflow halves and seals the windows the watermark has passed. Returns the
-   * newly sealed windows: their entity statistics are final for this partition.
+   * newly sealed windows: their entity statistics are final for this partition. Read-only: it
+   * may be the array takeEmittable hands out for them later.
    */
-  seal(): OpenWindow[] {
+  seal(): readonly OpenWindow[] {
     for (const cf of this.#stitcher.release(this.watermark)) this.#place(cf);
     return this.#windows.sealThrough(this.watermark);
   }

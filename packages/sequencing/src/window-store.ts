@@ -1,5 +1,5 @@
 import type { SequenceFlow } from '@tidewatch/contracts';
-import { AsciiInterner, type Utf8Buffer } from './ascii-interner.ts';
+import { AsciiInterner, asciiString, type Utf8Buffer } from './ascii-interner.ts';
 import type { ConversationFlow, InputPosition } from './conversation-flow.ts';
 import { FlowColumns, type WindowFlowFields } from './flow-columns.ts';
 
@@ -274,9 +274,13 @@ export class WindowStore {
     if (2 * group.windows > table.length) this.#rehash(group);
   }
 
-  /** Seals every group whose end is at or behind the watermark; returns the newly sealed windows. */
-  sealThrough(watermark: number): OpenWindow[] {
-    const out: OpenWindow[] = [];
+  /**
+   * Seals every group whose end is at or behind the watermark; returns the newly sealed windows.
+   * When one group seals (the usual case) the array is the one takeThrough hands out for it later,
+   * so it is read-only here.
+   */
+  sealThrough(watermark: number): readonly OpenWindow[] {
+    let out: OpenWindow[] = NO_WINDOWS;
     for (const group of this.#sortedGroups()) {
       if (group.windowEnd > watermark) break;
       if (group.sealed) continue;
@@ -284,36 +288,40 @@ export class WindowStore {
       group.table = EMPTY_TABLE; // no flow can join any more
       const win = group.win;
       const addr = group.addr as Utf8Buffer;
-      for (let i = 0; i < group.windows; i++) {
+      const n = group.windows;
+      const windows: OpenWindow[] = [];
+      for (let i = 0; i < n; i++) {
         const w = i * WIN;
         const a = win[w + W_ADDR] as number;
         const srcEnd = a + (win[w + W_SRC_LEN] as number);
-        const window = new OpenWindow(
-          addr.utf8Slice(a, srcEnd),
-          ADDRESS_STRINGS.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
-          group,
-          group.flows,
-          win[w + W_FIRST] as number,
-          win[w + W_COUNT] as number,
+        windows.push(
+          new OpenWindow(
+            asciiString(addr, a, srcEnd),
+            ADDRESS_STRINGS.decode(addr, srcEnd, srcEnd + (win[w + W_DST_LEN] as number)),
+            group,
+            group.flows,
+            win[w + W_FIRST] as number,
+            win[w + W_COUNT] as number,
+          ),
         );
-        group.sealedWindows.push(window);
-        out.push(window);
       }
+      group.sealedWindows = windows;
+      out = joined(out, windows);
     }
     return out;
   }
 
   /** Removes and returns the sealed windows whose end is at or behind `threshold`. */
   takeThrough(threshold: number): OpenWindow[] {
-    const out: OpenWindow[] = [];
+    let out: OpenWindow[] = NO_WINDOWS;
     for (const group of this.#sortedGroups()) {
       if (group.windowEnd > threshold || !group.sealed) break;
       this.#groups.delete(group.windowStart);
       if (this.#recent === group) this.#recent = undefined;
       this.#open -= group.windows;
-      for (const w of group.sealedWindows) out.push(w);
+      out = joined(out, group.sealedWindows);
     }
-    return out;
+    return out === NO_WINDOWS ? [] : out;
   }
 
   minPosition(): InputPosition | undefined {
@@ -343,4 +351,13 @@ export class WindowStore {
   #sortedGroups(): WindowGroup[] {
     return [...this.#groups.values()].sort((a, b) => a.windowStart - b.windowStart);
   }
+}
+
+const NO_WINDOWS: OpenWindow[] = [];
+
+/** `more` after `out`: `more` itself when `out` is empty (no copy), else a new array. */
+function joined(out: OpenWindow[], more: OpenWindow[]): OpenWindow[] {
+  if (out === NO_WINDOWS || out.length === 0) return more;
+  if (more.length === 0) return out;
+  return out.concat(more);
 }
