@@ -6,7 +6,7 @@
  * TW_BENCH_LATENCY_S (seconds per latency rep, 6; 0 skips), TW_BENCH_PASSES (passes over the captures per
  * service run, 3; see 2.), TW_BENCH_THREADS (service intra-op
  * threads; default the service's), TW_BENCH_BATCH / TW_BENCH_POLL (service model run size / consumer batch, 512 / 2048),
- * TW_BENCH_SPIN (the service's default), TW_BENCH_CONCURRENCY (partitions handled at once; the service's default), TW_BENCH_WORKER (1), TW_BENCH_ALLOC (1: bytes allocated per sequence and GC share of the main isolate, sampled; TW_BENCH_ALLOC_DIR keeps each run's .heapprofile), TW_BENCH_FILES (comma-separated
+ * TW_BENCH_PARTITIONS (of sequences.v1, 2), TW_BENCH_SPIN (the service's default), TW_BENCH_CONCURRENCY (partitions handled at once; the service's default), TW_BENCH_WORKER (1), TW_BENCH_ALLOC (1: bytes allocated per sequence and GC share of the main isolate, sampled; TW_BENCH_ALLOC_DIR keeps each run's .heapprofile), TW_BENCH_FILES (comma-separated
  * labelled files instead of the default captures), TW_BENCH_STORE (path to another EmbeddedStore's
  * src/index.ts, e.g. an older commit's extracted with `git archive <commit> packages/vector-store |
  * tar -x -C bench/.vs-old`: runs whose spec ends in `:other` (`inprocess:3:::other`) use it, so a
@@ -93,6 +93,7 @@ const RATE = Number(env['TW_BENCH_RATE'] ?? 2000);
 const LATENCY_S = Number(env['TW_BENCH_LATENCY_S'] ?? 6);
 const BATCH = Number(env['TW_BENCH_BATCH'] ?? 512);
 const POLL = Number(env['TW_BENCH_POLL'] ?? 2048);
+const PARTITIONS = Number(env['TW_BENCH_PARTITIONS'] ?? 2);
 const WORKER = env['TW_BENCH_WORKER'] ?? '1';
 /**
  * Passes over the captures per service run: the first as they are (a labelled import: it seeds the
@@ -437,12 +438,12 @@ async function main(): Promise<void> {
   const service = async (cfg: (typeof RUNS)[number], perId: boolean): Promise<ServiceRun> => {
     const busName = cfg.bus;
     const bus: MessageBus =
-      busName === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
+      busName === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: PARTITIONS });
     const topic = uniqueName('bench.sequences.v1');
     const findings = uniqueName('bench.findings.v1');
     await bus.ensureTopics([
-      { topic, partitions: 2 },
-      { topic: findings, partitions: 2 },
+      { topic, partitions: PARTITIONS },
+      { topic: findings, partitions: PARTITIONS },
     ]);
     const data = await mkdtemp(join(tmpdir(), 'tw-bench-'));
     dirs.push(data);
@@ -675,9 +676,9 @@ async function main(): Promise<void> {
       const b99: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
         const b: MessageBus =
-          bus === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: 2 });
+          bus === 'kafka' ? (kafka as KafkaBus) : new InProcessBus({ defaultPartitions: PARTITIONS });
         const topic = uniqueName('bench.bus-latency');
-        await b.ensureTopics([{ topic, partitions: 2 }]);
+        await b.ensureTopics([{ topic, partitions: PARTITIONS }]);
         const got = new Map<string, number>();
         const consumer = b.consumer({
           groupId: uniqueName('bench-bus'),
