@@ -1,6 +1,13 @@
 import type { Logger } from '@tidewatch/observability';
 import type { BusMetrics } from './bus-metrics.ts';
-import type { BatchContext, BatchHandler, BusMessage, RetryPolicy, TopicPartitionOffset } from './bus.ts';
+import type {
+  BatchContext,
+  BatchHandler,
+  BusMessage,
+  ConsumerOptions,
+  RetryPolicy,
+  TopicPartitionOffset,
+} from './bus.ts';
 import { classifyError, describeError } from './errors.ts';
 
 export const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 5_000, maxAttempts: 3 };
@@ -19,6 +26,13 @@ export interface BatchProcessorOptions {
   heartbeat?: () => Promise<void>;
   /** True when a rebalance took the partition away: the batch is abandoned, not committed. */
   isStale?: () => boolean;
+}
+
+/** What every bus takes from its consumer's options for each partition's BatchProcessor. */
+export function deliveryOptions(
+  options: Pick<ConsumerOptions, 'commitMode' | 'retry'>,
+): Pick<BatchProcessorOptions, 'commitMode' | 'retry'> {
+  return { commitMode: options.commitMode ?? 'after-batch', retry: { ...DEFAULT_RETRY, ...options.retry } };
 }
 
 export type BatchOutcome =

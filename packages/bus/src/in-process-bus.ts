@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { componentLogger, defaultLogger, type Logger, type ServiceMetrics } from '@tidewatch/observability';
 import { BusMetrics } from './bus-metrics.ts';
-import { BatchProcessor, DEFAULT_RETRY, nextOffset } from './batch-processor.ts';
+import { BatchProcessor, deliveryOptions, nextOffset } from './batch-processor.ts';
 import { forEachConcurrently } from './concurrent-partitions.ts';
 import type {
   BatchHandler,
@@ -528,8 +528,7 @@ class InProcessConsumer implements BusConsumer {
     }));
     const processor = new BatchProcessor({
       handler,
-      commitMode: this.options.commitMode ?? 'after-batch',
-      retry: { ...DEFAULT_RETRY, ...this.options.retry },
+      ...deliveryOptions(this.options),
       logger: this.#logger,
       metrics: this.bus.metrics,
       commit: async (offsets) => this.bus.commit(this.groupId, offsets),

@@ -14,7 +14,7 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import { BusMetrics } from './bus-metrics.ts';
-import { BatchProcessor, DEFAULT_RETRY } from './batch-processor.ts';
+import { BatchProcessor, deliveryOptions } from './batch-processor.ts';
 import type {
   BatchHandler,
   BusConsumer,
@@ -439,8 +439,7 @@ class KafkaBusConsumer implements BusConsumer {
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
         const processor = new BatchProcessor({
           handler,
-          commitMode: this.options.commitMode ?? 'after-batch',
-          retry: { ...DEFAULT_RETRY, ...this.options.retry },
+          ...deliveryOptions(this.options),
           logger: this.#logger,
           metrics: this.bus.metrics,
           // The batch payload's commit, not consumer.commitOffsets(): kafkajs turns the latter into a

@@ -1,5 +1,5 @@
 import type { Logger } from '@tidewatch/observability';
-import { BatchProcessor, DEFAULT_RETRY } from '../batch-processor.ts';
+import { BatchProcessor, deliveryOptions } from '../batch-processor.ts';
 import type { BusMetrics } from '../bus-metrics.ts';
 import type { BatchHandler, BusConsumer, BusMessage, ConsumerOptions } from '../bus.ts';
 import { forEachConcurrently } from '../concurrent-partitions.ts';
@@ -327,8 +327,7 @@ export class WireConsumer implements BusConsumer {
     const generation = this.#member.generationId;
     const processor = new BatchProcessor({
       handler,
-      commitMode: this.#options.commitMode ?? 'after-batch',
-      retry: { ...DEFAULT_RETRY, ...this.#options.retry },
+      ...deliveryOptions(this.#options),
       logger: this.#logger,
       metrics: this.#deps.metrics,
       commit: (offsets) => this.#member.commit(offsets),
