@@ -75,10 +75,11 @@ const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
       spin = env['TW_BENCH_SPIN'] || '',
       store = '',
       concurrency = env['TW_BENCH_CONCURRENCY'] || '',
+      ahead = env['TW_BENCH_PREPARE_AHEAD'] || '',
     ] = r.split(':');
     const extra = threads ? `, ${threads} thr${spin === '0' ? ' no spin' : ''}` : '';
     const other = store === 'other' ? ', other store' : '';
-    const conc = concurrency ? `, ${concurrency} part. at once` : '';
+    const conc = `${concurrency ? `, ${concurrency} part. at once` : ''}${ahead ? `, ahead ${ahead}` : ''}`;
     return {
       bus,
       neighbours: Number(nb),
@@ -86,6 +87,7 @@ const RUNS = (env['TW_BENCH_RUNS'] ?? 'kafka:3,kafka:0,inprocess:0')
       spin,
       otherStore: store === 'other',
       concurrency,
+      ahead,
       label: `${bus}, ${nb} nb${extra}${other}${conc}`,
     };
   });
@@ -462,6 +464,7 @@ async function main(): Promise<void> {
       TIDEWATCH_INFERENCE_BATCH_SIZE: String(BATCH),
       TIDEWATCH_INFERENCE_MAX_POLL: String(POLL),
       ...(cfg.concurrency ? { TIDEWATCH_INFERENCE_PARTITION_CONCURRENCY: cfg.concurrency } : {}),
+      ...(cfg.ahead ? { TIDEWATCH_INFERENCE_PREPARE_AHEAD: cfg.ahead } : {}),
       TIDEWATCH_INFERENCE_THREADS: cfg.threads,
       TIDEWATCH_INFERENCE_SPIN: cfg.spin,
       TIDEWATCH_INFERENCE_WORKER: WORKER,

@@ -35,6 +35,30 @@ export function deliveryOptions(
   return { commitMode: options.commitMode ?? 'after-batch', retry: { ...DEFAULT_RETRY, ...options.retry } };
 }
 
+/**
+ * ConsumerOptions.prepare of a batch read ahead (undefined without one). A throw only costs the
+ * head start: it is logged and the handler does the work itself; a returned promise that rejects
+ * is observed here so it never surfaces as unhandled when the batch is abandoned.
+ */
+export function prepareAhead(
+  prepare: ((messages: BusMessage[]) => unknown) | undefined,
+  messages: BusMessage[] | null,
+  logger: Logger,
+): unknown {
+  if (!prepare || !messages || messages.length === 0) return undefined;
+  try {
+    const prepared = prepare(messages);
+    if (prepared instanceof Promise) prepared.catch(() => undefined);
+    return prepared;
+  } catch (error) {
+    logger.warn(
+      { err: error, topic: messages[0]!.topic, partition: messages[0]!.partition },
+      'prepare failed',
+    );
+    return undefined;
+  }
+}
+
 export type BatchOutcome =
   /** Every message was handled or dead-lettered; offsets up to the last one may be resolved. */
   | 'done'
@@ -53,10 +77,11 @@ export class BatchProcessor {
     return this.options.stopSignal.aborted;
   }
 
-  async process(messages: BusMessage[]): Promise<BatchOutcome> {
+  /** `prepared`: what ConsumerOptions.prepare returned for `messages` (the handler's first call gets it). */
+  async process(messages: BusMessage[], prepared?: unknown): Promise<BatchOutcome> {
     const last = messages.at(-1);
     if (!last) return 'done';
-    const outcome = await this.#handleAll(messages);
+    const outcome = await this.#handleAll(messages, prepared);
     if (outcome === 'abandoned') return outcome;
     if (this.options.commitMode === 'after-batch') {
       if (this.options.isStale?.()) return 'abandoned';
@@ -66,7 +91,7 @@ export class BatchProcessor {
     return 'done';
   }
 
-  #context(): BatchContext {
+  #context(prepared?: unknown): BatchContext {
     const { commit, deadLetter, stopSignal } = this.options;
     return {
       commit,
@@ -74,16 +99,20 @@ export class BatchProcessor {
       get stopping() {
         return stopSignal.aborted;
       },
+      prepared,
     };
   }
 
-  async #handleAll(messages: BusMessage[]): Promise<BatchOutcome> {
+  async #handleAll(messages: BusMessage[], prepared: unknown): Promise<BatchOutcome> {
     let pending = messages;
     let attempt = 0;
+    let first = true;
     while (pending.length > 0) {
       if (this.options.isStale?.()) return 'abandoned';
       try {
-        await this.options.handler(pending, this.#context());
+        const ctx = this.#context(first ? prepared : undefined);
+        first = false;
+        await this.options.handler(pending, ctx);
         return 'done';
       } catch (error) {
         const kind = classifyError(error);

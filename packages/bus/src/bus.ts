@@ -48,6 +48,12 @@ export interface BatchContext {
   deadLetter(message: BusMessage, error: unknown): Promise<void>;
   /** True once stop() was called: finish the batch quickly. */
   readonly stopping: boolean;
+  /**
+   * What ConsumerOptions.prepare returned for exactly these messages, on the handler's first call
+   * for the batch; undefined on retries (a retry may hold fewer messages) and where the bus does
+   * not read ahead.
+   */
+  readonly prepared?: unknown;
 }
 
 /** Thrown by a handler for a message that will never succeed: it goes to the DLQ and is skipped. */
@@ -89,6 +95,15 @@ export interface ConsumerOptions {
    * I/O (a model worker, a store's fsync) overlaps one partition's waiting with another's work.
    */
   partitionConcurrency?: number;
+  /**
+   * Called with a partition's next batch as soon as it is read, while the handler still works on
+   * the batch before it (wire client and InProcessBus; kafkajs does not read ahead). Its result
+   * reaches the handler as `ctx.prepared`. It must have no effect outside the process (no output,
+   * no commit): the batch may be abandoned, or handled again without it. Lets a handler start
+   * work that waits on another thread (e.g. queue model runs) before the batch ahead is stored,
+   * while commits stay one batch after another.
+   */
+  prepare?: (messages: BusMessage[]) => unknown;
   /** Retry policy for RetriableError and unclassified errors (see RetryPolicy). */
   retry?: Partial<RetryPolicy>;
   /** Kafka session timeout: how soon a crashed member's partitions move to another (default 10 s). */

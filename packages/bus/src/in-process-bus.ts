@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { componentLogger, defaultLogger, type Logger, type ServiceMetrics } from '@tidewatch/observability';
 import { BusMetrics } from './bus-metrics.ts';
-import { BatchProcessor, deliveryOptions, nextOffset } from './batch-processor.ts';
+import { BatchProcessor, deliveryOptions, nextOffset, prepareAhead } from './batch-processor.ts';
 import { forEachConcurrently } from './concurrent-partitions.ts';
 import type {
   BatchHandler,
@@ -490,15 +490,25 @@ class InProcessConsumer implements BusConsumer {
       await this.#applyAssignment();
       let worked = false;
       const concurrency = this.options.partitionConcurrency ?? 1;
-      // Handled at once, a partition goes on with its next batches (a few, then the assignment is
-      // looked at again) rather than waiting for the slowest partition of the turn.
-      const batchesPerTurn = concurrency > 1 ? 8 : 1;
+      // Handled at once or prepared ahead, a partition goes on with its next batches (a few, then
+      // the assignment is looked at again) rather than waiting for the slowest partition of the turn.
+      const batchesPerTurn = concurrency > 1 || this.options.prepare ? 8 : 1;
       await forEachConcurrently(this.#assigned, concurrency, async ({ topic, partition }) => {
-        for (let turn = 0; turn < batchesPerTurn; turn++) {
+        if (!this.#owns(topic, partition)) return true;
+        // One batch is read (and prepared) ahead while the one before it is handled.
+        let batch = this.#read(topic, partition, this.#position(topic, partition), maxBatch);
+        let prepared = prepareAhead(this.options.prepare, batch, this.#logger);
+        for (let turn = 0; batch && turn < batchesPerTurn; turn++) {
           if (this.#abort.signal.aborted) return false;
-          const handled = await this.#handleNext(handler, topic, partition, maxBatch);
-          if (!handled) break;
+          const next =
+            turn + 1 < batchesPerTurn
+              ? this.#read(topic, partition, BigInt(nextOffset(batch.at(-1)!)), maxBatch)
+              : null;
+          const nextPrepared = prepareAhead(this.options.prepare, next, this.#logger);
           worked = true;
+          if (!(await this.#handle(handler, batch, prepared))) break;
+          batch = next;
+          prepared = nextPrepared;
         }
         return true;
       });
@@ -506,18 +516,11 @@ class InProcessConsumer implements BusConsumer {
     }
   }
 
-  /** Handles the partition's next batch; false when it had none. */
-  async #handleNext(
-    handler: BatchHandler,
-    topic: string,
-    partition: number,
-    maxBatch: number,
-  ): Promise<boolean> {
-    if (!this.#owns(topic, partition)) return false;
-    const from = this.#position(topic, partition);
+  /** The partition's records from `from` as messages (at most `maxBatch`); null when there are none. */
+  #read(topic: string, partition: number, from: bigint, maxBatch: number): BusMessage[] | null {
     const records = this.bus.topic(topic).partitions[partition]!.read(from, maxBatch);
-    if (records.length === 0) return false;
-    const messages: BusMessage[] = records.map(({ offset, record }) => ({
+    if (records.length === 0) return null;
+    return records.map(({ offset, record }) => ({
       topic,
       partition,
       offset: offset.toString(),
@@ -526,6 +529,11 @@ class InProcessConsumer implements BusConsumer {
       headers: { ...record.headers },
       timestampMs: record.timestampMs,
     }));
+  }
+
+  /** Handles one batch of a partition; true when it is done and the position moved past it. */
+  async #handle(handler: BatchHandler, messages: BusMessage[], prepared: unknown): Promise<boolean> {
+    const { topic, partition } = messages[0]!;
     const processor = new BatchProcessor({
       handler,
       ...deliveryOptions(this.options),
@@ -536,9 +544,11 @@ class InProcessConsumer implements BusConsumer {
       stopSignal: this.#abort.signal,
       isStale: () => !this.#owns(topic, partition),
     });
+    let done = false;
     try {
-      if ((await processor.process(messages)) === 'done') {
+      if ((await processor.process(messages, prepared)) === 'done') {
         this.#positions.set(tpKey(topic, partition), BigInt(nextOffset(messages.at(-1)!)));
+        done = true;
       }
     } catch (error) {
       // Dead-lettering or committing failed (as a broker error would in kafkajs): the batch is
@@ -548,7 +558,7 @@ class InProcessConsumer implements BusConsumer {
     }
     // Let producers and other consumers in this process run between batches.
     await new Promise((r) => setImmediate(r));
-    return true;
+    return done;
   }
 
   stop(): Promise<void> {

@@ -107,6 +107,8 @@ const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
 
 export interface BusContractOptions {
   skip: string | false;
+  /** Whether the bus reads a partition's next batch ahead and calls ConsumerOptions.prepare. */
+  readsAhead: boolean;
 }
 
 /**
@@ -437,6 +439,70 @@ export function busContract(
           Array.from({ length: list.length }, (_, i) => i),
           `partition ${p} in offset order`,
         );
+    });
+
+    it('prepares the next batch of a partition while the one before it is handled; a retry gets no prepared result', {
+      skip: !options.readsAhead && 'this client does not read ahead',
+    }, async () => {
+      const b = bus();
+      const topic = uniqueName('prepare');
+      const total = 100;
+      await b.ensureTopics([{ topic, partitions: 1 }]);
+      const producer = await b.producer();
+      await producer.send(
+        topic,
+        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+      );
+      await producer.close();
+
+      const events: string[] = [];
+      const handled: number[] = [];
+      const firstAttempts: { first: string; prepared: unknown }[] = [];
+      let retried: unknown = 'not retried';
+      let failed = false;
+      const consumer = track(
+        b.consumer({
+          groupId: uniqueName('g'),
+          topics: [topic],
+          maxBatchSize: 10,
+          prepare: (messages) => {
+            events.push(`prepare ${messages[0]!.offset}`);
+            return { first: messages[0]!.offset, count: messages.length };
+          },
+        }),
+      );
+      await consumer.run(async (messages, ctx) => {
+        const first = messages[0]!.offset;
+        if (first === '30' && failed) retried = ctx.prepared;
+        else firstAttempts.push({ first, prepared: ctx.prepared });
+        await new Promise((r) => setImmediate(r));
+        if (first === '30' && !failed) {
+          failed = true;
+          throw new Error('transient: store unavailable');
+        }
+        for (const m of messages) handled.push(Number(m.offset));
+        events.push(`done ${first}`);
+      });
+      await waitFor(() => handled.length >= total, { what: `${total} messages`, timeoutMs: 60_000 });
+      await waitFor(async () => (await consumer.lag()).every((p) => p.lag === 0), { what: 'lag 0' });
+      await consumer.stop();
+
+      assert.deepEqual(
+        handled,
+        Array.from({ length: total }, (_, i) => i),
+        'each message once, in order',
+      );
+      for (const { first, prepared } of firstAttempts) {
+        if (prepared !== undefined)
+          assert.deepEqual(prepared, { first, count: 10 }, `batch ${first} got its own prepared result`);
+      }
+      assert.equal(retried, undefined, 'the retried batch is handled without the prepared result');
+      // A batch read ahead was prepared before the handler of the batch before it finished.
+      const ahead = firstAttempts.filter(({ first, prepared }) => {
+        const previous = `done ${Number(first) - 10}`;
+        return prepared !== undefined && events.indexOf(`prepare ${first}`) < events.indexOf(previous);
+      });
+      assert.ok(ahead.length >= 5, `${ahead.length} of 9 batches were prepared ahead`);
     });
 
     it('counts produced, consumed, dead-lettered and retried messages and exposes lag', async () => {

@@ -7,7 +7,10 @@ import { waitFor } from '@tidewatch/testing';
 import { InProcessBus, PoisonMessageError, partitionForKey } from '../src/index.ts';
 import { busContract } from './bus-contract.ts';
 
-busContract('InProcessBus', (metrics) => new InProcessBus(metrics ? { metrics } : {}), { skip: false });
+busContract('InProcessBus', (metrics) => new InProcessBus(metrics ? { metrics } : {}), {
+  skip: false,
+  readsAhead: true,
+});
 
 describe('InProcessBus', () => {
   it('places keyed messages on the partition Kafka would choose', async () => {

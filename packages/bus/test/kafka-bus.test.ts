@@ -23,7 +23,7 @@ for (const client of ['wire', 'kafkajs'] as const) {
         client,
         ...(metrics ? { metrics } : {}),
       }),
-    services,
+    { ...services, readsAhead: client === 'wire' },
   );
 
   describe(`KafkaBus (${client})`, { skip: services.skip }, () => {

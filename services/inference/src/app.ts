@@ -14,7 +14,7 @@ import {
   SequenceReader,
   UnknownSchemaError,
 } from '@tidewatch/contracts';
-import { Detector, ModelHost, ModelRepository, readManifest } from '@tidewatch/detector';
+import { Detector, ModelHost, ModelRepository, readManifest, type ScoredRun } from '@tidewatch/detector';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
   EmbeddedSuppressionStore,
@@ -145,13 +145,74 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
   /** Decoded batches not in use (a handler takes one and gives it back: its buffers are kept). */
   const idleBatches: SequenceBatch[] = [];
 
+  /**
+   * A consumer batch decoded and its model runs dispatched while the batch before it is still being
+   * stored (ConsumerOptions.prepare), so the model worker is not idle between batches. No output:
+   * undecodable messages are only noted, the handler dead-letters them.
+   */
+  interface PreparedBatch {
+    batch: SequenceBatch;
+    refused: { message: BusMessage; error: Error }[];
+    scoring: Promise<ScoredRun>[];
+  }
+
+  function prepare(messages: BusMessage[]): PreparedBatch | undefined {
+    if (!pipeline || !sequenceReader) return undefined;
+    const batch = idleBatches.pop() ?? new SequenceBatch();
+    batch.clear();
+    const refused: PreparedBatch['refused'] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as BusMessage;
+      let at: number;
+      try {
+        at = sequenceReader.decodeInto(batch, m.value);
+      } catch (e) {
+        // A writer schema not seen yet needs the registry (async): the handler decodes this batch.
+        if (e instanceof UnknownSchemaError) {
+          batch.clear();
+          idleBatches.push(batch);
+          return undefined;
+        }
+        refused.push({ message: m, error: e instanceof Error ? e : new Error(String(e)) });
+        continue;
+      }
+      if (batch.flowsOf(at) === 0) {
+        const id = batch.ids[at] as string;
+        batch.dropLast();
+        refused.push({ message: m, error: new Error(`sequence ${id} has no flows`) });
+      }
+    }
+    const latest = latestIndexById(batch.ids, batch.count);
+    const scoring = pipeline.scoreBatch(latest.length === batch.count ? batch : batch.select(latest));
+    if (!scoring) {
+      batch.clear();
+      idleBatches.push(batch);
+      return undefined;
+    }
+    return { batch, refused, scoring };
+  }
+
   async function handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+    const prepared = ctx.prepared as PreparedBatch | undefined;
+    if (prepared && pipeline) {
+      for (const { message, error } of prepared.refused) await refuse(message, error, ctx);
+      await pipeline.storeScored(prepared.scoring);
+      prepared.batch.clear();
+      idleBatches.push(prepared.batch);
+      return;
+    }
     const batch = idleBatches.pop() ?? new SequenceBatch();
     batch.clear();
     await handleInto(batch, messages, ctx);
     // Reused only after success: when scoring failed, later model runs may still read it.
     batch.clear();
     idleBatches.push(batch);
+  }
+
+  async function refuse(m: BusMessage, e: unknown, ctx: BatchContext): Promise<void> {
+    metrics.deadLettered.inc();
+    logger.warn({ err: e, partition: m.partition, offset: m.offset }, 'undecodable sequence sent to the DLQ');
+    await ctx.deadLetter(m, e);
   }
 
   async function handleInto(batch: SequenceBatch, messages: BusMessage[], ctx: BatchContext): Promise<void> {
@@ -169,12 +230,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
           throw new Error(`sequence ${id} has no flows`);
         }
       } catch (e) {
-        metrics.deadLettered.inc();
-        logger.warn(
-          { err: e, partition: m.partition, offset: m.offset },
-          'undecodable sequence sent to the DLQ',
-        );
-        await ctx.deadLetter(m, e);
+        await refuse(m, e, ctx);
       }
     }
     const latest = latestIndexById(batch.ids, batch.count);
@@ -293,6 +349,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         commitMode: 'after-batch',
         maxBatchSize: config.maxPollRecords,
         partitionConcurrency: config.partitionConcurrency,
+        ...(config.prepareAhead ? { prepare } : {}),
         sessionTimeoutMs: config.sessionTimeoutMs,
       });
       await consumer.run(handle);

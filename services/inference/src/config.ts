@@ -27,6 +27,8 @@ export interface InferenceConfig {
   maxPollRecords: number;
   /** Partitions of sequences.v1 handled at once (scoring one while another is stored). */
   partitionConcurrency: number;
+  /** Decode and score a partition's next batch while the one before it is stored. */
+  prepareAhead: boolean;
   /**
    * Kafka session timeout. A batch handler that runs longer than this (no heartbeat meanwhile)
    * loses its partitions and the batch is replayed, so it bounds a batch's time (max poll x
@@ -79,6 +81,7 @@ function schema() {
     TIDEWATCH_INFERENCE_MAX_WAIT_MS: integer(0, 60_000, 0),
     TIDEWATCH_INFERENCE_MAX_POLL: integer(1, UNBOUNDED, 2048),
     TIDEWATCH_INFERENCE_PARTITION_CONCURRENCY: integer(1, 64, 2),
+    TIDEWATCH_INFERENCE_PREPARE_AHEAD: flag(true),
     TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS: integer(6_000, 300_000, 30_000),
     TIDEWATCH_MODEL_DIR: text().optional(),
     TIDEWATCH_MODEL_VERSION: text().optional(),
@@ -115,6 +118,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     maxWaitMs: v.TIDEWATCH_INFERENCE_MAX_WAIT_MS,
     maxPollRecords: v.TIDEWATCH_INFERENCE_MAX_POLL,
     partitionConcurrency: v.TIDEWATCH_INFERENCE_PARTITION_CONCURRENCY,
+    prepareAhead: v.TIDEWATCH_INFERENCE_PREPARE_AHEAD,
     sessionTimeoutMs: v.TIDEWATCH_INFERENCE_SESSION_TIMEOUT_MS,
     modelDir: v.TIDEWATCH_MODEL_DIR,
     modelVersion: v.TIDEWATCH_MODEL_VERSION,

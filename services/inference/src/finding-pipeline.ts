@@ -124,6 +124,23 @@ export class FindingPipeline {
     return this.storeRuns(this.deps.detector.scoreBatchRows(batch));
   }
 
+  /**
+   * The model runs of a SequenceBatch, dispatched now (the scoring half of `processBatch`; null
+   * with a micro-batch wait, whose runs start only when the batcher cuts them). Nothing is stored
+   * until `storeScored`; each run's rejection is observed here, so runs never stored stay quiet.
+   */
+  scoreBatch(batch: SequenceBatch): Promise<ScoredRun>[] | null {
+    if (this.deps.maxWaitMs > 0) return null;
+    const runs = this.deps.detector.scoreBatchRows(batch);
+    for (const run of runs) run.catch(() => undefined);
+    return runs;
+  }
+
+  /** The storing half of `processBatch`: stores and emits runs from `scoreBatch`, as `process` does. */
+  storeScored(scoring: Promise<ScoredRun>[]): Promise<PipelineResult> {
+    return this.storeRuns(scoring);
+  }
+
   private async storeRuns(scoring: Promise<ScoredRun>[]): Promise<PipelineResult> {
     const { detector, metrics, batchSize } = this.deps;
     const device = detector.model.device;

@@ -1,5 +1,5 @@
 import type { Logger } from '@tidewatch/observability';
-import { BatchProcessor, deliveryOptions } from '../batch-processor.ts';
+import { BatchProcessor, deliveryOptions, prepareAhead } from '../batch-processor.ts';
 import type { BusMetrics } from '../bus-metrics.ts';
 import type { BatchHandler, BusConsumer, BusMessage, ConsumerOptions } from '../bus.ts';
 import { forEachConcurrently } from '../concurrent-partitions.ts';
@@ -338,22 +338,32 @@ export class WireConsumer implements BusConsumer {
     });
     const maxBatch = this.#options.maxBatchSize ?? 500;
     let corrupt = false;
-    while (!corrupt) {
-      if (this.#abort.signal.aborted || this.#member.rejoinNeeded) return false;
+    /** The reader's next chunk; null when it has no more (or stopped at a corrupt record batch). */
+    const read = (): BusMessage[] | null => {
+      if (corrupt) return null;
       const chunk: BusMessage[] = [];
       try {
-        if (reader.read(maxBatch, chunk) === 0) break;
+        if (reader.read(maxBatch, chunk) === 0) return null;
       } catch (error) {
         if (!(error instanceof CorruptRecordBatchError)) throw error;
         // Never skipped silently: reported, and the partition is fetched again from here later.
         this.#logger.error({ topic, partition, offset: this.#positions.get(k), err: error }, error.message);
         this.#pausedUntil.set(k, Date.now() + 5_000);
         corrupt = true;
-        if (chunk.length === 0) return true;
+        if (chunk.length === 0) return null;
       }
+      return chunk;
+    };
+    // One chunk is read (and prepared) ahead while the one before it is handled.
+    let chunk = read();
+    let prepared = prepareAhead(this.#options.prepare, chunk, this.#logger);
+    while (chunk) {
+      if (this.#abort.signal.aborted || this.#member.rejoinNeeded) return false;
+      const next = read();
+      const nextPrepared = prepareAhead(this.#options.prepare, next, this.#logger);
       let outcome: 'done' | 'abandoned';
       try {
-        outcome = await processor.process(chunk);
+        outcome = await processor.process(chunk, prepared);
       } catch (error) {
         // The commit failed (the group moved on): the chunk comes again after the rejoin.
         this.#logger.warn({ err: error, topic, partition }, 'batch not committed');
@@ -361,6 +371,8 @@ export class WireConsumer implements BusConsumer {
       }
       if (outcome === 'abandoned') return false;
       if (this.#positions.has(k)) this.#positions.set(k, Number(chunk.at(-1)!.offset) + 1);
+      chunk = next;
+      prepared = nextPrepared;
     }
     if (corrupt) return true;
     const position = this.#positions.get(k);
