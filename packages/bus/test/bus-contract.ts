@@ -102,6 +102,24 @@ export const sampleFinding: Finding = {
   scored_at_ms: 1_700_000_070_000,
 };
 
+/** A new topic of `partitions` holding messages k0…k{total-1} (values "0"…), published before any consumer. */
+async function publishNumbered(
+  b: MessageBus,
+  name: string,
+  total: number,
+  partitions: number,
+): Promise<string> {
+  const topic = uniqueName(name);
+  await b.ensureTopics([{ topic, partitions }]);
+  const producer = await b.producer();
+  await producer.send(
+    topic,
+    Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
+  );
+  await producer.close();
+  return topic;
+}
+
 /** Plain data for deepEqual (avsc maps and records carry their own prototypes). */
 const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
 
@@ -180,16 +198,9 @@ export function busContract(
 
     it('loses nothing when a consumer crashes mid-batch and restarts; idempotent output count in = count out', async () => {
       const b = bus();
-      const topic = uniqueName('crash');
       const groupId = uniqueName('g');
       const total = 240;
-      await b.ensureTopics([{ topic, partitions: 4 }]);
-      const producer = await b.producer();
-      await producer.send(
-        topic,
-        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
-      );
-      await producer.close();
+      const topic = await publishNumbered(b, 'crash', total, 4);
 
       const output = new Set<string>(); // the idempotent sink: writes are keyed
       let handled = 0;
@@ -387,15 +398,8 @@ export function busContract(
 
     it('handles partitions at once when asked: each in offset order, one batch of a partition at a time', async () => {
       const b = bus();
-      const topic = uniqueName('concurrent');
       const total = 200;
-      await b.ensureTopics([{ topic, partitions: 2 }]);
-      const producer = await b.producer();
-      await producer.send(
-        topic,
-        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
-      );
-      await producer.close();
+      const topic = await publishNumbered(b, 'concurrent', total, 2);
 
       const offsets = new Map<number, number[]>(); // per partition, in the order handled
       const active = new Set<number>();
@@ -445,15 +449,8 @@ export function busContract(
       skip: !options.readsAhead && 'this client does not read ahead',
     }, async () => {
       const b = bus();
-      const topic = uniqueName('prepare');
       const total = 100;
-      await b.ensureTopics([{ topic, partitions: 1 }]);
-      const producer = await b.producer();
-      await producer.send(
-        topic,
-        Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: Buffer.from(String(i)) })),
-      );
-      await producer.close();
+      const topic = await publishNumbered(b, 'prepare', total, 1);
 
       const events: string[] = [];
       const handled: number[] = [];
