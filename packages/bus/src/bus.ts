@@ -29,8 +29,30 @@ export interface TopicSpec {
   withDeadLetter?: boolean;
 }
 
+/**
+ * Where BusProducer.sendRecords' writer puts records: each is begun with its key, its value written
+ * by the caller into `buf` from the position begin() returned, and ended at the value's end.
+ */
+export interface RecordSink {
+  /** The buffer the record begun last is written into (read it after begin(); it may change there). */
+  readonly buf: Buffer;
+  /**
+   * Starts a record keyed by key[keyStart, keyEnd), on the partition the key's murmur2 hash picks
+   * (as send() does), with room for up to `maxValueBytes` of value; returns where the value starts.
+   */
+  begin(key: Uint8Array, keyStart: number, keyEnd: number, maxValueBytes: number): number;
+  /** Ends the record begun last: its value is buf[start, valueEnd). */
+  end(valueEnd: number): void;
+}
+
 export interface BusProducer {
   send(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * Calls `write` once, synchronously, to write records (no headers) straight into the producer's
+   * buffers, then resolves like send() once they are acknowledged, with how many there were. If
+   * `write` throws, none of its records is sent. Optional: a producer without it takes send().
+   */
+  sendRecords?(topic: string, write: (sink: RecordSink) => void): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -17,6 +17,7 @@ import type {
 } from './bus.ts';
 import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
 import { partitionForKey } from './partitioner.ts';
+import { sendCollected } from './record-sink.ts';
 
 export interface InProcessBusSettings {
   logger?: Logger;
@@ -186,6 +187,12 @@ export class InProcessBus implements MessageBus {
         this.append(topic, messages);
         this.metrics?.produced.inc({ topic }, messages.length);
       },
+      sendRecords: (topic, write) =>
+        sendCollected(async (messages) => {
+          if (closed) throw new Error('producer is closed');
+          this.append(topic, messages);
+          this.metrics?.produced.inc({ topic }, messages.length);
+        }, write),
       close: async () => {
         closed = true;
       },

@@ -5,4 +5,5 @@ export * from './errors.ts';
 export * from './in-process-bus.ts';
 export * from './kafka-bus.ts';
 export * from './partitioner.ts';
+export * from './record-sink.ts';
 export * from './create-bus.ts';

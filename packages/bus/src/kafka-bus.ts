@@ -23,10 +23,12 @@ import type {
   ConsumerOptions,
   MessageBus,
   OutgoingMessage,
+  RecordSink,
   TopicPartitionOffset,
   TopicSpec,
 } from './bus.ts';
 import { deadLetterHeaders, deadLetterTopic, describeError, errorClass } from './errors.ts';
+import { sendCollected } from './record-sink.ts';
 import { createMissingTopics } from './wire/admin.ts';
 import { Cluster, type ClusterSettings, isRetriable, sleep } from './wire/cluster.ts';
 import { WireConsumer } from './wire/consumer.ts';
@@ -159,6 +161,10 @@ class KafkaBusProducer implements BusProducer {
     this.metrics?.produced.inc({ topic }, messages.length);
   }
 
+  sendRecords(topic: string, write: (sink: RecordSink) => void): Promise<number> {
+    return sendCollected((messages) => this.send(topic, messages), write);
+  }
+
   async close(): Promise<void> {
     await this.producer.disconnect();
   }
@@ -174,6 +180,12 @@ class WireBusProducer implements BusProducer {
     if (messages.length === 0) return;
     await this.producer.send(topic, messages);
     this.metrics?.produced.inc({ topic }, messages.length);
+  }
+
+  async sendRecords(topic: string, write: (sink: RecordSink) => void): Promise<number> {
+    const n = await this.producer.sendRecords(topic, write);
+    this.metrics?.produced.inc({ topic }, n);
+    return n;
   }
 
   close(): Promise<void> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { createCodecs, type Finding, type FlowRecord, type Sequence } from '@tidewatch/contracts';
 import { ServiceMetrics } from '@tidewatch/observability';
@@ -10,6 +11,7 @@ import {
   deadLetterTopic,
   type MessageBus,
   PoisonMessageError,
+  type RecordSink,
   RetriableError,
 } from '../src/index.ts';
 
@@ -591,6 +593,65 @@ export function busContract(
           { partition: 1, lag: 10 },
         ],
       );
+    });
+
+    it('sendRecords puts each record where send() puts it (partition, offset, key, value); a writer that throws sends none', async () => {
+      const b = bus();
+      const prefix = uniqueName('records');
+      const viaSend = `${prefix}.send`;
+      const viaRecords = `${prefix}.records`;
+      await b.ensureTopics([
+        { topic: viaSend, partitions: 3 },
+        { topic: viaRecords, partitions: 3 },
+      ]);
+      // 36-byte keys as the sequencer's ids; values from empty to 200 kB (past a batch's first buffer).
+      const records = Array.from({ length: 60 }, (_, i) => ({
+        key: Buffer.from(`${String(i).padStart(8, '0')}-2fa1-51d2-883f-0016d3cca427`),
+        value: Buffer.from(randomBytes(i === 17 ? 200_000 : (i * 53) % 3000)),
+      }));
+      const producer = await b.producer();
+      assert.ok(producer.sendRecords, 'the bus has sendRecords');
+      const write = (from: number, to: number) => (sink: RecordSink) => {
+        for (let i = from; i < to; i++) {
+          const { key, value } = records[i]!;
+          // A loose bound, as an encoder gives one.
+          const at = sink.begin(key, 0, key.length, value.length + 500);
+          value.copy(sink.buf, at);
+          sink.end(at + value.length);
+        }
+      };
+      await assert.rejects(
+        producer.sendRecords(viaRecords, (sink) => {
+          write(0, 25)(sink);
+          throw new Error('encoder failed');
+        }),
+        /encoder failed/,
+      );
+      assert.equal(await producer.sendRecords(viaRecords, write(0, 40)), 40);
+      assert.equal(await producer.sendRecords(viaRecords, write(40, 60)), 20);
+      await producer.send(viaSend, records.slice(0, 40));
+      await producer.send(viaSend, records.slice(40));
+      await producer.close();
+
+      const got = new Map<string, string[]>([
+        [viaSend, []],
+        [viaRecords, []],
+      ]);
+      const consumer = track(b.consumer({ groupId: uniqueName('g'), topics: [viaSend, viaRecords] }));
+      await consumer.run(async (messages) => {
+        for (const m of messages) {
+          got
+            .get(m.topic)!
+            .push(`${m.partition}/${m.offset} ${m.key?.toString()} ${m.value.toString('base64')}`);
+        }
+      });
+      await waitFor(() => got.get(viaSend)!.length === 60 && got.get(viaRecords)!.length >= 60, {
+        what: '60 messages on each topic',
+      });
+      await consumer.stop();
+      const sorted = (topic: string) => [...got.get(topic)!].sort();
+      assert.equal(sorted(viaRecords).length, 60);
+      assert.deepEqual(sorted(viaRecords), sorted(viaSend));
     });
   });
 }

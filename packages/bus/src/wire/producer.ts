@@ -1,6 +1,7 @@
 import type { Logger } from '@tidewatch/observability';
-import type { OutgoingMessage } from '../bus.ts';
+import type { OutgoingMessage, RecordSink } from '../bus.ts';
 import { murmur2, murmur2Ascii, NOT_ASCII } from '../partitioner.ts';
+import { checkRecord, checkValueEnd } from '../record-sink.ts';
 import { initProducerId, produce } from './apis.ts';
 import { type Cluster, isRetriable, sleep } from './cluster.ts';
 import { ErrorCode, KafkaProtocolError, needsMetadataRefresh } from './protocol-errors.ts';
@@ -128,23 +129,7 @@ export class WireProducer {
   async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
     if (this.#closed) throw new Error('producer is closed');
     if (messages.length === 0) return;
-    if (this.#producerId < 0) await this.#ensureProducerId();
-    if (Date.now() - this.#countsLoadedAt > METADATA_MAX_AGE_MS) {
-      // Partitions added to a topic are picked up like the Java client's metadata.max.age.ms.
-      this.#countsLoadedAt = Date.now();
-      for (const t of this.#partitionCounts.keys()) this.#cluster.invalidate(t);
-      this.#partitionCounts.clear();
-    }
-    let partitions = this.#partitionCounts.get(topic);
-    if (partitions === undefined) {
-      partitions = await this.#partitions(topic);
-      this.#partitionCounts.set(topic, partitions);
-    }
-    let queues = this.#queuesByTopic.get(topic);
-    if (!queues) {
-      queues = [];
-      this.#queuesByTopic.set(topic, queues);
-    }
+    const { partitions, queues } = await this.#target(topic);
     for (const m of messages) {
       const p = m.partition;
       if (p !== undefined && (!Number.isInteger(p) || p < 0 || p >= partitions)) {
@@ -193,6 +178,66 @@ export class WireProducer {
       const headers = m.headers ? Object.entries(m.headers) : NO_HEADERS;
       batch.builder.append(keyBytes, 0, keyEnd, m.value, now, headers);
     }
+    await this.#acknowledged(touched);
+  }
+
+  /**
+   * BusProducer.sendRecords: `write` encodes each record straight into its partition's open batch
+   * (the key's murmur2 hash picks the partition, as in send()); when it throws, every batch it
+   * wrote to is put back as it was and nothing is sent.
+   */
+  async sendRecords(topic: string, write: (sink: RecordSink) => void): Promise<number> {
+    if (this.#closed) throw new Error('producer is closed');
+    const { partitions, queues } = await this.#target(topic);
+    const maxBytes = this.#settings.maxBatchBytes ?? 1_000_000;
+    const touched: Batch[] = [];
+    /** Per touched batch: its builder's pos, count and timestamps before this call (pos -1: new). */
+    const before: number[] = [];
+    const stamp = ++this.#sendStamp;
+    const sink = new WireRecordSink(Date.now(), (hash) => {
+      const partition = (hash & 0x7fffffff) % partitions;
+      const queue = queues[partition] ?? this.#queue(topic, partition, queues);
+      let batch = queue.batches[queue.batches.length - 1];
+      let created = false;
+      if (batch === undefined || batch.sealedWith !== -1 || batch.builder.pos >= maxBytes) {
+        batch = this.#newBatch(topic, partition);
+        queue.batches.push(batch);
+        created = true;
+      }
+      if (batch.stamp !== stamp) {
+        batch.stamp = stamp;
+        touched.push(batch);
+        const b = batch.builder;
+        before.push(created ? -1 : b.pos, b.count, b.baseTimestamp, b.maxTimestamp);
+      }
+      return batch.builder;
+    });
+    try {
+      write(sink);
+      sink.close();
+    } catch (error) {
+      sink.abort();
+      touched.forEach((batch, i) => {
+        const b = batch.builder;
+        if (before[4 * i] === -1) {
+          const queue = queues[batch.partition] as PartitionQueue;
+          this.#remove(queue, batch);
+          this.#release(batch);
+          return;
+        }
+        b.pos = before[4 * i] as number;
+        b.count = before[4 * i + 1] as number;
+        b.baseTimestamp = before[4 * i + 2] as number;
+        b.maxTimestamp = before[4 * i + 3] as number;
+      });
+      throw error;
+    }
+    if (sink.count > 0) await this.#acknowledged(touched);
+    return sink.count;
+  }
+
+  /** Resolves once every batch a send wrote to is acknowledged. */
+  async #acknowledged(touched: Batch[]): Promise<void> {
     this.#scheduleDrain();
     this.#outstanding++;
     try {
@@ -201,6 +246,28 @@ export class WireProducer {
     } finally {
       if (--this.#outstanding === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
+  }
+
+  /** The topic's partition count and queues (a producer id first, metadata when not known). */
+  async #target(topic: string): Promise<{ partitions: number; queues: PartitionQueue[] }> {
+    if (this.#producerId < 0) await this.#ensureProducerId();
+    if (Date.now() - this.#countsLoadedAt > METADATA_MAX_AGE_MS) {
+      // Partitions added to a topic are picked up like the Java client's metadata.max.age.ms.
+      this.#countsLoadedAt = Date.now();
+      for (const t of this.#partitionCounts.keys()) this.#cluster.invalidate(t);
+      this.#partitionCounts.clear();
+    }
+    let partitions = this.#partitionCounts.get(topic);
+    if (partitions === undefined) {
+      partitions = await this.#partitions(topic);
+      this.#partitionCounts.set(topic, partitions);
+    }
+    let queues = this.#queuesByTopic.get(topic);
+    if (!queues) {
+      queues = [];
+      this.#queuesByTopic.set(topic, queues);
+    }
+    return { partitions, queues };
   }
 
   #queue(topic: string, partition: number, queues: PartitionQueue[]): PartitionQueue {
@@ -449,3 +516,60 @@ export class WireProducer {
     this.#cluster.close();
   }
 }
+
+/**
+ * The RecordSink of one WireProducer.sendRecords call: a record is begun in the open batch of its
+ * key's partition and written there by the caller, nothing in between.
+ */
+class WireRecordSink implements RecordSink {
+  buf: Buffer = EMPTY;
+  count = 0;
+  readonly #timestamp: number;
+  readonly #builderFor: (hash: number) => RecordBatchBuilder;
+  #builder: RecordBatchBuilder | undefined;
+  #valueStart = 0;
+  #maxValueBytes = 0;
+
+  constructor(timestamp: number, builderFor: (hash: number) => RecordBatchBuilder) {
+    this.#timestamp = timestamp;
+    this.#builderFor = builderFor;
+  }
+
+  begin(key: Uint8Array, keyStart: number, keyEnd: number, maxValueBytes: number): number {
+    if (this.#builder !== undefined)
+      throw new Error('RecordSink.begin: the record begun before was not ended');
+    checkRecord(keyStart, keyEnd, key.length, maxValueBytes);
+    const builder = this.#builderFor(murmur2(key, keyStart, keyEnd));
+    const at = builder.beginRecord(key, keyStart, keyEnd, maxValueBytes, this.#timestamp);
+    this.#builder = builder;
+    this.#valueStart = at;
+    this.#maxValueBytes = maxValueBytes;
+    this.buf = builder.buf;
+    return at;
+  }
+
+  end(valueEnd: number): void {
+    const builder = this.#builder;
+    if (builder === undefined) throw new Error('RecordSink.end: no record was begun');
+    checkValueEnd(valueEnd, this.#valueStart, this.#valueStart + this.#maxValueBytes);
+    builder.endRecord(valueEnd);
+    this.#builder = undefined;
+    this.count++;
+  }
+
+  /** After the writer returned: a record it began and did not end is an error. */
+  close(): void {
+    if (this.#builder !== undefined) {
+      throw new Error('sendRecords: the writer returned with a record begun but not ended');
+    }
+    this.buf = EMPTY;
+  }
+
+  /** The writer threw: a record begun is dropped (its batch's pos never moved past it). */
+  abort(): void {
+    this.#builder = undefined;
+    this.buf = EMPTY;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -18,6 +18,13 @@ export class RecordBatchBuilder {
   count = 0;
   baseTimestamp = 0;
   maxTimestamp = 0;
+  // The record begun last (beginRecord → endRecord): the room its two lengths were given, where
+  // its key ends and its value starts.
+  #lenSize = 0;
+  #keyEnd = 0;
+  #valueLenSize = 0;
+  #valueStart = 0;
+  #timestamp = 0;
 
   constructor(initialSize = 16 * 1024) {
     this.buf = Buffer.allocUnsafe(Math.max(initialSize, BATCH_HEADER_SIZE + 64));
@@ -104,6 +111,77 @@ export class RecordBatchBuilder {
       }
     }
     this.pos = p;
+    this.count++;
+  }
+
+  /**
+   * Starts a record whose value the caller writes into `buf` from the returned position, with room
+   * for `maxValueBytes`; endRecord() completes it (until then the batch is as before). The record's
+   * length and its value's length precede the value, so they get the room `maxValueBytes` needs
+   * and endRecord() moves the bytes up over what a shorter value did not need (rare: a bound of
+   * up to 8 KiB for a value of 64 B to 8 KiB needs none).
+   */
+  beginRecord(
+    key: Uint8Array,
+    keyStart: number,
+    keyEnd: number,
+    maxValueBytes: number,
+    timestamp: number,
+  ): number {
+    const tsDelta = this.count === 0 ? 0 : timestamp - this.baseTimestamp;
+    const keyLen = keyEnd - keyStart;
+    const valueLenSize = varintSize(maxValueBytes);
+    const prefix = 1 + varlongSize(tsDelta) + varintSize(this.count) + varintSize(keyLen) + keyLen;
+    const maxBody = prefix + valueLenSize + maxValueBytes + 1;
+    const lenSize = varintSize(maxBody);
+    if (this.pos + lenSize + maxBody > this.buf.length) this.#ensure(lenSize + maxBody);
+    const buf = this.buf;
+    let p = this.pos + lenSize;
+    buf[p++] = 0;
+    p = writeVarlong(buf, p, tsDelta);
+    p = writeVarint(buf, p, this.count);
+    p = writeVarint(buf, p, keyLen);
+    // A short key (a sequence id is 36 bytes) byte by byte: subarray() would be an object per record.
+    if (keyLen <= 64) for (let i = keyStart; i < keyEnd; i++) buf[p++] = key[i]!;
+    else {
+      buf.set(key.subarray(keyStart, keyEnd), p);
+      p += keyLen;
+    }
+    this.#lenSize = lenSize;
+    this.#keyEnd = p;
+    this.#valueLenSize = valueLenSize;
+    this.#valueStart = p + valueLenSize;
+    this.#timestamp = timestamp;
+    return this.#valueStart;
+  }
+
+  /** Completes the record beginRecord() started; its value is buf[valueStart, valueEnd). */
+  endRecord(valueEnd: number): void {
+    const start = this.pos;
+    const valueStart = this.#valueStart;
+    const valueLen = valueEnd - valueStart;
+    const prefixStart = start + this.#lenSize;
+    const valueLenSize = varintSize(valueLen);
+    const body = this.#keyEnd - prefixStart + valueLenSize + valueLen + 1;
+    const buf = this.buf;
+    let end = valueEnd;
+    if (varintSize(body) === this.#lenSize && valueLenSize === this.#valueLenSize) {
+      writeVarint(buf, start, body);
+      writeVarint(buf, this.#keyEnd, valueLen);
+    } else {
+      let p = writeVarint(buf, start, body);
+      if (p !== prefixStart) buf.copyWithin(p, prefixStart, this.#keyEnd);
+      p = writeVarint(buf, p + (this.#keyEnd - prefixStart), valueLen);
+      if (p !== valueStart) buf.copyWithin(p, valueStart, valueEnd);
+      end = p + valueLen;
+    }
+    buf[end] = 0; // no headers
+    const timestamp = this.#timestamp;
+    if (this.count === 0) {
+      this.baseTimestamp = timestamp;
+      this.maxTimestamp = timestamp;
+    } else if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp;
+    this.pos = end + 1;
     this.count++;
   }
 
