@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, load_json
+from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, load_json
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -286,5 +286,48 @@ def sub_scores(seq: dict) -> dict:
         "beacon": _beacon(flows),
         "scan": _scan(flows, seq["context"]),
         "brute_force": _brute_force(flows),
+        "exfiltration": _exfiltration(flows),
+    }
+
+
+# ---- subscores.v2: what the service flags and explains (packages/features/spec/subscores.v2.json) ----
+SUB_SCORES_V2 = load_json(SUB_SCORES_V2_PATH)
+_SC2 = SUB_SCORES_V2["constants"]
+_LOGIN_PORTS = frozenset(_SC2["brute_force_login"]["ports"])
+
+
+def _scan_v2(flows: list[dict], ctx: dict) -> float:
+    c, ci = _SC["scan"], _SC2["scan_icmp"]
+    n = len(flows)
+    if n == 0:
+        return 0.0
+    icmp = sum(1 for f in flows if f["protocol"] in (1, 58))
+    quiet = sum(1 for f in flows if f["protocol"] not in (1, 58) and f["bwd_bytes"] == 0)
+    fan = max(
+        _ramp(ctx["distinct_dst_ports"], c["min_ports"], c["full_ports"]),
+        _ramp(ctx["distinct_dsts"], c["min_dsts"], c["full_dsts"]),
+    )
+    fan_icmp = max(fan, _ramp(ctx["distinct_dsts"], ci["min_dsts"], ci["full_dsts"]))
+    return max(_scan(flows, ctx), _clamp01(fan * (quiet / n) + fan_icmp * (icmp / n)))
+
+
+def _brute_force_v2(flows: list[dict]) -> float:
+    c = _SC2["brute_force_login"]
+    counts: dict[int, int] = {}
+    for f in flows:
+        if (f["protocol"] in (6, 0) and f["dst_port"] in _LOGIN_PORTS
+                and f["fwd_pkts"] >= c["min_pkts"] and f["bwd_pkts"] >= c["min_pkts"]):
+            counts[f["dst_port"]] = counts.get(f["dst_port"], 0) + 1
+    a = max(counts.values(), default=0)
+    return max(_brute_force(flows), _clamp01(_ramp(a, c["min_attempts"], c["full_attempts"])))
+
+
+def sub_scores_v2(seq: dict) -> dict:
+    """subscores.v2 (the service's flags and explanations); `sub_scores` stays features.v1 (the model's evidence)."""
+    flows = seq["flows"]
+    return {
+        "beacon": _beacon(flows),
+        "scan": _scan_v2(flows, seq["context"]),
+        "brute_force": _brute_force_v2(flows),
         "exfiltration": _exfiltration(flows),
     }

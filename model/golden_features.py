@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores
-from .spec_paths import FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS
+from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2
+from .spec_paths import FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, SUB_SCORES_V2_PATH, file_sha256
 
 T0 = 1_700_000_000_000
 
@@ -106,9 +106,47 @@ def write(spec: str) -> None:
     print(f"wrote {len(doc['cases'])} cases to {path}")
 
 
+def sub_score_v2_cases() -> list[dict]:
+    """features.v1's golden sequences plus the shapes subscores.v2 adds (ICMP sweeps, repeated logins) and their
+    edges (ramp ends, packet minimums, web ports, mixed protocols)."""
+    echo = lambda i, reply: flow(T0 + 400 * i, 3, 1, 0, 0, 28, 1, 28 if reply else 0, 1 if reply else 0)  # noqa: E731
+    login = lambda i, port, fp=22, bp=15, proto=6: flow(T0 + 5_000 * i, 4_000, proto, 55000 + i, port, 3737, fp, 3124, bp, 0x1B)  # noqa: E731
+    out = [dict(c) for c in cases()]
+    out += [
+        seq("answered ping to one host of an 18-host sweep", [echo(0, True)], dsts=18, ports=1, conns=18),
+        seq("unanswered ping, 18-host sweep", [echo(0, False)], dsts=18, ports=1, conns=18),
+        seq("pings answered, 2 hosts (ramp start)", [echo(i, True) for i in range(3)], dsts=2, ports=1, conns=3),
+        seq("pings answered, 7 hosts", [echo(i, True) for i in range(2)], dsts=7, ports=1, conns=8),
+        seq("pings answered, 12 hosts (ramp end)", [echo(0, True)], dsts=12, ports=1, conns=12),
+        seq("icmpv6 echo answered, 10 hosts", [flow(T0, 1, 58, 0, 0, 64, 1, 64, 1)], dsts=10, ports=1, conns=10),
+        seq("ping + tcp port probes, wide port fan-out", [echo(0, True), flow(T0 + 9, 0, 6, 41000, 443, 0, 1, 0, 0, 0x02),
+                                                           flow(T0 + 11, 1, 6, 41000, 80, 40, 1, 40, 1, 0x14)], dsts=3, ports=30, conns=40),
+        seq("ssh guessing, 9 login exchanges", [login(i, 22) for i in range(9)], conns=9),
+        seq("ssh guessing, 5 login exchanges (0.8)", [login(i, 22) for i in range(5)], conns=5),
+        seq("ssh, 2 logins", [login(i, 22) for i in range(2)], conns=2),
+        seq("ssh, 9 connections of 2 packets (no login exchange)", [login(i, 22, 2, 2) for i in range(9)], conns=9),
+        seq("ssh, 6 connections, responder sent 3 packets (minimum)", [login(i, 22, 3, 3) for i in range(6)], conns=6),
+        seq("rdp 4 + vnc 3 logins (per-port count)", [login(i, 3389) for i in range(4)] + [login(4 + i, 5900) for i in range(3)], conns=7),
+        seq("telnet logins, protocol unknown", [login(i, 23, proto=0) for i in range(4)], conns=4),
+        seq("udp to 22 is not a login", [login(i, 22, proto=17) for i in range(7)], conns=7),
+        seq("https, 9 similar connections (web stays on v1)", [login(i, 443) for i in range(9)], conns=9),
+        seq("empty sequence", []),
+    ]
+    return out
+
+
+def write_sub_scores_v2() -> None:
+    doc = {"sub_score_spec": "subscores.v2", "sub_score_spec_hash": file_sha256(SUB_SCORES_V2_PATH), "cases": []}
+    for c in sub_score_v2_cases():
+        doc["cases"].append({**c, "expected": {"v1": sub_scores(c["sequence"]), "v2": sub_scores_v2(c["sequence"])}})
+    GOLDEN_SUB_SCORES_V2_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V2_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
+    write_sub_scores_v2()
 
 
 if __name__ == "__main__":

@@ -28,5 +28,8 @@ FEATURE_SPEC = load_json(FEATURE_SPEC_PATH)
 FEATURE_SPEC_PATHS = {"features.v1": FEATURE_SPEC_PATH, "features.v2": REPO_ROOT / "packages/features/spec/features.v2.json"}
 GOLDEN_FEATURES_PATHS = {"features.v1": GOLDEN_FEATURES_PATH, "features.v2": REPO_ROOT / "packages/features/spec/golden.v2.json"}
 FEATURE_SPEC_HASHES = {k: file_sha256(v) for k, v in FEATURE_SPEC_PATHS.items()}
+# subscores.v2: the sub-scores the service flags and explains (a model's in-graph evidence stays features.v1).
+SUB_SCORES_V2_PATH = REPO_ROOT / "packages/features/spec/subscores.v2.json"
+GOLDEN_SUB_SCORES_V2_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v2.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

@@ -15,6 +15,9 @@ export {
   FLOW_FEATURE_NAMES,
   PORT_CLASSES,
   PROTOCOL_CLASSES,
+  SUB_SCORES_V2_HASH,
+  SUB_SCORES_V2_PATH,
+  SUB_SCORES_V2_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,
@@ -25,4 +28,10 @@ export {
   writeSequenceFeatures,
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
-export { type SubScores, subScores, subScoresAt, subScoresInto } from './sub-scores.ts';
+export {
+  type SubScores,
+  type SubScoreVersion,
+  subScores,
+  subScoresAt,
+  subScoresInto,
+} from './sub-scores.ts';

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import spec from '../spec/features.v1.json' with { type: 'json' };
 import specV2 from '../spec/features.v2.json' with { type: 'json' };
+import subScoresV2 from '../spec/subscores.v2.json' with { type: 'json' };
 
 /** Path of the feature spec file; its sha256 is the `feature_spec_hash` a model manifest must match. */
 export const FEATURE_SPEC_PATH = fileURLToPath(new URL('../spec/features.v1.json', import.meta.url));
@@ -29,6 +30,17 @@ export const CONTEXT_FEATURE_NAMES: readonly string[] = spec.context_features.ma
 export const CONTEXT_FEATURE_COUNT = CONTEXT_FEATURE_NAMES.length;
 
 export const SUB_SCORE_CONSTANTS = spec.sub_score_constants;
+
+/**
+ * subscores.v2 (`spec/subscores.v2.json`): what the service flags and explains. A model's in-graph
+ * evidence stays features.v1's sub-scores.
+ */
+export const SUB_SCORES_V2_PATH = fileURLToPath(new URL('../spec/subscores.v2.json', import.meta.url));
+export const SUB_SCORES_V2_VERSION: string = subScoresV2.version;
+export const SUB_SCORES_V2_HASH: string = createHash('sha256')
+  .update(readFileSync(SUB_SCORES_V2_PATH))
+  .digest('hex');
+export const SUB_SCORE_V2_CONSTANTS = subScoresV2.constants;
 
 /** dst_port → port-class index for the listed service buckets (first listed class wins). */
 export const PORT_BUCKET_INDEX: ReadonlyMap<number, number> = (() => {

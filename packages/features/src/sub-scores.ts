@@ -1,6 +1,12 @@
 import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
-import { SUB_SCORE_CONSTANTS } from './spec.ts';
+import { SUB_SCORE_CONSTANTS, SUB_SCORE_V2_CONSTANTS } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
+
+/**
+ * Which sub-score formulas: features.v1 (a model's in-graph evidence, the golden vectors of
+ * features.v1/v2) or subscores.v2 (what the service flags and explains; every score >= v1's).
+ */
+export type SubScoreVersion = 'v1' | 'v2';
 
 /** Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration). */
 export interface SubScores {
@@ -203,18 +209,74 @@ function exfiltration(b: SequenceBatch, from: number, n: number): number {
   return clamp01(ramp(Math.log10(up + 1), c.min_log10_bytes, c.full_log10_bytes) * ramp(ratio, 0.5, 0.9));
 }
 
+const isIcmp = (p: number): boolean => p === 1 || p === 58;
+
+/** subscores.v2 scan: an ICMP exchange is a probe whether or not it was answered. */
+function scanV2(b: SequenceBatch, s: number, from: number, n: number): number {
+  const c = SUB_SCORE_CONSTANTS.scan;
+  const ci = SUB_SCORE_V2_CONSTANTS.scan_icmp;
+  if (n === 0) return 0;
+  const { bwdBytes, protocol } = b;
+  let quiet = 0;
+  let icmp = 0;
+  let icmpSilent = 0;
+  for (let j = from; j < from + n; j++) {
+    const silent = bwdBytes[j] === 0;
+    if (isIcmp(protocol[j] as number)) {
+      icmp++;
+      if (silent) icmpSilent++;
+    } else if (silent) quiet++;
+  }
+  const dsts = b.distinctDsts[s] as number;
+  const fan = Math.max(
+    ramp(b.distinctDstPorts[s] as number, c.min_ports, c.full_ports),
+    ramp(dsts, c.min_dsts, c.full_dsts),
+  );
+  const v1 = clamp01(fan * ((quiet + icmpSilent) / n));
+  if (icmp === 0) return v1;
+  const fanIcmp = Math.max(fan, ramp(dsts, ci.min_dsts, ci.full_dsts));
+  return Math.max(v1, clamp01(fan * (quiet / n) + fanIcmp * (icmp / n)));
+}
+
+const LOGIN = SUB_SCORE_V2_CONSTANTS.brute_force_login;
+const LOGIN_PORTS: readonly number[] = LOGIN.ports;
+/** Attempts per login port (LOGIN_PORTS order), all zero between calls. */
+const loginCounts = new Uint32Array(LOGIN_PORTS.length);
+
+/** subscores.v2 brute force: v1's, or repeated login exchanges to one interactive-login port. */
+function bruteForceV2(b: SequenceBatch, from: number, n: number): number {
+  const { protocol, dstPort, fwdPkts, bwdPkts } = b;
+  let a = 0;
+  for (let j = from; j < from + n; j++) {
+    const p = protocol[j] as number;
+    if (
+      (p !== 6 && p !== 0) ||
+      (fwdPkts[j] as number) < LOGIN.min_pkts ||
+      (bwdPkts[j] as number) < LOGIN.min_pkts
+    )
+      continue;
+    const k = LOGIN_PORTS.indexOf(dstPort[j] as number);
+    if (k < 0) continue;
+    const m = (loginCounts[k] as number) + 1;
+    loginCounts[k] = m;
+    if (m > a) a = m;
+  }
+  if (a > 0) loginCounts.fill(0);
+  return Math.max(bruteForce(b, from, n), clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)));
+}
+
 /** One sequence at a time for `subScores` (copied in, then read as columns). */
 const scratch = new SequenceBatch();
 
-export function subScores(seq: Sequence): SubScores {
+export function subScores(seq: Sequence, version: SubScoreVersion = 'v1'): SubScores {
   scratch.clear();
   scratch.push(seq);
-  return subScoresAt(scratch, 0);
+  return subScoresAt(scratch, 0, version);
 }
 
 /** `subScores` of sequence `s` of a SequenceBatch, read from its columns. */
-export function subScoresAt(batch: SequenceBatch, s: number): SubScores {
-  subScoresInto(batch, s, one, 0);
+export function subScoresAt(batch: SequenceBatch, s: number, version: SubScoreVersion = 'v1'): SubScores {
+  subScoresInto(batch, s, one, 0, version);
   return {
     beacon: one[0] as number,
     scan: one[1] as number,
@@ -229,11 +291,18 @@ const one = new Float64Array(4);
  * `subScoresAt` without an object: beacon, scan, brute force and exfiltration at `out[at…at + 3]`
  * (a caller that needs the object only for some sequences builds it from there).
  */
-export function subScoresInto(batch: SequenceBatch, s: number, out: Float64Array, at: number): void {
+export function subScoresInto(
+  batch: SequenceBatch,
+  s: number,
+  out: Float64Array,
+  at: number,
+  version: SubScoreVersion = 'v1',
+): void {
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
+  const v2 = version === 'v2';
   out[at] = beacon(batch, from, n);
-  out[at + 1] = scan(batch, s, from, n);
-  out[at + 2] = bruteForce(batch, from, n);
+  out[at + 1] = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
+  out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
 }
