@@ -7,18 +7,23 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
 
 from .corpus import Corpus
-from .features import sub_scores
+from .features import sub_scores, sub_scores_v2
 
 RULE_THRESHOLD = 0.5
 # The inference service raises a finding when the model's verdict is malicious OR any sub-score reaches
 # TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8).
 FLAG_THRESHOLD = 0.8
 SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
+# The sub-scores the service flags with (packages/detector's default, subscores.v2); the rule baselines of
+# EVALUATION.md and a model's in-graph evidence stay features.v1.
+SERVICE_SUB_SCORES = "v2"
 
 
-def corpus_sub_scores(corpus: Corpus, raw: list[dict]) -> np.ndarray:
-    """[S, 4] sub-scores; raw[i] holds sequence i's flows and context as contract dicts."""
-    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in map(sub_scores, raw)], dtype=np.float64)
+def corpus_sub_scores(corpus: Corpus, raw: list[dict], version: str = "v1") -> np.ndarray:
+    """[S, 4] sub-scores (features.v1 or subscores.v2); raw[i] holds sequence i's flows and context as contract
+    dicts."""
+    fn = {"v1": sub_scores, "v2": sub_scores_v2}[version]
+    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in map(fn, raw)], dtype=np.float64)
 
 
 def rule_scores(sub: np.ndarray) -> dict[str, np.ndarray]:

@@ -171,12 +171,13 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     et_flow = None
     service = None
     if baselines:
-        from .baselines import RULE_THRESHOLD, corpus_sub_scores, extratrees_scores, rule_scores, train_extratrees
+        from .baselines import (RULE_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores, extratrees_scores, rule_scores,
+                                train_extratrees)
         from .raw_sequences import corpus_raw_sequences
         raw = corpus_raw_sequences(corpus)
         sub = corpus_sub_scores(corpus, raw)
         raw_sub = rule_scores(sub)
-        service = service_alerts(model_scores, thresholds, sub)
+        service = service_alerts(model_scores, thresholds, corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES))
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:
@@ -310,7 +311,9 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
 
         L += ["", "## What the service raises (held out)", "",
               "The inference service emits a finding when the model's verdict is malicious **or** a baseline sub-score "
-              f"(beacon, scan, brute force, exfiltration) reaches TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
+              f"(beacon, scan, brute force, exfiltration; subscores.v2, the detector's default: features.v1's plus ICMP sweeps "
+              "and repeated logins, `packages/features/spec/subscores.v2.json`) reaches "
+              f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
               "finding has severity low when the model says benign). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from model.baselines import FLAG_THRESHOLD, corpus_sub_scores
+from model.baselines import FLAG_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores
 from model.corpus import build_corpus, for_spec
 from model.data import labelled_captures
 from model.evaluate import capture_metrics, fold_of, service_alerts
@@ -57,7 +57,7 @@ def test_held_out_service_alerts_reproduce(name):
     from the model alone wherever a sub-score flagged a sequence the model let through."""
     reported, base, corpus, scores, threshold = held_out(name)
     v1 = for_spec(base, "features.v1")
-    sub = corpus_sub_scores(v1, corpus_raw_sequences(v1))
+    sub = corpus_sub_scores(v1, corpus_raw_sequences(v1), SERVICE_SUB_SCORES)
     alerts = service_alerts(scores, np.full(corpus.count, threshold, np.float32), sub)
     assert_same(capture_metrics(corpus, 0, alerts, 0.5), reported["service"])
     flagged_only = (sub.max(1) >= FLAG_THRESHOLD) & (scores < threshold)

@@ -10,6 +10,7 @@ import {
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
   type SequenceFeatures,
+  type SubScoreVersion,
   sequenceFeatures,
   subScoresAt,
   subScoresInto,
@@ -69,6 +70,11 @@ function evidenceOf(h: { id: string; similarity: number; payload: Finding }): Ne
 export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
+  /**
+   * Sub-score formulas for flags and explanations (default 'v2', subscores.v2: ICMP sweeps and
+   * repeated logins; 'v1' is features.v1's, a model's in-graph evidence).
+   */
+  subScores?: SubScoreVersion;
   topFeatures?: number;
   neighbourK?: number;
   clock?: () => number;
@@ -134,6 +140,7 @@ function summaryOf(
 export class Detector {
   private ctx: ModelContext | null = null;
   private readonly flagThreshold: number;
+  private readonly subScoreVersion: SubScoreVersion;
   private readonly topFeatures: number;
   private readonly neighbourK: number;
   private readonly clock: () => number;
@@ -143,6 +150,7 @@ export class Detector {
     opts: DetectorOptions = {},
   ) {
     this.flagThreshold = opts.flagThreshold ?? 0.8;
+    this.subScoreVersion = opts.subScores ?? 'v2';
     this.topFeatures = opts.topFeatures ?? 5;
     this.neighbourK = opts.neighbourK ?? 3;
     this.clock = opts.clock ?? Date.now;
@@ -290,7 +298,7 @@ export class Detector {
       const i = idxs[j] as number;
       const score = o.score[j] as number;
       // Into scratch: a SubScores object only for the alerts that carry one.
-      subScoresInto(batch, i, sub, 0);
+      subScoresInto(batch, i, sub, 0, this.subScoreVersion);
       if (
         score >= threshold ||
         (sub[0] as number) >= flagAt ||
@@ -380,7 +388,7 @@ export class Detector {
     const out = new Array<ScoredSequence>(n);
     for (let j = 0; j < n; j++) {
       const i = idxs[j] as number;
-      out[j] = this.toScored(ctx, batch, i, o, j, D, now, subScoresAt(batch, i));
+      out[j] = this.toScored(ctx, batch, i, o, j, D, now, subScoresAt(batch, i, this.subScoreVersion));
     }
     return out;
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
-import { FEATURES_V1, FLOW_FEATURE_COUNT, sequenceFeatures } from '@tidewatch/features';
+import { FEATURES_V1, FLOW_FEATURE_COUNT, sequenceFeatures, subScores } from '@tidewatch/features';
 import { EmbeddedStore, findingOfRow } from '@tidewatch/vector-store';
 import {
   Detector,
@@ -183,6 +183,47 @@ describe('Detector', () => {
         ]);
         assert.equal(s.alert, f.verdict === 'malicious' || s.flags.length > 0);
       }
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('flags and explains with subscores.v2 by default (ICMP sweep, repeated logins); v1 on request', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // One answered ping of an 18-host sweep, and 9 SSH login exchanges to one server.
+      const ping = sequence(1, 50);
+      ping.flows = [
+        flow(0, {
+          protocol: 1,
+          src_port: 0,
+          dst_port: 0,
+          fwd_bytes: 28,
+          fwd_pkts: 1,
+          bwd_bytes: 28,
+          bwd_pkts: 1,
+        }),
+      ];
+      ping.context = { distinct_dsts: 18, distinct_dst_ports: 1, connections: 18 };
+      const ssh = sequence(9, 51);
+      ssh.flows = ssh.flows.map((f) => ({ ...f, dst_port: 22, fwd_pkts: 22, bwd_pkts: 15, bwd_bytes: 3124 }));
+      const seqs = [ping, ssh];
+      const v2 = await new Detector(host).score(seqs);
+      const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
+      const rowAlerts = (await Promise.all(new Detector(host).scoreRunRows(seqs))).flatMap((r) => r.alerts);
+      for (const [i, s] of seqs.entries()) {
+        const want2 = subScores(s, 'v2');
+        const want1 = subScores(s, 'v1');
+        assert.deepEqual(v2[i]?.finding.explanation.subscores, want2);
+        assert.deepEqual(v1[i]?.finding.explanation.subscores, want1);
+        assert.equal(v2[i]?.alert, true);
+        // The batch path (subScoresInto) raises the same alerts.
+        assert.ok(rowAlerts.some((a) => a.finding.sequence_id === s.sequence_id));
+      }
+      assert.equal(v2[0]?.finding.explanation.subscores.scan, 1);
+      assert.ok(v2[0]?.flags.includes('scan') && !v1[0]?.flags.includes('scan'));
+      assert.equal(v2[1]?.finding.explanation.subscores.brute_force, 1);
+      assert.ok(v2[1]?.flags.includes('brute_force') && !v1[1]?.flags.includes('brute_force'));
     } finally {
       await host.close();
     }
