@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import FLAG_THRESHOLD, corpus_sub_scores
+from .baselines import FLAG_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores
 from .corpus import SCAN_TACTICS, SPOOF_PORTS, Corpus, corpus_from_tables, for_spec, scan_sequences
 from .data import Capture, labelled_captures, read_capture
 from .diagnose import version_spec
@@ -72,9 +72,9 @@ def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) 
 
 
 def sub_score_flags(caps: list[Capture], tables: list[dict], threshold: float = FLAG_THRESHOLD) -> np.ndarray:
-    """[S] bool, corpus order: some baseline sub-score of the sequence reaches `threshold`."""
+    """[S] bool, corpus order: some baseline sub-score the service flags with (subscores.v2) reaches `threshold`."""
     raw = [d for t in tables for d in sequence_dicts(t, build_sequences(t))]
-    return corpus_sub_scores(corpus_from_tables(caps, tables), raw).max(1) >= threshold
+    return corpus_sub_scores(corpus_from_tables(caps, tables), raw, SERVICE_SUB_SCORES).max(1) >= threshold
 
 
 def is_bundle(name: str) -> bool:
