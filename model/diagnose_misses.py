@@ -6,7 +6,7 @@ sequences `tidewatch score` builds (model/tools/dump_sequences.ts: the same scor
 versions/V/MISSES.md: per capture the initiators and responders, flows per sequence, ports, bytes and packets
 both ways, the entity context the sequencer provides, the model's score against its threshold, the features.v1
 and subscores.v2 sub-scores and what the service raises with each, and the responder's fan-in (distinct
-initiators per responder and window), which no sequence context carries today. About 30 s.
+initiators per responder and window), which no sequence context carries today. About 25 s.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from .evaluate_pcaps import PCAPS, REPO, Rule, export_netflow, label_of, tidewat
 from .spec_paths import VERSIONS_DIR
 
 CAPTURES = ("slips_test12-icmp-portscan.pcap", "stopddos_amp.UDP.snmp.src161.pcapng", "zeek_ssh_sshguess.pcap",
-            "dnsmal_sods.pcap")
+            "dnsmal_sods.pcap", "pcapattack_CA_kerbrute_passwordspray_kerberos_AS-REQ.pcapng",
+            "pcapattack_LM_psexec_smb_dcerpc_epm_svcctl.pcapng", "pcapattack_LM_WMI_ProcessCallCreate.pcapng",
+            "pcapattack_LM_dcom_mmc20.application_dcerpc.pcapng",
+            "pcapattack_Discovery_PsLoggedOn_remotelocalusers_enum_winreg_lsarpc_dcerpc_smb.pcapng")
 SUB = ("beacon", "scan", "brute_force", "exfiltration")
 PER_SEQUENCE_ROWS = 20
 
