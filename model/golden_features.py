@@ -1,4 +1,6 @@
-"""Writes packages/features/spec/golden.v1.json (and golden.v2.json): hand-made sequences and their features.
+"""Writes packages/features/spec/golden.v1.json (and golden.v2.json): hand-made sequences and their features; and
+golden.subscores.v2.json: features.v1's sequences plus ICMP-sweep and login shapes with their features.v1 and
+subscores.v2 sub-scores.
 
 Run: $TW_PYTHON -m model.golden_features. Both test suites (Python and TypeScript) check against them.
 golden.v2.json holds the same sequences with responders of every address scope, and an address table
