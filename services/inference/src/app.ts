@@ -282,7 +282,11 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         allowSpinning: config.threadSpinning,
       });
       setModelGauge();
-      detector = new Detector(host, { flagThreshold: config.flagThreshold, neighbourK: config.neighbours });
+      detector = new Detector(host, {
+        flagThreshold: config.flagThreshold,
+        neighbourK: config.neighbours,
+        subScores: config.subScores,
+      });
       const dim = host.current.manifest.embedding_dim;
       if (!store) {
         store = config.qdrantUrl

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { DetectorOptions } from '@tidewatch/detector';
 import {
   ConfigError,
   type Env,
@@ -49,6 +50,8 @@ export interface InferenceConfig {
   threadSpinning: boolean;
   /** A baseline sub-score at or above this makes a finding even when the model says benign. */
   flagThreshold: number;
+  /** Which baseline sub-scores flag and explain findings (v2: ICMP sweeps and repeated logins; v1: as before). */
+  subScores: NonNullable<DetectorOptions['subScores']>;
   /** Nearest labelled neighbours attached to each alert (0 disables). */
   neighbours: number;
   dataDir: string;
@@ -90,6 +93,7 @@ function schema() {
     TIDEWATCH_INFERENCE_WORKER: flag(true),
     TIDEWATCH_INFERENCE_SPIN: flag(false),
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
+    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2'], 'v2'),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
     QDRANT_URL: text().optional(),
@@ -127,6 +131,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     modelWorker: v.TIDEWATCH_INFERENCE_WORKER,
     threadSpinning: v.TIDEWATCH_INFERENCE_SPIN,
     flagThreshold: v.TIDEWATCH_INFERENCE_FLAG_THRESHOLD,
+    subScores: v.TIDEWATCH_INFERENCE_SUB_SCORES,
     neighbours: v.TIDEWATCH_INFERENCE_NEIGHBOURS,
     dataDir: v.TIDEWATCH_DATA_DIR,
     qdrantUrl: v.QDRANT_URL,

@@ -18,6 +18,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.modelWorker, true);
     assert.equal(c.threadSpinning, false);
     assert.equal(c.flagThreshold, 0.8);
+    assert.equal(c.subScores, 'v2');
     assert.equal(c.neighbours, 3);
     assert.equal(c.dataDir, join(process.cwd(), '.tidewatch'));
     assert.equal(c.retentionMs, 0);
@@ -33,6 +34,7 @@ describe('loadInferenceConfig', () => {
       TIDEWATCH_INFERENCE_WORKER: '0',
       TIDEWATCH_INFERENCE_SPIN: 'true',
       TIDEWATCH_INFERENCE_FLAG_THRESHOLD: '0.65',
+      TIDEWATCH_INFERENCE_SUB_SCORES: 'v1',
       TIDEWATCH_RETENTION_DAYS: '2',
       TIDEWATCH_MODEL_VERSION: '',
     });
@@ -42,6 +44,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.modelWorker, false);
     assert.equal(c.threadSpinning, true);
     assert.equal(c.flagThreshold, 0.65);
+    assert.equal(c.subScores, 'v1');
     assert.equal(c.retentionMs, 2 * 86_400_000);
     assert.equal(c.modelVersion, undefined, 'an empty variable counts as unset');
   });
@@ -62,6 +65,10 @@ describe('loadInferenceConfig', () => {
     assert.throws(
       () => loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAG_THRESHOLD: '1.5' }),
       new ConfigError('TIDEWATCH_INFERENCE_FLAG_THRESHOLD', 'expected a number 0-1, got "1.5"'),
+    );
+    assert.throws(
+      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v3' }),
+      new ConfigError('TIDEWATCH_INFERENCE_SUB_SCORES', 'expected one of v1, v2, got "v3"'),
     );
   });
 

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { InProcessBus } from '@tidewatch/bus';
+import { createCodecs, type Sequence } from '@tidewatch/contracts';
+import { waitFor } from '@tidewatch/testing';
+import { createApp, loadInferenceConfig } from '../src/index.ts';
+
+const SWEEP_HOSTS = 12;
+
+/** One pinger's sweep: an answered echo to each of 12 hosts, one sequence per host, as the sequencer emits it. */
+function sweep(k: number): Sequence {
+  const t0 = 1_700_000_000_000 + k * 150;
+  return {
+    sequence_id: `33333333-4444-5555-8666-${k.toString(16).padStart(12, '0')}`,
+    src_ip: '10.9.0.5',
+    dst_ip: `10.9.1.${k + 1}`,
+    window_start_ms: 1_700_000_000_000,
+    window_end_ms: 1_700_000_300_000,
+    part: 0,
+    flows: [
+      {
+        start_ms: t0,
+        end_ms: t0 + 1,
+        protocol: 1,
+        src_port: 0,
+        dst_port: 2048, // echo request (type 8 << 8)
+        fwd_bytes: 84,
+        fwd_pkts: 1,
+        bwd_bytes: 84,
+        bwd_pkts: 1,
+        tcp_flags: 0,
+        label: null,
+        attack: null,
+        origin: `sweep:${k}`,
+      },
+    ],
+    context: { distinct_dsts: SWEEP_HOSTS, distinct_dst_ports: 1, connections: 1 },
+  };
+}
+
+/**
+ * TIDEWATCH_INFERENCE_SUB_SCORES picks the formulas the service flags with: subscores.v2 (the
+ * default) raises a ping sweep whose echoes were answered; v1 counted only unanswered probes.
+ */
+describe('inference: the sub-score version setting', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  async function run(subScores: 'v1' | 'v2' | undefined) {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-subscores-'));
+    dirs.push(dir);
+    const bus = new InProcessBus({ defaultPartitions: 1 });
+    const app = createApp(
+      loadInferenceConfig({
+        TIDEWATCH_DATA_DIR: dir,
+        TIDEWATCH_HTTP_PORT: '0',
+        TIDEWATCH_GRPC_PORT: '0',
+        ...(subScores ? { TIDEWATCH_INFERENCE_SUB_SCORES: subScores } : {}),
+      }),
+      { bus, serve: false },
+    );
+    const codecs = await createCodecs();
+    const producer = await bus.producer();
+    const seqs = Array.from({ length: SWEEP_HOSTS }, (_, k) => sweep(k));
+    await bus.ensureTopics([{ topic: 'sequences.v1' }, { topic: 'findings.v1' }]);
+    await producer.send(
+      'sequences.v1',
+      seqs.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+    );
+    await app.start();
+    try {
+      await waitFor(async () => (await app.store.count()) === SWEEP_HOSTS, { what: `${SWEEP_HOSTS} points` });
+      const { items } = await app.store.list({ limit: 100 });
+      const emitted = bus.topic('findings.v1').partitions.flatMap((p) => p.read(0n, 100));
+      return {
+        scan: items.map((f) => f.explanation.subscores.scan),
+        verdicts: items.map((f) => f.verdict),
+        severities: items.map((f) => f.severity),
+        emitted: emitted.length,
+      };
+    } finally {
+      await app.stop();
+      await bus.close();
+    }
+  }
+
+  it('raises an answered ping sweep with v2 (the default) and not with v1', async () => {
+    const byDefault = await run(undefined);
+    const v1 = await run('v1');
+    assert.deepEqual(byDefault.verdicts, Array(SWEEP_HOSTS).fill('benign'), 'the model alone says benign');
+    assert.deepEqual(byDefault.scan, Array(SWEEP_HOSTS).fill(1));
+    assert.deepEqual(byDefault.severities, Array(SWEEP_HOSTS).fill('low'));
+    assert.equal(byDefault.emitted, SWEEP_HOSTS, 'every sequence of the sweep is a finding on findings.v1');
+    assert.deepEqual(v1.scan, Array(SWEEP_HOSTS).fill(0));
+    assert.deepEqual(v1.severities, Array(SWEEP_HOSTS).fill('info'));
+    assert.equal(v1.emitted, 0);
+  });
+});
