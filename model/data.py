@@ -66,6 +66,16 @@ def labelled_captures(root: Path = SHARED_LABELED) -> list[Capture]:
     ]
 
 
+SYNTHETIC_NETWORK = "tidewatch-sim"
+
+
+def synthetic_captures() -> list[Capture]:
+    """The simulator's hours (model/synthetic.py) as one training-only network: never held out, never reported."""
+    from .synthetic import synthetic_files
+
+    return [Capture(f.stem, SYNTHETIC_NETWORK, (f,), "tempo_csv") for f in synthetic_files()]
+
+
 def _num(v, default=0.0) -> float:
     if v is None or v == "" or v == "-" or v == "(empty)":
         return default
@@ -296,6 +306,8 @@ def read_capture(cap: Capture) -> dict:
         t = read_flowprep_parquet(cap.paths[0])
     elif cap.kind == "cic_csv":
         t = read_cic_csv(cap.paths)
+    elif cap.kind == "tempo_csv":
+        t = read_tempo_csv(cap.paths[0])
     elif cap.name == "nmap-portscan":
         # No label column: the whole capture is the scanner, except Nmap's own DNS lookups to 8.8.8.8:53.
         t = read_zeek(cap.paths[0], label_missing=1)
@@ -322,12 +334,22 @@ TACTIC_NAMES = {
 }
 
 
+# The simulator's own ground truth (packages/simulator/src/scenarios.ts ATTACKS): a vertical scan of one host's
+# services is Discovery (T1046), a horizontal sweep Reconnaissance (T1595.001).
+SIMULATED_TACTICS = {
+    "vertical_scan": ["TA0007"], "horizontal_scan": ["TA0043"], "ssh_bruteforce": ["TA0006"],
+    "rdp_bruteforce": ["TA0006"], "c2_beacon": ["TA0011"], "slow_exfiltration": ["TA0010"], "dos": ["TA0040"],
+}
+
+
 def attack_tactics(capture: str, attack: str) -> list[str]:
     a = attack.lower()
     if capture == "nmap-portscan":
         return ["TA0043", "TA0007"]
     if capture == "mcfp-botnet-4":
         return ["TA0011"]
+    if capture.startswith("sim-"):
+        return SIMULATED_TACTICS.get(a, [])
     if a.startswith("infiltration - portscan") or a.startswith("infiltration_-_portscan"):
         return ["TA0007"]
     if "portscan" in a or "partofahorizontalportscan" in a or "external-attack" in a:

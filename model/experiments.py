@@ -23,7 +23,8 @@ import torch
 
 from .corpus import Corpus, build_corpus
 from .evaluate import binary_metrics, capture_metrics
-from .loco import THRESHOLD_RULES, assemble, corpus_folds, plan, run_tasks
+from .data import labelled_captures, synthetic_captures
+from .loco import THRESHOLD_RULES, TRAIN_ONLY, assemble, corpus_folds, plan, run_tasks
 from .training import RECIPES, TrainConfig
 
 def recipe_metrics(corpus: Corpus, bundle: dict) -> dict:
@@ -36,10 +37,12 @@ def recipe_metrics(corpus: Corpus, bundle: dict) -> dict:
         thr = np.zeros(corpus.count, np.float32)
         for k, f in bundle["folds"].items():
             thr[folds == k] = f["thresholds"][rule]
-        lab = corpus.y >= 0
+        lab = (corpus.y >= 0) & ~np.isin(folds, list(TRAIN_ONLY))
         pooled = binary_metrics(corpus.y[lab], oof[lab] >= thr[lab])
         caps = {}
         for ci, cap in enumerate(corpus.captures):
+            if folds[corpus.capture == ci][0] in TRAIN_ONLY:
+                continue
             t = float(bundle["folds"][folds[corpus.capture == ci][0]]["thresholds"][rule])
             caps[cap.name] = capture_metrics(corpus, ci, oof, t)["per_sequence"]
         out[rule] = {"pooled": pooled, "captures": caps, "thresholds": {k: f["thresholds"][rule] for k, f in bundle["folds"].items()},
@@ -94,7 +97,7 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.recipes.split(",")
-    corpus = build_corpus()
+    corpus = build_corpus(labelled_captures() + synthetic_captures())
     inner = not args.no_inner
     jobs = [(n, RECIPES[n], t) for n in names for t in plan(corpus, RECIPES[n], inner)]
     if args.only_inner:
@@ -143,7 +146,8 @@ def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | No
     from .net import FlowSequenceEncoder
     from .train import training_data_list
 
-    corpus = corpus if corpus is not None else build_corpus()
+    synthetic = bool(bundle["config"].get("synthetic"))
+    corpus = corpus if corpus is not None else build_corpus(labelled_captures() + (synthetic_captures() if synthetic else []))
 
     def load(part: dict) -> FlowSequenceEncoder:
         m = FlowSequenceEncoder(**part["config"])
@@ -164,7 +168,9 @@ def write_bundle(bundle: dict, rule: str, version: str, selection_note: str | No
     )
     folds = {k: {"model": load(f), "threshold": float(f["thresholds"][rule]), "seconds": f["seconds"],
                  "train_captures": f["train_captures"]} for k, f in bundle["folds"].items()}
-    finish_evaluation(out, model, corpus, folds, float(fin["thresholds"][final_rule]))
+    # Evaluation is on the real captures only (the simulator's network is never held out).
+    real = corpus if not any(c.network in TRAIN_ONLY for c in corpus.captures) else build_corpus(labelled_captures())
+    finish_evaluation(out, model, real, folds, float(fin["thresholds"][final_rule]))
     return out
 
 

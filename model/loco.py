@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .corpus import Corpus, build_corpus, for_spec
+from .data import SYNTHETIC_NETWORK
 from .training import TrainConfig, choose_threshold, device, choose_threshold_f1, choose_threshold_fpr, predict, train
 
 THRESHOLD_RULES = ("train_fpr", "inner_f1", "inner_fpr")
@@ -27,12 +28,15 @@ def fold_of(network: str) -> str:
     return "iot23" if network.startswith("iot23") else network
 
 
+TRAIN_ONLY = {SYNTHETIC_NETWORK}
+
+
 def corpus_folds(corpus: Corpus) -> np.ndarray:
     return np.array([fold_of(corpus.captures[c].network) for c in corpus.capture], dtype=object)
 
 
 def plan(corpus: Corpus, cfg: TrainConfig, inner: bool) -> list[tuple]:
-    names = sorted(set(corpus_folds(corpus)))
+    names = sorted(set(corpus_folds(corpus)) - TRAIN_ONLY)
     tasks = [("outer", k, None) for k in names] + [("final", None, None)]
     if inner:
         tasks += [("inner", k, j) for k in names for j in names if j != k]
@@ -44,10 +48,10 @@ _CORPUS: Corpus | None = None
 
 def _init_worker(threads: int, names: list[str]) -> None:
     global _CORPUS
-    from .data import labelled_captures
+    from .data import labelled_captures, synthetic_captures
 
     torch.set_num_threads(threads)
-    _CORPUS = build_corpus([c for c in labelled_captures() if c.name in names])
+    _CORPUS = build_corpus([c for c in labelled_captures() + synthetic_captures() if c.name in names])
 
 
 def run_task(task: tuple, cfg: TrainConfig, corpus: Corpus | None = None) -> dict:
@@ -55,7 +59,8 @@ def run_task(task: tuple, cfg: TrainConfig, corpus: Corpus | None = None) -> dic
     kind, k, j = task
     folds = corpus_folds(corpus)
     held = {x for x in (k, j) if x is not None}
-    tr = np.nonzero(~np.isin(folds, list(held)))[0] if held else np.arange(corpus.count)
+    skip = held if cfg.synthetic else held | TRAIN_ONLY
+    tr = np.nonzero(~np.isin(folds, list(skip)))[0]
     t0 = time.time()
     model, hist = train(corpus, tr, cfg, log=lambda _: None)
     model = model.to(device())
@@ -118,7 +123,7 @@ def run_tasks(corpus: Corpus, jobs: list[tuple[str, TrainConfig, tuple]], worker
 def assemble(corpus: Corpus, cfg: TrainConfig, results: dict) -> dict | None:
     """One recipe's tasks → fold models, thresholds under every rule that its tasks allow, out-of-network scores."""
     folds = corpus_folds(corpus)
-    names = sorted(set(folds))
+    names = sorted(set(folds) - TRAIN_ONLY)
     outer = {k: results.get(("outer", k, None)) for k in names}
     if any(v is None for v in outer.values()):
         return None
@@ -142,7 +147,7 @@ def assemble(corpus: Corpus, cfg: TrainConfig, results: dict) -> dict | None:
             bundle["folds"][k]["inner_scores"] = {"idx": idx, "score": sc}
     fin = results.get(("final", None, None))
     if fin is not None:
-        lab = np.nonzero(corpus.y >= 0)[0]
+        lab = np.nonzero((corpus.y >= 0) & ~np.isin(folds, list(TRAIN_ONLY)))[0]
         bundle["final"] = {
             "thresholds": {"train_fpr": choose_threshold(fin["train_score"], corpus.y[fin["train_idx"]], cfg.target_fpr),
                            "inner_f1": choose_threshold_f1(oof[lab], corpus.y[lab]),

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 
 from .corpus import build_corpus
+from .data import SYNTHETIC_NETWORK, labelled_captures, synthetic_captures
 from .export import set_default, write_version
 from .loco import assemble, plan, run_tasks
+from .synthetic import SYNTHETIC_MINUTES, SYNTHETIC_RUNS
 from .training import RECIPES, choose_threshold, predict, train
 
 DEFAULT_RECIPE = "evidence-mirror-benign"  # flow-1.4.0 (features.v1); flow-1.2.0 is "evidence", flow-1.3.0 "evidence-v2" (model/README.md)
@@ -41,8 +43,12 @@ def training_data_list(corpus) -> list[dict]:
     for i, cap in enumerate(corpus.captures):
         sel = corpus.capture == i
         fl = corpus.flow_label[corpus.flow_capture == i]
+        files = [str(p).split("/labeled/")[-1] for p in cap.paths]
+        if cap.network == SYNTHETIC_NETWORK:
+            seed, start = next((s, t) for s, t in SYNTHETIC_RUNS if cap.name == f"sim-seed-{s}")
+            files = [f"tidewatch simulate --csv {cap.name}.csv --minutes {SYNTHETIC_MINUTES} --seed {seed} --start {start}"]
         out.append({
-            "capture": cap.name, "network": cap.network, "files": [str(p).split("/labeled/")[-1] for p in cap.paths],
+            "capture": cap.name, "network": cap.network, "files": files,
             "sequences": int(sel.sum()), "flows": int(fl.shape[0]), "malicious_flows": int((fl == 1).sum()),
             "benign_flows": int((fl == 0).sum()), "unlabelled_flows": int((fl == -1).sum()),
             **({"label_note": "42-1: flows to 185.244.25.183:4975 (IRC C&C, officially Benign) trained as malicious"} if cap.name == "iot23-42-1" else {}),
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = "cuda" if gpu else "cpu"
     t0 = time.time()
     log = lambda m: print(f"[{time.time() - t0:5.0f}s] {m}", file=sys.stderr, flush=True)
-    corpus = build_corpus()
+    corpus = build_corpus(labelled_captures() + (synthetic_captures() if cfg.synthetic else []))
     log(f"corpus: {corpus.count} sequences, {corpus.flow_x.shape[0]} flows from {len(corpus.captures)} captures; "
         f"recipe {args.recipe}, threshold {rule}, {workers} worker(s) on {dev}")
     if not args.evaluate:
