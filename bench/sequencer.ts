@@ -5,6 +5,7 @@
  *   node --expose-gc --import tsx bench/sequencer.ts [--flows N] [--conversations C] [--reps R]
  *   node --expose-gc --import tsx bench/sequencer.ts --only core --reps 7   # no Kafka/Redis needed
  *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest      # sha256 of the core output
+ *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest --sink  # the same via writeWindow
  *
  * Throughput: the same Avro flows.v1 messages (Kafka on loopback) are consumed R times by
  *  - pass-through: a plain consume-and-produce of every message to another topic (the floor),
@@ -18,7 +19,8 @@
  */
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { KafkaBus } from '@tidewatch/bus';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
+import { CollectingRecordSink, KafkaBus } from '@tidewatch/bus';
 import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
 import { connectRedisState, createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
@@ -31,6 +33,7 @@ import {
   sequencingSpec,
   type WindowContribution,
   windowContribution,
+  writeWindow,
 } from '@tidewatch/sequencing';
 import { uniqueName, seededRandom } from '@tidewatch/testing';
 
@@ -52,6 +55,11 @@ const ONLY = (() => {
 })();
 /** `--digest`: the core path also prints sha256 over every key and value it emits (changes that must keep the bytes). */
 const DIGEST = args.includes('--digest');
+/**
+ * `--sink`: the core path writes each window with writeWindow into a record sink (the one the
+ * send() fallback uses) instead of encodeWindow's messages; --digest must give the same sha256.
+ */
+const SINK = args.includes('--sink');
 const PARTITIONS = 3;
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
 const brokers = (process.env['KAFKA_BROKERS'] ?? '').split(',').filter(Boolean);
@@ -146,11 +154,42 @@ if (!ONLY.has('script')) flows = [];
 interface Run {
   seconds: number;
   cpuSeconds: number;
+  /** Bytes allocated on the JS heap meanwhile (see HeapAllocation). */
+  heapAllocated?: number;
   /** Of cpuSeconds, in the kernel (socket I/O: on loopback the sender also pays the receive path). */
   systemSeconds?: number;
 }
 
+/**
+ * Bytes allocated on the JS heap between start() and stop(): what each collection found in use
+ * beyond what the one before it left, plus the growth since the last. Off-heap memory (Buffer
+ * contents) is not counted; the objects that view it are.
+ */
+class HeapAllocation {
+  readonly #profiler = new GCProfiler();
+  #used0 = 0;
+
+  start(): void {
+    this.#used0 = getHeapStatistics().used_heap_size;
+    this.#profiler.start();
+  }
+
+  stop(): number {
+    const used = getHeapStatistics().used_heap_size;
+    const statistics = this.#profiler.stop()?.statistics ?? [];
+    let left = this.#used0;
+    let allocated = 0;
+    for (const gc of statistics) {
+      allocated += gc.beforeGC.heapStatistics.usedHeapSize - left;
+      left = gc.afterGC.heapStatistics.usedHeapSize;
+    }
+    return allocated + used - left;
+  }
+}
+
 async function timed(run: (done: () => void) => Promise<() => Promise<void>>): Promise<Run> {
+  const heap = new HeapAllocation();
+  heap.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let finish: () => void = () => {};
@@ -161,8 +200,14 @@ async function timed(run: (done: () => void) => Promise<() => Promise<void>>): P
   await finished;
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const heapAllocated = heap.stop();
   await stop();
-  return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, systemSeconds: cpu.system / 1e6 };
+  return {
+    seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    systemSeconds: cpu.system / 1e6,
+    heapAllocated,
+  };
 }
 
 async function passThrough(): Promise<Run> {
@@ -331,6 +376,8 @@ function core(): Run {
   const { bytes: input, ends } = encoded;
   const decoder = new FlowDecoder(codecs.flows);
   const encoder = new SequenceEncoder(codecs.sequences);
+  const heap = new HeapAllocation();
+  heap.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const spec = sequencingSpec();
@@ -347,7 +394,12 @@ function core(): Run {
     for (const w of seq.takeEmittable()) {
       const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
       out.length = 0;
-      encodeWindow(w, context, spec, encoder, out);
+      if (SINK) {
+        const sink = new CollectingRecordSink();
+        writeWindow(w, context, spec, encoder, sink);
+        for (const m of sink.messages)
+          out.push({ key: (m.key as Buffer).toString('latin1'), value: m.value });
+      } else encodeWindow(w, context, spec, encoder, out);
       for (const m of out) {
         bytes += m.value.length;
         if (digest) {
@@ -369,10 +421,15 @@ function core(): Run {
   seq.idleFlush();
   drain();
   const cpu = process.cpuUsage(cpu0);
+  const heapAllocated = heap.stop();
   if (bytes === 0) throw new Error('no sequences');
   if (digest)
     console.log(`core output: ${messages} messages, ${bytes} bytes, sha256 ${digest.digest('hex')}`);
-  return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    heapAllocated,
+  };
 }
 
 /** Heap plus memory outside it (typed-array columns), after a full collection. */
@@ -431,12 +488,15 @@ const line = (label: string, runs: Run[], floor?: number) => {
   const system = runs.map((x) => x.systemSeconds).filter((x) => x !== undefined);
   const ofWhich = system.length > 0 ? `, ${((median(system) / WINDOWS) * 1e6).toFixed(2)} of it system` : '';
   const perWindow = `  ${((FLOWS / perCpu / WINDOWS) * 1e6).toFixed(2)} us CPU per window (${Math.min(...usPerWindow).toFixed(2)}-${Math.max(...usPerWindow).toFixed(2)}${ofWhich})`;
+  const heap = runs.map((x) => x.heapAllocated).filter((x) => x !== undefined);
+  const allocated =
+    heap.length > 0 ? `, ${Math.round(median(heap) / WINDOWS)} B heap allocated per window` : '';
   console.log(
     `${label.padEnd(34)} ${Math.round(rate).toLocaleString('en').padStart(9)} flows/s wall   ${Math.round(
       perCpu,
     )
       .toLocaleString('en')
-      .padStart(9)} flows per CPU-second${perWindow}${ratio}`,
+      .padStart(9)} flows per CPU-second${perWindow}${allocated}${ratio}`,
   );
   return rate;
 };

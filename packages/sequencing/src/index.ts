@@ -22,10 +22,16 @@ export {
   writeContribution,
 } from './entity-stats.ts';
 export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';
-export { type EncodedSequence, encodeWindow, sortFlows, windowSequences } from './sequence-builder.ts';
+export {
+  type EncodedSequence,
+  encodeWindow,
+  sortFlows,
+  windowSequences,
+  writeWindow,
+} from './sequence-builder.ts';
 export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
 export { OpenWindow, type WindowFlowFields, WindowStore, windowStartOf } from './window-store.ts';
 export { FlowAddresses, FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
 export { FlowColumns, sortRows } from './flow-columns.ts';
-export { type SequenceHead, SequenceEncoder } from './sequence-encoder.ts';
+export { type SequenceHead, SequenceEncoder, type SequenceSink } from './sequence-encoder.ts';

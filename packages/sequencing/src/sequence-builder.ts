@@ -2,7 +2,7 @@ import type { EntityContext, Sequence, SequenceFlow } from '@tidewatch/contracts
 import { compareSequenceFlows } from './conversation-flow.ts';
 import { sortRows } from './flow-columns.ts';
 import { sequenceId } from './sequence-id.ts';
-import type { SequenceEncoder } from './sequence-encoder.ts';
+import type { SequenceEncoder, SequenceSink } from './sequence-encoder.ts';
 import type { SequencingSpec } from './spec.ts';
 import type { OpenWindow } from './window-store.ts';
 
@@ -71,6 +71,34 @@ export function encodeWindow(
     const to = Math.min(rows.length, (part + 1) * max);
     const value = encoder.encodeIdRows(ns, window, part, columns, rows, part * max, to, context);
     out.push({ key: encoder.lastId, value });
+  }
+  return part;
+}
+
+/**
+ * encodeWindow into a sink (a producer's record batches): the same keys and values, each written
+ * once where it is sent from. Returns how many.
+ */
+export function writeWindow(
+  window: OpenWindow,
+  context: EntityContext,
+  spec: SequencingSpec,
+  encoder: SequenceEncoder,
+  sink: SequenceSink,
+): number {
+  const ns = spec.sequence_id_namespace;
+  const columns = window.columns;
+  if (window.flowCount === 1) {
+    encoder.writeIdRows(ns, window, 0, columns, window.firstRow, 0, 1, context, sink);
+    return 1;
+  }
+  const rows = window.rows();
+  sortRows(columns, rows);
+  const max = spec.max_flows;
+  let part = 0;
+  for (; part * max < rows.length; part++) {
+    const to = Math.min(rows.length, (part + 1) * max);
+    encoder.writeIdRows(ns, window, part, columns, rows, part * max, to, context, sink);
   }
   return part;
 }

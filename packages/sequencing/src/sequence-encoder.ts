@@ -57,6 +57,8 @@ export class SequenceEncoder {
   /** The bound the last `#reserve` was given. */
   #bound = 0;
   #lastId = '';
+  /** The id writeIdRows writes: the record's key, copied into the value. */
+  readonly #key = Buffer.alloc(ID_LENGTH);
 
   constructor(codec: AvroCodec<Sequence>) {
     if (
@@ -144,6 +146,47 @@ export class SequenceEncoder {
     this.#pos = pos + ID_LENGTH;
     this.#headAfterId(head, part);
     return this.#rowsAndTail(columns, rows, from, to, context, start);
+  }
+
+  /**
+   * encodeIdRows, written into `sink` as a record keyed by the id: the id is computed once, its
+   * bytes are the key and the value's first field, and the value goes straight into the sink's
+   * buffer (no message Buffer, no key string).
+   */
+  writeIdRows(
+    namespace: string,
+    head: SequenceHead,
+    part: number,
+    columns: FlowColumns,
+    rows: readonly number[] | number,
+    from: number,
+    to: number,
+    context: EntityContext,
+    sink: SequenceSink,
+  ): void {
+    const key = this.#key;
+    writeSequenceId(namespace, head.src_ip, head.dst_ip, head.window_start_ms, part, key, 0);
+    let pos = sink.begin(key, 0, ID_LENGTH, rowsBound(ID_LENGTH, head, columns, rows, from, to));
+    const buf = sink.buf;
+    buf[pos] = WIRE_MAGIC;
+    buf.writeUInt32BE(this.#schemaId, pos + 1);
+    pos += WIRE_HEADER_BYTES;
+    buf[pos++] = 2 * ID_LENGTH; // the id's length as a zig-zag varint
+    for (let i = 0; i < ID_LENGTH; i++) buf[pos + i] = key[i] as number;
+    this.#buf = buf;
+    this.#pos = pos + ID_LENGTH;
+    this.#headAfterId(head, part);
+    if (typeof rows === 'number') {
+      this.#long(1);
+      this.#row(columns, rows);
+    } else if (to > from) {
+      this.#long(to - from);
+      for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
+    }
+    this.#tail(context);
+    const end = this.#pos;
+    this.#buf = this.#chunk;
+    sink.end(end);
   }
 
   #rowsAndTail(
@@ -344,6 +387,16 @@ export class SequenceEncoder {
     }
     this.#pos = pos;
   }
+}
+
+/**
+ * Where writeIdRows puts a sequence (@tidewatch/bus's RecordSink has this shape): begin() with the
+ * key and a bound of the value's size gives where the value starts in `buf`; end() at its end.
+ */
+export interface SequenceSink {
+  readonly buf: Buffer;
+  begin(key: Uint8Array, keyStart: number, keyEnd: number, maxValueBytes: number): number;
+  end(valueEnd: number): void;
 }
 
 /** The fields of a sequence besides its id, part, flows and context. */

@@ -25,6 +25,7 @@ import {
   PartitionSequencer,
   SequenceEncoder,
   windowContribution,
+  writeWindow,
 } from '@tidewatch/sequencing';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -277,31 +278,46 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
     const { encoder, producer, stats } = requireReady();
     const windows = partitions.flatMap((p) => (states.get(p) as PartitionState).unemitted);
     if (windows.length === 0) return;
-    const out: EncodedSequence[] = [];
-    if (stats instanceof InMemoryEntityStats) {
-      // A context is a map lookup here: no round trip to save, so no index of distinct keys
-      // (building it cost about twice the lookups themselves).
-      for (const w of windows) {
-        encodeWindow(w, stats.contextOf(w.src_ip, w.window_start_ms), config.spec, encoder, out);
-      }
-    } else if (stats.windowContexts) {
-      const contexts = await stats.windowContexts(windows);
+    const contextOf = await windowContexts(windows, stats);
+    const { spec, sequencesTopic } = config;
+    let emitted = 0;
+    if (producer.sendRecords) {
+      // Each sequence is encoded once, straight into the producer's record batch.
+      emitted = await producer.sendRecords(sequencesTopic, (sink) => {
+        for (let i = 0; i < windows.length; i++) {
+          writeWindow(windows[i] as OpenWindow, contextOf(i), spec, encoder, sink);
+        }
+      });
+    } else {
+      // A producer with send() only (a wrapper, a test double): the same messages, each its own Buffer view.
+      const out: EncodedSequence[] = [];
       for (let i = 0; i < windows.length; i++) {
-        encodeWindow(windows[i] as OpenWindow, contexts[i] as EntityContext, config.spec, encoder, out);
+        encodeWindow(windows[i] as OpenWindow, contextOf(i), spec, encoder, out);
       }
-    } else await encodeWithContexts(windows, stats, encoder, out);
-    await producer.send(config.sequencesTopic, out);
-    metrics.sequencesOut.inc(out.length);
+      await producer.send(sequencesTopic, out);
+      emitted = out.length;
+    }
+    metrics.sequencesOut.inc(emitted);
     for (const p of partitions) (states.get(p) as PartitionState).unemitted = [];
   }
 
-  /** Encodes the windows with their contexts, read in one round trip for the whole batch. */
-  async function encodeWithContexts(
+  /** The context of each window (by its index), read in one round trip for the whole batch. */
+  async function windowContexts(
     windows: OpenWindow[],
     stats: EntityStats,
-    encoder: SequenceEncoder,
-    out: EncodedSequence[],
-  ): Promise<void> {
+  ): Promise<(i: number) => EntityContext> {
+    if (stats instanceof InMemoryEntityStats) {
+      // A context is a map lookup here: no round trip to save, so no index of distinct keys
+      // (building it cost about twice the lookups themselves).
+      return (i) => {
+        const w = windows[i] as OpenWindow;
+        return stats.contextOf(w.src_ip, w.window_start_ms);
+      };
+    }
+    if (stats.windowContexts) {
+      const contexts = await stats.windowContexts(windows);
+      return (i) => contexts[i] as EntityContext;
+    }
     // One context per (initiator, window start).
     const keys: ContextKey[] = [];
     const index = new Map<number, Map<string, number>>();
@@ -321,14 +337,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       keyOf[i] = k;
     });
     const contexts = await stats.contexts(keys);
-    windows.forEach((w, i) => {
-      const context = contexts[keyOf[i] as number] ?? {
-        distinct_dsts: 0,
-        distinct_dst_ports: 0,
-        connections: 0,
-      };
-      encodeWindow(w, context, config.spec, encoder, out);
-    });
+    return (i) => contexts[keyOf[i] as number] ?? { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
   }
 
   async function commit(partitions: number[], ctx: BatchContext): Promise<void> {
