@@ -97,7 +97,8 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.recipes.split(",")
-    corpus = build_corpus(labelled_captures() + synthetic_captures())
+    synthetic = any(RECIPES[n].synthetic for n in names)
+    corpus = build_corpus(labelled_captures() + (synthetic_captures() if synthetic else []))
     inner = not args.no_inner
     jobs = [(n, RECIPES[n], t) for n in names for t in plan(corpus, RECIPES[n], inner)]
     if args.only_inner:
