@@ -237,8 +237,18 @@ def read_flowprep_parquet(path: Path) -> dict:
     }
 
 
+def _tcp_flags(v) -> int:
+    """An optional tcp_flags cell (decimal or 0x hex, as the TypeScript importer reads it); 0 when absent or bad."""
+    t = (v or "").strip()
+    try:
+        n = int(t, 16) if t.lower().startswith("0x") else int(float(t)) if t not in ("", "-") else 0
+    except ValueError:
+        return 0
+    return n if 0 <= n <= 255 else 0
+
+
 def read_tempo_csv(path: Path) -> dict:
-    """Tempo CSV (timestamp, flow_dur, src_ip, dest_ip, ports, bytes, packets, label[, attack, protocol])."""
+    """Tempo CSV (timestamp, flow_dur, src_ip, dest_ip, ports, bytes, packets, label[, attack, protocol, tcp_flags])."""
     rows: dict[str, list] = {k: [] for k in FLOW_COLUMNS}
     skipped: list[str] = []
     with Path(path).open(newline="") as fh:
@@ -271,7 +281,7 @@ def read_tempo_csv(path: Path) -> dict:
             rows["fwd_pkts"].append(int(_num(rec.get("total_fwd_pkts"))))
             rows["bwd_bytes"].append(int(_num(rec.get("bwd_bytes"))))
             rows["bwd_pkts"].append(int(_num(rec.get("total_bwd_pkts"))))
-            rows["tcp_flags"].append(0)
+            rows["tcp_flags"].append(_tcp_flags(rec.get("tcp_flags")))
             rows["label"].append(label)
             rows["attack"].append(rec.get("attack") or "")
             rows["row"].append(i)

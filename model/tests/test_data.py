@@ -42,6 +42,15 @@ def test_tempo_csv_and_zeek_tsv(tmp_path):
     assert t["label"].tolist() == [0, 1]
     assert t["start_ms"].tolist() == [1700000000500, 1700000001000]
     assert t["end_ms"][0] == 1700000001750 and t["protocol"].tolist() == [0, 0]
+    assert t["tcp_flags"].tolist() == [0, 0], "no tcp_flags column: unknown"
+    flagged = tmp_path / "flags.csv"
+    flagged.write_text(
+        "timestamp,flow_dur,src_ip,dest_ip,src_port,dest_port,fwd_bytes,bwd_bytes,total_fwd_pkts,total_bwd_pkts,label,protocol,attack,tcp_flags\n"
+        "1700000000.5,1,10.0.0.1,10.0.0.2,50000,22,100,200,3,4,0,6,,27\n"
+        "1700000000.5,1,10.0.0.1,10.0.0.2,50001,22,100,200,3,4,0,6,,0x12\n"
+        "1700000000.5,1,10.0.0.1,10.0.0.2,50002,53,100,200,1,1,0,17,,\n"
+    )
+    assert read_user_file(flagged)["tcp_flags"].tolist() == [27, 0x12, 0]
     zeek = tmp_path / "conn.log"
     zeek.write_text(
         "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tlabel\tdetailed-label\n"

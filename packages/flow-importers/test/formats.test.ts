@@ -334,6 +334,34 @@ describe('Tempo CSV', () => {
     ]);
   });
 
+  it('an optional tcp_flags column: decimal or 0x hex, empty is 0, out of range is refused', async () => {
+    const path = fixture(
+      'tempo-flags.csv',
+      [
+        'timestamp,flow_dur,src_ip,dest_ip,src_port,dest_port,fwd_bytes,bwd_bytes,total_fwd_pkts,total_bwd_pkts,label,protocol,attack,tcp_flags',
+        '1499434776.25,1,10.0.0.1,10.0.0.2,1234,22,100,200,3,4,0,6,,27',
+        '1499434776.25,1,10.0.0.1,10.0.0.2,1235,22,100,200,3,4,0,6,,0x12',
+        '1499434776.25,1,10.0.0.1,10.0.0.2,1236,53,100,200,1,1,0,17,,',
+        '1499434776.25,1,10.0.0.1,10.0.0.2,1237,22,100,200,3,4,0,6,,256',
+        '1499434776.25,1,10.0.0.1,10.0.0.2,1238,22,100,200,3,4,0,6,,SA',
+      ].join('\n'),
+    );
+    const r = await rows(path, 'tempo');
+    assert.deepEqual(r.stats, { rows: 5, imported: 3, rejected: 2, skipped: 0 });
+    assert.deepEqual(
+      flows(r.rows).map((x) => [x.src_port, x.tcp_flags]),
+      [
+        [1234, 27],
+        [1235, 0x12],
+        [1236, 0],
+      ],
+    );
+    assert.deepEqual(errors(r.rows), [
+      `${path}:5: tcp_flags 256 is out of range (max 255)`,
+      `${path}:6: tcp_flags 'SA' is not a non-negative integer`,
+    ]);
+  });
+
   it('a header without the required columns fails the file, naming them', async () => {
     const path = fixture('not-tempo.csv', 'timestamp,src_ip,dest_ip\n1,10.0.0.1,10.0.0.2\n');
     await assert.rejects(rows(path, 'tempo'), (e: unknown) => {

@@ -28,8 +28,9 @@ const REQUIRED = [
 
 /**
  * Tempo CSV (DESIGN.md): `timestamp, flow_dur, src_ip, dest_ip, src_port, dest_port, fwd_bytes,
- * bwd_bytes, total_fwd_pkts, total_bwd_pkts[, label][, protocol][, attack]`. Without a protocol
- * column the protocol is 0 ("not in the source"); nothing is guessed from ports.
+ * bwd_bytes, total_fwd_pkts, total_bwd_pkts[, label][, protocol][, attack][, tcp_flags]`. Without a
+ * protocol column the protocol is 0 ("not in the source"); nothing is guessed from ports. tcp_flags
+ * is the OR of the flow's TCP flags (0-255, decimal or 0x hex; empty or absent: 0, unknown).
  */
 export class TempoCsvParser implements LineParser {
   #cols: ColumnIndex | undefined;
@@ -72,6 +73,7 @@ export class TempoCsvParser implements LineParser {
         bwd_pkts: countField(c.get(fields, 'total_bwd_pkts'), 'total_bwd_pkts'),
         label: binaryLabel(c.get(fields, 'label')),
         attack: attack === '' ? null : attack,
+        tcp_flags: countField(c.get(fields, 'tcp_flags'), 'tcp_flags', 255),
       },
     };
   }
