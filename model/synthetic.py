@@ -23,8 +23,6 @@ from .spec_paths import REPO_ROOT, WORK_DIR
 SYNTHETIC_RUNS: tuple[tuple[int, str], ...] = (
     (11, "2026-02-10T08:00:00Z"),
     (12, "2026-03-10T08:00:00Z"),
-    (13, "2026-04-10T08:00:00Z"),
-    (14, "2026-05-10T08:00:00Z"),
 )
 SYNTHETIC_MINUTES = 60
 
