@@ -47,6 +47,9 @@ describe('tidewatch simulate --csv', () => {
       f.attack,
     ];
     assert.deepEqual(read.map(pick), expected.map(pick));
-    assert.ok(read.some((f) => f.tcp_flags !== 0), 'TCP flows carry their flags');
+    assert.ok(
+      read.some((f) => f.tcp_flags !== 0),
+      'TCP flows carry their flags',
+    );
   });
 });
