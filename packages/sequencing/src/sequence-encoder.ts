@@ -176,14 +176,7 @@ export class SequenceEncoder {
     this.#buf = buf;
     this.#pos = pos + ID_LENGTH;
     this.#headAfterId(head, part);
-    if (typeof rows === 'number') {
-      this.#long(1);
-      this.#row(columns, rows);
-    } else if (to > from) {
-      this.#long(to - from);
-      for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
-    }
-    this.#tail(context);
+    this.#writeRowsAndTail(columns, rows, from, to, context);
     const end = this.#pos;
     this.#buf = this.#chunk;
     sink.end(end);
@@ -197,6 +190,18 @@ export class SequenceEncoder {
     context: EntityContext,
     start: number,
   ): Buffer {
+    this.#writeRowsAndTail(columns, rows, from, to, context);
+    return this.#finish(start);
+  }
+
+  /** The flows array (one row, or rows[from, to)) and the fields after it, at the write position. */
+  #writeRowsAndTail(
+    columns: FlowColumns,
+    rows: readonly number[] | number,
+    from: number,
+    to: number,
+    context: EntityContext,
+  ): void {
     if (typeof rows === 'number') {
       this.#long(1);
       this.#row(columns, rows);
@@ -205,7 +210,6 @@ export class SequenceEncoder {
       for (let i = from; i < to; i++) this.#row(columns, rows[i] as number);
     }
     this.#tail(context);
-    return this.#finish(start);
   }
 
   /**
