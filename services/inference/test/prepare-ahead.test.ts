@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { deadLetterTopic, InProcessBus } from '@tidewatch/bus';
+import { deadLetterTopic } from '@tidewatch/bus';
 import { createCodecs, type Sequence } from '@tidewatch/contracts';
 import { waitFor } from '@tidewatch/testing';
-import { createApp, loadInferenceConfig } from '../src/index.ts';
+import { inProcessApp } from './in-process-app.ts';
 
 function sequence(k: number, flows: number): Sequence {
   return {
@@ -40,26 +37,18 @@ function sequence(k: number, flows: number): Sequence {
  * emits exactly what it stores without, and dead-letters the same messages.
  */
 describe('inference: batches prepared ahead', () => {
-  const dirs: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    for (const c of cleanups) await c();
   });
 
   async function run(prepareAhead: '0' | '1') {
-    const dir = await mkdtemp(join(tmpdir(), 'tw-ahead-'));
-    dirs.push(dir);
-    const bus = new InProcessBus({ defaultPartitions: 1 });
-    const app = createApp(
-      loadInferenceConfig({
-        TIDEWATCH_DATA_DIR: dir,
-        TIDEWATCH_HTTP_PORT: '0',
-        TIDEWATCH_GRPC_PORT: '0',
-        TIDEWATCH_INFERENCE_MAX_POLL: '8',
-        TIDEWATCH_INFERENCE_BATCH_SIZE: '8',
-        TIDEWATCH_INFERENCE_PREPARE_AHEAD: prepareAhead,
-      }),
-      { bus, serve: false },
-    );
+    const { app, bus, cleanup } = await inProcessApp({
+      TIDEWATCH_INFERENCE_MAX_POLL: '8',
+      TIDEWATCH_INFERENCE_BATCH_SIZE: '8',
+      TIDEWATCH_INFERENCE_PREPARE_AHEAD: prepareAhead,
+    });
+    cleanups.push(cleanup);
     const codecs = await createCodecs();
     const producer = await bus.producer();
     const good = Array.from({ length: 48 }, (_, k) => sequence(k, 1 + (k % 7)));

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { InProcessBus } from '@tidewatch/bus';
 import { createCodecs, type Sequence } from '@tidewatch/contracts';
 import { waitFor } from '@tidewatch/testing';
-import { createApp, loadInferenceConfig } from '../src/index.ts';
+import { inProcessApp } from './in-process-app.ts';
 
 const SWEEP_HOSTS = 12;
 
@@ -46,24 +42,16 @@ function sweep(k: number): Sequence {
  * default) raises a ping sweep whose echoes were answered; v1 counted only unanswered probes.
  */
 describe('inference: the sub-score version setting', () => {
-  const dirs: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    for (const c of cleanups) await c();
   });
 
   async function run(subScores: 'v1' | 'v2' | undefined) {
-    const dir = await mkdtemp(join(tmpdir(), 'tw-subscores-'));
-    dirs.push(dir);
-    const bus = new InProcessBus({ defaultPartitions: 1 });
-    const app = createApp(
-      loadInferenceConfig({
-        TIDEWATCH_DATA_DIR: dir,
-        TIDEWATCH_HTTP_PORT: '0',
-        TIDEWATCH_GRPC_PORT: '0',
-        ...(subScores ? { TIDEWATCH_INFERENCE_SUB_SCORES: subScores } : {}),
-      }),
-      { bus, serve: false },
+    const { app, bus, cleanup } = await inProcessApp(
+      subScores ? { TIDEWATCH_INFERENCE_SUB_SCORES: subScores } : {},
     );
+    cleanups.push(cleanup);
     const codecs = await createCodecs();
     const producer = await bus.producer();
     const seqs = Array.from({ length: SWEEP_HOSTS }, (_, k) => sweep(k));
