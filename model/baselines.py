@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
 
 from .corpus import Corpus
-from .features import sub_scores, sub_scores_v2
+from .features import sub_scores
 
 RULE_THRESHOLD = 0.5
 # The inference service raises a finding when the model's verdict is malicious OR any sub-score reaches
@@ -22,8 +22,9 @@ SERVICE_SUB_SCORES = "v2"
 def corpus_sub_scores(corpus: Corpus, raw: list[dict], version: str = "v1") -> np.ndarray:
     """[S, 4] sub-scores (features.v1 or subscores.v2); raw[i] holds sequence i's flows and context as contract
     dicts."""
-    fn = {"v1": sub_scores, "v2": sub_scores_v2}[version]
-    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in map(fn, raw)], dtype=np.float64)
+    if version not in ("v1", "v2"):
+        raise ValueError(f"sub-score version {version!r}: expected v1 or v2")
+    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in (sub_scores(r, version) for r in raw)], dtype=np.float64)
 
 
 def rule_scores(sub: np.ndarray) -> dict[str, np.ndarray]:

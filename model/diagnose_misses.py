@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from .baselines import FLAG_THRESHOLD
-from .evaluate_pcaps import PCAPS, REPO, Rule, export_netflow, label_of, tidewatch
+from .evaluate_pcaps import PCAPS, REPO, export_netflow, write_labelled_flows
 from .spec_paths import VERSIONS_DIR
 
 CAPTURES = ("slips_test12-icmp-portscan.pcap", "stopddos_amp.UDP.snmp.src161.pcapng", "zeek_ssh_sshguess.pcap",
@@ -36,18 +36,8 @@ PER_SEQUENCE_ROWS = 20
 def labelled_flows(name: str, truth: dict, work: Path) -> Path:
     raw = work / f"{name}.bin"
     raw.write_bytes(b"".join(export_netflow(PCAPS / name, 9)))
-    rules = [Rule(r) for r in truth.get("rules", [])]
-    lines = []
-    for line in tidewatch("decode", "--exporter", "127.0.0.1", str(raw)).stdout.splitlines():
-        flow = json.loads(line)
-        label, tactic = label_of(flow, rules, truth["default_label"])
-        if label != "unknown":
-            flow["label"] = 1 if label == "malicious" else 0
-            if tactic:
-                flow["attack"] = tactic
-        lines.append(json.dumps(flow))
     out = work / f"{name}.flows.jsonl"
-    out.write_text("\n".join(lines) + "\n")
+    write_labelled_flows(raw, truth, out)
     return out
 
 

@@ -119,15 +119,13 @@ def tidewatch(*args: str) -> subprocess.CompletedProcess:
                           check=True)
 
 
-def evaluate_capture(name: str, truth: dict, version: str, netflow: int, work: Path, biflow: bool = False) -> dict:
-    datagrams = export_netflow(PCAPS / name, netflow, biflow)
-    raw = work / f"{name}.bin"
-    raw.write_bytes(b"".join(datagrams))
-    decoded = tidewatch("decode", "--exporter", "127.0.0.1", str(raw)).stdout.splitlines()
+def write_labelled_flows(raw: Path, truth: dict, out: Path) -> dict[str, int]:
+    """The collector's decode of the exported datagrams in `raw`, each flow labelled by ground_truth.json's rules
+    (label 0/1 and the tactic as `attack`; unknown flows unlabelled), as JSON lines in `out`; counts per label."""
     rules = [Rule(r) for r in truth.get("rules", [])]
     counts = {"malicious": 0, "benign": 0, "unknown": 0}
     lines = []
-    for line in decoded:
+    for line in tidewatch("decode", "--exporter", "127.0.0.1", str(raw)).stdout.splitlines():
         flow = json.loads(line)
         label, tactic = label_of(flow, rules, truth["default_label"])
         counts[label] += 1
@@ -136,11 +134,19 @@ def evaluate_capture(name: str, truth: dict, version: str, netflow: int, work: P
             if tactic:
                 flow["attack"] = tactic
         lines.append(json.dumps(flow))
+    out.write_text("\n".join(lines) + "\n")
+    return counts
+
+
+def evaluate_capture(name: str, truth: dict, version: str, netflow: int, work: Path, biflow: bool = False) -> dict:
+    datagrams = export_netflow(PCAPS / name, netflow, biflow)
+    raw = work / f"{name}.bin"
+    raw.write_bytes(b"".join(datagrams))
     labelled = work / f"{name}.flows.jsonl"
-    labelled.write_text("\n".join(lines) + "\n")
+    counts = write_labelled_flows(raw, truth, labelled)
     report = json.loads(tidewatch("evaluate", "--data", str(labelled), "--format", "flows", "--model", version,
                                   "--json").stdout)
-    return {"capture": name, "datagrams": len(datagrams), "records": len(decoded), "flows": counts,
+    return {"capture": name, "datagrams": len(datagrams), "records": sum(counts.values()), "flows": counts,
             "rows": report["rows"], "rejected": report["rejected"], "sequences": report["sequences"],
             **{k: report[k] for k in METRIC_KEYS}}
 

@@ -280,12 +280,15 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
-def sub_scores(seq: dict) -> dict:
+def sub_scores(seq: dict, version: str = "v1") -> dict:
+    """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2 (the service's flags and
+    explanations; defined below)."""
     flows = seq["flows"]
+    v2 = version == "v2"
     return {
         "beacon": _beacon(flows),
-        "scan": _scan(flows, seq["context"]),
-        "brute_force": _brute_force(flows),
+        "scan": _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"]),
+        "brute_force": _brute_force_v2(flows) if v2 else _brute_force(flows),
         "exfiltration": _exfiltration(flows),
     }
 
@@ -323,11 +326,4 @@ def _brute_force_v2(flows: list[dict]) -> float:
 
 
 def sub_scores_v2(seq: dict) -> dict:
-    """subscores.v2 (the service's flags and explanations); `sub_scores` stays features.v1 (the model's evidence)."""
-    flows = seq["flows"]
-    return {
-        "beacon": _beacon(flows),
-        "scan": _scan_v2(flows, seq["context"]),
-        "brute_force": _brute_force_v2(flows),
-        "exfiltration": _exfiltration(flows),
-    }
+    return sub_scores(seq, "v2")
