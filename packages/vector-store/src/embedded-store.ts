@@ -1,4 +1,5 @@
-import { type FileHandle, mkdir, open, rename } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Finding } from '@tidewatch/contracts';
 import { gemmSimilarities, gemmTopK } from './cosine-gemm.ts';
@@ -997,7 +998,9 @@ export class EmbeddedStore implements VectorStore {
 
   private async compact(): Promise<void> {
     const path = join(this.dir, LOG_FILE);
-    const tmp = `${path}.tmp`;
+    // Its own temporary file: two stores opening one directory at once (a second process, as the
+    // query API beside the inference service in tests) must not rename each other's file away.
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await this.log?.close();
     this.log = null;
     // Live records only, into fresh pages (overwritten records are dropped from memory too).
@@ -1044,10 +1047,13 @@ export class EmbeddedStore implements VectorStore {
       await flushFrame();
       if (w.pos > 0) await appendAll(fh, [w.buf.subarray(0, w.pos)]);
       await fh.datasync();
-    } finally {
       await fh.close();
+      await rename(tmp, path);
+    } catch (error) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw error;
     }
-    await rename(tmp, path);
     this.table.durable = this.table.size;
     this.logRecords = this.slotById.size;
     this.log = await open(path, 'a');

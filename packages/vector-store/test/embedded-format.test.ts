@@ -350,3 +350,21 @@ describe('EmbeddedStore point ids that are not lower-case UUIDs', () => {
     }
   });
 });
+
+describe('EmbeddedStore opened twice at once on one directory', () => {
+  it('both open (each compaction writes its own temporary file), and the log is a valid empty store', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-store-twice-'));
+    try {
+      const a = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      const b = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await Promise.all([a.init(), b.init()]);
+      await Promise.all([a.close(), b.close()]);
+      const c = new EmbeddedStore({ dir, dim: CONTRACT_DIM });
+      await c.init();
+      assert.equal(await c.count(), 0);
+      await c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
