@@ -136,11 +136,7 @@ export class SequenceEncoder {
   ): Buffer {
     const start = this.#reserve(rowsBound(ID_LENGTH, head, columns, rows, from, to));
     const buf = this.#buf as Latin1Buffer;
-    let pos = this.#pos;
-    buf[pos] = WIRE_MAGIC;
-    buf.writeUInt32BE(this.#schemaId, pos + 1);
-    pos += WIRE_HEADER_BYTES;
-    buf[pos++] = 2 * ID_LENGTH; // the id's length as a zig-zag varint
+    const pos = this.#idPrefix(buf, this.#pos);
     writeSequenceId(namespace, head.src_ip, head.dst_ip, head.window_start_ms, part, buf, pos);
     this.#lastId = buf.latin1Slice(pos, pos + ID_LENGTH);
     this.#pos = pos + ID_LENGTH;
@@ -166,12 +162,9 @@ export class SequenceEncoder {
   ): void {
     const key = this.#key;
     writeSequenceId(namespace, head.src_ip, head.dst_ip, head.window_start_ms, part, key, 0);
-    let pos = sink.begin(key, 0, ID_LENGTH, rowsBound(ID_LENGTH, head, columns, rows, from, to));
+    const begun = sink.begin(key, 0, ID_LENGTH, rowsBound(ID_LENGTH, head, columns, rows, from, to));
     const buf = sink.buf;
-    buf[pos] = WIRE_MAGIC;
-    buf.writeUInt32BE(this.#schemaId, pos + 1);
-    pos += WIRE_HEADER_BYTES;
-    buf[pos++] = 2 * ID_LENGTH; // the id's length as a zig-zag varint
+    const pos = this.#idPrefix(buf, begun);
     for (let i = 0; i < ID_LENGTH; i++) buf[pos + i] = key[i] as number;
     this.#buf = buf;
     this.#pos = pos + ID_LENGTH;
@@ -180,6 +173,14 @@ export class SequenceEncoder {
     const end = this.#pos;
     this.#buf = this.#chunk;
     sink.end(end);
+  }
+
+  /** The wire header and the sequence id's length at `pos`; returns where the id's bytes go. */
+  #idPrefix(buf: Buffer, pos: number): number {
+    buf[pos] = WIRE_MAGIC;
+    buf.writeUInt32BE(this.#schemaId, pos + 1);
+    buf[pos + WIRE_HEADER_BYTES] = 2 * ID_LENGTH; // the id's length as a zig-zag varint
+    return pos + WIRE_HEADER_BYTES + 1;
   }
 
   #rowsAndTail(
