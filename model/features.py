@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, load_json
+from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, load_json
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -280,17 +280,25 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
+SUB_SCORE_VERSIONS = ("v1", "v2", "v3")
+
+
 def sub_scores(seq: dict, version: str = "v1") -> dict:
-    """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2 (the service's flags and
-    explanations; defined below)."""
+    """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3 (the
+    service's flags and explanations; defined below). v3 adds "reflection"; v1 and v2 have no such key."""
+    if version not in SUB_SCORE_VERSIONS:
+        raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
     flows = seq["flows"]
-    v2 = version == "v2"
-    return {
+    v2 = version != "v1"
+    out = {
         "beacon": _beacon(flows),
         "scan": _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"]),
         "brute_force": _brute_force_v2(flows) if v2 else _brute_force(flows),
         "exfiltration": _exfiltration(flows),
     }
+    if version == "v3":
+        out["reflection"] = _reflection(flows, seq["context"])
+    return out
 
 
 # ---- subscores.v2: what the service flags and explains (packages/features/spec/subscores.v2.json) ----
@@ -327,3 +335,25 @@ def _brute_force_v2(flows: list[dict]) -> float:
 
 def sub_scores_v2(seq: dict) -> dict:
     return sub_scores(seq, "v2")
+
+
+# ---- subscores.v3: v2 plus reflection (packages/features/spec/subscores.v3.json) ----
+SUB_SCORES_V3 = load_json(SUB_SCORES_V3_PATH)
+_SC3 = SUB_SCORES_V3["constants"]
+_AMP_PORTS = frozenset(_SC3["reflection"]["amplification_ports"])
+
+
+def _reflection(flows: list[dict], ctx: dict) -> float:
+    c = _SC3["reflection"]
+    n = len(flows)
+    if n == 0:
+        return 0.0
+    amp = sum(1 for f in flows if f["protocol"] == 17 and f["src_port"] in _AMP_PORTS
+              and f["dst_port"] != f["src_port"] and f["bwd_pkts"] == 0)
+    if amp == 0:
+        return 0.0
+    return _clamp01(_ramp(ctx.get("distinct_srcs", 0), c["min_srcs"], c["full_srcs"]) * (amp / n))
+
+
+def sub_scores_v3(seq: dict) -> dict:
+    return sub_scores(seq, "v3")

@@ -1,6 +1,7 @@
-"""Writes packages/features/spec/golden.v1.json (and golden.v2.json): hand-made sequences and their features; and
+"""Writes packages/features/spec/golden.v1.json (and golden.v2.json): hand-made sequences and their features;
 golden.subscores.v2.json: features.v1's sequences plus ICMP-sweep and login shapes with their features.v1 and
-subscores.v2 sub-scores.
+subscores.v2 sub-scores; and golden.subscores.v3.json: those plus reflection shapes (responder fan-in
+context.distinct_srcs) with their features.v1, subscores.v2 and subscores.v3 sub-scores.
 
 Run: $TW_PYTHON -m model.golden_features. Both test suites (Python and TypeScript) check against them.
 golden.v2.json holds the same sequences with responders of every address scope, and an address table
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2
-from .spec_paths import FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, SUB_SCORES_V2_PATH, file_sha256
+from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3
+from .spec_paths import (FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, GOLDEN_SUB_SCORES_V3_PATH,
+                         SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, file_sha256)
 
 T0 = 1_700_000_000_000
 
@@ -145,10 +147,62 @@ def write_sub_scores_v2() -> None:
     print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V2_PATH}")
 
 
+def with_srcs(case: dict, srcs: int) -> dict:
+    """The case with context.distinct_srcs set (the responder's distinct initiators in the window)."""
+    sq = case["sequence"]
+    return {**case, "sequence": {**sq, "context": {**sq["context"], "distinct_srcs": srcs}}}
+
+
+def sub_score_v3_cases() -> list[dict]:
+    """subscores.v2's cases (responder fan-in 1, and a large fan-in where their shapes are not reflection), plus
+    reflection shapes and their edges (ramp ends, answered replies, same-port peer traffic, TCP, other ports,
+    mixed sequences, a producer without the field)."""
+    # (start offset, protocol, src port, dst port, bytes, packets, reply bytes, reply packets)
+    reply = lambda i, proto, sport, dport, fb, fp=1, bb=0, bp=0: flow(T0 + 700 * i, 0, proto, sport, dport, fb, fp, bb, bp)  # noqa: E731
+    snmp = lambda i=0: reply(i, 17, 161, 41000 + i % 3, 57)  # noqa: E731
+    out = [with_srcs(c, 1) for c in sub_score_v2_cases()]
+    out += [with_srcs(c, 4000) for c in sub_score_v2_cases()[:12]]
+    for c in out[len(out) - 12:]:
+        c["name"] += ", responder fan-in 4000"
+    out += [
+        with_srcs(seq("snmp reflection: one unanswered packet from 161, fan-in 4276", [snmp()]), 4276),
+        with_srcs(seq("snmp reflection, fan-in 300 (ramp end)", [snmp()]), 300),
+        with_srcs(seq("snmp reflection, fan-in 250 (0.8)", [snmp()]), 250),
+        with_srcs(seq("snmp reflection, fan-in 175 (0.5)", [snmp()]), 175),
+        with_srcs(seq("snmp reflection, fan-in 50 (ramp start)", [snmp()]), 50),
+        with_srcs(seq("lan discovery: ssdp reply from 1900, fan-in 30", [reply(0, 17, 1900, 52000, 310)]), 30),
+        seq("snmp reflection shape from a producer without distinct_srcs", [snmp()]),
+        with_srcs(seq("dns amplification: 3 large replies from 53 to port 80", [reply(i, 17, 53, 80, 3400, 3) for i in range(3)]), 2000),
+        with_srcs(seq("memcached amplification from 11211", [reply(0, 17, 11211, 33000, 1_400_000, 1000)]), 600),
+        with_srcs(seq("ntp monlist replies from 123", [reply(i, 17, 123, 5000 + i, 468 * 100, 100) for i in range(2)]), 1000),
+        with_srcs(seq("cldap, chargen, qotd, ssdp replies", [reply(0, 17, 389, 40001, 3000), reply(1, 17, 19, 40002, 1000),
+                                                             reply(2, 17, 17, 40003, 500), reply(3, 17, 1900, 40004, 300)]), 400),
+        with_srcs(seq("answered dns from 53 (a reply came back)", [reply(0, 17, 53, 40000, 120, 1, 45, 1)]), 4000),
+        with_srcs(seq("ntp peers 123 <-> 123, unanswered", [reply(0, 17, 123, 123, 48)]), 4000),
+        with_srcs(seq("tcp from 53, unanswered", [reply(0, 6, 53, 40000, 60)]), 4000),
+        with_srcs(seq("udp from 162 (snmp trap port, not amplification)", [reply(0, 17, 162, 40000, 90)]), 4000),
+        with_srcs(seq("udp from an ephemeral port to 161", [reply(0, 17, 40000, 161, 90)]), 4000),
+        with_srcs(seq("half reflection: 2 of 4 flows from 161", [snmp(0), snmp(1), reply(2, 6, 51000, 443, 400, 4, 5000, 5),
+                                                                  reply(3, 17, 40000, 53, 45, 1, 90, 1)]), 4000),
+        with_srcs(seq("empty sequence, fan-in 4000", []), 4000),
+    ]
+    return out
+
+
+def write_sub_scores_v3() -> None:
+    doc = {"sub_score_spec": "subscores.v3", "sub_score_spec_hash": file_sha256(SUB_SCORES_V3_PATH), "cases": []}
+    for c in sub_score_v3_cases():
+        sq = c["sequence"]
+        doc["cases"].append({**c, "expected": {"v1": sub_scores(sq), "v2": sub_scores_v2(sq), "v3": sub_scores_v3(sq)}})
+    GOLDEN_SUB_SCORES_V3_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V3_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
     write_sub_scores_v2()
+    write_sub_scores_v3()
 
 
 if __name__ == "__main__":

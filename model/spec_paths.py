@@ -31,5 +31,8 @@ FEATURE_SPEC_HASHES = {k: file_sha256(v) for k, v in FEATURE_SPEC_PATHS.items()}
 # subscores.v2: the sub-scores the service flags and explains (a model's in-graph evidence stays features.v1).
 SUB_SCORES_V2_PATH = REPO_ROOT / "packages/features/spec/subscores.v2.json"
 GOLDEN_SUB_SCORES_V2_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v2.json"
+# subscores.v3: v2 plus reflection (the responder's fan-in of unsolicited amplification-port replies).
+SUB_SCORES_V3_PATH = REPO_ROOT / "packages/features/spec/subscores.v3.json"
+GOLDEN_SUB_SCORES_V3_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v3.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

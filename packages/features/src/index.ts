@@ -18,6 +18,9 @@ export {
   SUB_SCORES_V2_HASH,
   SUB_SCORES_V2_PATH,
   SUB_SCORES_V2_VERSION,
+  SUB_SCORES_V3_HASH,
+  SUB_SCORES_V3_PATH,
+  SUB_SCORES_V3_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,
@@ -29,6 +32,8 @@ export {
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
 export {
+  SUB_SCORE_COUNT,
+  SUB_SCORE_VERSIONS,
   type SubScores,
   type SubScoreVersion,
   subScores,

@@ -1,20 +1,31 @@
 import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
-import { SUB_SCORE_CONSTANTS, SUB_SCORE_V2_CONSTANTS } from './spec.ts';
+import { SUB_SCORE_CONSTANTS, SUB_SCORE_V2_CONSTANTS, SUB_SCORE_V3_CONSTANTS } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
 /**
  * Which sub-score formulas: features.v1 (a model's in-graph evidence, the golden vectors of
- * features.v1/v2) or subscores.v2 (what the service flags and explains; every score >= v1's).
+ * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's) or subscores.v3
+ * (what the service flags and explains: v2's four plus reflection).
  */
-export type SubScoreVersion = 'v1' | 'v2';
+export type SubScoreVersion = 'v1' | 'v2' | 'v3';
 
-/** Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration). */
+export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3'];
+
+/**
+ * Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration,
+ * reflection: unsolicited amplification-port replies toward a responder of high fan-in). v1 and v2
+ * have no reflection rule: it is 0 there.
+ */
 export interface SubScores {
   beacon: number;
   scan: number;
   brute_force: number;
   exfiltration: number;
+  reflection: number;
 }
+
+/** How many sub-scores `subScoresInto` writes per sequence. */
+export const SUB_SCORE_COUNT = 5;
 
 // Allocation-free on the hot path: index loops instead of iterators, module-level typed-array scratch
 // instead of per-sequence arrays and Maps. Results are bit-identical to the array/Map formulation kept in
@@ -265,6 +276,26 @@ function bruteForceV2(b: SequenceBatch, from: number, n: number): number {
   return Math.max(bruteForce(b, from, n), clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)));
 }
 
+const REFLECTION = SUB_SCORE_V3_CONSTANTS.reflection;
+/** 1 at the amplification source ports of subscores.v3. */
+const AMP_PORT = new Uint8Array(65536);
+for (const p of REFLECTION.amplification_ports) AMP_PORT[p] = 1;
+
+/** subscores.v3 reflection: unanswered UDP replies from an amplification port × the responder's fan-in. */
+function reflection(b: SequenceBatch, s: number, from: number, n: number): number {
+  if (n === 0) return 0;
+  const { protocol, srcPort, dstPort, bwdPkts } = b;
+  let amp = 0;
+  for (let j = from; j < from + n; j++) {
+    const sp = srcPort[j] as number;
+    if (protocol[j] === 17 && bwdPkts[j] === 0 && isPortIndex(sp) && AMP_PORT[sp] === 1 && dstPort[j] !== sp)
+      amp++;
+  }
+  if (amp === 0) return 0;
+  const fanIn = ramp(b.distinctSrcs[s] as number, REFLECTION.min_srcs, REFLECTION.full_srcs);
+  return clamp01(fanIn * (amp / n));
+}
+
 /** One sequence at a time for `subScores` (copied in, then read as columns). */
 const scratch = new SequenceBatch();
 
@@ -282,14 +313,15 @@ export function subScoresAt(batch: SequenceBatch, s: number, version: SubScoreVe
     scan: one[1] as number,
     brute_force: one[2] as number,
     exfiltration: one[3] as number,
+    reflection: one[4] as number,
   };
 }
 
-const one = new Float64Array(4);
+const one = new Float64Array(SUB_SCORE_COUNT);
 
 /**
- * `subScoresAt` without an object: beacon, scan, brute force and exfiltration at `out[at…at + 3]`
- * (a caller that needs the object only for some sequences builds it from there).
+ * `subScoresAt` without an object: beacon, scan, brute force, exfiltration and reflection at
+ * `out[at…at + 4]` (a caller that needs the object only for some sequences builds it from there).
  */
 export function subScoresInto(
   batch: SequenceBatch,
@@ -300,9 +332,10 @@ export function subScoresInto(
 ): void {
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
-  const v2 = version === 'v2';
+  const v2 = version !== 'v1';
   out[at] = beacon(batch, from, n);
   out[at + 1] = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
   out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
+  out[at + 4] = version === 'v3' ? reflection(batch, s, from, n) : 0;
 }
