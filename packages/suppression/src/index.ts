@@ -1,3 +1,4 @@
+export * from './builtin-rules.ts';
 export * from './embedded-suppression-store.ts';
 export * from './redis-suppression-store.ts';
 export * from './rules.ts';

@@ -17,6 +17,7 @@ import {
 import { Detector, ModelHost, ModelRepository, readManifest, type ScoredRun } from '@tidewatch/detector';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
+  BUILTIN_RULES,
   EmbeddedSuppressionStore,
   RedisSuppressionStore,
   SuppressionMatcher,
@@ -320,6 +321,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         findingsCodec: codecs.findings,
         findingsTopic: config.findingsTopic,
         suppression: new SuppressionMatcher(suppressions, config.suppressionRefreshMs),
+        builtinRules: config.builtinSuppressions ? BUILTIN_RULES : [],
         metrics,
         batchSize: config.batchSize,
         maxWaitMs: config.maxWaitMs,

@@ -7,7 +7,7 @@ import {
   type SequenceBatch,
 } from '@tidewatch/contracts';
 import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
-import type { SuppressionMatcher } from '@tidewatch/suppression';
+import { type BuiltinRule, matchBuiltinRule, type SuppressionMatcher } from '@tidewatch/suppression';
 import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
 import type { InferenceMetrics } from './metrics.ts';
 import { MicroBatcher } from './micro-batcher.ts';
@@ -19,6 +19,8 @@ export interface FindingPipelineDeps {
   findingsCodec: AvroCodec<Finding>;
   findingsTopic: string;
   suppression: SuppressionMatcher | null;
+  /** Product rules applied to every alert before the analysts' rules (default none). */
+  builtinRules?: readonly BuiltinRule[];
   metrics: InferenceMetrics;
   /**
    * Fewest points per store write (model runs are coalesced up to it); with maxWaitMs > 0 also the
@@ -194,6 +196,19 @@ export class FindingPipeline {
     const alerts: ScoredSequence[] = [];
     for (const r of runs) for (const s of r.alerts) alerts.push(s);
     let suppressed = 0;
+    const builtin = this.deps.builtinRules ?? [];
+    if (builtin.length > 0) {
+      // Alerts only (the micro-batched path also keeps a Finding for quiet rows); the row holds
+      // the same Finding object, so the stored point and the emitted message agree.
+      for (const { finding } of alerts) {
+        const rule = matchBuiltinRule(finding, builtin);
+        if (rule) {
+          finding.status = 'suppressed';
+          finding.suppressed_by = rule.id;
+          suppressed++;
+        }
+      }
+    }
     if (suppression) {
       await suppression.refresh();
       if (suppression.size > 0) {
@@ -205,6 +220,7 @@ export class FindingPipeline {
               ends.src_ip = rows.srcIp[i] as string;
               ends.dst_ip = rows.dstIp[i] as string;
             }
+            if (rows.statusOf(i) === 'suppressed') continue; // by a built-in rule
             const hit = suppression.match(f ?? ends, rows.vector(i));
             if (hit) {
               rows.setStatus(i, 'suppressed', hit.rule.id);

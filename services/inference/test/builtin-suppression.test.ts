@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
+import { waitFor } from '@tidewatch/testing';
+import { inProcessApp } from './in-process-app.ts';
+
+/**
+ * One unanswered UDP datagram from a host that, in the same window, sent to 30 destinations: the
+ * scan sub-score flags it (a low-severity finding) whoever the responder is.
+ */
+function probe(k: number, dst_ip: string, dst_port: number): Sequence {
+  const t0 = 1_700_000_000_000 + k * 1_000;
+  return {
+    sequence_id: `44444444-5555-5666-8777-${k.toString(16).padStart(12, '0')}`,
+    src_ip: '10.9.0.5',
+    dst_ip,
+    window_start_ms: 1_700_000_000_000,
+    window_end_ms: 1_700_000_300_000,
+    part: 0,
+    flows: [
+      {
+        start_ms: t0,
+        end_ms: t0,
+        protocol: 17,
+        src_port: 5353,
+        dst_port,
+        fwd_bytes: 120,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 0,
+        label: null,
+        attack: null,
+        origin: `probe:${k}`,
+      },
+    ],
+    context: { distinct_dsts: 30, distinct_dst_ports: 3, connections: 30 } as Sequence['context'],
+  };
+}
+
+const SEQUENCES = [
+  probe(0, '224.0.0.251', 5353), // mDNS
+  probe(1, 'ff02::fb', 5353),
+  probe(2, '239.255.255.250', 1900), // SSDP
+  probe(3, '255.255.255.255', 67),
+  probe(4, '10.9.1.20', 5353), // a unicast responder: raised
+];
+
+describe('inference: built-in suppression of multicast and broadcast responders', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups) await c();
+  });
+
+  async function run(env: Record<string, string>) {
+    const { app, bus, cleanup } = await inProcessApp(env);
+    cleanups.push(cleanup);
+    const codecs = await createCodecs();
+    const producer = await bus.producer();
+    await bus.ensureTopics([{ topic: 'sequences.v1' }, { topic: 'findings.v1' }]);
+    await producer.send(
+      'sequences.v1',
+      SEQUENCES.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+    );
+    await app.start();
+    try {
+      await waitFor(async () => (await app.store.count()) === SEQUENCES.length, { what: 'every point' });
+      const { items } = await app.store.list({ limit: 100 });
+      const stored = new Map(items.map((f) => [f.dst_ip, f]));
+      const emitted = bus
+        .topic('findings.v1')
+        .partitions.flatMap((p) => p.read(0n, 100))
+        .map((m) => codecs.findings.decode(m.record.value) as Finding);
+      const status = (f: Finding | undefined) => (f ? [f.status, f.suppressed_by] : undefined);
+      return {
+        stored: SEQUENCES.map((s) => status(stored.get(s.dst_ip))),
+        scan: SEQUENCES.map((s) => stored.get(s.dst_ip)?.explanation.subscores.scan),
+        emitted: new Map(emitted.map((f) => [f.dst_ip, status(f)])),
+      };
+    } finally {
+      await app.stop();
+      await bus.close();
+    }
+  }
+
+  it('records alerts to a group as suppressed by the rule, still stored and emitted; unicast stays new', async () => {
+    const r = await run({});
+    assert.deepEqual(
+      r.scan,
+      Array(SEQUENCES.length).fill(1),
+      'every sequence is flagged by the scan sub-score',
+    );
+    const rule = ['suppressed', 'builtin:multicast-broadcast'];
+    assert.deepEqual(r.stored, [rule, rule, rule, rule, ['new', null]]);
+    assert.equal(r.emitted.size, SEQUENCES.length, 'suppressed findings are emitted, not dropped');
+    for (const s of SEQUENCES)
+      assert.deepEqual(r.emitted.get(s.dst_ip), r.stored[SEQUENCES.indexOf(s)], s.dst_ip);
+  });
+
+  it('raises them all with TIDEWATCH_SUPPRESS_MULTICAST=false', async () => {
+    const r = await run({ TIDEWATCH_SUPPRESS_MULTICAST: 'false' });
+    assert.deepEqual(r.stored, Array(SEQUENCES.length).fill(['new', null]));
+  });
+});
