@@ -90,7 +90,7 @@ function point(n: number): StoredPoint {
     model_version: 'flow-0.1.0',
     status: 'new',
     explanation: {
-      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0 },
+      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0, reflection: 0 },
       top_features: [],
       neighbours: [],
     },

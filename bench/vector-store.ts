@@ -81,7 +81,7 @@ function finding(i: number, labelled: boolean, salt: number): Finding {
     model_version: 'flow-1.2.0',
     status: 'new',
     explanation: {
-      subscores: { beacon: 0.12, scan: 0.03, brute_force: 0, exfiltration: 0.41 },
+      subscores: { beacon: 0.12, scan: 0.03, brute_force: 0, exfiltration: 0.41, reflection: 0 },
       top_features: malicious
         ? [
             { name: 'fwd_bytes_log', value: 7.1, contribution: 3.2 },

@@ -7,7 +7,7 @@ import { FINDING_STATUSES, type Finding, SEVERITIES, VERDICTS } from './finding.
  * schema changes, its fingerprint no longer matches and FindingWriter hands every finding to avsc
  * until the encoder below is brought in line (a test says so).
  */
-export const FINDING_WRITER_FINGERPRINT = '2d1ea90ea5c8f37754616a4b344d75e02956971d5fea56996770b3316f0f046a';
+export const FINDING_WRITER_FINGERPRINT = 'c4d4422dc3fcd0dea25011e16d46205ff4e761f9e7151146b718dcc27c703500';
 
 export class FindingEncodeError extends Error {
   override name = 'FindingEncodeError';
@@ -221,6 +221,9 @@ function writeExplanation(v: unknown): void {
   writeDouble(s['scan'], 'explanation.subscores.scan');
   writeDouble(s['brute_force'], 'explanation.subscores.brute_force');
   writeDouble(s['exfiltration'], 'explanation.subscores.exfiltration');
+  // Appended with a default: avsc writes 0 for a missing member (a producer that predates it).
+  const reflection = s['reflection'];
+  writeDouble(reflection === undefined ? 0 : reflection, 'explanation.subscores.reflection');
   const top = array(e['top_features'], 'explanation.top_features');
   if (top.length) {
     writeVarint(top.length);

@@ -16,6 +16,11 @@ export interface SubScores {
   scan: number;
   brute_force: number;
   exfiltration: number;
+  /**
+   * subscores.v3: unsolicited amplification-port replies toward a responder of high fan-in (ATT&CK
+   * T1498.002). Appended to findings.v1 with default 0: findings written before it read as 0.
+   */
+  reflection: number;
 }
 
 export interface FeatureContribution {

@@ -5,10 +5,11 @@ import {
   SequenceBatch,
   type SubScores,
 } from '@tidewatch/contracts';
-import { FindingRows } from '@tidewatch/vector-store';
+import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
+  SUB_SCORE_COUNT,
   type SequenceFeatures,
   type SubScoreVersion,
   sequenceFeatures,
@@ -26,6 +27,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  withReflection,
 } from './finding-builder.ts';
 import { trainedTactics } from './manifest.ts';
 import type { ModelHost } from './model-host.ts';
@@ -71,8 +73,9 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v2', subscores.v2: ICMP sweeps and
-   * repeated logins; 'v1' is features.v1's, a model's in-graph evidence).
+   * Sub-score formulas for flags and explanations (default 'v3', subscores.v3: v2's plus reflection,
+   * which maps to TA0040 / T1498.002; 'v2' adds ICMP sweeps and repeated logins to 'v1',
+   * features.v1's, a model's in-graph evidence).
    */
   subScores?: SubScoreVersion;
   topFeatures?: number;
@@ -108,8 +111,8 @@ interface ModelContext {
 
 const BASELINE_SAMPLE = 8;
 
-/** One sequence's sub-scores (beacon, scan, brute force, exfiltration) while its row is built. */
-const subScratch = new Float64Array(4);
+/** One sequence's sub-scores (beacon, scan, brute force, exfiltration, reflection) while its row is built. */
+const subScratch = new Float64Array(SUB_SCORE_COUNT);
 
 /**
  * The summary of row `row` of a run's inputs (sequence `s` of `batch`), read in place, or of
@@ -150,7 +153,7 @@ export class Detector {
     opts: DetectorOptions = {},
   ) {
     this.flagThreshold = opts.flagThreshold ?? 0.8;
-    this.subScoreVersion = opts.subScores ?? 'v2';
+    this.subScoreVersion = opts.subScores ?? 'v3';
     this.topFeatures = opts.topFeatures ?? 5;
     this.neighbourK = opts.neighbourK ?? 3;
     this.clock = opts.clock ?? Date.now;
@@ -304,13 +307,15 @@ export class Detector {
         (sub[0] as number) >= flagAt ||
         (sub[1] as number) >= flagAt ||
         (sub[2] as number) >= flagAt ||
-        (sub[3] as number) >= flagAt
+        (sub[3] as number) >= flagAt ||
+        (sub[4] as number) >= flagAt
       ) {
         const subscores: SubScores = {
           beacon: sub[0] as number,
           scan: sub[1] as number,
           brute_force: sub[2] as number,
           exfiltration: sub[3] as number,
+          reflection: sub[4] as number,
         };
         const s = this.toScored(ctx, batch, i, o, j, D, now, subscores);
         rows.addFinding(s.finding);
@@ -321,11 +326,12 @@ export class Detector {
       const k = addQuietRowAt(rows, batch, i);
       rows.score[k] = round6(score);
       rows.anomaly[k] = round6(o.anomaly[j] as number);
-      const at = k * 4;
+      const at = k * SUBSCORES_PER_ROW;
       rows.subscores[at] = sub[0] as number;
       rows.subscores[at + 1] = sub[1] as number;
       rows.subscores[at + 2] = sub[2] as number;
       rows.subscores[at + 3] = sub[3] as number;
+      rows.subscores[at + 4] = sub[4] as number;
       this.observeQuiet(ctx, batch, i, r, j);
     }
     return { rows, alerts };
@@ -438,17 +444,20 @@ export class Detector {
     const flags = flaggedBy(sub, this.flagThreshold);
     const verdict = score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
     const T = model.manifest.tactics.length;
-    const tactics =
+    let tactics =
       verdict === 'malicious'
         ? tacticCandidates(o.tactic_probs.subarray(j * T, (j + 1) * T), model.manifest, ctx.trained)
         : [];
+    let techniques = techniqueCandidates(tactics, ctx.techniques);
+    if (sub.reflection >= this.flagThreshold)
+      ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
     return {
       finding: newFindingAt(batch, i, {
         score: round6(score),
         anomaly: round6(anomaly),
         verdict,
         tactics,
-        techniques: techniqueCandidates(tactics, ctx.techniques),
+        techniques,
         severity: severityOf(verdict, score, anomaly, tactics[0]?.id ?? null, flags.length > 0),
         model_version: model.version,
         subscores: sub,

@@ -11,6 +11,7 @@ import {
 } from '@tidewatch/contracts';
 import type { FindingRows } from '@tidewatch/vector-store';
 import { sortPrefix } from '@tidewatch/features';
+import { technique } from '@tidewatch/attack';
 import { DEFAULT_TECHNIQUE_BY_TACTIC, TACTIC_NAMES, type TechniqueGuess } from './attack-names.ts';
 import type { ModelManifest } from './manifest.ts';
 
@@ -143,6 +144,42 @@ export function techniqueCandidates(
   }
   return best.sort((a, b) => b.probability - a.probability);
 }
+
+/**
+ * A reflection flag (subscores.v3 reflection at the flag threshold) as ATT&CK: Impact (TA0040) at
+ * the sub-score's value, or the model's own TA0040 probability when higher, and Reflection
+ * Amplification (T1498.002) in place of its parent Network Denial of Service (T1498), which the
+ * technique table proposes for TA0040. Both lists stay sorted by probability, descending (ties keep
+ * their order, the added one after).
+ */
+export function withReflection(
+  tactics: AttackCandidate[],
+  techniques: AttackCandidate[],
+  reflection: number,
+): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
+  const p = round6(reflection);
+  const impact = tactics.find((t) => t.id === IMPACT);
+  const tacticsOut = tactics.filter((t) => t.id !== IMPACT);
+  tacticsOut.push({
+    id: IMPACT,
+    name: TACTIC_NAMES[IMPACT] ?? IMPACT,
+    probability: Math.max(p, impact?.probability ?? 0),
+  });
+  const sub = techniques.find((t) => t.id === REFLECTION_AMPLIFICATION);
+  const parent = techniques.find((t) => t.id === NETWORK_DOS);
+  const techniquesOut = techniques.filter((t) => t.id !== REFLECTION_AMPLIFICATION && t.id !== NETWORK_DOS);
+  techniquesOut.push({
+    id: REFLECTION_AMPLIFICATION,
+    name: technique(REFLECTION_AMPLIFICATION)?.name ?? REFLECTION_AMPLIFICATION,
+    probability: Math.max(p, sub?.probability ?? 0, parent?.probability ?? 0),
+  });
+  const byProbability = (x: AttackCandidate, y: AttackCandidate): number => y.probability - x.probability;
+  return { tactics: tacticsOut.sort(byProbability), techniques: techniquesOut.sort(byProbability) };
+}
+
+const IMPACT = 'TA0040';
+const NETWORK_DOS = 'T1498';
+const REFLECTION_AMPLIFICATION = 'T1498.002';
 
 export function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;

@@ -17,6 +17,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  withReflection,
   workerIntraOpThreads,
 } from '../src/index.ts';
 import { copiedRepository, repository } from './model-fixture.ts';
@@ -179,6 +180,7 @@ describe('Detector', () => {
           'beacon',
           'brute_force',
           'exfiltration',
+          'reflection',
           'scan',
         ]);
         assert.equal(s.alert, f.verdict === 'malicious' || s.flags.length > 0);
@@ -227,6 +229,89 @@ describe('Detector', () => {
     } finally {
       await host.close();
     }
+  });
+
+  it('flags reflection with subscores.v3 by default, as Impact / Reflection Amplification; v2 and v1 do not', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // A reflector's one unanswered SNMP reply toward a victim 4,276 initiators send to in the window,
+      // and the same packet toward a responder of 30 initiators (a LAN's discovery answers).
+      const reflector = (fanIn: number, seed: number): Sequence => {
+        const s = sequence(1, seed);
+        s.flows = [
+          flow(0, {
+            protocol: 17,
+            src_port: 161,
+            dst_port: 41000,
+            fwd_bytes: 57,
+            fwd_pkts: 1,
+            bwd_bytes: 0,
+            bwd_pkts: 0,
+            tcp_flags: 0,
+          }),
+        ];
+        s.context = { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1, distinct_srcs: fanIn };
+        return s;
+      };
+      const seqs = [reflector(4276, 60), reflector(30, 61)];
+      const det = new Detector(host);
+      const v3 = await det.score(seqs);
+      const v2 = await new Detector(host, { subScores: 'v2' }).score(seqs);
+      const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
+      const flood = v3[0] as (typeof v3)[number];
+      assert.deepEqual(flood.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v3'));
+      assert.equal(flood.finding.explanation.subscores.reflection, 1);
+      assert.ok(flood.alert && flood.flags.includes('reflection'));
+      assert.deepEqual(flood.finding.tactics[0], { id: 'TA0040', name: 'Impact', probability: 1 });
+      assert.deepEqual(flood.finding.techniques[0], {
+        id: 'T1498.002',
+        name: 'Reflection Amplification',
+        probability: 1,
+      });
+      assert.ok(!flood.finding.techniques.some((t) => t.id === 'T1498'));
+      if (flood.finding.verdict === 'benign') assert.equal(flood.finding.severity, 'low');
+      const lan = v3[1] as (typeof v3)[number];
+      assert.equal(lan.finding.explanation.subscores.reflection, 0);
+      assert.ok(!lan.flags.includes('reflection'));
+      for (const old of [v2, v1]) {
+        assert.equal(old[0]?.finding.explanation.subscores.reflection, 0);
+        assert.ok(!old[0]?.flags.includes('reflection'));
+        assert.ok(!old[0]?.finding.techniques.some((t) => t.id === 'T1498.002'));
+      }
+      // The batch path raises it too, with the same finding.
+      const rows = (await Promise.all(det.scoreRunRows(seqs))).flatMap((r) => r.alerts);
+      const row = rows.find((a) => a.finding.sequence_id === seqs[0]?.sequence_id);
+      assert.deepEqual(row?.finding.tactics, flood.finding.tactics);
+      assert.deepEqual(row?.finding.techniques, flood.finding.techniques);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a reflection flag merges Impact into the model tactics and replaces T1498 by T1498.002', () => {
+    const tactics = [
+      { id: 'TA0043', name: 'Reconnaissance', probability: 0.9 },
+      { id: 'TA0040', name: 'Impact', probability: 0.3 },
+    ];
+    const techniques = [
+      { id: 'T1595', name: 'Active Scanning', probability: 0.9 },
+      { id: 'T1498', name: 'Network Denial of Service', probability: 0.3 },
+    ];
+    assert.deepEqual(withReflection(tactics, techniques, 0.8500001), {
+      tactics: [
+        { id: 'TA0043', name: 'Reconnaissance', probability: 0.9 },
+        { id: 'TA0040', name: 'Impact', probability: 0.85 },
+      ],
+      techniques: [
+        { id: 'T1595', name: 'Active Scanning', probability: 0.9 },
+        { id: 'T1498.002', name: 'Reflection Amplification', probability: 0.85 },
+      ],
+    });
+    const strong = withReflection([{ id: 'TA0040', name: 'Impact', probability: 0.97 }], [], 0.8);
+    assert.deepEqual(strong.tactics, [{ id: 'TA0040', name: 'Impact', probability: 0.97 }]);
+    assert.deepEqual(strong.techniques, [
+      { id: 'T1498.002', name: 'Reflection Amplification', probability: 0.8 },
+    ]);
   });
 
   it('tactic candidates skip untrained heads; techniques follow the tactic table', () => {

@@ -91,7 +91,7 @@ function randomSequence(i: number): Sequence {
   };
 }
 
-const SUB: SubScores = { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0 };
+const SUB: SubScores = { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0, reflection: 0 };
 
 describe('multi-flow sequence facts in scratch arrays', () => {
   it('equal the Map/Set formulation in newFinding and in quiet rows, on 5,000 random sequences', () => {

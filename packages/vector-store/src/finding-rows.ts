@@ -9,6 +9,9 @@ import {
 } from '@tidewatch/contracts';
 import type { UpsertPoint } from './store.ts';
 
+/** Sub-scores per row in `FindingRows.subscores`: findings.v1's explanation.subscores in order. */
+export const SUBSCORES_PER_ROW = 5;
+
 /**
  * Points given as columns, one row per point, in the order they are to be written: what a scorer
  * holds after a model run. Row i is the point `{ id: ids[i], vector: row i of vectors, payload }`
@@ -52,7 +55,7 @@ export class FindingRows {
   readonly status: Uint8Array;
   /** Set only where a row's suppressed_by is not null. */
   readonly suppressedBy: (string | null)[];
-  /** beacon, scan, brute_force, exfiltration per row. */
+  /** beacon, scan, brute_force, exfiltration, reflection per row (SUBSCORES_PER_ROW each). */
   readonly subscores: Float64Array;
   /** The same for every row of a batch. */
   readonly modelVersion: string;
@@ -79,7 +82,7 @@ export class FindingRows {
     this.suppressedBy = new Array<string | null>(capacity);
     // Every numeric column in one buffer (one allocation per batch, not twenty).
     const c = capacity;
-    const f64 = 15 * c;
+    const f64 = (11 + SUBSCORES_PER_ROW) * c;
     const i32 = 4 * c + 22;
     const buf = new ArrayBuffer(8 * f64 + 4 * i32 + 4 * c);
     let at = 0;
@@ -104,7 +107,7 @@ export class FindingRows {
     this.bwdPkts = f(c);
     this.score = f(c);
     this.anomaly = f(c);
-    this.subscores = f(4 * c);
+    this.subscores = f(SUBSCORES_PER_ROW * c);
     this.ports = i(c + 16);
     this.portsAt = i(c + 1);
     this.protocols = i(c + 4);
@@ -192,7 +195,7 @@ export function findingOfRow(rows: FindingRows, i: number): Finding {
   const given = rows.findings[i];
   if (given) return given;
   const label = rows.label[i] as number;
-  const s = i * 4;
+  const s = i * SUBSCORES_PER_ROW;
   return {
     sequence_id: rows.ids[i] as string,
     window_start_ms: rows.windowStart[i] as number,
@@ -223,6 +226,7 @@ export function findingOfRow(rows: FindingRows, i: number): Finding {
         scan: rows.subscores[s + 1] as number,
         brute_force: rows.subscores[s + 2] as number,
         exfiltration: rows.subscores[s + 3] as number,
+        reflection: rows.subscores[s + 4] as number,
       },
       top_features: [],
       neighbours: [],

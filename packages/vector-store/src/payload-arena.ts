@@ -76,7 +76,7 @@ export class PayloadArena {
   }
 
   decode(slot: number, table: StringTable): unknown {
-    return this.reader(slot).value(table);
+    return this.reader(slot).payload(table);
   }
 
   /** The slot's record bytes (a view into its page). */
@@ -133,7 +133,7 @@ export class PayloadArena {
 
 /** Decodes a record from a snapshot (a kNN that awaited reads the payloads as they were when it started). */
 export function decodeFromSnapshot(snap: ArenaSnapshot, slot: number, table: StringTable): unknown {
-  return new ByteReader(snap.pages[snap.page[slot] as number] as Buffer, snap.offset[slot] as number).value(
+  return new ByteReader(snap.pages[snap.page[slot] as number] as Buffer, snap.offset[slot] as number).payload(
     table,
   );
 }

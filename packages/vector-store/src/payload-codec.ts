@@ -4,7 +4,10 @@
  * ids, names, model versions) as codes into a StringTable, UUIDs as 16 bytes, IPv4 addresses as
  * a uint32. Schema-free: any JSON value encodes and decodes to what `JSON.parse(JSON.stringify(v))`
  * gives (same keys in the same order, undefined members dropped, non-finite numbers and -0 as
- * JSON writes them), so the store's behaviour does not depend on the payload's shape.
+ * JSON writes them), so the store's behaviour does not depend on the payload's shape. `payload()`
+ * reads a stored payload the way a store returns it: the same, except that a Finding whose
+ * `explanation.subscores` has the four keys from before findings.v1 appended `reflection` (records of
+ * older stores, format-1 JSON lines, old producers) gains `reflection: 0`, findings.v1's default.
  */
 
 import { FINDING_STATUSES, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
@@ -31,9 +34,12 @@ const T_NEG_U32 = 13;
 const T_FINDING = 14;
 const T_CANDIDATE = 15;
 const T_EXPLANATION = 16;
+/** The four sub-scores before `reflection` (older records, and findings without it). */
 const T_SUBSCORES = 17;
 const T_FEATURE = 18;
 const T_NEIGHBOUR = 19;
+/** The five sub-scores (subscores.v3's reflection last). */
+const T_SUBSCORES_R = 20;
 /** Object entries end with this where a key's tag would be. */
 const T_END = 0;
 
@@ -72,9 +78,26 @@ const FINDING_KEYS = [
 ] as const;
 const CANDIDATE_KEYS = ['id', 'name', 'probability'] as const;
 const EXPLANATION_KEYS = ['subscores', 'top_features', 'neighbours'] as const;
-const SUBSCORE_KEYS = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
+const SUBSCORE_KEYS = ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'] as const;
+const SUBSCORE_KEYS_4 = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
 const FEATURE_KEYS = ['name', 'value', 'contribution'] as const;
 const NEIGHBOUR_KEYS = ['sequence_id', 'similarity', 'verdict', 'label'] as const;
+
+/**
+ * findings.v1 appended `explanation.subscores.reflection` with default 0: a finding stored before it
+ * (its four sub-scores, no reflection) reads with reflection 0 after them. Anything else is returned
+ * as it is.
+ */
+export function withReflectionDefault(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  const e = (v as { explanation?: unknown }).explanation;
+  if (typeof e !== 'object' || e === null) return v;
+  const s = (e as { subscores?: unknown }).subscores;
+  if (typeof s !== 'object' || s === null || Array.isArray(s) || 'reflection' in s) return v;
+  if ('beacon' in s && 'scan' in s && 'brute_force' in s && 'exfiltration' in s)
+    (s as Record<string, unknown>)['reflection'] = 0;
+  return v;
+}
 
 /** Thrown inside the shaped writer when a member is undefined (JSON drops it: the generic form keeps that). */
 const SHAPE_MISS = Symbol('shape miss');
@@ -352,12 +375,13 @@ export class ByteWriter {
     this.string(FINDING_STATUSES[rows.status[i] as number] as string, table);
     this.ensure(2);
     this.buf[this.pos++] = T_EXPLANATION;
-    this.buf[this.pos++] = T_SUBSCORES;
-    const s = i * 4;
+    this.buf[this.pos++] = T_SUBSCORES_R;
+    const s = i * SUBSCORE_KEYS.length;
     this.number(rows.subscores[s] as number);
     this.number(rows.subscores[s + 1] as number);
     this.number(rows.subscores[s + 2] as number);
     this.number(rows.subscores[s + 3] as number);
+    this.number(rows.subscores[s + 4] as number);
     this.ensure(4);
     this.buf[this.pos++] = T_ARRAY; // top_features: []
     this.buf[this.pos++] = 0;
@@ -406,6 +430,14 @@ export class ByteWriter {
       this.u8(T_EXPLANATION);
       const sub = e['subscores'];
       if (hasKeys(sub, SUBSCORE_KEYS)) {
+        this.u8(T_SUBSCORES_R);
+        this.field(sub['beacon'], table);
+        this.field(sub['scan'], table);
+        this.field(sub['brute_force'], table);
+        this.field(sub['exfiltration'], table);
+        this.field(sub['reflection'], table);
+      } else if (hasKeys(sub, SUBSCORE_KEYS_4)) {
+        // A finding from before reflection: stored as it is (`ByteReader.payload` adds reflection 0).
         this.u8(T_SUBSCORES);
         this.field(sub['beacon'], table);
         this.field(sub['scan'], table);
@@ -613,6 +645,11 @@ export class ByteReader {
     return s;
   }
 
+  /** A stored payload as a store returns it (`value`, with findings.v1's reflection default). */
+  payload(table: StringTable): unknown {
+    return withReflectionDefault(this.value(table));
+  }
+
   value(table: StringTable): unknown {
     const tag = this.buf[this.pos++] as number;
     switch (tag) {
@@ -685,6 +722,14 @@ export class ByteReader {
           scan: this.value(table),
           brute_force: this.value(table),
           exfiltration: this.value(table),
+        };
+      case T_SUBSCORES_R:
+        return {
+          beacon: this.value(table),
+          scan: this.value(table),
+          brute_force: this.value(table),
+          exfiltration: this.value(table),
+          reflection: this.value(table),
         };
       case T_FEATURE:
         return { name: this.value(table), value: this.value(table), contribution: this.value(table) };

@@ -2,6 +2,7 @@ import type { Finding } from '@tidewatch/contracts';
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { decodeCursor, encodeCursor, orderFacets, topTactic, topTechnique } from './finding-filter.ts';
 import { type FindingRows, pointsOfRows } from './finding-rows.ts';
+import { withReflectionDefault } from './payload-codec.ts';
 import { ipNumeric, parseIpFilter, splitV6 } from './ip-range.ts';
 import type {
   FacetField,
@@ -318,7 +319,7 @@ function toPayload(f: Finding): Record<string, unknown> {
 function fromPayload(payload: Record<string, unknown> | null | undefined): Finding {
   const p = { ...(payload ?? {}) };
   for (const k of DERIVED_KEYS) delete p[k];
-  return p as unknown as Finding;
+  return withReflectionDefault(p) as Finding;
 }
 
 function ipConditions(side: 'src' | 'dst', text: string): Condition[] {

@@ -6,6 +6,7 @@ import {
   type FindingFilter,
   FindingRows,
   findingOfRow,
+  SUBSCORES_PER_ROW,
   type StoredPoint,
   type VectorStore,
 } from '../src/index.ts';
@@ -62,7 +63,13 @@ export function contractFinding(i: number, overrides: Partial<Finding> = {}): Fi
     model_version: i < 40 ? 'v1' : 'v2',
     status: 'new',
     explanation: {
-      subscores: { beacon: 0, scan: i / 60, brute_force: 0, exfiltration: 0 },
+      subscores: {
+        beacon: 0,
+        scan: i / 60,
+        brute_force: 0,
+        exfiltration: 0,
+        reflection: i % 7 === 3 ? 0.85 : 0,
+      },
       top_features: [{ name: 'fwd_bytes_log', value: i, contribution: 0.1 }],
       neighbours: [],
     },
@@ -128,7 +135,10 @@ export function rowsOf(
     rows.severity[i] = SEVERITY_ORDER.indexOf(f.severity);
     rows.setStatus(i, f.status, f.suppressed_by);
     const sub = f.explanation.subscores;
-    rows.subscores.set([sub.beacon, sub.scan, sub.brute_force, sub.exfiltration], i * 4);
+    rows.subscores.set(
+      [sub.beacon, sub.scan, sub.brute_force, sub.exfiltration, sub.reflection],
+      i * SUBSCORES_PER_ROW,
+    );
   }
   return rows;
 }

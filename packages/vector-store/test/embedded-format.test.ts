@@ -54,7 +54,7 @@ function serviceFinding(i: number, over: Record<string, unknown> = {}): Record<s
     model_version: 'flow-1.2.0',
     status: 'new',
     explanation: {
-      subscores: { beacon: 0, scan: 1, brute_force: 0.25, exfiltration: 0.000001 },
+      subscores: { beacon: 0, scan: 1, brute_force: 0.25, exfiltration: 0.000001, reflection: 0.85 },
       top_features: [{ name: 'distinct_dst_ports', value: 12, contribution: 4.5 }],
       neighbours: [{ sequence_id: testUuid('n'), similarity: 0.9999, verdict: 'malicious', label: null }],
     },
@@ -81,6 +81,33 @@ describe('payload records (payload-codec)', () => {
         explanation: { subscores: { scan: 1 }, top_features: 'none', neighbours: [undefined] },
       }),
     );
+  });
+
+  it('reads a stored finding of the four sub-scores before reflection with reflection 0 (older stores and producers)', () => {
+    const old = serviceFinding(7) as { explanation: { subscores: Record<string, number> } };
+    const { reflection, ...four } = old.explanation.subscores;
+    assert.equal(reflection, 0.85);
+    const legacy = { ...old, explanation: { ...old.explanation, subscores: four } };
+    const w = new ByteWriter(16);
+    const table = new StringTable();
+    w.payload(legacy, table);
+    // The record as the code before reflection wrote it: the four-score tag (17) and four values.
+    const at = w.buf.indexOf(Buffer.from([16, 17]));
+    assert.ok(at > 0, 'explanation and four-score subscores tags');
+    // As a value it is what was written; as a stored payload it gains findings.v1's default.
+    assert.deepEqual(new ByteReader(w.buf).value(table), JSON.parse(JSON.stringify(legacy)));
+    const got = new ByteReader(w.buf).payload(table) as typeof old;
+    assert.deepEqual(got.explanation.subscores, { ...four, reflection: 0 });
+    assert.deepEqual({ ...got, explanation: { ...got.explanation, subscores: four } }, legacy);
+    // The five-score form keeps every value (and is a different tag).
+    assert.deepEqual(roundTrip(old), JSON.parse(JSON.stringify(old)));
+    const generic = { explanation: { subscores: four }, extra: 1 };
+    const g = new ByteWriter(16);
+    g.payload(generic, table);
+    assert.deepEqual(new ByteReader(g.buf).payload(table), {
+      explanation: { subscores: { ...four, reflection: 0 } },
+      extra: 1,
+    });
   });
 
   it('keeps numbers, strings and odd values as JSON does', () => {
@@ -185,6 +212,18 @@ describe('EmbeddedStore log format', () => {
         deleted: number;
         points: StoredPoint[];
       };
+      // Written before findings.v1 appended explanation.subscores.reflection: read back as 0.
+      let upgraded = 0;
+      for (const p of expected.points) {
+        const sub = (p.payload as Finding).explanation?.subscores as unknown as
+          | Record<string, number>
+          | undefined;
+        if (sub && !('reflection' in sub)) {
+          sub['reflection'] = 0;
+          upgraded++;
+        }
+      }
+      assert.equal(upgraded, expected.points.length);
       assert.equal((await readPointLog(dir)).format, 'json');
       assert.equal(expected.deleted, 2);
       for (let reopen = 0; reopen < 2; reopen++) {

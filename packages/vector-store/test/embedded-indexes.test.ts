@@ -59,7 +59,7 @@ function randomFinding(r: () => number, id: string): Finding {
     model_version: pick(r, ['v1', 'v2', 'v3']),
     status: pick(r, STATUSES),
     explanation: {
-      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0 },
+      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0, reflection: 0 },
       top_features: [],
       neighbours: [],
     },

@@ -72,7 +72,13 @@ function randomFindings(n: number, seed: number, version: string, at: number): F
       model_version: version,
       status,
       explanation: {
-        subscores: { beacon: num(), scan: pick([Number.NaN, 0.5]), brute_force: num(), exfiltration: num() },
+        subscores: {
+          beacon: num(),
+          scan: pick([Number.NaN, 0.5]),
+          brute_force: num(),
+          exfiltration: num(),
+          reflection: num(),
+        },
         top_features: [],
         neighbours: [],
       },

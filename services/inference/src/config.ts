@@ -50,7 +50,10 @@ export interface InferenceConfig {
   threadSpinning: boolean;
   /** A baseline sub-score at or above this makes a finding even when the model says benign. */
   flagThreshold: number;
-  /** Which baseline sub-scores flag and explain findings (v2: ICMP sweeps and repeated logins; v1: as before). */
+  /**
+   * Which baseline sub-scores flag and explain findings (v3: v2's plus reflection floods toward a
+   * responder of high fan-in; v2: ICMP sweeps and repeated logins; v1: as before).
+   */
   subScores: NonNullable<DetectorOptions['subScores']>;
   /**
    * Whether the product's built-in suppression rules apply (today one: alerts whose responder is a
@@ -98,7 +101,7 @@ function schema() {
     TIDEWATCH_INFERENCE_WORKER: flag(true),
     TIDEWATCH_INFERENCE_SPIN: flag(false),
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
-    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2'], 'v2'),
+    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3'], 'v3'),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
     QDRANT_URL: text().optional(),

@@ -181,7 +181,7 @@ describe('sequences scored from columns (SequenceBatch)', () => {
       techniques: [],
       severity: 'info',
       model_version: 'v',
-      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0 },
+      subscores: { beacon: 0, scan: 0, brute_force: 0, exfiltration: 0, reflection: 0 },
       scored_at_ms: CLOCK,
     };
     let multi = 0;

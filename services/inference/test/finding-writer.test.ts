@@ -169,6 +169,7 @@ function randomFinding(r: () => number): Finding {
         scan: randDouble(r),
         brute_force: randDouble(r),
         exfiltration: randDouble(r),
+        reflection: randDouble(r),
       },
       top_features: randArray(r, () => ({
         name: randString(r),
@@ -190,6 +191,8 @@ function randomFinding(r: () => number): Finding {
   };
   if (r() < 0.2) delete (f as Partial<Finding>).suppressed_by;
   if (r() < 0.2) delete (f as Partial<Finding>).label;
+  // Appended with default 0: a producer from before it leaves it out.
+  if (r() < 0.2) delete (f.explanation.subscores as Partial<Finding['explanation']['subscores']>).reflection;
   if (r() < 0.1) f['extra'] = randString(r);
   return f;
 }
@@ -402,6 +405,12 @@ describe('findings.v1 encoded by hand', () => {
         'explanation.subscores.scan',
         (f) => {
           f.explanation = { ...f.explanation, subscores: { ...f.explanation.subscores, scan: undefined } };
+        },
+      ],
+      [
+        'explanation.subscores.reflection',
+        (f) => {
+          f.explanation = { ...f.explanation, subscores: { ...f.explanation.subscores, reflection: '0.9' } };
         },
       ],
       [
