@@ -192,6 +192,40 @@ describe('inference gRPC, HTTP admin and suppression (in-process bus, embedded s
     );
   });
 
+  it("Classify reads the responder's fan-in (context.distinct_srcs) and returns the reflection sub-score", async () => {
+    const reflector = (k: number, distinctSrcs?: number) => ({
+      ...sequence(1, 100 + k),
+      flows: [
+        {
+          start_ms: 1_700_000_000_000,
+          end_ms: 1_700_000_000_000,
+          protocol: 17,
+          src_port: 161,
+          dst_port: 41_000,
+          fwd_bytes: 57,
+          fwd_pkts: 1,
+          bwd_bytes: 0,
+          bwd_pkts: 0,
+          tcp_flags: 0,
+        },
+      ],
+      context: { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1, distinct_srcs: distinctSrcs },
+    });
+    const res = await call<{
+      findings: {
+        explanation: { subscores: { reflection: number; scan: number } };
+        tactics: { id: string }[];
+        techniques: { id: string }[];
+      }[];
+    }>(inference, 'Classify', { sequences: [reflector(0, 4276), reflector(1)] });
+    const [flood, unknown] = res.findings;
+    assert.equal(flood?.explanation.subscores.reflection, 1);
+    assert.equal(flood?.tactics[0]?.id, 'TA0040');
+    assert.equal(flood?.techniques[0]?.id, 'T1498.002');
+    // A caller that gives no fan-in gets 0 (proto3's default), as an earlier producer's sequence does.
+    assert.equal(unknown?.explanation.subscores.reflection, 0);
+  });
+
   it('Similar by stored sequence id excludes itself and honours the filter; by vector needs the right dimension', async () => {
     const id = seqs[5]?.sequence_id as string;
     const res = await call<{
