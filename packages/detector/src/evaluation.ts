@@ -1,3 +1,4 @@
+import { type BuiltinRule, BUILTIN_RULES, matchBuiltinRule } from '@tidewatch/suppression';
 import type { OfflineResult } from './offline-scorer.ts';
 
 export interface BinaryMetrics {
@@ -53,9 +54,13 @@ export function binaryMetrics(pairs: Iterable<{ truth: number | null; predicted:
  * count as excluded). Per sequence: the sequence's label (1 if any flow is malicious, 0 if all are
  * benign, excluded otherwise) against its verdict. `alerts`: the same against what the inference
  * service raises, a malicious verdict OR a baseline sub-score at or above the detector's flag
- * threshold (a low-severity finding).
+ * threshold (a low-severity finding), unless a built-in suppression rule records it as suppressed
+ * (`builtinRules`, the service's default set unless told otherwise).
  */
-export function evaluateOffline(result: OfflineResult): {
+export function evaluateOffline(
+  result: OfflineResult,
+  builtinRules: readonly BuiltinRule[] = BUILTIN_RULES,
+): {
   perFlow: BinaryMetrics;
   perSequence: BinaryMetrics;
   alerts: { perFlow: BinaryMetrics; perSequence: BinaryMetrics };
@@ -72,5 +77,5 @@ export function evaluateOffline(result: OfflineResult): {
     ),
   });
   const model = judge((s) => s.finding.verdict === 'malicious');
-  return { ...model, alerts: judge((s) => s.alert) };
+  return { ...model, alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, builtinRules)) };
 }

@@ -10,8 +10,9 @@ sequence is malicious when any of its flows is, benign when all are; sequences w
 flow, unlabelled rows (e.g. Zeek Background) and rejected rows are excluded and counted.
 Prints accuracy, precision, recall, F1, false-positive rate and the confusion counts, for the
 model's verdict and for what the inference service raises (the verdict OR a baseline sub-score
->= 0.8, a low-severity finding); --json prints the same as one JSON object (per_flow,
-per_sequence; alerts_per_flow, alerts_per_sequence).
+>= 0.8, a low-severity finding; not the alerts its built-in rule records as suppressed, those
+toward a multicast group or the broadcast address); --json prints the same as one JSON object
+(per_flow, per_sequence; alerts_per_flow, alerts_per_sequence).
 
 Options:
   --data FILE    the labelled flow file (required)
