@@ -136,12 +136,17 @@ def unwhiten(model_path: Path, emb: np.ndarray) -> np.ndarray:
     return emb.astype(np.float64) @ np.linalg.inv(w)
 
 
-def service_alerts(model_scores: np.ndarray, thresholds: np.ndarray, sub: np.ndarray) -> np.ndarray:
+def service_alerts(model_scores: np.ndarray, thresholds: np.ndarray, sub: np.ndarray,
+                   suppressed: np.ndarray | None = None) -> np.ndarray:
     """[S] 1.0 where the inference service raises a finding: the model's verdict is malicious (score at or above
-    the threshold) OR a baseline sub-score reaches FLAG_THRESHOLD (a low-severity finding); else 0.0."""
+    the threshold) OR a baseline sub-score reaches FLAG_THRESHOLD (a low-severity finding), and no built-in
+    suppression rule records it as suppressed (`suppressed`, [S] bool); else 0.0."""
     from .baselines import FLAG_THRESHOLD
 
-    return ((model_scores >= thresholds) | (sub.max(1) >= FLAG_THRESHOLD)).astype(np.float32)
+    raised = (model_scores >= thresholds) | (sub.max(1) >= FLAG_THRESHOLD)
+    if suppressed is not None:
+        raised &= ~suppressed
+    return raised.astype(np.float32)
 
 
 def _fmt(x) -> str:
@@ -173,11 +178,13 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     if baselines:
         from .baselines import (RULE_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores, extratrees_scores, rule_scores,
                                 train_extratrees)
+        from .builtin_suppression import builtin_suppressed
         from .raw_sequences import corpus_raw_sequences
         raw = corpus_raw_sequences(corpus)
         sub = corpus_sub_scores(corpus, raw)
         raw_sub = rule_scores(sub)
-        service = service_alerts(model_scores, thresholds, corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES))
+        service = service_alerts(model_scores, thresholds, corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES),
+                                 builtin_suppressed([r["dst_ip"] for r in raw]))
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:
@@ -314,7 +321,9 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               f"(beacon, scan, brute force, exfiltration; subscores.v2, the detector's default: features.v1's plus ICMP sweeps "
               "and repeated logins, `packages/features/spec/subscores.v2.json`) reaches "
               f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
-              "finding has severity low when the model says benign). These are the alerts an analyst sees, on the same "
+              "finding has severity low when the model says benign), unless a built-in suppression rule records it as "
+              "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a multicast group or the "
+              "broadcast address). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]
