@@ -392,7 +392,7 @@ function core(): Run {
     // Forget initiator-windows two windows behind, as the service does after each emit.
     if (Number.isFinite(seq.emittedThrough)) stats.evictBefore(seq.emittedThrough - 2 * spec.window_ms);
     for (const w of seq.takeEmittable()) {
-      const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
+      const context = stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms);
       out.length = 0;
       if (SINK) {
         const sink = new CollectingRecordSink();

@@ -1,4 +1,5 @@
-"""sequencing.v1 in Python: the same windows, ordering, parts, ids and entity context as packages/sequencing.
+"""sequencing.v1 in Python: the same windows, ordering, parts, ids and entity context (the initiator's, and the
+responder's distinct initiators) as packages/sequencing.
 
 Input flows are already bidirectional (Zeek, CIC CSV, flowprep parquet, Tempo CSV) with src = initiator,
 so biflow stitching (rule 1) does not apply to them.
@@ -40,6 +41,8 @@ class Sequences:
     distinct_dsts: np.ndarray
     distinct_dst_ports: np.ndarray
     connections: np.ndarray
+    # The responder's fan-in: distinct initiators toward dst_ip in the window (context.distinct_srcs).
+    distinct_srcs: np.ndarray
 
     @property
     def count(self) -> int:
@@ -85,12 +88,18 @@ def build_sequences(t: dict) -> Sequences:
     distinct_dsts = np.bincount(dd[:, 0], minlength=len(ent_u))
     dp = np.unique(np.stack([ent_code, t["dst_port"].astype(np.int64)], axis=1), axis=0)
     distinct_ports = np.bincount(dp[:, 0], minlength=len(ent_u))
+    # Per (responder, window): distinct initiators (context.distinct_srcs).
+    resp_u, resp_code = np.unique(np.stack([dst_code, window], axis=1), axis=0, return_inverse=True)
+    resp_code = resp_code.reshape(-1)
+    rs = np.unique(np.stack([resp_code, src_code], axis=1), axis=0)
+    distinct_srcs = np.bincount(rs[:, 0], minlength=len(resp_u))
     first = order[offset]
     e = ent_code[first]
     return Sequences(
         order=order, offset=offset, length=length,
         src_ip=src_u[src_code[first]], dst_ip=dst_u[dst_code[first]], window_start_ms=window[first], part=part[offset],
         distinct_dsts=distinct_dsts[e], distinct_dst_ports=distinct_ports[e], connections=connections[e],
+        distinct_srcs=distinct_srcs[resp_code[first]],
     )
 
 
@@ -112,6 +121,6 @@ def sequence_dicts(t: dict, seqs: Sequences, indices=None) -> list[dict]:
             "window_start_ms": int(seqs.window_start_ms[i]), "window_end_ms": int(seqs.window_start_ms[i]) + WINDOW_MS,
             "part": int(seqs.part[i]), "flows": flows,
             "context": {"distinct_dsts": int(seqs.distinct_dsts[i]), "distinct_dst_ports": int(seqs.distinct_dst_ports[i]),
-                        "connections": int(seqs.connections[i])},
+                        "connections": int(seqs.connections[i]), "distinct_srcs": int(seqs.distinct_srcs[i])},
         })
     return out

@@ -1,5 +1,5 @@
 """Writes model/fixtures/sequencing.golden.json: hand-made bidirectional flows and the sequences the Python
-sequencing.v1 builds from them (ids, flow order, parts, entity context), for the TypeScript sequencer to check.
+sequencing.v1 builds from them (ids, flow order, parts, entity context with the responder's fan-in), for the TypeScript sequencer to check.
 
 Run: $TW_PYTHON -m model.sequencing_fixture
 """
@@ -41,6 +41,13 @@ def flows() -> list[dict]:
     add(T0 + 9000, "8.8.8.8", "192.168.1.2", 53, 5000, proto=17)
     add(T0 + 250_000, "2001:db8::1", "2001:db8::2", 50000, 443, dur=100_000)
     add(T0 + 250_000 + WINDOW_MS, "2001:db8::1", "2001:db8::2", 50001, 443)
+    # Responders with several initiators (context.distinct_srcs): a second client of 10.0.0.10, and a
+    # reflection flood: reflectors each send the victim one unanswered UDP packet from port 161, one of
+    # them again in the next window.
+    add(T0 + 600, "10.0.0.6", "10.0.0.10", 42000, 22)
+    for k in range(5):
+        add(T0 + 20_000 + k, f"198.51.100.{k + 1}", "203.0.113.9", 161, 40000 + k, proto=17, fb=1400, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 20_000 + WINDOW_MS, "198.51.100.1", "203.0.113.9", 161, 40100, proto=17, fb=1400, fp=1, bb=0, bp=0, dur=0)
     return out
 
 

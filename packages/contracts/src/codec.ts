@@ -43,6 +43,16 @@ export const CONTRACTS = {
   findings: { topic: 'findings.v1', schema: findingSchema as avro.Schema },
 } as const satisfies Record<string, ContractDefinition>;
 
+/**
+ * Earlier versions of the contracts' schemas whose messages may still be on a topic: the local
+ * registry knows them, so such a message is read through schema resolution (an appended field
+ * takes its default).
+ */
+export const PREVIOUS_SCHEMAS: readonly avro.Schema[] = [
+  // sequences.v1 before EntityContext.distinct_srcs was appended.
+  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_srcs']),
+];
+
 export function schemaFingerprint(schema: avro.Schema): string {
   const canonical = JSON.stringify(avro.Type.forSchema(schema).schema());
   return createHash('sha256').update(canonical).digest('hex');
@@ -61,7 +71,9 @@ export interface SchemaRegistry {
 export class LocalSchemaRegistry implements SchemaRegistry {
   readonly #byId = new Map<number, avro.Schema>();
 
-  constructor(known: avro.Schema[] = Object.values(CONTRACTS).map((c) => c.schema)) {
+  constructor(
+    known: readonly avro.Schema[] = [...Object.values(CONTRACTS).map((c) => c.schema), ...PREVIOUS_SCHEMAS],
+  ) {
     for (const schema of known) this.#byId.set(LocalSchemaRegistry.idFor(schema), schema);
   }
 

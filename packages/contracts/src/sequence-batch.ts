@@ -25,6 +25,8 @@ export class SequenceBatch {
   distinctDsts = new Float64Array(64);
   distinctDstPorts = new Float64Array(64);
   connections = new Float64Array(64);
+  /** context.distinct_srcs (the responder's distinct initiators in the window). */
+  distinctSrcs = new Float64Array(64);
   /** count + 1 offsets into the flow columns. */
   flowStart = new Int32Array(65);
   startMs: FlowColumn = new Float64Array(64);
@@ -74,6 +76,7 @@ export class SequenceBatch {
       this.distinctDsts = grow(this.distinctDsts, size);
       this.distinctDstPorts = grow(this.distinctDstPorts, size);
       this.connections = grow(this.connections, size);
+      this.distinctSrcs = grow(this.distinctSrcs, size);
       const starts = new Int32Array(size + 1);
       starts.set(this.flowStart);
       this.flowStart = starts;
@@ -131,6 +134,7 @@ export class SequenceBatch {
       seq.context.distinct_dsts,
       seq.context.distinct_dst_ports,
       seq.context.connections,
+      seq.context.distinct_srcs ?? 0,
     );
   }
 
@@ -149,6 +153,7 @@ export class SequenceBatch {
     distinctDsts: number,
     distinctDstPorts: number,
     connections: number,
+    distinctSrcs: number,
   ): number {
     const i = this.count;
     this.ids[i] = id;
@@ -160,6 +165,7 @@ export class SequenceBatch {
     this.distinctDsts[i] = distinctDsts;
     this.distinctDstPorts[i] = distinctDstPorts;
     this.connections[i] = connections;
+    this.distinctSrcs[i] = distinctSrcs;
     this.flowStart[i] = this.flowCount;
     this.flowStart[i + 1] = flowEnd;
     this.flowCount = flowEnd;
@@ -204,6 +210,7 @@ export class SequenceBatch {
         distinct_dsts: this.distinctDsts[i] as number,
         distinct_dst_ports: this.distinctDstPorts[i] as number,
         connections: this.connections[i] as number,
+        distinct_srcs: this.distinctSrcs[i] as number,
       },
     };
   }
@@ -230,6 +237,7 @@ export class SequenceBatch {
         this.distinctDsts[i] as number,
         this.distinctDstPorts[i] as number,
         this.connections[i] as number,
+        this.distinctSrcs[i] as number,
       );
     }
     return out;

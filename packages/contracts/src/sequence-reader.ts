@@ -26,7 +26,7 @@ export const SEQUENCE_SCORING_SCHEMA = withoutFields(CONTRACTS.sequences.schema,
  * generic path until the decoder below is brought in line (a test says so).
  */
 export const SEQUENCE_READER_WRITER_FINGERPRINT =
-  '3a0238226d0c9169dd44881a047ff2aecf1ac67bc3a6270b82c20ab44c54c9b9';
+  '0608302705cba78aab606695466872e6d0346740a12f0b523b7e2fb4e3997306';
 
 /** Bytes of the smallest SequenceFlow: ten numbers, two union indexes, an empty string, one byte each. */
 const MIN_FLOW_BYTES = 13;
@@ -214,6 +214,7 @@ export function decodeSequenceBody(message: Buffer, offset: number): Sequence {
         distinct_dsts: readSafeLong('context distinct_dsts'),
         distinct_dst_ports: readSafeLong('context distinct_dst_ports'),
         connections: readSafeLong('context connections'),
+        distinct_srcs: readSafeLong('context distinct_srcs'),
       },
     };
     if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
@@ -284,6 +285,7 @@ export function decodeSequenceInto(batch: SequenceBatch, message: Buffer, offset
     const distinctDsts = readSafeLong('context distinct_dsts');
     const distinctDstPorts = readSafeLong('context distinct_dst_ports');
     const connections = readSafeLong('context connections');
+    const distinctSrcs = readSafeLong('context distinct_srcs');
     if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
     return batch.commit(
       id,
@@ -296,6 +298,7 @@ export function decodeSequenceInto(batch: SequenceBatch, message: Buffer, offset
       distinctDsts,
       distinctDstPorts,
       connections,
+      distinctSrcs,
     );
   } finally {
     buf = EMPTY;
@@ -309,7 +312,10 @@ const EMPTY = Buffer.alloc(0);
  * contract's own schema (the writer schema id in the header is the codec's) are read by
  * `decodeSequenceBody` without avsc records; any other writer schema goes through the generic
  * AvroProjection (schema resolution, a registry lookup on first sight). Same interface as the
- * projection.
+ * projection. A message of an earlier sequences.v1 (before `context.distinct_srcs`: another schema
+ * id, PREVIOUS_SCHEMAS) takes that path and reads distinct_srcs as its default, 0; a message of
+ * the current id must carry it (a message that ends before it is refused as truncated, as avsc
+ * refuses it).
  */
 export class SequenceReader {
   readonly #projection: AvroProjection<Sequence>;

@@ -17,11 +17,21 @@ export interface SequenceFlow {
   origin: string;
 }
 
-/** Context about the initiator in this window, shared across partitions (Redis / embedded). */
+/**
+ * Context about the initiator (and, last, the responder) in this window, across partitions (Redis /
+ * embedded).
+ */
 export interface EntityContext {
   distinct_dsts: number;
   distinct_dst_ports: number;
   connections: number;
+  /**
+   * The responder's fan-in: distinct initiators with a conversation toward this sequence's dst_ip
+   * in the window (a reflection flood's victim: thousands). Appended to sequences.v1 with default
+   * 0: a message from an earlier producer reads as 0, and so does an object that leaves it out
+   * (both sequencers and every decoder set it).
+   */
+  distinct_srcs?: number;
 }
 
 /** A conversation (initiator → responder) over one event-time window (`sequences.v1`). */

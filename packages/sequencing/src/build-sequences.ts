@@ -21,7 +21,7 @@ export function buildSequences(
   stats.applySync(sealed.map(windowContribution));
   const out: Sequence[] = [];
   for (const window of sequencer.takeEmittable()) {
-    const context = stats.contextSync({ initiator: window.src_ip, windowStartMs: window.window_start_ms });
+    const context = stats.contextOf(window.src_ip, window.dst_ip, window.window_start_ms);
     out.push(...windowSequences(window, context, spec));
   }
   return out.sort(compareSequences);

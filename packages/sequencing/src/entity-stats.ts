@@ -16,14 +16,19 @@ export interface WindowContribution {
   bwdPkts: number;
 }
 
+/** A conversation-window's context: its initiator's, and its responder's fan-in (distinct_srcs). */
 export interface ContextKey {
   initiator: string;
+  responder: string;
   windowStartMs: number;
 }
 
 /**
- * Entity context (rule 6), shared by every partition's sequencer. Applying the same
- * conversation-window twice (a replay after a restart) must change nothing.
+ * Entity context (rule 6), shared by every partition's sequencer: per initiator and window its
+ * distinct responders, distinct responder ports and connections, and per responder and window its
+ * distinct initiators (distinct_srcs: each applied conversation-window is one initiator of its
+ * responder). Applying the same conversation-window twice (a replay after a restart) must change
+ * nothing.
  */
 export interface EntityStats {
   applyWindows(contributions: WindowContribution[]): Promise<void>;
@@ -34,9 +39,9 @@ export interface EntityStats {
   applySealed?(windows: readonly OpenWindow[]): Promise<void>;
   contexts(keys: ContextKey[]): Promise<EntityContext[]>;
   /**
-   * The context of each window, the same as contexts() of the windows' distinct (initiator,
+   * The context of each window, the same as contexts() of the windows' (initiator, responder,
    * window start) keys, for a store that can group and dedupe the windows itself (one pass, not
-   * an index of keys and then a grouping of the keys). Windows may share a context object.
+   * an index of keys and then a grouping of the keys).
    */
   windowContexts?(windows: readonly OpenWindow[]): Promise<EntityContext[]>;
 }
@@ -185,18 +190,33 @@ interface InitiatorWindow {
   connections: number;
 }
 
+/** One window's statistics. */
+interface WindowStats {
+  /** initiator → its context so far. */
+  initiators: Map<string, InitiatorWindow>;
+  /** responder → its distinct initiators so far. */
+  fanIn: Map<string, number>;
+}
+
+/** One more initiator of `responder` (a conversation-window applied for the first time). */
+function addInitiator(fanIn: Map<string, number>, responder: string): void {
+  fanIn.set(responder, (fanIn.get(responder) ?? 0) + 1);
+}
+
 /** Exact counts in memory (offline scoring, one-process mode). */
 export class InMemoryEntityStats implements EntityStats {
-  /** window start → initiator → its context so far. */
-  readonly #byWindow = new Map<number, Map<string, InitiatorWindow>>();
+  /** window start → that window's statistics. */
+  readonly #byWindow = new Map<number, WindowStats>();
   #recentStart = Number.NaN;
-  #recent: Map<string, InitiatorWindow> | undefined;
+  #recent: WindowStats | undefined;
 
   applySync(contributions: WindowContribution[]): void {
     for (const c of contributions) {
-      const initiators = this.#initiators(c.windowStartMs, true) as Map<string, InitiatorWindow>;
+      const stats = this.#window(c.windowStartMs, true) as WindowStats;
+      const initiators = stats.initiators;
       const entry = initiators.get(c.initiator);
       if (!entry) {
+        addInitiator(stats.fanIn, c.responder);
         const ports = c.dstPorts;
         initiators.set(c.initiator, {
           dsts: c.responder,
@@ -213,6 +233,7 @@ export class InMemoryEntityStats implements EntityStats {
         if (entry.dsts.has(c.responder)) continue;
         entry.dsts.add(c.responder);
       }
+      addInitiator(stats.fanIn, c.responder);
       if (typeof entry.ports === 'number') {
         const only = entry.ports;
         if (c.dstPorts.length !== 1 || c.dstPorts[0] !== only) entry.ports = new Set([only, ...c.dstPorts]);
@@ -231,11 +252,13 @@ export class InMemoryEntityStats implements EntityStats {
   applySealedSync(windows: readonly OpenWindow[]): void {
     for (let i = 0; i < windows.length; i++) {
       const w = windows[i] as OpenWindow;
-      const initiators = this.#initiators(w.window_start_ms, true) as Map<string, InitiatorWindow>;
+      const stats = this.#window(w.window_start_ms, true) as WindowStats;
+      const initiators = stats.initiators;
       const entry = initiators.get(w.src_ip);
       const num = w.columns.num;
       const firstPort = small(num[w.firstRow * NUM + F_DST_PORT] as number);
       if (!entry) {
+        addInitiator(stats.fanIn, w.dst_ip);
         initiators.set(w.src_ip, {
           dsts: w.dst_ip,
           ports: w.flowCount === 1 ? firstPort : windowPorts(w, firstPort),
@@ -251,6 +274,7 @@ export class InMemoryEntityStats implements EntityStats {
         if (entry.dsts.has(w.dst_ip)) continue;
         entry.dsts.add(w.dst_ip);
       }
+      addInitiator(stats.fanIn, w.dst_ip);
       let ports = entry.ports;
       if (typeof ports === 'number') {
         if (w.flowCount === 1 && firstPort === ports) {
@@ -268,34 +292,38 @@ export class InMemoryEntityStats implements EntityStats {
   }
 
   contextSync(key: ContextKey): EntityContext {
-    return this.contextOf(key.initiator, key.windowStartMs);
+    return this.contextOf(key.initiator, key.responder, key.windowStartMs);
   }
 
   /** contextSync without a key object. */
-  contextOf(initiator: string, windowStartMs: number): EntityContext {
-    const entry = this.#initiators(windowStartMs, false)?.get(initiator);
-    if (!entry) return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
+  contextOf(initiator: string, responder: string, windowStartMs: number): EntityContext {
+    const stats = this.#window(windowStartMs, false);
+    const entry = stats?.initiators.get(initiator);
+    const distinctSrcs = stats?.fanIn.get(responder) ?? 0;
+    if (!entry)
+      return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: distinctSrcs };
     return {
       distinct_dsts: typeof entry.dsts === 'string' ? 1 : entry.dsts.size,
       distinct_dst_ports: typeof entry.ports === 'number' ? 1 : entry.ports.size,
       connections: entry.connections,
+      distinct_srcs: distinctSrcs,
     };
   }
 
-  #initiators(windowStartMs: number, create: boolean): Map<string, InitiatorWindow> | undefined {
+  #window(windowStartMs: number, create: boolean): WindowStats | undefined {
     if (windowStartMs === this.#recentStart && this.#recent) return this.#recent;
-    let initiators = this.#byWindow.get(windowStartMs);
-    if (!initiators) {
+    let stats = this.#byWindow.get(windowStartMs);
+    if (!stats) {
       if (!create) return undefined;
-      initiators = new Map();
-      this.#byWindow.set(windowStartMs, initiators);
+      stats = { initiators: new Map(), fanIn: new Map() };
+      this.#byWindow.set(windowStartMs, stats);
     }
     this.#recentStart = windowStartMs;
-    this.#recent = initiators;
-    return initiators;
+    this.#recent = stats;
+    return stats;
   }
 
-  /** Forgets initiator-windows that started before `windowStartMs` (bounded memory when streaming). */
+  /** Forgets windows that started before `windowStartMs` (bounded memory when streaming). */
   evictBefore(windowStartMs: number): void {
     for (const start of this.#byWindow.keys()) if (start < windowStartMs) this.#byWindow.delete(start);
     this.#recent = undefined;

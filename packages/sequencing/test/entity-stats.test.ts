@@ -26,10 +26,11 @@ describe('InMemoryEntityStats', () => {
     const b = windowContribution(window('10.0.0.3', [443]));
     stats.applySync([a, b]);
     stats.applySync([a]);
-    assert.deepEqual(stats.contextSync({ initiator: '10.0.0.1', windowStartMs: 0 }), {
+    assert.deepEqual(stats.contextSync({ initiator: '10.0.0.1', responder: '10.0.0.2', windowStartMs: 0 }), {
       distinct_dsts: 2,
       distinct_dst_ports: 3,
       connections: 4,
+      distinct_srcs: 1,
     });
     assert.deepEqual(a, {
       initiator: '10.0.0.1',
@@ -79,15 +80,20 @@ describe('InMemoryEntityStats', () => {
       sealed.applySealedSync([...batch, ...again]);
     }
     let multi = 0;
+    let fanIn = 0;
     for (let s = 0; s < 6; s++) {
       for (const ws of [0, 300_000, 600_000]) {
-        const key = { initiator: `10.0.0.${s}`, windowStartMs: ws };
-        const expected = viaContributions.contextSync(key);
-        if (expected.distinct_dst_ports > 1 && expected.distinct_dsts > 1) multi++;
-        assert.deepEqual(sealed.contextSync(key), expected);
+        for (let d = 0; d < 5; d++) {
+          const key = { initiator: `10.0.0.${s}`, responder: `10.0.1.${d}`, windowStartMs: ws };
+          const expected = viaContributions.contextSync(key);
+          if (expected.distinct_dst_ports > 1 && expected.distinct_dsts > 1) multi++;
+          if ((expected.distinct_srcs ?? 0) > 1) fanIn++;
+          assert.deepEqual(sealed.contextSync(key), expected);
+        }
       }
     }
     assert.ok(multi > 5, 'the mix has initiators with several responders and ports');
+    assert.ok(fanIn > 5, 'the mix has responders with several initiators');
   });
 
   it('forgets initiator-windows before a bound', () => {
@@ -97,8 +103,50 @@ describe('InMemoryEntityStats', () => {
       windowContribution(window('10.0.0.2', [22], 300_000)),
     ]);
     stats.evictBefore(300_000);
-    assert.equal(stats.contextSync({ initiator: '10.0.0.1', windowStartMs: 0 }).connections, 0);
-    assert.equal(stats.contextSync({ initiator: '10.0.0.1', windowStartMs: 300_000 }).connections, 1);
+    assert.deepEqual(stats.contextOf('10.0.0.1', '10.0.0.2', 0), {
+      distinct_dsts: 0,
+      distinct_dst_ports: 0,
+      connections: 0,
+      distinct_srcs: 0,
+    });
+    assert.equal(stats.contextOf('10.0.0.1', '10.0.0.2', 300_000).connections, 1);
+    assert.equal(stats.contextOf('10.0.0.1', '10.0.0.2', 300_000).distinct_srcs, 1);
+  });
+
+  it("counts a responder's distinct initiators per window (distinct_srcs), each conversation-window once", () => {
+    const victim = '203.0.113.9';
+    const reflector = (k: number, ws = 0) =>
+      OpenWindow.of(`198.51.100.${k}`, victim, ws, ws + 300_000, [
+        toSequenceFlow(
+          flow({ src_ip: `198.51.100.${k}`, dst_ip: victim, src_port: 161, dst_port: 40_000 + k }),
+        ),
+      ]);
+    const flood = Array.from({ length: 200 }, (_, k) => reflector(k));
+    for (const apply of [
+      (s: InMemoryEntityStats, w: OpenWindow[]) => s.applySync(w.map(windowContribution)),
+      (s: InMemoryEntityStats, w: OpenWindow[]) => s.applySealedSync(w),
+    ]) {
+      const stats = new InMemoryEntityStats();
+      apply(stats, flood.slice(0, 120));
+      apply(stats, [...flood.slice(100), reflector(1, 300_000), reflector(2, 300_000)]);
+      apply(stats, flood); // a replay
+      // The victim answers one of them: its own context, and that reflector's fan-in, apart.
+      apply(stats, [
+        OpenWindow.of(victim, '198.51.100.3', 0, 300_000, [
+          toSequenceFlow(flow({ src_ip: victim, dst_ip: '198.51.100.3' })),
+        ]),
+      ]);
+      assert.deepEqual(stats.contextOf('198.51.100.7', victim, 0), {
+        distinct_dsts: 1,
+        distinct_dst_ports: 1,
+        connections: 1,
+        distinct_srcs: 200,
+      });
+      assert.equal(stats.contextOf('198.51.100.1', victim, 300_000).distinct_srcs, 2);
+      assert.equal(stats.contextOf(victim, '198.51.100.3', 0).distinct_srcs, 1);
+      assert.equal(stats.contextOf(victim, '198.51.100.3', 0).distinct_dsts, 1);
+      assert.equal(stats.contextOf('192.0.2.1', victim, 0).distinct_srcs, 200, 'fan-in whoever asks');
+    }
   });
 });
 

@@ -64,13 +64,7 @@ export function stream(
   const emit = (): void => {
     stats.applySync(sequencer.seal().map(windowContribution));
     for (const w of sequencer.takeEmittable()) {
-      out.push(
-        ...windowSequences(
-          w,
-          stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms }),
-          spec,
-        ),
-      );
+      out.push(...windowSequences(w, stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms), spec));
     }
     late.push(...sequencer.takeLate());
   };

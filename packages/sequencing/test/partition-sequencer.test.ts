@@ -55,7 +55,7 @@ describe('windows (rules 2-4)', () => {
     );
   });
 
-  it('computes entity context per initiator and window across its conversations (rule 6)', () => {
+  it("computes entity context per initiator and window across its conversations (rule 6), and the responder's distinct initiators", () => {
     const flows = [
       flow({ dst_ip: '10.0.0.2', dst_port: 22, start_ms: 1 }),
       flow({ dst_ip: '10.0.0.2', dst_port: 23, start_ms: 2 }),
@@ -69,10 +69,16 @@ describe('windows (rules 2-4)', () => {
     );
     const first = { distinct_dsts: 2, distinct_dst_ports: 2, connections: 3 };
     assert.deepEqual(ctx, {
-      '10.0.0.1>10.0.0.2@0': first,
-      '10.0.0.1>10.0.0.3@0': first,
-      '10.0.0.7>10.0.0.2@0': { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 },
-      [`10.0.0.1>10.0.0.4@${W}`]: { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 },
+      // 10.0.0.2 has two initiators in window 0 (10.0.0.1 and 10.0.0.7), 10.0.0.3 one.
+      '10.0.0.1>10.0.0.2@0': { ...first, distinct_srcs: 2 },
+      '10.0.0.1>10.0.0.3@0': { ...first, distinct_srcs: 1 },
+      '10.0.0.7>10.0.0.2@0': { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1, distinct_srcs: 2 },
+      [`10.0.0.1>10.0.0.4@${W}`]: {
+        distinct_dsts: 1,
+        distinct_dst_ports: 1,
+        connections: 1,
+        distinct_srcs: 1,
+      },
     });
   });
 

@@ -134,13 +134,7 @@ describe('FlowDecoder', () => {
         stats.applySync(sequencer.seal().map(windowContribution));
         late.push(...sequencer.takeLate().map((f) => ({ ...f })));
         for (const w of sequencer.takeEmittable())
-          out.push(
-            ...windowSequences(
-              w,
-              stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms }),
-              spec,
-            ),
-          );
+          out.push(...windowSequences(w, stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms), spec));
       });
       return { out, late, outcomes };
     };
@@ -184,7 +178,7 @@ describe('FlowDecoder', () => {
         stats.applySync(sequencer.seal().map(windowContribution));
         late.push(...sequencer.takeLate().map((f) => ({ ...f })));
         for (const w of sequencer.takeEmittable()) {
-          const context = stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
+          const context = stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms);
           if (deferred) {
             const encoded: { key: string; value: Buffer }[] = [];
             encodeWindow(w, context, spec, new SequenceEncoder(codecs.sequences), encoded);

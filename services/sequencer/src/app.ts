@@ -15,7 +15,6 @@ import {
 } from '@tidewatch/contracts';
 import { componentLogger, defaultLogger, type Logger } from '@tidewatch/observability';
 import {
-  type ContextKey,
   type EncodedSequence,
   type EntityStats,
   encodeWindow,
@@ -311,33 +310,19 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       // (building it cost about twice the lookups themselves).
       return (i) => {
         const w = windows[i] as OpenWindow;
-        return stats.contextOf(w.src_ip, w.window_start_ms);
+        return stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms);
       };
     }
     if (stats.windowContexts) {
       const contexts = await stats.windowContexts(windows);
       return (i) => contexts[i] as EntityContext;
     }
-    // One context per (initiator, window start).
-    const keys: ContextKey[] = [];
-    const index = new Map<number, Map<string, number>>();
-    const keyOf = new Int32Array(windows.length);
-    windows.forEach((w, i) => {
-      let byInitiator = index.get(w.window_start_ms);
-      if (!byInitiator) {
-        byInitiator = new Map();
-        index.set(w.window_start_ms, byInitiator);
-      }
-      let k = byInitiator.get(w.src_ip);
-      if (k === undefined) {
-        k = keys.length;
-        byInitiator.set(w.src_ip, k);
-        keys.push({ initiator: w.src_ip, windowStartMs: w.window_start_ms });
-      }
-      keyOf[i] = k;
-    });
-    const contexts = await stats.contexts(keys);
-    return (i) => contexts[keyOf[i] as number] ?? { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 };
+    // A window is one conversation: its own (initiator, responder, window start) key.
+    const contexts = await stats.contexts(
+      windows.map((w) => ({ initiator: w.src_ip, responder: w.dst_ip, windowStartMs: w.window_start_ms })),
+    );
+    return (i) =>
+      contexts[i] ?? { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: 0 };
   }
 
   async function commit(partitions: number[], ctx: BatchContext): Promise<void> {

@@ -51,7 +51,10 @@ export const EXACT_DISTINCT_LIMIT = 32;
  */
 export const SLOT_SHARDS = 16;
 
-/** FNV-1a of the address text, folded to a shard. */
+/**
+ * FNV-1a of the address text, folded to a shard: an initiator's for its entity and pair fields, a
+ * responder's for its fan-in field.
+ */
 export function initiatorShard(ip: string): number {
   return initiatorHash(ip) % SLOT_SHARDS;
 }
@@ -70,11 +73,17 @@ function initiatorHash(ip: string): number {
  * The argument is one flat JSON array, grouped by (window start, shard), then initiator:
  *   window start, shard, initiator count,
  *     initiator, window count,
- *       responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...
+ *       responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...,
+ *       the responder's shard
  * Values (README, key layout):
  *   pair field `<src>><dst>`: "connections fwd_bytes bwd_bytes fwd_pkts bwd_pkts|<offset>|<offset>|"
  *   entity field `<initiator>`: "connections distinct_dsts distinct_ports ,<dst>,... ,<port>,..."
  *     (a set is "*" and its count -1 once moved into the `dsts` / `ports` HyperLogLog)
+ *   fan-in field `<responder>` (hash of the window start and the responder's shard): its distinct
+ *     initiators, a count: each applied window is a new (initiator, responder) of its window start
+ *     (the pair's offset mark makes a window count once), so no set is needed and the count is
+ *     exact at any fan-in. Summed per fan-in hash and written once per call (one HMGET and one
+ *     HSET per hash, not a command per window).
  * A slot hash's expiry is set when the script creates it (EXPIRE NX). One Redis is assumed.
  * Redis runs one script at a time, so its CPU per window bounds the sequencers' wall throughput:
  * per window the script builds as few Lua strings and tables as it can (README, Redis CPU per
@@ -149,11 +158,19 @@ local function entity(p)
   addWindow(e, p)
   return e
 end
+-- Fan-in increments of this call: window start text -> responder shard -> { n, fields, count }.
+local fanStarts, fanByStart = {}, {}
 local applied, i, n = 0, 1, #a
 while i <= n do
   local ws, shard, initiators = a[i], a[i + 1], a[i + 2]
   i = i + 3
   local start = fmt('%d', ws)
+  local fan = fanByStart[start]
+  if not fan then
+    fan = {}
+    fanByStart[start] = fan
+    fanStarts[#fanStarts + 1] = start
+  end
   local bucketStart = floor(ws / bucketMs) * bucketMs
   local mark = fmt('%d|', ws - bucketStart)
   local barMark = '|' .. mark
@@ -166,7 +183,7 @@ while i <= n do
     for _ = 1, windows do
       npf = npf + 1
       pf[npf] = initiator .. '>' .. a[j]
-      j = j + 7 + a[j + 6]
+      j = j + 8 + a[j + 6]
     end
   end
   local pv = hmget(pairKey, pf, npf)
@@ -209,8 +226,22 @@ while i <= n do
           end
           addWindow(e, i)
         end
+        local g = fan[a[i + 7 + a[i + 6]]]
+        if g == nil then
+          g = { n = 0, fields = {}, count = {} }
+          fan[a[i + 7 + a[i + 6]]] = g
+        end
+        local responder = a[i]
+        local c = g.count[responder]
+        if c then
+          g.count[responder] = c + 1
+        else
+          g.n = g.n + 1
+          g.fields[g.n] = responder
+          g.count[responder] = 1
+        end
       end
-      i = i + 7 + a[i + 6]
+      i = i + 8 + a[i + 6]
     end
   end
   if nkv > 0 then hset(pairKey, kv, nkv) end
@@ -240,6 +271,20 @@ while i <= n do
     hset(entKey, ekv, 2 * nef)
   end
 end
+for s = 1, #fanStarts do
+  local start = fanStarts[s]
+  for shard, g in pairs(fanByStart[start]) do
+    local key = prefix .. ':fanin:' .. start .. ':' .. shard
+    local old = hmget(key, g.fields, g.n)
+    local kv = {}
+    for q = 1, g.n do
+      local responder = g.fields[q]
+      kv[2 * q - 1] = responder
+      kv[2 * q] = fmt('%d', (tonumber(old[q]) or 0) + g.count[responder])
+    end
+    hset(key, kv, 2 * g.n)
+  end
+end
 return applied
 `;
 const APPLY_WINDOWS = applyScript('cjson.decode');
@@ -251,26 +296,32 @@ const APPLY_WINDOWS = applyScript('cjson.decode');
 const APPLY_SEALED = applyScript('cmsgpack.unpack');
 
 /**
- * The contexts of many initiator-windows in one call.
- * ARGV: key prefix, a flat MessagePack array [window start, shard, count, initiator...]
- * (ArrayPacker). Returns 3 integers per initiator (distinct responders, distinct ports,
- * connections) as one MessagePack array in a bulk string (cmsgpack.pack): the client reads them
- * from the reply's bytes (readPackedIntegers) instead of parsing an integer reply per value.
+ * The contexts of many initiator-windows and the fan-in of many responder-windows in one call.
+ * ARGV: key prefix, a flat MessagePack array, per slot hash (window start, shard):
+ * [window start, shard, initiator count, initiator..., responder count, responder...]
+ * (ArrayPacker). Returns, per slot, 3 integers per initiator (distinct responders, distinct ports,
+ * connections), then 1 per responder (distinct initiators), as one MessagePack array in a bulk
+ * string (cmsgpack.pack): the client reads them from the reply's bytes (readPackedIntegers)
+ * instead of parsing an integer reply per value.
  */
 const READ_CONTEXTS = `
 local prefix = ARGV[1]
 local a = cmsgpack.unpack(ARGV[2])
 local fmt, call, match = string.format, redis.call, string.match
+local function hmget(key, fields, count)
+  local values = {}
+  for k = 1, count, 1000 do
+    local r = call('HMGET', key, unpack(fields, k, math.min(k + 999, count)))
+    for q = 1, #r do values[#values + 1] = r[q] end
+  end
+  return values
+end
 local out, i = {}, 1
 while i <= #a do
   local start, shard, count = fmt('%d', a[i]), a[i + 1], a[i + 2]
   local fields = {}
   for k = 1, count do fields[k] = a[i + 2 + k] end
-  local values = {}
-  for k = 1, count, 1000 do
-    local r = call('HMGET', prefix .. ':ent:' .. start .. ':' .. shard, unpack(fields, k, math.min(k + 999, count)))
-    for q = 1, #r do values[#values + 1] = r[q] end
-  end
+  local values = hmget(prefix .. ':ent:' .. start .. ':' .. shard, fields, count)
   for k = 1, count do
     local v = values[k]
     if v then
@@ -288,6 +339,14 @@ while i <= #a do
     end
   end
   i = i + 3 + count
+  local responders = a[i]
+  if responders > 0 then
+    local rf = {}
+    for k = 1, responders do rf[k] = a[i + k] end
+    local fan = hmget(prefix .. ':fanin:' .. start .. ':' .. shard, rf, responders)
+    for k = 1, responders do out[#out + 1] = tonumber(fan[k]) or 0 end
+  end
+  i = i + 1 + responders
 end
 return cmsgpack.pack(out)
 `;
@@ -430,6 +489,7 @@ export function applyArgument(contributions: WindowContribution[]): string {
           ports.length,
         );
         for (let i = 0; i < ports.length; i++) out.push(ports[i] as number);
+        out.push(initiatorShard(c.responder));
       }
     }
   }
@@ -500,6 +560,61 @@ function slotOrder(
   return { starts, first, order, hashes };
 }
 
+/**
+ * The distinct names of slot `s`'s items into `names` (in order of appearance; returns how many),
+ * and for each of its items `at[item] = base + stride * (its name's index)`. Deduped by the hashes
+ * slotOrder computed: an open-addressing table of name index + 1 (a Map of strings would hash
+ * every address again and grow per slot).
+ */
+function distinctInSlot(
+  slots: SlotOrder,
+  s: number,
+  nameOf: (i: number) => string,
+  names: string[],
+  at: Int32Array,
+  base: number,
+  stride: number,
+): number {
+  const lo = slots.first[s] as number;
+  const hi = slots.first[s + 1] as number;
+  names.length = 0;
+  if (lo === hi) return 0;
+  const { order, hashes } = slots;
+  const size = 2 ** Math.ceil(Math.log2(2 * (hi - lo)));
+  if (dedupe.length < size) {
+    dedupe = new Int32Array(size);
+    dedupeHashes = new Uint32Array(size);
+  }
+  const table = dedupe;
+  const tableHash = dedupeHashes;
+  table.fill(0, 0, size);
+  const mask = size - 1;
+  for (let q = lo; q < hi; q++) {
+    const i = order[q] as number;
+    const h = hashes[i] as number;
+    const name = nameOf(i);
+    // The low bits are the shard, the same for the whole slot.
+    let slot = (h >>> 4) & mask;
+    let index: number;
+    for (;;) {
+      const e = table[slot] as number;
+      if (e === 0) {
+        index = names.push(name) - 1;
+        table[slot] = index + 1;
+        tableHash[slot] = h;
+        break;
+      }
+      if (tableHash[slot] === h && names[e - 1] === name) {
+        index = e - 1;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+    at[i] = base + stride * index;
+  }
+  return names.length;
+}
+
 /** The array sealedApplyArgument writes as JSON text. */
 export function sealedApplyValues(
   windows: readonly OpenWindow[],
@@ -517,6 +632,7 @@ export function sealedApplyValues(
       const w = windows[from + (order[q] as number)] as OpenWindow;
       out.push(w.src_ip, 1);
       appendContribution(out, w);
+      out.push(initiatorShard(w.dst_ip));
     }
   }
   return out;
@@ -541,6 +657,7 @@ export function sealedApplyMsgpack(windows: readonly OpenWindow[], from: number,
       w.string(win.src_ip);
       w.number(1);
       writeContribution(w, win);
+      w.number(initiatorShard(win.dst_ip));
     }
   }
   return w.end();
@@ -699,6 +816,10 @@ export class SequencerKeys {
   pairs(bucketStartMs: number, shard: number): string {
     return `${this.prefix}:pair:${bucketStartMs}:${shard}`;
   }
+  /** Responder-windows' distinct initiators (context.distinct_srcs) of one shard (of the responder): field = responder. */
+  fanIn(windowStartMs: number, shard: number): string {
+    return `${this.prefix}:fanin:${windowStartMs}:${shard}`;
+  }
   /** An initiator-window's distinct responders / ports once past EXACT_DISTINCT_LIMIT. */
   distinct(what: 'dsts' | 'ports', windowStartMs: number, ip: string): string {
     return `${this.prefix}:${what}:${windowStartMs}:${ip}`;
@@ -768,15 +889,13 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
     });
   }
 
-  /**
-   * contexts() of the windows' (initiator, window start) keys, each window given its initiator's
-   * (windows of one initiator share the context object).
-   */
+  /** contexts() of the windows' (initiator, responder, window start) keys. */
   windowContexts(windows: readonly OpenWindow[]): Promise<EntityContext[]> {
     return this.#readContexts(
       windows.length,
       (i) => (windows[i] as OpenWindow).window_start_ms,
       (i) => (windows[i] as OpenWindow).src_ip,
+      (i) => (windows[i] as OpenWindow).dst_ip,
     );
   }
 
@@ -785,76 +904,57 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
       keys.length,
       (i) => (keys[i] as ContextKey).windowStartMs,
       (i) => (keys[i] as ContextKey).initiator,
+      (i) => (keys[i] as ContextKey).responder,
     );
   }
 
   /**
-   * The contexts of items 0..count-1, grouped by slot hash and deduped within it in one pass: each
-   * distinct (initiator, window start) is read once and its context object shared by its items.
+   * The contexts of items 0..count-1: initiators grouped by slot hash of their shard, responders by
+   * slot hash of theirs (the same window starts in the same order), each deduped within its slot
+   * in one pass, so each distinct (initiator, window start) and (responder, window start) is read
+   * once; a slot's initiators and responders in one HMGET each.
    */
   async #readContexts(
     count: number,
     windowStartOf: (i: number) => number,
     initiatorOf: (i: number) => string,
+    responderOf: (i: number) => string,
   ): Promise<EntityContext[]> {
     if (count === 0) return [];
     const commands = this.redis as unknown as ScriptCommands;
     return this.#timer('contexts', async () => {
       const calls: Promise<Buffer>[] = [];
-      const { starts, first, order, hashes } = slotOrder(count, windowStartOf, initiatorOf);
-      /** Per item, the index of its initiator's triple in the results. */
-      const tripleOf = new Int32Array(count);
-      let unique = 0;
-      /** A slot's distinct initiators, in order of appearance. */
-      const names: string[] = [];
+      const bySrc = slotOrder(count, windowStartOf, initiatorOf);
+      const byDst = slotOrder(count, windowStartOf, responderOf);
+      /** Per item, the index of its initiator's triple / its responder's fan-in in the results. */
+      const tripleAt = new Int32Array(count);
+      const fanInAt = new Int32Array(count);
+      /** Numbers the replies hold before the current slot's. */
+      let results = 0;
+      const initiators: string[] = [];
+      const responders: string[] = [];
       let values = 0;
       let w = packer.begin();
-      for (let s = 0; s < starts.length * SLOT_SHARDS; s++) {
-        const lo = first[s] as number;
-        const hi = first[s + 1] as number;
-        if (lo === hi) continue;
-        names.length = 0;
-        // Deduped by the initiator hashes slotOrder computed: an open-addressing table of name
-        // index + 1 (a Map of strings would hash every address again and grow per slot).
-        const size = 2 ** Math.ceil(Math.log2(2 * (hi - lo)));
-        if (dedupe.length < size) {
-          dedupe = new Int32Array(size);
-          dedupeHashes = new Uint32Array(size);
-        }
-        const table = dedupe;
-        const tableHash = dedupeHashes;
-        table.fill(0, 0, size);
-        const mask = size - 1;
-        const base = unique;
-        for (let q = lo; q < hi; q++) {
-          const i = order[q] as number;
-          const h = hashes[i] as number;
-          const initiator = initiatorOf(i);
-          // The low bits are the shard, the same for the whole slot.
-          let at = (h >>> 4) & mask;
-          let triple: number;
-          for (;;) {
-            const e = table[at] as number;
-            if (e === 0) {
-              triple = unique++;
-              table[at] = triple - base + 1;
-              tableHash[at] = h;
-              names.push(initiator);
-              break;
-            }
-            if (tableHash[at] === h && names[e - 1] === initiator) {
-              triple = base + e - 1;
-              break;
-            }
-            at = (at + 1) & mask;
-          }
-          tripleOf[i] = triple;
-        }
-        w.number(starts[(s / SLOT_SHARDS) | 0] as number);
+      for (let s = 0; s < bySrc.starts.length * SLOT_SHARDS; s++) {
+        const nInitiators = distinctInSlot(bySrc, s, initiatorOf, initiators, tripleAt, results, 3);
+        const nResponders = distinctInSlot(
+          byDst,
+          s,
+          responderOf,
+          responders,
+          fanInAt,
+          results + 3 * nInitiators,
+          1,
+        );
+        if (nInitiators + nResponders === 0) continue;
+        results += 3 * nInitiators + nResponders;
+        w.number(bySrc.starts[(s / SLOT_SHARDS) | 0] as number);
         w.number(s % SLOT_SHARDS);
-        w.number(names.length);
-        for (let k = 0; k < names.length; k++) w.string(names[k] as string);
-        values += 3 + names.length;
+        w.number(nInitiators);
+        for (let k = 0; k < nInitiators; k++) w.string(initiators[k] as string);
+        w.number(nResponders);
+        for (let k = 0; k < nResponders; k++) w.string(responders[k] as string);
+        values += 4 + nInitiators + nResponders;
         if (values >= WINDOWS_PER_CALL) {
           calls.push(commands.twReadContextsBuffer(0, this.settings.keyPrefix, w.end()));
           w = packer.begin();
@@ -862,20 +962,20 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
         }
       }
       if (values > 0) calls.push(commands.twReadContextsBuffer(0, this.settings.keyPrefix, w.end()));
-      const results: number[] = [];
-      for (const reply of await Promise.all(calls)) readPackedIntegers(reply, results);
-      if (results.length !== 3 * unique)
-        throw new Error(`contexts reply: ${results.length} numbers for ${unique} initiator-windows (3 each)`);
-      const distinct: EntityContext[] = new Array(unique);
-      for (let t = 0; t < unique; t++) {
-        distinct[t] = {
-          distinct_dsts: results[3 * t] as number,
-          distinct_dst_ports: results[3 * t + 1] as number,
-          connections: results[3 * t + 2] as number,
+      const numbers: number[] = [];
+      for (const reply of await Promise.all(calls)) readPackedIntegers(reply, numbers);
+      if (numbers.length !== results)
+        throw new Error(`contexts reply: ${numbers.length} numbers where ${results} were asked for`);
+      const contexts: EntityContext[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const t = tripleAt[i] as number;
+        contexts[i] = {
+          distinct_dsts: numbers[t] as number,
+          distinct_dst_ports: numbers[t + 1] as number,
+          connections: numbers[t + 2] as number,
+          distinct_srcs: numbers[fanInAt[i] as number] as number,
         };
       }
-      const contexts: EntityContext[] = new Array(count);
-      for (let i = 0; i < count; i++) contexts[i] = distinct[tripleOf[i] as number] as EntityContext;
       return contexts;
     });
   }

@@ -65,7 +65,7 @@ export function expectedOutput(flows: FlowRecord[], partitions: number, spec: Se
     late.push(...sequencer.takeLate());
   }
   const sequences = windows.flatMap((w) =>
-    windowSequences(w, stats.contextSync({ initiator: w.src_ip, windowStartMs: w.window_start_ms }), spec),
+    windowSequences(w, stats.contextOf(w.src_ip, w.dst_ip, w.window_start_ms), spec),
   );
   return { sequences: sequences.sort(compareSequences), late };
 }

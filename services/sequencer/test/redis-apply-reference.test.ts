@@ -113,7 +113,7 @@ describe('Redis statistics script: the state the reference (030c6be) script leav
 
   function assertCovers(state: Map<string, unknown>): void {
     const keys = [...state.keys()];
-    for (const kind of [':ent:', ':pair:', ':dsts:', ':ports:'])
+    for (const kind of [':ent:', ':pair:', ':dsts:', ':ports:', ':fanin:'])
       assert.ok(
         keys.some((k) => k.startsWith(kind)),
         `input reaches ${kind} keys (past EXACT_DISTINCT_LIMIT)`,

@@ -46,7 +46,10 @@ end
 return out
 `;
 
-/** Each window's context read through the reference script, one call per slot hash. */
+/**
+ * Each window's context read through the reference script, one call per slot hash, and its
+ * responder's fan-in (distinct_srcs) by one HGET of its field.
+ */
 async function referenceContexts(
   redis: Redis,
   prefix: string,
@@ -79,7 +82,18 @@ async function referenceContexts(
       });
     });
   }
-  return windows.map((w) => byKey.get(`${w.src_ip}|${w.window_start_ms}`) as EntityContext);
+  const out: EntityContext[] = [];
+  for (const w of windows) {
+    const fanIn = await redis.hget(
+      `${prefix}:fanin:${w.window_start_ms}:${initiatorShard(w.dst_ip)}`,
+      w.dst_ip,
+    );
+    out.push({
+      ...(byKey.get(`${w.src_ip}|${w.window_start_ms}`) as EntityContext),
+      distinct_srcs: fanIn === null ? 0 : Number(fanIn),
+    });
+  }
+  return out;
 }
 
 describe('Redis contexts read (MessagePack argument and reply)', () => {
@@ -117,7 +131,14 @@ describe('Redis contexts read (MessagePack argument and reply)', () => {
       );
       assert.ok(expected.some((c) => c.connections === 0) && expected.some((c) => c.connections > 1));
       assert.deepEqual(await state.windowContexts(read), expected);
-      const keys = read.map((w) => ({ initiator: w.src_ip, windowStartMs: w.window_start_ms }));
+      assert.ok(
+        expected.some((c) => (c.distinct_srcs ?? 0) > 1) && expected.some((c) => c.distinct_srcs === 0),
+      );
+      const keys = read.map((w) => ({
+        initiator: w.src_ip,
+        responder: w.dst_ip,
+        windowStartMs: w.window_start_ms,
+      }));
       assert.deepEqual(await state.contexts(keys), expected);
       // One window at a time (one slot, one initiator per call) and an empty read.
       for (const w of read.slice(0, 40))

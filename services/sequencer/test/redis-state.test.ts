@@ -69,11 +69,17 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
   async function assertSameAsExact(s: RedisSequencerState, windows: WindowContribution[]): Promise<void> {
     const exact = new InMemoryEntityStats();
     exact.applySync(windows);
-    const keys = windows.map((c) => ({ initiator: c.initiator, windowStartMs: c.windowStartMs }));
-    assert.deepEqual(
-      await s.contexts(keys),
-      keys.map((k) => exact.contextSync(k)),
+    const keys = windows.map((c) => ({
+      initiator: c.initiator,
+      responder: c.responder,
+      windowStartMs: c.windowStartMs,
+    }));
+    const expected = keys.map((k) => exact.contextSync(k));
+    assert.ok(
+      expected.some((c) => (c.distinct_srcs ?? 0) > 1),
+      'responders with several initiators',
     );
+    assert.deepEqual(await s.contexts(keys), expected);
     const pairs = new Map<string, number[]>();
     for (const c of windows) {
       const k = `${c.initiator}|${c.responder}`;
@@ -129,13 +135,15 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
       ]),
     );
     windows.push(OpenWindow.of('10.250.0.1', '10.250.0.2', WS, WS + 300_000, windows[0]?.flows() ?? []));
-    const expected = windows.map((w) => exact.contextOf(w.src_ip, w.window_start_ms));
+    const expected = windows.map((w) => exact.contextOf(w.src_ip, w.dst_ip, w.window_start_ms));
     assert.equal(expected.at(-1)?.connections, 0, 'an initiator without statistics reads zeros');
     const got = await s.windowContexts(windows);
     assert.deepEqual(got, expected);
     assert.deepEqual(
       got,
-      await s.contexts(windows.map((w) => ({ initiator: w.src_ip, windowStartMs: w.window_start_ms }))),
+      await s.contexts(
+        windows.map((w) => ({ initiator: w.src_ip, responder: w.dst_ip, windowStartMs: w.window_start_ms })),
+      ),
     );
     assert.deepEqual(await s.windowContexts([]), []);
   });
@@ -173,13 +181,17 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
       small.push(window('10.9.9.9', `172.20.0.${d}`, WS, [1000 + d], 1));
     await s.applyWindows(small.slice(0, 10));
     await s.applyWindows(small);
-    assert.deepEqual(await s.contexts([{ initiator: '10.9.9.9', windowStartMs: WS }]), [
-      {
-        distinct_dsts: EXACT_DISTINCT_LIMIT,
-        distinct_dst_ports: EXACT_DISTINCT_LIMIT,
-        connections: EXACT_DISTINCT_LIMIT,
-      },
-    ]);
+    assert.deepEqual(
+      await s.contexts([{ initiator: '10.9.9.9', responder: '172.20.0.0', windowStartMs: WS }]),
+      [
+        {
+          distinct_dsts: EXACT_DISTINCT_LIMIT,
+          distinct_dst_ports: EXACT_DISTINCT_LIMIT,
+          connections: EXACT_DISTINCT_LIMIT,
+          distinct_srcs: 1,
+        },
+      ],
+    );
     // A scanner: 300 responders over two calls, one window with 2,000 ports.
     const scan: WindowContribution[] = [];
     for (let d = 0; d < 300; d++) scan.push(window('10.9.9.9', `172.21.${d >> 8}.${d & 255}`, WS, [22], 1));
@@ -188,7 +200,10 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
     await s.applyWindows(scan.slice(0, 100));
     await s.applyWindows(scan);
     await s.applyWindows([...small, ...scan]);
-    const [context] = await s.contexts([{ initiator: '10.9.9.9', windowStartMs: WS }]);
+    const [context] = await s.contexts([
+      { initiator: '10.9.9.9', responder: '172.22.0.1', windowStartMs: WS },
+    ]);
+    assert.equal(context?.distinct_srcs, 1);
     const dsts = EXACT_DISTINCT_LIMIT + 301;
     const distinctPorts = 2000; // the other ports (22, 1000..1031) are among 1..2000
     assert.equal(context?.connections, EXACT_DISTINCT_LIMIT + 300 + 2000);
@@ -206,8 +221,45 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
 
   it('reads zero context for an initiator-window with nothing applied', async () => {
     const s = state();
-    assert.deepEqual(await s.contexts([{ initiator: '10.1.1.1', windowStartMs: WS }]), [
-      { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0 },
+    assert.deepEqual(
+      await s.contexts([{ initiator: '10.1.1.1', responder: '10.1.1.2', windowStartMs: WS }]),
+      [{ distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: 0 }],
+    );
+  });
+
+  it("counts a responder's distinct initiators exactly at a reflection flood's fan-in, replays and other windows apart", async () => {
+    const s = state();
+    const victim = '203.0.113.9';
+    // 4,276 reflectors (an SNMP reflection capture's count), one one-flow window each, over five
+    // calls of the script; a second window start with 3 of them; the victim's own conversations.
+    const reflectors = Array.from({ length: 4276 }, (_, k) => `198.51.${k >> 8}.${k & 255}`);
+    const flood = reflectors.map((r) => window(r, victim, WS, [40_000 + (r.length % 7)], 1));
+    const later = reflectors.slice(0, 3).map((r) => window(r, victim, WS + 300_000, [161], 1));
+    const own = [window(victim, '192.0.2.1', WS, [53], 1), window(victim, '192.0.2.2', WS, [53], 1)];
+    await s.applyWindows(flood.slice(0, 2000));
+    // A restart: an overlapping replay, then everything again.
+    await s.applyWindows([...flood.slice(1500), ...later, ...own]);
+    await s.applyWindows([...flood, ...later, ...own].reverse());
+    const read = await s.contexts([
+      { initiator: reflectors[7] as string, responder: victim, windowStartMs: WS },
+      { initiator: reflectors[1] as string, responder: victim, windowStartMs: WS + 300_000 },
+      { initiator: victim, responder: '192.0.2.1', windowStartMs: WS },
+      { initiator: '192.0.2.1', responder: victim, windowStartMs: WS },
     ]);
+    assert.deepEqual(
+      read.map((c) => [c.distinct_dsts, c.connections, c.distinct_srcs]),
+      [
+        [1, 1, 4276],
+        [1, 1, 3],
+        [2, 2, 1],
+        [0, 0, 4276],
+      ],
+    );
+    const exact = new InMemoryEntityStats();
+    exact.applySync([...flood, ...later, ...own]);
+    assert.equal(exact.contextOf('x', victim, WS).distinct_srcs, 4276);
+    const fanInTtl = await redis.ttl(s.keys.fanIn(WS, initiatorShard(victim)));
+    assert.ok(fanInTtl > 0 && fanInTtl <= 600, `fan-in hashes expire (ttl ${fanInTtl})`);
+    assert.equal(await redis.hget(s.keys.fanIn(WS, initiatorShard(victim)), victim), '4276');
   });
 });

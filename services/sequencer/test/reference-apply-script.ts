@@ -2,7 +2,9 @@
  * The statistics script as it was at 030c6be (before the per-window Lua work was cut), kept as the
  * reference the current script must match: the same hash fields and values, HyperLogLogs and
  * expiries for the same calls. ARGV as the current script's; `decode` is cjson.decode or
- * cmsgpack.unpack.
+ * cmsgpack.unpack. Since context.distinct_srcs, each window ends with its responder's shard, and
+ * each window applied here adds one to its responder's fan-in field (HINCRBY, one command per
+ * window: the plainest way to count).
  */
 export const referenceApplyScript = (decode: 'cjson.decode' | 'cmsgpack.unpack'): string => `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -58,7 +60,7 @@ while i <= n do
     j = j + 2
     for _ = 1, windows do
       pf[#pf + 1] = initiator .. '>' .. a[j]
-      j = j + 7 + a[j + 6]
+      j = j + 8 + a[j + 6]
     end
   end
   local pv = hmget(pairKey, pf)
@@ -75,6 +77,9 @@ while i <= n do
       if v == nil then v = pv[k] end
       if not (v and find(v, '|' .. mark, 1, true)) then
         applied = applied + 1
+        local fanKey = prefix .. ':fanin:' .. start .. ':' .. fmt('%d', a[i + 7 + portCount])
+        call('HINCRBY', fanKey, a[i], 1)
+        call('EXPIRE', fanKey, ttl, 'NX')
         if v then
           local c, fb, bb, fp, bp, marks = match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)(|.*)$')
           v = fmt('%d %d %d %d %d', c + a[i + 1], fb + a[i + 2], bb + a[i + 3], fp + a[i + 4], bp + a[i + 5]) .. marks .. mark
@@ -98,7 +103,7 @@ while i <= n do
           end
         end
       end
-      i = i + 7 + portCount
+      i = i + 8 + portCount
     end
   end
   if #pset > 0 then

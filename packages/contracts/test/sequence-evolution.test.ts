@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  AvroCodec,
+  CONTRACTS,
+  decodeSequenceBody,
+  LocalSchemaRegistry,
+  PREVIOUS_SCHEMAS,
+  type Sequence,
+  SequenceBatch,
+  SequenceDecodeError,
+  SequenceReader,
+  WIRE_HEADER_BYTES,
+  withoutFields,
+} from '../src/index.ts';
+
+// sequences.v1's EntityContext gained a last field, distinct_srcs (long, default 0): the
+// responder's distinct initiators in the window. Old and new producers and readers must get along.
+
+const OLD_SCHEMA = PREVIOUS_SCHEMAS[0] as NonNullable<(typeof PREVIOUS_SCHEMAS)[0]>;
+
+function sequence(distinctSrcs: number | undefined): Sequence {
+  return {
+    sequence_id: '00000000-0000-5000-8000-000000000007',
+    src_ip: '198.51.100.7',
+    dst_ip: '203.0.113.9',
+    window_start_ms: 1_700_000_100_000,
+    window_end_ms: 1_700_000_400_000,
+    part: 0,
+    flows: [
+      {
+        start_ms: 1_700_000_100_500,
+        end_ms: 1_700_000_100_500,
+        protocol: 17,
+        src_port: 161,
+        dst_port: 40_123,
+        fwd_bytes: 1_400,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 0,
+        label: null,
+        attack: null,
+        origin: 'snmp.pcap:1',
+      },
+    ],
+    context: {
+      distinct_dsts: 1,
+      distinct_dst_ports: 1,
+      connections: 1,
+      ...(distinctSrcs === undefined ? {} : { distinct_srcs: distinctSrcs }),
+    },
+  };
+}
+
+/** Avro's zig-zag varint of a non-negative safe integer. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  let z = 2 * n;
+  while (z >= 128) {
+    out.push((z % 128) | 0x80);
+    z = Math.floor(z / 128);
+  }
+  out.push(z);
+  return Buffer.from(out);
+}
+
+/** Avro records are class instances: compare their JSON. */
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
+
+async function codecs() {
+  const registry = new LocalSchemaRegistry();
+  const current = await new AvroCodec<Sequence>(CONTRACTS.sequences, registry).init();
+  const old = await new AvroCodec<Sequence>({ topic: 'sequences.v1', schema: OLD_SCHEMA }, registry).init();
+  return { current, old };
+}
+
+describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
+  it('is the last field of the schema, a long with default 0, and the only difference from the previous schema', () => {
+    type Field = { name: string; type: unknown; default?: unknown };
+    /** The fields of the record's last field's record type (EntityContext). */
+    const fields = (schema: unknown): Field[] => {
+      const last = (schema as { fields: Field[] }).fields.at(-1) as Field;
+      return (last.type as { fields: Field[] }).fields;
+    };
+    const now = fields(CONTRACTS.sequences.schema);
+    assert.deepEqual(now.at(-1), { name: 'distinct_srcs', type: 'long', default: 0 });
+    assert.deepEqual(fields(OLD_SCHEMA), now.slice(0, -1));
+    assert.notEqual(
+      LocalSchemaRegistry.idFor(OLD_SCHEMA),
+      LocalSchemaRegistry.idFor(CONTRACTS.sequences.schema),
+    );
+  });
+
+  it('a new message is the old one with the new schema id and the field as one more varint at the end', async () => {
+    const { current, old } = await codecs();
+    for (const n of [0, 1, 63, 64, 4_276, 2 ** 40]) {
+      const oldBytes = old.encode(sequence(undefined));
+      const newBytes = current.encode(sequence(n));
+      assert.equal(newBytes.readUInt32BE(1), current.schemaId);
+      assert.deepEqual(
+        newBytes.subarray(WIRE_HEADER_BYTES),
+        Buffer.concat([oldBytes.subarray(WIRE_HEADER_BYTES), varint(n)]),
+      );
+    }
+    // An object without the member is written with the default.
+    assert.deepEqual(current.encode(sequence(undefined)), current.encode(sequence(0)));
+  });
+
+  it('every reader of the current schema reads the value: codec, projection, hand decoder, batch columns', async () => {
+    const { current } = await codecs();
+    const reader = new SequenceReader(current);
+    assert.ok(reader.handDecoding);
+    const buf = current.encode(sequence(4_276));
+    assert.equal(current.decode(buf).context.distinct_srcs, 4_276);
+    assert.equal(reader.decode(buf).context.distinct_srcs, 4_276);
+    assert.deepEqual(reader.decode(buf), decodeSequenceBody(buf, WIRE_HEADER_BYTES));
+    const batch = new SequenceBatch();
+    const i = reader.decodeInto(batch, buf);
+    assert.equal(batch.distinctSrcs[i], 4_276);
+    assert.equal(batch.sequence(i).context.distinct_srcs, 4_276);
+    assert.equal(batch.select([i]).distinctSrcs[0], 4_276);
+    const pushed = new SequenceBatch();
+    pushed.push(sequence(undefined));
+    assert.equal(pushed.distinctSrcs[0], 0);
+  });
+
+  it('a message of the current schema id that ends before the field is refused as truncated, as avsc refuses it', async () => {
+    const { current } = await codecs();
+    const reader = new SequenceReader(current);
+    const buf = current.encode(sequence(4_276));
+    const cut = buf.subarray(0, buf.length - varint(4_276).length);
+    assert.throws(
+      () => reader.decode(cut),
+      (e: unknown) => e instanceof SequenceDecodeError && /context distinct_srcs runs past/.test(e.message),
+    );
+    assert.throws(() => current.decode(cut), /truncated/);
+    const batch = new SequenceBatch();
+    assert.throws(() => reader.decodeInto(batch, cut), SequenceDecodeError);
+    assert.equal(batch.count, 0);
+  });
+
+  it('a message from an earlier producer (the previous schema id) reads as 0 through schema resolution', async () => {
+    const { current, old } = await codecs();
+    const reader = new SequenceReader(current);
+    const oldBytes = old.encode(sequence(undefined));
+    const expected = reader.decode(current.encode(sequence(0)));
+    assert.deepEqual(plain(await reader.decodeAsync(oldBytes)), plain(expected));
+    assert.deepEqual(plain(reader.decode(oldBytes)), plain(expected)); // known once seen
+    assert.equal((await current.decodeAsync(oldBytes)).context.distinct_srcs, 0);
+    const batch = new SequenceBatch();
+    const i = await reader.decodeIntoAsync(batch, oldBytes);
+    assert.equal(batch.distinctSrcs[i], 0);
+    assert.equal(batch.connections[i], 1);
+    // A fresh process's local registry knows the previous schema without having seen a writer of it.
+    const fresh = await new AvroCodec<Sequence>(CONTRACTS.sequences, new LocalSchemaRegistry()).init();
+    assert.equal((await fresh.decodeAsync(oldBytes)).context.distinct_srcs, 0);
+  });
+
+  it("an earlier reader skips the field: the new schema id takes its resolution path, never its hand decoder's trailing-bytes check", async () => {
+    const { current, old } = await codecs();
+    const oldReader = new SequenceReader(old);
+    assert.equal(oldReader.handDecoding, false);
+    const newBytes = current.encode(sequence(4_276));
+    const back = await old.decodeAsync(newBytes);
+    assert.deepEqual(plain(back.context), { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 });
+    // What the earlier SequenceReader decoded with: its own schema without the flows' attack and origin.
+    const projected = await old
+      .project<Sequence>(withoutFields(OLD_SCHEMA, 'SequenceFlow', ['attack', 'origin']))
+      .decodeAsync(newBytes);
+    assert.deepEqual(plain(projected.context), { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 });
+    assert.equal(projected.flows[0]?.src_port, 161);
+  });
+});
