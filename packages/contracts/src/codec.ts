@@ -51,6 +51,8 @@ export const CONTRACTS = {
 export const PREVIOUS_SCHEMAS: readonly avro.Schema[] = [
   // sequences.v1 before EntityContext.distinct_srcs was appended.
   withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_srcs']),
+  // findings.v1 before SubScores.reflection was appended.
+  withoutFields(findingSchema as avro.Schema, 'SubScores', ['reflection']),
 ];
 
 export function schemaFingerprint(schema: avro.Schema): string {
