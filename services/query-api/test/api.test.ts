@@ -606,6 +606,9 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
           assert.ok(params.includes(n), n);
         assert.ok(r.body.components.securitySchemes.bearer);
         assert.equal(r.body.components.schemas.Finding.properties.score.type, 'number');
+        const sub = r.body.components.schemas.Finding.properties.explanation.properties.subscores.properties;
+        assert.deepEqual(Object.keys(sub), ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection']);
+        assert.equal(sub.reflection.default, 0);
         assert.ok(r.body.components.schemas.Case.properties.finding_ids);
       });
     });

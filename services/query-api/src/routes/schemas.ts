@@ -43,6 +43,8 @@ const candidate = {
   properties: { id: { type: 'string' }, name: { type: 'string' }, probability: { type: 'number' } },
 } as const;
 
+const subScore = (description: string) => ({ type: ['number', 'null'], description }) as const;
+
 /** The finding as the API returns it (the findings.v1 payload plus id and device types). */
 export const findingSchema = {
   $id: 'Finding',
@@ -74,7 +76,30 @@ export const findingSchema = {
     severity: { type: 'string', enum: [...SEVERITIES] },
     model_version: { type: 'string' },
     status: { type: 'string', enum: [...FINDING_STATUSES] },
-    explanation: { type: 'object', additionalProperties: true },
+    explanation: {
+      type: 'object',
+      additionalProperties: true,
+      properties: {
+        subscores: {
+          type: 'object',
+          additionalProperties: true,
+          description:
+            'Baseline sub-scores in [0, 1]; one at or above TIDEWATCH_INFERENCE_FLAG_THRESHOLD makes the finding an alert (null where a stored value was not finite).',
+          properties: {
+            beacon: subScore('regular timing and sizes (C2 beaconing)'),
+            scan: subScore('unanswered probes or pings to many hosts or ports'),
+            brute_force: subScore('repeated attempts to one login service'),
+            exfiltration: subScore('large one-way upload'),
+            reflection: {
+              ...subScore(
+                'subscores.v3: unanswered UDP replies from an amplification port toward a responder many initiators send to (ATT&CK T1498.002); 0 for findings scored before it',
+              ),
+              default: 0,
+            },
+          },
+        },
+      },
+    },
     suppressed_by: { type: ['string', 'null'] },
     label: { type: ['integer', 'null'] },
     scored_at_ms: { type: 'integer' },

@@ -131,6 +131,12 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await page.getByTestId('finding-summary').waitFor();
     await page.locator('[data-testid=similar-table] tbody tr[data-key]').first().waitFor();
     await page.locator('[data-testid=evidence-table] tbody tr').first().waitFor();
+    // The five baseline sub-scores of findings.v1, reflection last, each with its value.
+    const subscores = page.locator('[data-testid=subscores] li');
+    assert.deepEqual(
+      await subscores.locator('meter').evaluateAll((ms) => ms.map((m) => m.getAttribute('aria-label'))),
+      ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'],
+    );
     await shot('03-finding-detail');
     // Exports download through the key-carrying fetch: the OCSF one is a Detection Finding.
     const [download] = await Promise.all([

@@ -179,6 +179,34 @@ function Summary({ f }: { f: Finding }) {
   );
 }
 
+/**
+ * The baseline sub-scores in findings.v1 order, with what each one looks for. A finding stored before
+ * `reflection` was added to the contract shows it as 0 (its default); keys the UI does not know
+ * follow as they are.
+ */
+const SUB_SCORES: readonly { key: string; label: string; hint: string }[] = [
+  { key: 'beacon', label: 'beacon', hint: 'regular timing and sizes (C2 beaconing)' },
+  { key: 'scan', label: 'scan', hint: 'unanswered probes or pings to many hosts or ports' },
+  { key: 'brute_force', label: 'brute force', hint: 'repeated attempts to one login service' },
+  { key: 'exfiltration', label: 'exfiltration', hint: 'large one-way upload' },
+  {
+    key: 'reflection',
+    label: 'reflection',
+    hint: 'unanswered UDP replies from an amplification port toward a host many sources send to (T1498.002)',
+  },
+];
+
+function subScoreRows(
+  sub: object | undefined,
+): { key: string; label: string; hint: string; value: number }[] {
+  const given = (sub ?? {}) as Record<string, number>;
+  const rows = SUB_SCORES.map((s) => ({ ...s, value: given[s.key] ?? 0 }));
+  for (const [key, value] of Object.entries(given))
+    if (!SUB_SCORES.some((s) => s.key === key))
+      rows.push({ key, label: key.replace('_', ' '), hint: '', value });
+  return rows;
+}
+
 function WhyItFired({ f }: { f: Finding }) {
   const tactics = useMemo<ChartConfiguration>(
     () => ({
@@ -197,7 +225,7 @@ function WhyItFired({ f }: { f: Finding }) {
     }),
     [f],
   );
-  const sub = Object.entries(f.explanation?.subscores ?? {});
+  const sub = subScoreRows(f.explanation?.subscores);
   return (
     <Card title="Why it fired">
       <h3>Tactic probabilities</h3>
@@ -218,11 +246,11 @@ function WhyItFired({ f }: { f: Finding }) {
       )}
       <h3>Baseline sub-scores</h3>
       <ul class="bars" data-testid="subscores">
-        {sub.map(([name, v]) => (
-          <li key={name}>
-            <span>{name.replace('_', ' ')}</span>
-            <meter min={0} max={1} value={v} aria-label={name} />
-            <span class="num">{v.toFixed(2)}</span>
+        {sub.map((s) => (
+          <li key={s.key} title={s.hint}>
+            <span>{s.label}</span>
+            <meter min={0} max={1} value={s.value} aria-label={s.key} />
+            <span class="num">{s.value.toFixed(2)}</span>
           </li>
         ))}
       </ul>
