@@ -291,7 +291,7 @@ def sub_scores(seq: dict, version: str = "v1") -> dict:
     flows = seq["flows"]
     v2 = version != "v1"
     out = {
-        "beacon": _beacon(flows),
+        "beacon": _beacon_v3(flows) if version == "v3" else _beacon(flows),
         "scan": _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"]),
         "brute_force": _brute_force_v2(flows) if v2 else _brute_force(flows),
         "exfiltration": _exfiltration(flows),
@@ -341,6 +341,11 @@ def sub_scores_v2(seq: dict) -> dict:
 SUB_SCORES_V3 = load_json(SUB_SCORES_V3_PATH)
 _SC3 = SUB_SCORES_V3["constants"]
 _AMP_PORTS = frozenset(_SC3["reflection"]["amplification_ports"])
+
+
+def _beacon_v3(flows: list[dict]) -> float:
+    """features.v1's beacon, 0 below subscores.v3's beacon.min_flows (the spec's rationale)."""
+    return 0.0 if len(flows) < _SC3["beacon"]["min_flows"] else _beacon(flows)
 
 
 def _reflection(flows: list[dict], ctx: dict) -> float:

@@ -29,7 +29,9 @@ def test_v3_is_v2_plus_reflection():
     flagged = []
     for c in GOLDEN["cases"]:
         v2, v3 = c["expected"]["v2"], c["expected"]["v3"]
-        assert {k: v3[k] for k in v2} == v2, c["name"]
+        n = len(c["sequence"]["flows"])
+        assert {k: v3[k] for k in v2 if k != "beacon"} == {k: v for k, v in v2.items() if k != "beacon"}, c["name"]
+        assert v3["beacon"] == (v2["beacon"] if n >= 10 else 0.0), c["name"]
         if v3["reflection"] >= 0.8:
             flagged.append(c["name"])
     assert flagged == [
@@ -53,3 +55,12 @@ def test_v3_is_v2_plus_reflection():
 def test_unknown_version_is_refused():
     with pytest.raises(ValueError, match="'v4'"):
         sub_scores(GOLDEN["cases"][0]["sequence"], "v4")
+
+
+def test_v3_beacon_needs_ten_connections():
+    """v2 scores a beacon from 4 flows; v3 from 10 (subscores.v3.json beacon.min_flows), the golden set has both."""
+    by_name = {c["name"]: c for c in GOLDEN["cases"]}
+    nine = by_name["ssh guessing, 9 login exchanges"]["expected"]
+    assert nine["v2"]["beacon"] > 0.8 and nine["v3"]["beacon"] == 0
+    ten = by_name["regular beacon every 60 s"]["expected"]
+    assert ten["v3"]["beacon"] == ten["v2"]["beacon"] > 0.8

@@ -276,6 +276,13 @@ function bruteForceV2(b: SequenceBatch, from: number, n: number): number {
   return Math.max(bruteForce(b, from, n), clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)));
 }
 
+const BEACON_V3_MIN_FLOWS = SUB_SCORE_V3_CONSTANTS.beacon.min_flows;
+
+/** subscores.v3 beacon: features.v1's, but 0 below a window's worth of beats (the spec's rationale). */
+function beaconV3(b: SequenceBatch, from: number, n: number): number {
+  return n < BEACON_V3_MIN_FLOWS ? 0 : beacon(b, from, n);
+}
+
 const REFLECTION = SUB_SCORE_V3_CONSTANTS.reflection;
 /** 1 at the amplification source ports of subscores.v3. */
 const AMP_PORT = new Uint8Array(65536);
@@ -333,7 +340,7 @@ export function subScoresInto(
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
   const v2 = version !== 'v1';
-  out[at] = beacon(batch, from, n);
+  out[at] = version === 'v3' ? beaconV3(batch, from, n) : beacon(batch, from, n);
   out[at + 1] = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
   out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
