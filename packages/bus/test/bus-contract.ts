@@ -95,7 +95,7 @@ export const sampleFinding: Finding = {
   model_version: 'v1',
   status: 'new',
   explanation: {
-    subscores: { beacon: 0.9, scan: 0.1, brute_force: 0, exfiltration: 0.2 },
+    subscores: { beacon: 0.9, scan: 0.1, brute_force: 0, exfiltration: 0.2, reflection: 0 },
     top_features: [{ name: 'gap_std', value: 0.1, contribution: 0.4 }],
     neighbours: [{ sequence_id: 'a1b2', similarity: 0.99, verdict: 'malicious', label: 'dns-tunnel' }],
   },
