@@ -82,6 +82,44 @@ describe('windows (rules 2-4)', () => {
     });
   });
 
+  it("shows a reflection flood as the victim's fan-in: each reflector initiates a one-flow sequence carrying distinct_srcs", () => {
+    const victim = '203.0.113.9';
+    // Unanswered UDP halves from port 161 (an exporter's one-way records), the same second.
+    const flood = Array.from({ length: 50 }, (_, k) =>
+      flow({
+        source_format: 'netflow5',
+        src_ip: `198.51.100.${k + 1}`,
+        dst_ip: victim,
+        protocol: 17,
+        src_port: 161,
+        dst_port: 40_000 + k,
+        start_ms: 1_000 + k,
+        end_ms: 1_000 + k,
+        fwd_bytes: 1_400,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+      }),
+    );
+    const client = flow({ src_ip: '192.0.2.7', dst_ip: victim, start_ms: 2_000 });
+    const seqs = buildSequences([...flood, client, flow({ src_ip: '192.0.2.7', start_ms: 3_000 })]);
+    const toVictim = seqs.filter((s) => s.dst_ip === victim);
+    assert.equal(toVictim.length, 51);
+    assert.ok(toVictim.every((s) => s.context.distinct_srcs === 51 && s.flows.length === 1));
+    assert.deepEqual(
+      toVictim.filter((s) => s.flows[0]?.src_port === 161).map((s) => s.src_ip),
+      flood.map((f) => f.src_ip).sort(),
+    );
+    // The client's other conversation: its own responder's fan-in, the client's own fan-out.
+    const other = seqs.find((s) => s.dst_ip === '10.0.0.2');
+    assert.deepEqual(other?.context, {
+      distinct_dsts: 2,
+      distinct_dst_ports: 1,
+      connections: 2,
+      distinct_srcs: 1,
+    });
+  });
+
   it('closes a window when the watermark reaches its end and routes later flows for it as late', () => {
     const seq = new PartitionSequencer(spec);
     const stats = new InMemoryEntityStats();
