@@ -14,17 +14,22 @@ RULE_THRESHOLD = 0.5
 # TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8).
 FLAG_THRESHOLD = 0.8
 SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
-# The sub-scores the service flags with (packages/detector's default, subscores.v2); the rule baselines of
-# EVALUATION.md and a model's in-graph evidence stay features.v1.
-SERVICE_SUB_SCORES = "v2"
+# The sub-scores the service flags with (packages/detector's default, subscores.v3: v2's four plus reflection);
+# the rule baselines of EVALUATION.md and a model's in-graph evidence stay features.v1.
+SERVICE_SUB_SCORES = "v3"
+
+
+def sub_score_names(version: str) -> tuple[str, ...]:
+    return SUB_SCORE_NAMES + (("reflection",) if version == "v3" else ())
 
 
 def corpus_sub_scores(corpus: Corpus, raw: list[dict], version: str = "v1") -> np.ndarray:
-    """[S, 4] sub-scores (features.v1 or subscores.v2); raw[i] holds sequence i's flows and context as contract
-    dicts."""
-    if version not in ("v1", "v2"):
-        raise ValueError(f"sub-score version {version!r}: expected v1 or v2")
-    return np.array([[s[k] for k in SUB_SCORE_NAMES] for s in (sub_scores(r, version) for r in raw)], dtype=np.float64)
+    """[S, 4] sub-scores (features.v1 or subscores.v2), [S, 5] for subscores.v3 (reflection last); raw[i] holds
+    sequence i's flows and context as contract dicts."""
+    if version not in ("v1", "v2", "v3"):
+        raise ValueError(f"sub-score version {version!r}: expected v1, v2 or v3")
+    names = sub_score_names(version)
+    return np.array([[s[k] for k in names] for s in (sub_scores(r, version) for r in raw)], dtype=np.float64)
 
 
 def rule_scores(sub: np.ndarray) -> dict[str, np.ndarray]:

@@ -4,9 +4,9 @@
 model.evaluate_pcaps does (softflowd NetFlow v9, the collector's decoder, ground_truth.json labels), dumps the
 sequences `tidewatch score` builds (model/tools/dump_sequences.ts: the same scoreFlowFile path) and writes
 versions/V/MISSES.md: per capture the initiators and responders, flows per sequence, ports, bytes and packets
-both ways, the entity context the sequencer provides, the model's score against its threshold, the features.v1
-and subscores.v2 sub-scores and what the service raises with each, and the responder's fan-in (distinct
-initiators per responder and window), which no sequence context carries today. About 25 s.
+both ways, the entity context the sequencer provides (the responder's fan-in, context.distinct_srcs, included), the
+model's score against its threshold, the features.v1, subscores.v2 and subscores.v3 sub-scores and what the service
+raises with each. About 25 s.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ CAPTURES = ("slips_test12-icmp-portscan.pcap", "stopddos_amp.UDP.snmp.src161.pca
             "pcapattack_LM_dcom_mmc20.application_dcerpc.pcapng",
             "pcapattack_Discovery_PsLoggedOn_remotelocalusers_enum_winreg_lsarpc_dcerpc_smb.pcapng")
 SUB = ("beacon", "scan", "brute_force", "exfiltration")
+SUB_VERSIONS = {"sub_v1": ("features.v1", SUB), "sub_v2": ("subscores.v2", SUB),
+                "sub_v3": ("subscores.v3", SUB + ("reflection",))}
 PER_SEQUENCE_ROWS = 20
 
 
@@ -87,29 +89,32 @@ def summarize(name: str, seqs: list[dict]) -> list[str]:
          f"| context distinct_dsts / distinct_dst_ports / connections (min / median / max) | "
          f"{_spread([s['context']['distinct_dsts'] for s in seqs])}; {_spread([s['context']['distinct_dst_ports'] for s in seqs])}; "
          f"{_spread([s['context']['connections'] for s in seqs])} |",
-         f"| responder fan-in: distinct initiators per responder-window, max (not in any context) | {top_fan_in} |",
+         f"| responder fan-in: context distinct_srcs (min / median / max); distinct initiators per responder-window "
+         f"among these sequences, max | {_spread([s['context'].get('distinct_srcs', 0) for s in seqs])}; {top_fan_in} |",
          f"| model score min / median / max (threshold {seqs[0]['threshold'] if seqs else '–'}) | "
          f"{_spread([round(s['score'], 4) for s in seqs])}; {sum(s['score'] >= s['threshold'] for s in seqs)} at or above |"]
-    for sub in ("sub_v1", "sub_v2"):
-        label = "features.v1" if sub == "sub_v1" else "subscores.v2"
-        maxes = "; ".join(f"{k} {max((s[sub][k] for s in seqs), default=0):.3f}" for k in SUB)
-        flagged = "; ".join(f"{k} {sum(s[sub][k] >= FLAG_THRESHOLD for s in seqs)}" for k in SUB)
+    for sub, (label, keys) in SUB_VERSIONS.items():
+        maxes = "; ".join(f"{k} {max((s[sub][k] for s in seqs), default=0):.3f}" for k in keys)
+        flagged = "; ".join(f"{k} {sum(s[sub][k] >= FLAG_THRESHOLD for s in seqs)}" for k in keys)
         L.append(f"| {label} sub-scores: max | {maxes} |")
         L.append(f"| {label}: sequences with a sub-score ≥ {FLAG_THRESHOLD} | {flagged} |")
         L.append(f"| service raises with {label} (malicious sequences) | {sum(raised(s, sub) for s in mal)} of {len(mal)} |")
     if len(seqs) <= PER_SEQUENCE_ROWS:
         L += ["", "| initiator → responder | window | flows | proto: responder ports | fwd B / pkts | bwd B / pkts | "
-              "context dsts / ports / conns | model score | v1 beacon / scan / brute | v2 scan / brute |",
-              "|---|---:|---:|---|---:|---:|---|---:|---|---|"]
+              "context dsts / ports / conns / srcs | model score | v1 beacon / scan / brute | v2 scan / brute | "
+              "v3 beacon / reflection |",
+              "|---|---:|---:|---|---:|---:|---|---:|---|---|---|"]
         for s in seqs:
             fl, c = s["flows"], s["context"]
             ports = ", ".join(f"{p}:{d}" for p, d in sorted({(f["protocol"], f["dst_port"]) for f in fl}))
             L.append(f"| {s['src_ip']} → {s['dst_ip']} | {s['window_start_ms']} | {len(fl)} | {ports} | "
                      f"{sum(f['fwd_bytes'] for f in fl)} / {sum(f['fwd_pkts'] for f in fl)} | "
                      f"{sum(f['bwd_bytes'] for f in fl)} / {sum(f['bwd_pkts'] for f in fl)} | "
-                     f"{c['distinct_dsts']} / {c['distinct_dst_ports']} / {c['connections']} | {s['score']:.4f} | "
+                     f"{c['distinct_dsts']} / {c['distinct_dst_ports']} / {c['connections']} / "
+                     f"{c.get('distinct_srcs', 0)} | {s['score']:.4f} | "
                      f"{s['sub_v1']['beacon']:.3f} / {s['sub_v1']['scan']:.3f} / {s['sub_v1']['brute_force']:.3f} | "
-                     f"{s['sub_v2']['scan']:.3f} / {s['sub_v2']['brute_force']:.3f} |")
+                     f"{s['sub_v2']['scan']:.3f} / {s['sub_v2']['brute_force']:.3f} | "
+                     f"{s['sub_v3']['beacon']:.3f} / {s['sub_v3']['reflection']:.3f} |")
     return L + [""]
 
 
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
          "PCAP_EVALUATION.md (softflowd NetFlow v9, `tidewatch decode`, ground_truth.json labels), its sequences as "
          "`tidewatch score` builds and scores them (`model/tools/dump_sequences.ts`). A sequence is raised when the "
          f"model's score reaches the manifest threshold or a sub-score reaches {FLAG_THRESHOLD} "
-         "(TIDEWATCH_INFERENCE_FLAG_THRESHOLD); features.v1 is what the service flagged with before subscores.v2. "
+         "(TIDEWATCH_INFERENCE_FLAG_THRESHOLD); features.v1 is what the service flagged with before subscores.v2, "
+         "subscores.v2 before subscores.v3 (the detector's default). "
          "Reading, and the fixes: model/README.md, \"Missed attack classes on raw captures\".", ""]
     with tempfile.TemporaryDirectory(prefix="tw-misses-") as tmp:
         for name in args.captures.split(","):

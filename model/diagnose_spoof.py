@@ -72,7 +72,7 @@ def spoofed_corpora(caps: list[Capture], tables: list[dict], ports=SPOOF_PORTS) 
 
 
 def sub_score_flags(caps: list[Capture], tables: list[dict], threshold: float = FLAG_THRESHOLD) -> np.ndarray:
-    """[S] bool, corpus order: some baseline sub-score the service flags with (subscores.v2) reaches `threshold`."""
+    """[S] bool, corpus order: some baseline sub-score the service flags with (baselines.SERVICE_SUB_SCORES) reaches `threshold`."""
     raw = [d for t in tables for d in sequence_dicts(t, build_sequences(t))]
     return corpus_sub_scores(corpus_from_tables(caps, tables), raw, SERVICE_SUB_SCORES).max(1) >= threshold
 
