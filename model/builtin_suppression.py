@@ -3,23 +3,28 @@ inference service applies them to alerts: an evaluation of what the service rais
 alerts a built-in rule records as suppressed."""
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import numpy as np
 
-from .features import ADDRESS_SCOPES, address_scope
 from .spec_paths import REPO_ROOT
 
 BUILTIN_RULES_PATH = REPO_ROOT / "packages/suppression/spec/builtin-rules.json"
 _SPEC = json.loads(BUILTIN_RULES_PATH.read_text())
-_RULES = [(r["id"], {ADDRESS_SCOPES.index(s) for s in r["responder_scopes"]}) for r in _SPEC["rules"]]
+_RULES = [(r["id"], [ipaddress.ip_network(n) for n in r["responder_networks"]]) for r in _SPEC["rules"]]
 
 
 def builtin_rule(dst_ip: str) -> str | None:
     """The id of the first built-in rule that matches a sequence toward dst_ip, or None."""
-    scope = address_scope(dst_ip)
-    for rule_id, scopes in _RULES:
-        if scope in scopes:
+    try:
+        addr = ipaddress.ip_address(dst_ip)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    for rule_id, nets in _RULES:
+        if any(addr.version == n.version and addr in n for n in nets):
             return rule_id
     return None
 

@@ -242,19 +242,29 @@ describe('score --per-flow', { skip }, () => {
     );
   });
 
-  it("evaluate leaves out what a built-in rule suppresses, as the service does (honeypot 7-1's group chatter)", async () => {
-    const file = sharedPath('testdata/labeled/iot23/CTU-Honeypot-Capture-7-1-labeled.csv');
-    const result = await scoreFlowFile(file, detector);
-    const withRules = evaluateOffline(result).alerts.perSequence;
-    const without = evaluateOffline(result, []).alerts.perSequence;
-    const toGroups = result.sequences.filter(
-      (s) => s.alert && s.finding.label === 0 && matchBuiltinRule(s.finding) !== null,
-    ).length;
-    // The default model trained on this capture, so few of its group sequences reach the model's
-    // threshold here (the held-out fold model raised 58); the sub-score flags raise the rest.
-    assert.ok(toGroups > 0, `${toGroups} benign alerts toward multicast groups`);
-    assert.equal(without.fp - withRules.fp, toGroups);
-    assert.equal(withRules.fp + withRules.tn, without.fp + without.tn, 'the same benign sequences');
+  it('evaluate leaves out what a built-in rule suppresses, as the service does (mDNS inside a fan-out)', async () => {
+    // One host's unanswered mDNS queries: to 30 hosts and to the mDNS group 224.0.0.251, all benign.
+    // The 31 destinations make every sequence a scan flag; the group's is the one the rule suppresses.
+    const rows = [
+      'timestamp,flow_dur,src_ip,dest_ip,src_port,dest_port,fwd_bytes,bwd_bytes,total_fwd_pkts,total_bwd_pkts,label,protocol',
+    ];
+    const t0 = 1_700_000_000;
+    for (let k = 1; k <= 30; k++) rows.push(`${t0 + k},0,10.0.0.5,10.0.1.${k},5353,5353,120,0,1,0,0,17`);
+    rows.push(`${t0 + 31},0,10.0.0.5,224.0.0.251,5353,5353,120,0,1,0,0,17`);
+    const dir = await mkdtemp(join(tmpdir(), 'tw-evaluate-'));
+    try {
+      const file = join(dir, 'mdns.csv');
+      await writeFile(file, `${rows.join('\n')}\n`);
+      const result = await scoreFlowFile(file, detector);
+      assert.equal(result.sequences.length, 31);
+      assert.ok(result.sequences.every((s) => s.alert && s.finding.explanation.subscores.scan >= 0.8));
+      const withRules = evaluateOffline(result).alerts.perSequence;
+      const without = evaluateOffline(result, []).alerts.perSequence;
+      assert.deepEqual([withRules.fp, withRules.tn], [30, 1]);
+      assert.deepEqual([without.fp, without.tn], [31, 0]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {

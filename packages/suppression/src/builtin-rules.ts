@@ -1,11 +1,11 @@
-import type { Finding } from '@tidewatch/contracts';
-import { ADDRESS_SCOPES, addressScopeIndex } from '@tidewatch/features';
+import { parseIPv4, parseIPv6Into, ipv4Mapped, type Finding } from '@tidewatch/contracts';
 import spec from '../spec/builtin-rules.json' with { type: 'json' };
 
 /**
- * A rule that ships with the product (`spec/builtin-rules.json`, read by the Python evaluation
- * too). It matches on the finding's own fields (no example, no analyst) and is recorded like a
- * stored rule: status `suppressed`, `suppressed_by` = its id.
+ * A rule that ships with the product (`spec/builtin-rules.json`, whose reasons and rationale say
+ * why; the Python evaluation reads the same file). It matches on the finding's own fields (no
+ * example, no analyst) and is recorded like a stored rule: status `suppressed`, `suppressed_by` =
+ * its id.
  */
 export interface BuiltinRule {
   id: string;
@@ -13,29 +13,69 @@ export interface BuiltinRule {
   matches(finding: Pick<Finding, 'src_ip' | 'dst_ip'>): boolean;
 }
 
-function scopeRule(id: string, reason: string, scopes: readonly string[]): BuiltinRule {
-  const wanted = scopes.map((s) => {
-    const i = ADDRESS_SCOPES.indexOf(s);
-    if (i < 0) throw new Error(`builtin rule ${id}: unknown address scope "${s}"`);
-    return i;
-  });
-  return { id, reason, matches: (finding) => wanted.includes(addressScopeIndex(finding.dst_ip)) };
+/** A CIDR block: IPv4 as one number, IPv6 as eight 16-bit groups. */
+interface Network {
+  v4: boolean;
+  base: number[];
+  prefix: number;
 }
 
-/**
- * Traffic to a multicast group (IPv4 224.0.0.0/4, IPv6 ff00::/8) or to 255.255.255.255 is a host
- * announcing itself or asking its segment (mDNS, SSDP, LLMNR, IPv6 neighbour and router discovery,
- * MLD reports, DHCP): nobody answers as the responder of a conversation, so flows to a group look
- * like unanswered probes to a model and to the scan rules. On the labelled IoT-23 honeypot
- * captures these were 155 of the 233 false positives. The attacks that matter reach a unicast
- * responder (a poisoner's LLMNR answer, a reflector's flood), so nothing an analyst needs is hidden.
- */
+const groups = new Uint16Array(8);
+
+function parseNetwork(text: string, rule: string): Network {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  const addr = m?.[1] ?? '';
+  const prefix = m ? Number(m[2]) : -1;
+  const v4 = parseIPv4(addr);
+  if (v4 >= 0 && Number.isInteger(prefix) && prefix >= 0 && prefix <= 32)
+    return { v4: true, base: [v4], prefix };
+  if (parseIPv6Into(addr, groups, 'ipaddress') && Number.isInteger(prefix) && prefix >= 0 && prefix <= 128)
+    return { v4: false, base: Array.from(groups), prefix };
+  throw new Error(`builtin rule ${rule}: "${text}" is not an IPv4 or IPv6 network (address/prefix)`);
+}
+
+/** Whether the top `prefix` bits of two values of `bits` width agree (bits <= 32). */
+function samePrefix(a: number, b: number, prefix: number, bits: number): boolean {
+  if (prefix <= 0) return true;
+  const shift = bits - prefix;
+  return Math.floor(a / 2 ** shift) === Math.floor(b / 2 ** shift);
+}
+
+function inNetwork(v4: number, g: Uint16Array | null, net: Network): boolean {
+  if (net.v4) return v4 >= 0 && samePrefix(v4, net.base[0] as number, net.prefix, 32);
+  if (!g) return false;
+  let left = net.prefix;
+  for (let i = 0; i < 8 && left > 0; i++, left -= 16)
+    if (!samePrefix(g[i] as number, net.base[i] as number, Math.min(16, left), 16)) return false;
+  return true;
+}
+
+export function networkRule(id: string, reason: string, networks: readonly string[]): BuiltinRule {
+  const nets = networks.map((n) => parseNetwork(n, id));
+  return {
+    id,
+    reason,
+    matches(finding) {
+      const ip = finding.dst_ip;
+      let v4 = parseIPv4(ip);
+      let g: Uint16Array | null = null;
+      // Python's ipaddress takes no surrounding white space; IPv4-mapped IPv6 counts as its IPv4.
+      if (v4 < 0 && ip.trim() === ip && parseIPv6Into(ip, groups, 'ipaddress')) {
+        v4 = ipv4Mapped(groups);
+        if (v4 < 0) g = groups;
+      }
+      return nets.some((net) => inNetwork(v4, g, net));
+    },
+  };
+}
+
 export const BUILTIN_RULES: readonly BuiltinRule[] = spec.rules.map((r) =>
-  scopeRule(r.id, r.reason, r.responder_scopes),
+  networkRule(r.id, r.reason, r.responder_networks),
 );
 
-export const GROUP_DESTINATION_RULE = BUILTIN_RULES.find(
-  (r) => r.id === 'builtin:multicast-broadcast',
+/** Link-local multicast, SSDP's group and the broadcast address (mDNS, LLMNR, neighbour discovery…). */
+export const LOCAL_DISCOVERY_RULE = BUILTIN_RULES.find(
+  (r) => r.id === 'builtin:local-discovery',
 ) as BuiltinRule;
 
 /** The first built-in rule that matches, or null. */

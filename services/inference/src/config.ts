@@ -57,7 +57,7 @@ export interface InferenceConfig {
   subScores: NonNullable<DetectorOptions['subScores']>;
   /**
    * Whether the product's built-in suppression rules apply (today one: alerts whose responder is a
-   * multicast group or the broadcast address are recorded as suppressed, not raised).
+   * link-local multicast group, SSDP's group or the broadcast address are recorded as suppressed).
    */
   builtinSuppressions: boolean;
   /** Nearest labelled neighbours attached to each alert (0 disables). */
@@ -109,7 +109,7 @@ function schema() {
     REDIS_URL: text().optional(),
     TIDEWATCH_NAMESPACE: text('tidewatch'),
     TIDEWATCH_SUPPRESSION_REFRESH_MS: integer(0, UNBOUNDED, 5_000),
-    TIDEWATCH_SUPPRESS_MULTICAST: flag(true),
+    TIDEWATCH_SUPPRESS_LOCAL_DISCOVERY: flag(true),
     TIDEWATCH_RETENTION_DAYS: integer(0, 36_500, 0),
     TIDEWATCH_HTTP_PORT: integer(0, PORT_MAX, 8083),
     TIDEWATCH_GRPC_PORT: integer(0, PORT_MAX, 50051),
@@ -148,7 +148,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     redisUrl: v.REDIS_URL,
     namespace: v.TIDEWATCH_NAMESPACE,
     suppressionRefreshMs: v.TIDEWATCH_SUPPRESSION_REFRESH_MS,
-    builtinSuppressions: v.TIDEWATCH_SUPPRESS_MULTICAST,
+    builtinSuppressions: v.TIDEWATCH_SUPPRESS_LOCAL_DISCOVERY,
     retentionMs: v.TIDEWATCH_RETENTION_DAYS * 86_400_000,
     httpPort: v.TIDEWATCH_HTTP_PORT,
     grpcPort: v.TIDEWATCH_GRPC_PORT,

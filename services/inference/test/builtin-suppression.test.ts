@@ -44,9 +44,10 @@ const SEQUENCES = [
   probe(2, '239.255.255.250', 1900), // SSDP
   probe(3, '255.255.255.255', 67),
   probe(4, '10.9.1.20', 5353), // a unicast responder: raised
+  probe(5, '224.2.24.27', 46861), // an arbitrary group (a bot probing random addresses): raised
 ];
 
-describe('inference: built-in suppression of multicast and broadcast responders', () => {
+describe('inference: built-in suppression of local discovery (link-local groups, SSDP, broadcast)', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
     for (const c of cleanups) await c();
@@ -83,22 +84,22 @@ describe('inference: built-in suppression of multicast and broadcast responders'
     }
   }
 
-  it('records alerts to a group as suppressed by the rule, still stored and emitted; unicast stays new', async () => {
+  it('records alerts to a local group as suppressed by the rule, still stored and emitted; unicast and other groups stay new', async () => {
     const r = await run({});
     assert.deepEqual(
       r.scan,
       Array(SEQUENCES.length).fill(1),
       'every sequence is flagged by the scan sub-score',
     );
-    const rule = ['suppressed', 'builtin:multicast-broadcast'];
-    assert.deepEqual(r.stored, [rule, rule, rule, rule, ['new', null]]);
+    const rule = ['suppressed', 'builtin:local-discovery'];
+    assert.deepEqual(r.stored, [rule, rule, rule, rule, ['new', null], ['new', null]]);
     assert.equal(r.emitted.size, SEQUENCES.length, 'suppressed findings are emitted, not dropped');
     for (const s of SEQUENCES)
       assert.deepEqual(r.emitted.get(s.dst_ip), r.stored[SEQUENCES.indexOf(s)], s.dst_ip);
   });
 
-  it('raises them all with TIDEWATCH_SUPPRESS_MULTICAST=false', async () => {
-    const r = await run({ TIDEWATCH_SUPPRESS_MULTICAST: 'false' });
+  it('raises them all with TIDEWATCH_SUPPRESS_LOCAL_DISCOVERY=false', async () => {
+    const r = await run({ TIDEWATCH_SUPPRESS_LOCAL_DISCOVERY: 'false' });
     assert.deepEqual(r.stored, Array(SEQUENCES.length).fill(['new', null]));
   });
 });

@@ -11,7 +11,7 @@ flow, unlabelled rows (e.g. Zeek Background) and rejected rows are excluded and 
 Prints accuracy, precision, recall, F1, false-positive rate and the confusion counts, for the
 model's verdict and for what the inference service raises (the verdict OR a baseline sub-score
 >= 0.8, a low-severity finding; not the alerts its built-in rule records as suppressed, those
-toward a multicast group or the broadcast address); --json prints the same as one JSON object
+toward link-local multicast, SSDP or broadcast); --json prints the same as one JSON object
 (per_flow, per_sequence; alerts_per_flow, alerts_per_sequence).
 
 Options:
