@@ -190,7 +190,7 @@ describe('Detector', () => {
     }
   });
 
-  it('flags and explains with subscores.v2 by default (ICMP sweep, repeated logins); v1 on request', async () => {
+  it('flags and explains ICMP sweeps and repeated logins by default (subscores.v3, as v2); v1 on request', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // One answered ping of an 18-host sweep, and 9 SSH login exchanges to one server.
@@ -211,14 +211,15 @@ describe('Detector', () => {
       ssh.flows = ssh.flows.map((f) => ({ ...f, dst_port: 22, fwd_pkts: 22, bwd_pkts: 15, bwd_bytes: 3124 }));
       const seqs = [ping, ssh];
       const v2 = await new Detector(host).score(seqs);
+      const explicitV2 = await new Detector(host, { subScores: 'v2' }).score(seqs);
       const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
       const rowAlerts = (await Promise.all(new Detector(host).scoreRunRows(seqs))).flatMap((r) => r.alerts);
       for (const [i, s] of seqs.entries()) {
-        const want2 = subScores(s, 'v2');
-        const want1 = subScores(s, 'v1');
-        assert.deepEqual(v2[i]?.finding.explanation.subscores, want2);
-        assert.deepEqual(v1[i]?.finding.explanation.subscores, want1);
+        assert.deepEqual(v2[i]?.finding.explanation.subscores, subScores(s, 'v3'));
+        assert.deepEqual(explicitV2[i]?.finding.explanation.subscores, subScores(s, 'v2'));
+        assert.deepEqual(v1[i]?.finding.explanation.subscores, subScores(s, 'v1'));
         assert.equal(v2[i]?.alert, true);
+        assert.equal(explicitV2[i]?.alert, true);
         // The batch path (subScoresInto) raises the same alerts.
         assert.ok(rowAlerts.some((a) => a.finding.sequence_id === s.sequence_id));
       }
