@@ -323,8 +323,8 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               "(`packages/features/spec/subscores.v3.json`)) reaches "
               f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
               "finding has severity low when the model says benign), unless a built-in suppression rule records it as "
-              "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a multicast group or the "
-              "broadcast address). These are the alerts an analyst sees, on the same "
+              "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a link-local multicast group, "
+              "SSDP's group or the broadcast address). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]

@@ -176,7 +176,7 @@ def render(version: str, netflow: int, rows: list[dict]) -> str:
          "**Model**: the verdict. **Service**: what the inference service raises, the verdict OR a baseline "
          "sub-score ≥ 0.8 (subscores.v3, the detector's default: v2's plus reflection; a low-severity finding), minus the alerts "
          "a built-in rule records as "
-         "suppressed (a multicast or broadcast responder).", "",
+         "suppressed (a link-local multicast, SSDP or broadcast responder).", "",
          "None of these networks is in the training data (IoT-23 42-1's pcap, the one that is, is left out). "
          "The captures are small and mostly malicious: read per-capture rows as detected / missed, and the pooled "
          "FPR as resting on few benign sequences.", "",
