@@ -516,6 +516,11 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
         }
         const rules = await h.call('GET', '/v1/suppressions', { key: h.keys.read });
         assert.equal(rules.body.items[0].reason, 'nightly backup');
+        assert.deepEqual(
+          rules.body.builtin.map((r: { id: string }) => r.id),
+          ['builtin:local-discovery'],
+        );
+        assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
         assert.equal(
           (await h.call('POST', '/v1/suppressions', { key: h.keys.write, body: { finding_id: seqId(2) } }))
             .body.field,

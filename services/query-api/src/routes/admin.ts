@@ -1,3 +1,4 @@
+import { BUILTIN_RULES } from '@tidewatch/suppression';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../app.ts';
 import { addressError } from '../device-types.ts';
@@ -226,9 +227,17 @@ export async function adminRoutes(app: FastifyInstance, s: Services): Promise<vo
   );
   app.get(
     '/v1/suppressions',
-    { config: { scope: 'read' }, schema: { tags: ['suppressions'] } },
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['suppressions'],
+        summary:
+          "The analysts' rules (items) and the product's built-in rules (builtin: id and reason; the inference service applies them first, a finding they match carries suppressed_by = the built-in id).",
+      },
+    },
     async () => ({
       items: (await s.suppressions.list()).map(publicRule),
+      builtin: BUILTIN_RULES.map(({ id, reason }) => ({ id, reason })),
     }),
   );
   app.delete<{ Params: { id: string } }>(
