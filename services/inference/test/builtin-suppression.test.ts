@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
-import { waitFor } from '@tidewatch/testing';
-import { inProcessApp } from './in-process-app.ts';
+import { describe, it } from 'node:test';
+import type { Finding, Sequence } from '@tidewatch/contracts';
+import { scoreThroughApp } from './in-process-app.ts';
 
 /**
  * One unanswered UDP datagram from a host that, in the same window, sent to 30 destinations: the
@@ -48,40 +47,15 @@ const SEQUENCES = [
 ];
 
 describe('inference: built-in suppression of local discovery (link-local groups, SSDP, broadcast)', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of cleanups) await c();
-  });
-
   async function run(env: Record<string, string>) {
-    const { app, bus, cleanup } = await inProcessApp(env);
-    cleanups.push(cleanup);
-    const codecs = await createCodecs();
-    const producer = await bus.producer();
-    await bus.ensureTopics([{ topic: 'sequences.v1' }, { topic: 'findings.v1' }]);
-    await producer.send(
-      'sequences.v1',
-      SEQUENCES.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
-    );
-    await app.start();
-    try {
-      await waitFor(async () => (await app.store.count()) === SEQUENCES.length, { what: 'every point' });
-      const { items } = await app.store.list({ limit: 100 });
-      const stored = new Map(items.map((f) => [f.dst_ip, f]));
-      const emitted = bus
-        .topic('findings.v1')
-        .partitions.flatMap((p) => p.read(0n, 100))
-        .map((m) => codecs.findings.decode(m.record.value) as Finding);
-      const status = (f: Finding | undefined) => (f ? [f.status, f.suppressed_by] : undefined);
-      return {
-        stored: SEQUENCES.map((s) => status(stored.get(s.dst_ip))),
-        scan: SEQUENCES.map((s) => stored.get(s.dst_ip)?.explanation.subscores.scan),
-        emitted: new Map(emitted.map((f) => [f.dst_ip, status(f)])),
-      };
-    } finally {
-      await app.stop();
-      await bus.close();
-    }
+    const { stored, emitted } = await scoreThroughApp(env, SEQUENCES);
+    const byDst = new Map(stored.map((f) => [f.dst_ip, f]));
+    const status = (f: Finding | undefined) => (f ? [f.status, f.suppressed_by] : undefined);
+    return {
+      stored: SEQUENCES.map((s) => status(byDst.get(s.dst_ip))),
+      scan: SEQUENCES.map((s) => byDst.get(s.dst_ip)?.explanation.subscores.scan),
+      emitted: new Map(emitted.map((f) => [f.dst_ip, status(f)])),
+    };
   }
 
   it('records alerts to a local group as suppressed by the rule, still stored and emitted; unicast and other groups stay new', async () => {

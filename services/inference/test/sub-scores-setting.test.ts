@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { createCodecs, type Sequence } from '@tidewatch/contracts';
-import { waitFor } from '@tidewatch/testing';
-import { inProcessApp } from './in-process-app.ts';
+import { describe, it } from 'node:test';
+import type { Sequence } from '@tidewatch/contracts';
+import { scoreThroughApp } from './in-process-app.ts';
 
 const SWEEP_HOSTS = 12;
 
@@ -42,39 +41,18 @@ function sweep(k: number): Sequence {
  * default) raises a ping sweep whose echoes were answered; v1 counted only unanswered probes.
  */
 describe('inference: the sub-score version setting', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of cleanups) await c();
-  });
-
   async function run(subScores: 'v1' | 'v2' | undefined) {
-    const { app, bus, cleanup } = await inProcessApp(
-      subScores ? { TIDEWATCH_INFERENCE_SUB_SCORES: subScores } : {},
-    );
-    cleanups.push(cleanup);
-    const codecs = await createCodecs();
-    const producer = await bus.producer();
     const seqs = Array.from({ length: SWEEP_HOSTS }, (_, k) => sweep(k));
-    await bus.ensureTopics([{ topic: 'sequences.v1' }, { topic: 'findings.v1' }]);
-    await producer.send(
-      'sequences.v1',
-      seqs.map((s) => ({ key: s.sequence_id, value: codecs.sequences.encode(s) })),
+    const { stored, emitted } = await scoreThroughApp(
+      subScores ? { TIDEWATCH_INFERENCE_SUB_SCORES: subScores } : {},
+      seqs,
     );
-    await app.start();
-    try {
-      await waitFor(async () => (await app.store.count()) === SWEEP_HOSTS, { what: `${SWEEP_HOSTS} points` });
-      const { items } = await app.store.list({ limit: 100 });
-      const emitted = bus.topic('findings.v1').partitions.flatMap((p) => p.read(0n, 100));
-      return {
-        scan: items.map((f) => f.explanation.subscores.scan),
-        verdicts: items.map((f) => f.verdict),
-        severities: items.map((f) => f.severity),
-        emitted: emitted.length,
-      };
-    } finally {
-      await app.stop();
-      await bus.close();
-    }
+    return {
+      scan: stored.map((f) => f.explanation.subscores.scan),
+      verdicts: stored.map((f) => f.verdict),
+      severities: stored.map((f) => f.severity),
+      emitted: emitted.length,
+    };
   }
 
   it('raises an answered ping sweep with v2 (the default) and not with v1', async () => {
