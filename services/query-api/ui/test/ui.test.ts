@@ -170,10 +170,18 @@ describe('analyst UI in headless Chromium against a seeded query-api', { skip },
     await page.getByTestId('commonplace-confirm').click();
     await page.getByTestId('action-message').filter({ hasText: 'commonplace' }).waitFor();
     assert.equal((await get<{ status: string }>(`/v1/findings/${id}`)).status, 'suppressed');
-    const rules = await get<{ items: { finding_id: string; reason: string }[] }>('/v1/suppressions');
+    const rules = await get<{ items: { id: string; finding_id: string; reason: string }[] }>(
+      '/v1/suppressions',
+    );
     assert.deepEqual(
       rules.items.map((r) => [r.finding_id, r.reason]),
       [[id, 'backup job, every night']],
+    );
+    // The detail page names the rule that suppressed it.
+    await page.goto(url(`/findings/${id}`));
+    assert.equal(
+      (await page.getByTestId('suppressed-by').textContent())?.trim(),
+      `by rule ${rules.items[0]?.id}`,
     );
 
     await page.goto(url(pairList));

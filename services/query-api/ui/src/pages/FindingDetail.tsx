@@ -153,6 +153,12 @@ function Summary({ f }: { f: Finding }) {
         <dd>
           <VerdictBadge verdict={f.verdict} /> <SeverityBadge severity={f.severity} />{' '}
           <StatusBadge status={f.status} />
+          {f.status === 'suppressed' && f.suppressed_by ? (
+            <span class="muted" data-testid="suppressed-by">
+              {' '}
+              by rule <code>{f.suppressed_by}</code>
+            </span>
+          ) : null}
         </dd>
       </div>
       <div>
