@@ -53,3 +53,38 @@ describe('tidewatch simulate --csv', () => {
     );
   });
 });
+
+describe('the simulated reflection flood, scored offline', () => {
+  it('is raised on every reflector sequence by the reflection sub-score, as Impact / T1498.002', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-simrefl-'));
+    const { Detector, ModelHost, ModelRepository, scoreFlowFile, evaluateOffline } = await import(
+      '@tidewatch/detector'
+    );
+    const host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThreads: 1 });
+    try {
+      const file = join(dir, 'reflection.csv');
+      const code = await command.run(['--csv', file, '--minutes', '10', '--seed', '4', '--start', START]);
+      assert.equal(code, 0);
+      const result = await scoreFlowFile(file, new Detector(host));
+      const flood = result.sequences.filter(
+        (s) => s.finding.dst_ip === '10.20.0.10' && s.finding.label === 1,
+      );
+      const reflectors = new Set(flood.map((s) => s.finding.src_ip));
+      assert.ok(reflectors.size >= 250, `${reflectors.size} reflectors`);
+      for (const s of flood.filter((x) => x.finding.src_ip.startsWith('198.18.'))) {
+        assert.ok(s.alert, s.finding.src_ip);
+        assert.ok(
+          s.finding.explanation.subscores.reflection >= 0.8,
+          `${s.finding.explanation.subscores.reflection}`,
+        );
+        assert.equal(s.finding.tactics[0]?.id, 'TA0040');
+        assert.ok(s.finding.techniques.some((t) => t.id === 'T1498.002'));
+      }
+      const { alerts } = evaluateOffline(result);
+      assert.ok(alerts.perSequence.tp >= 400, `${alerts.perSequence.tp} sequences raised`);
+    } finally {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -18,6 +18,7 @@ export const ATTACK_SCENARIOS = {
   c2_beacon: { tactic: 'TA0011', technique: 'T1071.001' },
   slow_exfiltration: { tactic: 'TA0010', technique: 'T1048' },
   dos: { tactic: 'TA0040', technique: 'T1498' },
+  reflection: { tactic: 'TA0040', technique: 'T1498.002' },
 } as const;
 export type AttackScenario = keyof typeof ATTACK_SCENARIOS;
 
@@ -295,6 +296,28 @@ export class TrafficSimulator {
         }
         break;
       }
+      case 'reflection': {
+        // Spoofed requests make 400 open NTP / DNS / memcached / SSDP servers answer the web server:
+        // each reflector sends a few large UDP replies it was never asked for, nothing goes back.
+        const target = net.webServer;
+        const ports = [123, 53, 11211, 1900];
+        for (let i = 0; i < 400; i++) {
+          const reflector = `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+          const pkts = rng.int(1, 8);
+          emit.unanswered(
+            start + i * 50 + rng.next() * 40,
+            17,
+            reflector,
+            target,
+            ports[i % ports.length] as number,
+            rng.int(1024, 65535),
+            pkts * rng.int(400, 1400),
+            pkts,
+            mal,
+          );
+        }
+        break;
+      }
     }
   }
 }
@@ -355,6 +378,21 @@ class FlowEmitter {
       attack: benignKind,
       tactic: null,
     });
+  }
+
+  /** Datagrams one way that nothing answers (a reflector's unsolicited replies). */
+  unanswered(
+    startMs: number,
+    protocol: number,
+    src: string,
+    dst: string,
+    sport: number,
+    dport: number,
+    bytes: number,
+    pkts: number,
+    truth: Truth,
+  ): void {
+    this.#push(startMs, 0, protocol, src, dst, sport, dport, bytes, pkts, 0, 0, 0, truth);
   }
 
   /** A connection attempt: SYN with no answer, or refused with RST. */
