@@ -47,3 +47,18 @@ def test_simulated_hours_are_training_only(tmp_path, monkeypatch):
         assert set(metrics["captures"]) == set(REAL), "the simulated network is not reported"
         real = (corpus.y >= 0) & ~on_sim
         assert metrics["pooled"]["tp"] + metrics["pooled"]["fp"] + metrics["pooled"]["tn"] + metrics["pooled"]["fn"] == real.sum()
+
+
+def test_every_simulator_scenario_has_its_tactic():
+    """SIMULATED_TACTICS mirrors packages/simulator's ATTACK_SCENARIOS (name -> tactic); a scenario added there
+    without a tactic here would train as malicious with no tactic."""
+    import re
+
+    from model.data import SIMULATED_TACTICS
+    from model.spec_paths import REPO_ROOT
+
+    src = (REPO_ROOT / "packages/simulator/src/scenarios.ts").read_text()
+    block = src[src.index("export const ATTACK_SCENARIOS"):src.index("} as const;")]
+    scenarios = dict(re.findall(r"^\s+(\w+): \{ tactic: '(TA\d{4})'", block, re.M))
+    assert len(scenarios) >= 8
+    assert {k: [v] for k, v in scenarios.items()} == SIMULATED_TACTICS
