@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
+import type { Sequence } from '@tidewatch/contracts';
 import { seededRandom as rng } from '@tidewatch/testing';
 import { SUB_SCORES_V2_HASH, type SubScores, subScores } from '../src/index.ts';
+import { type RandomSequenceShape, randomSequence } from './random-sequence.ts';
 
 // subscores.v2 (spec/subscores.v2.json): golden vectors written by model/golden_features.py, which the
 // Python suite checks too (model/tests/test_sub_scores_v2.py).
@@ -47,50 +48,23 @@ describe('subscores.v2 golden vectors', () => {
   });
 });
 
-function randomSequence(r: () => number): Sequence {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
-  const n = Math.floor(r() * 12);
-  const flows: SequenceFlow[] = [];
-  for (let i = 0; i < n; i++) {
-    const answered = r() < 0.6;
-    flows.push({
-      start_ms: 1_700_000_000_000 + Math.floor(r() * 300_000),
-      end_ms: 1_700_000_000_000 + 300_000,
-      protocol: pick([6, 6, 17, 1, 58, 0, 47]),
-      src_port: 40000 + i,
-      dst_port: pick([22, 23, 21, 3389, 5900, 443, 80, 0, 2048, 53, 8080]),
-      fwd_bytes: Math.floor(r() * 5000),
-      fwd_pkts: Math.floor(r() * 30),
-      bwd_bytes: answered ? Math.floor(r() * 5000) : 0,
-      bwd_pkts: answered ? Math.floor(r() * 30) : 0,
-      tcp_flags: 0,
-      label: null,
-      attack: null,
-      origin: 'test',
-    });
-  }
-  return {
-    sequence_id: 'x',
-    src_ip: '192.0.2.1',
-    dst_ip: '192.0.2.2',
-    window_start_ms: 1_700_000_000_000,
-    window_end_ms: 1_700_000_300_000,
-    part: 0,
-    flows,
-    context: {
-      distinct_dsts: Math.floor(r() * 40),
-      distinct_dst_ports: Math.floor(r() * 40),
-      connections: n + Math.floor(r() * 50),
-    },
-  };
-}
+/** Login ports, web ports, ICMP and pings beside v1's shapes. */
+const V2_SHAPE: RandomSequenceShape = {
+  maxFlows: 12,
+  answered: 0.6,
+  protocols: [6, 6, 17, 1, 58, 0, 47],
+  srcPort: (i) => 40000 + i,
+  dstPort: (_, pick) => pick([22, 23, 21, 3389, 5900, 443, 80, 0, 2048, 53, 8080]),
+  minPkts: 0,
+};
+const randomV2 = (r: () => number): Sequence => randomSequence(r, V2_SHAPE);
 
 describe('subscores.v2 against features.v1', () => {
   it('never scores below v1, and equals it without ICMP or login-port flows', () => {
     const r = rng(5);
     let same = 0;
     for (let t = 0; t < 3000; t++) {
-      const s = randomSequence(r);
+      const s = randomV2(r);
       const v1 = subScores(s, 'v1');
       const v2 = subScores(s, 'v2');
       for (const k of KEYS) assert.ok(v2[k] >= v1[k], `${k}: v2 ${v2[k]} < v1 ${v1[k]}`);

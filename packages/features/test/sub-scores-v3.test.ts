@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
+import type { Sequence } from '@tidewatch/contracts';
 import { SequenceBatch } from '@tidewatch/contracts';
 import { seededRandom as rng } from '@tidewatch/testing';
 import {
@@ -11,6 +11,7 @@ import {
   subScores,
   subScoresInto,
 } from '../src/index.ts';
+import { type RandomSequenceShape, randomSequence } from './random-sequence.ts';
 
 // subscores.v3 (spec/subscores.v3.json): golden vectors written by model/golden_features.py, which the
 // Python suite checks too (model/tests/test_sub_scores_v3.py).
@@ -73,45 +74,17 @@ describe('subscores.v3 golden vectors', () => {
   });
 });
 
-function randomSequence(r: () => number): Sequence {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
-  const n = Math.floor(r() * 17); // both sides of the v3 beacon minimum (10)
-  const flows: SequenceFlow[] = [];
-  for (let i = 0; i < n; i++) {
-    const answered = r() < 0.4;
-    const sport = pick([161, 53, 123, 1900, 11211, 40000 + i, 162, 0]);
-    flows.push({
-      start_ms: 1_700_000_000_000 + Math.floor(r() * 300_000),
-      end_ms: 1_700_000_000_000 + 300_000,
-      protocol: pick([17, 17, 6, 1, 0]),
-      src_port: sport,
-      dst_port: pick([sport, 41000, 80, 53, 161, 22]),
-      fwd_bytes: Math.floor(r() * 5000),
-      fwd_pkts: 1 + Math.floor(r() * 30),
-      bwd_bytes: answered ? Math.floor(r() * 5000) : 0,
-      bwd_pkts: answered ? 1 + Math.floor(r() * 30) : 0,
-      tcp_flags: 0,
-      label: null,
-      attack: null,
-      origin: 'test',
-    });
-  }
-  return {
-    sequence_id: 'x',
-    src_ip: '192.0.2.1',
-    dst_ip: '192.0.2.2',
-    window_start_ms: 1_700_000_000_000,
-    window_end_ms: 1_700_000_300_000,
-    part: 0,
-    flows,
-    context: {
-      distinct_dsts: Math.floor(r() * 40),
-      distinct_dst_ports: Math.floor(r() * 40),
-      connections: n + Math.floor(r() * 50),
-      distinct_srcs: pick([0, 1, 49, 50, 120, 250, 300, 5000]),
-    },
-  };
-}
+/** Amplification ports and their look-alikes, fan-ins on both sides of the ramp, both sides of 10 flows. */
+const V3_SHAPE: RandomSequenceShape = {
+  maxFlows: 17,
+  answered: 0.4,
+  protocols: [17, 17, 6, 1, 0],
+  srcPort: (i, pick) => pick([161, 53, 123, 1900, 11211, 40000 + i, 162, 0]),
+  dstPort: (sport, pick) => pick([sport, 41000, 80, 53, 161, 22]),
+  minPkts: 1,
+  distinctSrcs: [0, 1, 49, 50, 120, 250, 300, 5000],
+};
+const randomV3 = (r: () => number): Sequence => randomSequence(r, V3_SHAPE);
 
 describe('subscores.v3 against v2', () => {
   it("keeps v2's four scores (beacon from 10 flows) and adds reflection only for unanswered UDP from an amplification port", () => {
@@ -120,7 +93,7 @@ describe('subscores.v3 against v2', () => {
     const batch = new SequenceBatch();
     const out = new Float64Array(SUB_SCORE_COUNT * 2);
     for (let t = 0; t < 3000; t++) {
-      const s = randomSequence(r);
+      const s = randomV3(r);
       const v2 = subScores(s, 'v2');
       const v3 = subScores(s, 'v3');
       for (const k of KEYS)
