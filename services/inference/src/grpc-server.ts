@@ -44,7 +44,7 @@ interface PbSequence {
   window_end_ms: number;
   part: number;
   flows: PbFlow[];
-  context: { distinct_dsts: number; distinct_dst_ports: number; connections: number } | null;
+  context: Sequence['context'] | null;
 }
 interface PbFilter {
   from_ms?: number;
