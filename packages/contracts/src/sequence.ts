@@ -32,6 +32,13 @@ export interface EntityContext {
    * (both sequencers and every decoder set it).
    */
   distinct_srcs?: number;
+  /**
+   * Of those, the initiators whose conversation in the window holds a probe-shaped flow: nothing
+   * came back (bwd_pkts 0) and it is not reply-shaped (source port 1-1023 toward a port >= 1024).
+   * Many such initiators toward one responder is an inbound (distributed) scan. Appended after
+   * distinct_srcs with default 0, like it.
+   */
+  distinct_probe_srcs?: number;
 }
 
 /** A conversation (initiator → responder) over one event-time window (`sequences.v1`). */
