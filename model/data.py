@@ -349,7 +349,7 @@ TACTIC_NAMES = {
 SIMULATED_TACTICS = {
     "vertical_scan": ["TA0007"], "horizontal_scan": ["TA0043"], "ssh_bruteforce": ["TA0006"],
     "rdp_bruteforce": ["TA0006"], "c2_beacon": ["TA0011"], "slow_exfiltration": ["TA0010"], "dos": ["TA0040"],
-    "reflection": ["TA0040"],
+    "reflection": ["TA0040"], "internet_scan": ["TA0043"],
 }
 
 

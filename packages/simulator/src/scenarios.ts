@@ -19,6 +19,7 @@ export const ATTACK_SCENARIOS = {
   slow_exfiltration: { tactic: 'TA0010', technique: 'T1048' },
   dos: { tactic: 'TA0040', technique: 'T1498' },
   reflection: { tactic: 'TA0040', technique: 'T1498.002' },
+  internet_scan: { tactic: 'TA0043', technique: 'T1595.001' },
 } as const;
 export type AttackScenario = keyof typeof ATTACK_SCENARIOS;
 
@@ -313,6 +314,25 @@ export class TrafficSimulator {
             rng.int(1024, 65535),
             pkts * rng.int(400, 1400),
             pkts,
+            mal,
+          );
+        }
+        break;
+      }
+      case 'internet_scan': {
+        // Internet scanning: 40 scanners (one campaign's sources, within a minute) each try one
+        // commonly attacked service on the web server once; the firewall drops every probe. Each
+        // scanner initiates its own one-flow sequence, so only the web server's view shows it.
+        const target = net.webServer;
+        const ports = [23, 22, 445, 3389, 8080, 5900, 1433, 6379, 2323, 37215];
+        for (let i = 0; i < 40; i++) {
+          emit.probe(
+            start + i * 1500 + rng.next() * 1000,
+            `203.0.113.${i + 1}`,
+            target,
+            rng.int(1024, 65535),
+            ports[i % ports.length] as number,
+            false,
             mal,
           );
         }

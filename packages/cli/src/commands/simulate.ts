@@ -15,7 +15,8 @@ const usage = `Usage:
   tidewatch simulate --csv FILE [--minutes M] [--start ISO-8601] [--seed N]
 
 Generates a simulated site's traffic (benign DNS/web/mail/SMB/updates/backups/IoT plus scans, SSH/RDP
-brute force, C2 beaconing with jitter, slow exfiltration, DoS and a reflection flood, with ground truth).
+brute force, C2 beaconing with jitter, slow exfiltration, DoS, a reflection flood and an internet scan, with
+ground truth).
   --to        export as NetFlow v9 (default) or IPFIX datagrams to a collector, N flows/s, in real time
   --rate      flows per second (default 1000); also a load generator for benchmarks
   --duration  seconds to run (default: until interrupted)
