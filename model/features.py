@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from .spec_paths import FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, load_json
+from .spec_paths import (FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH,
+                         load_json)
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -280,23 +281,28 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
-SUB_SCORE_VERSIONS = ("v1", "v2", "v3")
+SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4")
 
 
 def sub_scores(seq: dict, version: str = "v1") -> dict:
-    """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3 (the
-    service's flags and explanations; defined below). v3 adds "reflection"; v1 and v2 have no such key."""
+    """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3, "v4"
+    subscores.v4 (the service's flags and explanations; defined below). v3 and v4 add "reflection"; v1 and v2 have
+    no such key."""
     if version not in SUB_SCORE_VERSIONS:
         raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
     flows = seq["flows"]
     v2 = version != "v1"
+    v3 = version in ("v3", "v4")
+    scan = _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"])
+    if version == "v4":
+        scan = max(scan, inbound_scan(seq))
     out = {
-        "beacon": _beacon_v3(flows) if version == "v3" else _beacon(flows),
-        "scan": _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"]),
+        "beacon": _beacon_v3(flows) if v3 else _beacon(flows),
+        "scan": scan,
         "brute_force": _brute_force_v2(flows) if v2 else _brute_force(flows),
         "exfiltration": _exfiltration(flows),
     }
-    if version == "v3":
+    if v3:
         out["reflection"] = _reflection(flows, seq["context"])
     return out
 
@@ -362,3 +368,33 @@ def _reflection(flows: list[dict], ctx: dict) -> float:
 
 def sub_scores_v3(seq: dict) -> dict:
     return sub_scores(seq, "v3")
+
+
+# ---- subscores.v4: v3 with an inbound (distributed) scan term in scan (packages/features/spec/subscores.v4.json) ----
+SUB_SCORES_V4 = load_json(SUB_SCORES_V4_PATH)
+_INBOUND = SUB_SCORES_V4["constants"]["inbound_scan"]
+
+
+def is_probe_shaped(f: dict) -> bool:
+    """Nothing came back and the flow is not reply-shaped (a well-known source port toward an ephemeral port)."""
+    c = _INBOUND
+    reply_shaped = c["reply_src_port_min"] <= f["src_port"] <= c["reply_src_port_max"] and f["dst_port"] >= c["reply_dst_port_min"]
+    return f["bwd_pkts"] == 0 and not reply_shaped
+
+
+def inbound_scan(seq: dict) -> float:
+    """subscores.v4's inbound term: the responder's probing fan-in (context.distinct_probe_srcs, 0 when absent) times
+    the share of probe-shaped flows; subscores.v4 scan is the larger of it and v3's scan."""
+    flows = seq["flows"]
+    n = len(flows)
+    if n == 0:
+        return 0.0
+    fan_in = _ramp(seq["context"].get("distinct_probe_srcs", 0), _INBOUND["min_srcs"], _INBOUND["full_srcs"])
+    if fan_in == 0:
+        return 0.0
+    probes = sum(1 for f in flows if is_probe_shaped(f))
+    return _clamp01(fan_in * (probes / n))
+
+
+def sub_scores_v4(seq: dict) -> dict:
+    return sub_scores(seq, "v4")

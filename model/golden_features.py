@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 
-from .features import ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3
+from .features import (ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3,
+                       sub_scores_v4)
 from .spec_paths import (FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, GOLDEN_SUB_SCORES_V3_PATH,
-                         SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, file_sha256)
+                         GOLDEN_SUB_SCORES_V4_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH, file_sha256)
 
 T0 = 1_700_000_000_000
 
@@ -198,11 +199,69 @@ def write_sub_scores_v3() -> None:
     print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V3_PATH}")
 
 
+def with_probe_srcs(case: dict, srcs: int) -> dict:
+    """The case with context.distinct_probe_srcs set (the responder's initiators with a probe-shaped flow)."""
+    sq = case["sequence"]
+    return {**case, "sequence": {**sq, "context": {**sq["context"], "distinct_probe_srcs": srcs}}}
+
+
+def sub_score_v4_cases() -> list[dict]:
+    """subscores.v3's cases (no distinct_probe_srcs: v4 equals v3), features.v1's cases toward a responder of probing
+    fan-in 8, plus inbound-scan shapes and their edges (ramp ends, answered and reply-shaped flows, the port bounds of
+    the reply-shaped test, mixed sequences, a producer without the field, v3's scan above the inbound term)."""
+    # (start offset, protocol, src port, dst port, bytes, packets, reply bytes, reply packets, tcp flags)
+    probe = lambda i, proto, sport, dport, fb=60, fp=1, bb=0, bp=0, flags=0x02: flow(T0 + 900 * i, 0, proto, sport, dport, fb, fp, bb, bp, flags)  # noqa: E731
+    syn = lambda i=0, port=23: probe(i, 6, 47000 + i, port)  # noqa: E731
+    out = sub_score_v3_cases()
+    out += [with_probe_srcs(c, 8) for c in cases()]
+    for c in out[len(out) - len(cases()):]:
+        c["name"] += ", probing fan-in 8"
+    out += [
+        with_probe_srcs(seq("inbound scan: one unanswered SYN to 23, probing fan-in 8", [syn()]), 8),
+        with_probe_srcs(seq("inbound scan, probing fan-in 40 (simulator's scanners)", [syn(0, 445)]), 40),
+        with_probe_srcs(seq("inbound scan, probing fan-in 7 (0.8)", [syn(0, 22)]), 7),
+        with_probe_srcs(seq("inbound scan, probing fan-in 5 (0.4)", [syn(0, 80)]), 5),
+        with_probe_srcs(seq("inbound scan, probing fan-in 3 (ramp start)", [syn(0, 8080)]), 3),
+        with_probe_srcs(seq("inbound scan, probing fan-in 2", [syn()]), 2),
+        seq("inbound scan shape from a producer without distinct_probe_srcs", [syn()]),
+        with_probe_srcs(seq("one SYN and 2 retries to 445, probing fan-in 8", [syn(i, 445) for i in range(3)]), 8),
+        with_probe_srcs(seq("unanswered udp probe to 161, probing fan-in 8", [probe(0, 17, 51000, 161, 70, 1, 0, 0, 0)]), 8),
+        with_probe_srcs(seq("unanswered udp probe to a high port, probing fan-in 8", [probe(0, 17, 51000, 37215, 70, 1, 0, 0, 0)]), 8),
+        with_probe_srcs(seq("unanswered icmp echo, probing fan-in 8", [probe(0, 1, 8, 0, 28, 1, 0, 0, 0)]), 8),
+        with_probe_srcs(seq("reply-shaped unanswered flow 80 -> 51000, probing fan-in 8", [probe(0, 6, 80, 51000, 400, 3, 0, 0, 0x12)]), 8),
+        with_probe_srcs(seq("reply-shaped edge 1 -> 1024, probing fan-in 8", [probe(0, 6, 1, 1024)]), 8),
+        with_probe_srcs(seq("reply-shaped edge 1023 -> 65535, probing fan-in 8", [probe(0, 17, 1023, 65535)]), 8),
+        with_probe_srcs(seq("source port 0 -> 1024 is a probe, probing fan-in 8", [probe(0, 6, 0, 1024)]), 8),
+        with_probe_srcs(seq("source port 1024 -> 1024 is a probe, probing fan-in 8", [probe(0, 6, 1024, 1024)]), 8),
+        with_probe_srcs(seq("source port 443 -> 1023 is a probe, probing fan-in 8", [probe(0, 6, 443, 1023)]), 8),
+        with_probe_srcs(seq("answered: a RST came back (bwd_pkts 1), probing fan-in 8", [probe(0, 6, 47000, 23, 60, 1, 40, 1, 0x16)]), 8),
+        with_probe_srcs(seq("an empty reply packet (bwd_bytes 0, bwd_pkts 1), probing fan-in 8", [probe(0, 6, 47000, 23, 60, 1, 0, 1, 0x16)]), 8),
+        with_probe_srcs(seq("half probes: 1 of 2 flows unanswered, probing fan-in 8", [syn(0), probe(1, 6, 47001, 443, 900, 8, 5000, 7, 0x1B)]), 8),
+        with_probe_srcs(seq("3 of 4 flows probes, probing fan-in 6 (0.6 x 0.75)", [syn(0), syn(1, 22), syn(2, 80), probe(3, 6, 47003, 443, 900, 8, 5000, 7, 0x1B)]), 6),
+        with_srcs(with_probe_srcs(seq("probing fan-in above distinct_srcs (a producer's inconsistency is taken as is)", [syn()]), 9), 4),
+        with_probe_srcs(seq("vertical SYN scan with a small probing fan-in (v3's scan is larger)",
+                            [syn(i, 20 + 37 * i) for i in range(20)], dsts=3, ports=120, conns=140), 4),
+        with_probe_srcs(seq("empty sequence, probing fan-in 8", []), 8),
+    ]
+    return out
+
+
+def write_sub_scores_v4() -> None:
+    doc = {"sub_score_spec": "subscores.v4", "sub_score_spec_hash": file_sha256(SUB_SCORES_V4_PATH), "cases": []}
+    for c in sub_score_v4_cases():
+        sq = c["sequence"]
+        expected = {"v1": sub_scores(sq), "v2": sub_scores_v2(sq), "v3": sub_scores_v3(sq), "v4": sub_scores_v4(sq)}
+        doc["cases"].append({**c, "expected": expected})
+    GOLDEN_SUB_SCORES_V4_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V4_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
     write_sub_scores_v2()
     write_sub_scores_v3()
+    write_sub_scores_v4()
 
 
 if __name__ == "__main__":

@@ -34,5 +34,8 @@ GOLDEN_SUB_SCORES_V2_PATH = REPO_ROOT / "packages/features/spec/golden.subscores
 # subscores.v3: v2 plus reflection (the responder's fan-in of unsolicited amplification-port replies).
 SUB_SCORES_V3_PATH = REPO_ROOT / "packages/features/spec/subscores.v3.json"
 GOLDEN_SUB_SCORES_V3_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v3.json"
+# subscores.v4: v3 with an inbound (distributed) scan term in scan (the responder's fan-in of probing initiators).
+SUB_SCORES_V4_PATH = REPO_ROOT / "packages/features/spec/subscores.v4.json"
+GOLDEN_SUB_SCORES_V4_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v4.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

@@ -21,6 +21,9 @@ export {
   SUB_SCORES_V3_HASH,
   SUB_SCORES_V3_PATH,
   SUB_SCORES_V3_VERSION,
+  SUB_SCORES_V4_HASH,
+  SUB_SCORES_V4_PATH,
+  SUB_SCORES_V4_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,
@@ -32,6 +35,8 @@ export {
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
 export {
+  inboundScanAt,
+  isProbeShaped,
   SUB_SCORE_COUNT,
   SUB_SCORE_VERSIONS,
   type SubScores,

@@ -5,6 +5,7 @@ import spec from '../spec/features.v1.json' with { type: 'json' };
 import specV2 from '../spec/features.v2.json' with { type: 'json' };
 import subScoresV2 from '../spec/subscores.v2.json' with { type: 'json' };
 import subScoresV3 from '../spec/subscores.v3.json' with { type: 'json' };
+import subScoresV4 from '../spec/subscores.v4.json' with { type: 'json' };
 
 /** Path of the feature spec file; its sha256 is the `feature_spec_hash` a model manifest must match. */
 export const FEATURE_SPEC_PATH = fileURLToPath(new URL('../spec/features.v1.json', import.meta.url));
@@ -45,7 +46,7 @@ export const SUB_SCORE_V2_CONSTANTS = subScoresV2.constants;
 
 /**
  * subscores.v3 (`spec/subscores.v3.json`): subscores.v2 plus reflection (the responder's fan-in of
- * unsolicited amplification-port replies), what the service flags and explains by default.
+ * unsolicited amplification-port replies).
  */
 export const SUB_SCORES_V3_PATH = fileURLToPath(new URL('../spec/subscores.v3.json', import.meta.url));
 export const SUB_SCORES_V3_VERSION: string = subScoresV3.version;
@@ -53,6 +54,17 @@ export const SUB_SCORES_V3_HASH: string = createHash('sha256')
   .update(readFileSync(SUB_SCORES_V3_PATH))
   .digest('hex');
 export const SUB_SCORE_V3_CONSTANTS = subScoresV3.constants;
+
+/**
+ * subscores.v4 (`spec/subscores.v4.json`): subscores.v3 with an inbound (distributed) scan term in
+ * scan (the responder's fan-in of probing initiators), what the service flags and explains by default.
+ */
+export const SUB_SCORES_V4_PATH = fileURLToPath(new URL('../spec/subscores.v4.json', import.meta.url));
+export const SUB_SCORES_V4_VERSION: string = subScoresV4.version;
+export const SUB_SCORES_V4_HASH: string = createHash('sha256')
+  .update(readFileSync(SUB_SCORES_V4_PATH))
+  .digest('hex');
+export const SUB_SCORE_V4_CONSTANTS = subScoresV4.constants;
 
 /** dst_port → port-class index for the listed service buckets (first listed class wins). */
 export const PORT_BUCKET_INDEX: ReadonlyMap<number, number> = (() => {

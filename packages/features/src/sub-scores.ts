@@ -1,20 +1,26 @@
 import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
-import { SUB_SCORE_CONSTANTS, SUB_SCORE_V2_CONSTANTS, SUB_SCORE_V3_CONSTANTS } from './spec.ts';
+import {
+  SUB_SCORE_CONSTANTS,
+  SUB_SCORE_V2_CONSTANTS,
+  SUB_SCORE_V3_CONSTANTS,
+  SUB_SCORE_V4_CONSTANTS,
+} from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
 /**
  * Which sub-score formulas: features.v1 (a model's in-graph evidence, the golden vectors of
- * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's) or subscores.v3
- * (what the service flags and explains: v2's four plus reflection).
+ * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's), subscores.v3
+ * (v2's four plus reflection) or subscores.v4 (what the service flags and explains: v3 with an
+ * inbound-scan term in scan).
  */
-export type SubScoreVersion = 'v1' | 'v2' | 'v3';
+export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4';
 
-export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3'];
+export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4'];
 
 /**
  * Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration,
  * reflection: unsolicited amplification-port replies toward a responder of high fan-in). v1 and v2
- * have no reflection rule: it is 0 there.
+ * have no reflection rule: it is 0 there. v4's scan includes the inbound-scan term (`inboundScanAt`).
  */
 export interface SubScores {
   beacon: number;
@@ -303,6 +309,41 @@ function reflection(b: SequenceBatch, s: number, from: number, n: number): numbe
   return clamp01(fanIn * (amp / n));
 }
 
+const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
+
+/**
+ * subscores.v4's probe shape: nothing came back (bwd_pkts 0) and not reply-shaped (a well-known
+ * source port toward an ephemeral port); context.distinct_probe_srcs counts initiators with such a flow.
+ */
+export function isProbeShaped(srcPort: number, dstPort: number, bwdPkts: number): boolean {
+  return (
+    bwdPkts === 0 &&
+    !(
+      srcPort >= INBOUND.reply_src_port_min &&
+      srcPort <= INBOUND.reply_src_port_max &&
+      dstPort >= INBOUND.reply_dst_port_min
+    )
+  );
+}
+
+/**
+ * subscores.v4's inbound (distributed) scan term of sequence `s`: the responder's probing fan-in
+ * (context.distinct_probe_srcs) × the share of probe-shaped flows. v4's scan is the larger of it and
+ * v3's scan; a caller that needs to know which raised a scan flag asks for it.
+ */
+export function inboundScanAt(b: SequenceBatch, s: number): number {
+  const n = b.flowsOf(s);
+  if (n === 0) return 0;
+  const fanIn = ramp(b.distinctProbeSrcs[s] as number, INBOUND.min_srcs, INBOUND.full_srcs);
+  if (fanIn === 0) return 0;
+  const from = b.flowStart[s] as number;
+  const { srcPort, dstPort, bwdPkts } = b;
+  let probes = 0;
+  for (let j = from; j < from + n; j++)
+    if (isProbeShaped(srcPort[j] as number, dstPort[j] as number, bwdPkts[j] as number)) probes++;
+  return clamp01(fanIn * (probes / n));
+}
+
 /** One sequence at a time for `subScores` (copied in, then read as columns). */
 const scratch = new SequenceBatch();
 
@@ -340,9 +381,11 @@ export function subScoresInto(
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
   const v2 = version !== 'v1';
-  out[at] = version === 'v3' ? beaconV3(batch, from, n) : beacon(batch, from, n);
-  out[at + 1] = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
+  const v3 = version === 'v3' || version === 'v4';
+  out[at] = v3 ? beaconV3(batch, from, n) : beacon(batch, from, n);
+  const sc = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
+  out[at + 1] = version === 'v4' ? Math.max(sc, inboundScanAt(batch, s)) : sc;
   out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
-  out[at + 4] = version === 'v3' ? reflection(batch, s, from, n) : 0;
+  out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;
 }

@@ -15,6 +15,8 @@ export interface RandomSequenceShape {
   minPkts: number;
   /** When set, context.distinct_srcs is drawn from these. */
   distinctSrcs?: readonly number[];
+  /** When set, context.distinct_probe_srcs is drawn from these (after distinct_srcs). */
+  distinctProbeSrcs?: readonly number[];
 }
 
 /** One random sequence of `shape` from the seeded generator `r` (same draws for the same seed). */
@@ -47,6 +49,7 @@ export function randomSequence(r: () => number, shape: RandomSequenceShape): Seq
     connections: n + Math.floor(r() * 50),
   };
   if (shape.distinctSrcs) context.distinct_srcs = pick(shape.distinctSrcs);
+  if (shape.distinctProbeSrcs) context.distinct_probe_srcs = pick(shape.distinctProbeSrcs);
   return {
     sequence_id: 'x',
     src_ip: '192.0.2.1',
