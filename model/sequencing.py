@@ -1,5 +1,5 @@
 """sequencing.v1 in Python: the same windows, ordering, parts, ids and entity context (the initiator's, and the
-responder's distinct initiators) as packages/sequencing.
+responder's distinct initiators, all and probing) as packages/sequencing.
 
 Input flows are already bidirectional (Zeek, CIC CSV, flowprep parquet, Tempo CSV) with src = initiator,
 so biflow stitching (rule 1) does not apply to them.
@@ -43,6 +43,9 @@ class Sequences:
     connections: np.ndarray
     # The responder's fan-in: distinct initiators toward dst_ip in the window (context.distinct_srcs).
     distinct_srcs: np.ndarray
+    # Of those, the initiators whose conversation in the window holds a probe-shaped flow (is_probe_flow;
+    # context.distinct_probe_srcs).
+    distinct_probe_srcs: np.ndarray
 
     @property
     def count(self) -> int:
@@ -56,6 +59,14 @@ class Sequences:
 
     def ids(self) -> list[str]:
         return [sequence_id(s, d, int(w), int(p)) for s, d, w, p in zip(self.src_ip, self.dst_ip, self.window_start_ms, self.part)]
+
+
+def is_probe_flow(src_port: np.ndarray, dst_port: np.ndarray, bwd_pkts: np.ndarray) -> np.ndarray:
+    """Probe-shaped flows (packages/sequencing isProbeFlow): nothing came back, and not reply-shaped (a source port
+    1-1023 toward a port >= 1024, e.g. a flow meter's inverted tail of a server's answer)."""
+    src_port, dst_port = src_port.astype(np.int64), dst_port.astype(np.int64)
+    reply_shaped = (src_port >= 1) & (src_port <= 1023) & (dst_port >= 1024)
+    return (bwd_pkts.astype(np.int64) == 0) & ~reply_shaped
 
 
 def build_sequences(t: dict) -> Sequences:
@@ -93,13 +104,16 @@ def build_sequences(t: dict) -> Sequences:
     resp_code = resp_code.reshape(-1)
     rs = np.unique(np.stack([resp_code, src_code], axis=1), axis=0)
     distinct_srcs = np.bincount(rs[:, 0], minlength=len(resp_u))
+    probe = is_probe_flow(t["src_port"], t["dst_port"], t["bwd_pkts"])
+    rps = np.unique(np.stack([resp_code[probe], src_code[probe]], axis=1).reshape(-1, 2), axis=0)
+    distinct_probe_srcs = np.bincount(rps[:, 0], minlength=len(resp_u))
     first = order[offset]
     e = ent_code[first]
     return Sequences(
         order=order, offset=offset, length=length,
         src_ip=src_u[src_code[first]], dst_ip=dst_u[dst_code[first]], window_start_ms=window[first], part=part[offset],
         distinct_dsts=distinct_dsts[e], distinct_dst_ports=distinct_ports[e], connections=connections[e],
-        distinct_srcs=distinct_srcs[resp_code[first]],
+        distinct_srcs=distinct_srcs[resp_code[first]], distinct_probe_srcs=distinct_probe_srcs[resp_code[first]],
     )
 
 
@@ -121,6 +135,7 @@ def sequence_dicts(t: dict, seqs: Sequences, indices=None) -> list[dict]:
             "window_start_ms": int(seqs.window_start_ms[i]), "window_end_ms": int(seqs.window_start_ms[i]) + WINDOW_MS,
             "part": int(seqs.part[i]), "flows": flows,
             "context": {"distinct_dsts": int(seqs.distinct_dsts[i]), "distinct_dst_ports": int(seqs.distinct_dst_ports[i]),
-                        "connections": int(seqs.connections[i]), "distinct_srcs": int(seqs.distinct_srcs[i])},
+                        "connections": int(seqs.connections[i]), "distinct_srcs": int(seqs.distinct_srcs[i]),
+                        "distinct_probe_srcs": int(seqs.distinct_probe_srcs[i])},
         })
     return out

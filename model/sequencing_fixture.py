@@ -48,6 +48,21 @@ def flows() -> list[dict]:
     for k in range(5):
         add(T0 + 20_000 + k, f"198.51.100.{k + 1}", "203.0.113.9", 161, 40000 + k, proto=17, fb=1400, fp=1, bb=0, bp=0, dur=0)
     add(T0 + 20_000 + WINDOW_MS, "198.51.100.1", "203.0.113.9", 161, 40100, proto=17, fb=1400, fp=1, bb=0, bp=0, dur=0)
+    # An inbound scan (context.distinct_probe_srcs): scanners each send a web server one unanswered SYN (one sends
+    # two, one also gets an answer on another port: each counts once; one sends an unanswered port-0 packet), a
+    # client whose flow was answered, and an unanswered reply-shaped flow (from port 53 toward a high port), which
+    # is not a probe; at the boundaries, source port 1024 toward 80 is a probe, 1023 toward 1024 is reply-shaped:
+    # 8 initiators, 5 probing.
+    web = "203.0.113.80"
+    for k, port in enumerate([23, 445, 3389]):
+        add(T0 + 30_000 + k, f"192.0.2.{k + 1}", web, 50000 + k, port, fb=60, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 30_100, "192.0.2.1", web, 50010, 8080, fb=60, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 30_200, "192.0.2.2", web, 50011, 443, fb=600, fp=5, bb=4000, bp=6)
+    add(T0 + 30_300, "192.0.2.4", web, 0, 0, proto=1, fb=64, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 31_000, "10.0.0.6", web, 42001, 443, fb=700, fp=6, bb=9000, bp=8)
+    add(T0 + 32_000, "198.51.100.20", web, 53, 33333, proto=17, fb=300, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 33_000, "198.51.100.21", web, 1024, 80, fb=60, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 33_100, "198.51.100.22", web, 1023, 1024, fb=60, fp=1, bb=0, bp=0, dur=0)
     return out
 
 

@@ -50,7 +50,9 @@ export const CONTRACTS = {
  */
 export const PREVIOUS_SCHEMAS: readonly avro.Schema[] = [
   // sequences.v1 before EntityContext.distinct_srcs was appended.
-  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_srcs']),
+  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_srcs', 'distinct_probe_srcs']),
+  // sequences.v1 with distinct_srcs, before EntityContext.distinct_probe_srcs was appended.
+  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_probe_srcs']),
   // findings.v1 before SubScores.reflection was appended.
   withoutFields(findingSchema as avro.Schema, 'SubScores', ['reflection']),
 ];

@@ -27,6 +27,8 @@ export class SequenceBatch {
   connections = new Float64Array(64);
   /** context.distinct_srcs (the responder's distinct initiators in the window). */
   distinctSrcs = new Float64Array(64);
+  /** context.distinct_probe_srcs (of those, the initiators with a probe-shaped flow). */
+  distinctProbeSrcs = new Float64Array(64);
   /** count + 1 offsets into the flow columns. */
   flowStart = new Int32Array(65);
   startMs: FlowColumn = new Float64Array(64);
@@ -77,6 +79,7 @@ export class SequenceBatch {
       this.distinctDstPorts = grow(this.distinctDstPorts, size);
       this.connections = grow(this.connections, size);
       this.distinctSrcs = grow(this.distinctSrcs, size);
+      this.distinctProbeSrcs = grow(this.distinctProbeSrcs, size);
       const starts = new Int32Array(size + 1);
       starts.set(this.flowStart);
       this.flowStart = starts;
@@ -135,6 +138,7 @@ export class SequenceBatch {
       seq.context.distinct_dst_ports,
       seq.context.connections,
       seq.context.distinct_srcs ?? 0,
+      seq.context.distinct_probe_srcs ?? 0,
     );
   }
 
@@ -154,6 +158,7 @@ export class SequenceBatch {
     distinctDstPorts: number,
     connections: number,
     distinctSrcs: number,
+    distinctProbeSrcs: number,
   ): number {
     const i = this.count;
     this.ids[i] = id;
@@ -166,6 +171,7 @@ export class SequenceBatch {
     this.distinctDstPorts[i] = distinctDstPorts;
     this.connections[i] = connections;
     this.distinctSrcs[i] = distinctSrcs;
+    this.distinctProbeSrcs[i] = distinctProbeSrcs;
     this.flowStart[i] = this.flowCount;
     this.flowStart[i + 1] = flowEnd;
     this.flowCount = flowEnd;
@@ -211,6 +217,7 @@ export class SequenceBatch {
         distinct_dst_ports: this.distinctDstPorts[i] as number,
         connections: this.connections[i] as number,
         distinct_srcs: this.distinctSrcs[i] as number,
+        distinct_probe_srcs: this.distinctProbeSrcs[i] as number,
       },
     };
   }
@@ -238,6 +245,7 @@ export class SequenceBatch {
         this.distinctDstPorts[i] as number,
         this.connections[i] as number,
         this.distinctSrcs[i] as number,
+        this.distinctProbeSrcs[i] as number,
       );
     }
     return out;

@@ -26,7 +26,7 @@ export const SEQUENCE_SCORING_SCHEMA = withoutFields(CONTRACTS.sequences.schema,
  * generic path until the decoder below is brought in line (a test says so).
  */
 export const SEQUENCE_READER_WRITER_FINGERPRINT =
-  '0608302705cba78aab606695466872e6d0346740a12f0b523b7e2fb4e3997306';
+  '769af502495153923f3c61b51f2aff1324fd010814674a2f551ad3c48b080d73';
 
 /** Bytes of the smallest SequenceFlow: ten numbers, two union indexes, an empty string, one byte each. */
 const MIN_FLOW_BYTES = 13;
@@ -215,6 +215,7 @@ export function decodeSequenceBody(message: Buffer, offset: number): Sequence {
         distinct_dst_ports: readSafeLong('context distinct_dst_ports'),
         connections: readSafeLong('context connections'),
         distinct_srcs: readSafeLong('context distinct_srcs'),
+        distinct_probe_srcs: readSafeLong('context distinct_probe_srcs'),
       },
     };
     if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
@@ -286,6 +287,7 @@ export function decodeSequenceInto(batch: SequenceBatch, message: Buffer, offset
     const distinctDstPorts = readSafeLong('context distinct_dst_ports');
     const connections = readSafeLong('context connections');
     const distinctSrcs = readSafeLong('context distinct_srcs');
+    const distinctProbeSrcs = readSafeLong('context distinct_probe_srcs');
     if (pos < end) throw new SequenceDecodeError(`sequences.v1 message has ${end - pos} trailing bytes`);
     return batch.commit(
       id,
@@ -299,6 +301,7 @@ export function decodeSequenceInto(batch: SequenceBatch, message: Buffer, offset
       distinctDstPorts,
       connections,
       distinctSrcs,
+      distinctProbeSrcs,
     );
   } finally {
     buf = EMPTY;
@@ -312,9 +315,9 @@ const EMPTY = Buffer.alloc(0);
  * contract's own schema (the writer schema id in the header is the codec's) are read by
  * `decodeSequenceBody` without avsc records; any other writer schema goes through the generic
  * AvroProjection (schema resolution, a registry lookup on first sight). Same interface as the
- * projection. A message of an earlier sequences.v1 (before `context.distinct_srcs`: another schema
- * id, PREVIOUS_SCHEMAS) takes that path and reads distinct_srcs as its default, 0; a message of
- * the current id must carry it (a message that ends before it is refused as truncated, as avsc
+ * projection. A message of an earlier sequences.v1 (before `context.distinct_srcs` or before
+ * `context.distinct_probe_srcs`: another schema id, PREVIOUS_SCHEMAS) takes that path and reads
+ * the missing fields as their default, 0; a message of the current id must carry both (a message that ends before it is refused as truncated, as avsc
  * refuses it).
  */
 export class SequenceReader {

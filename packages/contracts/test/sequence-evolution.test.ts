@@ -14,12 +14,17 @@ import {
   withoutFields,
 } from '../src/index.ts';
 
-// sequences.v1's EntityContext gained a last field, distinct_srcs (long, default 0): the
-// responder's distinct initiators in the window. Old and new producers and readers must get along.
+// sequences.v1's EntityContext gained two last fields (long, default 0): distinct_srcs, the
+// responder's distinct initiators in the window, then distinct_probe_srcs, those of them with a
+// probe-shaped flow. Producers and readers of all three schemas must get along.
 
-const OLD_SCHEMA = PREVIOUS_SCHEMAS[0] as NonNullable<(typeof PREVIOUS_SCHEMAS)[0]>;
+/** Before distinct_srcs (and so before distinct_probe_srcs). */
+const PRE_FANIN = PREVIOUS_SCHEMAS[0] as NonNullable<(typeof PREVIOUS_SCHEMAS)[0]>;
+/** With distinct_srcs, before distinct_probe_srcs. */
+const PRE_PROBE = PREVIOUS_SCHEMAS[1] as NonNullable<(typeof PREVIOUS_SCHEMAS)[1]>;
+const OLD_SCHEMA = PRE_FANIN;
 
-function sequence(distinctSrcs: number | undefined): Sequence {
+function sequence(distinctSrcs: number | undefined, distinctProbeSrcs?: number): Sequence {
   return {
     sequence_id: '00000000-0000-5000-8000-000000000007',
     src_ip: '198.51.100.7',
@@ -49,6 +54,7 @@ function sequence(distinctSrcs: number | undefined): Sequence {
       distinct_dst_ports: 1,
       connections: 1,
       ...(distinctSrcs === undefined ? {} : { distinct_srcs: distinctSrcs }),
+      ...(distinctProbeSrcs === undefined ? {} : { distinct_probe_srcs: distinctProbeSrcs }),
     },
   };
 }
@@ -72,7 +78,11 @@ async function codecs() {
   const registry = new LocalSchemaRegistry();
   const current = await new AvroCodec<Sequence>(CONTRACTS.sequences, registry).init();
   const old = await new AvroCodec<Sequence>({ topic: 'sequences.v1', schema: OLD_SCHEMA }, registry).init();
-  return { current, old };
+  const preProbe = await new AvroCodec<Sequence>(
+    { topic: 'sequences.v1', schema: PRE_PROBE },
+    registry,
+  ).init();
+  return { current, old, preProbe };
 }
 
 describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
@@ -84,8 +94,8 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
       return (last.type as { fields: Field[] }).fields;
     };
     const now = fields(CONTRACTS.sequences.schema);
-    assert.deepEqual(now.at(-1), { name: 'distinct_srcs', type: 'long', default: 0 });
-    assert.deepEqual(fields(OLD_SCHEMA), now.slice(0, -1));
+    assert.deepEqual(now.at(-2), { name: 'distinct_srcs', type: 'long', default: 0 });
+    assert.deepEqual(fields(OLD_SCHEMA), now.slice(0, -2));
     assert.notEqual(
       LocalSchemaRegistry.idFor(OLD_SCHEMA),
       LocalSchemaRegistry.idFor(CONTRACTS.sequences.schema),
@@ -100,7 +110,7 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
       assert.equal(newBytes.readUInt32BE(1), current.schemaId);
       assert.deepEqual(
         newBytes.subarray(WIRE_HEADER_BYTES),
-        Buffer.concat([oldBytes.subarray(WIRE_HEADER_BYTES), varint(n)]),
+        Buffer.concat([oldBytes.subarray(WIRE_HEADER_BYTES), varint(n), varint(0)]),
       );
     }
     // An object without the member is written with the default.
@@ -129,7 +139,7 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
     const { current } = await codecs();
     const reader = new SequenceReader(current);
     const buf = current.encode(sequence(4_276));
-    const cut = buf.subarray(0, buf.length - varint(4_276).length);
+    const cut = buf.subarray(0, buf.length - varint(4_276).length - varint(0).length);
     assert.throws(
       () => reader.decode(cut),
       (e: unknown) => e instanceof SequenceDecodeError && /context distinct_srcs runs past/.test(e.message),
@@ -169,6 +179,117 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
       .project<Sequence>(withoutFields(OLD_SCHEMA, 'SequenceFlow', ['attack', 'origin']))
       .decodeAsync(newBytes);
     assert.deepEqual(plain(projected.context), { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1 });
+    assert.equal(projected.flows[0]?.src_port, 161);
+  });
+});
+
+describe('sequences.v1 context.distinct_probe_srcs (appended after distinct_srcs, default 0)', () => {
+  it('is the last field of the schema, a long with default 0, and the only difference from the schema with distinct_srcs', () => {
+    type Field = { name: string; type: unknown; default?: unknown };
+    const fields = (schema: unknown): Field[] => {
+      const last = (schema as { fields: Field[] }).fields.at(-1) as Field;
+      return (last.type as { fields: Field[] }).fields;
+    };
+    const now = fields(CONTRACTS.sequences.schema);
+    assert.deepEqual(now.at(-1), { name: 'distinct_probe_srcs', type: 'long', default: 0 });
+    assert.deepEqual(fields(PRE_PROBE), now.slice(0, -1));
+    const ids = new Set([PRE_FANIN, PRE_PROBE, CONTRACTS.sequences.schema].map(LocalSchemaRegistry.idFor));
+    assert.equal(ids.size, 3);
+  });
+
+  it('a new message is the previous one with the new schema id and the field as one more varint at the end', async () => {
+    const { current, preProbe } = await codecs();
+    for (const n of [0, 1, 63, 64, 3_700, 2 ** 40]) {
+      const before = preProbe.encode(sequence(4_276));
+      const now = current.encode(sequence(4_276, n));
+      assert.equal(now.readUInt32BE(1), current.schemaId);
+      assert.deepEqual(
+        now.subarray(WIRE_HEADER_BYTES),
+        Buffer.concat([before.subarray(WIRE_HEADER_BYTES), varint(n)]),
+      );
+    }
+    assert.deepEqual(current.encode(sequence(4_276)), current.encode(sequence(4_276, 0)));
+  });
+
+  it('every reader of the current schema reads the value: codec, projection, hand decoder, batch columns', async () => {
+    const { current } = await codecs();
+    const reader = new SequenceReader(current);
+    assert.ok(reader.handDecoding);
+    const buf = current.encode(sequence(4_276, 3_700));
+    assert.equal(current.decode(buf).context.distinct_probe_srcs, 3_700);
+    assert.deepEqual(plain(reader.decode(buf).context), {
+      distinct_dsts: 1,
+      distinct_dst_ports: 1,
+      connections: 1,
+      distinct_srcs: 4_276,
+      distinct_probe_srcs: 3_700,
+    });
+    assert.deepEqual(reader.decode(buf), decodeSequenceBody(buf, WIRE_HEADER_BYTES));
+    const batch = new SequenceBatch();
+    const i = reader.decodeInto(batch, buf);
+    assert.equal(batch.distinctProbeSrcs[i], 3_700);
+    assert.equal(batch.distinctSrcs[i], 4_276);
+    assert.equal(batch.sequence(i).context.distinct_probe_srcs, 3_700);
+    assert.equal(batch.select([i]).distinctProbeSrcs[0], 3_700);
+    const pushed = new SequenceBatch();
+    pushed.push(sequence(4_276));
+    assert.equal(pushed.distinctProbeSrcs[0], 0);
+    pushed.push(sequence(4_276, 9));
+    assert.equal(pushed.distinctProbeSrcs[1], 9);
+  });
+
+  it('a message of the current schema id that ends before the field is refused as truncated, as avsc refuses it', async () => {
+    const { current } = await codecs();
+    const reader = new SequenceReader(current);
+    const buf = current.encode(sequence(4_276, 3_700));
+    const cut = buf.subarray(0, buf.length - varint(3_700).length);
+    assert.throws(
+      () => reader.decode(cut),
+      (e: unknown) =>
+        e instanceof SequenceDecodeError && /context distinct_probe_srcs runs past/.test(e.message),
+    );
+    assert.throws(() => current.decode(cut), /truncated/);
+    const batch = new SequenceBatch();
+    assert.throws(() => reader.decodeInto(batch, cut), SequenceDecodeError);
+    assert.equal(batch.count, 0);
+  });
+
+  it('a message of the schema with distinct_srcs keeps it and reads distinct_probe_srcs as 0', async () => {
+    const { current, preProbe } = await codecs();
+    const reader = new SequenceReader(current);
+    const before = preProbe.encode(sequence(4_276));
+    const expected = reader.decode(current.encode(sequence(4_276, 0)));
+    assert.deepEqual(plain(await reader.decodeAsync(before)), plain(expected));
+    assert.deepEqual(plain(reader.decode(before)), plain(expected));
+    const batch = new SequenceBatch();
+    const i = await reader.decodeIntoAsync(batch, before);
+    assert.equal(batch.distinctSrcs[i], 4_276);
+    assert.equal(batch.distinctProbeSrcs[i], 0);
+    const fresh = await new AvroCodec<Sequence>(CONTRACTS.sequences, new LocalSchemaRegistry()).init();
+    assert.deepEqual(plain((await fresh.decodeAsync(before)).context), plain(expected.context));
+    // The earliest schema (neither field) reads 0 for both.
+    const { old } = await codecs();
+    const earliest = await fresh.decodeAsync(old.encode(sequence(undefined)));
+    assert.equal(earliest.context.distinct_srcs, 0);
+    assert.equal(earliest.context.distinct_probe_srcs, 0);
+  });
+
+  it('a reader of the schema with distinct_srcs skips the field and keeps distinct_srcs', async () => {
+    const { current, preProbe } = await codecs();
+    const previousReader = new SequenceReader(preProbe);
+    assert.equal(previousReader.handDecoding, false);
+    const now = current.encode(sequence(4_276, 3_700));
+    const back = await preProbe.decodeAsync(now);
+    assert.deepEqual(plain(back.context), {
+      distinct_dsts: 1,
+      distinct_dst_ports: 1,
+      connections: 1,
+      distinct_srcs: 4_276,
+    });
+    const projected = await preProbe
+      .project<Sequence>(withoutFields(PRE_PROBE, 'SequenceFlow', ['attack', 'origin']))
+      .decodeAsync(now);
+    assert.equal(projected.context.distinct_srcs, 4_276);
     assert.equal(projected.flows[0]?.src_port, 161);
   });
 });

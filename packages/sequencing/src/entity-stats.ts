@@ -1,5 +1,13 @@
 import type { EntityContext } from '@tidewatch/contracts';
-import { F_BWD_BYTES, F_BWD_PKTS, F_DST_PORT, F_FWD_BYTES, F_FWD_PKTS, NUM } from './flow-columns.ts';
+import {
+  F_BWD_BYTES,
+  F_BWD_PKTS,
+  F_DST_PORT,
+  F_FWD_BYTES,
+  F_FWD_PKTS,
+  F_SRC_PORT,
+  NUM,
+} from './flow-columns.ts';
 import type { OpenWindow } from './window-store.ts';
 
 /** What one sealed conversation-window adds to its initiator's context and to its pair counters. */
@@ -14,6 +22,16 @@ export interface WindowContribution {
   bwdBytes: number;
   fwdPkts: number;
   bwdPkts: number;
+  /** Whether one of the window's flows is probe-shaped (isProbeFlow): counts toward distinct_probe_srcs. */
+  probe: boolean;
+}
+
+/**
+ * A probe-shaped flow: nothing came back (bwd_pkts 0) and it is not reply-shaped (a source port
+ * 1-1023 toward a port >= 1024: e.g. a flow meter's inverted tail of a server's answer).
+ */
+export function isProbeFlow(srcPort: number, dstPort: number, bwdPkts: number): boolean {
+  return bwdPkts === 0 && !(srcPort >= 1 && srcPort <= 1023 && dstPort >= 1024);
 }
 
 /** A conversation-window's context: its initiator's, and its responder's fan-in (distinct_srcs). */
@@ -27,8 +45,10 @@ export interface ContextKey {
  * Entity context (rule 6), shared by every partition's sequencer: per initiator and window its
  * distinct responders, distinct responder ports and connections, and per responder and window its
  * distinct initiators (distinct_srcs: each applied conversation-window is one initiator of its
- * responder). Applying the same conversation-window twice (a replay after a restart) must change
- * nothing.
+ * responder) and of those the ones whose conversation-window holds a probe-shaped flow
+ * (distinct_probe_srcs). A conversation-window is sealed whole, once (a late flow goes to the late
+ * topic, never into a sealed window), so counting it when it is applied counts its initiator once.
+ * Applying the same conversation-window twice (a replay after a restart) must change nothing.
  */
 export interface EntityStats {
   applyWindows(contributions: WindowContribution[]): Promise<void>;
@@ -53,6 +73,7 @@ export function windowContribution(window: OpenWindow): WindowContribution {
   flat.length = 0;
   appendContribution(flat, window);
   const ports = flat[6] as number;
+  const probe = flat[7 + ports] === 1;
   return {
     initiator: window.src_ip,
     responder: flat[0] as string,
@@ -63,6 +84,7 @@ export function windowContribution(window: OpenWindow): WindowContribution {
     bwdBytes: flat[3] as number,
     fwdPkts: flat[4] as number,
     bwdPkts: flat[5] as number,
+    probe,
   };
 }
 
@@ -89,7 +111,7 @@ const NO_VALUES: (string | number)[] = [];
 /**
  * Appends what windowContribution(window) holds after its initiator and window start, flat:
  * responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports (distinct,
- * ascending). For a script argument built straight from sealed windows (no contribution object,
+ * ascending), probe (1 when a flow is probe-shaped, else 0). For a script argument built straight from sealed windows (no contribution object,
  * no port array per window).
  */
 export function appendContribution(out: (string | number)[], window: OpenWindow): void {
@@ -112,9 +134,12 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     w.number(small(num[o + F_FWD_PKTS] as number));
     w.number(small(num[o + F_BWD_PKTS] as number));
     w.number(1);
-    w.number(small(num[o + F_DST_PORT] as number));
+    const port = small(num[o + F_DST_PORT] as number);
+    w.number(port);
+    w.number(isProbeFlow(num[o + F_SRC_PORT] as number, port, num[o + F_BWD_PKTS] as number) ? 1 : 0);
     return;
   }
+  let probe = false;
   let fwdBytes = 0;
   let bwdBytes = 0;
   let fwdPkts = 0;
@@ -126,7 +151,9 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     bwdBytes += num[o + F_BWD_BYTES] as number;
     fwdPkts += num[o + F_FWD_PKTS] as number;
     bwdPkts += num[o + F_BWD_PKTS] as number;
-    ports.push(small(num[o + F_DST_PORT] as number));
+    const port = small(num[o + F_DST_PORT] as number);
+    ports.push(port);
+    if (!probe) probe = isProbeFlow(num[o + F_SRC_PORT] as number, port, num[o + F_BWD_PKTS] as number);
   }
   const distinct = distinctPorts(ports);
   w.string(window.dst_ip);
@@ -137,6 +164,21 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
   w.number(small(bwdPkts));
   w.number(distinct.length);
   for (let i = 0; i < distinct.length; i++) w.number(distinct[i] as number);
+  w.number(probe ? 1 : 0);
+}
+
+/** Whether one of a sealed window's flows is probe-shaped (isProbeFlow). */
+export function windowHasProbe(window: OpenWindow): boolean {
+  const c = window.columns;
+  const num = c.num;
+  for (let row = window.firstRow; row >= 0; row = c.next(row)) {
+    const o = row * NUM;
+    if (
+      isProbeFlow(num[o + F_SRC_PORT] as number, num[o + F_DST_PORT] as number, num[o + F_BWD_PKTS] as number)
+    )
+      return true;
+  }
+  return false;
 }
 
 /**
@@ -196,11 +238,14 @@ interface WindowStats {
   initiators: Map<string, InitiatorWindow>;
   /** responder → its distinct initiators so far. */
   fanIn: Map<string, number>;
+  /** responder → those of its initiators whose conversation-window holds a probe-shaped flow. */
+  probeFanIn: Map<string, number>;
 }
 
 /** One more initiator of `responder` (a conversation-window applied for the first time). */
-function addInitiator(fanIn: Map<string, number>, responder: string): void {
-  fanIn.set(responder, (fanIn.get(responder) ?? 0) + 1);
+function addInitiator(stats: WindowStats, responder: string, probe: boolean): void {
+  stats.fanIn.set(responder, (stats.fanIn.get(responder) ?? 0) + 1);
+  if (probe) stats.probeFanIn.set(responder, (stats.probeFanIn.get(responder) ?? 0) + 1);
 }
 
 /** Exact counts in memory (offline scoring, one-process mode). */
@@ -216,7 +261,7 @@ export class InMemoryEntityStats implements EntityStats {
       const initiators = stats.initiators;
       const entry = initiators.get(c.initiator);
       if (!entry) {
-        addInitiator(stats.fanIn, c.responder);
+        addInitiator(stats, c.responder, c.probe);
         const ports = c.dstPorts;
         initiators.set(c.initiator, {
           dsts: c.responder,
@@ -233,7 +278,7 @@ export class InMemoryEntityStats implements EntityStats {
         if (entry.dsts.has(c.responder)) continue;
         entry.dsts.add(c.responder);
       }
-      addInitiator(stats.fanIn, c.responder);
+      addInitiator(stats, c.responder, c.probe);
       if (typeof entry.ports === 'number') {
         const only = entry.ports;
         if (c.dstPorts.length !== 1 || c.dstPorts[0] !== only) entry.ports = new Set([only, ...c.dstPorts]);
@@ -258,7 +303,7 @@ export class InMemoryEntityStats implements EntityStats {
       const num = w.columns.num;
       const firstPort = small(num[w.firstRow * NUM + F_DST_PORT] as number);
       if (!entry) {
-        addInitiator(stats.fanIn, w.dst_ip);
+        addInitiator(stats, w.dst_ip, windowHasProbe(w));
         initiators.set(w.src_ip, {
           dsts: w.dst_ip,
           ports: w.flowCount === 1 ? firstPort : windowPorts(w, firstPort),
@@ -274,7 +319,7 @@ export class InMemoryEntityStats implements EntityStats {
         if (entry.dsts.has(w.dst_ip)) continue;
         entry.dsts.add(w.dst_ip);
       }
-      addInitiator(stats.fanIn, w.dst_ip);
+      addInitiator(stats, w.dst_ip, windowHasProbe(w));
       let ports = entry.ports;
       if (typeof ports === 'number') {
         if (w.flowCount === 1 && firstPort === ports) {
@@ -300,13 +345,21 @@ export class InMemoryEntityStats implements EntityStats {
     const stats = this.#window(windowStartMs, false);
     const entry = stats?.initiators.get(initiator);
     const distinctSrcs = stats?.fanIn.get(responder) ?? 0;
+    const distinctProbeSrcs = stats?.probeFanIn.get(responder) ?? 0;
     if (!entry)
-      return { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: distinctSrcs };
+      return {
+        distinct_dsts: 0,
+        distinct_dst_ports: 0,
+        connections: 0,
+        distinct_srcs: distinctSrcs,
+        distinct_probe_srcs: distinctProbeSrcs,
+      };
     return {
       distinct_dsts: typeof entry.dsts === 'string' ? 1 : entry.dsts.size,
       distinct_dst_ports: typeof entry.ports === 'number' ? 1 : entry.ports.size,
       connections: entry.connections,
       distinct_srcs: distinctSrcs,
+      distinct_probe_srcs: distinctProbeSrcs,
     };
   }
 
@@ -315,7 +368,7 @@ export class InMemoryEntityStats implements EntityStats {
     let stats = this.#byWindow.get(windowStartMs);
     if (!stats) {
       if (!create) return undefined;
-      stats = { initiators: new Map(), fanIn: new Map() };
+      stats = { initiators: new Map(), fanIn: new Map(), probeFanIn: new Map() };
       this.#byWindow.set(windowStartMs, stats);
     }
     this.#recentStart = windowStartMs;

@@ -17,8 +17,10 @@ export {
   type ContributionWriter,
   type EntityStats,
   InMemoryEntityStats,
+  isProbeFlow,
   type WindowContribution,
   windowContribution,
+  windowHasProbe,
   writeContribution,
 } from './entity-stats.ts';
 export { type PartitionCheckpoint, PartitionSequencer, type PushOutcome } from './partition-sequencer.ts';

@@ -34,7 +34,8 @@ const EXPECTED_SHAPE =
   'sequence_id:string,src_ip:string,dst_ip:string,window_start_ms:long,window_end_ms:long,part:int,' +
   'flows:array<start_ms:long,end_ms:long,protocol:int,src_port:int,dst_port:int,fwd_bytes:long,' +
   'fwd_pkts:long,bwd_bytes:long,bwd_pkts:long,tcp_flags:int,label:null|int,attack:null|string,' +
-  'origin:string>,context:distinct_dsts:long,distinct_dst_ports:long,connections:long,distinct_srcs:long';
+  'origin:string>,context:distinct_dsts:long,distinct_dst_ports:long,connections:long,distinct_srcs:long,' +
+  'distinct_probe_srcs:long';
 
 const CHUNK_BYTES = 1 << 20;
 /** A sequence id is a UUID's text: 36 ASCII chars. */
@@ -263,6 +264,7 @@ export class SequenceEncoder {
     this.#long(context.distinct_dst_ports);
     this.#long(context.connections);
     this.#long(context.distinct_srcs ?? 0);
+    this.#long(context.distinct_probe_srcs ?? 0);
   }
 
   #row(c: FlowColumns, row: number): void {
@@ -420,7 +422,7 @@ function maxBytes(
   from: number,
   to: number,
 ): number {
-  const n = WIRE_HEADER_BYTES + 9 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
+  const n = WIRE_HEADER_BYTES + 10 * 10 + 3 * (id.length + head.src_ip.length + head.dst_ip.length + 3);
   if (!isFlowList(flows)) return n + flowBytes(flows);
   let m = n;
   for (let i = from; i < to; i++) m += flowBytes(flows[i] as SequenceFlow);
@@ -435,7 +437,7 @@ function rowsBound(
   from: number,
   to: number,
 ): number {
-  let bound = WIRE_HEADER_BYTES + 9 * 10 + 3 * (idLength + head.src_ip.length + head.dst_ip.length + 3);
+  let bound = WIRE_HEADER_BYTES + 10 * 10 + 3 * (idLength + head.src_ip.length + head.dst_ip.length + 3);
   if (typeof rows === 'number') bound += rowBytes(columns, rows);
   else for (let i = from; i < to; i++) bound += rowBytes(columns, rows[i] as number);
   return bound;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   InMemoryEntityStats,
+  isProbeFlow,
   OpenWindow,
   SpecError,
   sequencingSpec,
@@ -31,6 +32,7 @@ describe('InMemoryEntityStats', () => {
       distinct_dst_ports: 3,
       connections: 4,
       distinct_srcs: 1,
+      distinct_probe_srcs: 0,
     });
     assert.deepEqual(a, {
       initiator: '10.0.0.1',
@@ -42,6 +44,7 @@ describe('InMemoryEntityStats', () => {
       bwdBytes: 600,
       fwdPkts: 6,
       bwdPkts: 9,
+      probe: false,
     });
   });
 
@@ -66,7 +69,18 @@ describe('InMemoryEntityStats', () => {
           dst,
           ws,
           ws + 300_000,
-          ports.map((p) => toSequenceFlow(flow({ src_ip: src, dst_ip: dst, dst_port: p }))),
+          ports.map((p, f) =>
+            toSequenceFlow(
+              flow({
+                src_ip: src,
+                dst_ip: dst,
+                dst_port: p,
+                // A third of the windows unanswered (probe-shaped), some of them from port 53 (reply-shaped).
+                src_port: i % 9 === 4 ? 53 : 40_000,
+                bwd_pkts: i % 3 === 1 && f === 0 ? 0 : 3,
+              }),
+            ),
+          ),
         ),
       );
     }
@@ -81,6 +95,7 @@ describe('InMemoryEntityStats', () => {
     }
     let multi = 0;
     let fanIn = 0;
+    let probing = 0;
     for (let s = 0; s < 6; s++) {
       for (const ws of [0, 300_000, 600_000]) {
         for (let d = 0; d < 5; d++) {
@@ -88,12 +103,14 @@ describe('InMemoryEntityStats', () => {
           const expected = viaContributions.contextSync(key);
           if (expected.distinct_dst_ports > 1 && expected.distinct_dsts > 1) multi++;
           if ((expected.distinct_srcs ?? 0) > 1) fanIn++;
+          if ((expected.distinct_probe_srcs ?? 0) > 1) probing++;
           assert.deepEqual(sealed.contextSync(key), expected);
         }
       }
     }
     assert.ok(multi > 5, 'the mix has initiators with several responders and ports');
     assert.ok(fanIn > 5, 'the mix has responders with several initiators');
+    assert.ok(probing > 5, 'the mix has responders with several probing initiators');
   });
 
   it('forgets initiator-windows before a bound', () => {
@@ -108,6 +125,7 @@ describe('InMemoryEntityStats', () => {
       distinct_dst_ports: 0,
       connections: 0,
       distinct_srcs: 0,
+      distinct_probe_srcs: 0,
     });
     assert.equal(stats.contextOf('10.0.0.1', '10.0.0.2', 300_000).connections, 1);
     assert.equal(stats.contextOf('10.0.0.1', '10.0.0.2', 300_000).distinct_srcs, 1);
@@ -141,11 +159,57 @@ describe('InMemoryEntityStats', () => {
         distinct_dst_ports: 1,
         connections: 1,
         distinct_srcs: 200,
+        // From port 161 toward high ports, unanswered: reply-shaped, no probe.
+        distinct_probe_srcs: 0,
       });
       assert.equal(stats.contextOf('198.51.100.1', victim, 300_000).distinct_srcs, 2);
       assert.equal(stats.contextOf(victim, '198.51.100.3', 0).distinct_srcs, 1);
       assert.equal(stats.contextOf(victim, '198.51.100.3', 0).distinct_dsts, 1);
       assert.equal(stats.contextOf('192.0.2.1', victim, 0).distinct_srcs, 200, 'fan-in whoever asks');
+    }
+  });
+
+  it('a probe-shaped flow: nothing came back, and not from a port 1-1023 toward a port >= 1024', () => {
+    assert.equal(isProbeFlow(50_000, 23, 0), true);
+    assert.equal(isProbeFlow(0, 0, 0), true, 'ICMP');
+    assert.equal(isProbeFlow(1024, 80, 0), true);
+    assert.equal(isProbeFlow(80, 1023, 0), true, 'a well-known source port toward a well-known port');
+    assert.equal(isProbeFlow(1023, 1024, 0), false, 'reply-shaped');
+    assert.equal(isProbeFlow(1, 65_535, 0), false, 'reply-shaped');
+    assert.equal(isProbeFlow(50_000, 23, 1), false, 'answered');
+  });
+
+  it("counts a responder's probing initiators per window (distinct_probe_srcs), each conversation-window once", () => {
+    const server = '203.0.113.80';
+    const one = (src: string, over: Parameters<typeof flow>[0], ws = 0) =>
+      OpenWindow.of(src, server, ws, ws + 300_000, [
+        toSequenceFlow(flow({ src_ip: src, dst_ip: server, start_ms: ws, ...over })),
+      ]);
+    const syn = { src_port: 50_000, dst_port: 23, bwd_bytes: 0, bwd_pkts: 0 };
+    const scanners = Array.from({ length: 150 }, (_, k) => one(`192.0.2.${k}`, syn));
+    // A scanner that also got an answer on another port in the same conversation-window.
+    const mixed = OpenWindow.of('198.51.100.50', server, 0, 300_000, [
+      toSequenceFlow(flow({ src_ip: '198.51.100.50', dst_ip: server, dst_port: 443 })),
+      toSequenceFlow(flow({ src_ip: '198.51.100.50', dst_ip: server, start_ms: 5, ...syn })),
+    ]);
+    const others = [
+      one('10.0.0.7', {}), // answered
+      one('198.51.100.53', { src_port: 53, dst_port: 33_333, bwd_pkts: 0, protocol: 17 }), // reply-shaped
+      one('198.51.100.54', { src_port: 0, dst_port: 0, bwd_pkts: 0, protocol: 1 }), // unanswered ICMP
+    ];
+    for (const apply of [
+      (s: InMemoryEntityStats, w: OpenWindow[]) => s.applySync(w.map(windowContribution)),
+      (s: InMemoryEntityStats, w: OpenWindow[]) => s.applySealedSync(w),
+    ]) {
+      const stats = new InMemoryEntityStats();
+      apply(stats, scanners.slice(0, 100));
+      apply(stats, [...scanners.slice(80), mixed, ...others, one('192.0.2.1', syn, 300_000)]);
+      apply(stats, [...scanners, mixed, ...others].reverse()); // a replay
+      const at = (src: string, ws = 0) => stats.contextOf(src, server, ws);
+      assert.equal(at('10.0.0.7').distinct_srcs, 154);
+      assert.equal(at('10.0.0.7').distinct_probe_srcs, 152, '150 scanners, the mixed one, the ICMP one');
+      assert.equal(at('192.0.2.1', 300_000).distinct_probe_srcs, 1);
+      assert.equal(stats.contextOf(server, '192.0.2.1', 0).distinct_probe_srcs, 0);
     }
   });
 });

@@ -70,14 +70,21 @@ describe('windows (rules 2-4)', () => {
     const first = { distinct_dsts: 2, distinct_dst_ports: 2, connections: 3 };
     assert.deepEqual(ctx, {
       // 10.0.0.2 has two initiators in window 0 (10.0.0.1 and 10.0.0.7), 10.0.0.3 one.
-      '10.0.0.1>10.0.0.2@0': { ...first, distinct_srcs: 2 },
-      '10.0.0.1>10.0.0.3@0': { ...first, distinct_srcs: 1 },
-      '10.0.0.7>10.0.0.2@0': { distinct_dsts: 1, distinct_dst_ports: 1, connections: 1, distinct_srcs: 2 },
+      '10.0.0.1>10.0.0.2@0': { ...first, distinct_srcs: 2, distinct_probe_srcs: 0 },
+      '10.0.0.1>10.0.0.3@0': { ...first, distinct_srcs: 1, distinct_probe_srcs: 0 },
+      '10.0.0.7>10.0.0.2@0': {
+        distinct_dsts: 1,
+        distinct_dst_ports: 1,
+        connections: 1,
+        distinct_srcs: 2,
+        distinct_probe_srcs: 0,
+      },
       [`10.0.0.1>10.0.0.4@${W}`]: {
         distinct_dsts: 1,
         distinct_dst_ports: 1,
         connections: 1,
         distinct_srcs: 1,
+        distinct_probe_srcs: 0,
       },
     });
   });
@@ -106,6 +113,8 @@ describe('windows (rules 2-4)', () => {
     const toVictim = seqs.filter((s) => s.dst_ip === victim);
     assert.equal(toVictim.length, 51);
     assert.ok(toVictim.every((s) => s.context.distinct_srcs === 51 && s.flows.length === 1));
+    // The reflectors' packets are reply-shaped (from 161 toward high ports): no probing initiator.
+    assert.ok(toVictim.every((s) => s.context.distinct_probe_srcs === 0));
     assert.deepEqual(
       toVictim.filter((s) => s.flows[0]?.src_port === 161).map((s) => s.src_ip),
       flood.map((f) => f.src_ip).sort(),
@@ -117,7 +126,37 @@ describe('windows (rules 2-4)', () => {
       distinct_dst_ports: 1,
       connections: 2,
       distinct_srcs: 1,
+      distinct_probe_srcs: 0,
     });
+  });
+
+  it("shows an inbound scan as the server's probing fan-in: each scanner's unanswered SYN a one-flow sequence carrying distinct_probe_srcs", () => {
+    const server = '203.0.113.80';
+    // One-way records of SYNs nothing answered, from 40 scanners toward commonly attacked ports.
+    const syns = Array.from({ length: 40 }, (_, k) =>
+      flow({
+        source_format: 'netflow5',
+        src_ip: `192.0.2.${k + 1}`,
+        dst_ip: server,
+        src_port: 50_000 + k,
+        dst_port: [23, 445, 3389, 22][k % 4] as number,
+        start_ms: 1_000 + k,
+        end_ms: 1_000 + k,
+        fwd_bytes: 60,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 2,
+      }),
+    );
+    const client = flow({ src_ip: '10.0.0.9', dst_ip: server, start_ms: 2_000 });
+    const seqs = buildSequences([...syns, client]);
+    const toServer = seqs.filter((s) => s.dst_ip === server);
+    assert.equal(toServer.length, 41);
+    assert.deepEqual(
+      toServer.map((s) => [s.context.distinct_srcs, s.context.distinct_probe_srcs]),
+      toServer.map(() => [41, 40]),
+    );
   });
 
   it('closes a window when the watermark reaches its end and routes later flows for it as late', () => {

@@ -322,7 +322,13 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       windows.map((w) => ({ initiator: w.src_ip, responder: w.dst_ip, windowStartMs: w.window_start_ms })),
     );
     return (i) =>
-      contexts[i] ?? { distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: 0 };
+      contexts[i] ?? {
+        distinct_dsts: 0,
+        distinct_dst_ports: 0,
+        connections: 0,
+        distinct_srcs: 0,
+        distinct_probe_srcs: 0,
+      };
   }
 
   async function commit(partitions: number[], ctx: BatchContext): Promise<void> {

@@ -74,7 +74,7 @@ function initiatorHash(ip: string): number {
  *   window start, shard, initiator count,
  *     initiator, window count,
  *       responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports...,
- *       the responder's shard
+ *       probe (1: a flow of the window is probe-shaped, isProbeFlow), the responder's shard
  * Values (README, key layout):
  *   pair field `<src>><dst>`: "connections fwd_bytes bwd_bytes fwd_pkts bwd_pkts|<offset>|<offset>|"
  *   entity field `<initiator>`: "connections distinct_dsts distinct_ports ,<dst>,... ,<port>,..."
@@ -84,6 +84,10 @@ function initiatorHash(ip: string): number {
  *     (the pair's offset mark makes a window count once), so no set is needed and the count is
  *     exact at any fan-in. Summed per fan-in hash and written once per call (one HMGET and one
  *     HSET per hash, not a command per window).
+ *   fan-in field `<responder>:p` (same hash): of those initiators, the ones whose window holds a
+ *     probe-shaped flow (context.distinct_probe_srcs), counted in the same step when the window's
+ *     probe flag is 1, so also once per conversation-window; absent (read as 0) until the
+ *     responder has one. A separate field, so a value an earlier script reads stays a number.
  * A slot hash's expiry is set when the script creates it (EXPIRE NX). One Redis is assumed.
  * Redis runs one script at a time, so its CPU per window bounds the sequencers' wall throughput:
  * per window the script builds as few Lua strings and tables as it can (README, Redis CPU per
@@ -183,7 +187,7 @@ while i <= n do
     for _ = 1, windows do
       npf = npf + 1
       pf[npf] = initiator .. '>' .. a[j]
-      j = j + 8 + a[j + 6]
+      j = j + 9 + a[j + 6]
     end
   end
   local pv = hmget(pairKey, pf, npf)
@@ -226,10 +230,10 @@ while i <= n do
           end
           addWindow(e, i)
         end
-        local g = fan[a[i + 7 + a[i + 6]]]
+        local g = fan[a[i + 8 + a[i + 6]]]
         if g == nil then
-          g = { n = 0, fields = {}, count = {} }
-          fan[a[i + 7 + a[i + 6]]] = g
+          g = { n = 0, fields = {}, count = {}, probes = {} }
+          fan[a[i + 8 + a[i + 6]]] = g
         end
         local responder = a[i]
         local c = g.count[responder]
@@ -240,8 +244,9 @@ while i <= n do
           g.fields[g.n] = responder
           g.count[responder] = 1
         end
+        if a[i + 7 + a[i + 6]] == 1 then g.probes[responder] = (g.probes[responder] or 0) + 1 end
       end
-      i = i + 8 + a[i + 6]
+      i = i + 9 + a[i + 6]
     end
   end
   if nkv > 0 then hset(pairKey, kv, nkv) end
@@ -275,14 +280,24 @@ for s = 1, #fanStarts do
   local start = fanStarts[s]
   for shard, g in pairs(fanByStart[start]) do
     local key = prefix .. ':fanin:' .. start .. ':' .. shard
-    local old = hmget(key, g.fields, g.n)
-    local kv = {}
+    -- The responders' fields, then the probe fields of those with probing initiators in this call.
+    local fields, add, nf = g.fields, {}, g.n
+    for q = 1, g.n do add[q] = g.count[g.fields[q]] end
     for q = 1, g.n do
-      local responder = g.fields[q]
-      kv[2 * q - 1] = responder
-      kv[2 * q] = fmt('%d', (tonumber(old[q]) or 0) + g.count[responder])
+      local p = g.probes[g.fields[q]]
+      if p then
+        nf = nf + 1
+        fields[nf] = g.fields[q] .. ':p'
+        add[nf] = p
+      end
     end
-    hset(key, kv, 2 * g.n)
+    local old = hmget(key, fields, nf)
+    local kv = {}
+    for q = 1, nf do
+      kv[2 * q - 1] = fields[q]
+      kv[2 * q] = fmt('%d', (tonumber(old[q]) or 0) + add[q])
+    end
+    hset(key, kv, 2 * nf)
   end
 end
 return applied
@@ -300,7 +315,7 @@ const APPLY_SEALED = applyScript('cmsgpack.unpack');
  * ARGV: key prefix, a flat MessagePack array, per slot hash (window start, shard):
  * [window start, shard, initiator count, initiator..., responder count, responder...]
  * (ArrayPacker). Returns, per slot, 3 integers per initiator (distinct responders, distinct ports,
- * connections), then 1 per responder (distinct initiators), as one MessagePack array in a bulk
+ * connections), then 2 per responder (distinct initiators, probing ones), as one MessagePack array in a bulk
  * string (cmsgpack.pack): the client reads them from the reply's bytes (readPackedIntegers)
  * instead of parsing an integer reply per value.
  */
@@ -342,9 +357,15 @@ while i <= #a do
   local responders = a[i]
   if responders > 0 then
     local rf = {}
-    for k = 1, responders do rf[k] = a[i + k] end
-    local fan = hmget(prefix .. ':fanin:' .. start .. ':' .. shard, rf, responders)
-    for k = 1, responders do out[#out + 1] = tonumber(fan[k]) or 0 end
+    for k = 1, responders do
+      rf[k] = a[i + k]
+      rf[responders + k] = a[i + k] .. ':p'
+    end
+    local fan = hmget(prefix .. ':fanin:' .. start .. ':' .. shard, rf, 2 * responders)
+    for k = 1, responders do
+      out[#out + 1] = tonumber(fan[k]) or 0
+      out[#out + 1] = tonumber(fan[responders + k]) or 0
+    end
   end
   i = i + 1 + responders
 end
@@ -489,7 +510,7 @@ export function applyArgument(contributions: WindowContribution[]): string {
           ports.length,
         );
         for (let i = 0; i < ports.length; i++) out.push(ports[i] as number);
-        out.push(initiatorShard(c.responder));
+        out.push(c.probe ? 1 : 0, initiatorShard(c.responder));
       }
     }
   }
@@ -816,7 +837,10 @@ export class SequencerKeys {
   pairs(bucketStartMs: number, shard: number): string {
     return `${this.prefix}:pair:${bucketStartMs}:${shard}`;
   }
-  /** Responder-windows' distinct initiators (context.distinct_srcs) of one shard (of the responder): field = responder. */
+  /**
+   * Responder-windows' distinct initiators (context.distinct_srcs) of one shard (of the responder):
+   * field = responder; field `<responder>:p` = the probing ones (context.distinct_probe_srcs).
+   */
   fanIn(windowStartMs: number, shard: number): string {
     return `${this.prefix}:fanin:${windowStartMs}:${shard}`;
   }
@@ -926,7 +950,7 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
       const calls: Promise<Buffer>[] = [];
       const bySrc = slotOrder(count, windowStartOf, initiatorOf);
       const byDst = slotOrder(count, windowStartOf, responderOf);
-      /** Per item, the index of its initiator's triple / its responder's fan-in in the results. */
+      /** Per item, the index of its initiator's triple / its responder's fan-in pair in the results. */
       const tripleAt = new Int32Array(count);
       const fanInAt = new Int32Array(count);
       /** Numbers the replies hold before the current slot's. */
@@ -944,10 +968,10 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
           responders,
           fanInAt,
           results + 3 * nInitiators,
-          1,
+          2,
         );
         if (nInitiators + nResponders === 0) continue;
-        results += 3 * nInitiators + nResponders;
+        results += 3 * nInitiators + 2 * nResponders;
         w.number(bySrc.starts[(s / SLOT_SHARDS) | 0] as number);
         w.number(s % SLOT_SHARDS);
         w.number(nInitiators);
@@ -974,6 +998,7 @@ export class RedisSequencerState implements EntityStats, SequencerCoordination {
           distinct_dst_ports: numbers[t + 1] as number,
           connections: numbers[t + 2] as number,
           distinct_srcs: numbers[fanInAt[i] as number] as number,
+          distinct_probe_srcs: numbers[(fanInAt[i] as number) + 1] as number,
         };
       }
       return contexts;

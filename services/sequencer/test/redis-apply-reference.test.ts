@@ -52,6 +52,7 @@ function contributions(count: number, seed: number): WindowContribution[] {
       bwdBytes: int(1_000_000),
       fwdPkts: connections + int(50),
       bwdPkts: int(60),
+      probe: k % 3 === 0,
     });
   }
   return out;
@@ -65,12 +66,13 @@ function sealedWindows(count: number, seed: number): OpenWindow[] {
       start_ms: c.windowStartMs + f,
       end_ms: c.windowStartMs + f + 1,
       protocol: 6,
-      src_port: 40_000 + f,
+      // Probe-shaped windows (nothing back), some of them reply-shaped instead (from port 53).
+      src_port: k % 8 === 5 ? 53 : 40_000 + f,
       dst_port,
       fwd_bytes: f === 0 ? c.fwdBytes : k,
       fwd_pkts: c.fwdPkts,
       bwd_bytes: c.bwdBytes,
-      bwd_pkts: c.bwdPkts,
+      bwd_pkts: c.probe ? 0 : c.bwdPkts,
       tcp_flags: 0,
       label: null,
       attack: null,
@@ -118,6 +120,12 @@ describe('Redis statistics script: the state the reference (030c6be) script leav
         keys.some((k) => k.startsWith(kind)),
         `input reaches ${kind} keys (past EXACT_DISTINCT_LIMIT)`,
       );
+    const fanIn = [...state.entries()].filter(([k]) => k.startsWith(':fanin:'));
+    const fields = fanIn.flatMap(([, v]) => (v as { value: [string, string][] }).value);
+    assert.ok(
+      fields.some(([f, v]) => f.endsWith(':p') && Number(v) > 1) && fields.some(([f]) => !f.endsWith(':p')),
+      'probing initiators counted (distinct_probe_srcs fields)',
+    );
   }
 
   it('applyWindows (JSON): same hashes, HyperLogLogs and expiries as the reference, replays and overlaps included', async () => {

@@ -84,13 +84,13 @@ async function referenceContexts(
   }
   const out: EntityContext[] = [];
   for (const w of windows) {
-    const fanIn = await redis.hget(
-      `${prefix}:fanin:${w.window_start_ms}:${initiatorShard(w.dst_ip)}`,
-      w.dst_ip,
-    );
+    const fanInKey = `${prefix}:fanin:${w.window_start_ms}:${initiatorShard(w.dst_ip)}`;
+    const fanIn = await redis.hget(fanInKey, w.dst_ip);
+    const probes = await redis.hget(fanInKey, `${w.dst_ip}:p`);
     out.push({
       ...(byKey.get(`${w.src_ip}|${w.window_start_ms}`) as EntityContext),
       distinct_srcs: fanIn === null ? 0 : Number(fanIn),
+      distinct_probe_srcs: probes === null ? 0 : Number(probes),
     });
   }
   return out;
@@ -133,6 +133,11 @@ describe('Redis contexts read (MessagePack argument and reply)', () => {
       assert.deepEqual(await state.windowContexts(read), expected);
       assert.ok(
         expected.some((c) => (c.distinct_srcs ?? 0) > 1) && expected.some((c) => c.distinct_srcs === 0),
+      );
+      assert.ok(
+        expected.some((c) => (c.distinct_probe_srcs ?? 0) > 1) &&
+          expected.some((c) => c.distinct_probe_srcs === 0 && (c.distinct_srcs ?? 0) > 0),
+        'responders with probing initiators and without',
       );
       const keys = read.map((w) => ({
         initiator: w.src_ip,

@@ -14,6 +14,7 @@ function window(
   ws: number,
   ports: number[],
   n = 2,
+  probe = false,
 ): WindowContribution {
   return {
     initiator,
@@ -25,6 +26,7 @@ function window(
     bwdBytes: 3_000_000_000 * n,
     fwdPkts: 3 * n,
     bwdPkts: 5 * n,
+    probe,
   };
 }
 
@@ -42,6 +44,7 @@ function traffic(): WindowContribution[] {
             WS + w * 300_000,
             [443, 80 + d].slice(0, 1 + (d % 2)),
             1 + d,
+            (s + d + w) % 3 === 0,
           ),
         );
       }
@@ -78,6 +81,11 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
     assert.ok(
       expected.some((c) => (c.distinct_srcs ?? 0) > 1),
       'responders with several initiators',
+    );
+    assert.ok(
+      expected.some((c) => (c.distinct_probe_srcs ?? 0) > 1) &&
+        expected.some((c) => (c.distinct_srcs ?? 0) > (c.distinct_probe_srcs ?? 0)),
+      'responders with several probing initiators, and with non-probing ones',
     );
     assert.deepEqual(await s.contexts(keys), expected);
     const pairs = new Map<string, number[]>();
@@ -189,6 +197,7 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
           distinct_dst_ports: EXACT_DISTINCT_LIMIT,
           connections: EXACT_DISTINCT_LIMIT,
           distinct_srcs: 1,
+          distinct_probe_srcs: 0,
         },
       ],
     );
@@ -223,7 +232,7 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
     const s = state();
     assert.deepEqual(
       await s.contexts([{ initiator: '10.1.1.1', responder: '10.1.1.2', windowStartMs: WS }]),
-      [{ distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: 0 }],
+      [{ distinct_dsts: 0, distinct_dst_ports: 0, connections: 0, distinct_srcs: 0, distinct_probe_srcs: 0 }],
     );
   });
 
@@ -261,5 +270,49 @@ describe('Redis entity statistics (real Redis)', needsServices(), () => {
     const fanInTtl = await redis.ttl(s.keys.fanIn(WS, initiatorShard(victim)));
     assert.ok(fanInTtl > 0 && fanInTtl <= 600, `fan-in hashes expire (ttl ${fanInTtl})`);
     assert.equal(await redis.hget(s.keys.fanIn(WS, initiatorShard(victim)), victim), '4276');
+    assert.equal(await redis.hget(s.keys.fanIn(WS, initiatorShard(victim)), `${victim}:p`), null);
+  });
+
+  it("counts a responder's probing initiators (distinct_probe_srcs) exactly at an inbound scan's fan-in, replays and other windows apart", async () => {
+    const s = state();
+    const server = '203.0.113.80';
+    // 3,700 scanners send the server one unanswered probe each (one window with a probe-shaped
+    // flow), 436 clients talk to it (no probe) over five script calls; in the next window 3 of
+    // the scanners again; the server's own (probing) conversation counts for its responder only.
+    const scanners = Array.from({ length: 3700 }, (_, k) => `192.0.${k >> 8}.${k & 255}`);
+    const clients = Array.from({ length: 436 }, (_, k) => `10.20.${k >> 8}.${k & 255}`);
+    const scan = scanners.map((r) =>
+      window(r, server, WS, [[23, 445, 3389][r.length % 3] as number], 1, true),
+    );
+    const talk = clients.map((c) => window(c, server, WS, [443], 3));
+    const later = scanners.slice(0, 3).map((r) => window(r, server, WS + 300_000, [23], 1, true));
+    const own = [window(server, '192.0.2.200', WS, [53], 1, true)];
+    const all = [...scan, ...talk, ...later, ...own];
+    await s.applyWindows([...scan.slice(0, 2000), ...talk.slice(0, 200)]);
+    await s.applyWindows([...scan.slice(1500), ...talk.slice(100), ...later, ...own]);
+    await s.applyWindows([...all].reverse());
+    const keys = [
+      { initiator: scanners[7] as string, responder: server, windowStartMs: WS },
+      { initiator: clients[7] as string, responder: server, windowStartMs: WS },
+      { initiator: scanners[1] as string, responder: server, windowStartMs: WS + 300_000 },
+      { initiator: server, responder: '192.0.2.200', windowStartMs: WS },
+    ];
+    const read = await s.contexts(keys);
+    assert.deepEqual(
+      read.map((c) => [c.distinct_srcs, c.distinct_probe_srcs]),
+      [
+        [4136, 3700],
+        [4136, 3700],
+        [3, 3],
+        [1, 1],
+      ],
+    );
+    const exact = new InMemoryEntityStats();
+    exact.applySync(all);
+    assert.deepEqual(
+      read,
+      keys.map((k) => exact.contextSync(k)),
+    );
+    assert.equal(await redis.hget(s.keys.fanIn(WS, initiatorShard(server)), `${server}:p`), '3700');
   });
 });

@@ -4,7 +4,8 @@
  * expiries for the same calls. ARGV as the current script's; `decode` is cjson.decode or
  * cmsgpack.unpack. Since context.distinct_srcs, each window ends with its responder's shard, and
  * each window applied here adds one to its responder's fan-in field (HINCRBY, one command per
- * window: the plainest way to count).
+ * window: the plainest way to count). Since context.distinct_probe_srcs, the shard follows the
+ * window's probe flag, and an applied window whose flag is 1 adds one to `<responder>:p` too.
  */
 export const referenceApplyScript = (decode: 'cjson.decode' | 'cmsgpack.unpack'): string => `
 local prefix, ttl, bucketMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -60,7 +61,7 @@ while i <= n do
     j = j + 2
     for _ = 1, windows do
       pf[#pf + 1] = initiator .. '>' .. a[j]
-      j = j + 8 + a[j + 6]
+      j = j + 9 + a[j + 6]
     end
   end
   local pv = hmget(pairKey, pf)
@@ -77,8 +78,9 @@ while i <= n do
       if v == nil then v = pv[k] end
       if not (v and find(v, '|' .. mark, 1, true)) then
         applied = applied + 1
-        local fanKey = prefix .. ':fanin:' .. start .. ':' .. fmt('%d', a[i + 7 + portCount])
+        local fanKey = prefix .. ':fanin:' .. start .. ':' .. fmt('%d', a[i + 8 + portCount])
         call('HINCRBY', fanKey, a[i], 1)
+        if a[i + 7 + portCount] == 1 then call('HINCRBY', fanKey, a[i] .. ':p', 1) end
         call('EXPIRE', fanKey, ttl, 'NX')
         if v then
           local c, fb, bb, fp, bp, marks = match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)(|.*)$')
@@ -103,7 +105,7 @@ while i <= n do
           end
         end
       end
-      i = i + 8 + portCount
+      i = i + 9 + portCount
     end
   end
   if #pset > 0 then

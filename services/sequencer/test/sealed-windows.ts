@@ -19,7 +19,9 @@ export function rng(seed: number): (n: number) => number {
 /**
  * Sealed windows over three window starts (interleaved), one to 24 flows each (the port insertion
  * sort and the set path), repeated ports, byte counts past 2^31, IPv4 and IPv6, and a few scanners
- * whose responders and ports pass EXACT_DISTINCT_LIMIT (the HyperLogLog path).
+ * whose responders and ports pass EXACT_DISTINCT_LIMIT (the HyperLogLog path); a quarter of the
+ * windows unanswered (bwd_pkts 0: probe-shaped), some of those from port 53 (reply-shaped toward 8080
+ * and scanned high ports).
  */
 export function sealedWindows(count: number, seed: number): OpenWindow[] {
   const r = rng(seed);
@@ -33,16 +35,21 @@ export function sealedWindows(count: number, seed: number): OpenWindow[] {
     const n = scanner || r(5) === 0 ? 1 + r(24) : 1;
     const flows: SequenceFlow[] = [];
     for (let f = 0; f < n; f++) {
+      const dstPort = scanner ? 1 + r(5000) : ([22, 80, 443, 8080, 53][r(5)] as number);
+      const fwdBytes = r(3) === 0 ? 3_000_000_000 + r(1000) : r(100_000);
+      const fwdPkts = 1 + r(50);
+      const bwdBytes = r(1_000_000);
+      const bwdPkts = r(60);
       flows.push({
         start_ms: ws + f,
         end_ms: ws + f + 1,
         protocol: 6,
-        src_port: 40_000 + f,
-        dst_port: scanner ? 1 + r(5000) : ([22, 80, 443, 8080, 53][r(5)] as number),
-        fwd_bytes: r(3) === 0 ? 3_000_000_000 + r(1000) : r(100_000),
-        fwd_pkts: 1 + r(50),
-        bwd_bytes: r(1_000_000),
-        bwd_pkts: r(60),
+        src_port: k % 8 === 5 ? 53 : 40_000 + f,
+        dst_port: dstPort,
+        fwd_bytes: fwdBytes,
+        fwd_pkts: fwdPkts,
+        bwd_bytes: bwdBytes,
+        bwd_pkts: k % 4 === 1 ? 0 : bwdPkts,
         tcp_flags: 0,
         label: null,
         attack: null,
