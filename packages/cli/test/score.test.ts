@@ -82,7 +82,13 @@ describe('score --per-flow', { skip }, () => {
         assert.ok(typeof score === 'number' && score >= 0 && score <= 1, `${file}:${i} score ${score}`);
         assert.ok(o['verdict'] === 'malicious' || o['verdict'] === 'benign');
         assert.ok(o['tactic'] === null || /^TA\d{4}$/.test(o['tactic'] as string));
-        if (o['verdict'] === 'benign') assert.equal(o['tactic'], null);
+        if (o['verdict'] === 'benign') {
+          // A benign verdict names a tactic only when a rule's flag added it: subscores.v4's inbound
+          // scan (TA0043, flagged as scan) or reflection (TA0040).
+          const flags = result.sequences[result.rows[i]?.sequence ?? -1]?.flags ?? [];
+          const ruleTactic = { TA0043: 'scan', TA0040: 'reflection' }[o['tactic'] as string];
+          if (o['tactic'] !== null) assert.ok(ruleTactic && flags.includes(ruleTactic), `${file}:${i}`);
+        }
         const prev = scoreOf.get(o['sequence_id'] as string);
         if (prev !== undefined) assert.equal(score, prev, 'the flows of one sequence share its score');
         scoreOf.set(o['sequence_id'] as string, score);

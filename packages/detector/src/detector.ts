@@ -9,7 +9,9 @@ import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
+  inboundScanAt,
   SUB_SCORE_COUNT,
+  SUB_SCORE_VERSIONS,
   type SequenceFeatures,
   type SubScoreVersion,
   sequenceFeatures,
@@ -27,6 +29,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  withInboundScan,
   withReflection,
 } from './finding-builder.ts';
 import { trainedTactics } from './manifest.ts';
@@ -73,9 +76,10 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v3', subscores.v3: v2's plus reflection,
-   * which maps to TA0040 / T1498.002; 'v2' adds ICMP sweeps and repeated logins to 'v1',
-   * features.v1's, a model's in-graph evidence).
+   * Sub-score formulas for flags and explanations (default 'v4', subscores.v4: v3's with an
+   * inbound-scan term in scan, which maps to TA0043 / T1595; 'v3' is v2's plus reflection, which maps
+   * to TA0040 / T1498.002; 'v2' adds ICMP sweeps and repeated logins to 'v1', features.v1's, a
+   * model's in-graph evidence). Another value is refused.
    */
   subScores?: SubScoreVersion;
   topFeatures?: number;
@@ -153,7 +157,12 @@ export class Detector {
     opts: DetectorOptions = {},
   ) {
     this.flagThreshold = opts.flagThreshold ?? 0.8;
-    this.subScoreVersion = opts.subScores ?? 'v3';
+    const version = opts.subScores ?? 'v4';
+    if (!SUB_SCORE_VERSIONS.includes(version))
+      throw new Error(
+        `Detector subScores ${JSON.stringify(version)}: expected one of ${SUB_SCORE_VERSIONS.join(', ')}`,
+      );
+    this.subScoreVersion = version;
     this.topFeatures = opts.topFeatures ?? 5;
     this.neighbourK = opts.neighbourK ?? 3;
     this.clock = opts.clock ?? Date.now;
@@ -451,6 +460,12 @@ export class Detector {
     let techniques = techniqueCandidates(tactics, ctx.techniques);
     if (sub.reflection >= this.flagThreshold)
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
+    // v4's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
+    if (this.subScoreVersion === 'v4' && sub.scan >= this.flagThreshold) {
+      const inbound = inboundScanAt(batch, i);
+      if (inbound >= this.flagThreshold)
+        ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
+    }
     return {
       finding: newFindingAt(batch, i, {
         score: round6(score),

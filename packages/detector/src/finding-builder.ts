@@ -146,8 +146,8 @@ export function techniqueCandidates(
 }
 
 /**
- * A reflection flag (subscores.v3 reflection at the flag threshold) as ATT&CK: Impact (TA0040) at
- * the sub-score's value, or the model's own TA0040 probability when higher, and Reflection
+ * A reflection flag (subscores.v3 / v4 reflection at the flag threshold) as ATT&CK: Impact (TA0040)
+ * at the sub-score's value, or the model's own TA0040 probability when higher, and Reflection
  * Amplification (T1498.002) in place of its parent Network Denial of Service (T1498), which the
  * technique table proposes for TA0040. Both lists stay sorted by probability, descending (ties keep
  * their order, the added one after).
@@ -157,21 +157,49 @@ export function withReflection(
   techniques: AttackCandidate[],
   reflection: number,
 ): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
-  const p = round6(reflection);
-  const impact = tactics.find((t) => t.id === IMPACT);
-  const tacticsOut = tactics.filter((t) => t.id !== IMPACT);
+  return withRule(tactics, techniques, IMPACT, REFLECTION_AMPLIFICATION, NETWORK_DOS, reflection);
+}
+
+/**
+ * An inbound-scan flag (subscores.v4's inbound term at the flag threshold; the finding explains it
+ * as `scan`) as ATT&CK: Reconnaissance (TA0043) and Active Scanning (T1595), each at the term's
+ * value or the probability the model's tactics already gave it, when higher. Sorted as withReflection.
+ */
+export function withInboundScan(
+  tactics: AttackCandidate[],
+  techniques: AttackCandidate[],
+  inbound: number,
+): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
+  return withRule(tactics, techniques, RECONNAISSANCE, ACTIVE_SCANNING, null, inbound);
+}
+
+/**
+ * A rule's flag merged into the model's candidates: `tactic` and `tech` at max(the rule's value,
+ * their probabilities in the lists, and `parent`'s, which `tech` replaces), re-sorted descending.
+ */
+function withRule(
+  tactics: AttackCandidate[],
+  techniques: AttackCandidate[],
+  tactic: string,
+  tech: string,
+  parent: string | null,
+  value: number,
+): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
+  const p = round6(value);
+  const had = tactics.find((t) => t.id === tactic);
+  const tacticsOut = tactics.filter((t) => t.id !== tactic);
   tacticsOut.push({
-    id: IMPACT,
-    name: TACTIC_NAMES[IMPACT] ?? IMPACT,
-    probability: Math.max(p, impact?.probability ?? 0),
+    id: tactic,
+    name: TACTIC_NAMES[tactic] ?? tactic,
+    probability: Math.max(p, had?.probability ?? 0),
   });
-  const sub = techniques.find((t) => t.id === REFLECTION_AMPLIFICATION);
-  const parent = techniques.find((t) => t.id === NETWORK_DOS);
-  const techniquesOut = techniques.filter((t) => t.id !== REFLECTION_AMPLIFICATION && t.id !== NETWORK_DOS);
+  const same = techniques.find((t) => t.id === tech);
+  const replaced = parent === null ? undefined : techniques.find((t) => t.id === parent);
+  const techniquesOut = techniques.filter((t) => t.id !== tech && t.id !== parent);
   techniquesOut.push({
-    id: REFLECTION_AMPLIFICATION,
-    name: technique(REFLECTION_AMPLIFICATION)?.name ?? REFLECTION_AMPLIFICATION,
-    probability: Math.max(p, sub?.probability ?? 0, parent?.probability ?? 0),
+    id: tech,
+    name: technique(tech)?.name ?? tech,
+    probability: Math.max(p, same?.probability ?? 0, replaced?.probability ?? 0),
   });
   const byProbability = (x: AttackCandidate, y: AttackCandidate): number => y.probability - x.probability;
   return { tactics: tacticsOut.sort(byProbability), techniques: techniquesOut.sort(byProbability) };
@@ -180,6 +208,8 @@ export function withReflection(
 const IMPACT = 'TA0040';
 const NETWORK_DOS = 'T1498';
 const REFLECTION_AMPLIFICATION = 'T1498.002';
+const RECONNAISSANCE = 'TA0043';
+const ACTIVE_SCANNING = 'T1595';
 
 export function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Sequence, SequenceFlow } from '@tidewatch/contracts';
-import { FEATURES_V1, FLOW_FEATURE_COUNT, sequenceFeatures, subScores } from '@tidewatch/features';
+import {
+  FEATURES_V1,
+  FLOW_FEATURE_COUNT,
+  type SubScoreVersion,
+  sequenceFeatures,
+  subScores,
+} from '@tidewatch/features';
 import { EmbeddedStore, findingOfRow } from '@tidewatch/vector-store';
 import {
   Detector,
@@ -17,6 +23,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  withInboundScan,
   withReflection,
   workerIntraOpThreads,
 } from '../src/index.ts';
@@ -190,7 +197,7 @@ describe('Detector', () => {
     }
   });
 
-  it('flags and explains ICMP sweeps and repeated logins by default (subscores.v3, as v2); v1 on request', async () => {
+  it('flags and explains ICMP sweeps and repeated logins by default (subscores.v4, as v2); v1 on request', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // One answered ping of an 18-host sweep, and 9 SSH login exchanges to one server.
@@ -215,7 +222,7 @@ describe('Detector', () => {
       const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
       const rowAlerts = (await Promise.all(new Detector(host).scoreRunRows(seqs))).flatMap((r) => r.alerts);
       for (const [i, s] of seqs.entries()) {
-        assert.deepEqual(v2[i]?.finding.explanation.subscores, subScores(s, 'v3'));
+        assert.deepEqual(v2[i]?.finding.explanation.subscores, subScores(s, 'v4'));
         assert.deepEqual(explicitV2[i]?.finding.explanation.subscores, subScores(s, 'v2'));
         assert.deepEqual(v1[i]?.finding.explanation.subscores, subScores(s, 'v1'));
         assert.equal(v2[i]?.alert, true);
@@ -232,7 +239,7 @@ describe('Detector', () => {
     }
   });
 
-  it('flags reflection with subscores.v3 by default, as Impact / Reflection Amplification; v2 and v1 do not', async () => {
+  it('flags reflection by default (subscores.v4, as v3), as Impact / Reflection Amplification; v2 and v1 do not', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // A reflector's one unanswered SNMP reply toward a victim 4,276 initiators send to in the window,
@@ -260,7 +267,7 @@ describe('Detector', () => {
       const v2 = await new Detector(host, { subScores: 'v2' }).score(seqs);
       const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
       const flood = v3[0] as (typeof v3)[number];
-      assert.deepEqual(flood.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v3'));
+      assert.deepEqual(flood.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v4'));
       assert.equal(flood.finding.explanation.subscores.reflection, 1);
       assert.ok(flood.alert && flood.flags.includes('reflection'));
       assert.deepEqual(flood.finding.tactics[0], { id: 'TA0040', name: 'Impact', probability: 1 });
@@ -287,6 +294,142 @@ describe('Detector', () => {
     } finally {
       await host.close();
     }
+  });
+
+  it('flags an inbound scan with subscores.v4 by default, as Reconnaissance / Active Scanning; v3 does not', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // A scanner's one dropped SYN toward a responder that 40 initiators probed in the window; the same
+      // toward a responder of 2 probing initiators; a server's unanswered reply-shaped flow at fan-in 40.
+      const probe = (probing: number, seed: number, over: Partial<SequenceFlow> = {}): Sequence => {
+        const s = sequence(1, seed);
+        s.flows = [
+          flow(0, {
+            src_port: 47000,
+            dst_port: 23,
+            fwd_bytes: 60,
+            fwd_pkts: 1,
+            bwd_bytes: 0,
+            bwd_pkts: 0,
+            tcp_flags: 0x02,
+            ...over,
+          }),
+        ];
+        s.context = {
+          distinct_dsts: 1,
+          distinct_dst_ports: 1,
+          connections: 1,
+          distinct_srcs: probing,
+          distinct_probe_srcs: probing,
+        };
+        return s;
+      };
+      const seqs = [probe(40, 70), probe(2, 71), probe(40, 72, { src_port: 80, dst_port: 51000 })];
+      const det = new Detector(host);
+      const v4 = await det.score(seqs);
+      const v3 = await new Detector(host, { subScores: 'v3' }).score(seqs);
+      const scan = v4[0] as (typeof v4)[number];
+      assert.deepEqual(scan.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v4'));
+      assert.equal(scan.finding.explanation.subscores.scan, 1);
+      assert.ok(scan.alert && scan.flags.includes('scan'));
+      assert.ok(
+        scan.finding.tactics.some(
+          (t) => t.id === 'TA0043' && t.name === 'Reconnaissance' && t.probability === 1,
+        ),
+      );
+      assert.ok(
+        scan.finding.techniques.some(
+          (t) => t.id === 'T1595' && t.name === 'Active Scanning' && t.probability === 1,
+        ),
+      );
+      if (scan.finding.verdict === 'benign') {
+        assert.equal(scan.finding.severity, 'low');
+        assert.deepEqual(scan.finding.tactics, [{ id: 'TA0043', name: 'Reconnaissance', probability: 1 }]);
+        assert.deepEqual(scan.finding.techniques, [{ id: 'T1595', name: 'Active Scanning', probability: 1 }]);
+      }
+      for (const k of [1, 2]) {
+        const quiet = v4[k] as (typeof v4)[number];
+        assert.equal(quiet.finding.explanation.subscores.scan, 0);
+        assert.ok(!quiet.flags.includes('scan'));
+        assert.deepEqual(quiet.finding.tactics, v3[k]?.finding.tactics);
+      }
+      // v3 has no inbound term: the same SYN scores 0 and gets what the model alone says.
+      const old = v3[0] as (typeof v3)[number];
+      assert.equal(old.finding.explanation.subscores.scan, 0);
+      assert.ok(!old.flags.includes('scan'));
+      // The batch path raises it too, with the same finding.
+      const rows = (await Promise.all(det.scoreRunRows(seqs))).flatMap((r) => r.alerts);
+      const row = rows.find((a) => a.finding.sequence_id === seqs[0]?.sequence_id);
+      assert.deepEqual(row?.finding.tactics, scan.finding.tactics);
+      assert.deepEqual(row?.finding.techniques, scan.finding.techniques);
+      assert.deepEqual(row?.finding.explanation.subscores, scan.finding.explanation.subscores);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("adds Reconnaissance only for the inbound term: a scanner's own fan-out scan is explained as in v3", async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // A vertical SYN scan (120 ports) from an initiator nobody else probes with: v3's scan is 1.
+      const s = sequence(20, 73);
+      s.flows = s.flows.map((f, i) => ({
+        ...f,
+        dst_port: 20 + 37 * i,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 0x02,
+      }));
+      s.context = { distinct_dsts: 3, distinct_dst_ports: 120, connections: 140, distinct_probe_srcs: 1 };
+      const [v4] = await new Detector(host, { clock: () => 42 }).score([s]);
+      const [v3] = await new Detector(host, { subScores: 'v3', clock: () => 42 }).score([s]);
+      assert.equal(v4?.finding.explanation.subscores.scan, 1);
+      assert.ok(v4?.flags.includes('scan'));
+      assert.deepEqual(v4?.finding, v3?.finding);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('refuses an unknown sub-score version, naming it and the known ones', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      assert.throws(
+        () => new Detector(host, { subScores: 'v5' as SubScoreVersion }),
+        new Error('Detector subScores "v5": expected one of v1, v2, v3, v4'),
+      );
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('an inbound-scan flag merges Reconnaissance and Active Scanning into the model candidates', () => {
+    const tactics = [
+      { id: 'TA0011', name: 'Command and Control', probability: 0.9 },
+      { id: 'TA0043', name: 'Reconnaissance', probability: 0.3 },
+    ];
+    const techniques = [
+      { id: 'T1071', name: 'Application Layer Protocol', probability: 0.9 },
+      { id: 'T1595.001', name: 'Scanning IP Blocks', probability: 0.3 },
+    ];
+    assert.deepEqual(withInboundScan(tactics, techniques, 0.8500001), {
+      tactics: [
+        { id: 'TA0011', name: 'Command and Control', probability: 0.9 },
+        { id: 'TA0043', name: 'Reconnaissance', probability: 0.85 },
+      ],
+      techniques: [
+        { id: 'T1071', name: 'Application Layer Protocol', probability: 0.9 },
+        { id: 'T1595', name: 'Active Scanning', probability: 0.85 },
+        { id: 'T1595.001', name: 'Scanning IP Blocks', probability: 0.3 },
+      ],
+    });
+    const strong = withInboundScan(
+      [{ id: 'TA0043', name: 'Reconnaissance', probability: 0.97 }],
+      [{ id: 'T1595', name: 'Active Scanning', probability: 0.97 }],
+      0.8,
+    );
+    assert.deepEqual(strong.tactics, [{ id: 'TA0043', name: 'Reconnaissance', probability: 0.97 }]);
+    assert.deepEqual(strong.techniques, [{ id: 'T1595', name: 'Active Scanning', probability: 0.97 }]);
   });
 
   it('a reflection flag merges Impact into the model tactics and replaces T1498 by T1498.002', () => {

@@ -51,8 +51,9 @@ export interface InferenceConfig {
   /** A baseline sub-score at or above this makes a finding even when the model says benign. */
   flagThreshold: number;
   /**
-   * Which baseline sub-scores flag and explain findings (v3: v2's plus reflection floods toward a
-   * responder of high fan-in; v2: ICMP sweeps and repeated logins; v1: as before).
+   * Which baseline sub-scores flag and explain findings (v4: v3's with inbound scans, many
+   * initiators probing one responder; v3: v2's plus reflection floods toward a responder of high
+   * fan-in; v2: ICMP sweeps and repeated logins; v1: as before).
    */
   subScores: NonNullable<DetectorOptions['subScores']>;
   /**
@@ -101,7 +102,7 @@ function schema() {
     TIDEWATCH_INFERENCE_WORKER: flag(true),
     TIDEWATCH_INFERENCE_SPIN: flag(false),
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
-    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3'], 'v3'),
+    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3', 'v4'], 'v4'),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
     QDRANT_URL: text().optional(),

@@ -18,7 +18,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.modelWorker, true);
     assert.equal(c.threadSpinning, false);
     assert.equal(c.flagThreshold, 0.8);
-    assert.equal(c.subScores, 'v3');
+    assert.equal(c.subScores, 'v4');
     assert.equal(c.neighbours, 3);
     assert.equal(c.dataDir, join(process.cwd(), '.tidewatch'));
     assert.equal(c.retentionMs, 0);
@@ -67,8 +67,8 @@ describe('loadInferenceConfig', () => {
       new ConfigError('TIDEWATCH_INFERENCE_FLAG_THRESHOLD', 'expected a number 0-1, got "1.5"'),
     );
     assert.throws(
-      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v4' }),
-      new ConfigError('TIDEWATCH_INFERENCE_SUB_SCORES', 'expected one of v1, v2, v3, got "v4"'),
+      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v5' }),
+      new ConfigError('TIDEWATCH_INFERENCE_SUB_SCORES', 'expected one of v1, v2, v3, v4, got "v5"'),
     );
   });
 

@@ -66,4 +66,67 @@ describe('inference: the sub-score version setting', () => {
     assert.deepEqual(v1.severities, Array(SWEEP_HOSTS).fill('info'));
     assert.equal(v1.emitted, 0);
   });
+
+  it('raises an inbound scan by default (v4) as Reconnaissance / Active Scanning, and not with v3', async () => {
+    const SCANNERS = 40;
+    // Each scanner's one dropped SYN to port 23 of one host: its own sequence, the responder's probing fan-in 40.
+    const seqs: Sequence[] = Array.from({ length: SCANNERS }, (_, k) => {
+      const t0 = 1_700_000_000_000 + k * 1_000;
+      return {
+        sequence_id: `44444444-5555-5666-8777-${k.toString(16).padStart(12, '0')}`,
+        src_ip: `203.0.113.${k + 1}`,
+        dst_ip: '10.9.2.10',
+        window_start_ms: 1_700_000_000_000,
+        window_end_ms: 1_700_000_300_000,
+        part: 0,
+        flows: [
+          {
+            start_ms: t0,
+            end_ms: t0,
+            protocol: 6,
+            src_port: 40_000 + k,
+            dst_port: 23,
+            fwd_bytes: 60,
+            fwd_pkts: 1,
+            bwd_bytes: 0,
+            bwd_pkts: 0,
+            tcp_flags: 0x02,
+            label: null,
+            attack: null,
+            origin: `scan:${k}`,
+          },
+        ],
+        context: {
+          distinct_dsts: 1,
+          distinct_dst_ports: 1,
+          connections: 1,
+          distinct_srcs: SCANNERS,
+          distinct_probe_srcs: SCANNERS,
+        },
+      };
+    });
+    const byDefault = await scoreThroughApp({}, seqs);
+    const v3 = await scoreThroughApp({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v3' }, seqs);
+    assert.equal(byDefault.emitted.length, SCANNERS, 'every scanner is a finding on findings.v1');
+    for (const f of byDefault.stored) {
+      assert.equal(f.explanation.subscores.scan, 1);
+      assert.ok(
+        f.tactics.some((t) => t.id === 'TA0043' && t.probability === 1),
+        f.sequence_id,
+      );
+      assert.ok(
+        f.techniques.some((t) => t.id === 'T1595' && t.probability === 1),
+        f.sequence_id,
+      );
+    }
+    assert.deepEqual(
+      v3.stored.map((f) => f.explanation.subscores.scan),
+      Array(SCANNERS).fill(0),
+    );
+    assert.equal(
+      v3.emitted.length,
+      v3.stored.filter((f) => f.verdict === 'malicious').length,
+      'v3 raises only what the model says',
+    );
+  });
 });
