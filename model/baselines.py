@@ -7,27 +7,28 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
 
 from .corpus import Corpus
-from .features import sub_scores
+from .features import SUB_SCORE_VERSIONS, sub_scores
 
 RULE_THRESHOLD = 0.5
 # The inference service raises a finding when the model's verdict is malicious OR any sub-score reaches
 # TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8).
 FLAG_THRESHOLD = 0.8
 SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
-# The sub-scores the service flags with (packages/detector's default, subscores.v3: v2's four plus reflection);
-# the rule baselines of EVALUATION.md and a model's in-graph evidence stay features.v1.
-SERVICE_SUB_SCORES = "v3"
+# The sub-scores the service flags with (packages/detector's default, subscores.v4: v3's five, scan with the
+# inbound-scan term); the rule baselines of EVALUATION.md and a model's in-graph evidence stay features.v1.
+SERVICE_SUB_SCORES = "v4"
 
 
 def sub_score_names(version: str) -> tuple[str, ...]:
-    return SUB_SCORE_NAMES + (("reflection",) if version == "v3" else ())
+    return SUB_SCORE_NAMES + (("reflection",) if version in ("v3", "v4") else ())
 
 
 def corpus_sub_scores(corpus: Corpus, raw: list[dict], version: str = "v1") -> np.ndarray:
-    """[S, 4] sub-scores (features.v1 or subscores.v2), [S, 5] for subscores.v3 (reflection last); raw[i] holds
-    sequence i's flows and context as contract dicts."""
-    if version not in ("v1", "v2", "v3"):
-        raise ValueError(f"sub-score version {version!r}: expected v1, v2 or v3")
+    """[S, 4] sub-scores (features.v1 or subscores.v2), [S, 5] for subscores.v3 / v4 (reflection last); raw[i] holds
+    sequence i's flows and context as contract dicts (a context without distinct_srcs / distinct_probe_srcs reads
+    0 there)."""
+    if version not in SUB_SCORE_VERSIONS:
+        raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
     names = sub_score_names(version)
     return np.array([[s[k] for k in names] for s in (sub_scores(r, version) for r in raw)], dtype=np.float64)
 
