@@ -8,6 +8,7 @@ import pytest
 
 from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
 from model.features import inbound_scan, is_probe_shaped, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4
+from model.sequencing import is_probe_flow
 from model.spec_paths import GOLDEN_SUB_SCORES_V4_PATH, SUB_SCORES_V4_PATH, file_sha256
 
 GOLDEN = json.loads(GOLDEN_SUB_SCORES_V4_PATH.read_text())
@@ -80,6 +81,14 @@ def test_probe_shape_bounds():
     assert [is_probe_shaped(f(s, d)) for s, d in ((1, 1024), (1023, 1024), (0, 1024), (1024, 1024), (80, 1023), (80, 51000))] == [
         False, False, True, True, True, False]
     assert not is_probe_shaped(f(47000, 23, 1))
+
+
+def test_probe_shape_is_the_sequencers():
+    # context.distinct_probe_srcs counts initiators with a flow model.sequencing.is_probe_flow calls a probe.
+    ports = [0, 1, 2, 22, 80, 1022, 1023, 1024, 1025, 8080, 40000, 65535]
+    grid = [(sp, dp, bp) for sp in ports for dp in ports for bp in (0, 1, 3)]
+    want = is_probe_flow(*(np.array(col) for col in zip(*grid, strict=True)))
+    assert [is_probe_shaped({"src_port": sp, "dst_port": dp, "bwd_pkts": bp}) for sp, dp, bp in grid] == want.tolist()
 
 
 def test_unknown_version_is_refused():

@@ -332,11 +332,12 @@ export function isProbeShaped(srcPort: number, dstPort: number, bwdPkts: number)
  * v3's scan; a caller that needs to know which raised a scan flag asks for it.
  */
 export function inboundScanAt(b: SequenceBatch, s: number): number {
-  const n = b.flowsOf(s);
-  if (n === 0) return 0;
+  return inboundScan(b, s, b.flowStart[s] as number, b.flowsOf(s));
+}
+
+function inboundScan(b: SequenceBatch, s: number, from: number, n: number): number {
   const fanIn = ramp(b.distinctProbeSrcs[s] as number, INBOUND.min_srcs, INBOUND.full_srcs);
-  if (fanIn === 0) return 0;
-  const from = b.flowStart[s] as number;
+  if (n === 0 || fanIn === 0) return 0;
   const { srcPort, dstPort, bwdPkts } = b;
   let probes = 0;
   for (let j = from; j < from + n; j++)
@@ -384,7 +385,7 @@ export function subScoresInto(
   const v3 = version === 'v3' || version === 'v4';
   out[at] = v3 ? beaconV3(batch, from, n) : beacon(batch, from, n);
   const sc = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
-  out[at + 1] = version === 'v4' ? Math.max(sc, inboundScanAt(batch, s)) : sc;
+  out[at + 1] = version === 'v4' ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
   out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
   out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Sequence } from '@tidewatch/contracts';
 import { SequenceBatch } from '@tidewatch/contracts';
+import { isProbeFlow } from '@tidewatch/sequencing';
 import { seededRandom as rng } from '@tidewatch/testing';
 import {
   inboundScanAt,
@@ -91,6 +92,13 @@ describe('subscores.v4 golden vectors', () => {
     ].map(([sp, dp]) => isProbeShaped(sp as number, dp as number, 0));
     assert.deepEqual(shaped, [false, false, true, true, true, false]);
     assert.equal(isProbeShaped(47000, 23, 1), false);
+  });
+  it("is the probe shape the sequencer counts distinct_probe_srcs with (@tidewatch/sequencing's isProbeFlow)", () => {
+    const ports = [0, 1, 2, 22, 80, 1022, 1023, 1024, 1025, 8080, 40000, 65535];
+    for (const sp of ports)
+      for (const dp of ports)
+        for (const bp of [0, 1, 3])
+          assert.equal(isProbeShaped(sp, dp, bp), isProbeFlow(sp, dp, bp), `${sp} ${dp} ${bp}`);
   });
 });
 
