@@ -88,3 +88,34 @@ describe('the simulated reflection flood, scored offline', () => {
     }
   });
 });
+
+describe('the simulated internet scan, scored offline', () => {
+  it('raises the scanners of the web server by the fan-in of probes at their target, as Reconnaissance / T1595', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-siminscan-'));
+    const { Detector, ModelHost, ModelRepository, scoreFlowFile } = await import('@tidewatch/detector');
+    const host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThreads: 1 });
+    try {
+      const file = join(dir, 'internet-scan.csv');
+      const code = await command.run(['--csv', file, '--minutes', '10', '--seed', '4', '--start', START]);
+      assert.equal(code, 0);
+      const result = await scoreFlowFile(file, new Detector(host));
+      const scans = result.sequences.filter((s) => s.finding.src_ip.startsWith('203.0.113.'));
+      assert.equal(new Set(scans.map((s) => s.finding.src_ip)).size, 40);
+      const raised = scans.filter((s) => s.alert);
+      // A burst that straddles a window boundary leaves the smaller part below the rule's fan-in.
+      assert.ok(raised.length >= 36, `${raised.length} of 40 scanners raised`);
+      for (const s of raised) {
+        assert.equal(s.finding.label, 1);
+        assert.ok(s.finding.explanation.subscores.scan >= 0.8, `${s.finding.explanation.subscores.scan}`);
+        assert.ok(
+          s.finding.tactics.some((t) => t.id === 'TA0043'),
+          JSON.stringify(s.finding.tactics),
+        );
+        assert.ok(s.finding.techniques.some((t) => t.id.startsWith('T1595')));
+      }
+    } finally {
+      await host.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
