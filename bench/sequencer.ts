@@ -5,6 +5,8 @@
  *   node --expose-gc --import tsx bench/sequencer.ts [--flows N] [--conversations C] [--reps R]
  *   node --expose-gc --import tsx bench/sequencer.ts --only core --reps 7   # no Kafka/Redis needed
  *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest      # sha256 of the core output
+ *     (and of the same messages as the schema before context.distinct_probe_srcs wrote them: the
+ *     previous schema id, the last varint cut; equal to that tree's digest when nothing else changed)
  *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest --sink  # the same via writeWindow
  *
  * Throughput: the same Avro flows.v1 messages (Kafka on loopback) are consumed R times by
@@ -21,7 +23,13 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { CollectingRecordSink, KafkaBus } from '@tidewatch/bus';
-import { conversationKey, createCodecs, type FlowRecord } from '@tidewatch/contracts';
+import {
+  conversationKey,
+  createCodecs,
+  type FlowRecord,
+  LocalSchemaRegistry,
+  PREVIOUS_SCHEMAS,
+} from '@tidewatch/contracts';
 import { connectRedisState, createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
   type EncodedSequence,
@@ -386,6 +394,9 @@ function core(): Run {
   let bytes = 0;
   let messages = 0;
   const digest = DIGEST ? createHash('sha256') : undefined;
+  const previous = DIGEST ? createHash('sha256') : undefined;
+  const previousId = Buffer.alloc(4);
+  previousId.writeUInt32BE(LocalSchemaRegistry.idFor(PREVIOUS_SCHEMAS[1] as (typeof PREVIOUS_SCHEMAS)[1]));
   const out: EncodedSequence[] = [];
   const drain = () => {
     stats.applySealedSync(seq.seal());
@@ -406,6 +417,12 @@ function core(): Run {
           digest.update(m.key);
           digest.update(m.value);
           messages++;
+          // This input has no probe-shaped flow (every flow was answered): the field is one 0 byte.
+          if (m.value.at(-1) !== 0) throw new Error('distinct_probe_srcs is not 0 (one byte) here');
+          previous?.update(m.key);
+          previous?.update(m.value.subarray(0, 1));
+          previous?.update(previousId);
+          previous?.update(m.value.subarray(5, m.value.length - 1));
         }
       }
     }
@@ -424,7 +441,9 @@ function core(): Run {
   const heapAllocated = heap.stop();
   if (bytes === 0) throw new Error('no sequences');
   if (digest)
-    console.log(`core output: ${messages} messages, ${bytes} bytes, sha256 ${digest.digest('hex')}`);
+    console.log(
+      `core output: ${messages} messages, ${bytes} bytes, sha256 ${digest.digest('hex')}; as the schema before distinct_probe_srcs wrote them (its id, the last byte cut): sha256 ${previous?.digest('hex')}`,
+    );
   return {
     seconds: (performance.now() - t0) / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
