@@ -68,7 +68,13 @@ export const sampleSequence: Sequence = {
       origin: 'netflow9:192.0.2.1',
     },
   ],
-  context: { distinct_dsts: 3, distinct_dst_ports: 5, connections: 12, distinct_srcs: 4 },
+  context: {
+    distinct_dsts: 3,
+    distinct_dst_ports: 5,
+    connections: 12,
+    distinct_srcs: 4,
+    distinct_probe_srcs: 2,
+  },
 };
 
 export const sampleFinding: Finding = {
