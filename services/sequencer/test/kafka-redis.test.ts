@@ -211,6 +211,10 @@ describe('sequencer on real Kafka and Redis', skip, () => {
     assert.deepEqual(a, b);
     // And both equal the offline batch result (up to HyperLogLog on the distinct counts).
     assertSameSequences(a ?? [], buildSequences(flows, testConfig('x').spec), assert.deepEqual, true);
+    // The captures hold unanswered probes (the nmap port scan's): the responders' probing fan-in
+    // (distinct_probe_srcs, exact) came through Redis equal to the offline count.
+    const probing = (a ?? []).map((s) => s.context.distinct_probe_srcs ?? 0);
+    assert.deepEqual([probing.filter((v) => v > 0).length, probing.filter((v) => v > 1).length], [286, 36]);
   });
 
   it('gives the same output set when an instance dies mid-stream, another takes over and it restarts', async () => {
