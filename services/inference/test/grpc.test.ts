@@ -226,6 +226,41 @@ describe('inference gRPC, HTTP admin and suppression (in-process bus, embedded s
     assert.equal(unknown?.explanation.subscores.reflection, 0);
   });
 
+  it("Classify reads the responder's probing fan-in (context.distinct_probe_srcs) and raises an inbound scan", async () => {
+    const scanner = (k: number, distinctProbeSrcs?: number) => ({
+      ...sequence(1, 200 + k),
+      flows: [
+        {
+          start_ms: 1_700_000_000_000,
+          end_ms: 1_700_000_000_000,
+          protocol: 6,
+          src_port: 50_000 + k,
+          dst_port: 23,
+          fwd_bytes: 60,
+          fwd_pkts: 1,
+          bwd_bytes: 0,
+          bwd_pkts: 0,
+          tcp_flags: 2,
+        },
+      ],
+      context: {
+        distinct_dsts: 1,
+        distinct_dst_ports: 1,
+        connections: 1,
+        distinct_srcs: 40,
+        distinct_probe_srcs: distinctProbeSrcs,
+      },
+    });
+    const res = await call<{
+      findings: { explanation: { subscores: { scan: number } }; tactics: { id: string }[] }[];
+    }>(inference, 'Classify', { sequences: [scanner(0, 40), scanner(1)] });
+    const [scan, unknown] = res.findings;
+    assert.equal(scan?.explanation.subscores.scan, 1);
+    assert.equal(scan?.tactics[0]?.id, 'TA0043');
+    // Without the field (proto3's default 0), as from an earlier producer: no inbound term.
+    assert.equal(unknown?.explanation.subscores.scan, 0);
+  });
+
   it('Similar by stored sequence id excludes itself and honours the filter; by vector needs the right dimension', async () => {
     const id = seqs[5]?.sequence_id as string;
     const res = await call<{
