@@ -87,7 +87,9 @@ export const findingSchema = {
             'Baseline sub-scores in [0, 1]; one at or above TIDEWATCH_INFERENCE_FLAG_THRESHOLD makes the finding an alert (null where a stored value was not finite).',
           properties: {
             beacon: subScore('regular timing and sizes (C2 beaconing)'),
-            scan: subScore('unanswered probes or pings to many hosts or ports, or from many hosts to this responder'),
+            scan: subScore(
+              'unanswered probes or pings to many hosts or ports, or from many hosts to this responder',
+            ),
             brute_force: subScore('repeated attempts to one login service'),
             exfiltration: subScore('large one-way upload'),
             reflection: {

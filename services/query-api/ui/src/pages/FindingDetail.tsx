@@ -192,7 +192,11 @@ function Summary({ f }: { f: Finding }) {
  */
 const SUB_SCORES: readonly { key: string; label: string; hint: string }[] = [
   { key: 'beacon', label: 'beacon', hint: 'regular timing and sizes (C2 beaconing)' },
-  { key: 'scan', label: 'scan', hint: 'unanswered probes or pings to many hosts or ports, or from many hosts to this responder' },
+  {
+    key: 'scan',
+    label: 'scan',
+    hint: 'unanswered probes or pings to many hosts or ports, or from many hosts to this responder',
+  },
   { key: 'brute_force', label: 'brute force', hint: 'repeated attempts to one login service' },
   { key: 'exfiltration', label: 'exfiltration', hint: 'large one-way upload' },
   {
