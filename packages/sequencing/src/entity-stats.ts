@@ -5,6 +5,7 @@ import {
   F_DST_PORT,
   F_FWD_BYTES,
   F_FWD_PKTS,
+  F_PROTOCOL,
   F_SRC_PORT,
   NUM,
 } from './flow-columns.ts';
@@ -27,11 +28,17 @@ export interface WindowContribution {
 }
 
 /**
- * A probe-shaped flow: nothing came back (bwd_pkts 0) and it is not reply-shaped (a source port
- * 1-1023 toward a port >= 1024: e.g. a flow meter's inverted tail of a server's answer).
+ * A probe-shaped flow: nothing came back (bwd_pkts 0), it is not reply-shaped (a source port 1-1023
+ * toward a port >= 1024: e.g. a flow meter's inverted tail of a server's answer), and it is not
+ * peer-shaped (a port to the same port, outside ICMP whose "ports" are type and code: NetBIOS
+ * 137 / 138 and LAN-sync broadcasts, symmetric NTP; nobody answers a broadcast as its responder).
  */
-export function isProbeFlow(srcPort: number, dstPort: number, bwdPkts: number): boolean {
-  return bwdPkts === 0 && !(srcPort >= 1 && srcPort <= 1023 && dstPort >= 1024);
+export function isProbeFlow(protocol: number, srcPort: number, dstPort: number, bwdPkts: number): boolean {
+  return (
+    bwdPkts === 0 &&
+    !(srcPort >= 1 && srcPort <= 1023 && dstPort >= 1024) &&
+    !(srcPort >= 1 && srcPort === dstPort && protocol !== 1 && protocol !== 58)
+  );
 }
 
 /** A conversation-window's context: its initiator's, and its responder's fan-in (distinct_srcs). */
@@ -136,7 +143,16 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     w.number(1);
     const port = small(num[o + F_DST_PORT] as number);
     w.number(port);
-    w.number(isProbeFlow(num[o + F_SRC_PORT] as number, port, num[o + F_BWD_PKTS] as number) ? 1 : 0);
+    w.number(
+      isProbeFlow(
+        num[o + F_PROTOCOL] as number,
+        num[o + F_SRC_PORT] as number,
+        port,
+        num[o + F_BWD_PKTS] as number,
+      )
+        ? 1
+        : 0,
+    );
     return;
   }
   let probe = false;
@@ -153,7 +169,13 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     bwdPkts += num[o + F_BWD_PKTS] as number;
     const port = small(num[o + F_DST_PORT] as number);
     ports.push(port);
-    if (!probe) probe = isProbeFlow(num[o + F_SRC_PORT] as number, port, num[o + F_BWD_PKTS] as number);
+    if (!probe)
+      probe = isProbeFlow(
+        num[o + F_PROTOCOL] as number,
+        num[o + F_SRC_PORT] as number,
+        port,
+        num[o + F_BWD_PKTS] as number,
+      );
   }
   const distinct = distinctPorts(ports);
   w.string(window.dst_ip);
@@ -174,7 +196,12 @@ export function windowHasProbe(window: OpenWindow): boolean {
   for (let row = window.firstRow; row >= 0; row = c.next(row)) {
     const o = row * NUM;
     if (
-      isProbeFlow(num[o + F_SRC_PORT] as number, num[o + F_DST_PORT] as number, num[o + F_BWD_PKTS] as number)
+      isProbeFlow(
+        num[o + F_PROTOCOL] as number,
+        num[o + F_SRC_PORT] as number,
+        num[o + F_DST_PORT] as number,
+        num[o + F_BWD_PKTS] as number,
+      )
     )
       return true;
   }

@@ -169,14 +169,18 @@ describe('InMemoryEntityStats', () => {
     }
   });
 
-  it('a probe-shaped flow: nothing came back, and not from a port 1-1023 toward a port >= 1024', () => {
-    assert.equal(isProbeFlow(50_000, 23, 0), true);
-    assert.equal(isProbeFlow(0, 0, 0), true, 'ICMP');
-    assert.equal(isProbeFlow(1024, 80, 0), true);
-    assert.equal(isProbeFlow(80, 1023, 0), true, 'a well-known source port toward a well-known port');
-    assert.equal(isProbeFlow(1023, 1024, 0), false, 'reply-shaped');
-    assert.equal(isProbeFlow(1, 65_535, 0), false, 'reply-shaped');
-    assert.equal(isProbeFlow(50_000, 23, 1), false, 'answered');
+  it('a probe-shaped flow: nothing came back, not from a port 1-1023 toward a port >= 1024, not a port to itself', () => {
+    assert.equal(isProbeFlow(6, 50_000, 23, 0), true);
+    assert.equal(isProbeFlow(1, 0, 0, 0), true, 'ICMP');
+    assert.equal(isProbeFlow(6, 1024, 80, 0), true);
+    assert.equal(isProbeFlow(6, 80, 1023, 0), true, 'a well-known source port toward a well-known port');
+    assert.equal(isProbeFlow(6, 1023, 1024, 0), false, 'reply-shaped');
+    assert.equal(isProbeFlow(17, 1, 65_535, 0), false, 'reply-shaped');
+    assert.equal(isProbeFlow(6, 50_000, 23, 1), false, 'answered');
+    assert.equal(isProbeFlow(17, 137, 137, 0), false, 'peer-shaped: a NetBIOS broadcast');
+    assert.equal(isProbeFlow(17, 17_500, 17_500, 0), false, 'peer-shaped: LAN-sync broadcast');
+    assert.equal(isProbeFlow(1, 3, 3, 0), true, 'ICMP type 3 code 3 is not peer-shaped');
+    assert.equal(isProbeFlow(58, 1, 1, 0), true, 'nor ICMPv6 1 / 1');
   });
 
   it("counts a responder's probing initiators per window (distinct_probe_srcs), each conversation-window once", () => {

@@ -212,9 +212,10 @@ describe('sequencer on real Kafka and Redis', skip, () => {
     // And both equal the offline batch result (up to HyperLogLog on the distinct counts).
     assertSameSequences(a ?? [], buildSequences(flows, testConfig('x').spec), assert.deepEqual, true);
     // The captures hold unanswered probes (the nmap port scan's): the responders' probing fan-in
-    // (distinct_probe_srcs, exact) came through Redis equal to the offline count.
+    // (distinct_probe_srcs, exact) came through Redis equal to the offline count (286 / 36 before
+    // peer-shaped flows, a port to the same port, stopped counting: NTP 123 -> 123, NetBIOS).
     const probing = (a ?? []).map((s) => s.context.distinct_probe_srcs ?? 0);
-    assert.deepEqual([probing.filter((v) => v > 0).length, probing.filter((v) => v > 1).length], [286, 36]);
+    assert.deepEqual([probing.filter((v) => v > 0).length, probing.filter((v) => v > 1).length], [253, 24]);
   });
 
   it('gives the same output set when an instance dies mid-stream, another takes over and it restarts', async () => {
