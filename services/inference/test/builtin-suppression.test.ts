@@ -2,39 +2,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Finding, Sequence } from '@tidewatch/contracts';
 import { scoreThroughApp } from './in-process-app.ts';
+import { oneFlowSequence } from './one-flow-sequence.ts';
 
 /**
  * One unanswered UDP datagram from a host that, in the same window, sent to 30 destinations: the
  * scan sub-score flags it (a low-severity finding) whoever the responder is.
  */
 function probe(k: number, dst_ip: string, dst_port: number): Sequence {
-  const t0 = 1_700_000_000_000 + k * 1_000;
-  return {
-    sequence_id: `44444444-5555-5666-8777-${k.toString(16).padStart(12, '0')}`,
-    src_ip: '10.9.0.5',
-    dst_ip,
-    window_start_ms: 1_700_000_000_000,
-    window_end_ms: 1_700_000_300_000,
-    part: 0,
-    flows: [
-      {
-        start_ms: t0,
-        end_ms: t0,
-        protocol: 17,
-        src_port: 5353,
-        dst_port,
-        fwd_bytes: 120,
-        fwd_pkts: 1,
-        bwd_bytes: 0,
-        bwd_pkts: 0,
-        tcp_flags: 0,
-        label: null,
-        attack: null,
-        origin: `probe:${k}`,
-      },
-    ],
-    context: { distinct_dsts: 30, distinct_dst_ports: 3, connections: 30 } as Sequence['context'],
-  };
+  return oneFlowSequence(
+    k,
+    { src_ip: '10.9.0.5', dst_ip },
+    { protocol: 17, src_port: 5353, dst_port, fwd_bytes: 120 },
+    { distinct_dsts: 30, distinct_dst_ports: 3, connections: 30 },
+  );
 }
 
 const SEQUENCES = [

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Sequence } from '@tidewatch/contracts';
 import { scoreThroughApp } from './in-process-app.ts';
+import { oneFlowSequence } from './one-flow-sequence.ts';
 
 const SWEEP_HOSTS = 12;
 
@@ -70,41 +71,20 @@ describe('inference: the sub-score version setting', () => {
   it('raises an inbound scan by default (v4) as Reconnaissance / Active Scanning, and not with v3', async () => {
     const SCANNERS = 40;
     // Each scanner's one dropped SYN to port 23 of one host: its own sequence, the responder's probing fan-in 40.
-    const seqs: Sequence[] = Array.from({ length: SCANNERS }, (_, k) => {
-      const t0 = 1_700_000_000_000 + k * 1_000;
-      return {
-        sequence_id: `44444444-5555-5666-8777-${k.toString(16).padStart(12, '0')}`,
-        src_ip: `203.0.113.${k + 1}`,
-        dst_ip: '10.9.2.10',
-        window_start_ms: 1_700_000_000_000,
-        window_end_ms: 1_700_000_300_000,
-        part: 0,
-        flows: [
-          {
-            start_ms: t0,
-            end_ms: t0,
-            protocol: 6,
-            src_port: 40_000 + k,
-            dst_port: 23,
-            fwd_bytes: 60,
-            fwd_pkts: 1,
-            bwd_bytes: 0,
-            bwd_pkts: 0,
-            tcp_flags: 0x02,
-            label: null,
-            attack: null,
-            origin: `scan:${k}`,
-          },
-        ],
-        context: {
+    const seqs: Sequence[] = Array.from({ length: SCANNERS }, (_, k) =>
+      oneFlowSequence(
+        k,
+        { src_ip: `203.0.113.${k + 1}`, dst_ip: '10.9.2.10' },
+        { tcp_flags: 0x02, origin: `scan:${k}` },
+        {
           distinct_dsts: 1,
           distinct_dst_ports: 1,
           connections: 1,
           distinct_srcs: SCANNERS,
           distinct_probe_srcs: SCANNERS,
         },
-      };
-    });
+      ),
+    );
     const byDefault = await scoreThroughApp({}, seqs);
     const v3 = await scoreThroughApp({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v3' }, seqs);
     assert.equal(byDefault.emitted.length, SCANNERS, 'every scanner is a finding on findings.v1');
