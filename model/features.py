@@ -376,12 +376,12 @@ _INBOUND = SUB_SCORES_V4["constants"]["inbound_scan"]
 
 
 def is_probe_shaped(f: dict) -> bool:
-    """Nothing came back, the flow is not reply-shaped (a well-known source port toward an ephemeral port) and not
-    peer-shaped (a port to the same port, outside ICMP)."""
+    """An attempt of at most max_probe_pkts packets that nothing answered, not reply-shaped (a well-known source port
+    toward an ephemeral port) and not peer-shaped (a port to the same port, outside ICMP)."""
     c = _INBOUND
     reply_shaped = c["reply_src_port_min"] <= f["src_port"] <= c["reply_src_port_max"] and f["dst_port"] >= c["reply_dst_port_min"]
     peer_shaped = f["src_port"] >= 1 and f["src_port"] == f["dst_port"] and f["protocol"] not in (1, 58)
-    return f["bwd_pkts"] == 0 and not reply_shaped and not peer_shaped
+    return f["bwd_pkts"] == 0 and f["fwd_pkts"] <= c["max_probe_pkts"] and not reply_shaped and not peer_shaped
 
 
 def inbound_scan(seq: dict) -> float:

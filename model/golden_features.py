@@ -208,7 +208,7 @@ def with_probe_srcs(case: dict, srcs: int) -> dict:
 def sub_score_v4_cases() -> list[dict]:
     """subscores.v3's cases (no distinct_probe_srcs: v4 equals v3), features.v1's cases toward a responder of probing
     fan-in 8, plus inbound-scan shapes and their edges (ramp ends, answered and reply-shaped flows, the port bounds of
-    the reply-shaped test, peer-shaped flows (a port to the same port, outside ICMP), mixed sequences, a producer without the field, v3's scan above the inbound term)."""
+    the reply-shaped test, peer-shaped flows (a port to the same port, outside ICMP), the packet bound of an attempt, mixed sequences, a producer without the field, v3's scan above the inbound term)."""
     # (start offset, protocol, src port, dst port, bytes, packets, reply bytes, reply packets, tcp flags)
     probe = lambda i, proto, sport, dport, fb=60, fp=1, bb=0, bp=0, flags=0x02: flow(T0 + 900 * i, 0, proto, sport, dport, fb, fp, bb, bp, flags)  # noqa: E731
     syn = lambda i=0, port=23: probe(i, 6, 47000 + i, port)  # noqa: E731
@@ -236,6 +236,8 @@ def sub_score_v4_cases() -> list[dict]:
         with_probe_srcs(seq("peer-shaped NetBIOS broadcast 137 -> 137, probing fan-in 8", [probe(0, 17, 137, 137, 78, 1, 0, 0, 0)]), 8),
         with_probe_srcs(seq("peer-shaped 1024 -> 1024, probing fan-in 8", [probe(0, 6, 1024, 1024)]), 8),
         with_probe_srcs(seq("icmp type 3 code 3 (ports 3 -> 3) is a probe, probing fan-in 8", [probe(0, 1, 3, 3, 56, 1, 0, 0, 0)]), 8),
+        with_probe_srcs(seq("a SYN and 6 retransmissions (7 packets) is a probe, probing fan-in 8", [probe(0, 6, 47000, 22, 420, 7)]), 8),
+        with_probe_srcs(seq("one-way stream of 8 datagrams to 514 (telemetry), probing fan-in 8", [probe(0, 17, 51000, 514, 900, 8, 0, 0, 0)]), 8),
         with_probe_srcs(seq("source port 443 -> 1023 is a probe, probing fan-in 8", [probe(0, 6, 443, 1023)]), 8),
         with_probe_srcs(seq("answered: a RST came back (bwd_pkts 1), probing fan-in 8", [probe(0, 6, 47000, 23, 60, 1, 40, 1, 0x16)]), 8),
         with_probe_srcs(seq("an empty reply packet (bwd_bytes 0, bwd_pkts 1), probing fan-in 8", [probe(0, 6, 47000, 23, 60, 1, 0, 1, 0x16)]), 8),

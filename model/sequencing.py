@@ -61,15 +61,22 @@ class Sequences:
         return [sequence_id(s, d, int(w), int(p)) for s, d, w, p in zip(self.src_ip, self.dst_ip, self.window_start_ms, self.part)]
 
 
-def is_probe_flow(protocol: np.ndarray, src_port: np.ndarray, dst_port: np.ndarray, bwd_pkts: np.ndarray) -> np.ndarray:
-    """Probe-shaped flows (packages/sequencing isProbeFlow): nothing came back, not reply-shaped (a source port
-    1-1023 toward a port >= 1024, e.g. a flow meter's inverted tail of a server's answer), and not peer-shaped (a port
-    to the same port outside ICMP: NetBIOS and LAN-sync broadcasts, symmetric NTP)."""
+# Linux sends a SYN and up to 6 retries (tcp_syn_retries), Windows 2; a scanner 1-2 per probe (isProbeFlow's bound).
+PROBE_MAX_PKTS = 7
+
+
+def is_probe_flow(protocol: np.ndarray, src_port: np.ndarray, dst_port: np.ndarray, fwd_pkts: np.ndarray,
+                  bwd_pkts: np.ndarray) -> np.ndarray:
+    """Probe-shaped flows (packages/sequencing isProbeFlow): an attempt of at most PROBE_MAX_PKTS packets that nothing
+    answered (a longer one-way stream is telemetry: syslog, NetFlow export), not reply-shaped (a source port 1-1023
+    toward a port >= 1024, e.g. a flow meter's inverted tail of a server's answer), and not peer-shaped (a port to
+    the same port outside ICMP: NetBIOS and LAN-sync broadcasts, symmetric NTP)."""
     protocol = protocol.astype(np.int64)
     src_port, dst_port = src_port.astype(np.int64), dst_port.astype(np.int64)
     reply_shaped = (src_port >= 1) & (src_port <= 1023) & (dst_port >= 1024)
     peer_shaped = (src_port >= 1) & (src_port == dst_port) & (protocol != 1) & (protocol != 58)
-    return (bwd_pkts.astype(np.int64) == 0) & ~reply_shaped & ~peer_shaped
+    attempt = fwd_pkts.astype(np.int64) <= PROBE_MAX_PKTS
+    return (bwd_pkts.astype(np.int64) == 0) & attempt & ~reply_shaped & ~peer_shaped
 
 
 def build_sequences(t: dict) -> Sequences:
@@ -107,7 +114,7 @@ def build_sequences(t: dict) -> Sequences:
     resp_code = resp_code.reshape(-1)
     rs = np.unique(np.stack([resp_code, src_code], axis=1), axis=0)
     distinct_srcs = np.bincount(rs[:, 0], minlength=len(resp_u))
-    probe = is_probe_flow(t["protocol"], t["src_port"], t["dst_port"], t["bwd_pkts"])
+    probe = is_probe_flow(t["protocol"], t["src_port"], t["dst_port"], t["fwd_pkts"], t["bwd_pkts"])
     rps = np.unique(np.stack([resp_code[probe], src_code[probe]], axis=1).reshape(-1, 2), axis=0)
     distinct_probe_srcs = np.bincount(rps[:, 0], minlength=len(resp_u))
     first = order[offset]

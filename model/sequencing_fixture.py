@@ -52,7 +52,8 @@ def flows() -> list[dict]:
     # two, one also gets an answer on another port: each counts once; one sends an unanswered port-0 packet), a
     # client whose flow was answered, and an unanswered reply-shaped flow (from port 53 toward a high port), which
     # is not a probe; at the boundaries, source port 1024 toward 80 is a probe, 1023 toward 1024 is reply-shaped;
-    # a NetBIOS-style 137 -> 137 datagram is peer-shaped, not a probe: 9 initiators, 5 probing.
+    # a NetBIOS-style 137 -> 137 datagram is peer-shaped and a one-way stream of 20 syslog datagrams is telemetry,
+    # neither a probe: 10 initiators, 5 probing.
     web = "203.0.113.80"
     for k, port in enumerate([23, 445, 3389]):
         add(T0 + 30_000 + k, f"192.0.2.{k + 1}", web, 50000 + k, port, fb=60, fp=1, bb=0, bp=0, dur=0)
@@ -64,6 +65,7 @@ def flows() -> list[dict]:
     add(T0 + 33_000, "198.51.100.21", web, 1024, 80, fb=60, fp=1, bb=0, bp=0, dur=0)
     add(T0 + 33_100, "198.51.100.22", web, 1023, 1024, fb=60, fp=1, bb=0, bp=0, dur=0)
     add(T0 + 33_200, "198.51.100.23", web, 137, 137, proto=17, fb=78, fp=1, bb=0, bp=0, dur=0)
+    add(T0 + 33_300, "198.51.100.24", web, 40514, 514, proto=17, fb=4000, fp=20, bb=0, bp=0, dur=60_000)
     return out
 
 

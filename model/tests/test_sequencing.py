@@ -19,7 +19,7 @@ def test_fixture_matches_the_python_sequencer():
     table = {k: np.array([f[k] for f in fl], dtype=object if k in ("src_ip", "dst_ip", "attack") else np.int64) for k in FLOW_COLUMNS}
     seqs = build_sequences(table)
     got = {s["sequence_id"]: s for s in sequence_dicts(table, seqs)}
-    assert len(got) == len(doc["sequences"]) == 25
+    assert len(got) == len(doc["sequences"]) == 26
     for want in doc["sequences"]:
         g = got[want["sequence_id"]]
         assert g["context"] == want["context"]
@@ -46,11 +46,11 @@ def test_distinct_srcs_counts_the_responders_initiators_per_window():
 def test_distinct_probe_srcs_counts_the_responders_probing_initiators_per_window():
     doc = json.loads(OUT.read_text())
     probes = {(s["src_ip"], s["dst_ip"], s["window_start_ms"]): s["context"]["distinct_probe_srcs"] for s in doc["sequences"]}
-    # The web server: 9 initiators, 5 with an unanswered, not reply-shaped, not peer-shaped flow (the port-53 answer,
-    # 1023 -> 1024, the 137 -> 137 datagram and the answered clients do not count; a scanner with two probes or with a
-    # probe and an answer counts once).
+    # The web server: 10 initiators, 5 with an unanswered attempt that is neither reply- nor peer-shaped (the port-53
+    # answer, 1023 -> 1024, the 137 -> 137 datagram, the 20-datagram syslog stream and the answered clients do not
+    # count; a scanner with two probes or with a probe and an answer counts once).
     web = {src: v for (src, dst, _), v in probes.items() if dst == "203.0.113.80"}
-    assert len(web) == 9 and set(web.values()) == {5}
+    assert len(web) == 10 and set(web.values()) == {5}
     # The reflection flood's packets come from port 161 toward high ports: reply-shaped, no probe.
     assert {v for (src, dst, _), v in probes.items() if dst == "203.0.113.9"} == {0}
     assert {v for (src, dst, _), v in probes.items() if dst == "10.0.0.9"} == {1}
@@ -59,8 +59,9 @@ def test_distinct_probe_srcs_counts_the_responders_probing_initiators_per_window
 
     def probe(f):
         peer = f["src_port"] >= 1 and f["src_port"] == f["dst_port"] and f["protocol"] not in (1, 58)
-        return f["bwd_pkts"] == 0 and not (1 <= f["src_port"] <= 1023 and f["dst_port"] >= 1024) and not peer
+        reply = 1 <= f["src_port"] <= 1023 and f["dst_port"] >= 1024
+        return f["bwd_pkts"] == 0 and f["fwd_pkts"] <= 7 and not reply and not peer
 
     for (src, dst, ws), v in probes.items():
         assert v == len({f["src_ip"] for f in flows if f["dst_ip"] == dst and f["start_ms"] - f["start_ms"] % wms == ws and probe(f)})
-    assert sum(v > 0 for v in probes.values()) == 10  # the web server's 9 initiators and the scanned 10.0.0.9
+    assert sum(v > 0 for v in probes.values()) == 11  # the web server's 10 initiators and the scanned 10.0.0.9

@@ -17,7 +17,7 @@ BY_NAME = {c["name"]: c for c in GOLDEN["cases"]}
 
 def test_golden_matches_spec_hash():
     assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V4_PATH)
-    assert len(GOLDEN["cases"]) == 98
+    assert len(GOLDEN["cases"]) == 100
 
 
 def test_golden_sub_scores_v1_to_v4():
@@ -54,10 +54,11 @@ def test_inbound_scan_cases():
                  "answered: a RST came back (bwd_pkts 1), probing fan-in 8", "reply-shaped edge 1 -> 1024, probing fan-in 8",
                  "an empty reply packet (bwd_bytes 0, bwd_pkts 1), probing fan-in 8", "reply-shaped edge 1023 -> 65535, probing fan-in 8",
                  "empty sequence, probing fan-in 8", "peer-shaped NetBIOS broadcast 137 -> 137, probing fan-in 8",
-                 "peer-shaped 1024 -> 1024, probing fan-in 8"):
+                 "peer-shaped 1024 -> 1024, probing fan-in 8", "one-way stream of 8 datagrams to 514 (telemetry), probing fan-in 8"):
         assert scan(name) == 0, name
     for name in ("source port 0 -> 1024 is a probe, probing fan-in 8", "source port 1024 -> 1025 is a probe, probing fan-in 8",
                  "icmp type 3 code 3 (ports 3 -> 3) is a probe, probing fan-in 8",
+                 "a SYN and 6 retransmissions (7 packets) is a probe, probing fan-in 8",
                  "source port 443 -> 1023 is a probe, probing fan-in 8", "unanswered icmp echo, probing fan-in 8",
                  "unanswered udp probe to a high port, probing fan-in 8", "one SYN and 2 retries to 445, probing fan-in 8"):
         assert scan(name) == 1, name
@@ -73,27 +74,33 @@ def test_inbound_scan_cases():
         "source port 0 -> 1024 is a probe, probing fan-in 8",
         "source port 1024 -> 1025 is a probe, probing fan-in 8",
         "icmp type 3 code 3 (ports 3 -> 3) is a probe, probing fan-in 8",
+        "a SYN and 6 retransmissions (7 packets) is a probe, probing fan-in 8",
         "source port 443 -> 1023 is a probe, probing fan-in 8",
         "probing fan-in above distinct_srcs (a producer's inconsistency is taken as is)",
     ]
 
 
 def test_probe_shape_bounds():
-    f = lambda sport, dport, bp=0, proto=6: {"protocol": proto, "src_port": sport, "dst_port": dport, "bwd_pkts": bp}  # noqa: E731
+    f = lambda sport, dport, bp=0, proto=6, fp=1: {"protocol": proto, "src_port": sport, "dst_port": dport,  # noqa: E731
+                                                   "fwd_pkts": fp, "bwd_pkts": bp}
     assert [is_probe_shaped(f(s, d)) for s, d in ((1, 1024), (1023, 1024), (0, 1024), (1024, 1025), (80, 1023), (80, 51000))] == [
         False, False, True, True, True, False]
     assert not is_probe_shaped(f(47000, 23, 1))
     # Peer-shaped (a port to the same port) is not a probe, except ICMP, whose "ports" are type and code.
     assert [is_probe_shaped(f(137, 137, 0, 17)), is_probe_shaped(f(1024, 1024)), is_probe_shaped(f(3, 3, 0, 1)),
             is_probe_shaped(f(1, 1, 0, 58)), is_probe_shaped(f(0, 0, 0, 1))] == [False, False, True, True, True]
+    # An attempt (a SYN and up to 6 retransmissions) is a probe; a longer one-way stream (telemetry) is not.
+    assert is_probe_shaped(f(47000, 23, 0, 6, 7)) and not is_probe_shaped(f(47000, 514, 0, 17, 8))
 
 
 def test_probe_shape_is_the_sequencers():
     # context.distinct_probe_srcs counts initiators with a flow model.sequencing.is_probe_flow calls a probe.
     ports = [0, 1, 2, 22, 80, 137, 1022, 1023, 1024, 1025, 8080, 40000, 65535]
-    grid = [(pr, sp, dp, bp) for pr in (0, 1, 6, 17, 58) for sp in ports for dp in ports for bp in (0, 1, 3)]
+    grid = [(pr, sp, dp, fp, bp) for pr in (0, 1, 6, 17, 58) for sp in ports for dp in ports for fp in (0, 1, 7, 8, 100)
+            for bp in (0, 1, 3)]
     want = is_probe_flow(*(np.array(col) for col in zip(*grid, strict=True)))
-    got = [is_probe_shaped({"protocol": pr, "src_port": sp, "dst_port": dp, "bwd_pkts": bp}) for pr, sp, dp, bp in grid]
+    got = [is_probe_shaped({"protocol": pr, "src_port": sp, "dst_port": dp, "fwd_pkts": fp, "bwd_pkts": bp})
+           for pr, sp, dp, fp, bp in grid]
     assert got == want.tolist()
 
 

@@ -312,13 +312,21 @@ function reflection(b: SequenceBatch, s: number, from: number, n: number): numbe
 const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
 
 /**
- * subscores.v4's probe shape: nothing came back (bwd_pkts 0), not reply-shaped (a well-known source
- * port toward an ephemeral port) and not peer-shaped (a port to the same port, outside ICMP);
- * context.distinct_probe_srcs counts initiators with such a flow.
+ * subscores.v4's probe shape: an attempt of at most inbound_scan.max_probe_pkts packets that nothing
+ * answered (bwd_pkts 0), not reply-shaped (a well-known source port toward an ephemeral port) and not
+ * peer-shaped (a port to the same port, outside ICMP); context.distinct_probe_srcs counts initiators
+ * with such a flow.
  */
-export function isProbeShaped(protocol: number, srcPort: number, dstPort: number, bwdPkts: number): boolean {
+export function isProbeShaped(
+  protocol: number,
+  srcPort: number,
+  dstPort: number,
+  fwdPkts: number,
+  bwdPkts: number,
+): boolean {
   return (
     bwdPkts === 0 &&
+    fwdPkts <= INBOUND.max_probe_pkts &&
     !(
       srcPort >= INBOUND.reply_src_port_min &&
       srcPort <= INBOUND.reply_src_port_max &&
@@ -340,11 +348,17 @@ export function inboundScanAt(b: SequenceBatch, s: number): number {
 function inboundScan(b: SequenceBatch, s: number, from: number, n: number): number {
   const fanIn = ramp(b.distinctProbeSrcs[s] as number, INBOUND.min_srcs, INBOUND.full_srcs);
   if (n === 0 || fanIn === 0) return 0;
-  const { protocol, srcPort, dstPort, bwdPkts } = b;
+  const { protocol, srcPort, dstPort, fwdPkts, bwdPkts } = b;
   let probes = 0;
   for (let j = from; j < from + n; j++)
     if (
-      isProbeShaped(protocol[j] as number, srcPort[j] as number, dstPort[j] as number, bwdPkts[j] as number)
+      isProbeShaped(
+        protocol[j] as number,
+        srcPort[j] as number,
+        dstPort[j] as number,
+        fwdPkts[j] as number,
+        bwdPkts[j] as number,
+      )
     )
       probes++;
   return clamp01(fanIn * (probes / n));

@@ -13,6 +13,8 @@ export interface RandomSequenceShape {
   dstPort: (srcPort: number, pick: <T>(xs: readonly T[]) => T) => number;
   /** Fewest packets each way of a flow that has any (0 or 1). */
   minPkts: number;
+  /** Packet counts are drawn from minPkts to minPkts + pktsSpan - 1 (default 30). */
+  pktsSpan?: number;
   /** When set, context.distinct_srcs is drawn from these. */
   distinctSrcs?: readonly number[];
   /** When set, context.distinct_probe_srcs is drawn from these (after distinct_srcs). */
@@ -34,9 +36,9 @@ export function randomSequence(r: () => number, shape: RandomSequenceShape): Seq
       src_port: sport,
       dst_port: shape.dstPort(sport, pick),
       fwd_bytes: Math.floor(r() * 5000),
-      fwd_pkts: shape.minPkts + Math.floor(r() * 30),
+      fwd_pkts: shape.minPkts + Math.floor(r() * (shape.pktsSpan ?? 30)),
       bwd_bytes: answered ? Math.floor(r() * 5000) : 0,
-      bwd_pkts: answered ? shape.minPkts + Math.floor(r() * 30) : 0,
+      bwd_pkts: answered ? shape.minPkts + Math.floor(r() * (shape.pktsSpan ?? 30)) : 0,
       tcp_flags: 0,
       label: null,
       attack: null,

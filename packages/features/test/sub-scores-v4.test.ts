@@ -42,7 +42,7 @@ const scanOf = (name: string, version: 'v3' | 'v4' = 'v4'): number => {
 describe('subscores.v4 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V4_HASH);
-    assert.equal(golden.cases.length, 98);
+    assert.equal(golden.cases.length, 100);
   });
   for (const c of golden.cases) {
     it(`v1 to v4 match: ${c.name}`, () => {
@@ -79,7 +79,7 @@ describe('subscores.v4 golden vectors', () => {
       assert.equal(scanOf(name), 0, name);
     }
     const raised = golden.cases.filter((c) => c.expected.v4.scan >= 0.8 && c.expected.v3.scan < 0.8);
-    assert.equal(raised.length, 12);
+    assert.equal(raised.length, 13);
   });
   it('probe shape: the reply-shaped bounds', () => {
     const shaped = [
@@ -89,28 +89,31 @@ describe('subscores.v4 golden vectors', () => {
       [1024, 1025],
       [443, 1023],
       [80, 51000],
-    ].map(([sp, dp]) => isProbeShaped(6, sp as number, dp as number, 0));
+    ].map(([sp, dp]) => isProbeShaped(6, sp as number, dp as number, 1, 0));
     assert.deepEqual(shaped, [false, false, true, true, true, false]);
-    assert.equal(isProbeShaped(6, 47000, 23, 1), false);
+    assert.equal(isProbeShaped(6, 47000, 23, 1, 1), false);
+    assert.equal(isProbeShaped(6, 47000, 23, 7, 0), true, 'a SYN and 6 retransmissions');
+    assert.equal(isProbeShaped(17, 47000, 514, 8, 0), false, 'a one-way stream');
   });
   it('probe shape: a port to the same port is peer traffic, except ICMP (type and code)', () => {
-    assert.equal(isProbeShaped(17, 137, 137, 0), false, 'NetBIOS broadcast');
-    assert.equal(isProbeShaped(6, 1024, 1024, 0), false);
-    assert.equal(isProbeShaped(1, 3, 3, 0), true, 'ICMP 3 / 3');
-    assert.equal(isProbeShaped(58, 1, 1, 0), true, 'ICMPv6 1 / 1');
-    assert.equal(isProbeShaped(1, 0, 0, 0), true);
+    assert.equal(isProbeShaped(17, 137, 137, 1, 0), false, 'NetBIOS broadcast');
+    assert.equal(isProbeShaped(6, 1024, 1024, 1, 0), false);
+    assert.equal(isProbeShaped(1, 3, 3, 1, 0), true, 'ICMP 3 / 3');
+    assert.equal(isProbeShaped(58, 1, 1, 1, 0), true, 'ICMPv6 1 / 1');
+    assert.equal(isProbeShaped(1, 0, 0, 1, 0), true);
   });
   it("is the probe shape the sequencer counts distinct_probe_srcs with (@tidewatch/sequencing's isProbeFlow)", () => {
     const ports = [0, 1, 2, 22, 80, 137, 1022, 1023, 1024, 1025, 8080, 40000, 65535];
     for (const pr of [0, 1, 6, 17, 58])
       for (const sp of ports)
         for (const dp of ports)
-          for (const bp of [0, 1, 3])
-            assert.equal(
-              isProbeShaped(pr, sp, dp, bp),
-              isProbeFlow(pr, sp, dp, bp),
-              `${pr} ${sp} ${dp} ${bp}`,
-            );
+          for (const fp of [0, 1, 7, 8, 100])
+            for (const bp of [0, 1, 3])
+              assert.equal(
+                isProbeShaped(pr, sp, dp, fp, bp),
+                isProbeFlow(pr, sp, dp, fp, bp),
+                `${pr} ${sp} ${dp} ${fp} ${bp}`,
+              );
   });
 });
 
@@ -122,6 +125,7 @@ const V4_SHAPE: RandomSequenceShape = {
   srcPort: (i, pick) => pick([0, 1, 22, 80, 443, 1023, 1024, 47000 + i]),
   dstPort: (sport, pick) => pick([sport, 23, 445, 1023, 1024, 51000]),
   minPkts: 0,
+  pktsSpan: 10,
   distinctSrcs: [0, 1, 300],
   distinctProbeSrcs: [0, 1, 2, 3, 5, 7, 8, 40],
 };
@@ -140,6 +144,7 @@ describe('subscores.v4 against v3', () => {
       const probes = s.flows.filter(
         (f) =>
           f.bwd_pkts === 0 &&
+          f.fwd_pkts <= 7 &&
           !(f.src_port >= 1 && f.src_port <= 1023 && f.dst_port >= 1024) &&
           !(f.src_port >= 1 && f.src_port === f.dst_port && f.protocol !== 1 && f.protocol !== 58),
       ).length;

@@ -70,7 +70,8 @@ function sealedWindows(count: number, seed: number): OpenWindow[] {
       src_port: k % 8 === 5 ? 53 : 40_000 + f,
       dst_port,
       fwd_bytes: f === 0 ? c.fwdBytes : k,
-      fwd_pkts: c.fwdPkts,
+      // A probe-shaped window's flows are attempts of at most 7 packets (isProbeFlow).
+      fwd_pkts: c.probe ? 1 + (c.fwdPkts % 7) : c.fwdPkts,
       bwd_bytes: c.bwdBytes,
       bwd_pkts: c.probe ? 0 : c.bwdPkts,
       tcp_flags: 0,

@@ -47,7 +47,8 @@ export function sealedWindows(count: number, seed: number): OpenWindow[] {
         src_port: k % 8 === 5 ? 53 : 40_000 + f,
         dst_port: dstPort,
         fwd_bytes: fwdBytes,
-        fwd_pkts: fwdPkts,
+        // An unanswered window's flows are attempts of at most 7 packets (probe-shaped, isProbeFlow).
+        fwd_pkts: k % 4 === 1 ? 1 + (fwdPkts % 7) : fwdPkts,
         bwd_bytes: bwdBytes,
         bwd_pkts: k % 4 === 1 ? 0 : bwdPkts,
         tcp_flags: 0,
