@@ -36,7 +36,6 @@ export {
 export { sortPrefix } from './sort-prefix.ts';
 export {
   inboundScanAt,
-  isProbeShaped,
   SUB_SCORE_COUNT,
   SUB_SCORE_VERSIONS,
   type SubScores,

@@ -1,4 +1,4 @@
-import { type Sequence, SequenceBatch } from '@tidewatch/contracts';
+import { isProbeFlow, type Sequence, SequenceBatch } from '@tidewatch/contracts';
 import {
   SUB_SCORE_CONSTANTS,
   SUB_SCORE_V2_CONSTANTS,
@@ -312,31 +312,6 @@ function reflection(b: SequenceBatch, s: number, from: number, n: number): numbe
 const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
 
 /**
- * subscores.v4's probe shape: an attempt of at most inbound_scan.max_probe_pkts packets that nothing
- * answered (bwd_pkts 0), not reply-shaped (a well-known source port toward an ephemeral port) and not
- * peer-shaped (a port to the same port, outside ICMP); context.distinct_probe_srcs counts initiators
- * with such a flow.
- */
-export function isProbeShaped(
-  protocol: number,
-  srcPort: number,
-  dstPort: number,
-  fwdPkts: number,
-  bwdPkts: number,
-): boolean {
-  return (
-    bwdPkts === 0 &&
-    fwdPkts <= INBOUND.max_probe_pkts &&
-    !(
-      srcPort >= INBOUND.reply_src_port_min &&
-      srcPort <= INBOUND.reply_src_port_max &&
-      dstPort >= INBOUND.reply_dst_port_min
-    ) &&
-    !(srcPort >= 1 && srcPort === dstPort && protocol !== 1 && protocol !== 58)
-  );
-}
-
-/**
  * subscores.v4's inbound (distributed) scan term of sequence `s`: the responder's probing fan-in
  * (context.distinct_probe_srcs) × the share of probe-shaped flows. v4's scan is the larger of it and
  * v3's scan; a caller that needs to know which raised a scan flag asks for it.
@@ -352,7 +327,7 @@ function inboundScan(b: SequenceBatch, s: number, from: number, n: number): numb
   let probes = 0;
   for (let j = from; j < from + n; j++)
     if (
-      isProbeShaped(
+      isProbeFlow(
         protocol[j] as number,
         srcPort[j] as number,
         dstPort[j] as number,

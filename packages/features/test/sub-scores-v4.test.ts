@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Sequence } from '@tidewatch/contracts';
-import { SequenceBatch } from '@tidewatch/contracts';
-import { isProbeFlow } from '@tidewatch/sequencing';
+import { isProbeFlow, PROBE_MAX_PKTS, SequenceBatch } from '@tidewatch/contracts';
 import { seededRandom as rng } from '@tidewatch/testing';
 import {
   inboundScanAt,
-  isProbeShaped,
   SUB_SCORE_COUNT,
   SUB_SCORES_V4_HASH,
   type SubScores,
@@ -81,39 +79,18 @@ describe('subscores.v4 golden vectors', () => {
     const raised = golden.cases.filter((c) => c.expected.v4.scan >= 0.8 && c.expected.v3.scan < 0.8);
     assert.equal(raised.length, 13);
   });
-  it('probe shape: the reply-shaped bounds', () => {
-    const shaped = [
-      [1, 1024],
-      [1023, 65535],
-      [0, 1024],
-      [1024, 1025],
-      [443, 1023],
-      [80, 51000],
-    ].map(([sp, dp]) => isProbeShaped(6, sp as number, dp as number, 1, 0));
-    assert.deepEqual(shaped, [false, false, true, true, true, false]);
-    assert.equal(isProbeShaped(6, 47000, 23, 1, 1), false);
-    assert.equal(isProbeShaped(6, 47000, 23, 7, 0), true, 'a SYN and 6 retransmissions');
-    assert.equal(isProbeShaped(17, 47000, 514, 8, 0), false, 'a one-way stream');
-  });
-  it('probe shape: a port to the same port is peer traffic, except ICMP (type and code)', () => {
-    assert.equal(isProbeShaped(17, 137, 137, 1, 0), false, 'NetBIOS broadcast');
-    assert.equal(isProbeShaped(6, 1024, 1024, 1, 0), false);
-    assert.equal(isProbeShaped(1, 3, 3, 1, 0), true, 'ICMP 3 / 3');
-    assert.equal(isProbeShaped(58, 1, 1, 1, 0), true, 'ICMPv6 1 / 1');
-    assert.equal(isProbeShaped(1, 0, 0, 1, 0), true);
-  });
-  it("is the probe shape the sequencer counts distinct_probe_srcs with (@tidewatch/sequencing's isProbeFlow)", () => {
-    const ports = [0, 1, 2, 22, 80, 137, 1022, 1023, 1024, 1025, 8080, 40000, 65535];
-    for (const pr of [0, 1, 6, 17, 58])
-      for (const sp of ports)
-        for (const dp of ports)
-          for (const fp of [0, 1, 7, 8, 100])
-            for (const bp of [0, 1, 3])
-              assert.equal(
-                isProbeShaped(pr, sp, dp, fp, bp),
-                isProbeFlow(pr, sp, dp, fp, bp),
-                `${pr} ${sp} ${dp} ${fp} ${bp}`,
-              );
+  it("names the contract's probe shape (isProbeFlow) in its constants", () => {
+    const c = JSON.parse(readFileSync(new URL('../spec/subscores.v4.json', import.meta.url), 'utf8'))
+      .constants.inbound_scan;
+    assert.equal(c.max_probe_pkts, PROBE_MAX_PKTS);
+    const { reply_src_port_min: lo, reply_src_port_max: hi, reply_dst_port_min: eph } = c;
+    assert.equal(isProbeFlow(6, lo, eph, 1, 0), false);
+    assert.equal(isProbeFlow(6, hi, eph, 1, 0), false);
+    assert.equal(isProbeFlow(6, lo - 1, eph, 1, 0), true);
+    assert.equal(isProbeFlow(6, hi + 1, eph + 1, 1, 0), true);
+    assert.equal(isProbeFlow(6, hi, eph - 2, 1, 0), true);
+    assert.equal(isProbeFlow(6, 47000, 23, c.max_probe_pkts, 0), true);
+    assert.equal(isProbeFlow(6, 47000, 23, c.max_probe_pkts + 1, 0), false);
   });
 });
 

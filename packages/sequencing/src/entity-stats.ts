@@ -1,4 +1,4 @@
-import type { EntityContext } from '@tidewatch/contracts';
+import { type EntityContext, isProbeFlow } from '@tidewatch/contracts';
 import {
   F_BWD_BYTES,
   F_BWD_PKTS,
@@ -25,32 +25,6 @@ export interface WindowContribution {
   bwdPkts: number;
   /** Whether one of the window's flows is probe-shaped (isProbeFlow): counts toward distinct_probe_srcs. */
   probe: boolean;
-}
-
-/** Linux sends a SYN and up to 6 retries (tcp_syn_retries), Windows 2; a scanner 1-2 per probe. */
-export const PROBE_MAX_PKTS = 7;
-
-/**
- * A probe-shaped flow: an attempt of at most PROBE_MAX_PKTS packets (a SYN and its retransmissions)
- * that nothing answered (bwd_pkts 0; a longer one-way stream is telemetry to a collector, syslog or
- * NetFlow export), not reply-shaped (a source port 1-1023 toward a port >= 1024: e.g. a flow meter's
- * inverted tail of a server's answer), and not peer-shaped (a port to the same port, outside ICMP
- * whose "ports" are type and code: NetBIOS 137 / 138 and LAN-sync broadcasts, symmetric NTP; nobody
- * answers a broadcast as its responder).
- */
-export function isProbeFlow(
-  protocol: number,
-  srcPort: number,
-  dstPort: number,
-  fwdPkts: number,
-  bwdPkts: number,
-): boolean {
-  return (
-    bwdPkts === 0 &&
-    fwdPkts <= PROBE_MAX_PKTS &&
-    !(srcPort >= 1 && srcPort <= 1023 && dstPort >= 1024) &&
-    !(srcPort >= 1 && srcPort === dstPort && protocol !== 1 && protocol !== 58)
-  );
 }
 
 /** A conversation-window's context: its initiator's, and its responder's fan-in (distinct_srcs). */

@@ -17,7 +17,6 @@ export {
   type ContributionWriter,
   type EntityStats,
   InMemoryEntityStats,
-  isProbeFlow,
   type WindowContribution,
   windowContribution,
   windowHasProbe,
