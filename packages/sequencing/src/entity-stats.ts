@@ -129,17 +129,7 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     w.number(1);
     const port = small(num[o + F_DST_PORT] as number);
     w.number(port);
-    w.number(
-      isProbeFlow(
-        num[o + F_PROTOCOL] as number,
-        num[o + F_SRC_PORT] as number,
-        port,
-        num[o + F_FWD_PKTS] as number,
-        num[o + F_BWD_PKTS] as number,
-      )
-        ? 1
-        : 0,
-    );
+    w.number(rowIsProbe(num, o) ? 1 : 0);
     return;
   }
   let probe = false;
@@ -156,14 +146,7 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     bwdPkts += num[o + F_BWD_PKTS] as number;
     const port = small(num[o + F_DST_PORT] as number);
     ports.push(port);
-    if (!probe)
-      probe = isProbeFlow(
-        num[o + F_PROTOCOL] as number,
-        num[o + F_SRC_PORT] as number,
-        port,
-        num[o + F_FWD_PKTS] as number,
-        num[o + F_BWD_PKTS] as number,
-      );
+    if (!probe) probe = rowIsProbe(num, o);
   }
   const distinct = distinctPorts(ports);
   w.string(window.dst_ip);
@@ -177,22 +160,23 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
   w.number(probe ? 1 : 0);
 }
 
+/** Whether the flow at offset `o` of a window's columns is probe-shaped (isProbeFlow). */
+function rowIsProbe(num: Float64Array, o: number): boolean {
+  return isProbeFlow(
+    num[o + F_PROTOCOL] as number,
+    num[o + F_SRC_PORT] as number,
+    num[o + F_DST_PORT] as number,
+    num[o + F_FWD_PKTS] as number,
+    num[o + F_BWD_PKTS] as number,
+  );
+}
+
 /** Whether one of a sealed window's flows is probe-shaped (isProbeFlow). */
 export function windowHasProbe(window: OpenWindow): boolean {
   const c = window.columns;
   const num = c.num;
   for (let row = window.firstRow; row >= 0; row = c.next(row)) {
-    const o = row * NUM;
-    if (
-      isProbeFlow(
-        num[o + F_PROTOCOL] as number,
-        num[o + F_SRC_PORT] as number,
-        num[o + F_DST_PORT] as number,
-        num[o + F_FWD_PKTS] as number,
-        num[o + F_BWD_PKTS] as number,
-      )
-    )
-      return true;
+    if (rowIsProbe(num, row * NUM)) return true;
   }
   return false;
 }
