@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .sequencing import is_probe_flow
 from .spec_paths import (FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH,
                          load_json)
 
@@ -376,12 +377,10 @@ _INBOUND = SUB_SCORES_V4["constants"]["inbound_scan"]
 
 
 def is_probe_shaped(f: dict) -> bool:
-    """An attempt of at most max_probe_pkts packets that nothing answered, not reply-shaped (a well-known source port
-    toward an ephemeral port) and not peer-shaped (a port to the same port, outside ICMP)."""
-    c = _INBOUND
-    reply_shaped = c["reply_src_port_min"] <= f["src_port"] <= c["reply_src_port_max"] and f["dst_port"] >= c["reply_dst_port_min"]
-    peer_shaped = f["src_port"] >= 1 and f["src_port"] == f["dst_port"] and f["protocol"] not in (1, 58)
-    return f["bwd_pkts"] == 0 and f["fwd_pkts"] <= c["max_probe_pkts"] and not reply_shaped and not peer_shaped
+    """The flow is probe-shaped as context.distinct_probe_srcs counts it (model.sequencing.is_probe_flow, the one
+    definition; the spec's inbound_scan bounds name it)."""
+    one = lambda k: np.array([f[k]])  # noqa: E731
+    return bool(is_probe_flow(one("protocol"), one("src_port"), one("dst_port"), one("fwd_pkts"), one("bwd_pkts"))[0])
 
 
 def inbound_scan(seq: dict) -> float:

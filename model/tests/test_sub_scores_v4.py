@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
-from model.features import inbound_scan, is_probe_shaped, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4
+from model.features import SUB_SCORES_V4, inbound_scan, is_probe_shaped, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4
 from model.sequencing import is_probe_flow
 from model.spec_paths import GOLDEN_SUB_SCORES_V4_PATH, SUB_SCORES_V4_PATH, file_sha256
 
@@ -91,6 +91,11 @@ def test_probe_shape_bounds():
             is_probe_shaped(f(1, 1, 0, 58)), is_probe_shaped(f(0, 0, 0, 1))] == [False, False, True, True, True]
     # An attempt (a SYN and up to 6 retransmissions) is a probe; a longer one-way stream (telemetry) is not.
     assert is_probe_shaped(f(47000, 23, 0, 6, 7)) and not is_probe_shaped(f(47000, 514, 0, 17, 8))
+
+
+def test_spec_names_the_sequencers_probe_bound():
+    from model.sequencing import PROBE_MAX_PKTS
+    assert SUB_SCORES_V4["constants"]["inbound_scan"]["max_probe_pkts"] == PROBE_MAX_PKTS
 
 
 def test_probe_shape_is_the_sequencers():
