@@ -115,6 +115,8 @@ def build_sequences(t: dict) -> Sequences:
     rs = np.unique(np.stack([resp_code, src_code], axis=1), axis=0)
     distinct_srcs = np.bincount(rs[:, 0], minlength=len(resp_u))
     probe = is_probe_flow(t["protocol"], t["src_port"], t["dst_port"], t["fwd_pkts"], t["bwd_pkts"])
+    if "sampling_rate" in t:  # a flow from sampled packets never counts (most replies are not seen)
+        probe &= t["sampling_rate"].astype(np.int64) <= 1
     rps = np.unique(np.stack([resp_code[probe], src_code[probe]], axis=1).reshape(-1, 2), axis=0)
     distinct_probe_srcs = np.bincount(rps[:, 0], minlength=len(resp_u))
     first = order[offset]

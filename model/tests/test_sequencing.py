@@ -65,3 +65,21 @@ def test_distinct_probe_srcs_counts_the_responders_probing_initiators_per_window
     for (src, dst, ws), v in probes.items():
         assert v == len({f["src_ip"] for f in flows if f["dst_ip"] == dst and f["start_ms"] - f["start_ms"] % wms == ws and probe(f)})
     assert sum(v > 0 for v in probes.values()) == 11  # the web server's 10 initiators and the scanned 10.0.0.9
+
+
+def test_a_flow_from_sampled_packets_never_counts_as_a_probe():
+    # Six scanners' unanswered SYNs toward one server; with sampling_rate > 1 (sFlow, sampled NetFlow) a reply may
+    # just not have been sampled, so those do not count (the sequencer's FLAG_SAMPLED, as in TypeScript).
+    n = 6
+    rate = np.array([1, 512, 1, 100, 2, 1], dtype=np.int64)
+    table = {k: np.zeros(n, dtype=np.int64) for k in FLOW_COLUMNS}
+    table.update(src_ip=np.array([f"192.0.2.{k + 1}" for k in range(n)], dtype=object),
+                 dst_ip=np.array(["203.0.113.80"] * n, dtype=object), attack=np.array([""] * n, dtype=object),
+                 start_ms=np.arange(n, dtype=np.int64) + 1000, end_ms=np.arange(n, dtype=np.int64) + 1000,
+                 protocol=np.full(n, 6), src_port=np.arange(n) + 50000, dst_port=np.full(n, 445),
+                 fwd_bytes=np.full(n, 60), fwd_pkts=np.ones(n, dtype=np.int64), tcp_flags=np.full(n, 2))
+    assert set(build_sequences(table).distinct_probe_srcs.tolist()) == {6}
+    table["sampling_rate"] = rate
+    seqs = build_sequences(table)
+    assert set(seqs.distinct_probe_srcs.tolist()) == {3}
+    assert set(seqs.distinct_srcs.tolist()) == {6}

@@ -36,7 +36,8 @@ export interface EntityContext {
    * Of those, the initiators whose conversation in the window holds a probe-shaped flow: nothing
    * came back (bwd_pkts 0), it is not reply-shaped (source port 1-1023 toward a port >= 1024) and
    * not peer-shaped (a port to the same port, outside ICMP), an attempt of at most 7 packets
-   * (isProbeFlow, probe-flow.ts).
+   * (isProbeFlow, probe-flow.ts), exported unsampled (a flow with sampling_rate > 1 never counts:
+   * with sFlow or sampled NetFlow most replies are not seen).
    * Many such initiators toward one responder is an inbound (distributed) scan. Appended after
    * distinct_srcs with default 0, like it.
    */

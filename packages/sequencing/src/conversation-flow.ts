@@ -27,6 +27,11 @@ export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
   'sflow5',
 ]);
 
+/** Exported from sampled packets (sFlow, sampled NetFlow / IPFIX): a missing reply may just be unsampled. */
+export function isSampled(flow: FlowRecord): boolean {
+  return flow.sampling_rate > 1;
+}
+
 export function isStitchable(flow: FlowRecord): boolean {
   return flow.bwd_pkts === 0 && flow.bwd_bytes === 0 && UNIDIRECTIONAL_FORMATS.has(flow.source_format);
 }

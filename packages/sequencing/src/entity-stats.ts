@@ -7,6 +7,10 @@ import {
   F_FWD_PKTS,
   F_PROTOCOL,
   F_SRC_PORT,
+  FLAG_SAMPLED,
+  type FlowColumns,
+  I_FLAGS,
+  INT,
   NUM,
 } from './flow-columns.ts';
 import type { OpenWindow } from './window-store.ts';
@@ -23,7 +27,7 @@ export interface WindowContribution {
   bwdBytes: number;
   fwdPkts: number;
   bwdPkts: number;
-  /** Whether one of the window's flows is probe-shaped (isProbeFlow): counts toward distinct_probe_srcs. */
+  /** Whether one of the window's flows counts as a probe (rowIsProbe): counts toward distinct_probe_srcs. */
   probe: boolean;
 }
 
@@ -104,7 +108,7 @@ const NO_VALUES: (string | number)[] = [];
 /**
  * Appends what windowContribution(window) holds after its initiator and window start, flat:
  * responder, connections, fwd_bytes, bwd_bytes, fwd_pkts, bwd_pkts, port count, ports (distinct,
- * ascending), probe (1 when a flow is probe-shaped, else 0). For a script argument built straight from sealed windows (no contribution object,
+ * ascending), probe (1 when a flow counts as a probe, rowIsProbe; else 0). For a script argument built straight from sealed windows (no contribution object,
  * no port array per window).
  */
 export function appendContribution(out: (string | number)[], window: OpenWindow): void {
@@ -129,7 +133,7 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     w.number(1);
     const port = small(num[o + F_DST_PORT] as number);
     w.number(port);
-    w.number(rowIsProbe(num, o) ? 1 : 0);
+    w.number(rowIsProbe(c, row) ? 1 : 0);
     return;
   }
   let probe = false;
@@ -146,7 +150,7 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
     bwdPkts += num[o + F_BWD_PKTS] as number;
     const port = small(num[o + F_DST_PORT] as number);
     ports.push(port);
-    if (!probe) probe = rowIsProbe(num, o);
+    if (!probe) probe = rowIsProbe(c, row);
   }
   const distinct = distinctPorts(ports);
   w.string(window.dst_ip);
@@ -160,8 +164,14 @@ export function writeContribution(w: ContributionWriter, window: OpenWindow): vo
   w.number(probe ? 1 : 0);
 }
 
-/** Whether the flow at offset `o` of a window's columns is probe-shaped (isProbeFlow). */
-function rowIsProbe(num: Float64Array, o: number): boolean {
+/**
+ * Whether the flow of `row` counts as a probe: probe-shaped (isProbeFlow) and not from sampled
+ * packets (FLAG_SAMPLED: with sFlow or sampled NetFlow most replies are never seen).
+ */
+function rowIsProbe(c: FlowColumns, row: number): boolean {
+  if ((c.int[row * INT + I_FLAGS] as number) & FLAG_SAMPLED) return false;
+  const num = c.num;
+  const o = row * NUM;
   return isProbeFlow(
     num[o + F_PROTOCOL] as number,
     num[o + F_SRC_PORT] as number,
@@ -171,12 +181,11 @@ function rowIsProbe(num: Float64Array, o: number): boolean {
   );
 }
 
-/** Whether one of a sealed window's flows is probe-shaped (isProbeFlow). */
+/** Whether one of a sealed window's flows counts as a probe (rowIsProbe). */
 export function windowHasProbe(window: OpenWindow): boolean {
   const c = window.columns;
-  const num = c.num;
   for (let row = window.firstRow; row >= 0; row = c.next(row)) {
-    if (rowIsProbe(num, row * NUM)) return true;
+    if (rowIsProbe(c, row)) return true;
   }
   return false;
 }

@@ -11,7 +11,7 @@ export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'>
  * fwd_pkts, bwd_bytes, bwd_pkts, tcp_flags, label (kept as given: the encoder checks int/long).
  */
 export const NUM = 11;
-/** Int32s per flow in `FlowColumns.int`: origin id, attack id (-1: null), next flow (-1: none), label is null (1). */
+/** Int32s per flow in `FlowColumns.int`: origin id, attack id (-1: null), next flow (-1: none), bits (FLAG_*). */
 export const INT = 4;
 export const F_START = 0;
 export const F_END = 1;
@@ -27,7 +27,15 @@ export const F_LABEL = 10;
 export const I_ORIGIN = 0;
 export const I_ATTACK = 1;
 export const I_NEXT = 2;
-export const I_LABEL_NULL = 3;
+export const I_FLAGS = 3;
+/** The flow's label is null (F_LABEL holds 0). */
+export const FLAG_LABEL_NULL = 1;
+/**
+ * The flow was exported from sampled packets (sampling_rate > 1: sFlow, sampled NetFlow / IPFIX):
+ * an unanswered look is no evidence that nothing answered, so it never counts as a probe. Not
+ * emitted (sequences.v1 has no such field); only the sequencer's context reads it.
+ */
+export const FLAG_SAMPLED = 2;
 
 /**
  * The flows of many conversation-windows (one window group) in typed-array columns: a flow is a
@@ -49,8 +57,8 @@ export class FlowColumns {
     this.int = new Int32Array(capacity * INT);
   }
 
-  /** Appends a flow (no successor yet); returns its row. */
-  add(f: WindowFlowFields, origin: string): number {
+  /** Appends a flow (no successor yet); returns its row. `sampled`: see FLAG_SAMPLED. */
+  add(f: WindowFlowFields, origin: string, sampled = false): number {
     const row = this.count;
     if ((row + 1) * NUM > this.num.length) this.#grow();
     const num = this.num;
@@ -68,12 +76,13 @@ export class FlowColumns {
     const label = f.label;
     const int = this.int;
     const p = row * INT;
+    const flags = sampled ? FLAG_SAMPLED : 0;
     if (label === null || label === undefined) {
       num[o + F_LABEL] = 0;
-      int[p + I_LABEL_NULL] = 1;
+      int[p + I_FLAGS] = flags | FLAG_LABEL_NULL;
     } else {
       num[o + F_LABEL] = label;
-      int[p + I_LABEL_NULL] = 0;
+      int[p + I_FLAGS] = flags;
     }
     int[p + I_ORIGIN] = this.#id(origin);
     const attack = f.attack;
@@ -101,7 +110,7 @@ export class FlowColumns {
       bwd_bytes: num[o + F_BWD_BYTES] as number,
       bwd_pkts: num[o + F_BWD_PKTS] as number,
       tcp_flags: num[o + F_TCP_FLAGS] as number,
-      label: int[p + I_LABEL_NULL] === 1 ? null : (num[o + F_LABEL] as number),
+      label: (int[p + I_FLAGS] as number) & FLAG_LABEL_NULL ? null : (num[o + F_LABEL] as number),
       attack: attack < 0 ? null : (this.strings[attack] as string),
       origin: this.strings[int[p + I_ORIGIN] as number] as string,
     };
@@ -169,8 +178,8 @@ export function compareRows(c: FlowColumns, a: number, b: number): number {
     (num[x + F_TCP_FLAGS] as number) - (num[y + F_TCP_FLAGS] as number);
   if (d) return d;
   const int = c.int;
-  const la = int[a * INT + I_LABEL_NULL] === 1 ? -1 : (num[x + F_LABEL] as number);
-  const lb = int[b * INT + I_LABEL_NULL] === 1 ? -1 : (num[y + F_LABEL] as number);
+  const la = (int[a * INT + I_FLAGS] as number) & FLAG_LABEL_NULL ? -1 : (num[x + F_LABEL] as number);
+  const lb = (int[b * INT + I_FLAGS] as number) & FLAG_LABEL_NULL ? -1 : (num[y + F_LABEL] as number);
   return (
     la - lb || compareText(c.attack(a) ?? '', c.attack(b) ?? '') || compareText(c.origin(a), c.origin(b))
   );

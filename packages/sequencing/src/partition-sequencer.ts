@@ -6,6 +6,7 @@ import {
   flowOrigin,
   type InputPosition,
   isIpfixBiflow,
+  isSampled,
   isStitchable,
   orientBiflow,
 } from './conversation-flow.ts';
@@ -158,9 +159,18 @@ export class PartitionSequencer {
         flowOrigin(flow),
         offset,
         maxSeenBefore,
+        isSampled(flow),
       );
     } else if (addresses === undefined) {
-      this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
+      this.#windows.addFlow(
+        flow.src_ip,
+        flow.dst_ip,
+        flow,
+        flowOrigin(flow),
+        offset,
+        maxSeenBefore,
+        isSampled(flow),
+      );
     } else {
       this.#windows.addFlowBytes(
         addresses.bytes,
@@ -172,6 +182,7 @@ export class PartitionSequencer {
         flowOrigin(flow),
         offset,
         maxSeenBefore,
+        isSampled(flow),
       );
     }
     return 'accepted';

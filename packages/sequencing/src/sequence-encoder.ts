@@ -22,7 +22,8 @@ import {
   F_TCP_FLAGS,
   type FlowColumns,
   I_ATTACK,
-  I_LABEL_NULL,
+  FLAG_LABEL_NULL,
+  I_FLAGS,
   I_ORIGIN,
   INT,
   NUM,
@@ -282,7 +283,7 @@ export class SequenceEncoder {
     this.#int(num[o + F_TCP_FLAGS] as number);
     const int = c.int;
     const p = row * INT;
-    if (int[p + I_LABEL_NULL] === 1) this.#buf[this.#pos++] = 0;
+    if ((int[p + I_FLAGS] as number) & FLAG_LABEL_NULL) this.#buf[this.#pos++] = 0;
     else {
       this.#buf[this.#pos++] = 2;
       this.#int(num[o + F_LABEL] as number);

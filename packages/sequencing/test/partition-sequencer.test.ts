@@ -159,6 +159,36 @@ describe('windows (rules 2-4)', () => {
     );
   });
 
+  it('never counts a flow from sampled packets as a probe (sFlow, sampled NetFlow): its reply may just be unsampled', () => {
+    const server = '203.0.113.80';
+    // 40 unanswered-looking SYNs: even k from a 1-in-512 sFlow agent (the stitcher's path), k % 4
+    // === 1 as sampled records of a bidirectional format (placed directly), the rest unsampled NetFlow v9.
+    const syns = Array.from({ length: 40 }, (_, k) =>
+      flow({
+        source_format: k % 2 === 0 ? 'sflow5' : k % 4 === 1 ? 'tempo_csv' : 'netflow9',
+        sampling_rate: k % 2 === 0 ? 512 : k % 4 === 1 ? 100 : 1,
+        src_ip: `192.0.2.${k + 1}`,
+        dst_ip: server,
+        src_port: 50_000 + k,
+        dst_port: 445,
+        start_ms: 1_000 + k,
+        end_ms: 1_000 + k,
+        fwd_bytes: 60,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 2,
+      }),
+    );
+    const toServer = buildSequences(syns).filter((s) => s.dst_ip === server);
+    assert.equal(toServer.length, 40);
+    assert.deepEqual(
+      toServer.map((s) => [s.context.distinct_srcs, s.context.distinct_probe_srcs]),
+      toServer.map(() => [40, 10]),
+      'only the 10 unsampled NetFlow v9 scanners count',
+    );
+  });
+
   it('closes a window when the watermark reaches its end and routes later flows for it as late', () => {
     const seq = new PartitionSequencer(spec);
     const stats = new InMemoryEntityStats();
