@@ -174,9 +174,9 @@ def render(version: str, netflow: int, rows: list[dict]) -> str:
          "stitching, sequencing.v1, features, the shipped ONNX model, threshold "
          "from the manifest). A sequence counts when all its flows are labelled; it is malicious when any is. "
          "**Model**: the verdict. **Service**: what the inference service raises, the verdict OR a baseline "
-         "sub-score ≥ 0.8 (subscores.v3, the detector's default: v2's plus reflection; a low-severity finding), minus the alerts "
+         "sub-score ≥ 0.8 (subscores.v4, the detector's default: v3's plus inbound scans; a low-severity finding), minus the alerts "
          "a built-in rule records as "
-         "suppressed (a link-local multicast, SSDP or broadcast responder).", "",
+         "suppressed (a link-local multicast, SSDP or broadcast responder, or a private subnet's x.x.x.255 over UDP).", "",
          "None of these networks is in the training data (IoT-23 42-1's pcap, the one that is, is left out). "
          "The captures are small and mostly malicious: read per-capture rows as detected / missed, and the pooled "
          "FPR as resting on few benign sequences.", "",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.baselines import FLAG_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores
-from model.builtin_suppression import builtin_suppressed
+from model.builtin_suppression import sequences_suppressed
 from model.corpus import build_corpus, for_spec
 from model.data import labelled_captures
 from model.evaluate import capture_metrics, fold_of, service_alerts
@@ -60,7 +60,7 @@ def test_held_out_service_alerts_reproduce(name):
     v1 = for_spec(base, "features.v1")
     raw = corpus_raw_sequences(v1)
     sub = corpus_sub_scores(v1, raw, SERVICE_SUB_SCORES)
-    suppressed = builtin_suppressed([r["dst_ip"] for r in raw])
+    suppressed = sequences_suppressed(raw)
     alerts = service_alerts(scores, np.full(corpus.count, threshold, np.float32), sub, suppressed)
     assert_same(capture_metrics(corpus, 0, alerts, 0.5), reported["service"])
     flagged_only = (sub.max(1) >= FLAG_THRESHOLD) & (scores < threshold)

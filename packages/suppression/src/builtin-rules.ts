@@ -10,7 +10,25 @@ import spec from '../spec/builtin-rules.json' with { type: 'json' };
 export interface BuiltinRule {
   id: string;
   reason: string;
-  matches(finding: Pick<Finding, 'src_ip' | 'dst_ip'>): boolean;
+  matches(finding: RuleInput): boolean;
+}
+
+/** What a built-in rule looks at: the responder and the sequence's protocols. */
+export type RuleInput = Pick<Finding, 'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports'>;
+
+/** Optional conditions of a rule beside its networks (spec/builtin-rules.json says what they mean). */
+export interface RuleConditions {
+  /** The responder's last `hostOnes` bits are all ones (IPv4: a subnet's broadcast address). */
+  hostOnes?: number;
+  /** Every protocol of the sequence is one of these (an empty sequence list never matches). */
+  protocols?: readonly number[];
+  /** Every destination port of the sequence is one of these (likewise). */
+  dstPorts?: readonly number[];
+}
+
+/** Every value is one of `allowed` (and there is one): a rule's protocol / port condition. */
+function allIn(values: readonly number[], allowed: readonly number[] | undefined): boolean {
+  return allowed === undefined || (values.length > 0 && values.every((v) => allowed.includes(v)));
 }
 
 /** A CIDR block: IPv4 as one number, IPv6 as eight 16-bit groups. */
@@ -50,12 +68,26 @@ function inNetwork(v4: number, g: Uint16Array | null, net: Network): boolean {
   return true;
 }
 
-export function networkRule(id: string, reason: string, networks: readonly string[]): BuiltinRule {
+export function networkRule(
+  id: string,
+  reason: string,
+  networks: readonly string[],
+  conditions: RuleConditions = {},
+): BuiltinRule {
   const nets = networks.map((n) => parseNetwork(n, id));
+  const { hostOnes, protocols, dstPorts } = conditions;
+  if (hostOnes !== undefined && !(Number.isInteger(hostOnes) && hostOnes >= 1 && hostOnes <= 31))
+    throw new Error(`builtin rule ${id}: responder_host_ones ${hostOnes} is not 1-31`);
+  if (hostOnes !== undefined && nets.some((n) => !n.v4))
+    throw new Error(
+      `builtin rule ${id}: responder_host_ones needs IPv4 networks only (IPv6 has no broadcast)`,
+    );
+  const hostMask = hostOnes === undefined ? 0 : 2 ** hostOnes - 1;
   return {
     id,
     reason,
     matches(finding) {
+      if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
       const ip = finding.dst_ip;
       let v4 = parseIPv4(ip);
       let g: Uint16Array | null = null;
@@ -64,23 +96,40 @@ export function networkRule(id: string, reason: string, networks: readonly strin
         v4 = ipv4Mapped(groups);
         if (v4 < 0) g = groups;
       }
+      if (hostOnes !== undefined && (v4 < 0 || v4 % (hostMask + 1) !== hostMask)) return false;
       return nets.some((net) => inNetwork(v4, g, net));
     },
   };
 }
 
-export const BUILTIN_RULES: readonly BuiltinRule[] = spec.rules.map((r) =>
-  networkRule(r.id, r.reason, r.responder_networks),
+interface RuleSpec {
+  id: string;
+  reason: string;
+  responder_networks: string[];
+  responder_host_ones?: number;
+  protocols?: number[];
+  dst_ports?: number[];
+}
+
+export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).map((r) =>
+  networkRule(r.id, r.reason, r.responder_networks, {
+    ...(r.responder_host_ones === undefined ? {} : { hostOnes: r.responder_host_ones }),
+    ...(r.protocols === undefined ? {} : { protocols: r.protocols }),
+    ...(r.dst_ports === undefined ? {} : { dstPorts: r.dst_ports }),
+  }),
 );
 
-/** Link-local multicast, SSDP's group and the broadcast address (mDNS, LLMNR, neighbour discovery…). */
+/**
+ * Link-local multicast, SSDP's group and the broadcast address (mDNS, LLMNR, neighbour discovery…);
+ * builtin:subnet-broadcast and builtin:netbios-broadcast take subnets' x.x.x.255 over UDP.
+ */
 export const LOCAL_DISCOVERY_RULE = BUILTIN_RULES.find(
   (r) => r.id === 'builtin:local-discovery',
 ) as BuiltinRule;
 
 /** The first built-in rule that matches, or null. */
 export function matchBuiltinRule(
-  finding: Pick<Finding, 'src_ip' | 'dst_ip'>,
+  finding: RuleInput,
   rules: readonly BuiltinRule[] = BUILTIN_RULES,
 ): BuiltinRule | null {
   for (const rule of rules) if (rule.matches(finding)) return rule;

@@ -57,8 +57,9 @@ export interface InferenceConfig {
    */
   subScores: NonNullable<DetectorOptions['subScores']>;
   /**
-   * Whether the product's built-in suppression rules apply (today one: alerts whose responder is a
-   * link-local multicast group, SSDP's group or the broadcast address are recorded as suppressed).
+   * Whether the product's built-in suppression rules apply (alerts whose responder is a link-local
+   * multicast group, SSDP's group or the broadcast address, or, over UDP only, a private subnet's
+   * broadcast address x.x.x.255 or NetBIOS toward any x.x.x.255, are recorded as suppressed).
    */
   builtinSuppressions: boolean;
   /** Nearest labelled neighbours attached to each alert (0 disables). */
