@@ -12,48 +12,58 @@ from .spec_paths import REPO_ROOT
 
 BUILTIN_RULES_PATH = REPO_ROOT / "packages/suppression/spec/builtin-rules.json"
 _SPEC = json.loads(BUILTIN_RULES_PATH.read_text())
-_RULES = [(r["id"], [ipaddress.ip_network(n) for n in r["responder_networks"]], r.get("responder_host_ones"),
-           frozenset(r["protocols"]) if "protocols" in r else None,
-           frozenset(r["dst_ports"]) if "dst_ports" in r else None) for r in _SPEC["rules"]]
+_RULES = [{**r, "networks": [ipaddress.ip_network(n) for n in r["responder_networks"]],
+           "protocols": frozenset(r["protocols"]) if "protocols" in r else None,
+           "dst_ports": frozenset(r["dst_ports"]) if "dst_ports" in r else None} for r in _SPEC["rules"]]
 
 
 def _all_in(values: set, allowed: frozenset | None) -> bool:
     return allowed is None or (bool(values) and values <= allowed)
 
 
-def builtin_rule(dst_ip: str, protocols, dst_ports) -> str | None:
-    """The id of the first built-in rule that matches a sequence toward dst_ip whose flows carry `protocols` and
-    `dst_ports` (the finding's protocols and dst_ports), or None."""
+def builtin_rule(finding: dict, flagged: bool) -> str | None:
+    """The id of the first built-in rule that matches an alert, or None. `finding` holds the finding's dst_ip,
+    protocols, dst_ports, fwd_bytes, fwd_pkts, bwd_bytes and bwd_pkts; `flagged`: a baseline sub-score raised it too
+    (rules with model_verdict_only do not apply)."""
     try:
-        addr = ipaddress.ip_address(dst_ip)
+        addr = ipaddress.ip_address(finding["dst_ip"])
     except ValueError:
         return None
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    protos, ports = {int(p) for p in protocols}, {int(p) for p in dst_ports}
-    for rule_id, nets, host_ones, allowed_protos, allowed_ports in _RULES:
-        if not (_all_in(protos, allowed_protos) and _all_in(ports, allowed_ports)):
+    protos, ports = {int(p) for p in finding["protocols"]}, {int(p) for p in finding["dst_ports"]}
+    fb, fp, bb, bp = (int(finding[k]) for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts"))
+    for r in _RULES:
+        if r.get("model_verdict_only") and flagged:
             continue
-        if host_ones is not None and (addr.version != 4 or int(addr) % (1 << host_ones) != (1 << host_ones) - 1):
+        if not (_all_in(protos, r["protocols"]) and _all_in(ports, r["dst_ports"])):
             continue
-        if any(addr.version == n.version and addr in n for n in nets):
-            return rule_id
+        if r.get("answered") and not (fp > 0 and bp >= fp):
+            continue
+        cap = r.get("max_bytes_per_packet")
+        if cap is not None and (fb > cap * fp or bb > cap * bp):
+            continue
+        ones = r.get("responder_host_ones")
+        if ones is not None and (addr.version != 4 or int(addr) % (1 << ones) != (1 << ones) - 1):
+            continue
+        if any(addr.version == n.version and addr in n for n in r["networks"]):
+            return r["id"]
     return None
 
 
-def builtin_suppressed(dst_ips, protocols, dst_ports) -> np.ndarray:
-    """[S] bool: a built-in rule would record an alert toward each responder, over a sequence of those
-    protocols and destination ports (one iterable of each per sequence), as suppressed."""
-    arr = np.asarray(dst_ips).astype(str)
-    if not arr.shape[0]:
-        return np.zeros(0, dtype=bool)
-    keys = [(ip, tuple(sorted({int(p) for p in ps})), tuple(sorted({int(p) for p in qs})))
-            for ip, ps, qs in zip(arr.tolist(), protocols, dst_ports, strict=True)]
-    memo: dict = {}
-    return np.array([memo.setdefault(k, builtin_rule(*k) is not None) for k in keys], dtype=bool)
+def sequence_finding(seq: dict) -> dict:
+    """The fields builtin_rule reads, as the service's finding has them for a raw sequence (model.raw_sequences)."""
+    flows = seq["flows"]
+    return {"dst_ip": seq["dst_ip"], "protocols": {f["protocol"] for f in flows},
+            "dst_ports": {f["dst_port"] for f in flows},
+            **{k: sum(int(f[k]) for f in flows) for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts")}}
 
 
-def sequences_suppressed(raw) -> np.ndarray:
-    """[S] bool: builtin_suppressed over raw sequences (model.raw_sequences: dst_ip and flows)."""
-    return builtin_suppressed([r["dst_ip"] for r in raw], [[f["protocol"] for f in r["flows"]] for r in raw],
-                              [[f["dst_port"] for f in r["flows"]] for r in raw])
+def sequences_suppressed(raw, flagged) -> np.ndarray:
+    """[S] bool: a built-in rule would record an alert on each raw sequence as suppressed; `flagged` [S] bool: a
+    baseline sub-score reached the flag threshold there."""
+    flagged = np.asarray(flagged, dtype=bool)
+    if len(flagged) != len(raw):
+        raise ValueError(f"flagged has {len(flagged)} entries for {len(raw)} sequences")
+    return np.array([builtin_rule(sequence_finding(r), bool(g)) is not None for r, g in zip(raw, flagged)],
+                    dtype=bool).reshape(len(raw))

@@ -176,15 +176,16 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     et_flow = None
     service = None
     if baselines:
-        from .baselines import (RULE_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores, extratrees_scores, rule_scores,
-                                train_extratrees)
+        from .baselines import (FLAG_THRESHOLD, RULE_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores,
+                                extratrees_scores, rule_scores, train_extratrees)
         from .builtin_suppression import sequences_suppressed
         from .raw_sequences import corpus_raw_sequences
         raw = corpus_raw_sequences(corpus)
         sub = corpus_sub_scores(corpus, raw)
         raw_sub = rule_scores(sub)
-        service = service_alerts(model_scores, thresholds, corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES),
-                                 sequences_suppressed(raw))
+        service_sub = corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES)
+        service = service_alerts(model_scores, thresholds, service_sub,
+                                 sequences_suppressed(raw, service_sub.max(1) >= FLAG_THRESHOLD))
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:
@@ -325,7 +326,8 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
               "finding has severity low when the model says benign), unless a built-in suppression rule records it as "
               "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a link-local multicast group, "
-              "SSDP's group or the broadcast address; a private subnet's broadcast address, x.x.x.255, over UDP only). These are the alerts an analyst sees, on the same "
+              "SSDP's group or the broadcast address; UDP toward a private subnet's x.x.x.255, or NetBIOS toward any; "
+              "and, where no sub-score flagged it, the model's verdict alone on NTP requests or on answered pings). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]

@@ -229,7 +229,10 @@ describe('score --per-flow', { skip }, () => {
       (s) =>
         (s.finding.verdict === 'malicious' ||
           Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8)) &&
-        matchBuiltinRule(s.finding) === null,
+        matchBuiltinRule(
+          s.finding,
+          Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8),
+        ) === null,
     );
     let tp = 0;
     let fp = 0;

@@ -77,5 +77,8 @@ export function evaluateOffline(
     ),
   });
   const model = judge((s) => s.finding.verdict === 'malicious');
-  return { ...model, alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, builtinRules)) };
+  return {
+    ...model,
+    alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, s.flags.length > 0, builtinRules)),
+  };
 }

@@ -10,11 +10,15 @@ import spec from '../spec/builtin-rules.json' with { type: 'json' };
 export interface BuiltinRule {
   id: string;
   reason: string;
-  matches(finding: RuleInput): boolean;
+  /** `flagged`: a baseline sub-score raised the alert too (not the model's verdict alone). */
+  matches(finding: RuleInput, flagged: boolean): boolean;
 }
 
-/** What a built-in rule looks at: the responder and the sequence's protocols. */
-export type RuleInput = Pick<Finding, 'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports'>;
+/** What a built-in rule looks at: the responder and the sequence's protocols, ports and counters. */
+export type RuleInput = Pick<
+  Finding,
+  'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports' | 'fwd_bytes' | 'fwd_pkts' | 'bwd_bytes' | 'bwd_pkts'
+>;
 
 /** Optional conditions of a rule beside its networks (spec/builtin-rules.json says what they mean). */
 export interface RuleConditions {
@@ -24,6 +28,12 @@ export interface RuleConditions {
   protocols?: readonly number[];
   /** Every destination port of the sequence is one of these (likewise). */
   dstPorts?: readonly number[];
+  /** Every packet sent was matched by one back, by count (bwd_pkts >= fwd_pkts > 0). */
+  answered?: boolean;
+  /** Neither direction averages more bytes per packet than this. */
+  maxBytesPerPacket?: number;
+  /** Only an alert that rests on the model's verdict alone (no sub-score flagged it). */
+  modelVerdictOnly?: boolean;
 }
 
 /** Every value is one of `allowed` (and there is one): a rule's protocol / port condition. */
@@ -75,7 +85,7 @@ export function networkRule(
   conditions: RuleConditions = {},
 ): BuiltinRule {
   const nets = networks.map((n) => parseNetwork(n, id));
-  const { hostOnes, protocols, dstPorts } = conditions;
+  const { hostOnes, protocols, dstPorts, answered, maxBytesPerPacket, modelVerdictOnly } = conditions;
   if (hostOnes !== undefined && !(Number.isInteger(hostOnes) && hostOnes >= 1 && hostOnes <= 31))
     throw new Error(`builtin rule ${id}: responder_host_ones ${hostOnes} is not 1-31`);
   if (hostOnes !== undefined && nets.some((n) => !n.v4))
@@ -86,8 +96,16 @@ export function networkRule(
   return {
     id,
     reason,
-    matches(finding) {
+    matches(finding, flagged) {
+      if (modelVerdictOnly && flagged) return false;
       if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
+      if (answered && !(finding.fwd_pkts > 0 && finding.bwd_pkts >= finding.fwd_pkts)) return false;
+      if (
+        maxBytesPerPacket !== undefined &&
+        (finding.fwd_bytes > maxBytesPerPacket * finding.fwd_pkts ||
+          finding.bwd_bytes > maxBytesPerPacket * finding.bwd_pkts)
+      )
+        return false;
       const ip = finding.dst_ip;
       let v4 = parseIPv4(ip);
       let g: Uint16Array | null = null;
@@ -109,6 +127,9 @@ interface RuleSpec {
   responder_host_ones?: number;
   protocols?: number[];
   dst_ports?: number[];
+  answered?: boolean;
+  max_bytes_per_packet?: number;
+  model_verdict_only?: boolean;
 }
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).map((r) =>
@@ -116,6 +137,9 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).
     ...(r.responder_host_ones === undefined ? {} : { hostOnes: r.responder_host_ones }),
     ...(r.protocols === undefined ? {} : { protocols: r.protocols }),
     ...(r.dst_ports === undefined ? {} : { dstPorts: r.dst_ports }),
+    ...(r.answered === undefined ? {} : { answered: r.answered }),
+    ...(r.max_bytes_per_packet === undefined ? {} : { maxBytesPerPacket: r.max_bytes_per_packet }),
+    ...(r.model_verdict_only === undefined ? {} : { modelVerdictOnly: r.model_verdict_only }),
   }),
 );
 
@@ -127,11 +151,15 @@ export const LOCAL_DISCOVERY_RULE = BUILTIN_RULES.find(
   (r) => r.id === 'builtin:local-discovery',
 ) as BuiltinRule;
 
-/** The first built-in rule that matches, or null. */
+/**
+ * The first built-in rule that matches an alert, or null. `flagged`: a baseline sub-score raised it
+ * too (ScoredSequence.flags is not empty), so rules for the model's verdict alone do not apply.
+ */
 export function matchBuiltinRule(
   finding: RuleInput,
+  flagged: boolean,
   rules: readonly BuiltinRule[] = BUILTIN_RULES,
 ): BuiltinRule | null {
-  for (const rule of rules) if (rule.matches(finding)) return rule;
+  for (const rule of rules) if (rule.matches(finding, flagged)) return rule;
   return null;
 }

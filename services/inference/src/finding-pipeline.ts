@@ -200,8 +200,8 @@ export class FindingPipeline {
     if (builtin.length > 0) {
       // Alerts only (the micro-batched path also keeps a Finding for quiet rows); the row holds
       // the same Finding object, so the stored point and the emitted message agree.
-      for (const { finding } of alerts) {
-        const rule = matchBuiltinRule(finding, builtin);
+      for (const { finding, flags } of alerts) {
+        const rule = matchBuiltinRule(finding, flags.length > 0, builtin);
         if (rule) {
           finding.status = 'suppressed';
           finding.suppressed_by = rule.id;

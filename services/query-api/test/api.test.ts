@@ -518,7 +518,13 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
         assert.equal(rules.body.items[0].reason, 'nightly backup');
         assert.deepEqual(
           rules.body.builtin.map((r: { id: string }) => r.id),
-          ['builtin:local-discovery', 'builtin:subnet-broadcast', 'builtin:netbios-broadcast'],
+          [
+            'builtin:local-discovery',
+            'builtin:subnet-broadcast',
+            'builtin:netbios-broadcast',
+            'builtin:ntp-client',
+            'builtin:answered-ping',
+          ],
         );
         assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
         assert.equal(
