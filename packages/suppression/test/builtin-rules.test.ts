@@ -104,7 +104,7 @@ describe('built-in suppression rules', () => {
         'builtin:local-discovery',
         'builtin:subnet-broadcast',
         'builtin:netbios-broadcast',
-        'builtin:ntp-client',
+        'builtin:dns-ntp-client',
         'builtin:answered-ping',
       ],
     );

@@ -522,7 +522,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:local-discovery',
             'builtin:subnet-broadcast',
             'builtin:netbios-broadcast',
-            'builtin:ntp-client',
+            'builtin:dns-ntp-client',
             'builtin:answered-ping',
           ],
         );
