@@ -14,6 +14,24 @@ import { flow, rng, stream } from './helpers.ts';
 const spec = sequencingSpec();
 const W = spec.window_ms;
 
+/** Scanner k's one-way record of a SYN nothing answered, toward `server` port 445 unless told otherwise. */
+function unansweredSyn(k: number, server: string, over: Partial<FlowRecord>): FlowRecord {
+  return flow({
+    src_ip: `192.0.2.${k + 1}`,
+    dst_ip: server,
+    src_port: 50_000 + k,
+    dst_port: 445,
+    start_ms: 1_000 + k,
+    end_ms: 1_000 + k,
+    fwd_bytes: 60,
+    fwd_pkts: 1,
+    bwd_bytes: 0,
+    bwd_pkts: 0,
+    tcp_flags: 2,
+    ...over,
+  });
+}
+
 describe('windows (rules 2-4)', () => {
   it('cuts a conversation-window into ordered parts of at most max_flows with ids per part', () => {
     const n = 2 * spec.max_flows + 2;
@@ -134,20 +152,7 @@ describe('windows (rules 2-4)', () => {
     const server = '203.0.113.80';
     // One-way records of SYNs nothing answered, from 40 scanners toward commonly attacked ports.
     const syns = Array.from({ length: 40 }, (_, k) =>
-      flow({
-        source_format: 'netflow5',
-        src_ip: `192.0.2.${k + 1}`,
-        dst_ip: server,
-        src_port: 50_000 + k,
-        dst_port: [23, 445, 3389, 22][k % 4] as number,
-        start_ms: 1_000 + k,
-        end_ms: 1_000 + k,
-        fwd_bytes: 60,
-        fwd_pkts: 1,
-        bwd_bytes: 0,
-        bwd_pkts: 0,
-        tcp_flags: 2,
-      }),
+      unansweredSyn(k, server, { source_format: 'netflow5', dst_port: [23, 445, 3389, 22][k % 4] as number }),
     );
     const client = flow({ src_ip: '10.0.0.9', dst_ip: server, start_ms: 2_000 });
     const seqs = buildSequences([...syns, client]);
@@ -164,20 +169,9 @@ describe('windows (rules 2-4)', () => {
     // 40 unanswered-looking SYNs: even k from a 1-in-512 sFlow agent (the stitcher's path), k % 4
     // === 1 as sampled records of a bidirectional format (placed directly), the rest unsampled NetFlow v9.
     const syns = Array.from({ length: 40 }, (_, k) =>
-      flow({
+      unansweredSyn(k, server, {
         source_format: k % 2 === 0 ? 'sflow5' : k % 4 === 1 ? 'tempo_csv' : 'netflow9',
         sampling_rate: k % 2 === 0 ? 512 : k % 4 === 1 ? 100 : 1,
-        src_ip: `192.0.2.${k + 1}`,
-        dst_ip: server,
-        src_port: 50_000 + k,
-        dst_port: 445,
-        start_ms: 1_000 + k,
-        end_ms: 1_000 + k,
-        fwd_bytes: 60,
-        fwd_pkts: 1,
-        bwd_bytes: 0,
-        bwd_pkts: 0,
-        tcp_flags: 2,
       }),
     );
     const toServer = buildSequences(syns).filter((s) => s.dst_ip === server);
