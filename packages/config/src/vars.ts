@@ -103,6 +103,34 @@ export function list() {
     .default([]);
 }
 
+/**
+ * A comma-separated subset of `values` (each trimmed, repeats dropped), or `none` for the empty set;
+ * unset is `fallback`.
+ */
+export function subsetOf<const T extends readonly [string, ...string[]]>(
+  values: T,
+  fallback: readonly T[number][],
+) {
+  const expected = `expected a comma-separated list of ${values.join(', ')}, or none`;
+  const known: readonly string[] = values;
+  return z
+    .string({ error: expected })
+    .transform((s) =>
+      s
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (items) =>
+        (items.length === 1 && items[0] === 'none') ||
+        (items.length > 0 && items.every((i) => known.includes(i))),
+      { error: expected },
+    )
+    .transform((items) => (items[0] === 'none' ? [] : [...new Set(items)]) as T[number][])
+    .default([...fallback] as T[number][]);
+}
+
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /** A comma-separated host:port list (KAFKA_BROKERS). */

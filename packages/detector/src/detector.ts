@@ -23,6 +23,7 @@ import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.t
 import {
   addQuietRowAt,
   flaggedBy,
+  SUB_SCORE_NAMES,
   newFindingAt,
   round6,
   severityOf,
@@ -82,6 +83,11 @@ export interface DetectorOptions {
    * model's in-graph evidence). Another value is refused.
    */
   subScores?: SubScoreVersion;
+  /**
+   * The sub-scores that may raise a finding on their own (default all of SUB_SCORE_NAMES). The others
+   * still explain findings; e.g. without `scan` where sampled sFlow makes replies look one-way.
+   */
+  flagSubScores?: readonly string[];
   topFeatures?: number;
   neighbourK?: number;
   clock?: () => number;
@@ -147,6 +153,8 @@ function summaryOf(
 export class Detector {
   private ctx: ModelContext | null = null;
   private readonly flagThreshold: number;
+  /** Per sub-score (SUB_SCORE_NAMES order): the flag threshold, or Infinity where it may not flag. */
+  private readonly flagAt: Float64Array;
   private readonly subScoreVersion: SubScoreVersion;
   private readonly topFeatures: number;
   private readonly neighbourK: number;
@@ -157,6 +165,15 @@ export class Detector {
     opts: DetectorOptions = {},
   ) {
     this.flagThreshold = opts.flagThreshold ?? 0.8;
+    const flagging = opts.flagSubScores ?? SUB_SCORE_NAMES;
+    const unknown = flagging.filter((n) => !(SUB_SCORE_NAMES as readonly string[]).includes(n));
+    if (unknown.length > 0)
+      throw new Error(
+        `Detector flagSubScores ${JSON.stringify(unknown)}: expected some of ${SUB_SCORE_NAMES.join(', ')}`,
+      );
+    this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n) =>
+      flagging.includes(n) ? this.flagThreshold : Number.POSITIVE_INFINITY,
+    );
     const version = opts.subScores ?? 'v4';
     if (!SUB_SCORE_VERSIONS.includes(version))
       throw new Error(
@@ -304,7 +321,7 @@ export class Detector {
     const threshold = model.manifest.thresholds.score;
     const rows = new FindingRows(n, D, model.version, now, o.embedding);
     const alerts: ScoredSequence[] = [];
-    const flagAt = this.flagThreshold;
+    const flagAt = this.flagAt;
     const sub = subScratch;
     for (let j = 0; j < n; j++) {
       const i = idxs[j] as number;
@@ -313,11 +330,11 @@ export class Detector {
       subScoresInto(batch, i, sub, 0, this.subScoreVersion);
       if (
         score >= threshold ||
-        (sub[0] as number) >= flagAt ||
-        (sub[1] as number) >= flagAt ||
-        (sub[2] as number) >= flagAt ||
-        (sub[3] as number) >= flagAt ||
-        (sub[4] as number) >= flagAt
+        (sub[0] as number) >= (flagAt[0] as number) ||
+        (sub[1] as number) >= (flagAt[1] as number) ||
+        (sub[2] as number) >= (flagAt[2] as number) ||
+        (sub[3] as number) >= (flagAt[3] as number) ||
+        (sub[4] as number) >= (flagAt[4] as number)
       ) {
         const subscores: SubScores = {
           beacon: sub[0] as number,
@@ -450,7 +467,7 @@ export class Detector {
     const { model } = ctx;
     const score = o.score[j] as number;
     const anomaly = o.anomaly[j] as number;
-    const flags = flaggedBy(sub, this.flagThreshold);
+    const flags = flaggedBy(sub, this.flagAt);
     const verdict = score >= model.manifest.thresholds.score ? 'malicious' : 'benign';
     const T = model.manifest.tactics.length;
     let tactics =

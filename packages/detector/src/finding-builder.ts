@@ -491,9 +491,15 @@ const BENIGN = VERDICTS.indexOf('benign');
 const INFO = SEVERITIES.indexOf('info');
 const NEW = FINDING_STATUSES.indexOf('new');
 
-/** True when any baseline sub-score reaches the flag threshold. */
-export function flaggedBy(sub: SubScores, threshold: number): (keyof SubScores)[] {
+/** The baseline sub-scores, in findings.v1's order (the detector's scratch holds them so). */
+export const SUB_SCORE_NAMES = ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'] as const;
+
+/** The sub-scores that reach their flag threshold (`flagAt`, in SUB_SCORE_NAMES order; Infinity: never flags). */
+export function flaggedBy(sub: SubScores, flagAt: ArrayLike<number>): (keyof SubScores)[] {
   const flags: (keyof SubScores)[] = [];
-  for (const k in sub) if (sub[k as keyof SubScores] >= threshold) flags.push(k as keyof SubScores);
+  for (let k = 0; k < SUB_SCORE_NAMES.length; k++) {
+    const name = SUB_SCORE_NAMES[k] as keyof SubScores;
+    if (sub[name] >= (flagAt[k] as number)) flags.push(name);
+  }
   return flags;
 }

@@ -287,6 +287,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         flagThreshold: config.flagThreshold,
         neighbourK: config.neighbours,
         subScores: config.subScores,
+        flagSubScores: config.flagSubScores,
       });
       const dim = host.current.manifest.embedding_dim;
       if (!store) {

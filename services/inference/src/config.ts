@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { DetectorOptions } from '@tidewatch/detector';
+import { type DetectorOptions, SUB_SCORE_NAMES } from '@tidewatch/detector';
 import {
   ConfigError,
   type Env,
@@ -10,6 +10,7 @@ import {
   maskSecrets,
   number,
   oneOf,
+  subsetOf,
   text,
   z,
 } from '@tidewatch/config';
@@ -63,6 +64,8 @@ export interface InferenceConfig {
    * verdict alone for DNS / NTP requests or answered pings, are recorded as suppressed).
    */
   builtinSuppressions: boolean;
+  /** The sub-scores that may raise a finding on their own (Detector flagSubScores). */
+  flagSubScores: string[];
   /** Nearest labelled neighbours attached to each alert (0 disables). */
   neighbours: number;
   dataDir: string;
@@ -105,6 +108,7 @@ function schema() {
     TIDEWATCH_INFERENCE_SPIN: flag(false),
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
     TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3', 'v4'], 'v4'),
+    TIDEWATCH_INFERENCE_FLAGS: subsetOf(SUB_SCORE_NAMES, SUB_SCORE_NAMES),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
     QDRANT_URL: text().optional(),
@@ -144,6 +148,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     threadSpinning: v.TIDEWATCH_INFERENCE_SPIN,
     flagThreshold: v.TIDEWATCH_INFERENCE_FLAG_THRESHOLD,
     subScores: v.TIDEWATCH_INFERENCE_SUB_SCORES,
+    flagSubScores: v.TIDEWATCH_INFERENCE_FLAGS,
     neighbours: v.TIDEWATCH_INFERENCE_NEIGHBOURS,
     dataDir: v.TIDEWATCH_DATA_DIR,
     qdrantUrl: v.QDRANT_URL,

@@ -74,4 +74,11 @@ describe('inference: built-in suppression of local discovery (link-local groups,
     assert.deepEqual(r.stored, Array(SEQUENCES.length).fill(['new', null]));
     assert.deepEqual(r.tcp, ['new', null]);
   });
+
+  it('raises none of the scan-flagged sequences when TIDEWATCH_INFERENCE_FLAGS leaves scan out (sampled sFlow)', async () => {
+    const r = await run({ TIDEWATCH_INFERENCE_FLAGS: 'beacon,brute_force,exfiltration,reflection' });
+    assert.deepEqual(r.scan, Array(SEQUENCES.length).fill(1), 'the scan sub-score still explains them');
+    assert.equal(r.emitted.size, 0, 'the model says benign and no sub-score may flag: nothing is emitted');
+    assert.deepEqual(r.stored, Array(SEQUENCES.length).fill(['new', null]));
+  });
 });

@@ -19,6 +19,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.threadSpinning, false);
     assert.equal(c.flagThreshold, 0.8);
     assert.equal(c.subScores, 'v4');
+    assert.deepEqual(c.flagSubScores, ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection']);
     assert.equal(c.neighbours, 3);
     assert.equal(c.dataDir, join(process.cwd(), '.tidewatch'));
     assert.equal(c.retentionMs, 0);
@@ -46,6 +47,11 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.flagThreshold, 0.65);
     assert.equal(c.subScores, 'v1');
     assert.equal(c.retentionMs, 2 * 86_400_000);
+    assert.deepEqual(
+      loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAGS: ' beacon,reflection,beacon ' }).flagSubScores,
+      ['beacon', 'reflection'],
+    );
+    assert.deepEqual(loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAGS: 'none' }).flagSubScores, []);
     assert.equal(c.modelVersion, undefined, 'an empty variable counts as unset');
   });
 
@@ -70,6 +76,13 @@ describe('loadInferenceConfig', () => {
       () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v5' }),
       new ConfigError('TIDEWATCH_INFERENCE_SUB_SCORES', 'expected one of v1, v2, v3, v4, got "v5"'),
     );
+    const expected =
+      'expected a comma-separated list of beacon, scan, brute_force, exfiltration, reflection, or none';
+    for (const bad of ['scan,bogus', 'none,scan', ','])
+      assert.throws(
+        () => loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAGS: bad }),
+        new ConfigError('TIDEWATCH_INFERENCE_FLAGS', `${expected}, got "${bad}"`),
+      );
   });
 
   it('masks secrets in the start-up description', () => {
