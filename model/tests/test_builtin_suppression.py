@@ -13,7 +13,7 @@ def test_every_case_of_the_shared_spec():
     cases = json.loads(BUILTIN_RULES_PATH.read_text())["cases"]
     assert len(cases) >= 20
     for c in cases:
-        finding = {**PACKET, "protocols": [17], "dst_ports": [137],
+        finding = {**PACKET, "protocols": [17], "dst_ports": [9],
                    **{k: v for k, v in c.items() if k not in ("rule", "flagged")}}
         assert builtin_rule(finding, c.get("flagged", False)) == c["rule"], c
 
@@ -26,7 +26,7 @@ def test_sequences_suppressed_reads_each_sequence_as_its_finding():
            seq("192.168.10.255", (6, 445, {})),
            seq("224.0.0.251", (6, 80, {})),
            seq("141.142.220.255", (17, 137, {}), (17, 138, {})),
-           seq("141.142.220.255", (17, 137, {}), (17, 53, {})),
+           seq("141.142.220.255", (17, 137, {}), (17, 443, {})),
            seq("216.239.35.12", (17, 123, {"bwd_pkts": 0, "bwd_bytes": 0})),
            seq("216.239.35.12", (17, 123, {})),
            seq("192.168.1.1", (1, 0, {"fwd_pkts": 3, "fwd_bytes": 252}), (1, 0, {"fwd_pkts": 2, "fwd_bytes": 168})),

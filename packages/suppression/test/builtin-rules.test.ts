@@ -4,7 +4,7 @@ import spec from '../spec/builtin-rules.json' with { type: 'json' };
 import { BUILTIN_RULES, LOCAL_DISCOVERY_RULE, matchBuiltinRule, networkRule } from '../src/index.ts';
 
 const PACKET = { fwd_bytes: 76, fwd_pkts: 1, bwd_bytes: 76, bwd_pkts: 1 };
-const to = (dst_ip: string, protocols: number[] = [17], dst_ports: number[] = [137]) => ({
+const to = (dst_ip: string, protocols: number[] = [17], dst_ports: number[] = [9]) => ({
   src_ip: '10.0.0.7',
   dst_ip,
   protocols,
@@ -104,7 +104,7 @@ describe('built-in suppression rules', () => {
         'builtin:local-discovery',
         'builtin:subnet-broadcast',
         'builtin:netbios-broadcast',
-        'builtin:dns-ntp-client',
+        'builtin:name-time-client',
         'builtin:answered-ping',
       ],
     );

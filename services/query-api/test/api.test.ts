@@ -522,7 +522,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:local-discovery',
             'builtin:subnet-broadcast',
             'builtin:netbios-broadcast',
-            'builtin:dns-ntp-client',
+            'builtin:name-time-client',
             'builtin:answered-ping',
           ],
         );
