@@ -21,10 +21,27 @@ def _all_in(values: set, allowed: frozenset | None) -> bool:
     return allowed is None or (bool(values) and values <= allowed)
 
 
+_INFRA = _SPEC["infrastructure_requests"]
+
+
+def is_infrastructure_request(f: dict) -> bool:
+    """A flow that is a host's own infrastructure chatter (the spec's infrastructure_requests; TypeScript
+    isInfrastructureRequest): a UDP request toward a name or time service, or an ICMP / ICMPv6 exchange in which every
+    request was answered with ping-sized packets."""
+    protocol = int(f["protocol"])
+    if protocol == 17:
+        return int(f["dst_port"]) in _INFRA["udp_dst_ports"]
+    if protocol not in (1, 58):
+        return False
+    cap = _INFRA["icmp_max_bytes_per_packet"]
+    fb, fp, bb, bp = (int(f[k]) for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts"))
+    return fp > 0 and bp >= fp and fb <= cap * fp and bb <= cap * bp
+
+
 def builtin_rule(finding: dict, flagged: bool) -> str | None:
     """The id of the first built-in rule that matches an alert, or None. `finding` holds the finding's dst_ip,
-    protocols, dst_ports, fwd_bytes, fwd_pkts, bwd_bytes and bwd_pkts; `flagged`: a baseline sub-score raised it too
-    (rules with model_verdict_only do not apply)."""
+    protocols and dst_ports, and infrastructure_only (every flow is_infrastructure_request); `flagged`: a baseline
+    sub-score raised it too (rules with model_verdict_only do not apply)."""
     try:
         addr = ipaddress.ip_address(finding["dst_ip"])
     except ValueError:
@@ -32,16 +49,12 @@ def builtin_rule(finding: dict, flagged: bool) -> str | None:
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     protos, ports = {int(p) for p in finding["protocols"]}, {int(p) for p in finding["dst_ports"]}
-    fb, fp, bb, bp = (int(finding[k]) for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts"))
     for r in _RULES:
         if r.get("model_verdict_only") and flagged:
             continue
+        if r.get("infrastructure_only") and not finding["infrastructure_only"]:
+            continue
         if not (_all_in(protos, r["protocols"]) and _all_in(ports, r["dst_ports"])):
-            continue
-        if r.get("answered") and not (fp > 0 and bp >= fp):
-            continue
-        cap = r.get("max_bytes_per_packet")
-        if cap is not None and (fb > cap * fp or bb > cap * bp):
             continue
         ones = r.get("responder_host_ones")
         if ones is not None and (addr.version != 4 or int(addr) % (1 << ones) != (1 << ones) - 1):
@@ -56,7 +69,7 @@ def sequence_finding(seq: dict) -> dict:
     flows = seq["flows"]
     return {"dst_ip": seq["dst_ip"], "protocols": {f["protocol"] for f in flows},
             "dst_ports": {f["dst_port"] for f in flows},
-            **{k: sum(int(f[k]) for f in flows) for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts")}}
+            "infrastructure_only": all(is_infrastructure_request(f) for f in flows)}
 
 
 def sequences_suppressed(raw, flagged) -> np.ndarray:

@@ -229,10 +229,10 @@ describe('score --per-flow', { skip }, () => {
       (s) =>
         (s.finding.verdict === 'malicious' ||
           Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8)) &&
-        matchBuiltinRule(
-          s.finding,
-          Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8),
-        ) === null,
+        matchBuiltinRule(s.finding, {
+          flagged: Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8),
+          infrastructureOnly: s.infrastructureOnly,
+        }) === null,
     );
     let tp = 0;
     let fp = 0;

@@ -5,6 +5,7 @@ import {
   SequenceBatch,
   type SubScores,
 } from '@tidewatch/contracts';
+import { isInfrastructureRequest } from '@tidewatch/suppression';
 import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
@@ -100,6 +101,8 @@ export interface ScoredSequence {
   alert: boolean;
   /** Sub-scores at or above the flag threshold. */
   flags: string[];
+  /** Every flow is an infrastructure request (isInfrastructureRequest; built-in rules read it). */
+  infrastructureOnly: boolean;
 }
 
 /** One model run's sequences as rows (alerts as Findings, the rest as columns) and its alerts. */
@@ -143,6 +146,23 @@ function summaryOf(
     return summariseInto(x.flow, 0, x.length, x.context, 0, out);
   }
   return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
+}
+
+/** Whether every flow of sequence `i` of the batch is an infrastructure request (isInfrastructureRequest). */
+function infrastructureOnlyAt(batch: SequenceBatch, i: number): boolean {
+  for (let f = batch.flowStart[i] as number, end = batch.flowStart[i + 1] as number; f < end; f++)
+    if (
+      !isInfrastructureRequest(
+        batch.protocol[f] as number,
+        batch.dstPort[f] as number,
+        batch.fwdBytes[f] as number,
+        batch.fwdPkts[f] as number,
+        batch.bwdBytes[f] as number,
+        batch.bwdPkts[f] as number,
+      )
+    )
+      return false;
+  return true;
 }
 
 /**
@@ -498,6 +518,7 @@ export class Detector {
       embedding: o.embedding.subarray(j * D, (j + 1) * D),
       alert: verdict === 'malicious' || flags.length > 0,
       flags,
+      infrastructureOnly: infrastructureOnlyAt(batch, i),
     };
   }
 

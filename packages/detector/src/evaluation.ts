@@ -79,6 +79,14 @@ export function evaluateOffline(
   const model = judge((s) => s.finding.verdict === 'malicious');
   return {
     ...model,
-    alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, s.flags.length > 0, builtinRules)),
+    alerts: judge(
+      (s) =>
+        s.alert &&
+        !matchBuiltinRule(
+          s.finding,
+          { flagged: s.flags.length > 0, infrastructureOnly: s.infrastructureOnly },
+          builtinRules,
+        ),
+    ),
   };
 }

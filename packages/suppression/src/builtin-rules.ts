@@ -10,15 +10,41 @@ import spec from '../spec/builtin-rules.json' with { type: 'json' };
 export interface BuiltinRule {
   id: string;
   reason: string;
-  /** `flagged`: a baseline sub-score raised the alert too (not the model's verdict alone). */
-  matches(finding: RuleInput, flagged: boolean): boolean;
+  matches(finding: RuleInput, raised: RaisedBy): boolean;
 }
 
-/** What a built-in rule looks at: the responder and the sequence's protocols, ports and counters. */
-export type RuleInput = Pick<
-  Finding,
-  'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports' | 'fwd_bytes' | 'fwd_pkts' | 'bwd_bytes' | 'bwd_pkts'
->;
+/** What a built-in rule looks at: the responder and the sequence's protocols and ports. */
+export type RuleInput = Pick<Finding, 'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports'>;
+
+/** What the detector knows about an alert beyond its finding. */
+export interface RaisedBy {
+  /** A baseline sub-score raised it too (ScoredSequence.flags is not empty): not the model's verdict alone. */
+  flagged: boolean;
+  /** Every flow of the sequence is an infrastructure request (isInfrastructureRequest). */
+  infrastructureOnly: boolean;
+}
+
+const INFRA = spec.infrastructure_requests;
+
+/**
+ * A flow that is a host's own infrastructure chatter (spec/builtin-rules.json
+ * infrastructure_requests): a UDP request toward a name or time service (DNS, NetBIOS name
+ * service, NTP), or an ICMP / ICMPv6 exchange in which every request was answered with
+ * ping-sized packets.
+ */
+export function isInfrastructureRequest(
+  protocol: number,
+  dstPort: number,
+  fwdBytes: number,
+  fwdPkts: number,
+  bwdBytes: number,
+  bwdPkts: number,
+): boolean {
+  if (protocol === 17) return INFRA.udp_dst_ports.includes(dstPort);
+  if (protocol !== 1 && protocol !== 58) return false;
+  const max = INFRA.icmp_max_bytes_per_packet;
+  return fwdPkts > 0 && bwdPkts >= fwdPkts && fwdBytes <= max * fwdPkts && bwdBytes <= max * bwdPkts;
+}
 
 /** Optional conditions of a rule beside its networks (spec/builtin-rules.json says what they mean). */
 export interface RuleConditions {
@@ -28,10 +54,8 @@ export interface RuleConditions {
   protocols?: readonly number[];
   /** Every destination port of the sequence is one of these (likewise). */
   dstPorts?: readonly number[];
-  /** Every packet sent was matched by one back, by count (bwd_pkts >= fwd_pkts > 0). */
-  answered?: boolean;
-  /** Neither direction averages more bytes per packet than this. */
-  maxBytesPerPacket?: number;
+  /** Every flow of the sequence is an infrastructure request (RaisedBy.infrastructureOnly). */
+  infrastructureOnly?: boolean;
   /** Only an alert that rests on the model's verdict alone (no sub-score flagged it). */
   modelVerdictOnly?: boolean;
 }
@@ -85,7 +109,7 @@ export function networkRule(
   conditions: RuleConditions = {},
 ): BuiltinRule {
   const nets = networks.map((n) => parseNetwork(n, id));
-  const { hostOnes, protocols, dstPorts, answered, maxBytesPerPacket, modelVerdictOnly } = conditions;
+  const { hostOnes, protocols, dstPorts, infrastructureOnly, modelVerdictOnly } = conditions;
   if (hostOnes !== undefined && !(Number.isInteger(hostOnes) && hostOnes >= 1 && hostOnes <= 31))
     throw new Error(`builtin rule ${id}: responder_host_ones ${hostOnes} is not 1-31`);
   if (hostOnes !== undefined && nets.some((n) => !n.v4))
@@ -96,16 +120,10 @@ export function networkRule(
   return {
     id,
     reason,
-    matches(finding, flagged) {
-      if (modelVerdictOnly && flagged) return false;
+    matches(finding, raised) {
+      if (modelVerdictOnly && raised.flagged) return false;
+      if (infrastructureOnly && !raised.infrastructureOnly) return false;
       if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
-      if (answered && !(finding.fwd_pkts > 0 && finding.bwd_pkts >= finding.fwd_pkts)) return false;
-      if (
-        maxBytesPerPacket !== undefined &&
-        (finding.fwd_bytes > maxBytesPerPacket * finding.fwd_pkts ||
-          finding.bwd_bytes > maxBytesPerPacket * finding.bwd_pkts)
-      )
-        return false;
       const ip = finding.dst_ip;
       let v4 = parseIPv4(ip);
       let g: Uint16Array | null = null;
@@ -127,8 +145,7 @@ interface RuleSpec {
   responder_host_ones?: number;
   protocols?: number[];
   dst_ports?: number[];
-  answered?: boolean;
-  max_bytes_per_packet?: number;
+  infrastructure_only?: boolean;
   model_verdict_only?: boolean;
 }
 
@@ -137,8 +154,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).
     ...(r.responder_host_ones === undefined ? {} : { hostOnes: r.responder_host_ones }),
     ...(r.protocols === undefined ? {} : { protocols: r.protocols }),
     ...(r.dst_ports === undefined ? {} : { dstPorts: r.dst_ports }),
-    ...(r.answered === undefined ? {} : { answered: r.answered }),
-    ...(r.max_bytes_per_packet === undefined ? {} : { maxBytesPerPacket: r.max_bytes_per_packet }),
+    ...(r.infrastructure_only === undefined ? {} : { infrastructureOnly: r.infrastructure_only }),
     ...(r.model_verdict_only === undefined ? {} : { modelVerdictOnly: r.model_verdict_only }),
   }),
 );
@@ -151,15 +167,12 @@ export const LOCAL_DISCOVERY_RULE = BUILTIN_RULES.find(
   (r) => r.id === 'builtin:local-discovery',
 ) as BuiltinRule;
 
-/**
- * The first built-in rule that matches an alert, or null. `flagged`: a baseline sub-score raised it
- * too (ScoredSequence.flags is not empty), so rules for the model's verdict alone do not apply.
- */
+/** The first built-in rule that matches an alert, or null. */
 export function matchBuiltinRule(
   finding: RuleInput,
-  flagged: boolean,
+  raised: RaisedBy,
   rules: readonly BuiltinRule[] = BUILTIN_RULES,
 ): BuiltinRule | null {
-  for (const rule of rules) if (rule.matches(finding, flagged)) return rule;
+  for (const rule of rules) if (rule.matches(finding, raised)) return rule;
   return null;
 }

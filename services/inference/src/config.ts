@@ -61,7 +61,8 @@ export interface InferenceConfig {
    * Whether the product's built-in suppression rules apply (alerts whose responder is a link-local
    * multicast group, SSDP's group or the broadcast address, or, over UDP only, a private subnet's
    * broadcast address x.x.x.255 or NetBIOS toward any x.x.x.255, and alerts that rest on the model's
-   * verdict alone for DNS / NetBIOS-name / NTP requests or answered pings, are recorded as suppressed).
+   * verdict alone for sequences made only of DNS / NetBIOS-name / NTP requests and answered pings, are
+   * recorded as suppressed).
    */
   builtinSuppressions: boolean;
   /** The sub-scores that may raise a finding on their own (Detector flagSubScores). */

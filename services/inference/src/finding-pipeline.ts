@@ -200,8 +200,9 @@ export class FindingPipeline {
     if (builtin.length > 0) {
       // Alerts only (the micro-batched path also keeps a Finding for quiet rows); the row holds
       // the same Finding object, so the stored point and the emitted message agree.
-      for (const { finding, flags } of alerts) {
-        const rule = matchBuiltinRule(finding, flags.length > 0, builtin);
+      for (const { finding, flags, infrastructureOnly } of alerts) {
+        const raised = { flagged: flags.length > 0, infrastructureOnly };
+        const rule = matchBuiltinRule(finding, raised, builtin);
         if (rule) {
           finding.status = 'suppressed';
           finding.suppressed_by = rule.id;

@@ -522,8 +522,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:local-discovery',
             'builtin:subnet-broadcast',
             'builtin:netbios-broadcast',
-            'builtin:name-time-client',
-            'builtin:answered-ping',
+            'builtin:infrastructure-chatter',
           ],
         );
         assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
