@@ -23,6 +23,9 @@ export interface SubScores {
   reflection: number;
 }
 
+/** The keys of SubScores in findings.v1's field order. */
+export const SUB_SCORE_NAMES = ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'] as const;
+
 export interface FeatureContribution {
   name: string;
   value: number;

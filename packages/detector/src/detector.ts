@@ -3,9 +3,10 @@ import {
   type Neighbour,
   type Sequence,
   SequenceBatch,
+  SUB_SCORE_NAMES,
   type SubScores,
 } from '@tidewatch/contracts';
-import { isInfrastructureRequest } from '@tidewatch/suppression';
+import { isInfrastructureRequest, type RaisedBy } from '@tidewatch/suppression';
 import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
   type FeatureSpec,
@@ -24,7 +25,6 @@ import { FeatureBaseline, newSummary, summariseInto } from './feature-baseline.t
 import {
   addQuietRowAt,
   flaggedBy,
-  SUB_SCORE_NAMES,
   newFindingAt,
   round6,
   severityOf,
@@ -146,6 +146,11 @@ function summaryOf(
     return summariseInto(x.flow, 0, x.length, x.context, 0, out);
   }
   return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
+}
+
+/** What built-in suppression rules know of how an alert was raised (matchBuiltinRule's second argument). */
+export function raisedBy(s: ScoredSequence): RaisedBy {
+  return { flagged: s.flags.length > 0, infrastructureOnly: s.infrastructureOnly };
 }
 
 /** Whether every flow of sequence `i` of the batch is an infrastructure request (isInfrastructureRequest). */

@@ -1,4 +1,5 @@
 import { type BuiltinRule, BUILTIN_RULES, matchBuiltinRule } from '@tidewatch/suppression';
+import { raisedBy } from './detector.ts';
 import type { OfflineResult } from './offline-scorer.ts';
 
 export interface BinaryMetrics {
@@ -79,14 +80,6 @@ export function evaluateOffline(
   const model = judge((s) => s.finding.verdict === 'malicious');
   return {
     ...model,
-    alerts: judge(
-      (s) =>
-        s.alert &&
-        !matchBuiltinRule(
-          s.finding,
-          { flagged: s.flags.length > 0, infrastructureOnly: s.infrastructureOnly },
-          builtinRules,
-        ),
-    ),
+    alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, raisedBy(s), builtinRules)),
   };
 }

@@ -6,6 +6,7 @@ import {
   SequenceBatch,
   type Severity,
   SEVERITIES,
+  SUB_SCORE_NAMES,
   type SubScores,
   VERDICTS,
 } from '@tidewatch/contracts';
@@ -490,9 +491,6 @@ function quietRow(
 const BENIGN = VERDICTS.indexOf('benign');
 const INFO = SEVERITIES.indexOf('info');
 const NEW = FINDING_STATUSES.indexOf('new');
-
-/** The baseline sub-scores, in findings.v1's order (the detector's scratch holds them so). */
-export const SUB_SCORE_NAMES = ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'] as const;
 
 /** The sub-scores that reach their flag threshold (`flagAt`, in SUB_SCORE_NAMES order; Infinity: never flags). */
 export function flaggedBy(sub: SubScores, flagAt: ArrayLike<number>): (keyof SubScores)[] {

@@ -10,7 +10,7 @@
  * older stores, format-1 JSON lines, old producers) gains `reflection: 0`, findings.v1's default.
  */
 
-import { FINDING_STATUSES, SEVERITIES, VERDICTS } from '@tidewatch/contracts';
+import { FINDING_STATUSES, SEVERITIES, SUB_SCORE_NAMES, VERDICTS } from '@tidewatch/contracts';
 import type { FindingRows } from './finding-rows.ts';
 
 const bufferCopy = Buffer.prototype.copy;
@@ -78,7 +78,7 @@ const FINDING_KEYS = [
 ] as const;
 const CANDIDATE_KEYS = ['id', 'name', 'probability'] as const;
 const EXPLANATION_KEYS = ['subscores', 'top_features', 'neighbours'] as const;
-const SUBSCORE_KEYS = ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection'] as const;
+const SUBSCORE_KEYS = SUB_SCORE_NAMES;
 const SUBSCORE_KEYS_4 = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
 const FEATURE_KEYS = ['name', 'value', 'contribution'] as const;
 const NEIGHBOUR_KEYS = ['sequence_id', 'similarity', 'verdict', 'label'] as const;

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { type DetectorOptions, SUB_SCORE_NAMES } from '@tidewatch/detector';
+import { SUB_SCORE_NAMES } from '@tidewatch/contracts';
+import type { DetectorOptions } from '@tidewatch/detector';
 import {
   ConfigError,
   type Env,

@@ -6,7 +6,7 @@ import {
   type Sequence,
   type SequenceBatch,
 } from '@tidewatch/contracts';
-import type { Detector, ScoredRun, ScoredSequence } from '@tidewatch/detector';
+import { type Detector, raisedBy, type ScoredRun, type ScoredSequence } from '@tidewatch/detector';
 import { type BuiltinRule, matchBuiltinRule, type SuppressionMatcher } from '@tidewatch/suppression';
 import { FindingRows, pointsOfRows, type VectorStore } from '@tidewatch/vector-store';
 import type { InferenceMetrics } from './metrics.ts';
@@ -200,9 +200,9 @@ export class FindingPipeline {
     if (builtin.length > 0) {
       // Alerts only (the micro-batched path also keeps a Finding for quiet rows); the row holds
       // the same Finding object, so the stored point and the emitted message agree.
-      for (const { finding, flags, infrastructureOnly } of alerts) {
-        const raised = { flagged: flags.length > 0, infrastructureOnly };
-        const rule = matchBuiltinRule(finding, raised, builtin);
+      for (const s of alerts) {
+        const { finding } = s;
+        const rule = matchBuiltinRule(finding, raisedBy(s), builtin);
         if (rule) {
           finding.status = 'suppressed';
           finding.suppressed_by = rule.id;
