@@ -5,7 +5,7 @@ model.evaluate_pcaps does (softflowd NetFlow v9, the collector's decoder, ground
 sequences `tidewatch score` builds (model/tools/dump_sequences.ts: the same scoreFlowFile path) and writes
 versions/V/MISSES.md: per capture the initiators and responders, flows per sequence, ports, bytes and packets
 both ways, the entity context the sequencer provides (the responder's fan-in, context.distinct_srcs, included), the
-model's score against its threshold, the features.v1 and subscores.v2 to v4 sub-scores and what the service
+model's score against its threshold, the features.v1 and subscores.v2 to v5 sub-scores and what the service
 raises with each. About 25 s.
 """
 
@@ -31,7 +31,8 @@ CAPTURES = ("slips_test12-icmp-portscan.pcap", "stopddos_amp.UDP.snmp.src161.pca
             "pcapattack_Discovery_PsLoggedOn_remotelocalusers_enum_winreg_lsarpc_dcerpc_smb.pcapng")
 SUB = ("beacon", "scan", "brute_force", "exfiltration")
 SUB_VERSIONS = {"sub_v1": ("features.v1", SUB), "sub_v2": ("subscores.v2", SUB),
-                "sub_v3": ("subscores.v3", SUB + ("reflection",)), "sub_v4": ("subscores.v4", SUB + ("reflection",))}
+                "sub_v3": ("subscores.v3", SUB + ("reflection",)), "sub_v4": ("subscores.v4", SUB + ("reflection",)),
+                "sub_v5": ("subscores.v5", SUB + ("reflection",))}
 PER_SEQUENCE_ROWS = 20
 
 
@@ -102,8 +103,8 @@ def summarize(name: str, seqs: list[dict]) -> list[str]:
     if len(seqs) <= PER_SEQUENCE_ROWS:
         L += ["", "| initiator → responder | window | flows | proto: responder ports | fwd B / pkts | bwd B / pkts | "
               "context dsts / ports / conns / srcs / probe srcs | model score | v1 beacon / scan / brute | v2 scan / brute | "
-              "v3 beacon / reflection | v4 scan |",
-              "|---|---:|---:|---|---:|---:|---|---:|---|---|---|---:|"]
+              "v3 beacon / reflection | v4 scan | v5 brute |",
+              "|---|---:|---:|---|---:|---:|---|---:|---|---|---|---:|---:|"]
         for s in seqs:
             fl, c = s["flows"], s["context"]
             ports = ", ".join(f"{p}:{d}" for p, d in sorted({(f["protocol"], f["dst_port"]) for f in fl}))
@@ -114,7 +115,8 @@ def summarize(name: str, seqs: list[dict]) -> list[str]:
                      f"{c.get('distinct_srcs', 0)} / {c.get('distinct_probe_srcs', 0)} | {s['score']:.4f} | "
                      f"{s['sub_v1']['beacon']:.3f} / {s['sub_v1']['scan']:.3f} / {s['sub_v1']['brute_force']:.3f} | "
                      f"{s['sub_v2']['scan']:.3f} / {s['sub_v2']['brute_force']:.3f} | "
-                     f"{s['sub_v3']['beacon']:.3f} / {s['sub_v3']['reflection']:.3f} | {s['sub_v4']['scan']:.3f} |")
+                     f"{s['sub_v3']['beacon']:.3f} / {s['sub_v3']['reflection']:.3f} | {s['sub_v4']['scan']:.3f} | "
+                     f"{s['sub_v5']['brute_force']:.3f} |")
     return L + [""]
 
 
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
          "`tidewatch score` builds and scores them (`model/tools/dump_sequences.ts`). A sequence is raised when the "
          f"model's score reaches the manifest threshold or a sub-score reaches {FLAG_THRESHOLD} "
          "(TIDEWATCH_INFERENCE_FLAG_THRESHOLD); features.v1 is what the service flagged with before subscores.v2, "
-         "subscores.v2 before subscores.v3, subscores.v3 before subscores.v4 (the detector's default). "
+         "subscores.v2 before subscores.v3, subscores.v3 before subscores.v4, subscores.v4 before subscores.v5 (the "
+         "detector's default). "
          "Reading, and the fixes: model/README.md, \"Missed attack classes on raw captures\".", ""]
     with tempfile.TemporaryDirectory(prefix="tw-misses-") as tmp:
         for name in args.captures.split(","):

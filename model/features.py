@@ -16,7 +16,7 @@ import numpy as np
 
 from .sequencing import is_probe_flow
 from .spec_paths import (FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH,
-                         load_json)
+                         SUB_SCORES_V5_PATH, load_json)
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -259,7 +259,7 @@ def _scan(flows: list[dict], ctx: dict) -> float:
     return _clamp01(fan * silent)
 
 
-def _brute_force(flows: list[dict]) -> float:
+def _brute_force(flows: list[dict], auth_ports: frozenset = _AUTH_PORTS) -> float:
     c = _SC["brute_force"]
     counts: dict[int, int] = {}
     for f in flows:
@@ -268,7 +268,7 @@ def _brute_force(flows: list[dict]) -> float:
     for p, k in counts.items():
         if k > m or (k == m and p < port):
             m, port = k, p
-    auth = 1.0 if port in _AUTH_PORTS else c["non_auth_weight"]
+    auth = 1.0 if port in auth_ports else c["non_auth_weight"]
     return _clamp01(_ramp(m, c["min_attempts"], c["full_attempts"]) * auth)
 
 
@@ -282,25 +282,26 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
-SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4")
+SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4", "v5")
 
 
 def sub_scores(seq: dict, version: str = "v1") -> dict:
     """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3, "v4"
-    subscores.v4 (the service's flags and explanations; defined below). v3 and v4 add "reflection"; v1 and v2 have
-    no such key."""
+    subscores.v4, "v5" subscores.v5 (the service's flags and explanations; defined below). v3 to v5 add
+    "reflection"; v1 and v2 have no such key."""
     if version not in SUB_SCORE_VERSIONS:
         raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
     flows = seq["flows"]
     v2 = version != "v1"
-    v3 = version in ("v3", "v4")
+    v3 = version in ("v3", "v4", "v5")
     scan = _scan_v2(flows, seq["context"]) if v2 else _scan(flows, seq["context"])
-    if version == "v4":
+    if version in ("v4", "v5"):
         scan = max(scan, inbound_scan(seq))
     out = {
         "beacon": _beacon_v3(flows) if v3 else _beacon(flows),
         "scan": scan,
-        "brute_force": _brute_force_v2(flows) if v2 else _brute_force(flows),
+        "brute_force": (_brute_force_v2(flows, _AUTH_PORTS_V5 if version == "v5" else _AUTH_PORTS) if v2
+                        else _brute_force(flows)),
         "exfiltration": _exfiltration(flows),
     }
     if v3:
@@ -329,7 +330,9 @@ def _scan_v2(flows: list[dict], ctx: dict) -> float:
     return max(_scan(flows, ctx), _clamp01(fan * (quiet / n) + fan_icmp * (icmp / n)))
 
 
-def _brute_force_v2(flows: list[dict]) -> float:
+def _brute_force_v2(flows: list[dict], auth_ports: frozenset = _AUTH_PORTS) -> float:
+    """subscores.v2's brute force: features.v1's connection count (over `auth_ports`; subscores.v5 passes its own)
+    or repeated login exchanges to one interactive-login port."""
     c = _SC2["brute_force_login"]
     counts: dict[int, int] = {}
     for f in flows:
@@ -337,7 +340,7 @@ def _brute_force_v2(flows: list[dict]) -> float:
                 and f["fwd_pkts"] >= c["min_pkts"] and f["bwd_pkts"] >= c["min_pkts"]):
             counts[f["dst_port"]] = counts.get(f["dst_port"], 0) + 1
     a = max(counts.values(), default=0)
-    return max(_brute_force(flows), _clamp01(_ramp(a, c["min_attempts"], c["full_attempts"])))
+    return max(_brute_force(flows, auth_ports), _clamp01(_ramp(a, c["min_attempts"], c["full_attempts"])))
 
 
 def sub_scores_v2(seq: dict) -> dict:
@@ -399,3 +402,12 @@ def inbound_scan(seq: dict) -> float:
 
 def sub_scores_v4(seq: dict) -> dict:
     return sub_scores(seq, "v4")
+
+
+# ---- subscores.v5: v4 with brute force's connection count off 443 (packages/features/spec/subscores.v5.json) ----
+SUB_SCORES_V5 = load_json(SUB_SCORES_V5_PATH)
+_AUTH_PORTS_V5 = frozenset(SUB_SCORES_V5["constants"]["brute_force"]["auth_ports"])
+
+
+def sub_scores_v5(seq: dict) -> dict:
+    return sub_scores(seq, "v5")

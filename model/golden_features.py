@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 
 from .features import (ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3,
-                       sub_scores_v4)
+                       sub_scores_v4, sub_scores_v5)
 from .spec_paths import (FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, GOLDEN_SUB_SCORES_V3_PATH,
-                         GOLDEN_SUB_SCORES_V4_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH, file_sha256)
+                         GOLDEN_SUB_SCORES_V4_PATH, GOLDEN_SUB_SCORES_V5_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH,
+                         SUB_SCORES_V4_PATH, SUB_SCORES_V5_PATH, file_sha256)
 
 T0 = 1_700_000_000_000
 
@@ -261,12 +262,48 @@ def write_sub_scores_v4() -> None:
     print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V4_PATH}")
 
 
+def sub_score_v5_cases() -> list[dict]:
+    """subscores.v4's cases (v5 differs only where 443 is the most attempted port), plus connection counts toward
+    443 and the ports that keep their weight (80, 8080, 993) at the features.v1 ramp's edges, the lowest-port tie
+    between 443 and 80, a single 443 flow, and repeated logins beside a larger 443 count (the login term stands)."""
+    # (index, dst port, reply bytes): short TLS / HTTP connections of one client to one server.
+    conn = lambda i, port, bb=4200: flow(T0 + 5_000 * i, 180, 6, 50000 + i, port, 620, 9, bb, 8, 0x1B)  # noqa: E731
+    login = lambda i: flow(T0 + 5_000 * i + 2_500, 1400, 6, 40000 + i, 22, 1900, 14, 2600, 12, 0x1F)  # noqa: E731
+    out = sub_score_v4_cases()
+    for k in (5, 24, 25, 30, 64):
+        out.append(seq(f"{k} connections to 443", [conn(i, 443) for i in range(k)], conns=k))
+    for port in (80, 8080, 993):
+        out.append(seq(f"25 connections to {port}", [conn(i, port) for i in range(25)], conns=25))
+    out += [
+        seq("single connection to 443", [conn(0, 443)]),
+        seq("tie: 25 connections each to 443 and 80 (80, the lower port, is p)",
+            [conn(i, 443 if i % 2 else 80) for i in range(50)], ports=2, conns=50),
+        seq("30 connections to 443 and 5 ssh logins (the login term stands)",
+            [conn(i, 443) for i in range(30)] + [login(i) for i in range(5)], ports=2, conns=35),
+        with_probe_srcs(seq("30 unanswered SYNs to 443, probing fan-in 8 (inbound scan as v4)",
+                            [flow(T0 + 900 * i, 0, 6, 47000 + i, 443, 60, 1, 0, 0, 0x02) for i in range(30)]), 8),
+    ]
+    return out
+
+
+def write_sub_scores_v5() -> None:
+    doc = {"sub_score_spec": "subscores.v5", "sub_score_spec_hash": file_sha256(SUB_SCORES_V5_PATH), "cases": []}
+    for c in sub_score_v5_cases():
+        sq = c["sequence"]
+        expected = {"v1": sub_scores(sq), "v2": sub_scores_v2(sq), "v3": sub_scores_v3(sq), "v4": sub_scores_v4(sq),
+                    "v5": sub_scores_v5(sq)}
+        doc["cases"].append({**c, "expected": expected})
+    GOLDEN_SUB_SCORES_V5_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V5_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
     write_sub_scores_v2()
     write_sub_scores_v3()
     write_sub_scores_v4()
+    write_sub_scores_v5()
 
 
 if __name__ == "__main__":

@@ -37,5 +37,8 @@ GOLDEN_SUB_SCORES_V3_PATH = REPO_ROOT / "packages/features/spec/golden.subscores
 # subscores.v4: v3 with an inbound (distributed) scan term in scan (the responder's fan-in of probing initiators).
 SUB_SCORES_V4_PATH = REPO_ROOT / "packages/features/spec/subscores.v4.json"
 GOLDEN_SUB_SCORES_V4_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v4.json"
+# subscores.v5: v4 with brute force's connection-count term off 443 (its own authentication-port list).
+SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/subscores.v5.json"
+GOLDEN_SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v5.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
+from model.baselines import corpus_sub_scores, sub_score_names
 from model.features import SUB_SCORES_V4, inbound_scan, is_probe_shaped, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4
 from model.sequencing import is_probe_flow
 from model.spec_paths import GOLDEN_SUB_SCORES_V4_PATH, SUB_SCORES_V4_PATH, file_sha256
@@ -110,12 +110,11 @@ def test_probe_shape_is_the_sequencers():
 
 
 def test_unknown_version_is_refused():
-    with pytest.raises(ValueError, match="'v5'"):
-        sub_scores(GOLDEN["cases"][0]["sequence"], "v5")
+    with pytest.raises(ValueError, match="'v6'"):
+        sub_scores(GOLDEN["cases"][0]["sequence"], "v6")
 
 
-def test_service_flags_with_v4_and_a_missing_field_reads_0():
-    assert SERVICE_SUB_SCORES == "v4"
+def test_v4_reads_a_missing_field_as_0():
     assert sub_score_names("v4") == ("beacon", "scan", "brute_force", "exfiltration", "reflection")
     seqs = [c["sequence"] for c in GOLDEN["cases"]]
     got = corpus_sub_scores(None, seqs, "v4")
@@ -123,5 +122,5 @@ def test_service_flags_with_v4_and_a_missing_field_reads_0():
     assert np.array_equal(got, want)
     without = [{**s, "context": {k: v for k, v in s["context"].items() if k != "distinct_probe_srcs"}} for s in seqs]
     assert np.array_equal(corpus_sub_scores(None, without, "v4"), corpus_sub_scores(None, without, "v3"))
-    with pytest.raises(ValueError, match="'v5'"):
-        corpus_sub_scores(None, seqs, "v5")
+    with pytest.raises(ValueError, match="'v6'"):
+        corpus_sub_scores(None, seqs, "v6")

@@ -1,6 +1,6 @@
 // The sequences the pipeline builds from a flow file, one JSON line each, with what model.diagnose_misses
 // reports: initiator / responder, entity context, flows (both directions), the model's score and verdict, and
-// the sub-scores of features.v1 and subscores.v2 to v4. Same code path as `tidewatch score` (scoreFlowFile).
+// the sub-scores of features.v1 and subscores.v2 to v5. Same code path as `tidewatch score` (scoreFlowFile).
 // Usage: node --import tsx model/tools/dump_sequences.ts FILE [MODEL_VERSION]   (FILE: `--format flows` lines)
 import { Detector, ModelHost, ModelRepository, scoreFlowFile } from '../../packages/detector/src/index.ts';
 import { subScores } from '../../packages/features/src/index.ts';
@@ -39,6 +39,7 @@ try {
         sub_v2: subScores(s, 'v2'),
         sub_v3: subScores(s, 'v3'),
         sub_v4: subScores(s, 'v4'),
+        sub_v5: subScores(s, 'v5'),
       }),
     );
   });

@@ -78,10 +78,11 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v4', subscores.v4: v3's with an
-   * inbound-scan term in scan, which maps to TA0043 / T1595; 'v3' is v2's plus reflection, which maps
-   * to TA0040 / T1498.002; 'v2' adds ICMP sweeps and repeated logins to 'v1', features.v1's, a
-   * model's in-graph evidence). Another value is refused.
+   * Sub-score formulas for flags and explanations (default 'v5', subscores.v5: v4's with brute
+   * force's connection count off 443; 'v4' is v3's with an inbound-scan term in scan, which maps to
+   * TA0043 / T1595; 'v3' is v2's plus reflection, which maps to TA0040 / T1498.002; 'v2' adds ICMP
+   * sweeps and repeated logins to 'v1', features.v1's, a model's in-graph evidence). Another value
+   * is refused.
    */
   subScores?: SubScoreVersion;
   /**
@@ -199,7 +200,7 @@ export class Detector {
     this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n) =>
       flagging.includes(n) ? this.flagThreshold : Number.POSITIVE_INFINITY,
     );
-    const version = opts.subScores ?? 'v4';
+    const version = opts.subScores ?? 'v5';
     if (!SUB_SCORE_VERSIONS.includes(version))
       throw new Error(
         `Detector subScores ${JSON.stringify(version)}: expected one of ${SUB_SCORE_VERSIONS.join(', ')}`,
@@ -502,8 +503,9 @@ export class Detector {
     let techniques = techniqueCandidates(tactics, ctx.techniques);
     if (sub.reflection >= this.flagThreshold)
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
-    // v4's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
-    if (this.subScoreVersion === 'v4' && sub.scan >= this.flagThreshold) {
+    // v4's and v5's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
+    const inboundVersion = this.subScoreVersion === 'v4' || this.subScoreVersion === 'v5';
+    if (inboundVersion && sub.scan >= this.flagThreshold) {
       const inbound = inboundScanAt(batch, i);
       if (inbound >= this.flagThreshold)
         ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));

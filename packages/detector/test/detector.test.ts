@@ -197,7 +197,7 @@ describe('Detector', () => {
     }
   });
 
-  it('flags and explains ICMP sweeps and repeated logins by default (subscores.v4, as v2); v1 on request', async () => {
+  it('flags and explains ICMP sweeps and repeated logins by default (subscores.v5, as v2); v1 on request', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // One answered ping of an 18-host sweep, and 9 SSH login exchanges to one server.
@@ -222,7 +222,7 @@ describe('Detector', () => {
       const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
       const rowAlerts = (await Promise.all(new Detector(host).scoreRunRows(seqs))).flatMap((r) => r.alerts);
       for (const [i, s] of seqs.entries()) {
-        assert.deepEqual(v2[i]?.finding.explanation.subscores, subScores(s, 'v4'));
+        assert.deepEqual(v2[i]?.finding.explanation.subscores, subScores(s, 'v5'));
         assert.deepEqual(explicitV2[i]?.finding.explanation.subscores, subScores(s, 'v2'));
         assert.deepEqual(v1[i]?.finding.explanation.subscores, subScores(s, 'v1'));
         assert.equal(v2[i]?.alert, true);
@@ -239,7 +239,7 @@ describe('Detector', () => {
     }
   });
 
-  it('flags reflection by default (subscores.v4, as v3), as Impact / Reflection Amplification; v2 and v1 do not', async () => {
+  it('flags reflection by default (subscores.v5, as v3), as Impact / Reflection Amplification; v2 and v1 do not', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // A reflector's one unanswered SNMP reply toward a victim 4,276 initiators send to in the window,
@@ -267,7 +267,7 @@ describe('Detector', () => {
       const v2 = await new Detector(host, { subScores: 'v2' }).score(seqs);
       const v1 = await new Detector(host, { subScores: 'v1' }).score(seqs);
       const flood = v3[0] as (typeof v3)[number];
-      assert.deepEqual(flood.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v4'));
+      assert.deepEqual(flood.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v5'));
       assert.equal(flood.finding.explanation.subscores.reflection, 1);
       assert.ok(flood.alert && flood.flags.includes('reflection'));
       assert.deepEqual(flood.finding.tactics[0], { id: 'TA0040', name: 'Impact', probability: 1 });
@@ -296,7 +296,39 @@ describe('Detector', () => {
     }
   });
 
-  it('flags an inbound scan with subscores.v4 by default, as Reconnaissance / Active Scanning; v3 does not', async () => {
+  it("does not call a client's many HTTPS connections to one server brute force by default (subscores.v5); v4 does", async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // 30 short TLS connections of one client to one server in a window, and 30 to port 80.
+      const conns = (port: number, seed: number): Sequence => {
+        const s = sequence(30, seed);
+        s.flows = s.flows.map((f) => ({
+          ...f,
+          dst_port: port,
+          fwd_bytes: 620,
+          fwd_pkts: 9,
+          bwd_bytes: 4200,
+          bwd_pkts: 8,
+        }));
+        return s;
+      };
+      const seqs = [conns(443, 70), conns(80, 71)];
+      const v5 = await new Detector(host).score(seqs);
+      const v4 = await new Detector(host, { subScores: 'v4' }).score(seqs);
+      const [https, http] = v5;
+      assert.equal(https?.finding.explanation.subscores.brute_force, 0.5);
+      assert.ok(!https?.flags.includes('brute_force'));
+      assert.equal(v4[0]?.finding.explanation.subscores.brute_force, 1);
+      assert.ok(v4[0]?.flags.includes('brute_force'));
+      // Plain HTTP keeps features.v1's weight: a web login brute force or a connection flood.
+      assert.equal(http?.finding.explanation.subscores.brute_force, 1);
+      assert.ok(http?.flags.includes('brute_force') && http.alert);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('flags an inbound scan by default (subscores.v5, as v4), as Reconnaissance / Active Scanning; v3 does not', async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // A scanner's one dropped SYN toward a responder that 40 initiators probed in the window; the same
@@ -329,7 +361,7 @@ describe('Detector', () => {
       const v4 = await det.score(seqs);
       const v3 = await new Detector(host, { subScores: 'v3' }).score(seqs);
       const scan = v4[0] as (typeof v4)[number];
-      assert.deepEqual(scan.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v4'));
+      assert.deepEqual(scan.finding.explanation.subscores, subScores(seqs[0] as Sequence, 'v5'));
       assert.equal(scan.finding.explanation.subscores.scan, 1);
       assert.ok(scan.alert && scan.flags.includes('scan'));
       assert.ok(
@@ -395,8 +427,8 @@ describe('Detector', () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       assert.throws(
-        () => new Detector(host, { subScores: 'v5' as SubScoreVersion }),
-        new Error('Detector subScores "v5": expected one of v1, v2, v3, v4'),
+        () => new Detector(host, { subScores: 'v6' as SubScoreVersion }),
+        new Error('Detector subScores "v6": expected one of v1, v2, v3, v4, v5'),
       );
     } finally {
       await host.close();

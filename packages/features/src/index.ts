@@ -24,6 +24,9 @@ export {
   SUB_SCORES_V4_HASH,
   SUB_SCORES_V4_PATH,
   SUB_SCORES_V4_VERSION,
+  SUB_SCORES_V5_HASH,
+  SUB_SCORES_V5_PATH,
+  SUB_SCORES_V5_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,

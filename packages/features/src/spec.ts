@@ -6,6 +6,7 @@ import specV2 from '../spec/features.v2.json' with { type: 'json' };
 import subScoresV2 from '../spec/subscores.v2.json' with { type: 'json' };
 import subScoresV3 from '../spec/subscores.v3.json' with { type: 'json' };
 import subScoresV4 from '../spec/subscores.v4.json' with { type: 'json' };
+import subScoresV5 from '../spec/subscores.v5.json' with { type: 'json' };
 
 /** Path of the feature spec file; its sha256 is the `feature_spec_hash` a model manifest must match. */
 export const FEATURE_SPEC_PATH = fileURLToPath(new URL('../spec/features.v1.json', import.meta.url));
@@ -65,6 +66,18 @@ export const SUB_SCORES_V4_HASH: string = createHash('sha256')
   .update(readFileSync(SUB_SCORES_V4_PATH))
   .digest('hex');
 export const SUB_SCORE_V4_CONSTANTS = subScoresV4.constants;
+
+/**
+ * subscores.v5 (`spec/subscores.v5.json`): subscores.v4 with brute force's connection-count term
+ * reading its own authentication ports (features.v1's without 443), what the service flags and
+ * explains by default.
+ */
+export const SUB_SCORES_V5_PATH = fileURLToPath(new URL('../spec/subscores.v5.json', import.meta.url));
+export const SUB_SCORES_V5_VERSION: string = subScoresV5.version;
+export const SUB_SCORES_V5_HASH: string = createHash('sha256')
+  .update(readFileSync(SUB_SCORES_V5_PATH))
+  .digest('hex');
+export const SUB_SCORE_V5_CONSTANTS = subScoresV5.constants;
 
 /** dst_port → port-class index for the listed service buckets (first listed class wins). */
 export const PORT_BUCKET_INDEX: ReadonlyMap<number, number> = (() => {

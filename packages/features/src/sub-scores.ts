@@ -4,23 +4,25 @@ import {
   SUB_SCORE_V2_CONSTANTS,
   SUB_SCORE_V3_CONSTANTS,
   SUB_SCORE_V4_CONSTANTS,
+  SUB_SCORE_V5_CONSTANTS,
 } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
 /**
  * Which sub-score formulas: features.v1 (a model's in-graph evidence, the golden vectors of
  * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's), subscores.v3
- * (v2's four plus reflection) or subscores.v4 (what the service flags and explains: v3 with an
- * inbound-scan term in scan).
+ * (v2's four plus reflection), subscores.v4 (v3 with an inbound-scan term in scan) or subscores.v5
+ * (what the service flags and explains: v4 with brute force's connection count off 443).
  */
-export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4';
+export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
 
-export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4'];
+export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4', 'v5'];
 
 /**
  * Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration,
  * reflection: unsolicited amplification-port replies toward a responder of high fan-in). v1 and v2
- * have no reflection rule: it is 0 there. v4's scan includes the inbound-scan term (`inboundScanAt`).
+ * have no reflection rule: it is 0 there. v4's and v5's scan include the inbound-scan term
+ * (`inboundScanAt`).
  */
 export interface SubScores {
   beacon: number;
@@ -149,6 +151,8 @@ function scan(b: SequenceBatch, s: number, from: number, n: number): number {
 }
 
 const AUTH_PORTS: ReadonlySet<number> = new Set(SUB_SCORE_CONSTANTS.brute_force.auth_ports);
+/** subscores.v5's authentication ports for the connection-count term (features.v1's without 443). */
+const AUTH_PORTS_V5: ReadonlySet<number> = new Set(SUB_SCORE_V5_CONSTANTS.brute_force.auth_ports);
 
 /** Per-port attempt counts, all zero between calls. */
 const portCounts = new Uint32Array(65536);
@@ -173,13 +177,18 @@ function topPortMap(dstPort: Float64Array, from: number, n: number): [number, nu
   return [m, port];
 }
 
-function bruteForce(b: SequenceBatch, from: number, n: number): number {
+function bruteForce(
+  b: SequenceBatch,
+  from: number,
+  n: number,
+  authPorts: ReadonlySet<number> = AUTH_PORTS,
+): number {
   const c = SUB_SCORE_CONSTANTS.brute_force;
   const dstPort = b.dstPort;
   if (n === 1) {
     return clamp01(
       ramp(1, c.min_attempts, c.full_attempts) *
-        (AUTH_PORTS.has(dstPort[from] as number) ? 1 : c.non_auth_weight),
+        (authPorts.has(dstPort[from] as number) ? 1 : c.non_auth_weight),
     );
   }
   let m = 0;
@@ -209,7 +218,7 @@ function bruteForce(b: SequenceBatch, from: number, n: number): number {
   } else {
     [m, port] = topPortMap(dstPort, from, n);
   }
-  const auth = AUTH_PORTS.has(port) ? 1 : c.non_auth_weight;
+  const auth = authPorts.has(port) ? 1 : c.non_auth_weight;
   return clamp01(ramp(m, c.min_attempts, c.full_attempts) * auth);
 }
 
@@ -260,8 +269,16 @@ const LOGIN_PORTS: readonly number[] = LOGIN.ports;
 /** Attempts per login port (LOGIN_PORTS order), all zero between calls. */
 const loginCounts = new Uint32Array(LOGIN_PORTS.length);
 
-/** subscores.v2 brute force: v1's, or repeated login exchanges to one interactive-login port. */
-function bruteForceV2(b: SequenceBatch, from: number, n: number): number {
+/**
+ * subscores.v2 brute force: v1's, or repeated login exchanges to one interactive-login port
+ * (subscores.v5 passes its own authentication ports for v1's term).
+ */
+function bruteForceV2(
+  b: SequenceBatch,
+  from: number,
+  n: number,
+  authPorts: ReadonlySet<number> = AUTH_PORTS,
+): number {
   const { protocol, dstPort, fwdPkts, bwdPkts } = b;
   let a = 0;
   for (let j = from; j < from + n; j++) {
@@ -279,7 +296,10 @@ function bruteForceV2(b: SequenceBatch, from: number, n: number): number {
     if (m > a) a = m;
   }
   if (a > 0) loginCounts.fill(0);
-  return Math.max(bruteForce(b, from, n), clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)));
+  return Math.max(
+    bruteForce(b, from, n, authPorts),
+    clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)),
+  );
 }
 
 const BEACON_V3_MIN_FLOWS = SUB_SCORE_V3_CONSTANTS.beacon.min_flows;
@@ -376,11 +396,14 @@ export function subScoresInto(
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
   const v2 = version !== 'v1';
-  const v3 = version === 'v3' || version === 'v4';
+  const v3 = version === 'v3' || version === 'v4' || version === 'v5';
+  const inbound = version === 'v4' || version === 'v5';
   out[at] = v3 ? beaconV3(batch, from, n) : beacon(batch, from, n);
   const sc = v2 ? scanV2(batch, s, from, n) : scan(batch, s, from, n);
-  out[at + 1] = version === 'v4' ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
-  out[at + 2] = v2 ? bruteForceV2(batch, from, n) : bruteForce(batch, from, n);
+  out[at + 1] = inbound ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
+  out[at + 2] = !v2
+    ? bruteForce(batch, from, n)
+    : bruteForceV2(batch, from, n, version === 'v5' ? AUTH_PORTS_V5 : AUTH_PORTS);
   out[at + 3] = exfiltration(batch, from, n);
   out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;
 }

@@ -1,0 +1,71 @@
+"""subscores.v5 (the service's flags and explanations: v4 with brute force's connection count off 443): golden
+parity with TypeScript (packages/features/test/sub-scores-v5.test.ts checks the same file), v4's scores otherwise
+unchanged."""
+
+import json
+
+import numpy as np
+import pytest
+
+from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
+from model.features import SPEC, SUB_SCORES_V5, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4, sub_scores_v5
+from model.spec_paths import GOLDEN_SUB_SCORES_V5_PATH, SUB_SCORES_V5_PATH, file_sha256
+
+GOLDEN = json.loads(GOLDEN_SUB_SCORES_V5_PATH.read_text())
+BY_NAME = {c["name"]: c for c in GOLDEN["cases"]}
+VERSIONS = (("v1", sub_scores), ("v2", sub_scores_v2), ("v3", sub_scores_v3), ("v4", sub_scores_v4),
+            ("v5", sub_scores_v5))
+
+
+def test_golden_matches_spec_hash():
+    assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V5_PATH)
+    assert len(GOLDEN["cases"]) == 112
+
+
+def test_golden_sub_scores_v1_to_v5():
+    for c in GOLDEN["cases"]:
+        for version, fn in VERSIONS:
+            got = fn(c["sequence"])
+            assert set(got) == set(c["expected"][version]), (c["name"], version)
+            for k, v in c["expected"][version].items():
+                assert abs(got[k] - v) <= 1e-12, (c["name"], version, k, got[k], v)
+
+
+def brute(name: str, version: str = "v5") -> float:
+    return BY_NAME[name]["expected"][version]["brute_force"]
+
+
+def test_v5_is_v4_with_443_weighed_as_a_non_authentication_port():
+    lowered = []
+    for c in GOLDEN["cases"]:
+        v4, v5 = c["expected"]["v4"], c["expected"]["v5"]
+        assert {k: v for k, v in v5.items() if k != "brute_force"} == {k: v for k, v in v4.items() if k != "brute_force"}
+        assert v5["brute_force"] <= v4["brute_force"], c["name"]
+        # 443 renamed to 444 (in no list, and no golden flow's port lies between them) scores v5's under v4.
+        renamed = {**c["sequence"], "flows": [{**f, "dst_port": 444 if f["dst_port"] == 443 else f["dst_port"]}
+                                              for f in c["sequence"]["flows"]]}
+        assert abs(sub_scores_v4(renamed)["brute_force"] - v5["brute_force"]) <= 1e-12, c["name"]
+        if v5["brute_force"] < v4["brute_force"]:
+            lowered.append(c["name"])
+    assert (brute("25 connections to 443", "v4"), brute("25 connections to 443")) == (0.8, 0.4)
+    assert brute("30 connections to 443") == brute("64 connections to 443") == 0.5
+    for name in ("25 connections to 80", "25 connections to 8080", "25 connections to 993",
+                 "tie: 25 connections each to 443 and 80 (80, the lower port, is p)",
+                 "30 connections to 443 and 5 ssh logins (the login term stands)"):
+        assert brute(name) == 0.8, name
+    assert len(lowered) == 7
+
+
+def test_auth_ports_are_features_v1s_without_443():
+    v1 = SPEC["sub_score_constants"]["brute_force"]["auth_ports"]
+    assert SUB_SCORES_V5["constants"]["brute_force"]["auth_ports"] == [p for p in v1 if p != 443]
+
+
+def test_service_flags_with_v5():
+    assert SERVICE_SUB_SCORES == "v5"
+    assert sub_score_names("v5") == ("beacon", "scan", "brute_force", "exfiltration", "reflection")
+    seqs = [c["sequence"] for c in GOLDEN["cases"]]
+    want = np.array([[c["expected"]["v5"][k] for k in sub_score_names("v5")] for c in GOLDEN["cases"]])
+    assert np.array_equal(corpus_sub_scores(None, seqs, "v5"), want)
+    with pytest.raises(ValueError, match="'v6'"):
+        corpus_sub_scores(None, seqs, "v6")
