@@ -336,7 +336,7 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               f"(beacon, scan, brute force, exfiltration, reflection; subscores.v5, the detector's default: features.v1's plus "
               "ICMP sweeps and repeated logins (`subscores.v2.json`), reflection toward a responder of high fan-in "
               "(`subscores.v3.json`), scans of one responder by many probing initiators (`subscores.v4.json`), and "
-              "connections to HTTPS (443) no longer counted as login attempts "
+              "a flow silent only when no packet came back, HTTPS (443) connections not counted as login attempts "
               "(`packages/features/spec/subscores.v5.json`)) reaches "
               f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
               "finding has severity low when the model says benign), unless a built-in suppression rule records it as "

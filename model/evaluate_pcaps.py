@@ -174,7 +174,7 @@ def render(version: str, netflow: int, rows: list[dict]) -> str:
          "stitching, sequencing.v1, features, the shipped ONNX model, threshold "
          "from the manifest). A sequence counts when all its flows are labelled; it is malicious when any is. "
          "**Model**: the verdict. **Service**: what the inference service raises, the verdict OR a baseline "
-         "sub-score ≥ 0.8 (subscores.v5, the detector's default: v3's plus inbound scans, HTTPS connections not counted as logins; a low-severity finding), minus the alerts "
+         "sub-score ≥ 0.8 (subscores.v5, the detector's default: v3's plus inbound scans, silence read from packets, HTTPS connections not counted as logins; a low-severity finding), minus the alerts "
          "a built-in rule records as "
          "suppressed (a link-local multicast, SSDP or broadcast responder, a subnet's x.x.x.255 over UDP, or the "
          "model's verdict alone on sequences made only of DNS / NetBIOS-name / NTP requests and answered pings).", "",

@@ -1,6 +1,6 @@
-"""subscores.v5 (the service's flags and explanations: v4 with brute force's connection count off 443): golden
-parity with TypeScript (packages/features/test/sub-scores-v5.test.ts checks the same file), v4's scores otherwise
-unchanged."""
+"""subscores.v5 (the service's flags and explanations: v4 with scan's silence read as no packet back and brute
+force's connection count off 443): golden parity with TypeScript (packages/features/test/sub-scores-v5.test.ts checks
+the same file), v4's scores otherwise unchanged."""
 
 import json
 
@@ -19,7 +19,7 @@ VERSIONS = (("v1", sub_scores), ("v2", sub_scores_v2), ("v3", sub_scores_v3), ("
 
 def test_golden_matches_spec_hash():
     assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V5_PATH)
-    assert len(GOLDEN["cases"]) == 112
+    assert len(GOLDEN["cases"]) == 118
 
 
 def test_golden_sub_scores_v1_to_v5():
@@ -35,11 +35,37 @@ def brute(name: str, version: str = "v5") -> float:
     return BY_NAME[name]["expected"][version]["brute_force"]
 
 
+def scan(name: str, version: str = "v5") -> float:
+    return BY_NAME[name]["expected"][version]["scan"]
+
+
+def ip_bytes(seq: dict) -> dict:
+    """The sequence as a producer of IP-byte counts records it: an answer's bytes are 0 exactly when it has no packet."""
+    return {**seq, "flows": [{**f, "bwd_bytes": 0 if f["bwd_pkts"] == 0 else max(1, f["bwd_bytes"])} for f in seq["flows"]]}
+
+
+def test_v5_scan_is_v4s_with_silence_read_from_packets():
+    quieter = []
+    for c in GOLDEN["cases"]:
+        assert abs(sub_scores_v4(ip_bytes(c["sequence"]))["scan"] - c["expected"]["v5"]["scan"]) <= 1e-12, c["name"]
+        if c["expected"]["v5"]["scan"] < c["expected"]["v4"]["scan"]:
+            quieter.append(c["name"])
+    assert quieter == ["tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts",
+                       "refused SYN: one empty answer (a RST), fan-out 30 ports",
+                       "2 refused and 2 unanswered SYNs, fan-out 30 ports",
+                       "udp datagram with an empty answer, fan-out 30 hosts"]
+    assert scan("unanswered SYN, fan-out 30 ports") == 1
+    assert scan("2 refused and 2 unanswered SYNs, fan-out 30 ports") == 0.5
+    # subscores.v2's ICMP term counts an echo whether or not it was answered.
+    assert scan("icmp echo with an empty answer, 18 hosts swept") == 1
+
+
 def test_v5_is_v4_with_443_weighed_as_a_non_authentication_port():
     lowered = []
     for c in GOLDEN["cases"]:
         v4, v5 = c["expected"]["v4"], c["expected"]["v5"]
-        assert {k: v for k, v in v5.items() if k != "brute_force"} == {k: v for k, v in v4.items() if k != "brute_force"}
+        same = lambda d: {k: v for k, v in d.items() if k not in ("brute_force", "scan")}  # noqa: E731
+        assert same(v5) == same(v4), c["name"]
         assert v5["brute_force"] <= v4["brute_force"], c["name"]
         # 443 renamed to 444 (in no list, and no golden flow's port lies between them) scores v5's under v4.
         renamed = {**c["sequence"], "flows": [{**f, "dst_port": 444 if f["dst_port"] == 443 else f["dst_port"]}

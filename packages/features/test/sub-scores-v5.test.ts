@@ -32,16 +32,29 @@ const FOUR = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
 const FIVE = [...FOUR, 'reflection'] as const;
 const close = (a: number, b: number, what: string): void =>
   assert.ok(Math.abs(a - b) <= 1e-12, `${what}: ${a} vs ${b}`);
-const bruteOf = (name: string, version: 'v4' | 'v5' = 'v5'): number => {
+const expectedOf = (name: string, version: 'v4' | 'v5' = 'v5'): SubScores => {
   const c = golden.cases.find((x) => x.name === name);
   assert.ok(c, name);
-  return c.expected[version].brute_force;
+  return c.expected[version];
 };
+const bruteOf = (name: string, version: 'v4' | 'v5' = 'v5'): number => expectedOf(name, version).brute_force;
+const scanOf = (name: string, version: 'v4' | 'v5' = 'v5'): number => expectedOf(name, version).scan;
+
+/** The sequence as a producer of IP-byte counts records it: an answer's bytes are 0 exactly when it has no packet. */
+const ipBytes = (s: Sequence): Sequence => ({
+  ...s,
+  flows: s.flows.map((f) => ({ ...f, bwd_bytes: f.bwd_pkts === 0 ? 0 : Math.max(1, f.bwd_bytes) })),
+});
+/** 443 renamed to 444 (in no list; no test sequence has a port between them, so ties resolve alike). */
+const off443 = (s: Sequence): Sequence => ({
+  ...s,
+  flows: s.flows.map((f) => (f.dst_port === 443 ? { ...f, dst_port: 444 } : f)),
+});
 
 describe('subscores.v5 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V5_HASH);
-    assert.equal(golden.cases.length, 112);
+    assert.equal(golden.cases.length, 118);
   });
   for (const c of golden.cases) {
     it(`v1 to v5 match: ${c.name}`, () => {
@@ -55,12 +68,25 @@ describe('subscores.v5 golden vectors', () => {
       }
     });
   }
-  it('differ from v4 only in brute force, only where 443 is the most attempted port', () => {
+  it('differ from v4 in scan where an answer has packets but no bytes, in brute force where 443 leads', () => {
     for (const c of golden.cases) {
       const { v4, v5 } = c.expected;
-      assert.deepEqual({ ...v5, brute_force: 0 }, { ...v4, brute_force: 0 }, c.name);
+      assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 }, c.name);
       assert.ok(v5.brute_force <= v4.brute_force, c.name);
+      close(v5.scan, subScores(ipBytes(c.sequence), 'v4').scan, `${c.name} scan`);
+      close(v5.brute_force, subScores(off443(c.sequence), 'v4').brute_force, `${c.name} brute_force`);
     }
+    assert.equal(scanOf('tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts', 'v4'), 1);
+    for (const name of [
+      'tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts',
+      'refused SYN: one empty answer (a RST), fan-out 30 ports',
+      'udp datagram with an empty answer, fan-out 30 hosts',
+    ])
+      assert.equal(scanOf(name), 0, name);
+    assert.equal(scanOf('unanswered SYN, fan-out 30 ports'), 1);
+    assert.equal(scanOf('2 refused and 2 unanswered SYNs, fan-out 30 ports'), 0.5);
+    // subscores.v2's ICMP term counts an echo whether or not it was answered.
+    assert.equal(scanOf('icmp echo with an empty answer, 18 hosts swept'), 1);
     assert.equal(bruteOf('25 connections to 443', 'v4'), 0.8);
     assert.equal(bruteOf('25 connections to 443'), 0.4);
     assert.equal(bruteOf('30 connections to 443'), 0.5);
@@ -75,6 +101,8 @@ describe('subscores.v5 golden vectors', () => {
       assert.equal(bruteOf(name), 0.8, name);
     const lowered = golden.cases.filter((c) => c.expected.v5.brute_force < c.expected.v4.brute_force);
     assert.equal(lowered.length, 7);
+    const quieter = golden.cases.filter((c) => c.expected.v5.scan < c.expected.v4.scan);
+    assert.equal(quieter.length, 4);
   });
   it("lists features.v1's authentication ports without 443", () => {
     assert.deepEqual(
@@ -87,7 +115,7 @@ describe('subscores.v5 golden vectors', () => {
 /** Connection counts toward 443, its neighbours and login ports, on both sides of the ramp. */
 const V5_SHAPE: RandomSequenceShape = {
   maxFlows: 40,
-  answered: 0.8,
+  answered: 0.6,
   protocols: [6, 6, 6, 17, 0],
   srcPort: (i, pick) => pick([47000 + i, 50000 + i]),
   dstPort: (_sport, pick) => pick([443, 443, 443, 80, 22, 8443]),
@@ -98,20 +126,25 @@ const V5_SHAPE: RandomSequenceShape = {
 };
 
 describe('subscores.v5 against v4', () => {
-  it("keeps v4's scores but brute force, where 443's connection count weighs as a non-authentication port", () => {
+  it("keeps v4's scores but scan (silent = no packet back) and brute force (443 weighs as any port)", () => {
     const r = rng(15);
     let lowered = 0;
+    let quieter = 0;
     const batch = new SequenceBatch();
     const out = new Float64Array(SUB_SCORE_COUNT * 2);
     for (let t = 0; t < 3000; t++) {
-      const s = randomSequence(r, V5_SHAPE);
+      const drawn = randomSequence(r, V5_SHAPE);
+      // Some answers carry packets but no payload bytes (a SYN-ACK or RST as a payload counter records it).
+      const s = {
+        ...drawn,
+        flows: drawn.flows.map((f, i) => (i % 3 === 0 && f.bwd_pkts > 0 ? { ...f, bwd_bytes: 0 } : f)),
+      };
       const v4 = subScores(s, 'v4');
       const v5 = subScores(s, 'v5');
-      assert.deepEqual({ ...v5, brute_force: 0 }, { ...v4, brute_force: 0 });
-      // 443 renamed to 444 (in no list; the shape draws no port between them, so ties resolve alike)
-      // gives v5's score under v4's formulas.
-      const renamed = { ...s, flows: s.flows.map((f) => (f.dst_port === 443 ? { ...f, dst_port: 444 } : f)) };
-      close(v5.brute_force, subScores(renamed, 'v4').brute_force, 'brute_force');
+      assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 });
+      close(v5.scan, subScores(ipBytes(s), 'v4').scan, 'scan');
+      close(v5.brute_force, subScores(off443(s), 'v4').brute_force, 'brute_force');
+      if (v5.scan < v4.scan) quieter++;
       if (v5.brute_force < v4.brute_force) lowered++;
       batch.clear();
       batch.push(s);
@@ -122,5 +155,6 @@ describe('subscores.v5 against v4', () => {
       );
     }
     assert.ok(lowered > 100, `${lowered} lowered`);
+    assert.ok(quieter > 100, `${quieter} quieter`);
   });
 });
