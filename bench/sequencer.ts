@@ -5,8 +5,8 @@
  *   node --expose-gc --import tsx bench/sequencer.ts [--flows N] [--conversations C] [--reps R]
  *   node --expose-gc --import tsx bench/sequencer.ts --only core --reps 7   # no Kafka/Redis needed
  *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest      # sha256 of the core output
- *     (and of the same messages as the schema before context.distinct_probe_srcs wrote them: the
- *     previous schema id, the last varint cut; equal to that tree's digest when nothing else changed)
+ *     (and of the same messages as the schema before SequenceFlow.sampling_rate wrote them: decoded
+ *     and re-encoded with it; equal to that tree's digest when nothing else changed)
  *   node --import tsx bench/sequencer.ts --only core --reps 1 --digest --sink  # the same via writeWindow
  *
  * Throughput: the same Avro flows.v1 messages (Kafka on loopback) are consumed R times by
@@ -24,11 +24,13 @@ import { connect } from 'node:net';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import { CollectingRecordSink, KafkaBus } from '@tidewatch/bus';
 import {
+  AvroCodec,
   conversationKey,
   createCodecs,
   type FlowRecord,
   LocalSchemaRegistry,
   PREVIOUS_SCHEMAS,
+  type Sequence,
 } from '@tidewatch/contracts';
 import { connectRedisState, createApp, loadSequencerConfig } from '@tidewatch/sequencer';
 import {
@@ -63,6 +65,13 @@ const ONLY = (() => {
 })();
 /** `--digest`: the core path also prints sha256 over every key and value it emits (changes that must keep the bytes). */
 const DIGEST = args.includes('--digest');
+/** `--digest`: the schema before SequenceFlow.sampling_rate, to hash the messages as that tree wrote them. */
+const previousSequences = DIGEST
+  ? await new AvroCodec<Sequence>(
+      { topic: 'sequences.v1', schema: PREVIOUS_SCHEMAS[2] as (typeof PREVIOUS_SCHEMAS)[2] },
+      new LocalSchemaRegistry(),
+    ).init()
+  : undefined;
 /**
  * `--sink`: the core path writes each window with writeWindow into a record sink (the one the
  * send() fallback uses) instead of encodeWindow's messages; --digest must give the same sha256.
@@ -395,8 +404,6 @@ function core(): Run {
   let messages = 0;
   const digest = DIGEST ? createHash('sha256') : undefined;
   const previous = DIGEST ? createHash('sha256') : undefined;
-  const previousId = Buffer.alloc(4);
-  previousId.writeUInt32BE(LocalSchemaRegistry.idFor(PREVIOUS_SCHEMAS[1] as (typeof PREVIOUS_SCHEMAS)[1]));
   const out: EncodedSequence[] = [];
   const drain = () => {
     stats.applySealedSync(seq.seal());
@@ -417,12 +424,10 @@ function core(): Run {
           digest.update(m.key);
           digest.update(m.value);
           messages++;
-          // This input has no probe-shaped flow (every flow was answered): the field is one 0 byte.
-          if (m.value.at(-1) !== 0) throw new Error('distinct_probe_srcs is not 0 (one byte) here');
           previous?.update(m.key);
-          previous?.update(m.value.subarray(0, 1));
-          previous?.update(previousId);
-          previous?.update(m.value.subarray(5, m.value.length - 1));
+          previous?.update(
+            (previousSequences as AvroCodec<Sequence>).encode(codecs.sequences.decode(m.value)),
+          );
         }
       }
     }
@@ -442,7 +447,7 @@ function core(): Run {
   if (bytes === 0) throw new Error('no sequences');
   if (digest)
     console.log(
-      `core output: ${messages} messages, ${bytes} bytes, sha256 ${digest.digest('hex')}; as the schema before distinct_probe_srcs wrote them (its id, the last byte cut): sha256 ${previous?.digest('hex')}`,
+      `core output: ${messages} messages, ${bytes} bytes, sha256 ${digest.digest('hex')}; as the schema before SequenceFlow.sampling_rate wrote them (decoded, re-encoded with it): sha256 ${previous?.digest('hex')}`,
     );
   return {
     seconds: (performance.now() - t0) / 1000,

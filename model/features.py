@@ -247,12 +247,20 @@ def _beacon(flows: list[dict]) -> float:
     return _clamp01((ts + ds) / 2)
 
 
-def _scan(flows: list[dict], ctx: dict, answer: str = "bwd_bytes") -> float:
-    """features.v1's scan; a flow is silent when its `answer` field is 0 (bwd_bytes; subscores.v5 reads bwd_pkts)."""
+def _silent(f: dict, v5: bool) -> bool:
+    """Nothing came back: bwd_bytes 0 (features.v1 to subscores.v4); subscores.v5: bwd_pkts 0 and not from sampled
+    packets (sampling_rate above 1, absent reads 1: the answer may just not have been sampled)."""
+    if not v5:
+        return f["bwd_bytes"] == 0
+    return f["bwd_pkts"] == 0 and f.get("sampling_rate", 1) <= 1
+
+
+def _scan(flows: list[dict], ctx: dict, v5: bool = False) -> float:
+    """features.v1's scan (`v5`: with subscores.v5's silence, _silent)."""
     c = _SC["scan"]
     if not flows:
         return 0.0
-    silent = sum(1 for f in flows if f[answer] == 0) / len(flows)
+    silent = sum(1 for f in flows if _silent(f, v5)) / len(flows)
     fan = max(
         _ramp(ctx["distinct_dst_ports"], c["min_ports"], c["full_ports"]),
         _ramp(ctx["distinct_dsts"], c["min_dsts"], c["full_dsts"]),
@@ -295,8 +303,7 @@ def sub_scores(seq: dict, version: str = "v1") -> dict:
     flows = seq["flows"]
     v2 = version != "v1"
     v3 = version in ("v3", "v4", "v5")
-    scan = (_scan_v2(flows, seq["context"], "bwd_pkts" if version == "v5" else "bwd_bytes") if v2
-            else _scan(flows, seq["context"]))
+    scan = _scan_v2(flows, seq["context"], version == "v5") if v2 else _scan(flows, seq["context"])
     if version in ("v4", "v5"):
         scan = max(scan, inbound_scan(seq))
     out = {
@@ -317,19 +324,19 @@ _SC2 = SUB_SCORES_V2["constants"]
 _LOGIN_PORTS = frozenset(_SC2["brute_force_login"]["ports"])
 
 
-def _scan_v2(flows: list[dict], ctx: dict, answer: str = "bwd_bytes") -> float:
+def _scan_v2(flows: list[dict], ctx: dict, v5: bool = False) -> float:
     c, ci = _SC["scan"], _SC2["scan_icmp"]
     n = len(flows)
     if n == 0:
         return 0.0
     icmp = sum(1 for f in flows if f["protocol"] in (1, 58))
-    quiet = sum(1 for f in flows if f["protocol"] not in (1, 58) and f[answer] == 0)
+    quiet = sum(1 for f in flows if f["protocol"] not in (1, 58) and _silent(f, v5))
     fan = max(
         _ramp(ctx["distinct_dst_ports"], c["min_ports"], c["full_ports"]),
         _ramp(ctx["distinct_dsts"], c["min_dsts"], c["full_dsts"]),
     )
     fan_icmp = max(fan, _ramp(ctx["distinct_dsts"], ci["min_dsts"], ci["full_dsts"]))
-    return max(_scan(flows, ctx, answer), _clamp01(fan * (quiet / n) + fan_icmp * (icmp / n)))
+    return max(_scan(flows, ctx, v5), _clamp01(fan * (quiet / n) + fan_icmp * (icmp / n)))
 
 
 def _brute_force_v2(flows: list[dict], auth_ports: frozenset = _AUTH_PORTS) -> float:

@@ -265,7 +265,7 @@ def write_sub_scores_v4() -> None:
 def sub_score_v5_cases() -> list[dict]:
     """subscores.v4's cases (v5 differs where a flow's answer has packets but no bytes, or 443 is the most attempted
     port), plus: empty answers (a payload-counting producer's SYN-ACK, RST or tail) at a large fan-out beside
-    unanswered probes; connection counts toward 443 and the ports that keep their weight (80, 8080, 993) at the
+    unanswered probes; flows from sampled packets (sampling_rate > 1) with nothing back; connection counts toward 443 and the ports that keep their weight (80, 8080, 993) at the
     features.v1 ramp's edges, the lowest-port tie between 443 and 80, a single 443 flow, and repeated logins beside a
     larger 443 count (the login term stands)."""
     # (index, dst port, reply bytes): short TLS / HTTP connections of one client to one server.
@@ -273,6 +273,7 @@ def sub_score_v5_cases() -> list[dict]:
     login = lambda i: flow(T0 + 5_000 * i + 2_500, 1400, 6, 40000 + i, 22, 1900, 14, 2600, 12, 0x1F)  # noqa: E731
     # (index, dst port, packets, reply packets): payload bytes 0 both ways, as CICFlowMeter / Zeek count them.
     empty = lambda i, port, fp=1, bp=1, proto=6: flow(T0 + 700 * i, 2, proto, 47000 + i, port, 0, fp, 0, bp)  # noqa: E731
+    sampled = lambda f, rate: {**f, "sampling_rate": rate}  # noqa: E731
     out = sub_score_v4_cases()
     out += [
         seq("tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts", [empty(0, 443, 3)], dsts=30, ports=3),
@@ -282,6 +283,12 @@ def sub_score_v5_cases() -> list[dict]:
             [empty(0, 23), empty(1, 25), empty(2, 80, 1, 0), empty(3, 110, 2, 0)], dsts=1, ports=30),
         seq("icmp echo with an empty answer, 18 hosts swept", [empty(0, 0, 1, 1, 1)], dsts=18, ports=1),
         seq("udp datagram with an empty answer, fan-out 30 hosts", [empty(0, 161, 1, 1, 17)], dsts=30, ports=1),
+        seq("sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts",
+            [sampled(empty(0, 51000, 1, 0), 1000)], dsts=30, ports=1),
+        seq("2 sampled and 2 unsampled unanswered SYNs, fan-out 30 ports",
+            [sampled(empty(0, 23, 1, 0), 2), sampled(empty(1, 25, 1, 0), 64), empty(2, 80, 1, 0), sampled(empty(3, 110, 1, 0), 1)],
+            dsts=1, ports=30),
+        seq("sampled icmp echo, nothing back, 18 hosts swept", [sampled(empty(0, 0, 1, 0, 1), 1000)], dsts=18, ports=1),
     ]
     for k in (5, 24, 25, 30, 64):
         out.append(seq(f"{k} connections to 443", [conn(i, 443) for i in range(k)], conns=k))

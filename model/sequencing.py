@@ -141,6 +141,7 @@ def sequence_dicts(t: dict, seqs: Sequences, indices=None) -> list[dict]:
             "fwd_bytes": int(t["fwd_bytes"][r]), "fwd_pkts": int(t["fwd_pkts"][r]),
             "bwd_bytes": int(t["bwd_bytes"][r]), "bwd_pkts": int(t["bwd_pkts"][r]), "tcp_flags": int(t["tcp_flags"][r]),
             "label": None, "attack": None, "origin": f"row:{int(t['row'][r])}",
+            "sampling_rate": int(t["sampling_rate"][r]) if "sampling_rate" in t else 1,
         } for r in rows]
         out.append({
             "sequence_id": ids[i], "src_ip": str(seqs.src_ip[i]), "dst_ip": str(seqs.dst_ip[i]),

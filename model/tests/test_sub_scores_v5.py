@@ -19,7 +19,7 @@ VERSIONS = (("v1", sub_scores), ("v2", sub_scores_v2), ("v3", sub_scores_v3), ("
 
 def test_golden_matches_spec_hash():
     assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V5_PATH)
-    assert len(GOLDEN["cases"]) == 118
+    assert len(GOLDEN["cases"]) == 121
 
 
 def test_golden_sub_scores_v1_to_v5():
@@ -39,25 +39,30 @@ def scan(name: str, version: str = "v5") -> float:
     return BY_NAME[name]["expected"][version]["scan"]
 
 
-def ip_bytes(seq: dict) -> dict:
-    """The sequence as a producer of IP-byte counts records it: an answer's bytes are 0 exactly when it has no packet."""
-    return {**seq, "flows": [{**f, "bwd_bytes": 0 if f["bwd_pkts"] == 0 else max(1, f["bwd_bytes"])} for f in seq["flows"]]}
+def silence_as_bytes(seq: dict) -> dict:
+    """v5's silence written into bwd_bytes for v4 to read: 0 exactly when no packet came back from an unsampled flow."""
+    return {**seq, "flows": [{**f, "bwd_bytes": 0 if f["bwd_pkts"] == 0 and f.get("sampling_rate", 1) <= 1
+                              else max(1, f["bwd_bytes"])} for f in seq["flows"]]}
 
 
 def test_v5_scan_is_v4s_with_silence_read_from_packets():
     quieter = []
     for c in GOLDEN["cases"]:
-        assert abs(sub_scores_v4(ip_bytes(c["sequence"]))["scan"] - c["expected"]["v5"]["scan"]) <= 1e-12, c["name"]
+        assert abs(sub_scores_v4(silence_as_bytes(c["sequence"]))["scan"] - c["expected"]["v5"]["scan"]) <= 1e-12, c["name"]
         if c["expected"]["v5"]["scan"] < c["expected"]["v4"]["scan"]:
             quieter.append(c["name"])
     assert quieter == ["tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts",
                        "refused SYN: one empty answer (a RST), fan-out 30 ports",
                        "2 refused and 2 unanswered SYNs, fan-out 30 ports",
-                       "udp datagram with an empty answer, fan-out 30 hosts"]
+                       "udp datagram with an empty answer, fan-out 30 hosts",
+                       "sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts",
+                       "2 sampled and 2 unsampled unanswered SYNs, fan-out 30 ports"]
     assert scan("unanswered SYN, fan-out 30 ports") == 1
     assert scan("2 refused and 2 unanswered SYNs, fan-out 30 ports") == 0.5
-    # subscores.v2's ICMP term counts an echo whether or not it was answered.
+    assert scan("2 sampled and 2 unsampled unanswered SYNs, fan-out 30 ports") == 0.5
+    # subscores.v2's ICMP term counts an echo whether or not it was answered (or sampled).
     assert scan("icmp echo with an empty answer, 18 hosts swept") == 1
+    assert scan("sampled icmp echo, nothing back, 18 hosts swept") == 1
 
 
 def test_v5_is_v4_with_443_weighed_as_a_non_authentication_port():

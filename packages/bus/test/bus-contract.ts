@@ -66,6 +66,7 @@ export const sampleSequence: Sequence = {
       label: null,
       attack: null,
       origin: 'netflow9:192.0.2.1',
+      sampling_rate: 1_000,
     },
   ],
   context: {

@@ -276,6 +276,51 @@ describe('score --per-flow', { skip }, () => {
     }
   });
 
+  it("a busy server's sampled sFlow replies are not a silent fan-out (subscores.v5); v4 and unsampled are", async () => {
+    // 60 clients of a web server, seen through 1-in-1000 sFlow: each sampled reply met no sampled
+    // request, so it is a one-flow sequence from the server with nothing back, toward 60 hosts.
+    const records = (rate: number): string =>
+      Array.from({ length: 60 }, (_, k) =>
+        JSON.stringify({
+          exporter: '192.0.2.1',
+          observation_domain: 0,
+          source_format: 'sflow5',
+          start_ms: 1_700_000_000_000 + 1_000 * k,
+          end_ms: 1_700_000_000_000 + 1_000 * k,
+          protocol: 6,
+          src_ip: '203.0.113.80',
+          dst_ip: `10.0.2.${k + 1}`,
+          src_port: 8080,
+          dst_port: 40_000 + k,
+          fwd_bytes: 1_500,
+          fwd_pkts: 1,
+          bwd_bytes: 0,
+          bwd_pkts: 0,
+          tcp_flags: 0x10,
+          sampling_rate: rate,
+        }),
+      ).join('\n');
+    const dir = await mkdtemp(join(tmpdir(), 'tw-sflow-'));
+    try {
+      const sampled = join(dir, 'sflow.jsonl');
+      const unsampled = join(dir, 'netflow.jsonl');
+      await writeFile(sampled, `${records(1_000)}\n`);
+      await writeFile(unsampled, `${records(1)}\n`);
+      const scanFlags = async (file: string, d: Detector) =>
+        (await scoreFlowFile(file, d, { format: 'flows' })).sequences.filter((s) => s.flags.includes('scan'))
+          .length;
+      const v4 = new Detector(host, { subScores: 'v4' });
+      const result = await scoreFlowFile(sampled, detector, { format: 'flows' });
+      assert.equal(result.sequences.length, 60);
+      assert.ok(result.sequences.every((s) => s.finding.explanation.subscores.scan === 0));
+      assert.equal(await scanFlags(sampled, detector), 0);
+      assert.equal(await scanFlags(sampled, v4), 60);
+      assert.equal(await scanFlags(unsampled, detector), 60);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {
     const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
     const { stdout } = await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file, '--json'], {

@@ -50,12 +50,18 @@ export const CONTRACTS = {
  */
 export const PREVIOUS_SCHEMAS: readonly avro.Schema[] = [
   // sequences.v1 before EntityContext.distinct_srcs was appended.
-  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_srcs', 'distinct_probe_srcs']),
+  withoutFields(sequenceBeforeSamplingRate(), 'EntityContext', ['distinct_srcs', 'distinct_probe_srcs']),
   // sequences.v1 with distinct_srcs, before EntityContext.distinct_probe_srcs was appended.
-  withoutFields(sequenceSchema as avro.Schema, 'EntityContext', ['distinct_probe_srcs']),
+  withoutFields(sequenceBeforeSamplingRate(), 'EntityContext', ['distinct_probe_srcs']),
+  // sequences.v1 with both, before SequenceFlow.sampling_rate was appended.
+  sequenceBeforeSamplingRate(),
   // findings.v1 before SubScores.reflection was appended.
   withoutFields(findingSchema as avro.Schema, 'SubScores', ['reflection']),
 ];
+
+function sequenceBeforeSamplingRate(): avro.Schema {
+  return withoutFields(sequenceSchema as avro.Schema, 'SequenceFlow', ['sampling_rate']);
+}
 
 export function schemaFingerprint(schema: avro.Schema): string {
   const canonical = JSON.stringify(avro.Type.forSchema(schema).schema());

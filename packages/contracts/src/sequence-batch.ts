@@ -42,6 +42,8 @@ export class SequenceBatch {
   bwdPkts: FlowColumn = new Float64Array(64);
   tcpFlags: FlowColumn = new Float64Array(64);
   label: FlowColumn = new Float64Array(64);
+  /** sampling_rate (1: every packet seen; absent from an object reads as 1). */
+  samplingRate: FlowColumn = new Float64Array(64);
 
   /**
    * Empties the batch, keeping its arrays. The strings are let go (not left to be overwritten by
@@ -103,6 +105,7 @@ export class SequenceBatch {
     this.bwdPkts = grow(this.bwdPkts, size, used);
     this.tcpFlags = grow(this.tcpFlags, size, used);
     this.label = grow(this.label, size, used);
+    this.samplingRate = grow(this.samplingRate, size, used);
   }
 
   /** Appends `seq` (its flows' `attack` and `origin` are not kept) and returns its index. */
@@ -125,6 +128,7 @@ export class SequenceBatch {
       this.bwdPkts[j] = f.bwd_pkts;
       this.tcpFlags[j] = f.tcp_flags;
       this.label[j] = f.label === null ? Number.NaN : f.label;
+      this.samplingRate[j] = f.sampling_rate ?? 1;
     }
     return this.commit(
       seq.sequence_id,
@@ -202,6 +206,7 @@ export class SequenceBatch {
         bwd_pkts: this.bwdPkts[j] as number,
         tcp_flags: this.tcpFlags[j] as number,
         label: Number.isNaN(label) ? null : label,
+        sampling_rate: this.samplingRate[j] as number,
       } as SequenceFlow;
     }
     return {
@@ -264,6 +269,7 @@ const FLOW_COLUMNS = [
   'bwdPkts',
   'tcpFlags',
   'label',
+  'samplingRate',
 ] as const;
 
 function grow(a: Float64Array, size: number, keep = a.length): Float64Array<ArrayBuffer> {

@@ -26,10 +26,10 @@ export const SEQUENCE_SCORING_SCHEMA = withoutFields(CONTRACTS.sequences.schema,
  * generic path until the decoder below is brought in line (a test says so).
  */
 export const SEQUENCE_READER_WRITER_FINGERPRINT =
-  '769af502495153923f3c61b51f2aff1324fd010814674a2f551ad3c48b080d73';
+  '83aa0fca2bde8488e57e0435d887c1d3523e5452d27bcf24b0e689cd4dc214cd';
 
-/** Bytes of the smallest SequenceFlow: ten numbers, two union indexes, an empty string, one byte each. */
-const MIN_FLOW_BYTES = 13;
+/** Bytes of the smallest SequenceFlow: eleven numbers, two union indexes, an empty string, one byte each. */
+const MIN_FLOW_BYTES = 14;
 
 export class SequenceDecodeError extends Error {
   override name = 'SequenceDecodeError';
@@ -148,22 +148,34 @@ function unionIndex(what: string): number {
 }
 
 function readFlow(): Sequence['flows'][number] {
-  const flow = {
-    start_ms: readSafeLong('flow start_ms'),
-    end_ms: readSafeLong('flow end_ms'),
-    protocol: readLong('flow protocol'),
-    src_port: readLong('flow src_port'),
-    dst_port: readLong('flow dst_port'),
-    fwd_bytes: readSafeLong('flow fwd_bytes'),
-    fwd_pkts: readSafeLong('flow fwd_pkts'),
-    bwd_bytes: readSafeLong('flow bwd_bytes'),
-    bwd_pkts: readSafeLong('flow bwd_pkts'),
-    tcp_flags: readLong('flow tcp_flags'),
-    label: unionIndex('flow label') === 0 ? null : readLong('flow label'),
-  };
+  const startMs = readSafeLong('flow start_ms');
+  const endMs = readSafeLong('flow end_ms');
+  const protocol = readLong('flow protocol');
+  const srcPort = readLong('flow src_port');
+  const dstPort = readLong('flow dst_port');
+  const fwdBytes = readSafeLong('flow fwd_bytes');
+  const fwdPkts = readSafeLong('flow fwd_pkts');
+  const bwdBytes = readSafeLong('flow bwd_bytes');
+  const bwdPkts = readSafeLong('flow bwd_pkts');
+  const tcpFlags = readLong('flow tcp_flags');
+  const label = unionIndex('flow label') === 0 ? null : readLong('flow label');
   if (unionIndex('flow attack') === 1) skipString('flow attack');
   skipString('flow origin');
-  return flow as Sequence['flows'][number];
+  // Built once all are read, members in the projection's order (attack and origin left out).
+  return {
+    start_ms: startMs,
+    end_ms: endMs,
+    protocol,
+    src_port: srcPort,
+    dst_port: dstPort,
+    fwd_bytes: fwdBytes,
+    fwd_pkts: fwdPkts,
+    bwd_bytes: bwdBytes,
+    bwd_pkts: bwdPkts,
+    tcp_flags: tcpFlags,
+    label,
+    sampling_rate: readSafeLong('flow sampling_rate'),
+  } as Sequence['flows'][number];
 }
 
 /** The item count of the next block of flows (0: the array ended), its byte size skipped where written. */
@@ -245,6 +257,7 @@ function readFlowsInto(batch: SequenceBatch): number {
       bwdPkts,
       tcpFlags,
       label,
+      samplingRate,
     } = batch;
     for (let k = 0; k < n; k++, j++) {
       startMs[j] = readSafeLong('flow start_ms');
@@ -260,6 +273,7 @@ function readFlowsInto(batch: SequenceBatch): number {
       label[j] = unionIndex('flow label') === 0 ? Number.NaN : readLong('flow label');
       if (unionIndex('flow attack') === 1) skipString('flow attack');
       skipString('flow origin');
+      samplingRate[j] = readSafeLong('flow sampling_rate');
     }
   }
   return j;

@@ -15,6 +15,14 @@ export interface SequenceFlow {
   attack: string | null;
   /** Where the flow came from, for evidence: `format:exporter` or `file:row`. */
   origin: string;
+  /**
+   * flows.v1's sampling_rate (a stitched pair: the larger of its halves'): 1 when the exporter
+   * saw every packet, N when it sampled 1 in N (sFlow, sampled NetFlow / IPFIX), so a missing
+   * reply may just be unsampled. Counts are as exported, not scaled. Appended to sequences.v1
+   * with default 1: a message from an earlier producer reads as 1, and so does an object that
+   * leaves it out (every decoder sets it).
+   */
+  sampling_rate?: number;
 }
 
 /**

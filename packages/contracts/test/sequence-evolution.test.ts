@@ -16,12 +16,15 @@ import {
 
 // sequences.v1's EntityContext gained two last fields (long, default 0): distinct_srcs, the
 // responder's distinct initiators in the window, then distinct_probe_srcs, those of them with a
-// probe-shaped flow. Producers and readers of all three schemas must get along.
+// probe-shaped flow; then SequenceFlow gained a last field, sampling_rate (long, default 1).
+// Producers and readers of all four schemas must get along.
 
 /** Before distinct_srcs (and so before distinct_probe_srcs). */
 const PRE_FANIN = PREVIOUS_SCHEMAS[0] as NonNullable<(typeof PREVIOUS_SCHEMAS)[0]>;
 /** With distinct_srcs, before distinct_probe_srcs. */
 const PRE_PROBE = PREVIOUS_SCHEMAS[1] as NonNullable<(typeof PREVIOUS_SCHEMAS)[1]>;
+/** With both, before SequenceFlow.sampling_rate. */
+const PRE_SAMPLING = PREVIOUS_SCHEMAS[2] as NonNullable<(typeof PREVIOUS_SCHEMAS)[2]>;
 const OLD_SCHEMA = PRE_FANIN;
 
 function sequence(distinctSrcs: number | undefined, distinctProbeSrcs?: number): Sequence {
@@ -82,7 +85,11 @@ async function codecs() {
     { topic: 'sequences.v1', schema: PRE_PROBE },
     registry,
   ).init();
-  return { current, old, preProbe };
+  const preSampling = await new AvroCodec<Sequence>(
+    { topic: 'sequences.v1', schema: PRE_SAMPLING },
+    registry,
+  ).init();
+  return { current, old, preProbe, preSampling };
 }
 
 describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
@@ -93,8 +100,9 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
       const last = (schema as { fields: Field[] }).fields.at(-1) as Field;
       return (last.type as { fields: Field[] }).fields;
     };
-    const now = fields(CONTRACTS.sequences.schema);
+    const now = fields(PRE_SAMPLING);
     assert.deepEqual(now.at(-2), { name: 'distinct_srcs', type: 'long', default: 0 });
+    assert.deepEqual(fields(CONTRACTS.sequences.schema), now);
     assert.deepEqual(fields(OLD_SCHEMA), now.slice(0, -2));
     assert.notEqual(
       LocalSchemaRegistry.idFor(OLD_SCHEMA),
@@ -103,7 +111,8 @@ describe('sequences.v1 context.distinct_srcs (appended, default 0)', () => {
   });
 
   it('a new message is the old one with the new schema id and the field as one more varint at the end', async () => {
-    const { current, old } = await codecs();
+    // Within the flows' layout before sampling_rate (its own block below).
+    const { preSampling: current, old } = await codecs();
     for (const n of [0, 1, 63, 64, 4_276, 2 ** 40]) {
       const oldBytes = old.encode(sequence(undefined));
       const newBytes = current.encode(sequence(n));
@@ -192,13 +201,16 @@ describe('sequences.v1 context.distinct_probe_srcs (appended after distinct_srcs
     };
     const now = fields(CONTRACTS.sequences.schema);
     assert.deepEqual(now.at(-1), { name: 'distinct_probe_srcs', type: 'long', default: 0 });
+    assert.deepEqual(fields(PRE_SAMPLING), now);
     assert.deepEqual(fields(PRE_PROBE), now.slice(0, -1));
-    const ids = new Set([PRE_FANIN, PRE_PROBE, CONTRACTS.sequences.schema].map(LocalSchemaRegistry.idFor));
-    assert.equal(ids.size, 3);
+    const ids = new Set(
+      [PRE_FANIN, PRE_PROBE, PRE_SAMPLING, CONTRACTS.sequences.schema].map(LocalSchemaRegistry.idFor),
+    );
+    assert.equal(ids.size, 4);
   });
 
   it('a new message is the previous one with the new schema id and the field as one more varint at the end', async () => {
-    const { current, preProbe } = await codecs();
+    const { preSampling: current, preProbe } = await codecs();
     for (const n of [0, 1, 63, 64, 3_700, 2 ** 40]) {
       const before = preProbe.encode(sequence(4_276));
       const now = current.encode(sequence(4_276, n));
@@ -291,5 +303,113 @@ describe('sequences.v1 context.distinct_probe_srcs (appended after distinct_srcs
       .decodeAsync(now);
     assert.equal(projected.context.distinct_srcs, 4_276);
     assert.equal(projected.flows[0]?.src_port, 161);
+  });
+});
+
+describe('sequences.v1 SequenceFlow.sampling_rate (appended, default 1)', () => {
+  type Field = { name: string; type: unknown; default?: unknown };
+  /** The fields of the flows' record type (SequenceFlow). */
+  const flowFields = (schema: unknown): Field[] => {
+    const flows = (schema as { fields: Field[] }).fields.find((f) => f.name === 'flows') as Field;
+    return ((flows.type as { items: unknown }).items as { fields: Field[] }).fields;
+  };
+  /** Two flows of one conversation, sampled 1 in `rate` (undefined: the member left out). */
+  const sampled = (rate: number | undefined): Sequence => {
+    const s = sequence(4_276, 3_700);
+    const f = s.flows[0] as Sequence['flows'][number];
+    const second = {
+      ...f,
+      start_ms: f.start_ms + 1_000,
+      end_ms: f.end_ms + 1_000,
+      origin: 'sflow5:192.0.2.1',
+    };
+    s.flows = [f, second].map((x) => (rate === undefined ? x : { ...x, sampling_rate: rate }));
+    return s;
+  };
+
+  it("is the flows' last field, a long with default 1, and the only difference from the previous schema", () => {
+    assert.deepEqual(flowFields(CONTRACTS.sequences.schema).at(-1), {
+      name: 'sampling_rate',
+      type: 'long',
+      default: 1,
+    });
+    assert.deepEqual(flowFields(PRE_SAMPLING), flowFields(CONTRACTS.sequences.schema).slice(0, -1));
+    assert.deepEqual(
+      withoutFields(CONTRACTS.sequences.schema, 'SequenceFlow', ['sampling_rate']),
+      PRE_SAMPLING,
+    );
+  });
+
+  it('a new message is the previous one with the new schema id and one more varint after each flow', async () => {
+    const { current, preSampling } = await codecs();
+    for (const rate of [1, 2, 64, 1_000, 2 ** 32 - 1]) {
+      const before = preSampling.encode(sampled(undefined)).subarray(WIRE_HEADER_BYTES);
+      const now = current.encode(sampled(rate));
+      assert.equal(now.readUInt32BE(1), current.schemaId);
+      // Each flow ends with its origin (a length, then the text): the rate follows it.
+      const flowEnd = (origin: string, from: number) => before.indexOf(origin, from) + origin.length;
+      const first = flowEnd('snmp.pcap:1', 0);
+      const second = flowEnd('sflow5:192.0.2.1', first);
+      assert.deepEqual(
+        now.subarray(WIRE_HEADER_BYTES),
+        Buffer.concat([
+          before.subarray(0, first),
+          varint(rate),
+          before.subarray(first, second),
+          varint(rate),
+          before.subarray(second),
+        ]),
+      );
+    }
+    // An object without the member is written with the default.
+    assert.deepEqual(current.encode(sampled(undefined)), current.encode(sampled(1)));
+  });
+
+  it('every reader of the current schema reads the value: codec, projection, hand decoder, batch columns', async () => {
+    const { current } = await codecs();
+    const reader = new SequenceReader(current);
+    assert.ok(reader.handDecoding);
+    const buf = current.encode(sampled(1_000));
+    assert.deepEqual(
+      current.decode(buf).flows.map((f) => f.sampling_rate),
+      [1_000, 1_000],
+    );
+    assert.deepEqual(
+      reader.decode(buf).flows.map((f) => f.sampling_rate),
+      [1_000, 1_000],
+    );
+    assert.deepEqual(reader.decode(buf), decodeSequenceBody(buf, WIRE_HEADER_BYTES));
+    const batch = new SequenceBatch();
+    const i = reader.decodeInto(batch, buf);
+    assert.deepEqual(Array.from(batch.samplingRate.subarray(0, 2)), [1_000, 1_000]);
+    assert.equal(batch.sequence(i).flows[1]?.sampling_rate, 1_000);
+    assert.deepEqual(Array.from(batch.select([i]).samplingRate.subarray(0, 2)), [1_000, 1_000]);
+    const pushed = new SequenceBatch();
+    pushed.push(sampled(undefined));
+    assert.equal(pushed.samplingRate[0], 1);
+  });
+
+  it('a message from an earlier producer reads 1 through schema resolution', async () => {
+    const { current, preSampling } = await codecs();
+    const reader = new SequenceReader(current);
+    const before = preSampling.encode(sampled(undefined));
+    const expected = reader.decode(current.encode(sampled(1)));
+    assert.deepEqual(plain(await reader.decodeAsync(before)), plain(expected));
+    const batch = new SequenceBatch();
+    await reader.decodeIntoAsync(batch, before);
+    assert.deepEqual(Array.from(batch.samplingRate.subarray(0, 2)), [1, 1]);
+    const fresh = await new AvroCodec<Sequence>(CONTRACTS.sequences, new LocalSchemaRegistry()).init();
+    assert.equal((await fresh.decodeAsync(before)).flows[0]?.sampling_rate, 1);
+  });
+
+  it('a reader of the previous schema skips the field', async () => {
+    const { current, preSampling } = await codecs();
+    assert.equal(new SequenceReader(preSampling).handDecoding, false);
+    const now = current.encode(sampled(1_000));
+    const back = await preSampling.decodeAsync(now);
+    assert.equal(back.flows.length, 2);
+    assert.equal(back.flows[1]?.origin, 'sflow5:192.0.2.1');
+    assert.equal('sampling_rate' in (back.flows[0] as object), false);
+    assert.deepEqual(plain(back.context), plain(sampled(1).context));
   });
 });

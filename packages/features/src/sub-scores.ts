@@ -140,6 +140,8 @@ function beacon(b: SequenceBatch, from: number, n: number): number {
 /**
  * `answer` is the column whose 0 makes a flow silent: bwd_bytes (features.v1 to subscores.v4) or
  * bwd_pkts (subscores.v5: nothing came back, whether the producer counts payload or packet bytes).
+ * `sampling` (subscores.v5): a flow whose sampling_rate is above 1 is never silent (its answer may
+ * just not have been sampled).
  */
 function scan(
   b: SequenceBatch,
@@ -147,11 +149,13 @@ function scan(
   from: number,
   n: number,
   answer: Float64Array = b.bwdBytes,
+  sampling?: Float64Array,
 ): number {
   const c = SUB_SCORE_CONSTANTS.scan;
   if (n === 0) return 0;
   let silent = 0;
-  for (let j = from; j < from + n; j++) if (answer[j] === 0) silent++;
+  for (let j = from; j < from + n; j++)
+    if (answer[j] === 0 && (sampling === undefined || (sampling[j] as number) <= 1)) silent++;
   const fan = Math.max(
     ramp(b.distinctDstPorts[s] as number, c.min_ports, c.full_ports),
     ramp(b.distinctDsts[s] as number, c.min_dsts, c.full_dsts),
@@ -247,8 +251,8 @@ function exfiltration(b: SequenceBatch, from: number, n: number): number {
 const isIcmp = (p: number): boolean => p === 1 || p === 58;
 
 /**
- * subscores.v2 scan: an ICMP exchange is a probe whether or not it was answered (`answer` as in
- * `scan`).
+ * subscores.v2 scan: an ICMP exchange is a probe whether or not it was answered (`answer` and
+ * `sampling` as in `scan`).
  */
 function scanV2(
   b: SequenceBatch,
@@ -256,6 +260,7 @@ function scanV2(
   from: number,
   n: number,
   answer: Float64Array = b.bwdBytes,
+  sampling?: Float64Array,
 ): number {
   const c = SUB_SCORE_CONSTANTS.scan;
   const ci = SUB_SCORE_V2_CONSTANTS.scan_icmp;
@@ -265,7 +270,7 @@ function scanV2(
   let icmp = 0;
   let icmpSilent = 0;
   for (let j = from; j < from + n; j++) {
-    const silent = answer[j] === 0;
+    const silent = answer[j] === 0 && (sampling === undefined || (sampling[j] as number) <= 1);
     if (isIcmp(protocol[j] as number)) {
       icmp++;
       if (silent) icmpSilent++;
@@ -417,8 +422,11 @@ export function subScoresInto(
   const v3 = version === 'v3' || version === 'v4' || version === 'v5';
   const inbound = version === 'v4' || version === 'v5';
   out[at] = v3 ? beaconV3(batch, from, n) : beacon(batch, from, n);
-  const answer = version === 'v5' ? batch.bwdPkts : batch.bwdBytes;
-  const sc = v2 ? scanV2(batch, s, from, n, answer) : scan(batch, s, from, n);
+  const sc = !v2
+    ? scan(batch, s, from, n)
+    : version === 'v5'
+      ? scanV2(batch, s, from, n, batch.bwdPkts, batch.samplingRate)
+      : scanV2(batch, s, from, n);
   out[at + 1] = inbound ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
   out[at + 2] = !v2
     ? bruteForce(batch, from, n)

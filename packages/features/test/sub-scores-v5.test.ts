@@ -40,10 +40,16 @@ const expectedOf = (name: string, version: 'v4' | 'v5' = 'v5'): SubScores => {
 const bruteOf = (name: string, version: 'v4' | 'v5' = 'v5'): number => expectedOf(name, version).brute_force;
 const scanOf = (name: string, version: 'v4' | 'v5' = 'v5'): number => expectedOf(name, version).scan;
 
-/** The sequence as a producer of IP-byte counts records it: an answer's bytes are 0 exactly when it has no packet. */
-const ipBytes = (s: Sequence): Sequence => ({
+/**
+ * The sequence with v5's silence written into bwd_bytes for v4 to read: 0 exactly when no packet came
+ * back from an unsampled flow (an IP-byte producer's count, with sampled flows taken as answered).
+ */
+const silenceAsBytes = (s: Sequence): Sequence => ({
   ...s,
-  flows: s.flows.map((f) => ({ ...f, bwd_bytes: f.bwd_pkts === 0 ? 0 : Math.max(1, f.bwd_bytes) })),
+  flows: s.flows.map((f) => ({
+    ...f,
+    bwd_bytes: f.bwd_pkts === 0 && (f.sampling_rate ?? 1) <= 1 ? 0 : Math.max(1, f.bwd_bytes),
+  })),
 });
 /** 443 renamed to 444 (in no list; no test sequence has a port between them, so ties resolve alike). */
 const off443 = (s: Sequence): Sequence => ({
@@ -54,7 +60,7 @@ const off443 = (s: Sequence): Sequence => ({
 describe('subscores.v5 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V5_HASH);
-    assert.equal(golden.cases.length, 118);
+    assert.equal(golden.cases.length, 121);
   });
   for (const c of golden.cases) {
     it(`v1 to v5 match: ${c.name}`, () => {
@@ -73,7 +79,7 @@ describe('subscores.v5 golden vectors', () => {
       const { v4, v5 } = c.expected;
       assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 }, c.name);
       assert.ok(v5.brute_force <= v4.brute_force, c.name);
-      close(v5.scan, subScores(ipBytes(c.sequence), 'v4').scan, `${c.name} scan`);
+      close(v5.scan, subScores(silenceAsBytes(c.sequence), 'v4').scan, `${c.name} scan`);
       close(v5.brute_force, subScores(off443(c.sequence), 'v4').brute_force, `${c.name} brute_force`);
     }
     assert.equal(scanOf('tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts', 'v4'), 1);
@@ -102,7 +108,10 @@ describe('subscores.v5 golden vectors', () => {
     const lowered = golden.cases.filter((c) => c.expected.v5.brute_force < c.expected.v4.brute_force);
     assert.equal(lowered.length, 7);
     const quieter = golden.cases.filter((c) => c.expected.v5.scan < c.expected.v4.scan);
-    assert.equal(quieter.length, 4);
+    assert.equal(quieter.length, 6);
+    assert.equal(scanOf('sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts', 'v4'), 1);
+    assert.equal(scanOf('sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts'), 0);
+    assert.equal(scanOf('2 sampled and 2 unsampled unanswered SYNs, fan-out 30 ports'), 0.5);
   });
   it("lists features.v1's authentication ports without 443", () => {
     assert.deepEqual(
@@ -134,15 +143,22 @@ describe('subscores.v5 against v4', () => {
     const out = new Float64Array(SUB_SCORE_COUNT * 2);
     for (let t = 0; t < 3000; t++) {
       const drawn = randomSequence(r, V5_SHAPE);
-      // Some answers carry packets but no payload bytes (a SYN-ACK or RST as a payload counter records it).
+      // Some answers carry packets but no payload bytes (a SYN-ACK or RST as a payload counter records
+      // it), and some flows come from sampled packets.
       const s = {
         ...drawn,
-        flows: drawn.flows.map((f, i) => (i % 3 === 0 && f.bwd_pkts > 0 ? { ...f, bwd_bytes: 0 } : f)),
+        flows: drawn.flows.map((f, i) =>
+          i % 3 === 0 && f.bwd_pkts > 0
+            ? { ...f, bwd_bytes: 0 }
+            : i % 4 === 1
+              ? { ...f, sampling_rate: [1, 2, 1000][i % 3] as number }
+              : f,
+        ),
       };
       const v4 = subScores(s, 'v4');
       const v5 = subScores(s, 'v5');
       assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 });
-      close(v5.scan, subScores(ipBytes(s), 'v4').scan, 'scan');
+      close(v5.scan, subScores(silenceAsBytes(s), 'v4').scan, 'scan');
       close(v5.brute_force, subScores(off443(s), 'v4').brute_force, 'brute_force');
       if (v5.scan < v4.scan) quieter++;
       if (v5.brute_force < v4.brute_force) lowered++;

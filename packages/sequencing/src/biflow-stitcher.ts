@@ -289,6 +289,7 @@ function mergeHalves(first: PendingHalf, second: PendingHalf): ConversationFlow 
       label,
       attack: initiator.attack ?? responder.attack ?? null,
       origin: flowOrigin(initiator),
+      sampling_rate: Math.max(initiator.sampling_rate, responder.sampling_rate),
     },
     first: early,
     lastOffset: late.offset,

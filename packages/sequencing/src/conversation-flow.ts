@@ -27,11 +27,6 @@ export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
   'sflow5',
 ]);
 
-/** Exported from sampled packets (sFlow, sampled NetFlow / IPFIX): a missing reply may just be unsampled. */
-export function isSampled(flow: FlowRecord): boolean {
-  return flow.sampling_rate > 1;
-}
-
 export function isStitchable(flow: FlowRecord): boolean {
   return flow.bwd_pkts === 0 && flow.bwd_bytes === 0 && UNIDIRECTIONAL_FORMATS.has(flow.source_format);
 }
@@ -70,6 +65,7 @@ export function sequenceFlow(flow: WindowFlowFields, origin: string): SequenceFl
     label: flow.label ?? null,
     attack: flow.attack ?? null,
     origin,
+    sampling_rate: flow.sampling_rate ?? 1,
   };
 }
 
@@ -216,7 +212,8 @@ export function compareSequenceFlows(a: SequenceFlow, b: SequenceFlow): number {
     a.tcp_flags - b.tcp_flags ||
     (a.label ?? -1) - (b.label ?? -1) ||
     compareText(a.attack ?? '', b.attack ?? '') ||
-    compareText(a.origin, b.origin)
+    compareText(a.origin, b.origin) ||
+    (a.sampling_rate ?? 1) - (b.sampling_rate ?? 1)
   );
 }
 

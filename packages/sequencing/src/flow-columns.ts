@@ -8,9 +8,10 @@ export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'>
 
 /**
  * Numbers per flow in `FlowColumns.num`: start_ms, end_ms, protocol, src_port, dst_port, fwd_bytes,
- * fwd_pkts, bwd_bytes, bwd_pkts, tcp_flags, label (kept as given: the encoder checks int/long).
+ * fwd_pkts, bwd_bytes, bwd_pkts, tcp_flags, label, sampling_rate (kept as given: the encoder checks
+ * int/long).
  */
-export const NUM = 11;
+export const NUM = 12;
 /** Int32s per flow in `FlowColumns.int`: origin id, attack id (-1: null), next flow (-1: none), bits (FLAG_*). */
 export const INT = 4;
 export const F_START = 0;
@@ -24,6 +25,7 @@ export const F_BWD_BYTES = 7;
 export const F_BWD_PKTS = 8;
 export const F_TCP_FLAGS = 9;
 export const F_LABEL = 10;
+export const F_SAMPLING_RATE = 11;
 export const I_ORIGIN = 0;
 export const I_ATTACK = 1;
 export const I_NEXT = 2;
@@ -32,8 +34,8 @@ export const I_FLAGS = 3;
 export const FLAG_LABEL_NULL = 1;
 /**
  * The flow was exported from sampled packets (sampling_rate > 1: sFlow, sampled NetFlow / IPFIX):
- * an unanswered look is no evidence that nothing answered, so it never counts as a probe. Not
- * emitted (sequences.v1 has no such field); only the sequencer's context reads it.
+ * an unanswered look is no evidence that nothing answered, so it never counts as a probe. The
+ * rate itself is F_SAMPLING_RATE (emitted); this bit lets the context's probe test skip a read.
  */
 export const FLAG_SAMPLED = 2;
 
@@ -57,8 +59,8 @@ export class FlowColumns {
     this.int = new Int32Array(capacity * INT);
   }
 
-  /** Appends a flow (no successor yet); returns its row. `sampled`: see FLAG_SAMPLED. */
-  add(f: WindowFlowFields, origin: string, sampled = false): number {
+  /** Appends a flow (no successor yet); returns its row. A missing sampling_rate is 1. */
+  add(f: WindowFlowFields, origin: string): number {
     const row = this.count;
     if ((row + 1) * NUM > this.num.length) this.#grow();
     const num = this.num;
@@ -73,10 +75,12 @@ export class FlowColumns {
     num[o + F_BWD_BYTES] = f.bwd_bytes;
     num[o + F_BWD_PKTS] = f.bwd_pkts;
     num[o + F_TCP_FLAGS] = f.tcp_flags;
+    const rate = f.sampling_rate ?? 1;
+    num[o + F_SAMPLING_RATE] = rate;
     const label = f.label;
     const int = this.int;
     const p = row * INT;
-    const flags = sampled ? FLAG_SAMPLED : 0;
+    const flags = rate > 1 ? FLAG_SAMPLED : 0;
     if (label === null || label === undefined) {
       num[o + F_LABEL] = 0;
       int[p + I_FLAGS] = flags | FLAG_LABEL_NULL;
@@ -113,6 +117,7 @@ export class FlowColumns {
       label: (int[p + I_FLAGS] as number) & FLAG_LABEL_NULL ? null : (num[o + F_LABEL] as number),
       attack: attack < 0 ? null : (this.strings[attack] as string),
       origin: this.strings[int[p + I_ORIGIN] as number] as string,
+      sampling_rate: num[o + F_SAMPLING_RATE] as number,
     };
   }
 

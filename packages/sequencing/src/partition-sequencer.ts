@@ -6,7 +6,6 @@ import {
   flowOrigin,
   type InputPosition,
   isIpfixBiflow,
-  isSampled,
   isStitchable,
   orientBiflow,
 } from './conversation-flow.ts';
@@ -159,18 +158,9 @@ export class PartitionSequencer {
         flowOrigin(flow),
         offset,
         maxSeenBefore,
-        isSampled(flow),
       );
     } else if (addresses === undefined) {
-      this.#windows.addFlow(
-        flow.src_ip,
-        flow.dst_ip,
-        flow,
-        flowOrigin(flow),
-        offset,
-        maxSeenBefore,
-        isSampled(flow),
-      );
+      this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
     } else {
       this.#windows.addFlowBytes(
         addresses.bytes,
@@ -182,7 +172,6 @@ export class PartitionSequencer {
         flowOrigin(flow),
         offset,
         maxSeenBefore,
-        isSampled(flow),
       );
     }
     return 'accepted';

@@ -17,6 +17,7 @@ import {
   F_FWD_PKTS,
   F_LABEL,
   F_PROTOCOL,
+  F_SAMPLING_RATE,
   F_SRC_PORT,
   F_START,
   F_TCP_FLAGS,
@@ -35,7 +36,7 @@ const EXPECTED_SHAPE =
   'sequence_id:string,src_ip:string,dst_ip:string,window_start_ms:long,window_end_ms:long,part:int,' +
   'flows:array<start_ms:long,end_ms:long,protocol:int,src_port:int,dst_port:int,fwd_bytes:long,' +
   'fwd_pkts:long,bwd_bytes:long,bwd_pkts:long,tcp_flags:int,label:null|int,attack:null|string,' +
-  'origin:string>,context:distinct_dsts:long,distinct_dst_ports:long,connections:long,distinct_srcs:long,' +
+  'origin:string,sampling_rate:long>,context:distinct_dsts:long,distinct_dst_ports:long,connections:long,distinct_srcs:long,' +
   'distinct_probe_srcs:long';
 
 const CHUNK_BYTES = 1 << 20;
@@ -295,6 +296,7 @@ export class SequenceEncoder {
       this.#string(c.strings[attack] as string);
     }
     this.#string(c.strings[int[p + I_ORIGIN] as number] as string);
+    this.#long(num[o + F_SAMPLING_RATE] as number);
   }
 
   #write(
@@ -339,6 +341,7 @@ export class SequenceEncoder {
       this.#string(f.attack);
     }
     this.#string(f.origin);
+    this.#long(f.sampling_rate ?? 1);
   }
 
   #int(n: number): void {
@@ -445,11 +448,11 @@ function rowsBound(
 }
 
 function rowBytes(c: FlowColumns, row: number): number {
-  return 14 * 10 + 3 * (c.origin(row).length + (c.attack(row)?.length ?? 0));
+  return 15 * 10 + 3 * (c.origin(row).length + (c.attack(row)?.length ?? 0));
 }
 
 function flowBytes(f: SequenceFlow): number {
-  return 14 * 10 + 3 * (f.origin.length + (f.attack?.length ?? 0));
+  return 15 * 10 + 3 * (f.origin.length + (f.attack?.length ?? 0));
 }
 
 function shapeOf(schema: unknown): string {

@@ -1,6 +1,6 @@
 import type { SequenceFlow } from '@tidewatch/contracts';
 import { AsciiInterner, asciiString, type Utf8Buffer } from './ascii-interner.ts';
-import { type ConversationFlow, type InputPosition, isSampled } from './conversation-flow.ts';
+import type { ConversationFlow, InputPosition } from './conversation-flow.ts';
 import { FlowColumns, type WindowFlowFields } from './flow-columns.ts';
 
 export type { WindowFlowFields } from './flow-columns.ts';
@@ -135,21 +135,13 @@ export class WindowStore {
   }
 
   add(cf: ConversationFlow): void {
-    this.addFlow(
-      cf.src_ip,
-      cf.dst_ip,
-      cf.flow,
-      cf.flow.origin,
-      cf.first.offset,
-      cf.first.maxSeenBefore,
-      cf.sources.some(isSampled),
-    );
+    this.addFlow(cf.src_ip, cf.dst_ip, cf.flow, cf.flow.origin, cf.first.offset, cf.first.maxSeenBefore);
   }
 
   /**
    * Adds one oriented flow (a SequenceFlow, or a record whose fields are read now and not kept);
-   * `offset`/`maxSeenBefore` are the earliest input position it came from; `sampled`: it was
-   * exported from sampled packets (FlowColumns' FLAG_SAMPLED).
+   * `offset`/`maxSeenBefore` are the earliest input position it came from (its sampling_rate, 1
+   * when absent, is kept: FlowColumns' F_SAMPLING_RATE).
    */
   addFlow(
     srcIp: string,
@@ -158,13 +150,12 @@ export class WindowStore {
     origin: string,
     offset: number,
     maxSeenBefore: number,
-    sampled = false,
   ): void {
     const need = 3 * (srcIp.length + dstIp.length);
     if (need > scratch.length) scratch = Buffer.allocUnsafe(need);
     const srcEnd = scratch.write(srcIp, 0, 'utf8');
     const dstEnd = srcEnd + scratch.write(dstIp, srcEnd, 'utf8');
-    this.addFlowBytes(scratch, 0, srcEnd, srcEnd, dstEnd, flow, origin, offset, maxSeenBefore, sampled);
+    this.addFlowBytes(scratch, 0, srcEnd, srcEnd, dstEnd, flow, origin, offset, maxSeenBefore);
   }
 
   /**
@@ -182,7 +173,6 @@ export class WindowStore {
     origin: string,
     offset: number,
     maxSeenBefore: number,
-    sampled = false,
   ): void {
     const windowStart = Math.floor(flow.start_ms / this.windowMs) * this.windowMs;
     let group = this.#recent;
@@ -242,7 +232,7 @@ export class WindowStore {
         for (let i = srcStart; i < srcEnd && same; i++) same = addr[a++] === bytes[i];
         for (let i = dstStart; i < dstEnd && same; i++) same = addr[a++] === bytes[i];
         if (same) {
-          const row = group.flows.add(flow, origin, sampled);
+          const row = group.flows.add(flow, origin);
           group.flows.link(win[w + W_LAST] as number, row);
           win[w + W_LAST] = row;
           win[w + W_COUNT] = (win[w + W_COUNT] as number) + 1;
@@ -269,7 +259,7 @@ export class WindowStore {
     for (let i = srcStart; i < srcEnd; i++) to[k++] = bytes[i] as number;
     for (let i = dstStart; i < dstEnd; i++) to[k++] = bytes[i] as number;
     group.addrLength = k;
-    const row = group.flows.add(flow, origin, sampled);
+    const row = group.flows.add(flow, origin);
     const w = index * WIN;
     const gw = group.win;
     gw[w + W_FIRST] = row;

@@ -54,9 +54,48 @@ describe('BiflowStitcher (rule 1)', () => {
           label: null,
           attack: null,
           origin: 'netflow9:192.0.2.1',
+          sampling_rate: 1,
         },
       ]);
     }
+  });
+
+  it('a stitched pair carries the larger sampling_rate of its halves (a reply may be unsampled)', () => {
+    const request = half({
+      start_ms: 10_000,
+      end_ms: 12_000,
+      src_port: 51000,
+      dst_port: 80,
+      sampling_rate: 1_000,
+    });
+    const reply = half({
+      src_ip: '10.0.0.2',
+      dst_ip: '10.0.0.1',
+      src_port: 80,
+      dst_port: 51000,
+      start_ms: 11_200,
+      fwd_bytes: 5000,
+      fwd_pkts: 6,
+    });
+    for (const input of [
+      [request, reply],
+      [reply, request],
+      [
+        { ...request, sampling_rate: 1 },
+        { ...reply, sampling_rate: 64 },
+      ],
+    ]) {
+      const seqs = buildSequences(input);
+      assert.equal(seqs.length, 1);
+      const s = seqs[0];
+      assert.equal(s?.src_ip, '10.0.0.1');
+      assert.equal(s?.flows.length, 1);
+      assert.equal(s?.flows[0]?.sampling_rate, Math.max(...input.map((r) => r.sampling_rate)));
+    }
+    assert.deepEqual(
+      buildSequences([half({})]).map((s) => s.flows[0]?.sampling_rate),
+      [1],
+    );
   });
 
   it('the reply starting first still makes its sender the initiator when not in the same second', () => {

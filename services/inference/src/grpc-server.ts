@@ -35,6 +35,8 @@ interface PbFlow {
   bwd_bytes: number;
   bwd_pkts: number;
   tcp_flags: number;
+  /** 0 when not given (proto3 default): read as 1. */
+  sampling_rate: number;
 }
 interface PbSequence {
   sequence_id: string;
@@ -80,7 +82,13 @@ function toSequence(pb: PbSequence, i: number): Sequence {
     window_start_ms: pb.window_start_ms,
     window_end_ms: pb.window_end_ms,
     part: pb.part,
-    flows: pb.flows.map((f) => ({ ...f, label: null, attack: null, origin: 'grpc' })),
+    flows: pb.flows.map((f) => ({
+      ...f,
+      label: null,
+      attack: null,
+      origin: 'grpc',
+      sampling_rate: f.sampling_rate > 0 ? f.sampling_rate : 1,
+    })),
     context: pb.context ?? { distinct_dsts: 1, distinct_dst_ports: 1, connections: pb.flows.length },
   };
 }

@@ -261,6 +261,40 @@ describe('inference gRPC, HTTP admin and suppression (in-process bus, embedded s
     assert.equal(unknown?.explanation.subscores.scan, 0);
   });
 
+  it("Classify reads a flow's sampling_rate: a sampled flow with nothing back is not silent (subscores.v5)", async () => {
+    // A busy server's sampled reply that met no sampled request: one flow toward a client, nothing back,
+    // from a server that answered 30 clients in the window.
+    const reply = (k: number, samplingRate?: number) => ({
+      ...sequence(1, 300 + k),
+      flows: [
+        {
+          start_ms: 1_700_000_000_000,
+          end_ms: 1_700_000_000_000,
+          protocol: 6,
+          src_port: 51_000 + k,
+          dst_port: 8_080,
+          fwd_bytes: 1_500,
+          fwd_pkts: 1,
+          bwd_bytes: 0,
+          bwd_pkts: 0,
+          tcp_flags: 0x10,
+          ...(samplingRate === undefined ? {} : { sampling_rate: samplingRate }),
+        },
+      ],
+      context: { distinct_dsts: 30, distinct_dst_ports: 1, connections: 30 },
+    });
+    const res = await call<{ findings: { explanation: { subscores: { scan: number } } }[] }>(
+      inference,
+      'Classify',
+      { sequences: [reply(0, 1_000), reply(1), reply(2, 1)] },
+    );
+    const [sampled, unknown, unsampled] = res.findings;
+    assert.equal(sampled?.explanation.subscores.scan, 0);
+    // Not given (proto3's default 0) reads as 1, every packet seen: the silent fan-out scores.
+    assert.equal(unknown?.explanation.subscores.scan, 1);
+    assert.equal(unsampled?.explanation.subscores.scan, 1);
+  });
+
   it('Similar by stored sequence id excludes itself and honours the filter; by vector needs the right dimension', async () => {
     const id = seqs[5]?.sequence_id as string;
     const res = await call<{

@@ -102,6 +102,7 @@ export function makeFlows(n: number, count = 3): SequenceFlow[] {
     label: null,
     attack: null,
     origin: `test:${n}`,
+    sampling_rate: 1,
   }));
 }
 
