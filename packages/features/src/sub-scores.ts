@@ -137,6 +137,10 @@ function beacon(b: SequenceBatch, from: number, n: number): number {
   return clamp01((tsScore + dsScore) / 2);
 }
 
+/** Flow `j` is silent: its `answer` is 0 and, where `sampling` is given, it was exported unsampled. */
+const silentAt = (answer: Float64Array, sampling: Float64Array | undefined, j: number): boolean =>
+  answer[j] === 0 && (sampling === undefined || (sampling[j] as number) <= 1);
+
 /**
  * `answer` is the column whose 0 makes a flow silent: bwd_bytes (features.v1 to subscores.v4) or
  * bwd_pkts (subscores.v5: nothing came back, whether the producer counts payload or packet bytes).
@@ -154,8 +158,7 @@ function scan(
   const c = SUB_SCORE_CONSTANTS.scan;
   if (n === 0) return 0;
   let silent = 0;
-  for (let j = from; j < from + n; j++)
-    if (answer[j] === 0 && (sampling === undefined || (sampling[j] as number) <= 1)) silent++;
+  for (let j = from; j < from + n; j++) if (silentAt(answer, sampling, j)) silent++;
   const fan = Math.max(
     ramp(b.distinctDstPorts[s] as number, c.min_ports, c.full_ports),
     ramp(b.distinctDsts[s] as number, c.min_dsts, c.full_dsts),
@@ -270,7 +273,7 @@ function scanV2(
   let icmp = 0;
   let icmpSilent = 0;
   for (let j = from; j < from + n; j++) {
-    const silent = answer[j] === 0 && (sampling === undefined || (sampling[j] as number) <= 1);
+    const silent = silentAt(answer, sampling, j);
     if (isIcmp(protocol[j] as number)) {
       icmp++;
       if (silent) icmpSilent++;

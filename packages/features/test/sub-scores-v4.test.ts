@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { Sequence } from '@tidewatch/contracts';
 import { isProbeFlow, PROBE_MAX_PKTS, SequenceBatch } from '@tidewatch/contracts';
 import { seededRandom as rng } from '@tidewatch/testing';
 import {
@@ -12,25 +11,14 @@ import {
   subScores,
   subScoresInto,
 } from '../src/index.ts';
+import { close, FIVE, FOUR, type Four, readGolden } from './golden-sub-scores.ts';
 import { type RandomSequenceShape, randomSequence } from './random-sequence.ts';
 
 // subscores.v4 (spec/subscores.v4.json): golden vectors written by model/golden_features.py, which the
 // Python suite checks too (model/tests/test_sub_scores_v4.py).
 
-type Four = Omit<SubScores, 'reflection'>;
-interface Case {
-  name: string;
-  sequence: Sequence;
-  expected: { v1: Four; v2: Four; v3: SubScores; v4: SubScores };
-}
-const golden = JSON.parse(
-  readFileSync(new URL('../spec/golden.subscores.v4.json', import.meta.url), 'utf8'),
-) as { sub_score_spec_hash: string; cases: Case[] };
+const golden = readGolden<{ v1: Four; v2: Four; v3: SubScores; v4: SubScores }>('golden.subscores.v4.json');
 
-const FOUR = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
-const FIVE = [...FOUR, 'reflection'] as const;
-const close = (a: number, b: number, what: string): void =>
-  assert.ok(Math.abs(a - b) <= 1e-12, `${what}: ${a} vs ${b}`);
 const scanOf = (name: string, version: 'v3' | 'v4' = 'v4'): number => {
   const c = golden.cases.find((x) => x.name === name);
   assert.ok(c, name);

@@ -11,27 +11,18 @@ import {
   subScores,
   subScoresInto,
 } from '../src/index.ts';
+import { close, FIVE, FOUR, type Four, readGolden } from './golden-sub-scores.ts';
 import { type RandomSequenceShape, randomSequence } from './random-sequence.ts';
 
 // subscores.v5 (spec/subscores.v5.json): golden vectors written by model/golden_features.py, which the
 // Python suite checks too (model/tests/test_sub_scores_v5.py).
 
-type Four = Omit<SubScores, 'reflection'>;
-interface Case {
-  name: string;
-  sequence: Sequence;
-  expected: { v1: Four; v2: Four; v3: SubScores; v4: SubScores; v5: SubScores };
-}
-const golden = JSON.parse(
-  readFileSync(new URL('../spec/golden.subscores.v5.json', import.meta.url), 'utf8'),
-) as { sub_score_spec_hash: string; cases: Case[] };
+const golden = readGolden<{ v1: Four; v2: Four; v3: SubScores; v4: SubScores; v5: SubScores }>(
+  'golden.subscores.v5.json',
+);
 const spec = JSON.parse(readFileSync(new URL('../spec/subscores.v5.json', import.meta.url), 'utf8'));
 const v1Spec = JSON.parse(readFileSync(new URL('../spec/features.v1.json', import.meta.url), 'utf8'));
 
-const FOUR = ['beacon', 'scan', 'brute_force', 'exfiltration'] as const;
-const FIVE = [...FOUR, 'reflection'] as const;
-const close = (a: number, b: number, what: string): void =>
-  assert.ok(Math.abs(a - b) <= 1e-12, `${what}: ${a} vs ${b}`);
 const expectedOf = (name: string, version: 'v4' | 'v5' = 'v5'): SubScores => {
   const c = golden.cases.find((x) => x.name === name);
   assert.ok(c, name);

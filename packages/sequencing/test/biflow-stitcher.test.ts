@@ -6,29 +6,34 @@ import { flow, rng } from './helpers.ts';
 
 const half = (over: Parameters<typeof flow>[0]) =>
   flow({ source_format: 'netflow9', bwd_bytes: 0, bwd_pkts: 0, ...over });
+/** The two halves of one HTTP connection, 10.0.0.1:51000 -> 10.0.0.2:80, within the tolerance. */
+const webRequest = (over: Parameters<typeof flow>[0] = {}) =>
+  half({
+    start_ms: 10_000,
+    end_ms: 12_000,
+    src_port: 51000,
+    dst_port: 80,
+    fwd_bytes: 300,
+    fwd_pkts: 4,
+    ...over,
+  });
+const webReply = (over: Parameters<typeof flow>[0] = {}) =>
+  half({
+    src_ip: '10.0.0.2',
+    dst_ip: '10.0.0.1',
+    src_port: 80,
+    dst_port: 51000,
+    start_ms: 11_200,
+    end_ms: 12_500,
+    fwd_bytes: 5000,
+    fwd_pkts: 6,
+    ...over,
+  });
 
 describe('BiflowStitcher (rule 1)', () => {
   it('merges a record with its reverse record within the tolerance; the earlier side initiates', () => {
-    const request = half({
-      start_ms: 10_000,
-      end_ms: 12_000,
-      src_port: 51000,
-      dst_port: 80,
-      fwd_bytes: 300,
-      fwd_pkts: 4,
-      tcp_flags: 0x02,
-    });
-    const reply = half({
-      src_ip: '10.0.0.2',
-      dst_ip: '10.0.0.1',
-      src_port: 80,
-      dst_port: 51000,
-      start_ms: 11_200,
-      end_ms: 12_500,
-      fwd_bytes: 5000,
-      fwd_pkts: 6,
-      tcp_flags: 0x10,
-    });
+    const request = webRequest({ tcp_flags: 0x02 });
+    const reply = webReply({ tcp_flags: 0x10 });
     for (const input of [
       [request, reply],
       [reply, request],
@@ -61,22 +66,8 @@ describe('BiflowStitcher (rule 1)', () => {
   });
 
   it('a stitched pair carries the larger sampling_rate of its halves (a reply may be unsampled)', () => {
-    const request = half({
-      start_ms: 10_000,
-      end_ms: 12_000,
-      src_port: 51000,
-      dst_port: 80,
-      sampling_rate: 1_000,
-    });
-    const reply = half({
-      src_ip: '10.0.0.2',
-      dst_ip: '10.0.0.1',
-      src_port: 80,
-      dst_port: 51000,
-      start_ms: 11_200,
-      fwd_bytes: 5000,
-      fwd_pkts: 6,
-    });
+    const request = webRequest({ sampling_rate: 1_000 });
+    const reply = webReply();
     for (const input of [
       [request, reply],
       [reply, request],
