@@ -309,8 +309,8 @@ def sub_scores(seq: dict, version: str = "v1") -> dict:
     out = {
         "beacon": _beacon_v3(flows) if v3 else _beacon(flows),
         "scan": scan,
-        "brute_force": (_brute_force_v2(flows, _AUTH_PORTS_V5 if version == "v5" else _AUTH_PORTS) if v2
-                        else _brute_force(flows)),
+        "brute_force": (max(_brute_force_v2(flows, _AUTH_PORTS_V5), kerberos_refusals(flows)) if version == "v5"
+                        else _brute_force_v2(flows) if v2 else _brute_force(flows)),
         "exfiltration": _exfiltration(flows),
     }
     if v3:
@@ -416,6 +416,22 @@ def sub_scores_v4(seq: dict) -> dict:
 # ---- subscores.v5: v4 with brute force's connection count off 443 (packages/features/spec/subscores.v5.json) ----
 SUB_SCORES_V5 = load_json(SUB_SCORES_V5_PATH)
 _AUTH_PORTS_V5 = frozenset(SUB_SCORES_V5["constants"]["brute_force"]["auth_ports"])
+_KERBEROS = SUB_SCORES_V5["constants"]["kerberos"]
+
+
+def kerberos_refusals(flows: list[dict]) -> float:
+    """subscores.v5's Kerberos refusal term: answered Kerberos exchanges whose answers are too small to carry a ticket,
+    counted and weighed by their share of the answered exchanges (a password spray or guessing run)."""
+    c = _KERBEROS
+    k = r = 0
+    for f in flows:
+        if f["dst_port"] != c["port"] or f["protocol"] not in (0, 6, 17) or f["bwd_pkts"] < 1:
+            continue
+        k += 1
+        r += f["bwd_bytes"] <= c["max_answer_bytes"]
+    if r == 0:
+        return 0.0
+    return _clamp01(_ramp(r, c["min_refusals"], c["full_refusals"]) * _ramp(r / k, c["min_share"], c["full_share"]))
 
 
 def sub_scores_v5(seq: dict) -> dict:

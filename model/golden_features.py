@@ -265,7 +265,8 @@ def write_sub_scores_v4() -> None:
 def sub_score_v5_cases() -> list[dict]:
     """subscores.v4's cases (v5 differs where a flow's answer has packets but no bytes, or 443 is the most attempted
     port), plus: empty answers (a payload-counting producer's SYN-ACK, RST or tail) at a large fan-out beside
-    unanswered probes; flows from sampled packets (sampling_rate > 1) with nothing back; connection counts toward 443 and the ports that keep their weight (80, 8080, 993) at the
+    unanswered probes; flows from sampled packets (sampling_rate > 1) with nothing back; Kerberos refusals (counts and
+    shares at the ramps' edges, unanswered requests, TCP, the answer-size bound); connection counts toward 443 and the ports that keep their weight (80, 8080, 993) at the
     features.v1 ramp's edges, the lowest-port tie between 443 and 80, a single 443 flow, and repeated logins beside a
     larger 443 count (the login term stands)."""
     # (index, dst port, reply bytes): short TLS / HTTP connections of one client to one server.
@@ -289,6 +290,21 @@ def sub_score_v5_cases() -> list[dict]:
             [sampled(empty(0, 23, 1, 0), 2), sampled(empty(1, 25, 1, 0), 64), empty(2, 80, 1, 0), sampled(empty(3, 110, 1, 0), 1)],
             dsts=1, ports=30),
         seq("sampled icmp echo, nothing back, 18 hosts swept", [sampled(empty(0, 0, 1, 0, 1), 1000)], dsts=18, ports=1),
+    ]
+    # (index, answer bytes, protocol, answer packets): one Kerberos exchange with the domain controller.
+    krb = lambda i, bb, proto=17, bp=1: flow(T0 + 2_000 * i, 3, proto, 50000 + i, 88, 180, 1 if proto == 17 else 5, bb, bp)  # noqa: E731
+    out += [
+        seq("kerberos spray: 13 refusals and 1 ticket", [krb(i, 130 + 100 * (i % 3 == 0)) for i in range(13)] + [krb(13, 1557, 6, 2)]),
+        seq("kerberos: 10 refusals, no ticket (0.8)", [krb(i, 130) for i in range(10)]),
+        seq("kerberos: 9 refusals", [krb(i, 130) for i in range(9)]),
+        seq("kerberos logons: 10 refusals and 10 tickets (share 0.5)",
+            [krb(2 * i, 230) for i in range(10)] + [krb(2 * i + 1, 1420) for i in range(10)]),
+        seq("kerberos: 12 refusals and 4 tickets (share 0.75)", [krb(i, 130) for i in range(12)] + [krb(12 + i, 1420) for i in range(4)]),
+        seq("kerberos: 12 refusals and 6 tickets (share 2/3)", [krb(i, 130) for i in range(12)] + [krb(12 + i, 1420) for i in range(6)]),
+        seq("kerberos: 12 unanswered requests", [krb(i, 0, 17, 0) for i in range(12)]),
+        seq("kerberos over tcp: 12 refusals of 512 B", [krb(i, 512, 6, 4) for i in range(12)]),
+        seq("kerberos over tcp: 12 answers of 513 B", [krb(i, 513, 6, 4) for i in range(12)]),
+        seq("kerberos: 12 small answers over icmp are not exchanges", [krb(i, 130, 1) for i in range(12)]),
     ]
     for k in (5, 24, 25, 30, 64):
         out.append(seq(f"{k} connections to 443", [conn(i, 443) for i in range(k)], conns=k))

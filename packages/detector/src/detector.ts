@@ -9,6 +9,7 @@ import {
 import { isInfrastructureRequest, type RaisedBy } from '@tidewatch/suppression';
 import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
+  credentialGuessingAt,
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
   inboundScanAt,
@@ -31,6 +32,7 @@ import {
   tacticCandidates,
   techniqueCandidates,
   techniqueTable,
+  withCredentialGuessing,
   withInboundScan,
   withReflection,
 } from './finding-builder.ts';
@@ -509,6 +511,13 @@ export class Detector {
       const inbound = inboundScanAt(batch, i);
       if (inbound >= this.flagThreshold)
         ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
+    }
+    // v5's brute force means guessing credentials when its login or Kerberos term raised it (its
+    // connection count is also what a connection-flood DoS raises: no tactic from that alone).
+    if (this.subScoreVersion === 'v5' && sub.brute_force >= this.flagThreshold) {
+      const guessing = credentialGuessingAt(batch, i);
+      if (guessing >= this.flagThreshold)
+        ({ tactics, techniques } = withCredentialGuessing(tactics, techniques, guessing));
     }
     return {
       finding: newFindingAt(batch, i, {

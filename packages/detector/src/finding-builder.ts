@@ -175,6 +175,19 @@ export function withInboundScan(
 }
 
 /**
+ * A credential-guessing flag (subscores.v5 brute force raised by repeated logins or Kerberos
+ * refusals, at the flag threshold) as ATT&CK: Credential Access (TA0006) and Brute Force (T1110),
+ * each at the term's value or the model's probability, when higher. Sorted as withReflection.
+ */
+export function withCredentialGuessing(
+  tactics: AttackCandidate[],
+  techniques: AttackCandidate[],
+  guessing: number,
+): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
+  return withRule(tactics, techniques, CREDENTIAL_ACCESS, BRUTE_FORCE, null, guessing);
+}
+
+/**
  * A rule's flag merged into the model's candidates: `tactic` and `tech` at max(the rule's value,
  * their probabilities in the lists, and `parent`'s, which `tech` replaces), re-sorted descending.
  */
@@ -211,6 +224,8 @@ const NETWORK_DOS = 'T1498';
 const REFLECTION_AMPLIFICATION = 'T1498.002';
 const RECONNAISSANCE = 'TA0043';
 const ACTIVE_SCANNING = 'T1595';
+const CREDENTIAL_ACCESS = 'TA0006';
+const BRUTE_FORCE = 'T1110';
 
 export function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;

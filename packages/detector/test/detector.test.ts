@@ -181,7 +181,15 @@ describe('Detector', () => {
         assert.equal(f.scored_at_ms, 42);
         assert.equal(f.status, 'new');
         assert.equal(s.embedding.length, manifest.embedding_dim);
-        if (f.verdict === 'benign') assert.deepEqual(f.tactics, []);
+        // A benign verdict names a tactic only when a rule's flag means one: here 10 SSH logins in
+        // sequence(30) (subscores.v5's repeated-login term) mean Credential Access / Brute Force.
+        if (f.verdict === 'benign')
+          assert.deepEqual(
+            f.tactics.map((t) => t.id),
+            s.flags.includes('brute_force') ? ['TA0006'] : [],
+          );
+        if (f.verdict === 'benign' && s.flags.includes('brute_force'))
+          assert.deepEqual(f.techniques, [{ id: 'T1110', name: 'Brute Force', probability: 1 }]);
         assert.equal(f.explanation.top_features.length, s.alert ? 5 : 0);
         assert.deepEqual(Object.keys(f.explanation.subscores).sort(), [
           'beacon',
@@ -291,6 +299,34 @@ describe('Detector', () => {
       const row = rows.find((a) => a.finding.sequence_id === seqs[0]?.sequence_id);
       assert.deepEqual(row?.finding.tactics, flood.finding.tactics);
       assert.deepEqual(row?.finding.techniques, flood.finding.techniques);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('flags a Kerberos password spray as Credential Access / Brute Force by default (subscores.v5); v4 does not', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // 13 AS-REQs answered by KRB-ERRORs (130 B) and one ticket over TCP, as kerbrute's capture holds.
+      const spray = sequence(14, 80);
+      spray.flows = spray.flows.map((f, k) => ({
+        ...f,
+        protocol: k < 13 ? 17 : 6,
+        dst_port: 88,
+        fwd_bytes: 180,
+        fwd_pkts: 1,
+        bwd_bytes: k < 13 ? 130 : 1_557,
+        bwd_pkts: k < 13 ? 1 : 2,
+        tcp_flags: 0,
+      }));
+      const [v5] = await new Detector(host).score([spray]);
+      const [v4] = await new Detector(host, { subScores: 'v4' }).score([spray]);
+      assert.equal(v5?.finding.explanation.subscores.brute_force, 1);
+      assert.ok(v5?.alert && v5.flags.includes('brute_force'));
+      assert.ok(v5.finding.tactics.some((t) => t.id === 'TA0006' && t.probability === 1));
+      assert.ok(v5.finding.techniques.some((t) => t.id === 'T1110' && t.probability === 1));
+      assert.ok((v4?.finding.explanation.subscores.brute_force ?? 1) < 0.8);
+      assert.ok(!v4?.flags.includes('brute_force'));
     } finally {
       await host.close();
     }

@@ -38,6 +38,7 @@ export {
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
 export {
+  credentialGuessingAt,
   inboundScanAt,
   SUB_SCORE_COUNT,
   SUB_SCORE_VERSIONS,

@@ -305,6 +305,11 @@ function bruteForceV2(
   n: number,
   authPorts: ReadonlySet<number> = AUTH_PORTS,
 ): number {
+  return Math.max(bruteForce(b, from, n, authPorts), repeatedLogins(b, from, n));
+}
+
+/** subscores.v2's repeated-login term: login exchanges to one interactive-login port. */
+function repeatedLogins(b: SequenceBatch, from: number, n: number): number {
   const { protocol, dstPort, fwdPkts, bwdPkts } = b;
   let a = 0;
   for (let j = from; j < from + n; j++) {
@@ -322,9 +327,30 @@ function bruteForceV2(
     if (m > a) a = m;
   }
   if (a > 0) loginCounts.fill(0);
-  return Math.max(
-    bruteForce(b, from, n, authPorts),
-    clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts)),
+  return clamp01(ramp(a, LOGIN.min_attempts, LOGIN.full_attempts));
+}
+
+const KERBEROS = SUB_SCORE_V5_CONSTANTS.kerberos;
+
+/**
+ * subscores.v5's Kerberos refusal term: many answered Kerberos exchanges whose answers are too
+ * small to carry a ticket (KRB-ERRORs), and nearly all of them so (a password spray or guessing run).
+ */
+function kerberosRefusals(b: SequenceBatch, from: number, n: number): number {
+  const { protocol, dstPort, bwdPkts, bwdBytes } = b;
+  let exchanges = 0;
+  let refusals = 0;
+  for (let j = from; j < from + n; j++) {
+    const p = protocol[j] as number;
+    if (dstPort[j] !== KERBEROS.port || (p !== 17 && p !== 6 && p !== 0) || (bwdPkts[j] as number) < 1)
+      continue;
+    exchanges++;
+    if ((bwdBytes[j] as number) <= KERBEROS.max_answer_bytes) refusals++;
+  }
+  if (refusals === 0) return 0;
+  return clamp01(
+    ramp(refusals, KERBEROS.min_refusals, KERBEROS.full_refusals) *
+      ramp(refusals / exchanges, KERBEROS.min_share, KERBEROS.full_share),
   );
 }
 
@@ -364,6 +390,17 @@ const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
  */
 export function inboundScanAt(b: SequenceBatch, s: number): number {
   return inboundScan(b, s, b.flowStart[s] as number, b.flowsOf(s));
+}
+
+/**
+ * The credential-guessing part of sequence `s`'s subscores.v5 brute force: the larger of the
+ * repeated-login term and the Kerberos refusal term (not the connection count, which a
+ * connection-flood DoS raises too). A caller that must know what a brute-force flag means asks for it.
+ */
+export function credentialGuessingAt(b: SequenceBatch, s: number): number {
+  const from = b.flowStart[s] as number;
+  const n = b.flowsOf(s);
+  return Math.max(repeatedLogins(b, from, n), kerberosRefusals(b, from, n));
 }
 
 function inboundScan(b: SequenceBatch, s: number, from: number, n: number): number {
@@ -433,7 +470,9 @@ export function subScoresInto(
   out[at + 1] = inbound ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
   out[at + 2] = !v2
     ? bruteForce(batch, from, n)
-    : bruteForceV2(batch, from, n, version === 'v5' ? AUTH_PORTS_V5 : AUTH_PORTS);
+    : version === 'v5'
+      ? Math.max(bruteForceV2(batch, from, n, AUTH_PORTS_V5), kerberosRefusals(batch, from, n))
+      : bruteForceV2(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
   out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;
 }

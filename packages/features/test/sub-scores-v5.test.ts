@@ -47,11 +47,27 @@ const off443 = (s: Sequence): Sequence => ({
   ...s,
   flows: s.flows.map((f) => (f.dst_port === 443 ? { ...f, dst_port: 444 } : f)),
 });
+/** The Kerberos refusal term as the spec words it, from its constants (an independent formulation). */
+const kerberosOf = (s: Sequence): number => {
+  const c = spec.constants.kerberos;
+  const ramp = (x: number, a: number, b: number) => Math.min(1, Math.max(0, (x - a) / (b - a)));
+  const exchanges = s.flows.filter(
+    (f) => f.dst_port === c.port && [0, 6, 17].includes(f.protocol) && f.bwd_pkts >= 1,
+  );
+  const refusals = exchanges.filter((f) => f.bwd_bytes <= c.max_answer_bytes).length;
+  if (refusals === 0) return 0;
+  return (
+    ramp(refusals, c.min_refusals, c.full_refusals) *
+    ramp(refusals / exchanges.length, c.min_share, c.full_share)
+  );
+};
+/** v5's brute force by v4's formulas: 443 renamed, and the larger of that and the Kerberos term. */
+const bruteByV4 = (s: Sequence): number => Math.max(subScores(off443(s), 'v4').brute_force, kerberosOf(s));
 
 describe('subscores.v5 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V5_HASH);
-    assert.equal(golden.cases.length, 121);
+    assert.equal(golden.cases.length, 131);
   });
   for (const c of golden.cases) {
     it(`v1 to v5 match: ${c.name}`, () => {
@@ -65,13 +81,13 @@ describe('subscores.v5 golden vectors', () => {
       }
     });
   }
-  it('differ from v4 in scan where an answer has packets but no bytes, in brute force where 443 leads', () => {
+  it('differ from v4 in scan (silence) and in brute force (443, Kerberos refusals) only', () => {
     for (const c of golden.cases) {
       const { v4, v5 } = c.expected;
       assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 }, c.name);
-      assert.ok(v5.brute_force <= v4.brute_force, c.name);
+      if (kerberosOf(c.sequence) === 0) assert.ok(v5.brute_force <= v4.brute_force, c.name);
       close(v5.scan, subScores(silenceAsBytes(c.sequence), 'v4').scan, `${c.name} scan`);
-      close(v5.brute_force, subScores(off443(c.sequence), 'v4').brute_force, `${c.name} brute_force`);
+      close(v5.brute_force, bruteByV4(c.sequence), `${c.name} brute_force`);
     }
     assert.equal(scanOf('tail fragment: 3 packets, one empty answer, initiator fan-out 30 hosts', 'v4'), 1);
     for (const name of [
@@ -103,6 +119,33 @@ describe('subscores.v5 golden vectors', () => {
     assert.equal(scanOf('sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts', 'v4'), 1);
     assert.equal(scanOf('sampled server reply, nothing back (sFlow 1 in 1000), fan-out 30 hosts'), 0);
     assert.equal(scanOf('2 sampled and 2 unsampled unanswered SYNs, fan-out 30 ports'), 0.5);
+    assert.equal(bruteOf('kerberos spray: 13 refusals and 1 ticket', 'v4'), 0.18);
+    for (const [name, want] of [
+      ['kerberos spray: 13 refusals and 1 ticket', 1],
+      ['kerberos: 10 refusals, no ticket (0.8)', 0.8],
+      ['kerberos: 12 refusals and 4 tickets (share 0.75)', 1],
+      ['kerberos over tcp: 12 refusals of 512 B', 1],
+    ] as const)
+      close(bruteOf(name), want, name);
+    for (const name of [
+      'kerberos logons: 10 refusals and 10 tickets (share 0.5)',
+      'kerberos: 12 unanswered requests',
+      'kerberos over tcp: 12 answers of 513 B',
+      'kerberos: 12 small answers over icmp are not exchanges',
+    ])
+      close(bruteOf(name), bruteOf(name, 'v4'), name);
+    const raised = golden.cases.filter(
+      (c) => c.expected.v5.brute_force >= 0.8 && c.expected.v4.brute_force < 0.8,
+    );
+    assert.deepEqual(
+      raised.map((c) => c.name),
+      [
+        'kerberos spray: 13 refusals and 1 ticket',
+        'kerberos: 10 refusals, no ticket (0.8)',
+        'kerberos: 12 refusals and 4 tickets (share 0.75)',
+        'kerberos over tcp: 12 refusals of 512 B',
+      ],
+    );
   });
   it("lists features.v1's authentication ports without 443", () => {
     assert.deepEqual(
@@ -118,7 +161,7 @@ const V5_SHAPE: RandomSequenceShape = {
   answered: 0.6,
   protocols: [6, 6, 6, 17, 0],
   srcPort: (i, pick) => pick([47000 + i, 50000 + i]),
-  dstPort: (_sport, pick) => pick([443, 443, 443, 80, 22, 8443]),
+  dstPort: (_sport, pick) => pick([443, 443, 443, 80, 22, 8443, 88, 88]),
   minPkts: 1,
   pktsSpan: 12,
   distinctSrcs: [0, 1],
@@ -150,7 +193,7 @@ describe('subscores.v5 against v4', () => {
       const v5 = subScores(s, 'v5');
       assert.deepEqual({ ...v5, brute_force: 0, scan: 0 }, { ...v4, brute_force: 0, scan: 0 });
       close(v5.scan, subScores(silenceAsBytes(s), 'v4').scan, 'scan');
-      close(v5.brute_force, subScores(off443(s), 'v4').brute_force, 'brute_force');
+      close(v5.brute_force, bruteByV4(s), 'brute_force');
       if (v5.scan < v4.scan) quieter++;
       if (v5.brute_force < v4.brute_force) lowered++;
       batch.clear();
