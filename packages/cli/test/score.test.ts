@@ -83,10 +83,16 @@ describe('score --per-flow', { skip }, () => {
         assert.ok(o['verdict'] === 'malicious' || o['verdict'] === 'benign');
         assert.ok(o['tactic'] === null || /^TA\d{4}$/.test(o['tactic'] as string));
         if (o['verdict'] === 'benign') {
-          // A benign verdict names a tactic only when a rule's flag added it: subscores.v4's inbound
-          // scan (TA0043, flagged as scan) or reflection (TA0040).
+          // A benign verdict names a tactic only when a rule's flag added it: an inbound scan (TA0043)
+          // or a fan-out scan (TA0007), both flagged as scan, reflection (TA0040), or credential
+          // guessing (TA0006, flagged as brute force).
           const flags = result.sequences[result.rows[i]?.sequence ?? -1]?.flags ?? [];
-          const ruleTactic = { TA0043: 'scan', TA0040: 'reflection' }[o['tactic'] as string];
+          const ruleTactic = {
+            TA0043: 'scan',
+            TA0007: 'scan',
+            TA0040: 'reflection',
+            TA0006: 'brute_force',
+          }[o['tactic'] as string];
           if (o['tactic'] !== null) assert.ok(ruleTactic && flags.includes(ruleTactic), `${file}:${i}`);
         }
         const prev = scoreOf.get(o['sequence_id'] as string);

@@ -35,6 +35,7 @@ import {
   withCredentialGuessing,
   withInboundScan,
   withReflection,
+  withServiceDiscovery,
 } from './finding-builder.ts';
 import { trainedTactics } from './manifest.ts';
 import type { ModelHost } from './model-host.ts';
@@ -511,6 +512,9 @@ export class Detector {
       const inbound = inboundScanAt(batch, i);
       if (inbound >= this.flagThreshold)
         ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
+      // v5's fan-out scan reads silence as no packet back from an unsampled flow: a host's own sweep.
+      else if (this.subScoreVersion === 'v5')
+        ({ tactics, techniques } = withServiceDiscovery(tactics, techniques, sub.scan));
     }
     // v5's brute force means guessing credentials when its login or Kerberos term raised it (its
     // connection count is also what a connection-flood DoS raises: no tactic from that alone).

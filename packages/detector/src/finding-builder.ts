@@ -175,6 +175,19 @@ export function withInboundScan(
 }
 
 /**
+ * A scan flag raised by the initiator's own fan-out (subscores.v5's scan at the flag threshold, its
+ * inbound term below it: a host probing many hosts or ports) as ATT&CK: Discovery (TA0007) and
+ * Network Service Discovery (T1046), each at the sub-score or the model's probability, when higher.
+ */
+export function withServiceDiscovery(
+  tactics: AttackCandidate[],
+  techniques: AttackCandidate[],
+  scan: number,
+): { tactics: AttackCandidate[]; techniques: AttackCandidate[] } {
+  return withRule(tactics, techniques, DISCOVERY, NETWORK_SERVICE_DISCOVERY, null, scan);
+}
+
+/**
  * A credential-guessing flag (subscores.v5 brute force raised by repeated logins or Kerberos
  * refusals, at the flag threshold) as ATT&CK: Credential Access (TA0006) and Brute Force (T1110),
  * each at the term's value or the model's probability, when higher. Sorted as withReflection.
@@ -226,6 +239,8 @@ const RECONNAISSANCE = 'TA0043';
 const ACTIVE_SCANNING = 'T1595';
 const CREDENTIAL_ACCESS = 'TA0006';
 const BRUTE_FORCE = 'T1110';
+const DISCOVERY = 'TA0007';
+const NETWORK_SERVICE_DISCOVERY = 'T1046';
 
 export function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;

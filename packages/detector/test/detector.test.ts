@@ -436,7 +436,7 @@ describe('Detector', () => {
     }
   });
 
-  it("adds Reconnaissance only for the inbound term: a scanner's own fan-out scan is explained as in v3", async () => {
+  it("adds Reconnaissance only for the inbound term; a scanner's own fan-out scan is Discovery under v5, as in v3 under v4", async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       // A vertical SYN scan (120 ports) from an initiator nobody else probes with: v3's scan is 1.
@@ -449,11 +449,21 @@ describe('Detector', () => {
         tcp_flags: 0x02,
       }));
       s.context = { distinct_dsts: 3, distinct_dst_ports: 120, connections: 140, distinct_probe_srcs: 1 };
-      const [v4] = await new Detector(host, { clock: () => 42 }).score([s]);
+      const [v5] = await new Detector(host, { clock: () => 42 }).score([s]);
+      const [v4] = await new Detector(host, { subScores: 'v4', clock: () => 42 }).score([s]);
       const [v3] = await new Detector(host, { subScores: 'v3', clock: () => 42 }).score([s]);
       assert.equal(v4?.finding.explanation.subscores.scan, 1);
       assert.ok(v4?.flags.includes('scan'));
       assert.deepEqual(v4?.finding, v3?.finding);
+      // v5: Discovery / Network Service Discovery at the sub-score, never Reconnaissance.
+      assert.ok(v5);
+      assert.ok(v5.flags.includes('scan'));
+      assert.ok(v5.finding.tactics.some((t) => t.id === 'TA0007' && t.probability === 1));
+      assert.ok(v5.finding.techniques.some((t) => t.id === 'T1046' && t.probability === 1));
+      assert.ok(!v5.finding.tactics.some((t) => t.id === 'TA0043'));
+      const { tactics: _t, techniques: _k, ...rest5 } = v5.finding;
+      const { tactics: _t4, techniques: _k4, ...rest4 } = v4?.finding ?? v5.finding;
+      assert.deepEqual(rest5, rest4);
     } finally {
       await host.close();
     }
