@@ -39,6 +39,14 @@ const rows = [
     for (const s of seqs) n += subScores(s).scan;
     return n;
   }),
+  // The service's versions: v4, and v5 (the default; silence from packets and sampling, Kerberos).
+  ...(['v4', 'v5'] as const).map((v) =>
+    measure(`subScores ${v}`, () => {
+      let n = 0;
+      for (const s of seqs) n += subScores(s, v).brute_force;
+      return n;
+    }),
+  ),
 ];
 const base = rows[0]?.cpu ?? 1;
 console.log(`${count} sequences, load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)}`);
