@@ -81,8 +81,10 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v5', subscores.v5: v4's with brute
-   * force's connection count off 443; 'v4' is v3's with an inbound-scan term in scan, which maps to
+   * Sub-score formulas for flags and explanations (default 'v5', subscores.v5: v4's with silence
+   * read from the packets of unsampled flows, brute force's connection count off 443 and Kerberos
+   * refusals; its fan-out scan maps to TA0007 / T1046, its login and Kerberos terms to TA0006 /
+   * T1110; 'v4' is v3's with an inbound-scan term in scan, which maps to
    * TA0043 / T1595; 'v3' is v2's plus reflection, which maps to TA0040 / T1498.002; 'v2' adds ICMP
    * sweeps and repeated logins to 'v1', features.v1's, a model's in-graph evidence). Another value
    * is refused.

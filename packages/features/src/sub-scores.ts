@@ -12,7 +12,8 @@ import { sortPrefix } from './sort-prefix.ts';
  * Which sub-score formulas: features.v1 (a model's in-graph evidence, the golden vectors of
  * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's), subscores.v3
  * (v2's four plus reflection), subscores.v4 (v3 with an inbound-scan term in scan) or subscores.v5
- * (what the service flags and explains: v4 with brute force's connection count off 443).
+ * (what the service flags and explains: v4 with silence read from the packets of unsampled flows,
+ * brute force's connection count off 443, and a Kerberos refusal term in brute force).
  */
 export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
 
