@@ -413,7 +413,8 @@ def sub_scores_v4(seq: dict) -> dict:
     return sub_scores(seq, "v4")
 
 
-# ---- subscores.v5: v4 with brute force's connection count off 443 (packages/features/spec/subscores.v5.json) ----
+# ---- subscores.v5: v4 with silence from the packets of unsampled flows (_silent), brute force off 443 and Kerberos
+# refusals (packages/features/spec/subscores.v5.json) ----
 SUB_SCORES_V5 = load_json(SUB_SCORES_V5_PATH)
 _AUTH_PORTS_V5 = frozenset(SUB_SCORES_V5["constants"]["brute_force"]["auth_ports"])
 _KERBEROS = SUB_SCORES_V5["constants"]["kerberos"]
