@@ -342,7 +342,7 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               "finding has severity low when the model says benign), unless a built-in suppression rule records it as "
               "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a link-local multicast group, "
               "SSDP's group or the broadcast address; UDP toward a private subnet's x.x.x.255, or NetBIOS toward any; "
-              "and, where no sub-score flagged it, the model's verdict alone on sequences made only of DNS / NetBIOS-name / NTP requests and answered pings). These are the alerts an analyst sees, on the same "
+              "and, where no sub-score flagged it, the model's verdict alone on sequences made only of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]
