@@ -395,8 +395,10 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
 
     // One stored point per distinct sequence id; one signed delivery per finding.
     const ids = [...sequences.keys()].sort();
+    // Generous: on a loaded 2-core CI box this wait once ran out at 60 s (1dc85cd, passed on rerun);
+    // what is asserted is that every sequence arrives, not how fast.
     await waitFor(async () => (await storedIds(vectorsDir)).size >= ids.length, {
-      timeoutMs: 60_000,
+      timeoutMs: 150_000,
       what: 'a stored point per sequence',
     });
     assert.deepEqual([...(await storedIds(vectorsDir))].sort(), ids);
