@@ -16,7 +16,7 @@ import numpy as np
 
 from .sequencing import is_probe_flow
 from .spec_paths import (FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH,
-                         SUB_SCORES_V5_PATH, load_json)
+                         SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, load_json)
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -291,15 +291,17 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
-SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4", "v5")
+SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6")
 
 
 def sub_scores(seq: dict, version: str = "v1") -> dict:
     """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3, "v4"
-    subscores.v4, "v5" subscores.v5 (the service's flags and explanations; defined below). v3 to v5 add
-    "reflection"; v1 and v2 have no such key."""
+    subscores.v4, "v5" subscores.v5, "v6" subscores.v6 (v5 over the sequence's connections: the service's flags
+    and explanations; defined below). v3 to v6 add "reflection"; v1 and v2 have no such key."""
     if version not in SUB_SCORE_VERSIONS:
         raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
+    if version == "v6":
+        return sub_scores({**seq, "flows": connections(seq["flows"])}, "v5")
     flows = seq["flows"]
     v2 = version != "v1"
     v3 = version in ("v3", "v4", "v5")
@@ -437,3 +439,44 @@ def kerberos_refusals(flows: list[dict]) -> float:
 
 def sub_scores_v5(seq: dict) -> dict:
     return sub_scores(seq, "v5")
+
+
+# ---- subscores.v6: v5 over the sequence's connections (packages/features/spec/subscores.v6.json) ----
+SUB_SCORES_V6 = load_json(SUB_SCORES_V6_PATH)
+_CONNECTION_PROTOCOLS = frozenset(SUB_SCORES_V6["constants"]["connection_protocols"])
+_RULE4 = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes", "bwd_bytes", "fwd_pkts", "bwd_pkts",
+          "tcp_flags")
+
+
+def connections(flows: list[dict]) -> list[dict]:
+    """subscores.v6's connections of a sequence: its TCP (or protocol-0) flows that share src_port and dst_port, one of
+    them answered (bwd_pkts >= 1), merged into one (start the smallest, end the largest, counters summed, flags ORed, sampling rate the largest), every other
+    flow as it is, in sequencing.v1's rule 4 order. The flows themselves when no port pair repeats."""
+    key_of = lambda f: (f["protocol"], f["src_port"], f["dst_port"])  # noqa: E731
+    answered = {key_of(f) for f in flows if f["protocol"] in _CONNECTION_PROTOCOLS and f["bwd_pkts"] > 0}
+    merged: list[dict] = []
+    by_pair: dict[tuple, dict] = {}
+    for f in flows:
+        key = key_of(f)
+        # A port pair nothing answered is looks, not a connection (a raw-socket scanner's probes share a source port).
+        if f["protocol"] not in _CONNECTION_PROTOCOLS or key not in answered:
+            merged.append(f)
+            continue
+        c = by_pair.get(key)
+        if c is None:
+            by_pair[key] = c = dict(f)
+            merged.append(c)
+            continue
+        c["start_ms"] = min(c["start_ms"], f["start_ms"])
+        c["end_ms"] = max(c["end_ms"], f["end_ms"])
+        for k in ("fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts"):
+            c[k] += f[k]
+        c["tcp_flags"] = c["tcp_flags"] | f["tcp_flags"]
+        c["sampling_rate"] = max(c.get("sampling_rate", 1), f.get("sampling_rate", 1))
+    if len(merged) == len(flows):
+        return flows
+    return sorted(merged, key=lambda f: tuple(f[k] for k in _RULE4))
+
+
+def sub_scores_v6(seq: dict) -> dict:
+    return sub_scores(seq, "v6")

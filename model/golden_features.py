@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 
 from .features import (ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3,
-                       sub_scores_v4, sub_scores_v5)
+                       sub_scores_v4, sub_scores_v5, sub_scores_v6)
 from .spec_paths import (FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, GOLDEN_SUB_SCORES_V3_PATH,
-                         GOLDEN_SUB_SCORES_V4_PATH, GOLDEN_SUB_SCORES_V5_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH,
-                         SUB_SCORES_V4_PATH, SUB_SCORES_V5_PATH, file_sha256)
+                         GOLDEN_SUB_SCORES_V4_PATH, GOLDEN_SUB_SCORES_V5_PATH, GOLDEN_SUB_SCORES_V6_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH,
+                         SUB_SCORES_V4_PATH, SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, file_sha256)
 
 T0 = 1_700_000_000_000
 
@@ -333,6 +333,63 @@ def write_sub_scores_v5() -> None:
     print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V5_PATH}")
 
 
+def sub_score_v6_cases() -> list[dict]:
+    """subscores.v5's cases (v6 differs only where TCP or protocol-0 flows of a sequence share a port pair), plus: one
+    long-lived session exported as a record per active timeout (SSH, PostgreSQL and HTTPS at 30 s and 60 s); a brute
+    force whose attempts each open a connection (unchanged); the same guessing with each attempt re-exported once
+    (merged to one per attempt); a CICFlowMeter-style tail of protocol 0 after its answered connection (no longer a
+    silent flow); fixed-port UDP exchanges (NTP 123 -> 123, DNS from one port: not merged); TCP and protocol-0 flows
+    with one port pair (two connections); a probe and its re-exported retry and a raw-socket scanner's probes from one
+    source port (never answered: not merged); sampled records of one connection; merged connections whose start order
+    changes."""
+    # (record index, period ms, dst port, sport): one record per active timeout of one idle session.
+    rec = lambda i, period, port, sport=51514, fb=156, bb=156: flow(T0 + period * i, period - 100, 6, sport, port,  # noqa: E731
+                                                                    fb + (i % 2) * 36, 3, bb, 3, 0x18 if i else 0x1A)
+    attempt = lambda i, sport=None: flow(T0 + 6_000 * i, 2_200, 6, sport or 40000 + i, 22, 1900, 14, 2600, 12, 0x1F)  # noqa: E731
+    out = sub_score_v5_cases()
+    out += [
+        seq("ssh session, a record every 60 s", [rec(i, 60_000, 22) for i in range(5)]),
+        seq("ssh session, a record every 30 s", [rec(i, 30_000, 22) for i in range(10)]),
+        seq("postgresql session, a record every 30 s", [rec(i, 30_000, 5432, 51515, 120, 120) for i in range(10)]),
+        seq("https session, a record every 30 s", [rec(i, 30_000, 443, 51516, 1200, 5400) for i in range(10)]),
+        seq("ssh guessing: 12 attempts, a connection each", [attempt(i) for i in range(12)]),
+        seq("ssh guessing: 12 attempts, each exported as 2 records",
+            sorted([attempt(i) for i in range(12)] + [{**attempt(i), "start_ms": T0 + 6_000 * i + 2_300, "end_ms": T0 + 6_000 * i + 2_400,
+                                                       "fwd_bytes": 52, "fwd_pkts": 1, "bwd_bytes": 0, "bwd_pkts": 0, "tcp_flags": 0x11}
+                                                      for i in range(12)], key=lambda f: (f["start_ms"], f["end_ms"]))),
+        seq("protocol 0: an answered connection and its unanswered tail, fan-out 30 hosts",
+            [flow(T0, 900, 0, 50000, 443, 620, 9, 4200, 8), flow(T0 + 1_000, 0, 0, 50000, 443, 0, 1, 0, 0)], dsts=30, ports=3),
+        seq("ntp 123 -> 123, 10 polls (udp: not merged)", [flow(T0 + 30_000 * i, 20, 17, 123, 123, 76, 1, 76, 1) for i in range(10)]),
+        seq("dns from one source port, 12 queries (udp: not merged)",
+            [flow(T0 + 20_000 * i, 15, 17, 5353, 53, 70, 1, 130, 1) for i in range(12)]),
+        seq("tcp and protocol 0 with one port pair: two connections",
+            [flow(T0, 900, 6, 50000, 22, 620, 9, 4200, 8, 0x1B), flow(T0 + 1_000, 900, 0, 50000, 22, 620, 9, 4200, 8)]),
+        seq("unanswered SYN re-exported with its retry, fan-out 30 ports",
+            [flow(T0, 0, 6, 47000, 23, 44, 1, 0, 0, 0x02), flow(T0 + 3_000, 0, 6, 47000, 23, 44, 1, 0, 0, 0x02)], ports=30),
+        with_probe_srcs(seq("raw-socket scanner: 7 unanswered SYNs to port 23 from one source port, probing fan-in 12",
+                            [flow(T0 + 40_000 * i, 0, 6, 61000, 23, 40, 1, 0, 0, 0x02) for i in range(7)]), 12),
+        seq("sampled records of one connection (rates 1 and 1000), one answered, fan-out 30 hosts",
+            [{**flow(T0, 100, 6, 47001, 80, 60, 1, 40, 1, 0x12), "sampling_rate": 1},
+             {**flow(T0 + 400, 100, 6, 47001, 80, 60, 1, 0, 0, 0x10), "sampling_rate": 1000}], dsts=30),
+        seq("sampled records of one connection (rates 1 and 1000), nothing back, fan-out 30 hosts",
+            [{**flow(T0, 100, 6, 47001, 80, 60, 1, 0, 0, 0x10), "sampling_rate": 1},
+             {**flow(T0 + 400, 100, 6, 47001, 80, 60, 1, 0, 0, 0x10), "sampling_rate": 1000}], dsts=30),
+        seq("merged connections reorder: a long session starts before a short one's second record",
+            [flow(T0, 50_000, 6, 50001, 443, 900, 6, 4000, 5, 0x1B), flow(T0 + 10_000, 1_000, 6, 50002, 443, 800, 5, 3000, 4, 0x1B),
+             flow(T0 + 60_000, 50_000, 6, 50002, 443, 700, 5, 2000, 4, 0x18), flow(T0 + 70_000, 1_000, 6, 50001, 443, 600, 4, 1000, 3, 0x11)]),
+    ]
+    return out
+
+
+def write_sub_scores_v6() -> None:
+    doc = {"sub_score_spec": "subscores.v6", "sub_score_spec_hash": file_sha256(SUB_SCORES_V6_PATH), "cases": []}
+    for c in sub_score_v6_cases():
+        sq = c["sequence"]
+        doc["cases"].append({**c, "expected": {"v5": sub_scores_v5(sq), "v6": sub_scores_v6(sq)}})
+    GOLDEN_SUB_SCORES_V6_PATH.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V6_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
@@ -340,6 +397,7 @@ def main() -> None:
     write_sub_scores_v3()
     write_sub_scores_v4()
     write_sub_scores_v5()
+    write_sub_scores_v6()
 
 
 if __name__ == "__main__":

@@ -40,5 +40,7 @@ GOLDEN_SUB_SCORES_V4_PATH = REPO_ROOT / "packages/features/spec/golden.subscores
 # subscores.v5: v4 with brute force's connection-count term off 443 (its own authentication-port list).
 SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/subscores.v5.json"
 GOLDEN_SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v5.json"
+SUB_SCORES_V6_PATH = REPO_ROOT / "packages/features/spec/subscores.v6.json"
+GOLDEN_SUB_SCORES_V6_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v6.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

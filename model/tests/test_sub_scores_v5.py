@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
+from model.baselines import corpus_sub_scores, sub_score_names
 from model.features import (SPEC, SUB_SCORES_V5, kerberos_refusals, sub_scores, sub_scores_v2, sub_scores_v3, sub_scores_v4,
                             sub_scores_v5)
 from model.spec_paths import GOLDEN_SUB_SCORES_V5_PATH, SUB_SCORES_V5_PATH, file_sha256
@@ -112,11 +112,10 @@ def test_auth_ports_are_features_v1s_without_443():
     assert SUB_SCORES_V5["constants"]["brute_force"]["auth_ports"] == [p for p in v1 if p != 443]
 
 
-def test_service_flags_with_v5():
-    assert SERVICE_SUB_SCORES == "v5"
+def test_corpus_sub_scores_v5():
     assert sub_score_names("v5") == ("beacon", "scan", "brute_force", "exfiltration", "reflection")
     seqs = [c["sequence"] for c in GOLDEN["cases"]]
     want = np.array([[c["expected"]["v5"][k] for k in sub_score_names("v5")] for c in GOLDEN["cases"]])
     assert np.array_equal(corpus_sub_scores(None, seqs, "v5"), want)
-    with pytest.raises(ValueError, match="'v6'"):
-        corpus_sub_scores(None, seqs, "v6")
+    with pytest.raises(ValueError, match="'v7'"):
+        corpus_sub_scores(None, seqs, "v7")

@@ -40,6 +40,7 @@ try {
         sub_v3: subScores(s, 'v3'),
         sub_v4: subScores(s, 'v4'),
         sub_v5: subScores(s, 'v5'),
+        sub_v6: subScores(s, 'v6'),
       }),
     );
   });

@@ -81,7 +81,9 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v5', subscores.v5: v4's with silence
+   * Sub-score formulas for flags and explanations (default 'v6', subscores.v6: v5's over the
+   * sequence's connections, so a TCP connection exported as several records counts once; 'v5',
+   * subscores.v5: v4's with silence
    * read from the packets of unsampled flows, brute force's connection count off 443 and Kerberos
    * refusals; its fan-out scan maps to TA0007 / T1046, its login and Kerberos terms to TA0006 /
    * T1110; 'v4' is v3's with an inbound-scan term in scan, which maps to
@@ -205,7 +207,7 @@ export class Detector {
     this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n) =>
       flagging.includes(n) ? this.flagThreshold : Number.POSITIVE_INFINITY,
     );
-    const version = opts.subScores ?? 'v5';
+    const version = opts.subScores ?? 'v6';
     if (!SUB_SCORE_VERSIONS.includes(version))
       throw new Error(
         `Detector subScores ${JSON.stringify(version)}: expected one of ${SUB_SCORE_VERSIONS.join(', ')}`,
@@ -508,20 +510,22 @@ export class Detector {
     let techniques = techniqueCandidates(tactics, ctx.techniques);
     if (sub.reflection >= this.flagThreshold)
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
-    // v4's and v5's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
-    const inboundVersion = this.subScoreVersion === 'v4' || this.subScoreVersion === 'v5';
+    const version = this.subScoreVersion;
+    // v4's to v6's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
+    const inboundVersion = version === 'v4' || version === 'v5' || version === 'v6';
+    // v5 and v6 name the tactic of a flag whose evidence means one thing (v6: over connections).
+    const tacticVersion = version === 'v5' || version === 'v6';
     if (inboundVersion && sub.scan >= this.flagThreshold) {
-      const inbound = inboundScanAt(batch, i);
+      const inbound = inboundScanAt(batch, i, version);
       if (inbound >= this.flagThreshold)
         ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
       // v5's fan-out scan reads silence as no packet back from an unsampled flow: a host's own sweep.
-      else if (this.subScoreVersion === 'v5')
-        ({ tactics, techniques } = withServiceDiscovery(tactics, techniques, sub.scan));
+      else if (tacticVersion) ({ tactics, techniques } = withServiceDiscovery(tactics, techniques, sub.scan));
     }
     // v5's brute force means guessing credentials when its login or Kerberos term raised it (its
     // connection count is also what a connection-flood DoS raises: no tactic from that alone).
-    if (this.subScoreVersion === 'v5' && sub.brute_force >= this.flagThreshold) {
-      const guessing = credentialGuessingAt(batch, i);
+    if (tacticVersion && sub.brute_force >= this.flagThreshold) {
+      const guessing = credentialGuessingAt(batch, i, version);
       if (guessing >= this.flagThreshold)
         ({ tactics, techniques } = withCredentialGuessing(tactics, techniques, guessing));
     }

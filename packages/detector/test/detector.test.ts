@@ -332,6 +332,42 @@ describe('Detector', () => {
     }
   });
 
+  it('does not call one SSH session exported as a record per active timeout brute force by default (subscores.v6); v5 does', async () => {
+    const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
+    try {
+      // One idle session, a router's active timeout of 60 s: five records of one port pair in the window.
+      const session = sequence(5, 80);
+      session.flows = session.flows.map((f, k) => ({
+        ...f,
+        start_ms: session.window_start_ms + 60_000 * k,
+        end_ms: session.window_start_ms + 60_000 * k + 59_900,
+        protocol: 6,
+        src_port: 51_514,
+        dst_port: 22,
+        fwd_bytes: 156 + (k % 2) * 36,
+        fwd_pkts: 3,
+        bwd_bytes: 156,
+        bwd_pkts: 3,
+        tcp_flags: k === 0 ? 0x1a : 0x18,
+      }));
+      const [v6] = await new Detector(host).score([session]);
+      const [v5] = await new Detector(host, { subScores: 'v5' }).score([session]);
+      assert.equal(v5?.finding.explanation.subscores.brute_force, 0.8);
+      assert.ok(v5?.flags.includes('brute_force'));
+      assert.ok(v5.finding.tactics.some((t) => t.id === 'TA0006'));
+      assert.equal(v6?.finding.explanation.subscores.brute_force, 0);
+      assert.deepEqual(v6?.flags, []);
+      assert.ok(!v6?.finding.tactics.some((t) => t.id === 'TA0006'));
+      // A guesser opens a connection per attempt: still brute force by default.
+      const guessing = { ...session, flows: session.flows.map((f, k) => ({ ...f, src_port: 40_000 + k })) };
+      const [g] = await new Detector(host).score([guessing]);
+      assert.equal(g?.finding.explanation.subscores.brute_force, 0.8);
+      assert.ok(g?.flags.includes('brute_force'));
+    } finally {
+      await host.close();
+    }
+  });
+
   it("does not call a client's many HTTPS connections to one server brute force by default (subscores.v5); v4 does", async () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
@@ -473,8 +509,8 @@ describe('Detector', () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       assert.throws(
-        () => new Detector(host, { subScores: 'v6' as SubScoreVersion }),
-        new Error('Detector subScores "v6": expected one of v1, v2, v3, v4, v5'),
+        () => new Detector(host, { subScores: 'v7' as SubScoreVersion }),
+        new Error('Detector subScores "v7": expected one of v1, v2, v3, v4, v5, v6'),
       );
     } finally {
       await host.close();

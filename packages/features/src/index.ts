@@ -27,6 +27,9 @@ export {
   SUB_SCORES_V5_HASH,
   SUB_SCORES_V5_PATH,
   SUB_SCORES_V5_VERSION,
+  SUB_SCORES_V6_HASH,
+  SUB_SCORES_V6_PATH,
+  SUB_SCORES_V6_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,
@@ -38,6 +41,7 @@ export {
 } from './flow-features.ts';
 export { sortPrefix } from './sort-prefix.ts';
 export {
+  connectionView,
   credentialGuessingAt,
   inboundScanAt,
   SUB_SCORE_COUNT,

@@ -1,10 +1,11 @@
-import { isProbeFlow, type Sequence, SequenceBatch } from '@tidewatch/contracts';
+import { isProbeFlow, type Sequence, SequenceBatch, type SequenceFlow } from '@tidewatch/contracts';
 import {
   SUB_SCORE_CONSTANTS,
   SUB_SCORE_V2_CONSTANTS,
   SUB_SCORE_V3_CONSTANTS,
   SUB_SCORE_V4_CONSTANTS,
   SUB_SCORE_V5_CONSTANTS,
+  SUB_SCORE_V6_CONSTANTS,
 } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
@@ -13,11 +14,13 @@ import { sortPrefix } from './sort-prefix.ts';
  * features.v1/v2), subscores.v2 (ICMP sweeps, repeated logins; every score >= v1's), subscores.v3
  * (v2's four plus reflection), subscores.v4 (v3 with an inbound-scan term in scan) or subscores.v5
  * (what the service flags and explains: v4 with silence read from the packets of unsampled flows,
- * brute force's connection count off 443, and a Kerberos refusal term in brute force).
+ * brute force's connection count off 443, and a Kerberos refusal term in brute force) or
+ * subscores.v6 (what the service flags and explains: v5 over the sequence's connections, so a TCP
+ * connection exported as one record per active timeout counts once; `connectionView`).
  */
-export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
+export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
 
-export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4', 'v5'];
+export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6'];
 
 /**
  * Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration,
@@ -389,7 +392,11 @@ const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
  * (context.distinct_probe_srcs) × the share of probe-shaped flows. v4's scan is the larger of it and
  * v3's scan; a caller that needs to know which raised a scan flag asks for it.
  */
-export function inboundScanAt(b: SequenceBatch, s: number): number {
+export function inboundScanAt(b: SequenceBatch, s: number, version: SubScoreVersion = 'v5'): number {
+  if (version === 'v6') {
+    const view = connectionView(b, s);
+    if (view !== null) return inboundScanAt(view, 0);
+  }
   return inboundScan(b, s, b.flowStart[s] as number, b.flowsOf(s));
 }
 
@@ -398,7 +405,11 @@ export function inboundScanAt(b: SequenceBatch, s: number): number {
  * repeated-login term and the Kerberos refusal term (not the connection count, which a
  * connection-flood DoS raises too). A caller that must know what a brute-force flag means asks for it.
  */
-export function credentialGuessingAt(b: SequenceBatch, s: number): number {
+export function credentialGuessingAt(b: SequenceBatch, s: number, version: SubScoreVersion = 'v5'): number {
+  if (version === 'v6') {
+    const view = connectionView(b, s);
+    if (view !== null) return credentialGuessingAt(view, 0);
+  }
   const from = b.flowStart[s] as number;
   const n = b.flowsOf(s);
   return Math.max(repeatedLogins(b, from, n), kerberosRefusals(b, from, n));
@@ -457,6 +468,11 @@ export function subScoresInto(
   at: number,
   version: SubScoreVersion = 'v1',
 ): void {
+  if (version === 'v6') {
+    const view = connectionView(batch, s);
+    subScoresInto(view ?? batch, view === null ? s : 0, out, at, 'v5');
+    return;
+  }
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
   const v2 = version !== 'v1';
@@ -476,4 +492,110 @@ export function subScoresInto(
       : bruteForceV2(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
   out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;
+}
+
+/** subscores.v6: the protocols whose flows with one port pair are one connection (TCP; 0, not in the source). */
+const CONNECTION_PROTOCOL = new Uint8Array(256);
+for (const p of SUB_SCORE_V6_CONSTANTS.connection_protocols) CONNECTION_PROTOCOL[p] = 1;
+
+/** Sequence 0 of it is the last view `connectionView` made (reused: valid until the next call). */
+const viewScratch = new SequenceBatch();
+
+/**
+ * subscores.v6's connections of sequence `s`: null when no two of its TCP (or protocol-0) flows
+ * share src_port and dst_port with a packet back on one of them (the connections are its flows), else a batch whose sequence 0 is
+ * `s` with each such group merged into one flow (start the smallest, end the largest, counters
+ * summed, flags ORed, sampling rate the largest), in sequencing.v1's rule 4 order. The batch is
+ * reused by the next call. Most sequences pay one pass over their TCP flows' port pairs.
+ */
+export function connectionView(b: SequenceBatch, s: number): SequenceBatch | null {
+  const from = b.flowStart[s] as number;
+  const to = from + b.flowsOf(s);
+  const { protocol, srcPort, dstPort } = b;
+  const { bwdPkts } = b;
+  let repeated = false;
+  for (let j = from + 1; j < to && !repeated; j++) {
+    if (CONNECTION_PROTOCOL[protocol[j] as number] !== 1) continue;
+    const pj = protocol[j] as number;
+    const sp = srcPort[j] as number;
+    const dp = dstPort[j] as number;
+    for (let k = from; k < j; k++)
+      if (
+        protocol[k] === pj &&
+        srcPort[k] === sp &&
+        dstPort[k] === dp &&
+        ((bwdPkts[j] as number) > 0 || (bwdPkts[k] as number) > 0 || answeredPair(b, from, to, pj, sp, dp))
+      ) {
+        repeated = true;
+        break;
+      }
+  }
+  if (!repeated) return null;
+  const seq = b.sequence(s);
+  // Protocol in the key too: a TCP and a protocol-0 flow are not one connection.
+  const keyOf = (f: SequenceFlow): number => (f.protocol * 65536 + f.src_port) * 65536 + f.dst_port;
+  const answered = new Set<number>();
+  for (const f of seq.flows)
+    if (CONNECTION_PROTOCOL[f.protocol] === 1 && f.bwd_pkts > 0) answered.add(keyOf(f));
+  const merged: SequenceFlow[] = [];
+  const byPair = new Map<number, SequenceFlow>();
+  for (const f of seq.flows) {
+    const key = keyOf(f);
+    // Not a connection's record: UDP / ICMP, or a port pair nothing ever answered (a raw-socket
+    // scanner's repeated probes share one source port).
+    if (CONNECTION_PROTOCOL[f.protocol] !== 1 || !answered.has(key)) {
+      merged.push(f);
+      continue;
+    }
+    const c = byPair.get(key);
+    if (c === undefined) {
+      const own = { ...f };
+      byPair.set(key, own);
+      merged.push(own);
+      continue;
+    }
+    c.start_ms = Math.min(c.start_ms, f.start_ms);
+    c.end_ms = Math.max(c.end_ms, f.end_ms);
+    c.fwd_bytes += f.fwd_bytes;
+    c.fwd_pkts += f.fwd_pkts;
+    c.bwd_bytes += f.bwd_bytes;
+    c.bwd_pkts += f.bwd_pkts;
+    c.tcp_flags |= f.tcp_flags;
+    c.sampling_rate = Math.max(c.sampling_rate ?? 1, f.sampling_rate ?? 1);
+  }
+  merged.sort(compareConnections);
+  viewScratch.clear();
+  viewScratch.push({ ...seq, flows: merged });
+  return viewScratch;
+}
+
+/** Whether some flow of [from, to) with this protocol and port pair got a packet back. */
+function answeredPair(
+  b: SequenceBatch,
+  from: number,
+  to: number,
+  p: number,
+  sp: number,
+  dp: number,
+): boolean {
+  for (let j = from; j < to; j++)
+    if (b.protocol[j] === p && b.srcPort[j] === sp && b.dstPort[j] === dp && (b.bwdPkts[j] as number) > 0)
+      return true;
+  return false;
+}
+
+/** sequencing.v1's rule 4 order on the fields a connection has. */
+function compareConnections(a: SequenceFlow, b: SequenceFlow): number {
+  return (
+    a.start_ms - b.start_ms ||
+    a.end_ms - b.end_ms ||
+    a.protocol - b.protocol ||
+    a.src_port - b.src_port ||
+    a.dst_port - b.dst_port ||
+    a.fwd_bytes - b.fwd_bytes ||
+    a.bwd_bytes - b.bwd_bytes ||
+    a.fwd_pkts - b.fwd_pkts ||
+    a.bwd_pkts - b.bwd_pkts ||
+    a.tcp_flags - b.tcp_flags
+  );
 }

@@ -1,0 +1,67 @@
+"""subscores.v6 (the service's flags and explanations: v5 over the sequence's connections, so a TCP connection
+exported as one record per active timeout counts once): golden parity with TypeScript
+(packages/features/test/sub-scores-v6.test.ts checks the same file), v5's scores where no port pair repeats."""
+
+import json
+
+import numpy as np
+
+from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
+from model.features import connections, sub_scores_v5, sub_scores_v6
+from model.spec_paths import GOLDEN_SUB_SCORES_V6_PATH, SUB_SCORES_V6_PATH, file_sha256
+
+GOLDEN = json.loads(GOLDEN_SUB_SCORES_V6_PATH.read_text())
+BY_NAME = {c["name"]: c for c in GOLDEN["cases"]}
+
+
+def test_golden_matches_spec_hash():
+    assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V6_PATH)
+    assert len(GOLDEN["cases"]) == 146
+
+
+def test_golden_sub_scores_v5_and_v6():
+    for c in GOLDEN["cases"]:
+        for version, fn in (("v5", sub_scores_v5), ("v6", sub_scores_v6)):
+            got = fn(c["sequence"])
+            assert set(got) == set(c["expected"][version]), (c["name"], version)
+            for k, v in c["expected"][version].items():
+                assert abs(got[k] - v) <= 1e-12, (c["name"], version, k, got[k], v)
+
+
+def test_v6_is_v5_unless_a_tcp_port_pair_repeats():
+    for c in GOLDEN["cases"]:
+        flows = c["sequence"]["flows"]
+        answered = {(f["protocol"], f["src_port"], f["dst_port"]) for f in flows if f["bwd_pkts"] > 0}
+        pairs = [(f["protocol"], f["src_port"], f["dst_port"]) for f in flows if f["protocol"] in (0, 6)]
+        pairs = [p for p in pairs if p in answered]
+        if len(set(pairs)) == len(pairs):
+            assert connections(flows) is flows, c["name"]
+            assert c["expected"]["v6"] == c["expected"]["v5"], c["name"]
+
+
+def test_a_session_exported_per_active_timeout_is_one_connection():
+    for name in ("ssh session, a record every 60 s", "ssh session, a record every 30 s",
+                 "postgresql session, a record every 30 s", "https session, a record every 30 s"):
+        seq = BY_NAME[name]["sequence"]
+        merged = connections(seq["flows"])
+        assert len(merged) == 1, name
+        assert merged[0]["fwd_pkts"] == sum(f["fwd_pkts"] for f in seq["flows"])
+        assert merged[0]["start_ms"] == seq["flows"][0]["start_ms"] and merged[0]["end_ms"] == seq["flows"][-1]["end_ms"]
+        assert all(v == 0 for v in BY_NAME[name]["expected"]["v6"].values()), name
+    assert BY_NAME["ssh session, a record every 60 s"]["expected"]["v5"]["brute_force"] == 0.8
+    assert BY_NAME["ssh guessing: 12 attempts, each exported as 2 records"]["expected"]["v6"]["brute_force"] == 1
+    # UDP exchanges from a fixed port stay separate exchanges.
+    ntp = BY_NAME["ntp 123 -> 123, 10 polls (udp: not merged)"]["sequence"]["flows"]
+    assert connections(ntp) is ntp
+    # A raw-socket scanner's probes share one source port but nothing answered them: still looks.
+    scanner = BY_NAME["raw-socket scanner: 7 unanswered SYNs to port 23 from one source port, probing fan-in 12"]
+    assert connections(scanner["sequence"]["flows"]) is scanner["sequence"]["flows"]
+    assert scanner["expected"]["v6"]["scan"] == 1
+
+
+def test_service_flags_with_v6():
+    assert SERVICE_SUB_SCORES == "v6"
+    assert sub_score_names("v6") == ("beacon", "scan", "brute_force", "exfiltration", "reflection")
+    seqs = [c["sequence"] for c in GOLDEN["cases"]]
+    want = np.array([[c["expected"]["v6"][k] for k in sub_score_names("v6")] for c in GOLDEN["cases"]])
+    assert np.array_equal(corpus_sub_scores(None, seqs, "v6"), want)
