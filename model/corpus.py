@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .data import TACTICS, Capture, labelled_captures, read_capture, tactic_matrix
-from .features import C, F, context_matrix, context_width, flow_feature_matrix, scope_matrix
+from .features import C, F, connections, context_matrix, context_width, flow_feature_matrix, scope_matrix
 from .sequencing import Sequences, build_sequences
 
 
@@ -29,6 +29,12 @@ class Corpus:
     feature_spec: str = "features.v1"   # which spec `ctx` follows (see for_spec)
     flow_x_mirror: np.ndarray | None = None  # [N, F] each flow seen from its responder's side (training augmentation)
     flow_dst_port: np.ndarray | None = None  # [N] responder port as recorded (the spoof augmentation's UDP rule)
+    # What the service's model reads (packages/detector's default modelInput): each sequence's connections
+    # (features.connections), features.v1 layout; flow_x / seq_offset / seq_len / ctx of model_input(corpus).
+    conn_x: np.ndarray | None = None
+    conn_offset: np.ndarray | None = None
+    conn_len: np.ndarray | None = None
+    conn_ctx: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -48,6 +54,61 @@ def table_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
     )
     ctx = context_matrix(seqs.distinct_dsts, seqs.distinct_dst_ports, seqs.connections, seqs.length)
     return x, ctx
+
+
+_FLOW_KEYS = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes", "fwd_pkts", "bwd_bytes", "bwd_pkts",
+              "tcp_flags")
+
+
+def connection_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """table_arrays of each sequence's connections (subscores.v6's `features.connections`: the records of one answered
+    TCP / protocol-0 port pair merged), as the service's model reads them: flow_x, ctx and the per-sequence lengths.
+    Only sequences with such a repeated pair are rebuilt (a few hundred in the labelled captures)."""
+    o = seqs.order
+    cols = {k: t[k][o].astype(np.int64) for k in _FLOW_KEYS}
+    sid = np.repeat(np.arange(seqs.count), seqs.length)
+    conn = np.isin(cols["protocol"], (0, 6))
+    idx = np.nonzero(conn)[0]
+    length = seqs.length.copy()
+    if idx.size:
+        keys = np.stack([sid[idx], cols["protocol"][idx], cols["src_port"][idx], cols["dst_port"][idx]], axis=1)
+        uk, inv, cnt = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        answered = np.zeros(len(uk), dtype=bool)
+        np.logical_or.at(answered, inv.reshape(-1), cols["bwd_pkts"][idx] > 0)
+        affected = np.unique(uk[(cnt >= 2) & answered][:, 0])
+    else:
+        affected = np.zeros(0, dtype=np.int64)
+    if affected.size:
+        parts = {k: [] for k in _FLOW_KEYS}
+        at = 0
+        for i in affected:
+            a, n = int(seqs.offset[i]), int(seqs.length[i])
+            for k in _FLOW_KEYS:
+                parts[k].append(cols[k][at:a])
+            merged = connections([{k: int(cols[k][j]) for k in _FLOW_KEYS} for j in range(a, a + n)])
+            for k in _FLOW_KEYS:
+                parts[k].append(np.array([f[k] for f in merged], dtype=np.int64))
+            length[i] = len(merged)
+            at = a + n
+        for k in _FLOW_KEYS:
+            parts[k].append(cols[k][at:])
+        cols = {k: np.concatenate(v) for k, v in parts.items()}
+    first = np.zeros(cols["start_ms"].shape[0], dtype=bool)
+    first[np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)] = True
+    x = flow_feature_matrix(*(cols[k] for k in ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes",
+                                                 "fwd_pkts", "bwd_bytes", "bwd_pkts", "tcp_flags")), first)
+    return x, context_matrix(seqs.distinct_dsts, seqs.distinct_dst_ports, seqs.connections, length), length
+
+
+def model_input(corpus: Corpus) -> Corpus:
+    """The corpus as the service's model reads it (each sequence's connections; features.v1 layout, so convert with
+    for_spec afterwards). Labels, per-flow arrays and baselines stay on the records."""
+    if corpus.feature_spec != "features.v1":
+        raise ValueError(f"model_input wants a features.v1 corpus, got {corpus.feature_spec}")
+    if corpus.conn_x is None:
+        return corpus
+    return replace(corpus, flow_x=corpus.conn_x, seq_offset=corpus.conn_offset, seq_len=corpus.conn_len,
+                   ctx=corpus.conn_ctx)
 
 
 def mirror_arrays(t: dict, seqs: Sequences) -> np.ndarray:
@@ -109,7 +170,8 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         sid = np.repeat(np.arange(seqs.count), seqs.length)
         tac = np.zeros((seqs.count, len(TACTICS)), dtype=np.float32)
         np.maximum.at(tac, sid, ft)
-        parts.append(dict(x=x, xm=mirror_arrays(t, seqs), dport=t["dst_port"][seqs.order].astype(np.int32), fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
+        cx, cctx, cln = connection_arrays(t, seqs)
+        parts.append(dict(cx=cx, cctx=cctx, cln=cln, x=x, xm=mirror_arrays(t, seqs), dport=t["dst_port"][seqs.order].astype(np.int32), fl=fl, sid=sid + base, off=seqs.offset, ln=seqs.length, ctx=ctx, y=y, tac=tac,
                           scope=scope_matrix(seqs.dst_ip),
                           cap=np.full(seqs.count, ci), fcap=np.full(x.shape[0], ci)))
         base += seqs.count
@@ -117,6 +179,7 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
     for p in parts:
         offs.append(p["off"] + total)
         total += p["x"].shape[0]
+    conn_len = np.concatenate([p["cln"] for p in parts])
     return Corpus(
         flow_x=np.concatenate([p["x"] for p in parts]), flow_label=np.concatenate([p["fl"] for p in parts]),
         flow_seq=np.concatenate([p["sid"] for p in parts]), seq_offset=np.concatenate(offs),
@@ -127,6 +190,9 @@ def corpus_from_tables(caps: list[Capture], tables: list[dict]) -> Corpus:
         dst_scope=np.concatenate([p["scope"] for p in parts]),
         flow_x_mirror=np.concatenate([p["xm"] for p in parts]),
         flow_dst_port=np.concatenate([p["dport"] for p in parts]),
+        conn_x=np.concatenate([p["cx"] for p in parts]), conn_len=conn_len,
+        conn_offset=np.concatenate([[0], np.cumsum(conn_len)[:-1]]).astype(np.int64),
+        conn_ctx=np.concatenate([p["cctx"] for p in parts]),
     )
 
 

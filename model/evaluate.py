@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import Corpus, build_corpus, for_spec
+from .corpus import Corpus, build_corpus, for_spec, model_input
 from .data import TACTIC_NAMES, TACTICS
 from .export import export_onnx
 from .onnx_scorer import score_corpus, session
@@ -159,7 +159,8 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     folds = json.loads((vdir / "loco" / "folds.json").read_text())
     # The model reads its own spec's context; baselines and raw-feature retrieval stay on features.v1.
     corpus = for_spec(corpus if corpus is not None else build_corpus(), "features.v1")
-    model_corpus = for_spec(corpus, manifest.get("feature_spec", "features.v1"))
+    # What the service's model reads: each sequence's connections (packages/detector's default modelInput).
+    model_corpus = for_spec(model_input(corpus), manifest.get("feature_spec", "features.v1"))
     fold_names = corpus_folds(corpus)
     trained = [t["id"] for t in manifest["tactic_status"] if t["trained"]]
     n = corpus.count
@@ -270,7 +271,9 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
          "Per-sequence: one sequence = one conversation (initiator → responder) in a 5-minute window, at most 64 flows "
          "(sequencing.v1); a sequence is malicious when any of its labelled flows is. Per-flow: every labelled flow gets its "
          "sequence's verdict (the model scores sequences), except ExtraTrees, which scores flows itself. Background/unlabelled "
-         "flows are excluded from all counts.", "",
+         "flows are excluded from all counts. The model reads each sequence's connections, as the service does (the records "
+         "of one answered TCP port pair merged: subscores.v6's rule, `corpus.model_input`); labels and per-flow counts stay "
+         "on the records.", "",
          "Label decision: IoT-23 42-1's 1,947 flows to 185.244.25.183:4975 are labelled Benign upstream but are IRC C&C "
          "(NICK/USER, PING/PONG in the packets); we train and evaluate on them as **malicious** (C&C). The nmap capture has no "
          "labels: scan flows are malicious, its 8 DNS lookups to 8.8.8.8:53 benign.", ""]

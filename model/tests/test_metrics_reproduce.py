@@ -8,7 +8,7 @@ import pytest
 
 from model.baselines import FLAG_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores
 from model.builtin_suppression import sequences_suppressed
-from model.corpus import build_corpus, for_spec
+from model.corpus import build_corpus, for_spec, model_input
 from model.data import labelled_captures
 from model.evaluate import capture_metrics, fold_of, service_alerts
 from model.onnx_scorer import score_corpus, session
@@ -31,7 +31,7 @@ def held_out(name):
     assert reported["fold"] == fold
     assert cap.name not in folds[fold]["train_captures"], "a held-out capture must not be in its fold's training data"
     base = build_corpus([cap])
-    corpus = for_spec(base, manifest["feature_spec"])
+    corpus = for_spec(model_input(base), manifest["feature_spec"])
     idx = np.arange(corpus.count)
     scores = score_corpus(session(DIR / folds[fold]["model"]), corpus, idx)["score"]
     return reported, base, corpus, scores, float(folds[fold]["threshold"])

@@ -65,3 +65,33 @@ def test_service_flags_with_v6():
     seqs = [c["sequence"] for c in GOLDEN["cases"]]
     want = np.array([[c["expected"]["v6"][k] for k in sub_score_names("v6")] for c in GOLDEN["cases"]])
     assert np.array_equal(corpus_sub_scores(None, seqs, "v6"), want)
+
+
+def test_the_model_reads_connections_as_the_service_does():
+    """corpus.model_input: each sequence's features over features.connections (what packages/detector feeds the model
+    by default), equal to sequence_features of the merged sequence; labels and per-flow arrays stay on the records."""
+    import pytest
+
+    from model.corpus import build_corpus, model_input
+    from model.data import labelled_captures
+    from model.features import sequence_features
+    from model.raw_sequences import corpus_raw_sequences
+
+    caps = [c for c in labelled_captures() if c.name == "ctu50-normal-43-day1"]
+    if not caps:
+        pytest.skip("needs ../shared/testdata/labeled")
+    corpus = build_corpus(caps)
+    m = model_input(corpus)
+    raw = corpus_raw_sequences(corpus)
+    merged = 0
+    for i, seq in enumerate(raw):
+        view = {**seq, "flows": connections(seq["flows"])}
+        merged += view["flows"] is not seq["flows"]
+        want = sequence_features(view)
+        a, n = int(m.seq_offset[i]), int(m.seq_len[i])
+        assert n == len(view["flows"]), i
+        assert np.allclose(m.flow_x[a:a + n], want["flow"], atol=1e-6), i
+        assert np.allclose(m.ctx[i], want["context"], atol=1e-6), i
+    assert merged > 0
+    assert m.flow_x.shape[0] == corpus.flow_x.shape[0] - sum(len(s["flows"]) - len(connections(s["flows"])) for s in raw)
+    assert m.flow_label is corpus.flow_label and m.flow_seq is corpus.flow_seq and m.y is corpus.y

@@ -9,6 +9,7 @@ import {
 import { isInfrastructureRequest, type RaisedBy } from '@tidewatch/suppression';
 import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
+  connectionView,
   credentialGuessingAt,
   type FeatureSpec,
   FLOW_FEATURE_COUNT,
@@ -93,6 +94,13 @@ export interface DetectorOptions {
    */
   subScores?: SubScoreVersion;
   /**
+   * What the model reads of a sequence (default 'connections': its flows with the records of one
+   * TCP connection merged, as subscores.v6 reads them (`connectionView`), so a session its exporter
+   * splits per active timeout looks like the one record Zeek and the training captures hold;
+   * 'records': the flows as they came). Another value is refused.
+   */
+  modelInput?: 'connections' | 'records';
+  /**
    * The sub-scores that may raise a finding on their own (default all of SUB_SCORE_NAMES). The others
    * still explain findings; e.g. without `scan` where sampled sFlow makes replies look one-way.
    */
@@ -136,8 +144,9 @@ const BASELINE_SAMPLE = 8;
 const subScratch = new Float64Array(SUB_SCORE_COUNT);
 
 /**
- * The summary of row `row` of a run's inputs (sequence `s` of `batch`), read in place, or of
- * recomputed features when the run truncated them; into `out`.
+ * The summary of row `row` of a run's inputs (sequence `s` of `batch`, as the model read it: its
+ * connections when `connections`), read in place, or of recomputed features when the run truncated
+ * them; into `out`.
  */
 function summaryOf(
   batch: SequenceBatch,
@@ -145,14 +154,18 @@ function summaryOf(
   r: BatchResult,
   row: number,
   spec: FeatureSpec,
+  connections: boolean,
   out: Float64Array,
 ): Float64Array {
-  const { len, flow, context, contextWidth: C } = r.inputs;
-  const n = batch.flowsOf(s);
-  if (n > len) {
-    const x = sequenceFeatures(batch.sequence(s), spec);
+  const { len, flow, context, contextWidth: C, mask } = r.inputs;
+  if (batch.flowsOf(s) > len) {
+    const view = connections ? connectionView(batch, s) : null;
+    const x = sequenceFeatures((view ?? batch).sequence(view === null ? s : 0), spec);
     return summariseInto(x.flow, 0, x.length, x.context, 0, out);
   }
+  // The rows the model read (its connections may be fewer than the sequence's flows).
+  let n = 0;
+  while (n < len && mask[row * len + n] === 1) n++;
   return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
 }
 
@@ -189,6 +202,7 @@ export class Detector {
   /** Per sub-score (SUB_SCORE_NAMES order): the flag threshold, or Infinity where it may not flag. */
   private readonly flagAt: Float64Array;
   private readonly subScoreVersion: SubScoreVersion;
+  private readonly modelReadsConnections: boolean;
   private readonly topFeatures: number;
   private readonly neighbourK: number;
   private readonly clock: () => number;
@@ -213,6 +227,10 @@ export class Detector {
         `Detector subScores ${JSON.stringify(version)}: expected one of ${SUB_SCORE_VERSIONS.join(', ')}`,
       );
     this.subScoreVersion = version;
+    const input = opts.modelInput ?? 'connections';
+    if (input !== 'connections' && input !== 'records')
+      throw new Error(`Detector modelInput ${JSON.stringify(input)}: expected connections or records`);
+    this.modelReadsConnections = input === 'connections';
     this.topFeatures = opts.topFeatures ?? 5;
     this.neighbourK = opts.neighbourK ?? 3;
     this.clock = opts.clock ?? Date.now;
@@ -415,9 +433,12 @@ export class Detector {
         const chunk = idxs.slice(s, s + model.maxBatch);
         const batch = model.allocate(chunk.length, len);
         for (let j = 0; j < chunk.length; j++) {
+          const i = chunk[j] as number;
+          // Read at once: the view is reused by the next call. Never more flows than the bucket's.
+          const view = this.modelReadsConnections ? connectionView(seqs, i) : null;
           const rows = writeBatchFeatures(
-            seqs,
-            chunk[j] as number,
+            view ?? seqs,
+            view === null ? i : 0,
             batch.flow,
             j * len * FLOW_FEATURE_COUNT,
             len,
@@ -471,7 +492,15 @@ export class Detector {
       this.observeQuiet(ctx, batch, i, r, row);
       return;
     }
-    const summary = summaryOf(batch, i, r, row, ctx.model.featureSpec, ctx.summary);
+    const summary = summaryOf(
+      batch,
+      i,
+      r,
+      row,
+      ctx.model.featureSpec,
+      this.modelReadsConnections,
+      ctx.summary,
+    );
     s.finding.explanation.top_features = ctx.baseline.top(summary, this.topFeatures);
   }
 
@@ -484,7 +513,9 @@ export class Detector {
     row: number,
   ): void {
     if (ctx.baseline.fixed || ctx.benignSeen++ % BASELINE_SAMPLE !== 0) return;
-    ctx.baseline.observeBenign(summaryOf(batch, i, r, row, ctx.model.featureSpec, ctx.summary));
+    ctx.baseline.observeBenign(
+      summaryOf(batch, i, r, row, ctx.model.featureSpec, this.modelReadsConnections, ctx.summary),
+    );
   }
 
   private toScored(

@@ -358,6 +358,12 @@ describe('Detector', () => {
       assert.equal(v6?.finding.explanation.subscores.brute_force, 0);
       assert.deepEqual(v6?.flags, []);
       assert.ok(!v6?.finding.tactics.some((t) => t.id === 'TA0006'));
+      // The model read one connection: the explained feature means are the merged flow's (300 s long).
+      const [records] = await new Detector(host, { modelInput: 'records', subScores: 'v5' }).score([session]);
+      const duration = (x: typeof records) =>
+        x?.finding.explanation.top_features.find((t) => t.name === 'log_duration_ms_mean')?.value ?? 0;
+      assert.ok(Math.abs(duration(v5) - Math.log1p(299_900)) < 1e-3, `${duration(v5)}`);
+      assert.ok(Math.abs(duration(records) - Math.log1p(59_900)) < 1e-3, `${duration(records)}`);
       // A guesser opens a connection per attempt: still brute force by default.
       const guessing = { ...session, flows: session.flows.map((f, k) => ({ ...f, src_port: 40_000 + k })) };
       const [g] = await new Detector(host).score([guessing]);
@@ -511,6 +517,10 @@ describe('Detector', () => {
       assert.throws(
         () => new Detector(host, { subScores: 'v7' as SubScoreVersion }),
         new Error('Detector subScores "v7": expected one of v1, v2, v3, v4, v5, v6'),
+      );
+      assert.throws(
+        () => new Detector(host, { modelInput: 'flows' as 'records' }),
+        new Error('Detector modelInput "flows": expected connections or records'),
       );
     } finally {
       await host.close();

@@ -509,28 +509,7 @@ const viewScratch = new SequenceBatch();
  * reused by the next call. Most sequences pay one pass over their TCP flows' port pairs.
  */
 export function connectionView(b: SequenceBatch, s: number): SequenceBatch | null {
-  const from = b.flowStart[s] as number;
-  const to = from + b.flowsOf(s);
-  const { protocol, srcPort, dstPort } = b;
-  const { bwdPkts } = b;
-  let repeated = false;
-  for (let j = from + 1; j < to && !repeated; j++) {
-    if (CONNECTION_PROTOCOL[protocol[j] as number] !== 1) continue;
-    const pj = protocol[j] as number;
-    const sp = srcPort[j] as number;
-    const dp = dstPort[j] as number;
-    for (let k = from; k < j; k++)
-      if (
-        protocol[k] === pj &&
-        srcPort[k] === sp &&
-        dstPort[k] === dp &&
-        ((bwdPkts[j] as number) > 0 || (bwdPkts[k] as number) > 0 || answeredPair(b, from, to, pj, sp, dp))
-      ) {
-        repeated = true;
-        break;
-      }
-  }
-  if (!repeated) return null;
+  if (!hasAnsweredRepeat(b, s)) return null;
   const seq = b.sequence(s);
   // Protocol in the key too: a TCP and a protocol-0 flow are not one connection.
   const keyOf = (f: SequenceFlow): number => (f.protocol * 65536 + f.src_port) * 65536 + f.dst_port;
@@ -569,18 +548,36 @@ export function connectionView(b: SequenceBatch, s: number): SequenceBatch | nul
   return viewScratch;
 }
 
-/** Whether some flow of [from, to) with this protocol and port pair got a packet back. */
-function answeredPair(
-  b: SequenceBatch,
-  from: number,
-  to: number,
-  p: number,
-  sp: number,
-  dp: number,
-): boolean {
-  for (let j = from; j < to; j++)
-    if (b.protocol[j] === p && b.srcPort[j] === sp && b.dstPort[j] === dp && (b.bwdPkts[j] as number) > 0)
-      return true;
+/** Port-pair keys (times 2, plus 1 when answered) of a sequence's connection-protocol flows. */
+let pairKeys = new Float64Array(64);
+
+/**
+ * Whether two of sequence `s`'s TCP / protocol-0 flows share a port pair, one of them answered
+ * (`connectionView` merges something): the flows' keys sorted, then each run of one key read once.
+ */
+function hasAnsweredRepeat(b: SequenceBatch, s: number): boolean {
+  const from = b.flowStart[s] as number;
+  const to = from + b.flowsOf(s);
+  const { protocol, srcPort, dstPort, bwdPkts } = b;
+  if (to - from > pairKeys.length) pairKeys = new Float64Array(2 * (to - from));
+  let n = 0;
+  for (let j = from; j < to; j++) {
+    const p = protocol[j] as number;
+    if (CONNECTION_PROTOCOL[p] !== 1) continue;
+    // Below 2^42: exact in a double.
+    const key = ((p * 65536 + (srcPort[j] as number)) * 65536 + (dstPort[j] as number)) * 2;
+    pairKeys[n++] = (bwdPkts[j] as number) > 0 ? key + 1 : key;
+  }
+  if (n < 2) return false;
+  sortPrefix(pairKeys, n);
+  for (let a = 0; a < n; ) {
+    const pair = Math.floor((pairKeys[a] as number) / 2);
+    let z = a + 1;
+    while (z < n && Math.floor((pairKeys[z] as number) / 2) === pair) z++;
+    // The run's answered members sort last (key + 1).
+    if (z - a > 1 && (pairKeys[z - 1] as number) % 2 === 1) return true;
+    a = z;
+  }
   return false;
 }
 
