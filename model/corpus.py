@@ -61,23 +61,16 @@ _FLOW_KEYS = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_byt
 
 
 def connection_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """table_arrays of each sequence's connections (subscores.v6's `features.connections`: the records of one answered
-    TCP / protocol-0 port pair merged), as the service's model reads them: flow_x, ctx and the per-sequence lengths.
-    Only sequences with such a repeated pair are rebuilt (a few hundred in the labelled captures)."""
+    """table_arrays of each sequence's connections (subscores.v6's `features.connections`), as the service's model reads
+    them: flow_x, ctx and the per-sequence lengths. Only sequences with a repeated port pair are rebuilt."""
     o = seqs.order
     cols = {k: t[k][o].astype(np.int64) for k in _FLOW_KEYS}
     sid = np.repeat(np.arange(seqs.count), seqs.length)
-    conn = np.isin(cols["protocol"], (0, 6))
-    idx = np.nonzero(conn)[0]
+    # Candidates: sequences where some port pair repeats (only those can merge).
+    keys = np.stack([sid, cols["protocol"], cols["src_port"], cols["dst_port"]], axis=1)
+    uk, cnt = np.unique(keys, axis=0, return_counts=True)
+    affected = np.unique(uk[cnt >= 2][:, 0])
     length = seqs.length.copy()
-    if idx.size:
-        keys = np.stack([sid[idx], cols["protocol"][idx], cols["src_port"][idx], cols["dst_port"][idx]], axis=1)
-        uk, inv, cnt = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-        answered = np.zeros(len(uk), dtype=bool)
-        np.logical_or.at(answered, inv.reshape(-1), cols["bwd_pkts"][idx] > 0)
-        affected = np.unique(uk[(cnt >= 2) & answered][:, 0])
-    else:
-        affected = np.zeros(0, dtype=np.int64)
     if affected.size:
         parts = {k: [] for k in _FLOW_KEYS}
         at = 0

@@ -444,27 +444,29 @@ def sub_scores_v5(seq: dict) -> dict:
 # ---- subscores.v6: v5 over the sequence's connections (packages/features/spec/subscores.v6.json) ----
 SUB_SCORES_V6 = load_json(SUB_SCORES_V6_PATH)
 _CONNECTION_PROTOCOLS = frozenset(SUB_SCORES_V6["constants"]["connection_protocols"])
+_CONTINUATION_GAP_MS = SUB_SCORES_V6["constants"]["continuation_gap_ms"]
 _RULE4 = ("start_ms", "end_ms", "protocol", "src_port", "dst_port", "fwd_bytes", "bwd_bytes", "fwd_pkts", "bwd_pkts",
           "tcp_flags")
 
 
 def connections(flows: list[dict]) -> list[dict]:
-    """subscores.v6's connections of a sequence: its TCP (or protocol-0) flows that share src_port and dst_port, one of
-    them answered (bwd_pkts >= 1), merged into one (start the smallest, end the largest, counters summed, flags ORed, sampling rate the largest), every other
-    flow as it is, in sequencing.v1's rule 4 order. The flows themselves when no port pair repeats."""
+    """subscores.v6's connections of a sequence: records of one port pair merged into one flow (start the smallest, end
+    the largest, counters summed, flags ORed, sampling rate the largest) when (a) the pair is TCP (or protocol 0) and
+    one of its records was answered (bwd_pkts >= 1), or (b) the pair is another protocol's and a record starts within
+    continuation_gap_ms of the end of its pair's connection so far (an exporter's active-timeout cut), in
+    sequencing.v1's rule 4 order. The flows
+    themselves when nothing merges."""
     key_of = lambda f: (f["protocol"], f["src_port"], f["dst_port"])  # noqa: E731
     answered = {key_of(f) for f in flows if f["protocol"] in _CONNECTION_PROTOCOLS and f["bwd_pkts"] > 0}
     merged: list[dict] = []
-    by_pair: dict[tuple, dict] = {}
-    for f in flows:
+    current: dict[tuple, dict] = {}
+    for f in sorted(flows, key=lambda f: (f["start_ms"], f["end_ms"])):
         key = key_of(f)
-        # A port pair nothing answered is looks, not a connection (a raw-socket scanner's probes share a source port).
-        if f["protocol"] not in _CONNECTION_PROTOCOLS or key not in answered:
-            merged.append(f)
-            continue
-        c = by_pair.get(key)
-        if c is None:
-            by_pair[key] = c = dict(f)
+        c = current.get(key)
+        joins = c is not None and (key in answered if f["protocol"] in _CONNECTION_PROTOCOLS
+                                   else f["start_ms"] - c["end_ms"] <= _CONTINUATION_GAP_MS)
+        if not joins:
+            current[key] = c = dict(f)
             merged.append(c)
             continue
         c["start_ms"] = min(c["start_ms"], f["start_ms"])

@@ -330,7 +330,13 @@ describe('score --per-flow', { skip }, () => {
   it('one TCP session exported per active timeout raises nothing: the model and sub-scores read connections', async () => {
     // Idle sessions as a router exports them: a record per active timeout, one port pair each, 20
     // minutes (four windows). Records alone looked like a rhythm and like repeated logins.
-    const session = (timeoutMs: number, dstPort: number, srcPort: number, bytes: number): string[] =>
+    const session = (
+      timeoutMs: number,
+      dstPort: number,
+      srcPort: number,
+      bytes: number,
+      protocol = 6,
+    ): string[] =>
       Array.from({ length: 1_200_000 / timeoutMs }, (_, k) =>
         JSON.stringify({
           exporter: '192.0.2.1',
@@ -338,7 +344,7 @@ describe('score --per-flow', { skip }, () => {
           source_format: 'netflow9',
           start_ms: 1_794_999_900_000 + timeoutMs * k,
           end_ms: 1_794_999_900_000 + timeoutMs * (k + 1) - 100,
-          protocol: 6,
+          protocol,
           src_ip: '10.1.2.3',
           dst_ip: '10.9.8.7',
           src_port: srcPort,
@@ -347,7 +353,7 @@ describe('score --per-flow', { skip }, () => {
           fwd_pkts: 3,
           bwd_bytes: bytes,
           bwd_pkts: 3,
-          tcp_flags: k === 0 ? 0x1a : 0x18,
+          tcp_flags: protocol !== 6 ? 0 : k === 0 ? 0x1a : 0x18,
           sampling_rate: 1,
         }),
       );
@@ -357,12 +363,17 @@ describe('score --per-flow', { skip }, () => {
       const ssh = join(dir, 'ssh-60s.jsonl');
       await writeFile(postgres, `${session(30_000, 5432, 51_515, 120).join('\n')}\n`);
       await writeFile(ssh, `${session(60_000, 22, 51_514, 156).join('\n')}\n`);
+      // A WireGuard tunnel (UDP): its records tile, 100 ms apart, so they are one stream.
+      const wireguard = join(dir, 'wireguard-30s.jsonl');
+      await writeFile(wireguard, `${session(30_000, 51_820, 51_820, 592, 17).join('\n')}\n`);
       const raised = async (file: string, d: Detector) =>
         (await scoreFlowFile(file, d, { format: 'flows' })).sequences.filter((x) => x.alert).length;
       const records = new Detector(host, { modelInput: 'records', subScores: 'v5' });
       assert.equal((await scoreFlowFile(postgres, detector, { format: 'flows' })).sequences.length, 4);
       assert.equal(await raised(postgres, detector), 0);
       assert.equal(await raised(ssh, detector), 0);
+      assert.equal(await raised(wireguard, detector), 0);
+      assert.equal(await raised(wireguard, records), 4);
       // Before: the model called the PostgreSQL session malicious and v5 flagged SSH brute force.
       const before = await scoreFlowFile(postgres, records, { format: 'flows' });
       assert.ok(before.sequences.every((x) => x.finding.verdict === 'malicious'));

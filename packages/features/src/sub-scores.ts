@@ -497,39 +497,47 @@ export function subScoresInto(
 /** subscores.v6: the protocols whose flows with one port pair are one connection (TCP; 0, not in the source). */
 const CONNECTION_PROTOCOL = new Uint8Array(256);
 for (const p of SUB_SCORE_V6_CONSTANTS.connection_protocols) CONNECTION_PROTOCOL[p] = 1;
+/** subscores.v6: a record starting this soon after the previous one of its port pair ended continues it. */
+const CONTINUATION_GAP_MS: number = SUB_SCORE_V6_CONSTANTS.continuation_gap_ms;
 
 /** Sequence 0 of it is the last view `connectionView` made (reused: valid until the next call). */
 const viewScratch = new SequenceBatch();
 
 /**
- * subscores.v6's connections of sequence `s`: null when no two of its TCP (or protocol-0) flows
- * share src_port and dst_port with a packet back on one of them (the connections are its flows), else a batch whose sequence 0 is
- * `s` with each such group merged into one flow (start the smallest, end the largest, counters
- * summed, flags ORed, sampling rate the largest), in sequencing.v1's rule 4 order. The batch is
- * reused by the next call. Most sequences pay one pass over their TCP flows' port pairs.
+ * subscores.v6's connections of sequence `s`: null when none of its records merge (the connections
+ * are its flows), else a batch whose sequence 0 is `s` with the records of each connection (every
+ * record of an answered TCP / protocol-0 port pair; another protocol's record starting within
+ * continuation_gap_ms of the end of its port pair's connection so far) merged into one flow (start the smallest, end
+ * the largest, counters summed, flags ORed, sampling rate the largest), in sequencing.v1's rule 4
+ * order. The batch is reused by the next call. A sequence without a repeated port pair pays one
+ * pass over its flows' keys.
  */
 export function connectionView(b: SequenceBatch, s: number): SequenceBatch | null {
-  if (!hasAnsweredRepeat(b, s)) return null;
+  if (!hasRepeatedPair(b, s)) return null;
   const seq = b.sequence(s);
   // Protocol in the key too: a TCP and a protocol-0 flow are not one connection.
   const keyOf = (f: SequenceFlow): number => (f.protocol * 65536 + f.src_port) * 65536 + f.dst_port;
   const answered = new Set<number>();
   for (const f of seq.flows)
     if (CONNECTION_PROTOCOL[f.protocol] === 1 && f.bwd_pkts > 0) answered.add(keyOf(f));
+  // (b) reads records in start order; sort is stable, and sequences arrive in rule 4 order anyway.
+  const flows = [...seq.flows].sort((x, y) => x.start_ms - y.start_ms || x.end_ms - y.end_ms);
   const merged: SequenceFlow[] = [];
-  const byPair = new Map<number, SequenceFlow>();
-  for (const f of seq.flows) {
+  const current = new Map<number, SequenceFlow>();
+  for (const f of flows) {
     const key = keyOf(f);
-    // Not a connection's record: UDP / ICMP, or a port pair nothing ever answered (a raw-socket
-    // scanner's repeated probes share one source port).
-    if (CONNECTION_PROTOCOL[f.protocol] !== 1 || !answered.has(key)) {
-      merged.push(f);
-      continue;
-    }
-    const c = byPair.get(key);
-    if (c === undefined) {
+    const c = current.get(key);
+    // (a) every record of an answered TCP / protocol-0 port pair (a raw-socket scanner's unanswered
+    // probes from one source port stay apart); (b) another protocol's record the exporter cut from
+    // the running flow before it (fixed-port UDP exchanges further apart stay apart).
+    const joins =
+      c !== undefined &&
+      (CONNECTION_PROTOCOL[f.protocol] === 1
+        ? answered.has(key)
+        : f.start_ms - c.end_ms <= CONTINUATION_GAP_MS);
+    if (!joins) {
       const own = { ...f };
-      byPair.set(key, own);
+      current.set(key, own);
       merged.push(own);
       continue;
     }
@@ -542,42 +550,33 @@ export function connectionView(b: SequenceBatch, s: number): SequenceBatch | nul
     c.tcp_flags |= f.tcp_flags;
     c.sampling_rate = Math.max(c.sampling_rate ?? 1, f.sampling_rate ?? 1);
   }
+  if (merged.length === flows.length) return null;
   merged.sort(compareConnections);
   viewScratch.clear();
   viewScratch.push({ ...seq, flows: merged });
   return viewScratch;
 }
 
-/** Port-pair keys (times 2, plus 1 when answered) of a sequence's connection-protocol flows. */
+/** Port-pair keys of a sequence's flows (hasRepeatedPair's scratch). */
 let pairKeys = new Float64Array(64);
 
 /**
- * Whether two of sequence `s`'s TCP / protocol-0 flows share a port pair, one of them answered
- * (`connectionView` merges something): the flows' keys sorted, then each run of one key read once.
+ * Whether two of sequence `s`'s flows share a port pair (protocol, src_port, dst_port): the only
+ * sequences `connectionView` may merge. Keys sorted, then neighbours compared.
  */
-function hasAnsweredRepeat(b: SequenceBatch, s: number): boolean {
+function hasRepeatedPair(b: SequenceBatch, s: number): boolean {
   const from = b.flowStart[s] as number;
-  const to = from + b.flowsOf(s);
-  const { protocol, srcPort, dstPort, bwdPkts } = b;
-  if (to - from > pairKeys.length) pairKeys = new Float64Array(2 * (to - from));
-  let n = 0;
-  for (let j = from; j < to; j++) {
-    const p = protocol[j] as number;
-    if (CONNECTION_PROTOCOL[p] !== 1) continue;
-    // Below 2^42: exact in a double.
-    const key = ((p * 65536 + (srcPort[j] as number)) * 65536 + (dstPort[j] as number)) * 2;
-    pairKeys[n++] = (bwdPkts[j] as number) > 0 ? key + 1 : key;
-  }
+  const n = b.flowsOf(s);
   if (n < 2) return false;
-  sortPrefix(pairKeys, n);
-  for (let a = 0; a < n; ) {
-    const pair = Math.floor((pairKeys[a] as number) / 2);
-    let z = a + 1;
-    while (z < n && Math.floor((pairKeys[z] as number) / 2) === pair) z++;
-    // The run's answered members sort last (key + 1).
-    if (z - a > 1 && (pairKeys[z - 1] as number) % 2 === 1) return true;
-    a = z;
+  const { protocol, srcPort, dstPort } = b;
+  if (n > pairKeys.length) pairKeys = new Float64Array(2 * n);
+  for (let k = 0; k < n; k++) {
+    const j = from + k;
+    // Below 2^40: exact in a double.
+    pairKeys[k] = ((protocol[j] as number) * 65536 + (srcPort[j] as number)) * 65536 + (dstPort[j] as number);
   }
+  sortPrefix(pairKeys, n);
+  for (let k = 1; k < n; k++) if (pairKeys[k] === pairKeys[k - 1]) return true;
   return false;
 }
 

@@ -28,23 +28,28 @@ const caseOf = (name: string) => {
 
 /** The spec's connections, written out plainly (an independent formulation of connectionView). */
 function mergedAsSpecSays(s: Sequence): Sequence {
-  const groups = new Map<string, SequenceFlow[]>();
-  const out: SequenceFlow[] = [];
+  const GAP = 1000;
   const keyOf = (f: SequenceFlow) => `${f.protocol}/${f.src_port}/${f.dst_port}`;
-  const answered = new Set(s.flows.filter((f) => f.bwd_pkts > 0).map(keyOf));
-  for (const f of s.flows) {
-    if ((f.protocol !== 6 && f.protocol !== 0) || !answered.has(keyOf(f))) {
-      out.push(f);
+  const tcpLike = (f: SequenceFlow) => f.protocol === 6 || f.protocol === 0;
+  const answered = new Set(s.flows.filter((f) => tcpLike(f) && f.bwd_pkts > 0).map(keyOf));
+  // Each connection as the list of its records.
+  const groups: SequenceFlow[][] = [];
+  const open = new Map<string, { records: SequenceFlow[]; end: number }>();
+  const byStart = [...s.flows].sort((a, b) => a.start_ms - b.start_ms || a.end_ms - b.end_ms);
+  for (const f of byStart) {
+    const c = open.get(keyOf(f));
+    if (c && (tcpLike(f) ? answered.has(keyOf(f)) : f.start_ms - c.end <= GAP)) {
+      c.records.push(f);
+      c.end = Math.max(c.end, f.end_ms);
       continue;
     }
-    const key = keyOf(f);
-    const g = groups.get(key);
-    if (g) g.push(f);
-    else groups.set(key, [f]);
+    const fresh = { records: [f], end: f.end_ms };
+    open.set(keyOf(f), fresh);
+    groups.push(fresh.records);
   }
-  for (const g of groups.values()) {
+  const out = groups.map((g): SequenceFlow => {
     const sum = (k: 'fwd_bytes' | 'fwd_pkts' | 'bwd_bytes' | 'bwd_pkts') => g.reduce((a, f) => a + f[k], 0);
-    out.push({
+    return {
       ...(g[0] as SequenceFlow),
       start_ms: Math.min(...g.map((f) => f.start_ms)),
       end_ms: Math.max(...g.map((f) => f.end_ms)),
@@ -54,8 +59,8 @@ function mergedAsSpecSays(s: Sequence): Sequence {
       bwd_pkts: sum('bwd_pkts'),
       tcp_flags: g.reduce((a, f) => a | f.tcp_flags, 0),
       sampling_rate: Math.max(...g.map((f) => f.sampling_rate ?? 1)),
-    });
-  }
+    };
+  });
   const key = (f: SequenceFlow) => [
     f.start_ms,
     f.end_ms,
@@ -80,7 +85,7 @@ function mergedAsSpecSays(s: Sequence): Sequence {
 describe('subscores.v6 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V6_HASH);
-    assert.equal(golden.cases.length, 146);
+    assert.equal(golden.cases.length, 151);
   });
   for (const c of golden.cases) {
     it(`v5 and v6 match: ${c.name}`, () => {
@@ -102,12 +107,25 @@ describe('subscores.v6 golden vectors', () => {
         'https session, a record every 30 s',
         'ssh guessing: 12 attempts, each exported as 2 records',
         'protocol 0: an answered connection and its unanswered tail, fan-out 30 hosts',
+        'wireguard stream, a record every 30 s (records 100 ms apart)',
+        'openvpn stream, a record every 30 s, one 2 s pause (records 100 ms and 2 s apart)',
+        'icmp echo stream cut every 30 s (type 8 in the port)',
       ],
     );
     // A raw-socket scanner sends every probe from one source port: never answered, so still probes.
     const scanner =
       'raw-socket scanner: 7 unanswered SYNs to port 23 from one source port, probing fan-in 12';
     assert.equal(caseOf(scanner).expected.v6.scan, 1);
+    // UDP and ICMP records merge only where they tile (an exporter's cut), at most a second apart.
+    const edge = caseOf('udp records exactly 1000 ms apart continue, 1001 ms do not').sequence;
+    const batch = new SequenceBatch();
+    batch.push(edge);
+    assert.equal(connectionView(batch, 0)?.flowsOf(0), 2);
+    const vpn = caseOf(
+      'openvpn stream, a record every 30 s, one 2 s pause (records 100 ms and 2 s apart)',
+    ).sequence;
+    batch.push(vpn);
+    assert.equal(connectionView(batch, 1)?.flowsOf(0), 2);
     // An idle session's records were 5 or 10 "login attempts" and a perfect rhythm; it is one connection.
     assert.equal(caseOf('ssh session, a record every 60 s').expected.v5.brute_force, 0.8);
     assert.equal(caseOf('ssh session, a record every 30 s').expected.v5.brute_force, 1);
@@ -153,7 +171,9 @@ describe('subscores.v6 connections', () => {
     const seqs: Sequence[] = [];
     for (let t = 0; t < 2000; t++) {
       const s = randomSequence(r, shape);
-      s.flows.sort((a, b) => a.start_ms - b.start_ms);
+      // Records of 0-20 s, so some port pairs tile within a second and most do not.
+      for (const f of s.flows) f.end_ms = f.start_ms + Math.floor(r() * 20_000);
+      s.flows.sort((a, b) => a.start_ms - b.start_ms || a.end_ms - b.end_ms);
       s.context = { ...s.context, distinct_dsts: 1 + (t % 40), distinct_dst_ports: 1 + (t % 30) };
       seqs.push(s);
       batch.push(s);
@@ -189,8 +209,10 @@ describe('subscores.v6 connections', () => {
     // them is answered they are one connection (a client's records), of 10 packets: no probe.
     const probes = (answered: boolean): Sequence => ({
       ...ssh,
+      // One packet each, 30 s apart: nothing tiles.
       flows: ssh.flows.map((f, k) => ({
         ...f,
+        end_ms: f.start_ms,
         fwd_pkts: 1,
         bwd_pkts: answered && k === 0 ? 1 : 0,
         bwd_bytes: answered && k === 0 ? 40 : 0,
