@@ -66,10 +66,12 @@ def connection_arrays(t: dict, seqs: Sequences) -> tuple[np.ndarray, np.ndarray,
     o = seqs.order
     cols = {k: t[k][o].astype(np.int64) for k in _FLOW_KEYS}
     sid = np.repeat(np.arange(seqs.count), seqs.length)
-    # Candidates: sequences where some port pair repeats (only those can merge).
+    # Candidates: sequences where some port pair repeats (only those can merge) ...
     keys = np.stack([sid, cols["protocol"], cols["src_port"], cols["dst_port"]], axis=1)
     uk, cnt = np.unique(keys, axis=0, return_counts=True)
-    affected = np.unique(uk[cnt >= 2][:, 0])
+    # ... and sequences with bytes but no packets in a direction (read as 1 packet).
+    floor = ((cols["fwd_bytes"] > 0) & (cols["fwd_pkts"] == 0)) | ((cols["bwd_bytes"] > 0) & (cols["bwd_pkts"] == 0))
+    affected = np.union1d(uk[cnt >= 2][:, 0], sid[floor])
     length = seqs.length.copy()
     if affected.size:
         parts = {k: [] for k in _FLOW_KEYS}

@@ -454,8 +454,12 @@ def connections(flows: list[dict]) -> list[dict]:
     the largest, counters summed, flags ORed, sampling rate the largest) when (a) the pair is TCP (or protocol 0) and
     one of its records was answered (bwd_pkts >= 1), or (b) the pair is another protocol's and a record starts within
     continuation_gap_ms of the end of its pair's connection so far (an exporter's active-timeout cut), in
-    sequencing.v1's rule 4 order. The flows
-    themselves when nothing merges."""
+    sequencing.v1's rule 4 order, after a record with bytes but no packets in a direction reads 1 packet there (an
+    exporter that counts none, e.g. NSEL). The flows themselves when nothing merges or needs a packet."""
+    floored = [f for f in flows if (f["fwd_bytes"] > 0 and f["fwd_pkts"] == 0) or (f["bwd_bytes"] > 0 and f["bwd_pkts"] == 0)]
+    if floored:  # bytes without packets (an exporter that counts none, e.g. NSEL): at least one packet came
+        flows = [{**f, "fwd_pkts": f["fwd_pkts"] or (1 if f["fwd_bytes"] > 0 else 0),
+                  "bwd_pkts": f["bwd_pkts"] or (1 if f["bwd_bytes"] > 0 else 0)} for f in flows]
     key_of = lambda f: (f["protocol"], f["src_port"], f["dst_port"])  # noqa: E731
     answered = {key_of(f) for f in flows if f["protocol"] in _CONNECTION_PROTOCOLS and f["bwd_pkts"] > 0}
     merged: list[dict] = []
@@ -475,7 +479,7 @@ def connections(flows: list[dict]) -> list[dict]:
             c[k] += f[k]
         c["tcp_flags"] = c["tcp_flags"] | f["tcp_flags"]
         c["sampling_rate"] = max(c.get("sampling_rate", 1), f.get("sampling_rate", 1))
-    if len(merged) == len(flows):
+    if len(merged) == len(flows) and not floored:
         return flows
     return sorted(merged, key=lambda f: tuple(f[k] for k in _RULE4))
 

@@ -16,7 +16,7 @@ BY_NAME = {c["name"]: c for c in GOLDEN["cases"]}
 
 def test_golden_matches_spec_hash():
     assert GOLDEN["sub_score_spec_hash"] == file_sha256(SUB_SCORES_V6_PATH)
-    assert len(GOLDEN["cases"]) == 151
+    assert len(GOLDEN["cases"]) == 154
 
 
 def test_golden_sub_scores_v5_and_v6():
@@ -35,11 +35,18 @@ def test_v6_is_v5_where_nothing_merges():
         if connections(flows) is flows:
             unchanged += 1
             assert c["expected"]["v6"] == c["expected"]["v5"], c["name"]
-    assert unchanged > 130
+    assert unchanged > 120
     # UDP records merge only where they tile: a second apart at most.
     edge = BY_NAME["udp records exactly 1000 ms apart continue, 1001 ms do not"]["sequence"]["flows"]
     assert [f["fwd_pkts"] for f in connections(edge)] == [4, 2]
     assert len(connections(BY_NAME["wireguard stream, a record every 30 s (records 100 ms apart)"]["sequence"]["flows"])) == 1
+    # NSEL counts bytes, not packets: bytes back read one packet back (answered), a deny stays a silent look.
+    nsel = BY_NAME["nsel teardown: bytes both ways, no packet counts, fan-out 30 hosts, probing fan-in 12"]
+    assert [(f["fwd_pkts"], f["bwd_pkts"]) for f in connections(nsel["sequence"]["flows"])] == [(1, 1)]
+    assert nsel["expected"]["v5"]["scan"] == 1 and nsel["expected"]["v6"]["scan"] == 0
+    create = BY_NAME["nsel create (no counters) and teardown (bytes only) of one connection, fan-out 30 hosts"]
+    assert len(connections(create["sequence"]["flows"])) == 1
+    assert BY_NAME["nsel deny: no counters, fan-out 30 ports (still a silent look)"]["expected"]["v6"]["scan"] == 1
 
 
 def test_a_session_exported_per_active_timeout_is_one_connection():

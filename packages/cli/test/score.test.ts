@@ -383,6 +383,51 @@ describe('score --per-flow', { skip }, () => {
     }
   });
 
+  it('firewall events that count bytes, not packets (NSEL) are answered connections, not silent scans', async () => {
+    // Cisco ASA / FTD NSEL teardowns: initiator and responder bytes, no packet counts. 30 clients of
+    // one HTTPS server, then one client browsing 30 servers; every connection answered with ~40 kB.
+    const record = (src: string, dst: string, startMs: number, srcPort: number, bwdBytes: number) =>
+      JSON.stringify({
+        exporter: '192.0.2.254',
+        observation_domain: 0,
+        source_format: 'netflow9',
+        start_ms: startMs,
+        end_ms: startMs + 4_000,
+        protocol: 6,
+        src_ip: src,
+        dst_ip: dst,
+        src_port: srcPort,
+        dst_port: 443,
+        fwd_bytes: 1_800,
+        fwd_pkts: 0,
+        bwd_bytes: bwdBytes,
+        bwd_pkts: 0,
+        tcp_flags: 0,
+        sampling_rate: 1,
+      });
+    const t0 = 1_794_999_900_000;
+    const rows = [
+      ...Array.from({ length: 30 }, (_, c) =>
+        record(`10.2.0.${c + 1}`, '203.0.113.10', t0 + 5_000 * c, 50_000 + c, 48_000),
+      ),
+      ...Array.from({ length: 30 }, (_, d) =>
+        record('10.2.1.50', `198.51.100.${d + 1}`, t0 + 3_000 * d, 40_000 + d, 30_000),
+      ),
+    ];
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nsel-'));
+    try {
+      const file = join(dir, 'nsel.jsonl');
+      await writeFile(file, `${rows.join('\n')}\n`);
+      const flagged = async (d: Detector) =>
+        (await scoreFlowFile(file, d, { format: 'flows' })).sequences.filter((x) => x.flags.includes('scan'))
+          .length;
+      assert.equal(await flagged(detector), 0);
+      assert.equal(await flagged(new Detector(host, { subScores: 'v5' })), 60);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {
     const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
     const { stdout } = await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file, '--json'], {

@@ -52,7 +52,8 @@ describe('a features.v2 model (responder address scope in the context)', () => {
     });
     const host = await ModelHost.open(fixtures, 'features-v2-tiny', { intraOpThreads: 1 });
     try {
-      const scored = await new Detector(host, { flagThreshold: 0 }).score(seqs);
+      // The golden inputs are the records as PyTorch read them (the default reads connections).
+      const scored = await new Detector(host, { flagThreshold: 0, modelInput: 'records' }).score(seqs);
       scored.forEach((s, i) => {
         const want = golden.outputs.score.data[i] as number;
         assert.ok(

@@ -504,17 +504,24 @@ const CONTINUATION_GAP_MS: number = SUB_SCORE_V6_CONSTANTS.continuation_gap_ms;
 const viewScratch = new SequenceBatch();
 
 /**
- * subscores.v6's connections of sequence `s`: null when none of its records merge (the connections
- * are its flows), else a batch whose sequence 0 is `s` with the records of each connection (every
+ * subscores.v6's connections of sequence `s`: null when none of its records merge or need a
+ * packet (the connections are its flows), else a batch whose sequence 0 is `s` with the records of each connection (every
  * record of an answered TCP / protocol-0 port pair; another protocol's record starting within
  * continuation_gap_ms of the end of its port pair's connection so far) merged into one flow (start the smallest, end
  * the largest, counters summed, flags ORed, sampling rate the largest), in sequencing.v1's rule 4
- * order. The batch is reused by the next call. A sequence without a repeated port pair pays one
+ * order, after a record with bytes but no packets in a direction read 1 packet there. The batch is reused by the next call. A sequence without a repeated port pair pays one
  * pass over its flows' keys.
  */
 export function connectionView(b: SequenceBatch, s: number): SequenceBatch | null {
-  if (!hasRepeatedPair(b, s)) return null;
+  const floors = needsPacketFloor(b, s);
+  if (!floors && !hasRepeatedPair(b, s)) return null;
   const seq = b.sequence(s);
+  // Bytes without packets (an exporter that counts none, e.g. NSEL): at least one packet came.
+  if (floors)
+    for (const f of seq.flows) {
+      if (f.fwd_bytes > 0 && f.fwd_pkts === 0) f.fwd_pkts = 1;
+      if (f.bwd_bytes > 0 && f.bwd_pkts === 0) f.bwd_pkts = 1;
+    }
   // Protocol in the key too: a TCP and a protocol-0 flow are not one connection.
   const keyOf = (f: SequenceFlow): number => (f.protocol * 65536 + f.src_port) * 65536 + f.dst_port;
   const answered = new Set<number>();
@@ -550,11 +557,25 @@ export function connectionView(b: SequenceBatch, s: number): SequenceBatch | nul
     c.tcp_flags |= f.tcp_flags;
     c.sampling_rate = Math.max(c.sampling_rate ?? 1, f.sampling_rate ?? 1);
   }
-  if (merged.length === flows.length) return null;
+  if (merged.length === flows.length && !floors) return null;
   merged.sort(compareConnections);
   viewScratch.clear();
   viewScratch.push({ ...seq, flows: merged });
   return viewScratch;
+}
+
+/** Whether some flow of sequence `s` has bytes but no packets in a direction (subscores.v6 reads 1). */
+function needsPacketFloor(b: SequenceBatch, s: number): boolean {
+  const from = b.flowStart[s] as number;
+  const to = from + b.flowsOf(s);
+  const { fwdBytes, fwdPkts, bwdBytes, bwdPkts } = b;
+  for (let j = from; j < to; j++)
+    if (
+      ((fwdPkts[j] as number) === 0 && (fwdBytes[j] as number) > 0) ||
+      ((bwdPkts[j] as number) === 0 && (bwdBytes[j] as number) > 0)
+    )
+      return true;
+  return false;
 }
 
 /** Port-pair keys of a sequence's flows (hasRepeatedPair's scratch). */

@@ -27,8 +27,17 @@ const caseOf = (name: string) => {
 };
 
 /** The spec's connections, written out plainly (an independent formulation of connectionView). */
-function mergedAsSpecSays(s: Sequence): Sequence {
+function mergedAsSpecSays(input: Sequence): Sequence {
   const GAP = 1000;
+  // Bytes without packets read one packet.
+  const s = {
+    ...input,
+    flows: input.flows.map((f) => ({
+      ...f,
+      fwd_pkts: f.fwd_pkts === 0 && f.fwd_bytes > 0 ? 1 : f.fwd_pkts,
+      bwd_pkts: f.bwd_pkts === 0 && f.bwd_bytes > 0 ? 1 : f.bwd_pkts,
+    })),
+  };
   const keyOf = (f: SequenceFlow) => `${f.protocol}/${f.src_port}/${f.dst_port}`;
   const tcpLike = (f: SequenceFlow) => f.protocol === 6 || f.protocol === 0;
   const answered = new Set(s.flows.filter((f) => tcpLike(f) && f.bwd_pkts > 0).map(keyOf));
@@ -85,7 +94,7 @@ function mergedAsSpecSays(s: Sequence): Sequence {
 describe('subscores.v6 golden vectors', () => {
   it('were generated from this exact spec file', () => {
     assert.equal(golden.sub_score_spec_hash, SUB_SCORES_V6_HASH);
-    assert.equal(golden.cases.length, 151);
+    assert.equal(golden.cases.length, 154);
   });
   for (const c of golden.cases) {
     it(`v5 and v6 match: ${c.name}`, () => {
@@ -101,6 +110,10 @@ describe('subscores.v6 golden vectors', () => {
     assert.deepEqual(
       changed.map((c) => c.name),
       [
+        // v1's cases hold a DNS flow with 50 bytes back and no packet count: answered under v6.
+        'every port bucket once',
+        'every port bucket once, responder fan-in 4000',
+        'every port bucket once, probing fan-in 8',
         'ssh session, a record every 60 s',
         'ssh session, a record every 30 s',
         'postgresql session, a record every 30 s',
@@ -110,12 +123,24 @@ describe('subscores.v6 golden vectors', () => {
         'wireguard stream, a record every 30 s (records 100 ms apart)',
         'openvpn stream, a record every 30 s, one 2 s pause (records 100 ms and 2 s apart)',
         'icmp echo stream cut every 30 s (type 8 in the port)',
+        'nsel teardown: bytes both ways, no packet counts, fan-out 30 hosts, probing fan-in 12',
+        'nsel create (no counters) and teardown (bytes only) of one connection, fan-out 30 hosts',
       ],
     );
     // A raw-socket scanner sends every probe from one source port: never answered, so still probes.
     const scanner =
       'raw-socket scanner: 7 unanswered SYNs to port 23 from one source port, probing fan-in 12';
     assert.equal(caseOf(scanner).expected.v6.scan, 1);
+    // NSEL counts bytes, not packets: an answered teardown is no silent look; a deny still is.
+    for (const name of [
+      'nsel teardown: bytes both ways, no packet counts, fan-out 30 hosts, probing fan-in 12',
+      'nsel create (no counters) and teardown (bytes only) of one connection, fan-out 30 hosts',
+    ])
+      assert.equal(caseOf(name).expected.v6.scan, 0, name);
+    assert.equal(
+      caseOf('nsel deny: no counters, fan-out 30 ports (still a silent look)').expected.v6.scan,
+      1,
+    );
     // UDP and ICMP records merge only where they tile (an exporter's cut), at most a second apart.
     const edge = caseOf('udp records exactly 1000 ms apart continue, 1001 ms do not').sequence;
     const batch = new SequenceBatch();
