@@ -3,6 +3,7 @@ export * from './avro-bounds.ts';
 export * from './finding.ts';
 export * from './flow.ts';
 export * from './sequence.ts';
+export * from './sequence-order.ts';
 export * from './probe-flow.ts';
 export * from './ip-address.ts';
 export * from './sequence-reader.ts';

@@ -1,4 +1,10 @@
-import { isProbeFlow, type Sequence, SequenceBatch, type SequenceFlow } from '@tidewatch/contracts';
+import {
+  compareSequenceFlows,
+  isProbeFlow,
+  type Sequence,
+  SequenceBatch,
+  type SequenceFlow,
+} from '@tidewatch/contracts';
 import {
   SUB_SCORE_CONSTANTS,
   SUB_SCORE_V2_CONSTANTS,
@@ -558,7 +564,7 @@ export function connectionView(b: SequenceBatch, s: number): SequenceBatch | nul
     c.sampling_rate = Math.max(c.sampling_rate ?? 1, f.sampling_rate ?? 1);
   }
   if (merged.length === flows.length && !floors) return null;
-  merged.sort(compareConnections);
+  merged.sort(compareSequenceFlows);
   viewScratch.clear();
   viewScratch.push({ ...seq, flows: merged });
   return viewScratch;
@@ -599,20 +605,4 @@ function hasRepeatedPair(b: SequenceBatch, s: number): boolean {
   sortPrefix(pairKeys, n);
   for (let k = 1; k < n; k++) if (pairKeys[k] === pairKeys[k - 1]) return true;
   return false;
-}
-
-/** sequencing.v1's rule 4 order on the fields a connection has. */
-function compareConnections(a: SequenceFlow, b: SequenceFlow): number {
-  return (
-    a.start_ms - b.start_ms ||
-    a.end_ms - b.end_ms ||
-    a.protocol - b.protocol ||
-    a.src_port - b.src_port ||
-    a.dst_port - b.dst_port ||
-    a.fwd_bytes - b.fwd_bytes ||
-    a.bwd_bytes - b.bwd_bytes ||
-    a.fwd_pkts - b.fwd_pkts ||
-    a.bwd_pkts - b.bwd_pkts ||
-    a.tcp_flags - b.tcp_flags
-  );
 }
