@@ -428,6 +428,40 @@ describe('score --per-flow', { skip }, () => {
     }
   });
 
+  it('cloud flow logs log each direction apart: the two records of a connection are one biflow', async () => {
+    // AWS VPC flow logs (default v2 format): a client of 30 HTTPS servers, each connection logged
+    // once per direction in one capture window. Unstitched, each was an unanswered look and a
+    // server's one-way reply: a fan-out scan and 30 reply-shaped sequences.
+    const t0 = 1_794_999_900;
+    const lines = [
+      'version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status',
+    ];
+    for (let d = 0; d < 30; d++) {
+      const dst = `10.0.9.${d + 1}`;
+      lines.push(
+        `2 123456789012 eni-0a1b 10.0.1.5 ${dst} ${40_000 + d} 443 6 12 1800 ${t0 + 5 * d} ${t0 + 5 * d + 4} ACCEPT OK`,
+      );
+      lines.push(
+        `2 123456789012 eni-0a1b ${dst} 10.0.1.5 443 ${40_000 + d} 6 20 24000 ${t0 + 5 * d} ${t0 + 5 * d + 4} ACCEPT OK`,
+      );
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'tw-aws-'));
+    try {
+      const file = join(dir, 'vpc.log');
+      await writeFile(file, `${lines.join('\n')}\n`);
+      const result = await scoreFlowFile(file, detector, { format: 'aws' });
+      assert.equal(result.stats.imported, 60);
+      assert.equal(result.sequences.length, 30);
+      for (const x of result.sequences) {
+        assert.equal(x.finding.src_ip, '10.0.1.5');
+        assert.equal(x.finding.bwd_bytes, 24_000);
+        assert.deepEqual(x.flags, []);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('evaluate reports per-flow and per-sequence metrics with confusion counts', async () => {
     const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
     const { stdout } = await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file, '--json'], {

@@ -19,12 +19,20 @@ export interface ConversationFlow {
   sources: FlowRecord[];
 }
 
-/** Formats that export one direction per record, so two records make one connection (rule 1). */
+/**
+ * Formats that export one direction per record, so two records make one connection (rule 1): the
+ * wire protocols, the cloud flow logs (AWS and GCP log each direction of a connection as its own
+ * record) and nfdump's CSV of them. A record of these with something counted back is already a
+ * biflow (IPFIX RFC 5103, NSEL in nfdump) and is not stitched (isStitchable).
+ */
 export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
   'netflow5',
   'netflow9',
   'ipfix',
   'sflow5',
+  'aws_vpc',
+  'gcp_vpc',
+  'nfdump_csv',
 ]);
 
 export function isStitchable(flow: FlowRecord): boolean {
