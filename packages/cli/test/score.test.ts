@@ -428,6 +428,29 @@ describe('score --per-flow', { skip }, () => {
     }
   });
 
+  it('argus flows with total packets only (CTU-13 binetflow) are answered when bytes came back', async () => {
+    // TotPkts without a split: the importer counts them forward, so bwd_pkts is 0 beside ~22 kB back.
+    const lines = [
+      'StartTime,Dur,Proto,SrcAddr,Sport,Dir,DstAddr,Dport,State,sTos,dTos,TotPkts,TotBytes,SrcBytes,Label',
+    ];
+    for (let d = 0; d < 30; d++)
+      lines.push(
+        `2011/08/10 09:46:${String(d).padStart(2, '0')}.000000,1.5,tcp,147.32.84.165,${40_000 + d},   ->,74.125.${d}.10,443,SRPA_SPA,0,0,20,24000,1800,flow=Background-TCP-Established`,
+      );
+    const dir = await mkdtemp(join(tmpdir(), 'tw-argus-'));
+    try {
+      const file = join(dir, 'capture.binetflow');
+      await writeFile(file, `${lines.join('\n')}\n`);
+      const scans = async (d: Detector) =>
+        (await scoreFlowFile(file, d, { format: 'argus' })).sequences.filter((x) => x.flags.includes('scan'))
+          .length;
+      assert.equal(await scans(detector), 0);
+      assert.equal(await scans(new Detector(host, { subScores: 'v5' })), 30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('cloud flow logs log each direction apart: the two records of a connection are one biflow', async () => {
     // AWS VPC flow logs (default v2 format): a client of 30 HTTPS servers, each connection logged
     // once per direction in one capture window. Unstitched, each was an unanswered look and a
