@@ -510,13 +510,15 @@ const CONTINUATION_GAP_MS: number = SUB_SCORE_V6_CONSTANTS.continuation_gap_ms;
 const viewScratch = new SequenceBatch();
 
 /**
- * subscores.v6's connections of sequence `s`: null when none of its records merge or need a
- * packet (the connections are its flows), else a batch whose sequence 0 is `s` with the records of each connection (every
- * record of an answered TCP / protocol-0 port pair; another protocol's record starting within
- * continuation_gap_ms of the end of its port pair's connection so far) merged into one flow (start the smallest, end
- * the largest, counters summed, flags ORed, sampling rate the largest), in sequencing.v1's rule 4
- * order, after a record with bytes but no packets in a direction read 1 packet there. The batch is reused by the next call. A sequence without a repeated port pair pays one
- * pass over its flows' keys.
+ * subscores.v6's connections of sequence `s`: null when none of its records merge or need a packet
+ * (the connections are its flows), else a batch whose sequence 0 is `s` read as connections. First
+ * a record with bytes but no packets in a direction reads 1 packet there; then the records of each
+ * connection merge into one flow (start the smallest, end the largest, counters summed, flags
+ * ORed, sampling rate the largest): every record of an answered TCP / protocol-0 port pair, and
+ * another protocol's record starting within continuation_gap_ms of the end of its port pair's
+ * connection so far. The result is in sequencing.v1's rule 4 order. The batch is reused by the
+ * next call. A sequence without a repeated port pair or a packet-less record pays two passes over
+ * its flows.
  */
 export function connectionView(b: SequenceBatch, s: number): SequenceBatch | null {
   const floors = needsPacketFloor(b, s);
