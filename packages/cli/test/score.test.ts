@@ -18,6 +18,8 @@ import {
 } from '@tidewatch/detector';
 import { matchBuiltinRule } from '@tidewatch/suppression';
 import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
+import { UsageError } from '../src/command.ts';
+import { parseScoreArgs, scoreFile } from '../src/commands/score.ts';
 
 const run = promisify(execFile);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -423,6 +425,21 @@ describe('score --per-flow', { skip }, () => {
           .length;
       assert.equal(await flagged(detector), 0);
       assert.equal(await flagged(new Detector(host, { subScores: 'v5' })), 60);
+      // The CLI reproduces a service configured either way (--sub-scores, --model-input).
+      const cli = async (...extra: string[]) =>
+        (await scoreFile(parseScoreArgs(['--format', 'flows', ...extra, file]))).result.sequences.filter(
+          (x) => x.flags.includes('scan'),
+        ).length;
+      assert.equal(await cli(), 0);
+      assert.equal(await cli('--sub-scores', 'v5', '--model-input', 'records'), 60);
+      await assert.rejects(
+        cli('--sub-scores', 'v9'),
+        new UsageError('--sub-scores "v9": expected one of v1, v2, v3, v4, v5, v6'),
+      );
+      await assert.rejects(
+        cli('--model-input', 'flows'),
+        new UsageError('--model-input "flows": expected connections or records'),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -22,6 +22,9 @@ Options:
   --per-flow     one line per input row (see above)
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --batch N      micro-batch size (default 512)
+  --sub-scores V the sub-score formulas that flag and explain, as the service's
+                 TIDEWATCH_INFERENCE_SUB_SCORES (default v6: over each sequence's connections)
+  --model-input I what the model reads: connections (default) or records (the flows as they came)
 `;
 
 export interface ScoreArgs {
@@ -30,6 +33,9 @@ export interface ScoreArgs {
   perFlow: boolean;
   model?: string;
   batch: number;
+  /** A sub-score version (the Detector checks it). */
+  subScores?: string;
+  modelInput?: string;
 }
 
 export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = true): ScoreArgs {
@@ -50,6 +56,8 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     else if (arg === '--per-flow' && allowPerFlow) a.perFlow = true;
     else if (arg === '--model') a.model = value();
     else if (arg === '--data') a.files.push(value());
+    else if (arg === '--sub-scores') a.subScores = value();
+    else if (arg === '--model-input') a.modelInput = value();
     else if (arg === '--batch') {
       const n = Number(value());
       if (!Number.isInteger(n) || n <= 0) throw new UsageError('--batch needs a positive integer');
@@ -64,6 +72,8 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     perFlow: a.perFlow ?? false,
     batch: a.batch ?? 512,
     ...(a.model ? { model: a.model } : {}),
+    ...(a.subScores ? { subScores: a.subScores } : {}),
+    ...(a.modelInput ? { modelInput: a.modelInput } : {}),
   };
 }
 
@@ -74,9 +84,23 @@ export async function scoreFile(args: ScoreArgs) {
     throw new UsageError(`unknown --format '${args.format}' (known: ${IMPORT_FORMATS.join(', ')}, auto)`);
   }
   const { Detector, ModelHost, ModelRepository, scoreFlowFile } = await import('@tidewatch/detector');
+  type Options = NonNullable<ConstructorParameters<typeof Detector>[1]>;
   const host = await ModelHost.open(new ModelRepository(), args.model, { intraOpThreads: 1 });
   try {
-    const detector = new Detector(host);
+    let detector: InstanceType<typeof Detector>;
+    try {
+      detector = new Detector(host, {
+        ...(args.subScores ? { subScores: args.subScores as Options['subScores'] } : {}),
+        ...(args.modelInput ? { modelInput: args.modelInput as Options['modelInput'] } : {}),
+      });
+    } catch (e) {
+      // The Detector names the bad value and the known ones.
+      throw new UsageError(
+        (e as Error).message
+          .replace('Detector subScores', '--sub-scores')
+          .replace('Detector modelInput', '--model-input'),
+      );
+    }
     const result = await scoreFlowFile(args.file, detector, {
       format: args.format as 'auto',
       batchSize: args.batch,
