@@ -7,7 +7,10 @@ import json
 import numpy as np
 
 from model.baselines import SERVICE_SUB_SCORES, corpus_sub_scores, sub_score_names
-from model.features import connections, sub_scores_v5, sub_scores_v6
+from model.corpus import build_corpus, model_input
+from model.data import labelled_captures
+from model.features import connections, sequence_features, sub_scores_v5, sub_scores_v6
+from model.raw_sequences import corpus_raw_sequences
 from model.spec_paths import GOLDEN_SUB_SCORES_V6_PATH, SUB_SCORES_V6_PATH, file_sha256
 
 GOLDEN = json.loads(GOLDEN_SUB_SCORES_V6_PATH.read_text())
@@ -80,16 +83,8 @@ def test_service_flags_with_v6():
 def test_the_model_reads_connections_as_the_service_does():
     """corpus.model_input: each sequence's features over features.connections (what packages/detector feeds the model
     by default), equal to sequence_features of the merged sequence; labels and per-flow arrays stay on the records."""
-    import pytest
-
-    from model.corpus import build_corpus, model_input
-    from model.data import labelled_captures
-    from model.features import sequence_features
-    from model.raw_sequences import corpus_raw_sequences
-
     caps = [c for c in labelled_captures() if c.name == "ctu50-normal-43-day1"]
-    if not caps:
-        pytest.skip("needs ../shared/testdata/labeled")
+    assert len(caps) == 1
     corpus = build_corpus(caps)
     m = model_input(corpus)
     raw = corpus_raw_sequences(corpus)
