@@ -2,7 +2,8 @@
 responder's distinct initiators, all and probing) as packages/sequencing.
 
 Input flows are already bidirectional (Zeek, CIC CSV, flowprep parquet, Tempo CSV) with src = initiator,
-so biflow stitching (rule 1) does not apply to them.
+so biflow stitching (rule 1) does not apply to them, nor does rule 0 (exporter event records that counted no traffic,
+NAT / NSEL: none of the labelled files has them).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ import {
   ModelHost,
   ModelRepository,
   perFlowLine,
+  type RowOutcome,
   scoreFlowFile,
+  TRAFFICLESS_EVENT,
 } from '@tidewatch/detector';
 import { matchBuiltinRule } from '@tidewatch/suppression';
 import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
@@ -440,6 +442,118 @@ describe('score --per-flow', { skip }, () => {
         cli('--model-input', 'flows'),
         new UsageError('--model-input "flows": expected connections or records'),
       );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exporter events that counted no traffic (NAT event logging, NSEL flow-created) are in no sequence', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-events-'));
+    try {
+      // A real NAT event log (akvorado's nat.pcap, NetFlow v9 natEvent records, no counters) through
+      // `tidewatch decode`: every row is such an event, so nothing is sequenced and each row says why.
+      const decoded = join(dir, 'nat.jsonl');
+      const { stdout } = await run(
+        'pnpm',
+        ['--silent', 'tidewatch', 'decode', sharedPath('testdata/flows/ak-nf9-nat-events/nat.pcap')],
+        { cwd: REPO_ROOT, maxBuffer: 1 << 24 },
+      );
+      await writeFile(decoded, stdout);
+      const nat = await scoreFlowFile(decoded, detector, { format: 'flows' });
+      assert.equal(nat.stats.imported, 9);
+      assert.equal(nat.sequences.length, 0);
+      assert.deepEqual(JSON.parse(perFlowLine(nat.rows[0] as RowOutcome, nat.sequences)), {
+        row: 0,
+        sequence_id: null,
+        score: null,
+        verdict: null,
+        tactic: null,
+        error: TRAFFICLESS_EVENT,
+      });
+
+      // A NAT gateway logging one client's 40 HTTPS connections (NAT44 session create 4 / delete 5),
+      // a firewall's NSEL for 30 more (flow created 1 with nothing counted, teardown 2 with the
+      // counts: bytes only, as NSEL counts), and a denied sweep of 30 ports (denied 3: still a scan).
+      const t0 = 1_794_999_900_000;
+      const record = (o: {
+        src: string;
+        dst: string;
+        startMs: number;
+        srcPort: number;
+        dstPort: number;
+        fwdBytes?: number;
+        bwdBytes?: number;
+        extra: Record<string, string>;
+      }) =>
+        JSON.stringify({
+          exporter: '192.0.2.254',
+          observation_domain: 0,
+          source_format: 'netflow9',
+          start_ms: o.startMs,
+          end_ms: o.startMs,
+          protocol: 6,
+          src_ip: o.src,
+          dst_ip: o.dst,
+          src_port: o.srcPort,
+          dst_port: o.dstPort,
+          fwd_bytes: o.fwdBytes ?? 0,
+          fwd_pkts: 0,
+          bwd_bytes: o.bwdBytes ?? 0,
+          bwd_pkts: 0,
+          tcp_flags: 0,
+          sampling_rate: 1,
+          extra: o.extra,
+        });
+      const rows: string[] = [];
+      for (let d = 0; d < 40; d++) {
+        const c = { src: '10.3.0.5', dst: `198.51.100.${d + 1}`, srcPort: 40_000 + d, dstPort: 443 };
+        rows.push(record({ ...c, startMs: t0 + 5_000 * d, extra: { natEvent: '4' } }));
+        rows.push(record({ ...c, startMs: t0 + 5_000 * d + 30_000, extra: { natEvent: '5' } }));
+      }
+      for (let d = 0; d < 30; d++) {
+        const c = { src: '10.3.0.6', dst: `203.0.113.${d + 1}`, srcPort: 41_000 + d, dstPort: 443 };
+        rows.push(record({ ...c, startMs: t0 + 4_000 * d, extra: { firewallEvent: '1' } }));
+        rows.push(
+          record({
+            ...c,
+            startMs: t0 + 4_000 * d,
+            fwdBytes: 1_800,
+            bwdBytes: 30_000,
+            extra: { firewallEvent: '2' },
+          }),
+        );
+      }
+      for (let p = 0; p < 30; p++)
+        rows.push(
+          record({
+            src: '10.3.0.7',
+            dst: '192.0.2.80',
+            startMs: t0 + 1_000 * p,
+            srcPort: 52_000,
+            dstPort: 20 + p,
+            extra: { ciscoAsaFwEvent: '3' },
+          }),
+        );
+      const file = join(dir, 'events.jsonl');
+      await writeFile(file, `${rows.join('\n')}\n`);
+      const result = await scoreFlowFile(file, detector, { format: 'flows' });
+      assert.equal(result.stats.imported, 170);
+      const bySource = new Map<string, typeof result.sequences>();
+      for (const x of result.sequences)
+        bySource.set(x.finding.src_ip, [...(bySource.get(x.finding.src_ip) ?? []), x]);
+      assert.equal(bySource.get('10.3.0.5'), undefined);
+      const nsel = bySource.get('10.3.0.6') ?? [];
+      assert.equal(nsel.length, 30);
+      for (const x of nsel) {
+        assert.equal(x.finding.connections, 1);
+        assert.equal(x.finding.bwd_bytes, 30_000);
+        assert.deepEqual(x.flags, []);
+      }
+      const denied = bySource.get('10.3.0.7') ?? [];
+      assert.equal(denied.length, 1);
+      assert.ok(denied[0]?.flags.includes('scan'));
+      const unsequenced = result.rows.filter((r) => r.error === TRAFFICLESS_EVENT).length;
+      assert.equal(unsequenced, 80 + 30);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

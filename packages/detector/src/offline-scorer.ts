@@ -1,6 +1,6 @@
 import type { FlowRecord, Sequence } from '@tidewatch/contracts';
 import { type ImportFormat, readFlowFile } from '@tidewatch/flow-importers';
-import { buildSequences } from '@tidewatch/sequencing';
+import { buildSequences, isTrafficlessEvent } from '@tidewatch/sequencing';
 import type { Detector, ScoredSequence } from './detector.ts';
 
 /** One input data row after offline scoring (what `score --per-flow` prints and `evaluate` counts). */
@@ -22,6 +22,10 @@ export interface OfflineResult {
 
 const ORIGIN_PREFIX = 'row:';
 
+/** Why a row the sequencer skips by rule 0 has no sequence (sequencing's isTrafficlessEvent). */
+export const TRAFFICLESS_EVENT =
+  'an exporter event that counted no traffic (NAT translation or firewall flow-created/update record): in no sequence';
+
 /**
  * The offline path, identical to the streaming one after the bus: flow-importers → sequencing's
  * buildSequences (the streaming sequencer's result with no late data) → Detector.score in
@@ -42,6 +46,10 @@ export async function scoreFlowFile(
       continue;
     }
     const label = r.flow.label === 0 || r.flow.label === 1 ? r.flow.label : null;
+    if (isTrafficlessEvent(r.flow)) {
+      rows[r.row] = { row: r.row, sequence: -1, label, error: TRAFFICLESS_EVENT };
+      continue;
+    }
     rows[r.row] = { row: r.row, sequence: -1, label };
     flows.push({ ...r.flow, extra: { ...(r.flow.extra ?? {}), origin: `${ORIGIN_PREFIX}${r.row}` } });
   }

@@ -39,6 +39,31 @@ export function isStitchable(flow: FlowRecord): boolean {
   return flow.bwd_pkts === 0 && flow.bwd_bytes === 0 && UNIDIRECTIONAL_FORMATS.has(flow.source_format);
 }
 
+/**
+ * NSEL firewall events (IANA firewallEvent 233, Cisco's older id 40005) that report a flow's state
+ * rather than its traffic: 0 ignore, 1 flow created, 5 flow update. Denied (3) is an attempt that got
+ * nothing back and deleted (2) is a flow's final count, so both stay flows.
+ */
+const STATE_ONLY_FIREWALL_EVENTS: ReadonlySet<string> = new Set(['0', '1', '5']);
+
+/**
+ * Rule 0: an exporter's event record that counted no traffic in either direction, which is not a
+ * flow of a conversation: NAT event logging (RFC 8158 `natEvent`: a translation created or
+ * deleted, an address pool exhausted) and an NSEL flow-created / flow-update event with nothing
+ * counted yet (the teardown carries the counts). Read as flows they are unanswered looks, and a NAT
+ * gateway's log would read as every client scanning the internet. The sequencer counts and skips
+ * them (outcome 'event'); flows.v1 keeps them as the exporter sent them.
+ */
+export function isTrafficlessEvent(flow: FlowRecord): boolean {
+  if (flow.fwd_pkts !== 0 || flow.fwd_bytes !== 0 || flow.bwd_pkts !== 0 || flow.bwd_bytes !== 0)
+    return false;
+  const extra = flow.extra;
+  if (!extra) return false;
+  if (extra['natEvent'] != null) return true;
+  const fw = extra['firewallEvent'] ?? extra['ciscoAsaFwEvent'];
+  return fw != null && STATE_ONLY_FIREWALL_EVENTS.has(fw);
+}
+
 /** The last `format:exporter` built: consecutive flows mostly share it (one string, not one per flow). */
 const lastOrigin = { format: '', exporter: '', origin: ':' };
 

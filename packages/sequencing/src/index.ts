@@ -7,6 +7,7 @@ export {
   type InputPosition,
   isIpfixBiflow,
   isStitchable,
+  isTrafficlessEvent,
   orientBiflow,
   toSequenceFlow,
   UNIDIRECTIONAL_FORMATS,

@@ -7,6 +7,7 @@ import {
   type InputPosition,
   isIpfixBiflow,
   isStitchable,
+  isTrafficlessEvent,
   orientBiflow,
 } from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
@@ -26,7 +27,12 @@ export interface PartitionCheckpoint {
   bumps: { offset: number; maxSeen: number }[];
 }
 
-export type PushOutcome = 'accepted' | 'late' | 'replayed';
+/**
+ * accepted: into a window (or the biflow stitcher); late: its window had closed (route it to the
+ * late path); replayed: re-read after a restart and already handled; event: an exporter's event
+ * record that counted no traffic (rule 0, isTrafficlessEvent), in no window.
+ */
+export type PushOutcome = 'accepted' | 'late' | 'replayed' | 'event';
 
 /**
  * The sequencer state of one input partition: watermark (max event time seen - allowed lateness),
@@ -112,6 +118,12 @@ export class PartitionSequencer {
    */
   #push(flow: FlowRecord, offset: number, transient: boolean, addresses?: FlowAddresses): PushOutcome {
     if (this.#bumps.length > 0) this.#applyBumps(offset);
+    if (isTrafficlessEvent(flow)) {
+      // Not a flow: it neither joins a window nor moves the watermark (a replay decides the same).
+      this.#nextOffset = offset + 1;
+      addresses?.resolve(flow);
+      return 'event';
+    }
     const maxSeenBefore = this.#maxSeen;
     if (flow.start_ms > maxSeenBefore) this.#maxSeen = flow.start_ms;
     this.#nextOffset = offset + 1;

@@ -4,6 +4,7 @@ import type { FlowRecord } from '@tidewatch/contracts';
 import {
   buildSequences,
   InMemoryEntityStats,
+  isTrafficlessEvent,
   PartitionSequencer,
   SEQUENCING_SPEC,
   sequenceId,
@@ -202,6 +203,44 @@ describe('windows (rules 2-4)', () => {
     const late = flow({ start_ms: W - 1, fwd_bytes: 7 });
     assert.equal(seq.push(late, 3), 'late');
     assert.equal(seq.push(flow({ start_ms: W }), 4), 'accepted');
+  });
+
+  it('skips exporter events that counted no traffic (rule 0) without moving the watermark', () => {
+    const none = { fwd_bytes: 0, fwd_pkts: 0, bwd_bytes: 0, bwd_pkts: 0, source_format: 'netflow9' } as const;
+    const event = (extra: Record<string, string>, over: Partial<FlowRecord> = {}) =>
+      flow({ ...none, start_ms: 10 * W, extra, ...over });
+    const cases: [FlowRecord, boolean][] = [
+      [event({ natEvent: '1' }), true],
+      [event({ natEvent: '4' }), true],
+      [event({ natEvent: '3' }), true], // addresses exhausted: a NAT box's state, not a flow either
+      [event({ firewallEvent: '1' }), true],
+      [event({ ciscoAsaFwEvent: '5' }), true],
+      [event({ firewallEvent: '0' }), true],
+      [event({ firewallEvent: '3' }), false], // denied: an attempt nothing answered
+      [event({ firewallEvent: '2' }), false], // deleted: the flow's final (empty) count
+      [event({ firewallEvent: '4' }), false],
+      [event({}), false], // a record with nothing counted and no event: a silent look
+      [event({ natEvent: '4' }, { fwd_bytes: 60 }), false], // a NAT record that counted traffic
+      [event({ firewallEvent: '1' }, { bwd_pkts: 1 }), false],
+    ];
+    for (const [f, skipped] of cases) assert.equal(isTrafficlessEvent(f), skipped, JSON.stringify(f.extra));
+
+    const seq = new PartitionSequencer(spec);
+    assert.equal(seq.push(flow({ start_ms: 1_000 }), 0), 'accepted');
+    assert.equal(seq.push(event({ natEvent: '4' }), 1), 'event');
+    assert.equal(seq.nextOffset, 2);
+    assert.equal(seq.maxSeen, 1_000); // its time moved nothing: the window at 0 is still open
+    assert.equal(seq.push(flow({ start_ms: 2_000 }), 2), 'accepted');
+    assert.equal(seq.openWindows, 1);
+    const seqs = buildSequences([
+      flow({ start_ms: 1_000 }),
+      event({ natEvent: '4' }, { start_ms: 1_500 }),
+      event({ firewallEvent: '1' }, { start_ms: 1_600, src_ip: '10.0.0.9' }),
+    ]);
+    assert.deepEqual(
+      seqs.map((s) => [s.src_ip, s.flows.length]),
+      [['10.0.0.1', 1]],
+    );
   });
 
   it('routes a stitched biflow whose window was already emitted as its two original halves', () => {

@@ -127,7 +127,24 @@ describe('sequencer on real Kafka and Redis', skip, () => {
 
   it('sequences the labelled captures: every flow exactly once, per-pair counters in Redis', async () => {
     const config = testConfig(uniqueName('seq-once'));
-    await produce(config, flows);
+    // Among them, NAT event records of the same conversations (rule 0: counted, in no sequence).
+    const events = Array.from({ length: 60 }, (_, i): FlowRecord => {
+      const f = flows[(i * 977) % flows.length] as FlowRecord;
+      return {
+        ...f,
+        source_format: 'netflow9',
+        fwd_bytes: 0,
+        fwd_pkts: 0,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        extra: { natEvent: i % 2 ? '4' : '5', origin: `nat-event:${i}` },
+      };
+    });
+    const input = flows.flatMap((f, i) =>
+      i % 50 === 0 && i / 50 < events.length ? [events[i / 50] as FlowRecord, f] : [f],
+    );
+    assert.equal(input.length, flows.length + events.length);
+    await produce(config, input);
     const out = await collect(config);
     const app = createApp(config);
     await app.start();
@@ -140,6 +157,10 @@ describe('sequencer on real Kafka and Redis', skip, () => {
     }
     assert.ok(expected.late.length > 0);
     assertOutput(out, expected);
+    const metric = await app.registry.getSingleMetric('tidewatch_sequencer_flows_in_total')?.get();
+    const byOutcome = Object.fromEntries((metric?.values ?? []).map((v) => [v.labels['outcome'], v.value]));
+    assert.equal(byOutcome['event'], events.length);
+    assert.equal(byOutcome['accepted'] + byOutcome['late'], flows.length);
 
     // Pair counters per (initiator, responder, hour bucket) equal the sums over the sequences.
     const sums = new Map<string, { src: string; dst: string; bucket: number; t: number[] }>();
