@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .sequencing import conversation_flows
 from .spec_paths import SHARED_LABELED
 
 FLOW_COLUMNS = (
@@ -297,13 +298,13 @@ def read_user_file(path: Path, fmt: str | None = None) -> dict:
         head = path.read_bytes()[:4096].decode("utf-8", "replace")
         fmt = "parquet" if path.suffix == ".parquet" else "zeek_conn" if ("id.orig_h" in head) else "cic_csv" if "Flow Duration" in head else "tempo_csv"
     if fmt == "tempo_csv":
-        return read_tempo_csv(path)
+        return conversation_flows(read_tempo_csv(path))
     if fmt == "zeek_conn":
-        return read_zeek(path)
+        return conversation_flows(read_zeek(path))
     if fmt == "cic_csv":
-        return read_cic_csv([path])
+        return conversation_flows(read_cic_csv([path]))
     if fmt == "parquet":
-        return read_flowprep_parquet(path)
+        return conversation_flows(read_flowprep_parquet(path))
     raise ValueError(f"unknown format '{fmt}' (tempo_csv, zeek_conn, cic_csv, parquet)")
 
 
@@ -330,7 +331,7 @@ def read_capture(cap: Capture) -> dict:
         irc = (t["dst_ip"] == IRC_FIX["dst_ip"]) & (t["dst_port"] == IRC_FIX["dst_port"])
         t["label"] = np.where(irc, 1, t["label"])
         t["attack"] = np.where(irc, IRC_FIX["attack"], t["attack"]).astype(object)
-    return {k: t[k] for k in FLOW_COLUMNS}
+    return conversation_flows({k: t[k] for k in FLOW_COLUMNS})
 
 
 # ---- ATT&CK tactic ground truth (labelled README section 3) ----

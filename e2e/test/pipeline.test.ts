@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { KafkaBus } from '@tidewatch/bus';
 import { createCodecs, type Finding, type Sequence } from '@tidewatch/contracts';
 import { readFlowFile } from '@tidewatch/flow-importers';
+import { notAConversationFlow } from '@tidewatch/sequencing';
 import { readPointLog } from '@tidewatch/vector-store';
 import {
   freePort,
@@ -345,16 +346,20 @@ describe('whole pipeline as separate processes on Kafka and Redis', { skip }, ()
 
     const expected = new Map<string, number>();
     let expectedTotal = 0;
+    let imported = 0;
     for await (const r of readFlowFile(LABELLED)) {
       if (!r.flow) continue;
+      imported++;
+      // IPv6 neighbour discovery and MLD are in no sequence (sequencing rule 0).
+      if (notAConversationFlow(r.flow) !== undefined) continue;
       const k = `${r.flow.src_ip}>${r.flow.dst_ip}`;
       expected.set(k, (expected.get(k) ?? 0) + 1);
       expectedTotal++;
     }
-    assert.ok(expectedTotal > 100, `only ${expectedTotal} flows read from the capture`);
+    assert.ok(expectedTotal > 50, `only ${expectedTotal} flows read from the capture`);
 
     const out = await tidewatch('import', '--format', 'zeek-csv', '--topic', topics.flows, LABELLED);
-    assert.match(out, new RegExp(`imported ${expectedTotal} flows`));
+    assert.match(out, new RegExp(`imported ${imported} flows`));
 
     // Kill the sequencer while it holds the capture's open windows (nothing flushed yet: the idle
     // flush needs 3 s without input), then restart it: its state lives in Redis and Kafka offsets.

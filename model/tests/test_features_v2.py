@@ -60,5 +60,7 @@ def test_corpus_for_spec_matches_sequence_features():
     seqs = sequence_dicts(t, build_sequences(t))
     want = np.stack([sequence_features(s, "features.v2")["context"] for s in seqs])
     np.testing.assert_allclose(v2.ctx, want, rtol=1e-6)
-    # 7-1's discovery traffic: most responders are multicast / broadcast groups (the diagnosed false positives)
-    assert v2.ctx[:, C + ADDRESS_SCOPES.index("multicast_broadcast")].sum() >= 80
+    # 7-1's discovery traffic: most responders are multicast / broadcast groups (the diagnosed false positives);
+    # 35 of its 44 sequences once rule 0 leaves out the IPv6 neighbour discovery and MLD records (92 before)
+    group = v2.ctx[:, C + ADDRESS_SCOPES.index("multicast_broadcast")]
+    assert group.sum() >= 30 and group.mean() > 0.75

@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from model.data import FLOW_COLUMNS
-from model.sequencing import build_sequences, sequence_dicts, sequence_id
+from model.sequencing import build_sequences, conversation_flows, sequence_dicts, sequence_id
 from model.sequencing_fixture import OUT, flows
 
 
@@ -83,3 +83,30 @@ def test_a_flow_from_sampled_packets_never_counts_as_a_probe():
     seqs = build_sequences(table)
     assert set(seqs.distinct_probe_srcs.tolist()) == {3}
     assert set(seqs.distinct_srcs.tolist()) == {6}
+
+
+def test_rule_0_drops_ipv6_link_control_messages_and_keeps_the_rest():
+    """ICMPv6 neighbour / router discovery and MLD are no conversation's flows (packages/sequencing
+    notAConversationFlow); Zeek writes them as proto icmp (1 here) with the type as id.orig_p."""
+    rows = [
+        # (protocol, src_ip, src_port = ICMP type)
+        (1, "fe80::1", 135),  # Zeek's ICMPv6 neighbour solicitation
+        (58, "2001:db8::2", 136),  # advertisement
+        (1, "fe80::5", 143),  # MLDv2 report
+        (1, "fe80::5", 128),  # echo request: a conversation
+        (1, "192.0.2.1", 135),  # ICMPv4 has no type 135 to mean this
+        (6, "2001:db8::2", 135),  # TCP from port 135
+    ]
+    n = len(rows)
+    table = {k: np.zeros(n, dtype=np.int64) for k in FLOW_COLUMNS}
+    table["protocol"] = np.array([r[0] for r in rows], dtype=np.int64)
+    table["src_ip"] = np.array([r[1] for r in rows], dtype=object)
+    table["dst_ip"] = np.array(["ff02::1"] * n, dtype=object)
+    table["attack"] = np.array([""] * n, dtype=object)
+    table["src_port"] = np.array([r[2] for r in rows], dtype=np.int64)
+    table["start_ms"] = np.arange(n, dtype=np.int64)
+    kept = conversation_flows(table)
+    assert kept["start_ms"].tolist() == [3, 4, 5]
+    assert set(kept) == set(table)
+    rest = {k: v[3:] for k, v in table.items()}
+    assert conversation_flows(rest) is rest  # nothing to drop: the table itself

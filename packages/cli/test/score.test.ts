@@ -16,7 +16,7 @@ import {
   perFlowLine,
   type RowOutcome,
   scoreFlowFile,
-  TRAFFICLESS_EVENT,
+  NOT_A_FLOW,
 } from '@tidewatch/detector';
 import { matchBuiltinRule } from '@tidewatch/suppression';
 import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
@@ -468,7 +468,7 @@ describe('score --per-flow', { skip }, () => {
         score: null,
         verdict: null,
         tactic: null,
-        error: TRAFFICLESS_EVENT,
+        error: NOT_A_FLOW.event,
       });
 
       // A NAT gateway logging one client's 40 HTTPS connections (NAT44 session create 4 / delete 5),
@@ -552,8 +552,61 @@ describe('score --per-flow', { skip }, () => {
       const denied = bySource.get('10.3.0.7') ?? [];
       assert.equal(denied.length, 1);
       assert.ok(denied[0]?.flags.includes('scan'));
-      const unsequenced = result.rows.filter((r) => r.error === TRAFFICLESS_EVENT).length;
+      const unsequenced = result.rows.filter((r) => r.error === NOT_A_FLOW.event).length;
       assert.equal(unsequenced, 80 + 30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('IPv6 neighbour discovery is not a conversation: a router resolving 30 neighbours raises nothing', async () => {
+    // NetFlow v9 uniflows of a LAN: the router's neighbour solicitations to solicited-node groups, each
+    // neighbour's advertisement back (its own record: another conversation), an MLDv2 report, and one
+    // ping the router sends and gets answered. Before rule 0's link_control, every advertisement was a
+    // neighbour probing the router: 30 malicious Reconnaissance findings at score 1.0.
+    const t0 = 1_794_999_900_000;
+    const record = (src: string, dst: string, t: number, type: number) =>
+      JSON.stringify({
+        exporter: '192.0.2.254',
+        observation_domain: 0,
+        source_format: 'netflow9',
+        start_ms: t0 + t,
+        end_ms: t0 + t,
+        protocol: 58,
+        src_ip: src,
+        dst_ip: dst,
+        src_port: 0,
+        dst_port: type * 256,
+        fwd_bytes: 72,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 0,
+        sampling_rate: 1,
+        icmp_type: type,
+        icmp_code: 0,
+      });
+    const rows: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const host = `2001:db8::${(i + 16).toString(16)}`;
+      rows.push(record('2001:db8::1', `ff02::1:ff00:${(i + 16).toString(16)}`, 2_000 * i, 135));
+      rows.push(record(host, '2001:db8::1', 2_000 * i + 1, 136));
+    }
+    rows.push(record('fe80::5', 'ff02::16', 100, 143));
+    rows.push(record('2001:db8::1', '2001:db8::10', 70_000, 128));
+    rows.push(record('2001:db8::10', '2001:db8::1', 70_001, 129));
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nd-'));
+    try {
+      const file = join(dir, 'nd.jsonl');
+      await writeFile(file, `${rows.join('\n')}\n`);
+      const result = await scoreFlowFile(file, detector, { format: 'flows' });
+      assert.equal(result.stats.imported, 63);
+      assert.deepEqual(
+        result.sequences.map((x) => [x.finding.src_ip, x.finding.dst_ip, x.finding.connections]),
+        [['2001:db8::1', '2001:db8::10', 1]],
+      );
+      assert.equal(result.sequences[0]?.finding.bwd_pkts, 1);
+      assert.equal(result.rows.filter((r) => r.error === NOT_A_FLOW.link_control).length, 61);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 import type { FlowRecord, Sequence } from '@tidewatch/contracts';
 import { type ImportFormat, readFlowFile } from '@tidewatch/flow-importers';
-import { buildSequences, isTrafficlessEvent } from '@tidewatch/sequencing';
+import { buildSequences, notAConversationFlow } from '@tidewatch/sequencing';
 import type { Detector, ScoredSequence } from './detector.ts';
 
 /** One input data row after offline scoring (what `score --per-flow` prints and `evaluate` counts). */
@@ -22,9 +22,13 @@ export interface OfflineResult {
 
 const ORIGIN_PREFIX = 'row:';
 
-/** Why a row the sequencer skips by rule 0 has no sequence (sequencing's isTrafficlessEvent). */
-export const TRAFFICLESS_EVENT =
-  'an exporter event that counted no traffic (NAT translation or firewall flow-created/update record): in no sequence';
+/** Why a row the sequencer skips by rule 0 (sequencing's notAConversationFlow) has no sequence. */
+export const NOT_A_FLOW: Readonly<Record<'event' | 'link_control', string>> = {
+  event:
+    'an exporter event that counted no traffic (NAT translation or firewall flow-created/update record): in no sequence',
+  link_control:
+    'an IPv6 link control message (neighbour or router discovery, MLD): not a conversation, in no sequence',
+};
 
 /**
  * The offline path, identical to the streaming one after the bus: flow-importers → sequencing's
@@ -46,8 +50,9 @@ export async function scoreFlowFile(
       continue;
     }
     const label = r.flow.label === 0 || r.flow.label === 1 ? r.flow.label : null;
-    if (isTrafficlessEvent(r.flow)) {
-      rows[r.row] = { row: r.row, sequence: -1, label, error: TRAFFICLESS_EVENT };
+    const notAFlow = notAConversationFlow(r.flow);
+    if (notAFlow !== undefined) {
+      rows[r.row] = { row: r.row, sequence: -1, label, error: NOT_A_FLOW[notAFlow] };
       continue;
     }
     rows[r.row] = { row: r.row, sequence: -1, label };

@@ -47,21 +47,35 @@ export function isStitchable(flow: FlowRecord): boolean {
 const STATE_ONLY_FIREWALL_EVENTS: ReadonlySet<string> = new Set(['0', '1', '5']);
 
 /**
- * Rule 0: an exporter's event record that counted no traffic in either direction, which is not a
- * flow of a conversation: NAT event logging (RFC 8158 `natEvent`: a translation created or
- * deleted, an address pool exhausted) and an NSEL flow-created / flow-update event with nothing
- * counted yet (the teardown carries the counts). Read as flows they are unanswered looks, and a NAT
- * gateway's log would read as every client scanning the internet. The sequencer counts and skips
- * them (outcome 'event'); flows.v1 keeps them as the exporter sent them.
+ * ICMPv6 messages that never leave their link (RFC 4861 neighbour and router discovery and redirect,
+ * MLD 1 and 2, inverse ND, SEND, multicast router discovery): IPv6's ARP, which IPv4's flows never
+ * show because ARP is not IP.
  */
-export function isTrafficlessEvent(flow: FlowRecord): boolean {
-  if (flow.fwd_pkts !== 0 || flow.fwd_bytes !== 0 || flow.bwd_pkts !== 0 || flow.bwd_bytes !== 0)
-    return false;
+const LINK_CONTROL_ICMP6_TYPES: ReadonlySet<number> = new Set([
+  130, 131, 132, 133, 134, 135, 136, 137, 141, 142, 143, 148, 149, 151, 152, 153,
+]);
+
+/**
+ * Rule 0: why a record is not a flow of any conversation (undefined when it is one). The sequencer
+ * counts and skips such records (outcome 'not_a_flow'); flows.v1 keeps them as the exporter sent them.
+ *  - `event`: an exporter's event record that counted no traffic in either direction: NAT event
+ *    logging (RFC 8158 `natEvent`: a translation created or deleted, a pool exhausted) and an NSEL
+ *    flow-created / flow-update event with nothing counted yet (the teardown carries the counts).
+ *    Read as flows they are unanswered looks: a NAT gateway's log read as every client scanning.
+ *  - `link_control`: an ICMPv6 link control message (LINK_CONTROL_ICMP6_TYPES). A router's
+ *    neighbour solicitations go to solicited-node groups and the advertisements come back from
+ *    each neighbour as records of their own, so read as flows every neighbour probed the router.
+ */
+export function notAConversationFlow(flow: FlowRecord): 'event' | 'link_control' | undefined {
+  if (flow.fwd_pkts !== 0 || flow.fwd_bytes !== 0 || flow.bwd_pkts !== 0 || flow.bwd_bytes !== 0) {
+    return flow.protocol === 58 && LINK_CONTROL_ICMP6_TYPES.has(icmpType(flow)) ? 'link_control' : undefined;
+  }
+  if (flow.protocol === 58 && LINK_CONTROL_ICMP6_TYPES.has(icmpType(flow))) return 'link_control';
   const extra = flow.extra;
-  if (!extra) return false;
-  if (extra['natEvent'] != null) return true;
+  if (!extra) return undefined;
+  if (extra['natEvent'] != null) return 'event';
   const fw = extra['firewallEvent'] ?? extra['ciscoAsaFwEvent'];
-  return fw != null && STATE_ONLY_FIREWALL_EVENTS.has(fw);
+  return fw != null && STATE_ONLY_FIREWALL_EVENTS.has(fw) ? 'event' : undefined;
 }
 
 /** The last `format:exporter` built: consecutive flows mostly share it (one string, not one per flow). */

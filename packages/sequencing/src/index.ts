@@ -7,7 +7,7 @@ export {
   type InputPosition,
   isIpfixBiflow,
   isStitchable,
-  isTrafficlessEvent,
+  notAConversationFlow,
   orientBiflow,
   toSequenceFlow,
   UNIDIRECTIONAL_FORMATS,

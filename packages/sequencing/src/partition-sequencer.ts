@@ -7,7 +7,7 @@ import {
   type InputPosition,
   isIpfixBiflow,
   isStitchable,
-  isTrafficlessEvent,
+  notAConversationFlow,
   orientBiflow,
 } from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
@@ -29,10 +29,10 @@ export interface PartitionCheckpoint {
 
 /**
  * accepted: into a window (or the biflow stitcher); late: its window had closed (route it to the
- * late path); replayed: re-read after a restart and already handled; event: an exporter's event
- * record that counted no traffic (rule 0, isTrafficlessEvent), in no window.
+ * late path); replayed: re-read after a restart and already handled; not_a_flow: rule 0
+ * (notAConversationFlow: an exporter event that counted no traffic, IPv6 link control), in no window.
  */
-export type PushOutcome = 'accepted' | 'late' | 'replayed' | 'event';
+export type PushOutcome = 'accepted' | 'late' | 'replayed' | 'not_a_flow';
 
 /**
  * The sequencer state of one input partition: watermark (max event time seen - allowed lateness),
@@ -118,11 +118,11 @@ export class PartitionSequencer {
    */
   #push(flow: FlowRecord, offset: number, transient: boolean, addresses?: FlowAddresses): PushOutcome {
     if (this.#bumps.length > 0) this.#applyBumps(offset);
-    if (isTrafficlessEvent(flow)) {
+    if (notAConversationFlow(flow) !== undefined) {
       // Not a flow: it neither joins a window nor moves the watermark (a replay decides the same).
       this.#nextOffset = offset + 1;
       addresses?.resolve(flow);
-      return 'event';
+      return 'not_a_flow';
     }
     const maxSeenBefore = this.#maxSeen;
     if (flow.start_ms > maxSeenBefore) this.#maxSeen = flow.start_ms;

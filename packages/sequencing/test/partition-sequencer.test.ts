@@ -4,7 +4,7 @@ import type { FlowRecord } from '@tidewatch/contracts';
 import {
   buildSequences,
   InMemoryEntityStats,
-  isTrafficlessEvent,
+  notAConversationFlow,
   PartitionSequencer,
   SEQUENCING_SPEC,
   sequenceId,
@@ -205,29 +205,49 @@ describe('windows (rules 2-4)', () => {
     assert.equal(seq.push(flow({ start_ms: W }), 4), 'accepted');
   });
 
-  it('skips exporter events that counted no traffic (rule 0) without moving the watermark', () => {
+  it('skips what is not a flow of a conversation (rule 0) without moving the watermark', () => {
     const none = { fwd_bytes: 0, fwd_pkts: 0, bwd_bytes: 0, bwd_pkts: 0, source_format: 'netflow9' } as const;
     const event = (extra: Record<string, string>, over: Partial<FlowRecord> = {}) =>
       flow({ ...none, start_ms: 10 * W, extra, ...over });
-    const cases: [FlowRecord, boolean][] = [
-      [event({ natEvent: '1' }), true],
-      [event({ natEvent: '4' }), true],
-      [event({ natEvent: '3' }), true], // addresses exhausted: a NAT box's state, not a flow either
-      [event({ firewallEvent: '1' }), true],
-      [event({ ciscoAsaFwEvent: '5' }), true],
-      [event({ firewallEvent: '0' }), true],
-      [event({ firewallEvent: '3' }), false], // denied: an attempt nothing answered
-      [event({ firewallEvent: '2' }), false], // deleted: the flow's final (empty) count
-      [event({ firewallEvent: '4' }), false],
-      [event({}), false], // a record with nothing counted and no event: a silent look
-      [event({ natEvent: '4' }, { fwd_bytes: 60 }), false], // a NAT record that counted traffic
-      [event({ firewallEvent: '1' }, { bwd_pkts: 1 }), false],
+    const icmp6 = (type: number, over: Partial<FlowRecord> = {}) =>
+      flow({
+        protocol: 58,
+        src_port: 0,
+        dst_port: type * 256,
+        fwd_pkts: 1,
+        fwd_bytes: 72,
+        bwd_pkts: 0,
+        bwd_bytes: 0,
+        ...over,
+      });
+    const cases: [FlowRecord, 'event' | 'link_control' | undefined][] = [
+      [event({ natEvent: '1' }), 'event'],
+      [event({ natEvent: '4' }), 'event'],
+      [event({ natEvent: '3' }), 'event'], // addresses exhausted: a NAT box's state, not a flow either
+      [event({ firewallEvent: '1' }), 'event'],
+      [event({ ciscoAsaFwEvent: '5' }), 'event'],
+      [event({ firewallEvent: '0' }), 'event'],
+      [event({ firewallEvent: '3' }), undefined], // denied: an attempt nothing answered
+      [event({ firewallEvent: '2' }), undefined], // deleted: the flow's final (empty) count
+      [event({ firewallEvent: '4' }), undefined],
+      [event({}), undefined], // a record with nothing counted and no event: a silent look
+      [event({ natEvent: '4' }, { fwd_bytes: 60 }), undefined], // a NAT record that counted traffic
+      [event({ firewallEvent: '1' }, { bwd_pkts: 1 }), undefined],
+      [icmp6(135), 'link_control'], // neighbour solicitation, type in the port as NetFlow puts it
+      [icmp6(0, { icmp_type: 136, dst_port: 0 }), 'link_control'], // advertisement, its own field
+      [icmp6(0, { icmp_type: 143, dst_port: 0 }), 'link_control'], // MLDv2 report
+      [icmp6(133, { fwd_pkts: 0, fwd_bytes: 0 }), 'link_control'],
+      [icmp6(128), undefined], // echo request: a conversation
+      [icmp6(1), undefined], // destination unreachable
+      [icmp6(135, { protocol: 1 }), undefined], // ICMPv4 has no type 135 to mean this
+      [flow({ protocol: 17, dst_port: 135 * 256 }), undefined],
     ];
-    for (const [f, skipped] of cases) assert.equal(isTrafficlessEvent(f), skipped, JSON.stringify(f.extra));
+    for (const [f, why] of cases)
+      assert.equal(notAConversationFlow(f), why, `${f.protocol} ${f.dst_port} ${JSON.stringify(f.extra)}`);
 
     const seq = new PartitionSequencer(spec);
     assert.equal(seq.push(flow({ start_ms: 1_000 }), 0), 'accepted');
-    assert.equal(seq.push(event({ natEvent: '4' }), 1), 'event');
+    assert.equal(seq.push(event({ natEvent: '4' }), 1), 'not_a_flow');
     assert.equal(seq.nextOffset, 2);
     assert.equal(seq.maxSeen, 1_000); // its time moved nothing: the window at 0 is still open
     assert.equal(seq.push(flow({ start_ms: 2_000 }), 2), 'accepted');
@@ -236,6 +256,8 @@ describe('windows (rules 2-4)', () => {
       flow({ start_ms: 1_000 }),
       event({ natEvent: '4' }, { start_ms: 1_500 }),
       event({ firewallEvent: '1' }, { start_ms: 1_600, src_ip: '10.0.0.9' }),
+      icmp6(135, { start_ms: 1_700, dst_ip: 'ff02::1:ff00:2' }),
+      icmp6(136, { start_ms: 1_701, src_ip: '10.0.0.2', dst_ip: '10.0.0.1', source_format: 'netflow9' }),
     ]);
     assert.deepEqual(
       seqs.map((s) => [s.src_ip, s.flows.length]),

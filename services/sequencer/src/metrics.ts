@@ -7,7 +7,7 @@ export function createSequencerMetrics(registry: Registry) {
   const registers = [registry];
   const flowsIn = new Counter({
     name: 'tidewatch_sequencer_flows_in_total',
-    help: 'Flow records consumed, by outcome (accepted, late, replayed after a restart, event: an exporter event that counted no traffic, invalid)',
+    help: 'Flow records consumed, by outcome (accepted, late, replayed after a restart, not_a_flow: an exporter event that counted no traffic or an IPv6 link control message, invalid)',
     labelNames: ['outcome'] as const,
     registers,
   });
@@ -18,7 +18,7 @@ export function createSequencerMetrics(registry: Registry) {
       accepted: flowsIn.labels({ outcome: 'accepted' }),
       late: flowsIn.labels({ outcome: 'late' }),
       replayed: flowsIn.labels({ outcome: 'replayed' }),
-      event: flowsIn.labels({ outcome: 'event' }),
+      not_a_flow: flowsIn.labels({ outcome: 'not_a_flow' }),
       invalid: flowsIn.labels({ outcome: 'invalid' }),
     },
     lateFlows: new Counter({

@@ -9,6 +9,7 @@ import {
   type SequencingSpec,
   windowContribution,
   windowSequences,
+  notAConversationFlow,
 } from '@tidewatch/sequencing';
 import { sharedPath } from '@tidewatch/testing';
 import { loadSequencerConfig, type SequencerConfig } from '../src/config.ts';
@@ -83,9 +84,12 @@ export function totalsByConversation(items: { a: string; b: string; flows: numbe
   return totals;
 }
 
+/** Per conversation, of the records that are flows (rule 0 leaves the others out of every sequence). */
 export function inputTotals(flows: FlowRecord[]) {
   return totalsByConversation(
-    flows.map((f) => ({ a: f.src_ip, b: f.dst_ip, flows: 1, bytes: f.fwd_bytes + f.bwd_bytes })),
+    flows
+      .filter((f) => notAConversationFlow(f) === undefined)
+      .map((f) => ({ a: f.src_ip, b: f.dst_ip, flows: 1, bytes: f.fwd_bytes + f.bwd_bytes })),
   );
 }
 
