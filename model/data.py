@@ -146,6 +146,8 @@ def read_zeek(path: Path, label_missing: int | None = None) -> dict:
             continue
         proto_name = (rec.get("proto") or "").lower()
         proto = PROTO_NUMBERS.get(proto_name, 0)
+        if proto == 1 and ":" in rec["id.orig_h"]:
+            proto = 58  # Zeek writes icmp for ICMPv6 too; the TypeScript importer reads 58 (fields.ts protocolNumber)
         start = _num(rec.get("ts")) * 1000.0
         label, attack = _zeek_label(rec) if "label" in rec else ((label_missing, "") if label_missing is not None else (-1, ""))
         rows["start_ms"].append(int(round(start)))

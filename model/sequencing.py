@@ -27,19 +27,16 @@ LINK_CONTROL_ICMP6_TYPES = (130, 131, 132, 133, 134, 135, 136, 137, 141, 142, 14
 
 
 def conversation_flows(t: dict) -> dict:
-    """Rule 0 on a flow table: without the records that are no conversation's flow, IPv6 link control messages.
-    Zeek writes proto "icmp" for ICMPv6 too (read as 1 here, where the TypeScript importer reads 58 for an IPv6
-    source) and the message type as id.orig_p (src_port). Rule 0's exporter event records (NAT, NSEL) do not occur
-    in the labelled files."""
+    """Rule 0 on a flow table: without the records that are no conversation's flow, IPv6 link control messages
+    (ICMPv6, protocol 58, whose type Zeek writes as id.orig_p: src_port). Rule 0's exporter event records (NAT,
+    NSEL) do not occur in the labelled files. Columns other than the per-flow arrays (a reader's counts) pass as
+    they are."""
     proto = t["protocol"]
-    icmp = ((proto == 58) | (proto == 1)) & np.isin(t["src_port"], LINK_CONTROL_ICMP6_TYPES)
-    if not icmp.any():
+    drop = (proto == 58) & np.isin(t["src_port"], LINK_CONTROL_ICMP6_TYPES)
+    if not drop.any():
         return t
-    idx = np.flatnonzero(icmp)
-    v6 = np.array([proto[i] == 58 or ":" in str(t["src_ip"][i]) for i in idx], dtype=bool)
-    keep = np.ones(proto.shape[0], dtype=bool)
-    keep[idx[v6]] = False
-    return t if keep.all() else {k: v[keep] for k, v in t.items()}
+    keep = ~drop
+    return {k: v[keep] if isinstance(v, np.ndarray) and v.shape[:1] == keep.shape else v for k, v in t.items()}
 
 
 def sequence_id(src_ip: str, dst_ip: str, window_start_ms: int, part: int) -> str:

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from model.data import FLOW_COLUMNS
+from model.data import FLOW_COLUMNS, read_user_file
 from model.sequencing import build_sequences, conversation_flows, sequence_dicts, sequence_id
 from model.sequencing_fixture import OUT, flows
 
@@ -87,13 +87,13 @@ def test_a_flow_from_sampled_packets_never_counts_as_a_probe():
 
 def test_rule_0_drops_ipv6_link_control_messages_and_keeps_the_rest():
     """ICMPv6 neighbour / router discovery and MLD are no conversation's flows (packages/sequencing
-    notAConversationFlow); Zeek writes them as proto icmp (1 here) with the type as id.orig_p."""
+    notAConversationFlow); Zeek writes their type as id.orig_p."""
     rows = [
         # (protocol, src_ip, src_port = ICMP type)
-        (1, "fe80::1", 135),  # Zeek's ICMPv6 neighbour solicitation
+        (58, "fe80::1", 135),  # neighbour solicitation
         (58, "2001:db8::2", 136),  # advertisement
-        (1, "fe80::5", 143),  # MLDv2 report
-        (1, "fe80::5", 128),  # echo request: a conversation
+        (58, "fe80::5", 143),  # MLDv2 report
+        (58, "fe80::5", 128),  # echo request: a conversation
         (1, "192.0.2.1", 135),  # ICMPv4 has no type 135 to mean this
         (6, "2001:db8::2", 135),  # TCP from port 135
     ]
@@ -105,8 +105,21 @@ def test_rule_0_drops_ipv6_link_control_messages_and_keeps_the_rest():
     table["attack"] = np.array([""] * n, dtype=object)
     table["src_port"] = np.array([r[2] for r in rows], dtype=np.int64)
     table["start_ms"] = np.arange(n, dtype=np.int64)
+    table["skipped"] = 2  # read_zeek's count of unreadable lines rides along
     kept = conversation_flows(table)
     assert kept["start_ms"].tolist() == [3, 4, 5]
-    assert set(kept) == set(table)
-    rest = {k: v[3:] for k, v in table.items()}
+    assert set(kept) == set(table) and kept["skipped"] == 2
+    rest = {k: v[3:] for k, v in table.items() if k != "skipped"}
     assert conversation_flows(rest) is rest  # nothing to drop: the table itself
+
+
+def test_zeek_icmp_from_an_ipv6_address_is_icmpv6(tmp_path):
+    """Zeek's proto is icmp for both families; like the TypeScript importer, an IPv6 originator makes it 58."""
+    log = tmp_path / "conn.log"
+    header = "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tduration\torig_bytes\tresp_bytes\torig_pkts\tresp_pkts\n"
+    rows = ["1.0\tC1\tfe80::1\t128\tfe80::2\t0\ticmp\t0.1\t8\t8\t1\t1\n",
+            "2.0\tC2\t10.0.0.1\t8\t10.0.0.2\t0\ticmp\t0.1\t8\t8\t1\t1\n",
+            "3.0\tC3\tfe80::1\t135\tff02::1:ff00:2\t0\ticmp\t0\t24\t0\t1\t0\n"]
+    log.write_text(header + "".join(rows))
+    t = read_user_file(log, "zeek_conn")
+    assert t["protocol"].tolist() == [58, 1]  # the neighbour solicitation is rule 0's
