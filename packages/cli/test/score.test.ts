@@ -461,7 +461,16 @@ describe('score --per-flow', { skip }, () => {
       await writeFile(decoded, stdout);
       const nat = await scoreFlowFile(decoded, detector, { format: 'flows' });
       assert.equal(nat.stats.imported, 9);
+      assert.equal(nat.stats.notFlows, 9);
       assert.equal(nat.sequences.length, 0);
+      const cli = await run('pnpm', ['--silent', 'tidewatch', 'score', '--format', 'flows', decoded], {
+        cwd: REPO_ROOT,
+      });
+      assert.equal(cli.stdout, '');
+      assert.match(
+        cli.stderr,
+        /9 rows \(9 imported, 0 rejected\), 9 not flows \(exporter events, IPv6 link control: in no sequence\), 0 sequences/,
+      );
       assert.deepEqual(JSON.parse(perFlowLine(nat.rows[0] as RowOutcome, nat.sequences)), {
         row: 0,
         sequence_id: null,
@@ -601,6 +610,7 @@ describe('score --per-flow', { skip }, () => {
       await writeFile(file, `${rows.join('\n')}\n`);
       const result = await scoreFlowFile(file, detector, { format: 'flows' });
       assert.equal(result.stats.imported, 63);
+      assert.equal(result.stats.notFlows, 61);
       assert.deepEqual(
         result.sequences.map((x) => [x.finding.src_ip, x.finding.dst_ip, x.finding.connections]),
         [['2001:db8::1', '2001:db8::10', 1]],

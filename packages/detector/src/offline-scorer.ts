@@ -17,7 +17,8 @@ export interface RowOutcome {
 export interface OfflineResult {
   rows: RowOutcome[];
   sequences: ScoredSequence[];
-  stats: { rows: number; imported: number; rejected: number; skipped: number };
+  /** `notFlows`: imported rows that are no conversation's flow (sequencing rule 0), in no sequence. */
+  stats: { rows: number; imported: number; rejected: number; skipped: number; notFlows: number };
 }
 
 const ORIGIN_PREFIX = 'row:';
@@ -44,6 +45,7 @@ export async function scoreFlowFile(
   const reader = readFlowFile(path, { format: opts.format ?? 'auto' });
   const rows: RowOutcome[] = [];
   const flows: FlowRecord[] = [];
+  let notFlows = 0;
   for await (const r of reader) {
     if (r.error !== undefined) {
       rows[r.row] = { row: r.row, sequence: -1, label: null, error: r.error };
@@ -52,6 +54,7 @@ export async function scoreFlowFile(
     const label = r.flow.label === 0 || r.flow.label === 1 ? r.flow.label : null;
     const notAFlow = notAConversationFlow(r.flow);
     if (notAFlow !== undefined) {
+      notFlows++;
       rows[r.row] = { row: r.row, sequence: -1, label, error: NOT_A_FLOW[notAFlow] };
       continue;
     }
@@ -74,7 +77,7 @@ export async function scoreFlowFile(
   const scored: ScoredSequence[] = [];
   for (let i = 0; i < seqs.length; i += batch)
     scored.push(...(await detector.score(seqs.slice(i, i + batch))));
-  return { rows, sequences: scored, stats: { ...reader.stats } };
+  return { rows, sequences: scored, stats: { ...reader.stats, notFlows } };
 }
 
 /** `score --per-flow`'s line for one row (contract in the `score` command's usage). */

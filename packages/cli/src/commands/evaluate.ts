@@ -1,6 +1,6 @@
 import type { BinaryMetrics } from '@tidewatch/detector';
 import type { Command } from '../command.ts';
-import { parseScoreArgs, scoreFile } from './score.ts';
+import { notFlowsNote, parseScoreArgs, scoreFile } from './score.ts';
 
 const USAGE = `Usage: tidewatch evaluate --data FILE [options]
 
@@ -54,6 +54,7 @@ export const command: Command = {
       model_version: modelVersion,
       rows: result.stats.rows,
       rejected: result.stats.rejected,
+      not_flows: result.stats.notFlows,
       sequences: result.sequences.length,
       per_flow: perFlow,
       per_sequence: perSequence,
@@ -63,7 +64,7 @@ export const command: Command = {
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(
-        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${report.sequences} sequences)\n${table('per flow', perFlow)}\n${table('per sequence', perSequence)}\n${table('service alerts (verdict or sub-score flag), per flow', alerts.perFlow)}\n${table('service alerts, per sequence', alerts.perSequence)}\n`,
+        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${notFlowsNote(report.not_flows)}${report.sequences} sequences)\n${table('per flow', perFlow)}\n${table('per sequence', perSequence)}\n${table('service alerts (verdict or sub-score flag), per flow', alerts.perFlow)}\n${table('service alerts, per sequence', alerts.perSequence)}\n`,
       );
     }
     return 0;

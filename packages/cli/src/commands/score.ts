@@ -14,7 +14,9 @@ With --per-flow: exactly one JSON line per input data row, in input order:
   {"row": 7, "sequence_id": null, "score": null, "verdict": null, "tactic": null, "error": "<file>:<line>: <what was wrong>"}
   A flow's score/verdict/tactic are those of the sequence it belongs to.
 Input columns named label or attack are never model inputs (they only travel as ground truth).
-Counts (rows, imported, rejected, sequences, model version) go to stderr.
+Counts (rows, imported, rejected, not flows, sequences, model version) go to stderr. Rows that are no
+conversation's flow (NAT or firewall event records that counted no traffic, IPv6 neighbour discovery
+and MLD: sequencing rule 0) are in no sequence; with --per-flow their line says which.
 
 Options:
   --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
@@ -144,8 +146,13 @@ export const command: Command = {
     await flush(true);
     const s = result.stats;
     process.stderr.write(
-      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${result.sequences.length} sequences, model ${modelVersion}\n`,
+      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences, model ${modelVersion}\n`,
     );
     return 0;
   },
 };
+
+/** The summary's note of rows sequencing rule 0 left out (exporter events, IPv6 link control), when any. */
+export function notFlowsNote(n: number): string {
+  return n > 0 ? `${n} not flows (exporter events, IPv6 link control: in no sequence), ` : '';
+}
