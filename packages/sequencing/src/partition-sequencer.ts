@@ -122,6 +122,10 @@ export class PartitionSequencer {
       // Not a flow: it neither joins a window nor moves the watermark (a replay decides the same).
       this.#nextOffset = offset + 1;
       addresses?.resolve(flow);
+      if (offset < this.#processedThrough) {
+        this.#replayed++;
+        return 'replayed';
+      }
       return 'not_a_flow';
     }
     const maxSeenBefore = this.#maxSeen;
