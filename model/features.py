@@ -16,7 +16,7 @@ import numpy as np
 
 from .sequencing import is_probe_flow
 from .spec_paths import (FEATURE_SPEC, FEATURE_SPEC_PATHS, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH, SUB_SCORES_V4_PATH,
-                         SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, load_json)
+                         SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, SUB_SCORES_V7_PATH, load_json)
 
 SPEC = FEATURE_SPEC
 PORT_CLASSES: list[str] = SPEC["port_classes"]
@@ -291,17 +291,20 @@ def _exfiltration(flows: list[dict]) -> float:
     )
 
 
-SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6")
+SUB_SCORE_VERSIONS = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
 
 
 def sub_scores(seq: dict, version: str = "v1") -> dict:
     """features.v1's sub-scores (a model's evidence), or with version "v2" subscores.v2, "v3" subscores.v3, "v4"
-    subscores.v4, "v5" subscores.v5, "v6" subscores.v6 (v5 over the sequence's connections: the service's flags
-    and explanations; defined below). v3 to v6 add "reflection"; v1 and v2 have no such key."""
+    subscores.v4, "v5" subscores.v5, "v6" subscores.v6 (v5 over the sequence's connections), "v7" subscores.v7 (v6
+    with ICMP errors left out of scan: the service's flags and explanations; defined below). v3 to v7 add
+    "reflection"; v1 and v2 have no such key."""
     if version not in SUB_SCORE_VERSIONS:
         raise ValueError(f"sub-score version {version!r}: expected one of {', '.join(SUB_SCORE_VERSIONS)}")
     if version == "v6":
         return sub_scores({**seq, "flows": connections(seq["flows"])}, "v5")
+    if version == "v7":
+        return _sub_scores_v7({**seq, "flows": connections(seq["flows"])})
     flows = seq["flows"]
     v2 = version != "v1"
     v3 = version in ("v3", "v4", "v5")
@@ -486,3 +489,32 @@ def connections(flows: list[dict]) -> list[dict]:
 
 def sub_scores_v6(seq: dict) -> dict:
     return sub_scores(seq, "v6")
+
+
+# ---- subscores.v7: v6 with ICMP error messages left out of scan (packages/features/spec/subscores.v7.json) ----
+SUB_SCORES_V7 = load_json(SUB_SCORES_V7_PATH)
+_SC7 = SUB_SCORES_V7["constants"]
+_ICMP_ERROR_TYPES = {int(p): frozenset(types) for p, types in _SC7["icmp_error_types"].items()}
+_ICMP_TYPE_IN_DST_PORT_FROM = _SC7["icmp_type_in_dst_port_from"]
+
+
+def is_icmp_error(f: dict) -> bool:
+    """An ICMP error message; the type from the ports (NetFlow: type * 256 + code in dst_port; Zeek: src_port)."""
+    errors = _ICMP_ERROR_TYPES.get(f["protocol"])
+    if errors is None:
+        return False
+    dst = f["dst_port"]
+    return (dst >> 8 if dst >= _ICMP_TYPE_IN_DST_PORT_FROM else f["src_port"]) in errors
+
+
+def _sub_scores_v7(seq: dict) -> dict:
+    """subscores.v5 of `seq` (already its connections) with scan's own term over the flows that are no ICMP error."""
+    out = sub_scores(seq, "v5")
+    kept = [f for f in seq["flows"] if not is_icmp_error(f)]
+    if len(kept) != len(seq["flows"]):
+        out["scan"] = max(_scan_v2(kept, seq["context"], True), inbound_scan(seq))
+    return out
+
+
+def sub_scores_v7(seq: dict) -> dict:
+    return sub_scores(seq, "v7")

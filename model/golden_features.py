@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 
 from .features import (ADDRESS_SCOPES, address_scope, sequence_features, sub_scores, sub_scores_v2, sub_scores_v3,
-                       sub_scores_v4, sub_scores_v5, sub_scores_v6)
+                       sub_scores_v4, sub_scores_v5, sub_scores_v6, sub_scores_v7)
 from .spec_paths import (FEATURE_SPEC_HASHES, GOLDEN_FEATURES_PATHS, GOLDEN_SUB_SCORES_V2_PATH, GOLDEN_SUB_SCORES_V3_PATH,
                          GOLDEN_SUB_SCORES_V4_PATH, GOLDEN_SUB_SCORES_V5_PATH, GOLDEN_SUB_SCORES_V6_PATH, SUB_SCORES_V2_PATH, SUB_SCORES_V3_PATH,
-                         SUB_SCORES_V4_PATH, SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, file_sha256)
+                         SUB_SCORES_V4_PATH, SUB_SCORES_V5_PATH, SUB_SCORES_V6_PATH, GOLDEN_SUB_SCORES_V7_PATH,
+                         SUB_SCORES_V7_PATH, file_sha256)
 
 T0 = 1_700_000_000_000
 
@@ -406,6 +407,44 @@ def write_sub_scores_v6() -> None:
     print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V6_PATH}")
 
 
+def sub_score_v7_cases() -> list[dict]:
+    """subscores.v6's cases (v7 differs only where a sequence holds an ICMP error), plus ICMP errors as NetFlow encodes
+    them (type * 256 + code in dst_port) and as Zeek does (type in src_port, code in dst_port): a firewall's port
+    unreachable and a router's time exceeded toward a host of a wide fan-out (scan 0 now), ICMPv6 unreachable and
+    packet too big, an ICMPv6 type 11 (no error there), errors beside an echo sweep's pings and beside unanswered UDP
+    probes (those still scan), and an echo reply in NetFlow's encoding (type 0: no error)."""
+    icmp = lambda i, proto, sport, dport, bp=0: flow(T0 + 2_000 * i, 0, proto, sport, dport, 56, 1, 56 * bp, bp)  # noqa: E731
+    out = sub_score_v6_cases()
+    out += [
+        seq("netflow: port unreachable to a host, fan-out 40", [icmp(0, 1, 0, 3 * 256 + 3)], dsts=40),
+        seq("netflow: time exceeded to a host, fan-out 30", [icmp(0, 1, 0, 11 * 256)], dsts=30),
+        seq("netflow: two unreachables and a redirect, fan-out 40",
+            [icmp(0, 1, 0, 3 * 256 + 1), icmp(1, 1, 0, 3 * 256 + 13), icmp(2, 1, 0, 5 * 256 + 1)], dsts=40),
+        seq("zeek: port unreachable (type 3 as src_port, code 3), fan-out 40", [icmp(0, 1, 3, 3)], dsts=40),
+        seq("zeek: time exceeded (type 11, code 0), fan-out 30", [icmp(0, 1, 11, 0)], dsts=30),
+        seq("icmpv6 netflow: unreachable and packet too big, fan-out 40",
+            [icmp(0, 58, 0, 1 * 256 + 4), icmp(1, 58, 0, 2 * 256)], dsts=40),
+        seq("icmpv6 type 11 is no error, fan-out 40", [icmp(0, 58, 0, 11 * 256)], dsts=40),
+        seq("echo sweep pings beside an unreachable, fan-out 40",
+            [icmp(0, 1, 0, 8 * 256), icmp(1, 1, 0, 8 * 256, 1), icmp(2, 1, 0, 3 * 256 + 1)], dsts=40),
+        seq("unanswered udp probes beside port unreachables, 20 ports",
+            [flow(T0 + 100 * i, 0, 17, 40000, 1000 + i, 40, 1, 0, 0) for i in range(4)]
+            + [icmp(3 + i, 1, 0, 3 * 256 + 3) for i in range(2)], dsts=3, ports=20),
+        seq("netflow echo reply (type 0, code 0), fan-out 40", [icmp(0, 1, 0, 0)], dsts=40),
+        seq("zeek echo request (type 8 as src_port), fan-out 40", [icmp(0, 1, 8, 0)], dsts=40),
+    ]
+    return out
+
+
+def write_sub_scores_v7() -> None:
+    doc = {"sub_score_spec": "subscores.v7", "sub_score_spec_hash": file_sha256(SUB_SCORES_V7_PATH), "cases": []}
+    for c in sub_score_v7_cases():
+        sq = c["sequence"]
+        doc["cases"].append({**c, "expected": {"v6": sub_scores_v6(sq), "v7": sub_scores_v7(sq)}})
+    GOLDEN_SUB_SCORES_V7_PATH.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {len(doc['cases'])} cases to {GOLDEN_SUB_SCORES_V7_PATH}")
+
+
 def main() -> None:
     for spec in ("features.v1", "features.v2"):
         write(spec)
@@ -414,6 +453,7 @@ def main() -> None:
     write_sub_scores_v4()
     write_sub_scores_v5()
     write_sub_scores_v6()
+    write_sub_scores_v7()
 
 
 if __name__ == "__main__":

@@ -42,5 +42,7 @@ SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/subscores.v5.json"
 GOLDEN_SUB_SCORES_V5_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v5.json"
 SUB_SCORES_V6_PATH = REPO_ROOT / "packages/features/spec/subscores.v6.json"
 GOLDEN_SUB_SCORES_V6_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v6.json"
+SUB_SCORES_V7_PATH = REPO_ROOT / "packages/features/spec/subscores.v7.json"
+GOLDEN_SUB_SCORES_V7_PATH = REPO_ROOT / "packages/features/spec/golden.subscores.v7.json"
 SEQUENCING_SPEC = load_json(SEQUENCING_SPEC_PATH)
 FEATURE_SPEC_HASH = file_sha256(FEATURE_SPEC_PATH)

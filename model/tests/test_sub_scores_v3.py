@@ -53,8 +53,8 @@ def test_v3_is_v2_plus_reflection():
 
 
 def test_unknown_version_is_refused():
-    with pytest.raises(ValueError, match="'v7'"):
-        sub_scores(GOLDEN["cases"][0]["sequence"], "v7")
+    with pytest.raises(ValueError, match="'v8'"):
+        sub_scores(GOLDEN["cases"][0]["sequence"], "v8")
 
 
 def test_v3_beacon_needs_ten_connections():

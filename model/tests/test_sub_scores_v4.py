@@ -110,8 +110,8 @@ def test_probe_shape_is_the_sequencers():
 
 
 def test_unknown_version_is_refused():
-    with pytest.raises(ValueError, match="'v7'"):
-        sub_scores(GOLDEN["cases"][0]["sequence"], "v7")
+    with pytest.raises(ValueError, match="'v8'"):
+        sub_scores(GOLDEN["cases"][0]["sequence"], "v8")
 
 
 def test_v4_reads_a_missing_field_as_0():
@@ -122,5 +122,5 @@ def test_v4_reads_a_missing_field_as_0():
     assert np.array_equal(got, want)
     without = [{**s, "context": {k: v for k, v in s["context"].items() if k != "distinct_probe_srcs"}} for s in seqs]
     assert np.array_equal(corpus_sub_scores(None, without, "v4"), corpus_sub_scores(None, without, "v3"))
-    with pytest.raises(ValueError, match="'v7'"):
-        corpus_sub_scores(None, seqs, "v7")
+    with pytest.raises(ValueError, match="'v8'"):
+        corpus_sub_scores(None, seqs, "v8")

@@ -117,5 +117,5 @@ def test_corpus_sub_scores_v5():
     seqs = [c["sequence"] for c in GOLDEN["cases"]]
     want = np.array([[c["expected"]["v5"][k] for k in sub_score_names("v5")] for c in GOLDEN["cases"]])
     assert np.array_equal(corpus_sub_scores(None, seqs, "v5"), want)
-    with pytest.raises(ValueError, match="'v7'"):
-        corpus_sub_scores(None, seqs, "v7")
+    with pytest.raises(ValueError, match="'v8'"):
+        corpus_sub_scores(None, seqs, "v8")

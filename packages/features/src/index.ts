@@ -30,6 +30,9 @@ export {
   SUB_SCORES_V6_HASH,
   SUB_SCORES_V6_PATH,
   SUB_SCORES_V6_VERSION,
+  SUB_SCORES_V7_HASH,
+  SUB_SCORES_V7_PATH,
+  SUB_SCORES_V7_VERSION,
 } from './spec.ts';
 export {
   portClassIndex,

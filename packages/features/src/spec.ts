@@ -8,6 +8,7 @@ import subScoresV3 from '../spec/subscores.v3.json' with { type: 'json' };
 import subScoresV4 from '../spec/subscores.v4.json' with { type: 'json' };
 import subScoresV5 from '../spec/subscores.v5.json' with { type: 'json' };
 import subScoresV6 from '../spec/subscores.v6.json' with { type: 'json' };
+import subScoresV7 from '../spec/subscores.v7.json' with { type: 'json' };
 
 /** Path of the feature spec file; its sha256 is the `feature_spec_hash` a model manifest must match. */
 export const FEATURE_SPEC_PATH = fileURLToPath(new URL('../spec/features.v1.json', import.meta.url));
@@ -82,8 +83,7 @@ export const SUB_SCORE_V5_CONSTANTS = subScoresV5.constants;
 
 /**
  * subscores.v6 (`spec/subscores.v6.json`): subscores.v5 over the sequence's connections (a TCP
- * connection exported as several records, one per active timeout, counts once), what the service
- * flags and explains by default.
+ * connection exported as several records, one per active timeout, counts once).
  */
 export const SUB_SCORES_V6_PATH = fileURLToPath(new URL('../spec/subscores.v6.json', import.meta.url));
 export const SUB_SCORES_V6_VERSION: string = subScoresV6.version;
@@ -91,6 +91,18 @@ export const SUB_SCORES_V6_HASH: string = createHash('sha256')
   .update(readFileSync(SUB_SCORES_V6_PATH))
   .digest('hex');
 export const SUB_SCORE_V6_CONSTANTS = subScoresV6.constants;
+
+/**
+ * subscores.v7 (`spec/subscores.v7.json`): subscores.v6 with ICMP error messages left out of scan's
+ * ICMP term (a host answering many others with port unreachable is no sweep), what the service flags
+ * and explains by default.
+ */
+export const SUB_SCORES_V7_PATH = fileURLToPath(new URL('../spec/subscores.v7.json', import.meta.url));
+export const SUB_SCORES_V7_VERSION: string = subScoresV7.version;
+export const SUB_SCORES_V7_HASH: string = createHash('sha256')
+  .update(readFileSync(SUB_SCORES_V7_PATH))
+  .digest('hex');
+export const SUB_SCORE_V7_CONSTANTS = subScoresV7.constants;
 
 /** dst_port → port-class index for the listed service buckets (first listed class wins). */
 export const PORT_BUCKET_INDEX: ReadonlyMap<number, number> = (() => {

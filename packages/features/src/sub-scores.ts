@@ -12,6 +12,7 @@ import {
   SUB_SCORE_V4_CONSTANTS,
   SUB_SCORE_V5_CONSTANTS,
   SUB_SCORE_V6_CONSTANTS,
+  SUB_SCORE_V7_CONSTANTS,
 } from './spec.ts';
 import { sortPrefix } from './sort-prefix.ts';
 
@@ -21,12 +22,16 @@ import { sortPrefix } from './sort-prefix.ts';
  * (v2's four plus reflection), subscores.v4 (v3 with an inbound-scan term in scan) or subscores.v5
  * (what the service flags and explains: v4 with silence read from the packets of unsampled flows,
  * brute force's connection count off 443, and a Kerberos refusal term in brute force) or
- * subscores.v6 (what the service flags and explains: v5 over the sequence's connections, so a TCP
- * connection exported as one record per active timeout counts once; `connectionView`).
+ * subscores.v6 (v5 over the sequence's connections, so a TCP connection exported as one record per
+ * active timeout counts once; `connectionView`) or subscores.v7 (what the service flags and explains:
+ * v6 with ICMP error messages left out of scan's ICMP term).
  */
-export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
+export type SubScoreVersion = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
 
-export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6'];
+export const SUB_SCORE_VERSIONS: readonly SubScoreVersion[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7'];
+
+/** Whether a version reads the sequence's connections (`connectionView`): subscores.v6 and later. */
+const overConnections = (version: SubScoreVersion): boolean => version === 'v6' || version === 'v7';
 
 /**
  * Explainable baseline scores in [0,1] (RITA beacon, Slips scan / brute force / exfiltration,
@@ -263,32 +268,54 @@ function exfiltration(b: SequenceBatch, from: number, n: number): number {
 
 const isIcmp = (p: number): boolean => p === 1 || p === 58;
 
+const ICMP_ERROR_TYPES: Readonly<Record<number, ReadonlySet<number>>> = Object.fromEntries(
+  Object.entries(SUB_SCORE_V7_CONSTANTS.icmp_error_types).map(([p, types]) => [Number(p), new Set(types)]),
+);
+const ICMP_TYPE_IN_DST_PORT_FROM: number = SUB_SCORE_V7_CONSTANTS.icmp_type_in_dst_port_from;
+
+/**
+ * subscores.v7: whether flow `j` is an ICMP error message (its type from the ports: NetFlow's
+ * type * 256 + code in the destination port, else Zeek's type in the source port).
+ */
+function isIcmpErrorAt(b: SequenceBatch, j: number): boolean {
+  const errors = ICMP_ERROR_TYPES[b.protocol[j] as number];
+  if (errors === undefined) return false;
+  const dst = b.dstPort[j] as number;
+  return errors.has(dst >= ICMP_TYPE_IN_DST_PORT_FROM ? dst >> 8 : (b.srcPort[j] as number));
+}
+
 /**
  * subscores.v2 scan: an ICMP exchange is a probe whether or not it was answered (`answer` and
- * `sampling` as in `scan`).
+ * `sampling` as in `scan`). `skipIcmpErrors` (subscores.v7): ICMP error messages count nowhere.
  */
 function scanV2(
   b: SequenceBatch,
   s: number,
   from: number,
-  n: number,
+  flows: number,
   answer: Float64Array = b.bwdBytes,
   sampling?: Float64Array,
+  skipIcmpErrors = false,
 ): number {
   const c = SUB_SCORE_CONSTANTS.scan;
   const ci = SUB_SCORE_V2_CONSTANTS.scan_icmp;
-  if (n === 0) return 0;
   const protocol = b.protocol;
+  let n = flows;
   let quiet = 0;
   let icmp = 0;
   let icmpSilent = 0;
-  for (let j = from; j < from + n; j++) {
+  for (let j = from; j < from + flows; j++) {
+    if (skipIcmpErrors && isIcmpErrorAt(b, j)) {
+      n--;
+      continue;
+    }
     const silent = silentAt(answer, sampling, j);
     if (isIcmp(protocol[j] as number)) {
       icmp++;
       if (silent) icmpSilent++;
     } else if (silent) quiet++;
   }
+  if (n === 0) return 0;
   const dsts = b.distinctDsts[s] as number;
   const fan = Math.max(
     ramp(b.distinctDstPorts[s] as number, c.min_ports, c.full_ports),
@@ -399,7 +426,7 @@ const INBOUND = SUB_SCORE_V4_CONSTANTS.inbound_scan;
  * v3's scan; a caller that needs to know which raised a scan flag asks for it.
  */
 export function inboundScanAt(b: SequenceBatch, s: number, version: SubScoreVersion = 'v5'): number {
-  if (version === 'v6') {
+  if (overConnections(version)) {
     const view = connectionView(b, s);
     if (view !== null) return inboundScanAt(view, 0);
   }
@@ -412,7 +439,7 @@ export function inboundScanAt(b: SequenceBatch, s: number, version: SubScoreVers
  * connection-flood DoS raises too). A caller that must know what a brute-force flag means asks for it.
  */
 export function credentialGuessingAt(b: SequenceBatch, s: number, version: SubScoreVersion = 'v5'): number {
-  if (version === 'v6') {
+  if (overConnections(version)) {
     const view = connectionView(b, s);
     if (view !== null) return credentialGuessingAt(view, 0);
   }
@@ -474,30 +501,44 @@ export function subScoresInto(
   at: number,
   version: SubScoreVersion = 'v1',
 ): void {
-  if (version === 'v6') {
+  if (overConnections(version)) {
     const view = connectionView(batch, s);
-    subScoresInto(view ?? batch, view === null ? s : 0, out, at, 'v5');
+    subScoresV5Into(view ?? batch, view === null ? s : 0, out, at, version === 'v7');
+    return;
+  }
+  if (version === 'v5') {
+    subScoresV5Into(batch, s, out, at, false);
     return;
   }
   const from = batch.flowStart[s] as number;
   const n = batch.flowsOf(s);
   const v2 = version !== 'v1';
-  const v3 = version === 'v3' || version === 'v4' || version === 'v5';
-  const inbound = version === 'v4' || version === 'v5';
+  const v3 = version === 'v3' || version === 'v4';
+  const inbound = version === 'v4';
   out[at] = v3 ? beaconV3(batch, from, n) : beacon(batch, from, n);
-  const sc = !v2
-    ? scan(batch, s, from, n)
-    : version === 'v5'
-      ? scanV2(batch, s, from, n, batch.bwdPkts, batch.samplingRate)
-      : scanV2(batch, s, from, n);
+  const sc = !v2 ? scan(batch, s, from, n) : scanV2(batch, s, from, n);
   out[at + 1] = inbound ? Math.max(sc, inboundScan(batch, s, from, n)) : sc;
-  out[at + 2] = !v2
-    ? bruteForce(batch, from, n)
-    : version === 'v5'
-      ? Math.max(bruteForceV2(batch, from, n, AUTH_PORTS_V5), kerberosRefusals(batch, from, n))
-      : bruteForceV2(batch, from, n);
+  out[at + 2] = !v2 ? bruteForce(batch, from, n) : bruteForceV2(batch, from, n);
   out[at + 3] = exfiltration(batch, from, n);
   out[at + 4] = v3 ? reflection(batch, s, from, n) : 0;
+}
+
+/** subscores.v5 (`skipIcmpErrors`: with subscores.v7's scan) of sequence `s`, into `out[at…at + 4]`. */
+function subScoresV5Into(
+  batch: SequenceBatch,
+  s: number,
+  out: Float64Array,
+  at: number,
+  skipIcmpErrors: boolean,
+): void {
+  const from = batch.flowStart[s] as number;
+  const n = batch.flowsOf(s);
+  out[at] = beaconV3(batch, from, n);
+  const sc = scanV2(batch, s, from, n, batch.bwdPkts, batch.samplingRate, skipIcmpErrors);
+  out[at + 1] = Math.max(sc, inboundScan(batch, s, from, n));
+  out[at + 2] = Math.max(bruteForceV2(batch, from, n, AUTH_PORTS_V5), kerberosRefusals(batch, from, n));
+  out[at + 3] = exfiltration(batch, from, n);
+  out[at + 4] = reflection(batch, s, from, n);
 }
 
 /** subscores.v6: the protocols whose flows with one port pair are one connection (TCP; 0, not in the source). */
