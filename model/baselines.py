@@ -14,13 +14,14 @@ RULE_THRESHOLD = 0.5
 # TIDEWATCH_INFERENCE_FLAG_THRESHOLD (services/inference/src/config.ts, default 0.8).
 FLAG_THRESHOLD = 0.8
 SUB_SCORE_NAMES = ("beacon", "scan", "brute_force", "exfiltration")
-# The sub-scores the service flags with (packages/detector's default, subscores.v6: v5's five over the sequence's
-# connections); the rule baselines of EVALUATION.md and a model's in-graph evidence stay features.v1.
-SERVICE_SUB_SCORES = "v6"
+# The sub-scores the service flags with (packages/detector's default, subscores.v7: v5's five over the sequence's
+# connections, ICMP errors no scan evidence); the rule baselines of EVALUATION.md and a model's in-graph evidence
+# stay features.v1.
+SERVICE_SUB_SCORES = "v7"
 
 
 def sub_score_names(version: str) -> tuple[str, ...]:
-    return SUB_SCORE_NAMES + (("reflection",) if version in ("v3", "v4", "v5", "v6") else ())
+    return SUB_SCORE_NAMES + (("reflection",) if version in ("v3", "v4", "v5", "v6", "v7") else ())
 
 
 def corpus_sub_scores(corpus: Corpus, raw: list[dict], version: str = "v1") -> np.ndarray:

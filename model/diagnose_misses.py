@@ -32,7 +32,8 @@ CAPTURES = ("slips_test12-icmp-portscan.pcap", "stopddos_amp.UDP.snmp.src161.pca
 SUB = ("beacon", "scan", "brute_force", "exfiltration")
 SUB_VERSIONS = {"sub_v1": ("features.v1", SUB), "sub_v2": ("subscores.v2", SUB),
                 "sub_v3": ("subscores.v3", SUB + ("reflection",)), "sub_v4": ("subscores.v4", SUB + ("reflection",)),
-                "sub_v5": ("subscores.v5", SUB + ("reflection",)), "sub_v6": ("subscores.v6", SUB + ("reflection",))}
+                "sub_v5": ("subscores.v5", SUB + ("reflection",)), "sub_v6": ("subscores.v6", SUB + ("reflection",)),
+                "sub_v7": ("subscores.v7", SUB + ("reflection",))}
 PER_SEQUENCE_ROWS = 20
 
 

@@ -72,8 +72,8 @@ def test_a_session_exported_per_active_timeout_is_one_connection():
     assert scanner["expected"]["v6"]["scan"] == 1
 
 
-def test_service_flags_with_v6():
-    assert SERVICE_SUB_SCORES == "v6"
+def test_corpus_sub_scores_v6():
+    assert SERVICE_SUB_SCORES == "v7"  # the service's default moved on (test_sub_scores_v7.py)
     assert sub_score_names("v6") == ("beacon", "scan", "brute_force", "exfiltration", "reflection")
     seqs = [c["sequence"] for c in GOLDEN["cases"]]
     want = np.array([[c["expected"]["v6"][k] for k in sub_score_names("v6")] for c in GOLDEN["cases"]])

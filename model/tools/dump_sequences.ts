@@ -41,6 +41,7 @@ try {
         sub_v4: subScores(s, 'v4'),
         sub_v5: subScores(s, 'v5'),
         sub_v6: subScores(s, 'v6'),
+        sub_v7: subScores(s, 'v7'),
       }),
     );
   });

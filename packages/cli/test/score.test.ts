@@ -436,7 +436,7 @@ describe('score --per-flow', { skip }, () => {
       assert.equal(await cli('--sub-scores', 'v5', '--model-input', 'records'), 60);
       await assert.rejects(
         cli('--sub-scores', 'v9'),
-        new UsageError('--sub-scores "v9": expected one of v1, v2, v3, v4, v5, v6'),
+        new UsageError('--sub-scores "v9": expected one of v1, v2, v3, v4, v5, v6, v7'),
       );
       await assert.rejects(
         cli('--model-input', 'flows'),
@@ -617,6 +617,53 @@ describe('score --per-flow', { skip }, () => {
       );
       assert.equal(result.sequences[0]?.finding.bwd_pkts, 1);
       assert.equal(result.rows.filter((r) => r.error === NOT_A_FLOW.link_control).length, 61);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a host answering many others with ICMP errors is no ICMP sweep (subscores.v7); v6 raised each', async () => {
+    // NetFlow v9: a firewall's port unreachable to 40 hosts and time exceeded to 30 tracerouting hosts, and
+    // the same as Zeek logs it (type as the originator's port, code as the responder's).
+    const t0 = 1_794_999_900_000;
+    const record = (dst: string, t: number, srcPort: number, dstPort: number, format: string) =>
+      JSON.stringify({
+        exporter: '192.0.2.254',
+        observation_domain: 0,
+        source_format: format,
+        start_ms: t0 + t,
+        end_ms: t0 + t,
+        protocol: 1,
+        src_ip: '192.0.2.1',
+        dst_ip: dst,
+        src_port: srcPort,
+        dst_port: dstPort,
+        fwd_bytes: 56,
+        fwd_pkts: 1,
+        bwd_bytes: 0,
+        bwd_pkts: 0,
+        tcp_flags: 0,
+        sampling_rate: 1,
+      });
+    const rows = [
+      ...Array.from({ length: 40 }, (_, i) =>
+        record(`198.51.100.${i + 1}`, 3_000 * i, 0, 3 * 256 + 3, 'netflow9'),
+      ),
+      ...Array.from({ length: 30 }, (_, i) => record(`203.0.113.${i + 1}`, 4_000 * i, 11, 0, 'zeek_conn')),
+    ];
+    const dir = await mkdtemp(join(tmpdir(), 'tw-icmp-errors-'));
+    try {
+      const file = join(dir, 'errors.jsonl');
+      await writeFile(file, `${rows.join('\n')}\n`);
+      const scans = async (d: Detector) =>
+        (await scoreFlowFile(file, d, { format: 'flows' })).sequences.filter((x) => x.flags.includes('scan'))
+          .length;
+      assert.equal(await scans(detector), 0);
+      assert.equal(await scans(new Detector(host, { subScores: 'v6' })), 70);
+      // An echo sweep is still one: the same host pinging the 40 instead.
+      const pings = rows.slice(0, 40).map((l) => l.replace('"dst_port":771', `"dst_port":${8 * 256}`));
+      await writeFile(file, `${pings.join('\n')}\n`);
+      assert.equal(await scans(detector), 40);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

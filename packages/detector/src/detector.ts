@@ -82,7 +82,9 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
-   * Sub-score formulas for flags and explanations (default 'v6', subscores.v6: v5's over the
+   * Sub-score formulas for flags and explanations (default 'v7', subscores.v7: v6's with ICMP error
+   * messages left out of scan's ICMP term, so a host answering many others with port unreachable
+   * is no sweep; 'v6', subscores.v6: v5's over the
    * sequence's connections, so a TCP connection exported as several records counts once; 'v5',
    * subscores.v5: v4's with silence
    * read from the packets of unsampled flows, brute force's connection count off 443 and Kerberos
@@ -221,7 +223,7 @@ export class Detector {
     this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n) =>
       flagging.includes(n) ? this.flagThreshold : Number.POSITIVE_INFINITY,
     );
-    const version = opts.subScores ?? 'v6';
+    const version = opts.subScores ?? 'v7';
     if (!SUB_SCORE_VERSIONS.includes(version))
       throw new Error(
         `Detector subScores ${JSON.stringify(version)}: expected one of ${SUB_SCORE_VERSIONS.join(', ')}`,
@@ -542,10 +544,10 @@ export class Detector {
     if (sub.reflection >= this.flagThreshold)
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
     const version = this.subScoreVersion;
-    // v4's to v6's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
-    const inboundVersion = version === 'v4' || version === 'v5' || version === 'v6';
-    // v5 and v6 name the tactic of a flag whose evidence means one thing (v6: over connections).
-    const tacticVersion = version === 'v5' || version === 'v6';
+    // v4's to v7's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
+    const inboundVersion = version !== 'v1' && version !== 'v2' && version !== 'v3';
+    // v5 and later name the tactic of a flag whose evidence means one thing (v6, v7: over connections).
+    const tacticVersion = inboundVersion && version !== 'v4';
     if (inboundVersion && sub.scan >= this.flagThreshold) {
       const inbound = inboundScanAt(batch, i, version);
       if (inbound >= this.flagThreshold)

@@ -515,8 +515,8 @@ describe('Detector', () => {
     const host = await ModelHost.open(repository, undefined, { intraOpThreads: 1 });
     try {
       assert.throws(
-        () => new Detector(host, { subScores: 'v7' as SubScoreVersion }),
-        new Error('Detector subScores "v7": expected one of v1, v2, v3, v4, v5, v6'),
+        () => new Detector(host, { subScores: 'v8' as SubScoreVersion }),
+        new Error('Detector subScores "v8": expected one of v1, v2, v3, v4, v5, v6, v7'),
       );
       assert.throws(
         () => new Detector(host, { modelInput: 'flows' as 'records' }),

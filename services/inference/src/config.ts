@@ -109,7 +109,7 @@ function schema() {
     TIDEWATCH_INFERENCE_WORKER: flag(true),
     TIDEWATCH_INFERENCE_SPIN: flag(false),
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
-    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3', 'v4', 'v5', 'v6'], 'v6'),
+    TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7'], 'v7'),
     TIDEWATCH_INFERENCE_FLAGS: subsetOf(SUB_SCORE_NAMES, SUB_SCORE_NAMES),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),

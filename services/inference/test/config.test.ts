@@ -18,7 +18,7 @@ describe('loadInferenceConfig', () => {
     assert.equal(c.modelWorker, true);
     assert.equal(c.threadSpinning, false);
     assert.equal(c.flagThreshold, 0.8);
-    assert.equal(c.subScores, 'v6');
+    assert.equal(c.subScores, 'v7');
     assert.deepEqual(c.flagSubScores, ['beacon', 'scan', 'brute_force', 'exfiltration', 'reflection']);
     assert.equal(c.neighbours, 3);
     assert.equal(c.dataDir, join(process.cwd(), '.tidewatch'));
@@ -73,8 +73,11 @@ describe('loadInferenceConfig', () => {
       new ConfigError('TIDEWATCH_INFERENCE_FLAG_THRESHOLD', 'expected a number 0-1, got "1.5"'),
     );
     assert.throws(
-      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v7' }),
-      new ConfigError('TIDEWATCH_INFERENCE_SUB_SCORES', 'expected one of v1, v2, v3, v4, v5, v6, got "v7"'),
+      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_SUB_SCORES: 'v8' }),
+      new ConfigError(
+        'TIDEWATCH_INFERENCE_SUB_SCORES',
+        'expected one of v1, v2, v3, v4, v5, v6, v7, got "v8"',
+      ),
     );
     const expected =
       'expected a comma-separated list of beacon, scan, brute_force, exfiltration, reflection, or none';

@@ -25,7 +25,8 @@ Options:
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --batch N      micro-batch size (default 512)
   --sub-scores V the sub-score formulas that flag and explain, as the service's
-                 TIDEWATCH_INFERENCE_SUB_SCORES (default v6: over each sequence's connections)
+                 TIDEWATCH_INFERENCE_SUB_SCORES (default v7: over each sequence's connections,
+                 ICMP errors no scan evidence)
   --model-input I what the model reads: connections (default) or records (the flows as they came)
 `;
 
