@@ -67,10 +67,9 @@ const LINK_CONTROL_ICMP6_TYPES: ReadonlySet<number> = new Set([
  *    each neighbour as records of their own, so read as flows every neighbour probed the router.
  */
 export function notAConversationFlow(flow: FlowRecord): 'event' | 'link_control' | undefined {
-  if (flow.fwd_pkts !== 0 || flow.fwd_bytes !== 0 || flow.bwd_pkts !== 0 || flow.bwd_bytes !== 0) {
-    return flow.protocol === 58 && LINK_CONTROL_ICMP6_TYPES.has(icmpType(flow)) ? 'link_control' : undefined;
-  }
   if (flow.protocol === 58 && LINK_CONTROL_ICMP6_TYPES.has(icmpType(flow))) return 'link_control';
+  if (flow.fwd_pkts !== 0 || flow.fwd_bytes !== 0 || flow.bwd_pkts !== 0 || flow.bwd_bytes !== 0)
+    return undefined;
   const extra = flow.extra;
   if (!extra) return undefined;
   if (extra['natEvent'] != null) return 'event';
