@@ -15,6 +15,7 @@ import {
   ModelRepository,
   perFlowLine,
   type RowOutcome,
+  type ScoredSequence,
   scoreFlowFile,
   NOT_A_FLOW,
 } from '@tidewatch/detector';
@@ -24,6 +25,18 @@ import { UsageError } from '../src/command.ts';
 import { parseScoreArgs, scoreFile } from '../src/commands/score.ts';
 
 const run = promisify(execFile);
+
+/**
+ * What the inference service raises for a sequence, derived here from the Finding: the model's
+ * malicious verdict or a sub-score at the flag threshold (0.8), unless a built-in rule suppresses it.
+ */
+function serviceVerdict(s: ScoredSequence): 'malicious' | 'benign' {
+  const flagged = Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8);
+  const raised = s.finding.verdict === 'malicious' || flagged;
+  return raised && matchBuiltinRule(s.finding, { flagged, infrastructureOnly: s.infrastructureOnly }) === null
+    ? 'malicious'
+    : 'benign';
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const skip = needsShared().skip;
 
@@ -67,12 +80,24 @@ describe('score --per-flow', { skip }, () => {
   it('prints one valid line per data row, in input order, for every labelled file', async () => {
     const files = labelledFiles();
     assert.ok(files.length >= 28, `found ${files.length} labelled files`);
+    const differ = { flagged: 0, suppressed: 0 };
     for (const file of files) {
       const result = await scoreFlowFile(file, detector);
       const lines = result.rows.map((r) => perFlowLine(r, result.sequences));
+      const modelLines = result.rows.map((r) => perFlowLine(r, result.sequences, 'model'));
       assert.equal(lines.length, dataRows(file), `${file}: lines vs data rows`);
       const scoreOf = new Map<string, number>();
       lines.forEach((text, i) => {
+        const seq = result.sequences[result.rows[i]?.sequence ?? -1];
+        const asModel = JSON.parse(modelLines[i] as string) as Record<string, unknown>;
+        if (seq) {
+          // The default verdict is the service's; --verdict model changes nothing but the verdict.
+          assert.equal(JSON.parse(text).verdict, serviceVerdict(seq), `${file}:${i} service verdict`);
+          assert.equal(asModel['verdict'], seq.finding.verdict, `${file}:${i} model verdict`);
+          assert.deepEqual({ ...asModel, verdict: null }, { ...JSON.parse(text), verdict: null });
+          if (JSON.parse(text).verdict !== asModel['verdict'])
+            differ[asModel['verdict'] === 'benign' ? 'flagged' : 'suppressed']++;
+        } else assert.equal(modelLines[i], text);
         const o = JSON.parse(text) as Record<string, unknown>;
         assert.equal(o['row'], i, `${file}: row order`);
         if (o['error'] !== undefined) {
@@ -86,8 +111,8 @@ describe('score --per-flow', { skip }, () => {
         assert.ok(typeof score === 'number' && score >= 0 && score <= 1, `${file}:${i} score ${score}`);
         assert.ok(o['verdict'] === 'malicious' || o['verdict'] === 'benign');
         assert.ok(o['tactic'] === null || /^TA\d{4}$/.test(o['tactic'] as string));
-        if (o['verdict'] === 'benign') {
-          // A benign verdict names a tactic only when a rule's flag added it: an inbound scan (TA0043)
+        if (asModel['verdict'] === 'benign') {
+          // A benign model verdict names a tactic only when a rule's flag added it: an inbound scan (TA0043)
           // or a fan-out scan (TA0007), both flagged as scan, reflection (TA0040), or credential
           // guessing (TA0006, flagged as brute force).
           const flags = result.sequences[result.rows[i]?.sequence ?? -1]?.flags ?? [];
@@ -105,6 +130,9 @@ describe('score --per-flow', { skip }, () => {
       });
       assert.equal(result.stats.rows, lines.length);
     }
+    // The verdicts part in these files: flags the model let through (a built-in rule's suppression
+    // of an alert is in the mDNS test below).
+    assert.ok(differ.flagged > 0, JSON.stringify(differ));
   });
 
   it('never uses label or attack columns: scores are identical with them altered or removed', async () => {
@@ -229,6 +257,17 @@ describe('score --per-flow', { skip }, () => {
     assert.equal(rejected['score'], null);
     assert.match(rejected['error'] as string, /with-bad-row\.csv:5: .*70000/);
     assert.match(stderr, /130 rows \(129 imported, 1 rejected\)/);
+    assert.match(stderr, /\d+ sequences \(\d+ raised, \d+ of them by the model's verdict\)/);
+  });
+
+  it('--verdict picks whose decision a line states; anything else is a usage error', async () => {
+    assert.equal(parseScoreArgs(['--per-flow', 'f.csv']).verdict, 'service');
+    assert.equal(parseScoreArgs(['--per-flow', '--verdict', 'model', 'f.csv']).verdict, 'model');
+    assert.throws(
+      () => parseScoreArgs(['--per-flow', '--verdict', 'rules', 'f.csv']),
+      (e: unknown) =>
+        e instanceof UsageError && /unknown --verdict 'rules' \(known: service, model\)/.test(e.message),
+    );
   });
 
   it('evaluate scores what the service raises: the verdict or a sub-score at the flag threshold', async () => {
@@ -281,6 +320,9 @@ describe('score --per-flow', { skip }, () => {
       const without = evaluateOffline(result, []).alerts.perSequence;
       assert.deepEqual([withRules.fp, withRules.tn], [30, 1]);
       assert.deepEqual([without.fp, without.tn], [31, 0]);
+      // score --per-flow states the same: the 30 hosts' rows malicious, the group's benign.
+      const verdicts = result.rows.map((r) => JSON.parse(perFlowLine(r, result.sequences)).verdict);
+      assert.deepEqual(verdicts, [...Array(30).fill('malicious'), 'benign']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,7 +6,13 @@ import {
   SUB_SCORE_NAMES,
   type SubScores,
 } from '@tidewatch/contracts';
-import { isInfrastructureRequest, type RaisedBy } from '@tidewatch/suppression';
+import {
+  type BuiltinRule,
+  BUILTIN_RULES,
+  isInfrastructureRequest,
+  matchBuiltinRule,
+  type RaisedBy,
+} from '@tidewatch/suppression';
 import { FindingRows, SUBSCORES_PER_ROW } from '@tidewatch/vector-store';
 import {
   connectionView,
@@ -174,6 +180,19 @@ function summaryOf(
 /** What built-in suppression rules know of how an alert was raised (matchBuiltinRule's second argument). */
 export function raisedBy(s: ScoredSequence): RaisedBy {
   return { flagged: s.flags.length > 0, infrastructureOnly: s.infrastructureOnly };
+}
+
+/**
+ * Whether the inference service raises `s` as an open alert: a malicious verdict or a sub-score
+ * flag (`s.alert`) that no built-in suppression rule records as suppressed (the service's default
+ * set, on unless TIDEWATCH_SUPPRESS_LOCAL_DISCOVERY=false; pass [] for none). What `score --per-flow` reports
+ * as a row's verdict and what `evaluate` scores as the service's alerts.
+ */
+export function serviceRaises(
+  s: ScoredSequence,
+  builtinRules: readonly BuiltinRule[] = BUILTIN_RULES,
+): boolean {
+  return s.alert && matchBuiltinRule(s.finding, raisedBy(s), builtinRules) === null;
 }
 
 /** Whether every flow of sequence `i` of the batch is an infrastructure request (isInfrastructureRequest). */

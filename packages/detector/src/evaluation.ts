@@ -1,5 +1,5 @@
-import { type BuiltinRule, BUILTIN_RULES, matchBuiltinRule } from '@tidewatch/suppression';
-import { raisedBy } from './detector.ts';
+import { type BuiltinRule, BUILTIN_RULES } from '@tidewatch/suppression';
+import { serviceRaises } from './detector.ts';
 import type { OfflineResult } from './offline-scorer.ts';
 
 export interface BinaryMetrics {
@@ -80,6 +80,6 @@ export function evaluateOffline(
   const model = judge((s) => s.finding.verdict === 'malicious');
   return {
     ...model,
-    alerts: judge((s) => s.alert && !matchBuiltinRule(s.finding, raisedBy(s), builtinRules)),
+    alerts: judge((s) => serviceRaises(s, builtinRules)),
   };
 }

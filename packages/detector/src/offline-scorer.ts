@@ -1,7 +1,7 @@
 import type { FlowRecord, Sequence } from '@tidewatch/contracts';
 import { type ImportFormat, readFlowFile } from '@tidewatch/flow-importers';
 import { buildSequences, notAConversationFlow } from '@tidewatch/sequencing';
-import type { Detector, ScoredSequence } from './detector.ts';
+import { type Detector, type ScoredSequence, serviceRaises } from './detector.ts';
 
 /** One input data row after offline scoring (what `score --per-flow` prints and `evaluate` counts). */
 export interface RowOutcome {
@@ -80,8 +80,20 @@ export async function scoreFlowFile(
   return { rows, sequences: scored, stats: { ...reader.stats, notFlows } };
 }
 
+/**
+ * Whose decision a per-flow line's `verdict` is: `service` (default) what the inference service
+ * raises for the row's sequence (serviceRaises: the model's malicious verdict or a sub-score flag,
+ * not built-in-suppressed); `model` the model's verdict alone (score >= the manifest's threshold).
+ */
+export type VerdictSource = 'service' | 'model';
+export const VERDICT_SOURCES: readonly VerdictSource[] = ['service', 'model'];
+
 /** `score --per-flow`'s line for one row (contract in the `score` command's usage). */
-export function perFlowLine(r: RowOutcome, sequences: ScoredSequence[]): string {
+export function perFlowLine(
+  r: RowOutcome,
+  sequences: ScoredSequence[],
+  verdict: VerdictSource = 'service',
+): string {
   const s = r.sequence >= 0 ? sequences[r.sequence] : undefined;
   if (!s) {
     return JSON.stringify({
@@ -98,7 +110,7 @@ export function perFlowLine(r: RowOutcome, sequences: ScoredSequence[]): string 
     row: r.row,
     sequence_id: f.sequence_id,
     score: f.score,
-    verdict: f.verdict,
+    verdict: verdict === 'model' ? f.verdict : serviceRaises(s) ? 'malicious' : 'benign',
     tactic: f.tactics[0]?.id ?? null,
   });
 }

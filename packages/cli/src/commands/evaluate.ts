@@ -19,7 +19,7 @@ Options:
   --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
                  flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --model V      model version under model/versions (default: model/versions/DEFAULT)
-  --sub-scores V the sub-score formulas that flag (default v6; v5 and older as the service's
+  --sub-scores V the sub-score formulas that flag (default v7, the service's; older as its
                  TIDEWATCH_INFERENCE_SUB_SCORES)
   --model-input I what the model reads: connections (default) or records
   --json         machine-readable output

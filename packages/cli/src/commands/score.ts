@@ -12,9 +12,14 @@ With --per-flow: exactly one JSON line per input data row, in input order:
   {"row": <0-based data row>, "sequence_id": "...", "score": <0..1>, "verdict": "malicious"|"benign", "tactic": "<TA id>"|null}
   A row the importer rejected still gets its line, with nulls and the reason:
   {"row": 7, "sequence_id": null, "score": null, "verdict": null, "tactic": null, "error": "<file>:<line>: <what was wrong>"}
-  A flow's score/verdict/tactic are those of the sequence it belongs to.
+  A flow's score/verdict/tactic are those of the sequence it belongs to: score is the model's
+  P(suspicious); verdict is what the inference service raises (--verdict service, the default): malicious
+  when the model's score reaches its threshold OR a baseline sub-score (beacon, scan, brute force,
+  exfiltration, reflection) flags the sequence, unless a built-in rule suppresses that alert (traffic to
+  link-local multicast, SSDP or a broadcast address; the model alone raising name, address or time
+  service requests); --verdict model gives the model's verdict alone.
 Input columns named label or attack are never model inputs (they only travel as ground truth).
-Counts (rows, imported, rejected, not flows, sequences, model version) go to stderr. Rows that are no
+Counts (rows, imported, rejected, not flows, sequences, raised, model version) go to stderr. Rows that are no
 conversation's flow (NAT or firewall event records that counted no traffic, IPv6 neighbour discovery
 and MLD: sequencing rule 0) are in no sequence; with --per-flow their line says which.
 
@@ -22,6 +27,7 @@ Options:
   --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
                  flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --per-flow     one line per input row (see above)
+  --verdict V    service (default) or model: whose decision a --per-flow line's verdict is
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --batch N      micro-batch size (default 512)
   --sub-scores V the sub-score formulas that flag and explain, as the service's
@@ -39,6 +45,8 @@ export interface ScoreArgs {
   /** A sub-score version (the Detector checks it). */
   subScores?: string;
   modelInput?: string;
+  /** `score --per-flow`: whose decision the verdict is (service unless told). */
+  verdict: 'service' | 'model';
 }
 
 export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = true): ScoreArgs {
@@ -61,7 +69,12 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     else if (arg === '--data') a.files.push(value());
     else if (arg === '--sub-scores') a.subScores = value();
     else if (arg === '--model-input') a.modelInput = value();
-    else if (arg === '--batch') {
+    else if (arg === '--verdict' && allowPerFlow) {
+      const v = value();
+      if (v !== 'service' && v !== 'model')
+        throw new UsageError(`unknown --verdict '${v}' (known: service, model)`);
+      a.verdict = v;
+    } else if (arg === '--batch') {
       const n = Number(value());
       if (!Number.isInteger(n) || n <= 0) throw new UsageError('--batch needs a positive integer');
       a.batch = n;
@@ -74,6 +87,7 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     format: a.format ?? 'auto',
     perFlow: a.perFlow ?? false,
     batch: a.batch ?? 512,
+    verdict: a.verdict ?? 'service',
     ...(a.model ? { model: a.model } : {}),
     ...(a.subScores ? { subScores: a.subScores } : {}),
     ...(a.modelInput ? { modelInput: a.modelInput } : {}),
@@ -124,7 +138,7 @@ export const command: Command = {
   usage: USAGE,
   async run(argv) {
     const args = parseScoreArgs(argv);
-    const { perFlowLine } = await import('@tidewatch/detector');
+    const { perFlowLine, serviceRaises } = await import('@tidewatch/detector');
     const { result, modelVersion } = await scoreFile(args);
     let buf = '';
     const flush = async (force: boolean) => {
@@ -135,7 +149,7 @@ export const command: Command = {
     };
     if (args.perFlow) {
       for (const r of result.rows) {
-        buf += `${perFlowLine(r, result.sequences)}\n`;
+        buf += `${perFlowLine(r, result.sequences, args.verdict)}\n`;
         await flush(false);
       }
     } else {
@@ -146,8 +160,12 @@ export const command: Command = {
     }
     await flush(true);
     const s = result.stats;
+    const raised = result.sequences.filter((x) => serviceRaises(x)).length;
+    const byModel = result.sequences.filter(
+      (x) => serviceRaises(x) && x.finding.verdict === 'malicious',
+    ).length;
     process.stderr.write(
-      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences, model ${modelVersion}\n`,
+      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences (${raised} raised, ${byModel} of them by the model's verdict), model ${modelVersion}\n`,
     );
     return 0;
   },
