@@ -38,10 +38,12 @@ def is_infrastructure_request(f: dict) -> bool:
     return fp > 0 and bp >= fp and fb <= cap * fp and bb <= cap * bp
 
 
-def builtin_rule(finding: dict, flagged: bool) -> str | None:
+def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
     """The id of the first built-in rule that matches an alert, or None. `finding` holds the finding's dst_ip,
-    protocols and dst_ports, and infrastructure_only (every flow is_infrastructure_request); `flagged`: a baseline
-    sub-score raised it too (rules with model_verdict_only do not apply)."""
+    protocols and dst_ports, infrastructure_only (every flow is_infrastructure_request) and, for a rule with
+    max_fwd_bytes_per_pkt, fwd_bytes and fwd_pkts (the initiator's totals); `flagged`: a baseline
+    sub-score raised it too (rules with model_verdict_only do not apply); `flags`: the names of the sub-scores that
+    flagged it (None: unknown, so a rule with flags_within takes no flagged alert)."""
     try:
         addr = ipaddress.ip_address(finding["dst_ip"])
     except ValueError:
@@ -52,10 +54,18 @@ def builtin_rule(finding: dict, flagged: bool) -> str | None:
     for r in _RULES:
         if r.get("model_verdict_only") and flagged:
             continue
+        within = r.get("flags_within")
+        if within is not None and flagged and (flags is None or not set(flags) <= set(within)):
+            continue
         if r.get("infrastructure_only") and not finding["infrastructure_only"]:
             continue
         if not (_all_in(protos, r["protocols"]) and _all_in(ports, r["dst_ports"])):
             continue
+        cap = r.get("max_fwd_bytes_per_pkt")
+        if cap is not None:
+            b, p = finding.get("fwd_bytes"), finding.get("fwd_pkts")
+            if b is None or p is None or not p > 0 or b > cap * p:
+                continue
         ones = r.get("responder_host_ones")
         if ones is not None and (addr.version != 4 or int(addr) % (1 << ones) != (1 << ones) - 1):
             continue
@@ -69,14 +79,22 @@ def sequence_finding(seq: dict) -> dict:
     flows = seq["flows"]
     return {"dst_ip": seq["dst_ip"], "protocols": {f["protocol"] for f in flows},
             "dst_ports": {f["dst_port"] for f in flows},
-            "infrastructure_only": all(is_infrastructure_request(f) for f in flows)}
+            "infrastructure_only": all(is_infrastructure_request(f) for f in flows),
+            "fwd_bytes": sum(int(f["fwd_bytes"]) for f in flows), "fwd_pkts": sum(int(f["fwd_pkts"]) for f in flows)}
 
 
-def sequences_suppressed(raw, flagged) -> np.ndarray:
-    """[S] bool: a built-in rule would record an alert on each raw sequence as suppressed; `flagged` [S] bool: a
-    baseline sub-score reached the flag threshold there."""
+def sequences_suppressed(raw, flagged, names=None) -> np.ndarray:
+    """[S] bool: a built-in rule would record an alert on each raw sequence as suppressed. `flagged`: [S] bool, a
+    baseline sub-score reached the flag threshold there (which ones unknown), or [S, K] bool, which of the K
+    sub-scores `names` did."""
     flagged = np.asarray(flagged, dtype=bool)
     if len(flagged) != len(raw):
         raise ValueError(f"flagged has {len(flagged)} entries for {len(raw)} sequences")
+    if flagged.ndim == 2:
+        if names is None or len(names) != flagged.shape[1]:
+            raise ValueError(f"flagged has {flagged.shape[1]} columns: name each of them")
+        flags = [[n for n, f in zip(names, row) if f] for row in flagged]
+        return np.array([builtin_rule(sequence_finding(r), bool(f), f) is not None for r, f in zip(raw, flags)],
+                        dtype=bool).reshape(len(raw))
     return np.array([builtin_rule(sequence_finding(r), bool(g)) is not None for r, g in zip(raw, flagged)],
                     dtype=bool).reshape(len(raw))

@@ -178,7 +178,7 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
     service = None
     if baselines:
         from .baselines import (FLAG_THRESHOLD, RULE_THRESHOLD, SERVICE_SUB_SCORES, corpus_sub_scores,
-                                extratrees_scores, rule_scores, train_extratrees)
+                                extratrees_scores, rule_scores, sub_score_names, train_extratrees)
         from .builtin_suppression import sequences_suppressed
         from .raw_sequences import corpus_raw_sequences
         raw = corpus_raw_sequences(corpus)
@@ -186,7 +186,8 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
         raw_sub = rule_scores(sub)
         service_sub = corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES)
         service = service_alerts(model_scores, thresholds, service_sub,
-                                 sequences_suppressed(raw, service_sub.max(1) >= FLAG_THRESHOLD))
+                                 sequences_suppressed(raw, service_sub >= FLAG_THRESHOLD,
+                                                      sub_score_names(SERVICE_SUB_SCORES)))
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:
@@ -336,16 +337,19 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
 
         L += ["", "## What the service raises (held out)", "",
               "The inference service emits a finding when the model's verdict is malicious **or** a baseline sub-score "
-              f"(beacon, scan, brute force, exfiltration, reflection; subscores.v5, the detector's default: features.v1's plus "
+              f"(beacon, scan, brute force, exfiltration, reflection; features.v1's plus "
               "ICMP sweeps and repeated logins (`subscores.v2.json`), reflection toward a responder of high fan-in "
               "(`subscores.v3.json`), scans of one responder by many probing initiators (`subscores.v4.json`), and "
               "a flow silent only when no packet came back, HTTPS (443) connections not counted as login attempts "
-              "(`packages/features/spec/subscores.v5.json`)) reaches "
+              "(`packages/features/spec/subscores.v5.json`), computed over each sequence's connections (`subscores.v6.json`), "
+              "ICMP errors no scan evidence (`subscores.v7.json`, the service's default)) reaches "
               f"TIDEWATCH_INFERENCE_FLAG_THRESHOLD ({FLAG_THRESHOLD}; such a "
               "finding has severity low when the model says benign), unless a built-in suppression rule records it as "
               "suppressed (`packages/suppression/spec/builtin-rules.json`: a responder that is a link-local multicast group, "
               "SSDP's group or the broadcast address; UDP toward a private subnet's x.x.x.255, or NetBIOS toward any; "
-              "and, where no sub-score flagged it, the model's verdict alone on sequences made only of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings). These are the alerts an analyst sees, on the same "
+              "and, on sequences made only of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings, the model's "
+              "verdict alone where no sub-score flagged it and, with queries of at most 85 bytes a packet, the beacon flag where "
+              "no other sub-score did). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]

@@ -174,10 +174,11 @@ def render(version: str, netflow: int, rows: list[dict]) -> str:
          "stitching, sequencing.v1, features, the shipped ONNX model, threshold "
          "from the manifest). A sequence counts when all its flows are labelled; it is malicious when any is. "
          "**Model**: the verdict. **Service**: what the inference service raises, the verdict OR a baseline "
-         "sub-score ≥ 0.8 (subscores.v5, the detector's default: v3's plus inbound scans, silence read from packets, HTTPS connections not counted as logins; a low-severity finding), minus the alerts "
+         "sub-score ≥ 0.8 (subscores.v7, the detector's default: v3's plus inbound scans, silence read from packets, HTTPS connections not counted as logins, over each sequence's connections, ICMP errors no scan evidence; a low-severity finding), minus the alerts "
          "a built-in rule records as "
          "suppressed (a link-local multicast, SSDP or broadcast responder, a subnet's x.x.x.255 over UDP, or the "
-         "model's verdict alone on sequences made only of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings).", "",
+         "model's verdict alone, or the beacon flag alone with requests of at most 85 bytes a packet, on sequences made only "
+         "of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings).", "",
          "None of these networks is in the training data (IoT-23 42-1's pcap, the one that is, is left out). "
          "The captures are small and mostly malicious: read per-capture rows as detected / missed, and the pooled "
          "FPR as resting on few benign sequences.", "",

@@ -14,9 +14,9 @@ def test_every_case_of_the_shared_spec():
     # The TypeScript matcher checks the same cases (packages/suppression/test/builtin-rules.test.ts).
     assert len(SPEC["cases"]) >= 20
     for c in SPEC["cases"]:
-        finding = {"protocols": [17], "dst_ports": [9], "infrastructure_only": False,
-                   **{k: v for k, v in c.items() if k not in ("rule", "flagged")}}
-        assert builtin_rule(finding, c.get("flagged", False)) == c["rule"], c
+        finding = {"protocols": [17], "dst_ports": [9], "infrastructure_only": False, "fwd_bytes": 60, "fwd_pkts": 1,
+                   **{k: v for k, v in c.items() if k not in ("rule", "flagged", "flags")}}
+        assert builtin_rule(finding, c.get("flagged", False), c.get("flags")) == c["rule"], c
 
 
 def test_every_infrastructure_request_case_of_the_shared_spec():
@@ -45,3 +45,25 @@ def test_sequences_suppressed_reads_each_sequence_as_its_finding():
     assert sequence_finding(raw[8])["infrastructure_only"] and not sequence_finding(raw[7])["infrastructure_only"]
     with pytest.raises(ValueError, match="flagged has 1 entries for 9 sequences"):
         sequences_suppressed(raw, [True])
+
+
+def test_sequences_suppressed_by_flag_names():
+    """flags_within (builtin:infrastructure-rhythm): a beacon flag on DNS lookups is suppressed, a beacon plus an
+    exfiltration flag is not, and a flag whose name is unknown never is."""
+    dns = {"dst_ip": "192.168.1.1", "flows": [{**PACKET, "protocol": 17, "dst_port": 53}]}
+    names = ("beacon", "scan", "brute_force", "exfiltration", "reflection")
+    flagged = np.array([[1, 0, 0, 0, 0], [1, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=bool)
+    assert sequences_suppressed([dns] * 4, flagged, names).tolist() == [True, False, False, True]
+    assert sequences_suppressed([dns] * 2, [True, False]).tolist() == [False, True]
+    with pytest.raises(ValueError, match="flagged has 5 columns: name each of them"):
+        sequences_suppressed([dns] * 4, flagged)
+
+
+def test_a_beacon_flag_on_tunnel_sized_queries_stays_raised():
+    """max_fwd_bytes_per_pkt (builtin:infrastructure-rhythm, 85): dnscat2's 92-byte queries stay raised."""
+    def dns(size):
+        return {"dst_ip": "192.168.1.210", "flows": [{**PACKET, "fwd_bytes": size, "protocol": 17, "dst_port": 53}] * 12}
+    flagged = np.array([[1, 0, 0, 0, 0]] * 2, dtype=bool)
+    names = ("beacon", "scan", "brute_force", "exfiltration", "reflection")
+    assert sequences_suppressed([dns(70), dns(92)], flagged, names).tolist() == [True, False]
+    assert sequence_finding(dns(92))["fwd_bytes"] == 1104 and sequence_finding(dns(92))["fwd_pkts"] == 12

@@ -31,9 +31,13 @@ const run = promisify(execFile);
  * malicious verdict or a sub-score at the flag threshold (0.8), unless a built-in rule suppresses it.
  */
 function serviceVerdict(s: ScoredSequence): 'malicious' | 'benign' {
-  const flagged = Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8);
+  const flags = Object.entries(s.finding.explanation.subscores)
+    .filter(([, v]) => v >= 0.8)
+    .map(([k]) => k);
+  const flagged = flags.length > 0;
   const raised = s.finding.verdict === 'malicious' || flagged;
-  return raised && matchBuiltinRule(s.finding, { flagged, infrastructureOnly: s.infrastructureOnly }) === null
+  return raised &&
+    matchBuiltinRule(s.finding, { flagged, flags, infrastructureOnly: s.infrastructureOnly }) === null
     ? 'malicious'
     : 'benign';
 }
@@ -274,15 +278,7 @@ describe('score --per-flow', { skip }, () => {
     const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
     const result = await scoreFlowFile(file, detector);
     const { perSequence, alerts } = evaluateOffline(result);
-    const raised = result.sequences.map(
-      (s) =>
-        (s.finding.verdict === 'malicious' ||
-          Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8)) &&
-        matchBuiltinRule(s.finding, {
-          flagged: Object.values(s.finding.explanation.subscores).some((v) => v >= 0.8),
-          infrastructureOnly: s.infrastructureOnly,
-        }) === null,
-    );
+    const raised = result.sequences.map((s) => serviceVerdict(s) === 'malicious');
     let tp = 0;
     let fp = 0;
     for (const [i, s] of result.sequences.entries()) {

@@ -179,7 +179,7 @@ function summaryOf(
 
 /** What built-in suppression rules know of how an alert was raised (matchBuiltinRule's second argument). */
 export function raisedBy(s: ScoredSequence): RaisedBy {
-  return { flagged: s.flags.length > 0, infrastructureOnly: s.infrastructureOnly };
+  return { flagged: s.flags.length > 0, flags: s.flags, infrastructureOnly: s.infrastructureOnly };
 }
 
 /**

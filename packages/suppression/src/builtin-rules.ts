@@ -13,13 +13,22 @@ export interface BuiltinRule {
   matches(finding: RuleInput, raised: RaisedBy): boolean;
 }
 
-/** What a built-in rule looks at: the responder and the sequence's protocols and ports. */
-export type RuleInput = Pick<Finding, 'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports'>;
+/**
+ * What a built-in rule looks at: the responder, the sequence's protocols and ports and, for a rule
+ * with maxFwdBytesPerPkt, what the initiator sent (a rule that needs them never matches without).
+ */
+export type RuleInput = Pick<Finding, 'src_ip' | 'dst_ip' | 'protocols' | 'dst_ports'> &
+  Partial<Pick<Finding, 'fwd_bytes' | 'fwd_pkts'>>;
 
 /** What the detector knows about an alert beyond its finding. */
 export interface RaisedBy {
   /** A baseline sub-score raised it too (ScoredSequence.flags is not empty): not the model's verdict alone. */
   flagged: boolean;
+  /**
+   * Which sub-scores flagged it (ScoredSequence.flags: beacon, scan, brute_force, exfiltration,
+   * reflection). Unknown when absent: then a rule with flagsWithin takes no flagged alert.
+   */
+  flags?: readonly string[];
   /** Every flow of the sequence is an infrastructure request (isInfrastructureRequest). */
   infrastructureOnly: boolean;
 }
@@ -58,6 +67,10 @@ export interface RuleConditions {
   infrastructureOnly?: boolean;
   /** Only an alert that rests on the model's verdict alone (no sub-score flagged it). */
   modelVerdictOnly?: boolean;
+  /** Only an alert no sub-score but these flagged (the model's verdict may have raised it too). */
+  flagsWithin?: readonly string[];
+  /** The initiator's packets carried at most this many bytes on average (fwd_bytes / fwd_pkts). */
+  maxFwdBytesPerPkt?: number;
 }
 
 /** Every value is one of `allowed` (and there is one): a rule's protocol / port condition. */
@@ -109,7 +122,19 @@ export function networkRule(
   conditions: RuleConditions = {},
 ): BuiltinRule {
   const nets = networks.map((n) => parseNetwork(n, id));
-  const { hostOnes, protocols, dstPorts, infrastructureOnly, modelVerdictOnly } = conditions;
+  const {
+    hostOnes,
+    protocols,
+    dstPorts,
+    infrastructureOnly,
+    modelVerdictOnly,
+    flagsWithin,
+    maxFwdBytesPerPkt,
+  } = conditions;
+  if (maxFwdBytesPerPkt !== undefined && !(Number.isFinite(maxFwdBytesPerPkt) && maxFwdBytesPerPkt > 0))
+    throw new Error(
+      `builtin rule ${id}: max_fwd_bytes_per_pkt ${maxFwdBytesPerPkt} is not a positive number`,
+    );
   if (hostOnes !== undefined && !(Number.isInteger(hostOnes) && hostOnes >= 1 && hostOnes <= 31))
     throw new Error(`builtin rule ${id}: responder_host_ones ${hostOnes} is not 1-31`);
   if (hostOnes !== undefined && nets.some((n) => !n.v4))
@@ -122,8 +147,15 @@ export function networkRule(
     reason,
     matches(finding, raised) {
       if (modelVerdictOnly && raised.flagged) return false;
+      if (flagsWithin && raised.flagged && !(raised.flags?.every((f) => flagsWithin.includes(f)) ?? false))
+        return false;
       if (infrastructureOnly && !raised.infrastructureOnly) return false;
       if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
+      if (maxFwdBytesPerPkt !== undefined) {
+        const { fwd_bytes: bytes, fwd_pkts: pkts } = finding;
+        if (bytes === undefined || pkts === undefined || !(pkts > 0) || bytes > maxFwdBytesPerPkt * pkts)
+          return false;
+      }
       const ip = finding.dst_ip;
       let v4 = parseIPv4(ip);
       let g: Uint16Array | null = null;
@@ -147,6 +179,8 @@ interface RuleSpec {
   dst_ports?: number[];
   infrastructure_only?: boolean;
   model_verdict_only?: boolean;
+  flags_within?: string[];
+  max_fwd_bytes_per_pkt?: number;
 }
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).map((r) =>
@@ -156,6 +190,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).
     ...(r.dst_ports === undefined ? {} : { dstPorts: r.dst_ports }),
     ...(r.infrastructure_only === undefined ? {} : { infrastructureOnly: r.infrastructure_only }),
     ...(r.model_verdict_only === undefined ? {} : { modelVerdictOnly: r.model_verdict_only }),
+    ...(r.flags_within === undefined ? {} : { flagsWithin: r.flags_within }),
+    ...(r.max_fwd_bytes_per_pkt === undefined ? {} : { maxFwdBytesPerPkt: r.max_fwd_bytes_per_pkt }),
   }),
 );
 

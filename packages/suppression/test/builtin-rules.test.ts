@@ -26,12 +26,24 @@ describe('built-in suppression rules', () => {
       protocols?: number[];
       dst_ports?: number[];
       flagged?: boolean;
+      flags?: string[];
       infrastructure_only?: boolean;
+      fwd_bytes?: number;
+      fwd_pkts?: number;
       rule: string | null;
     };
     for (const c of spec.cases as Case[]) {
-      const raised = { flagged: c.flagged ?? false, infrastructureOnly: c.infrastructure_only ?? false };
-      const got = matchBuiltinRule(to(c.dst_ip, c.protocols, c.dst_ports), raised);
+      const raised = {
+        flagged: c.flagged ?? false,
+        ...(c.flags === undefined ? {} : { flags: c.flags }),
+        infrastructureOnly: c.infrastructure_only ?? false,
+      };
+      const finding = {
+        ...to(c.dst_ip, c.protocols, c.dst_ports),
+        fwd_bytes: c.fwd_bytes ?? 60,
+        fwd_pkts: c.fwd_pkts ?? 1,
+      };
+      const got = matchBuiltinRule(finding, raised);
       assert.equal(got?.id ?? null, c.rule, JSON.stringify(c));
     }
   });
@@ -90,6 +102,41 @@ describe('built-in suppression rules', () => {
     assert.ok(!chatter.matches(ping, MODEL), 'a flow that is not an infrastructure request');
   });
 
+  it('flags within a list: only those sub-scores flagged it (the model may have too); unknown names never match', () => {
+    const rhythm = networkRule('t', 'test', ['0.0.0.0/0'], {
+      infrastructureOnly: true,
+      flagsWithin: ['beacon'],
+    });
+    const dns = to('192.168.1.1', [17], [53]);
+    const infra = (flags?: string[]) => ({
+      flagged: (flags?.length ?? 1) > 0,
+      ...(flags === undefined ? {} : { flags }),
+      infrastructureOnly: true,
+    });
+    assert.ok(rhythm.matches(dns, infra(['beacon'])));
+    assert.ok(rhythm.matches(dns, infra([])), 'the model verdict alone');
+    assert.ok(!rhythm.matches(dns, infra(['beacon', 'exfiltration'])), 'data moved through DNS');
+    assert.ok(!rhythm.matches(dns, infra(['scan'])));
+    assert.ok(!rhythm.matches(dns, infra()), 'flagged by sub-scores it was not told');
+    assert.ok(!rhythm.matches(dns, { ...infra(['beacon']), infrastructureOnly: false }));
+  });
+
+  it("the initiator's bytes per packet: lookups carry a name, tunnels their data in it", () => {
+    const rule = networkRule('t', 'test', ['0.0.0.0/0'], { maxFwdBytesPerPkt: 85 });
+    const dns = (fwd_bytes?: number, fwd_pkts?: number) => ({
+      ...to('192.168.1.210', [17], [53]),
+      ...(fwd_bytes === undefined ? {} : { fwd_bytes }),
+      ...(fwd_pkts === undefined ? {} : { fwd_pkts }),
+    });
+    assert.ok(rule.matches(dns(850, 10), MODEL), '85 bytes a packet');
+    assert.ok(!rule.matches(dns(851, 10), MODEL), "dnscat2's 92-byte queries");
+    assert.ok(!rule.matches(dns(0, 0), MODEL), 'nothing sent');
+    assert.ok(!rule.matches(dns(), MODEL), 'no counts to read');
+    assert.throws(() => networkRule('builtin:x', 'r', ['0.0.0.0/0'], { maxFwdBytesPerPkt: 0 }), {
+      message: 'builtin rule builtin:x: max_fwd_bytes_per_pkt 0 is not a positive number',
+    });
+  });
+
   it('name a malformed network or condition of the spec', () => {
     assert.throws(() => networkRule('builtin:x', 'r', ['10.0.0.0/8'], { hostOnes: 32 }), {
       message: 'builtin rule builtin:x: responder_host_ones 32 is not 1-31',
@@ -111,6 +158,7 @@ describe('built-in suppression rules', () => {
         'builtin:subnet-broadcast',
         'builtin:netbios-broadcast',
         'builtin:infrastructure-chatter',
+        'builtin:infrastructure-rhythm',
       ],
     );
     assert.match(LOCAL_DISCOVERY_RULE.reason, /link-local multicast group/);

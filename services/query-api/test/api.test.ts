@@ -523,6 +523,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:subnet-broadcast',
             'builtin:netbios-broadcast',
             'builtin:infrastructure-chatter',
+            'builtin:infrastructure-rhythm',
           ],
         );
         assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
