@@ -702,6 +702,17 @@ describe('score --per-flow', { skip }, () => {
       const pings = rows.slice(0, 40).map((l) => l.replace('"dst_port":771', `"dst_port":${8 * 256}`));
       await writeFile(file, `${pings.join('\n')}\n`);
       assert.equal(await scans(detector), 40);
+      // IPFIX with icmpTypeIPv4 / icmpCodeIPv4 and sFlow's decoded header: ports 0, the type in its own
+      // field. The sequencer reads it as NetFlow's port, so port unreachable is no sweep there either.
+      const own = rows
+        .slice(0, 40)
+        .map((l) => l.replace('"dst_port":771', '"dst_port":0,"icmp_type":3,"icmp_code":3'));
+      for (const format of ['ipfix', 'sflow5']) {
+        await writeFile(file, `${own.map((l) => l.replace('netflow9', format)).join('\n')}\n`);
+        const result = await scoreFlowFile(file, detector, { format: 'flows' });
+        assert.equal(result.sequences.length, 40, format);
+        assert.equal(result.sequences.filter((x) => x.flags.includes('scan')).length, 0, format);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -8,6 +8,7 @@ import {
   passThrough,
   synWithoutAck,
 } from './conversation-flow.ts';
+import { sequenceDstPort } from './flow-columns.ts';
 import { MinHeap } from './min-heap.ts';
 
 interface PendingHalf {
@@ -94,7 +95,7 @@ export class BiflowStitcher {
     // query's type as their key, and only the addresses tell the sides apart.
     const exchange = icmpExchange(record);
     const srcPort = exchange < 0 ? record.src_port : 0;
-    const dstPort = exchange < 0 ? record.dst_port : 0;
+    const dstPort = exchange < 0 ? sequenceDstPort(record) : 0;
     const srcFirst = endpointBefore(srcIp, srcPort, dstIp, dstPort);
     const same = !srcFirst && srcIp === dstIp && srcPort === dstPort;
     const lowIp = srcFirst || same ? srcIp : dstIp;
@@ -280,7 +281,7 @@ function mergeHalves(first: PendingHalf, second: PendingHalf): ConversationFlow 
       end_ms: Math.max(initiator.end_ms, responder.end_ms),
       protocol: initiator.protocol,
       src_port: initiator.src_port,
-      dst_port: initiator.dst_port,
+      dst_port: sequenceDstPort(initiator),
       fwd_bytes: initiator.fwd_bytes,
       fwd_pkts: initiator.fwd_pkts,
       bwd_bytes: responder.fwd_bytes,

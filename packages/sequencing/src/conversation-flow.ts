@@ -1,5 +1,5 @@
 import type { FlowRecord, SequenceFlow } from '@tidewatch/contracts';
-import type { WindowFlowFields } from './window-store.ts';
+import { sequenceDstPort, type WindowFlowFields } from './flow-columns.ts';
 
 /** Where a flow entered the sequencer: its input offset and the partition's max event time before it. */
 export interface InputPosition {
@@ -102,7 +102,7 @@ export function sequenceFlow(flow: WindowFlowFields, origin: string): SequenceFl
     end_ms: flow.end_ms,
     protocol: flow.protocol,
     src_port: flow.src_port,
-    dst_port: flow.dst_port,
+    dst_port: sequenceDstPort(flow),
     fwd_bytes: flow.fwd_bytes,
     fwd_pkts: flow.fwd_pkts,
     bwd_bytes: flow.bwd_bytes,

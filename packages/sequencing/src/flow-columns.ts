@@ -4,7 +4,27 @@ import type { SequenceFlow } from '@tidewatch/contracts';
 export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'> & {
   label?: number | null | undefined;
   attack?: string | null | undefined;
+  /** flows.v1's ICMP type and code where the exporter sent them as fields of their own (sequenceDstPort). */
+  icmp_type?: number | null | undefined;
+  icmp_code?: number | null | undefined;
 };
+
+/**
+ * The responder port a flow has in sequences.v1: its own, except an ICMP / ICMPv6 record whose
+ * exporter sent the type and code as fields of their own (sFlow's decoded header, IPFIX
+ * icmpTypeIPv4 / icmpCodeIPv4 and the like) and left both ports 0. That one gets NetFlow's
+ * convention, type * 256 + code in the destination port (what NetFlow v5 / v9 and most IPFIX
+ * exporters send), so the same exchange reads the same whichever exporter saw it: subscores.v7
+ * tells ICMP errors by it, and fan-out counts each ICMP type as a port.
+ */
+export function sequenceDstPort(f: WindowFlowFields): number {
+  const port = f.dst_port;
+  if (port !== 0 || f.src_port !== 0 || (f.protocol !== 1 && f.protocol !== 58)) return port;
+  const type = f.icmp_type;
+  if (type === null || type === undefined || !(type >= 0 && type <= 255)) return port;
+  const code = f.icmp_code;
+  return type * 256 + (code !== null && code !== undefined && code >= 0 && code <= 255 ? code : 0);
+}
 
 /**
  * Numbers per flow in `FlowColumns.num`: start_ms, end_ms, protocol, src_port, dst_port, fwd_bytes,
@@ -69,7 +89,7 @@ export class FlowColumns {
     num[o + F_END] = f.end_ms;
     num[o + F_PROTOCOL] = f.protocol;
     num[o + F_SRC_PORT] = f.src_port;
-    num[o + F_DST_PORT] = f.dst_port;
+    num[o + F_DST_PORT] = f.dst_port === 0 ? sequenceDstPort(f) : f.dst_port;
     num[o + F_FWD_BYTES] = f.fwd_bytes;
     num[o + F_FWD_PKTS] = f.fwd_pkts;
     num[o + F_BWD_BYTES] = f.bwd_bytes;

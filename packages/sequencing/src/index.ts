@@ -35,5 +35,5 @@ export { sequenceId } from './sequence-id.ts';
 export { SEQUENCING_SPEC, type SequencingSpec, SpecError, sequencingSpec } from './spec.ts';
 export { OpenWindow, type WindowFlowFields, WindowStore, windowStartOf } from './window-store.ts';
 export { FlowAddresses, FlowDecodeError, FlowDecoder } from './flow-decoder.ts';
-export { FlowColumns, sortRows } from './flow-columns.ts';
+export { FlowColumns, sequenceDstPort, sortRows } from './flow-columns.ts';
 export { type SequenceHead, SequenceEncoder, type SequenceSink } from './sequence-encoder.ts';

@@ -276,6 +276,62 @@ describe('windows (rules 2-4)', () => {
     );
   });
 
+  it("an ICMP record's own type and code fields read as NetFlow's destination port, from every exporter", () => {
+    // The same traffic as four exporters send it: a host pinged (echo request 8 and reply 0 as
+    // two one-way records) and a router's port unreachable (type 3, code 3) back to it.
+    const icmp = (format: FlowRecord['source_format'], over: Partial<FlowRecord>) =>
+      flow({
+        source_format: format,
+        protocol: 1,
+        src_port: 0,
+        dst_port: 0,
+        fwd_pkts: 1,
+        fwd_bytes: 84,
+        bwd_pkts: 0,
+        bwd_bytes: 0,
+        ...over,
+      });
+    const ping = { start_ms: 1_000, end_ms: 1_000, src_ip: '10.0.0.1', dst_ip: '10.0.0.2' };
+    const pong = { start_ms: 1_001, end_ms: 1_001, src_ip: '10.0.0.2', dst_ip: '10.0.0.1' };
+    const error = { start_ms: 2_000, end_ms: 2_000, src_ip: '10.0.0.254', dst_ip: '10.0.0.1', fwd_bytes: 56 };
+    const ports = (records: FlowRecord[]) =>
+      buildSequences(records).map((s) => [
+        s.src_ip,
+        s.dst_ip,
+        s.flows.map((f) => [f.src_port, f.dst_port, f.bwd_pkts]),
+      ]);
+    const want = [
+      ['10.0.0.1', '10.0.0.2', [[0, 8 * 256, 1]]], // one exchange, its query's type
+      ['10.0.0.254', '10.0.0.1', [[0, 3 * 256 + 3, 0]]],
+    ];
+    // NetFlow v9: type and code in the destination port (and in flows.v1's icmp_type as the collector fills it).
+    const netflow = [
+      icmp('netflow9', { ...ping, dst_port: 8 * 256, icmp_type: 8, icmp_code: 0 }),
+      icmp('netflow9', { ...pong, dst_port: 0, icmp_type: 0, icmp_code: 0 }),
+      icmp('netflow9', { ...error, dst_port: 3 * 256 + 3, icmp_type: 3, icmp_code: 3 }),
+    ];
+    assert.deepEqual(ports(netflow), want);
+    // sFlow (the sampled header's ICMP fields) and IPFIX with icmpTypeIPv4 / icmpCodeIPv4: ports 0.
+    for (const format of ['sflow5', 'ipfix'] as const) {
+      const own = [
+        icmp(format, { ...ping, icmp_type: 8, icmp_code: 0 }),
+        icmp(format, { ...pong, icmp_type: 0, icmp_code: 0 }),
+        icmp(format, { ...error, icmp_type: 3, icmp_code: 3 }),
+      ];
+      assert.deepEqual(ports(own), want, format);
+    }
+    // Zeek's conn.log keeps the type as the originator's port and the code as the responder's: as it was.
+    assert.deepEqual(
+      ports([icmp('zeek_conn', { ...error, src_port: 3, dst_port: 3, icmp_type: 3, icmp_code: 3 })]),
+      [['10.0.0.254', '10.0.0.1', [[3, 3, 0]]]],
+    );
+    // Without a type there is nothing to place, and TCP / UDP ports are never touched.
+    assert.deepEqual(ports([icmp('sflow5', error)]), [['10.0.0.254', '10.0.0.1', [[0, 0, 0]]]]);
+    assert.deepEqual(ports([icmp('sflow5', { ...error, protocol: 17, icmp_type: 3 })]), [
+      ['10.0.0.254', '10.0.0.1', [[0, 0, 0]]],
+    ]);
+  });
+
   it('routes a stitched biflow whose window was already emitted as its two original halves', () => {
     const seq = new PartitionSequencer(spec);
     const a = flow({ source_format: 'netflow5', bwd_bytes: 0, bwd_pkts: 0, start_ms: 2 * W - 1 });
