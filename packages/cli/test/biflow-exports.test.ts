@@ -57,7 +57,12 @@ async function sequencesOf(datagrams: Buffer[], file: string): Promise<Sequence[
   return buildSequences(flows);
 }
 
-/** What a sequence says about the traffic (origin and ground truth aside). */
+/**
+ * What a sequence says about the traffic (origin and ground truth aside). An ICMP flow's type (its
+ * destination port in sequences.v1) is left out: softflowd's IPFIX carries it in icmpTypeCodeIPv4,
+ * and its -b biflows report the reverse direction's type as 0 (reverseIcmpTypeCodeIPv4) even when
+ * that direction carried the echo requests, so the biflow export has no type to compare.
+ */
 function traffic(s: Sequence) {
   return {
     id: s.sequence_id,
@@ -66,7 +71,7 @@ function traffic(s: Sequence) {
     flows: s.flows.map((f) => [
       f.protocol,
       f.src_port,
-      f.dst_port,
+      f.protocol === 1 || f.protocol === 58 ? 'icmp' : f.dst_port,
       f.fwd_bytes,
       f.fwd_pkts,
       f.bwd_bytes,
@@ -106,6 +111,11 @@ describe('one capture exported as IPFIX uniflows and as RFC 5103 biflows', { ski
       // One sequence at a time: a whole-list deepEqual of 37,000 sequences makes an unreadable diff.
       for (const [i, s] of uni.entries())
         assert.deepEqual(traffic(bi[i] as Sequence), traffic(s), `sequence ${i}`);
+      if (name === 'slips_test12-icmp-portscan.pcap') {
+        // The uniflows' echo requests read NetFlow's type * 256 + code (sequenceDstPort), as v9 sends them.
+        const icmp = uni.flatMap((s) => s.flows.filter((f) => f.protocol === 1));
+        assert.ok(icmp.length > 0 && icmp.every((f) => f.dst_port === 8 * 256), JSON.stringify(icmp[0]));
+      }
     });
   }
 });
