@@ -41,7 +41,9 @@ def is_infrastructure_request(f: dict) -> bool:
 def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
     """The id of the first built-in rule that matches an alert, or None. `finding` holds the finding's dst_ip,
     protocols and dst_ports, infrastructure_only (every flow is_infrastructure_request) and, for a rule with
-    max_fwd_bytes_per_pkt, fwd_bytes and fwd_pkts (the initiator's totals); `flagged`: a baseline
+    max_fwd_bytes_per_pkt, fwd_bytes and fwd_pkts (the initiator's totals), for sub_scores_only by_model (the model's
+    verdict was malicious; unknown when absent: such a rule does not apply), for min_initiator_dsts initiator_dsts (the
+    sequence's context.distinct_dsts); `flagged`: a baseline
     sub-score raised it too (rules with model_verdict_only do not apply); `flags`: the names of the sub-scores that
     flagged it (None: unknown, so a rule with flags_within takes no flagged alert)."""
     try:
@@ -60,6 +62,11 @@ def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
         if r.get("infrastructure_only") and not finding["infrastructure_only"]:
             continue
         if not (_all_in(protos, r["protocols"]) and _all_in(ports, r["dst_ports"])):
+            continue
+        if r.get("sub_scores_only") and (not flagged or finding.get("by_model") is not False):
+            continue
+        least = r.get("min_initiator_dsts")
+        if least is not None and not (finding.get("initiator_dsts") or 0) >= least:
             continue
         cap = r.get("max_fwd_bytes_per_pkt")
         if cap is not None:
@@ -80,21 +87,30 @@ def sequence_finding(seq: dict) -> dict:
     return {"dst_ip": seq["dst_ip"], "protocols": {f["protocol"] for f in flows},
             "dst_ports": {f["dst_port"] for f in flows},
             "infrastructure_only": all(is_infrastructure_request(f) for f in flows),
-            "fwd_bytes": sum(int(f["fwd_bytes"]) for f in flows), "fwd_pkts": sum(int(f["fwd_pkts"]) for f in flows)}
+            "fwd_bytes": sum(int(f["fwd_bytes"]) for f in flows), "fwd_pkts": sum(int(f["fwd_pkts"]) for f in flows),
+            "initiator_dsts": int(seq.get("context", {}).get("distinct_dsts", 0))}
 
 
-def sequences_suppressed(raw, flagged, names=None) -> np.ndarray:
+def sequences_suppressed(raw, flagged, names=None, by_model=None) -> np.ndarray:
     """[S] bool: a built-in rule would record an alert on each raw sequence as suppressed. `flagged`: [S] bool, a
     baseline sub-score reached the flag threshold there (which ones unknown), or [S, K] bool, which of the K
-    sub-scores `names` did."""
+    sub-scores `names` did; `by_model`: [S] bool, the model's verdict was malicious (unknown when None)."""
     flagged = np.asarray(flagged, dtype=bool)
     if len(flagged) != len(raw):
         raise ValueError(f"flagged has {len(flagged)} entries for {len(raw)} sequences")
+    if by_model is not None and len(by_model) != len(raw):
+        raise ValueError(f"by_model has {len(by_model)} entries for {len(raw)} sequences")
     if flagged.ndim == 2:
         if names is None or len(names) != flagged.shape[1]:
             raise ValueError(f"flagged has {flagged.shape[1]} columns: name each of them")
         flags = [[n for n, f in zip(names, row) if f] for row in flagged]
-        return np.array([builtin_rule(sequence_finding(r), bool(f), f) is not None for r, f in zip(raw, flags)],
-                        dtype=bool).reshape(len(raw))
-    return np.array([builtin_rule(sequence_finding(r), bool(g)) is not None for r, g in zip(raw, flagged)],
-                    dtype=bool).reshape(len(raw))
+    else:
+        flags = [None] * len(raw)
+    out = []
+    for i, r in enumerate(raw):
+        finding = sequence_finding(r)
+        if by_model is not None:
+            finding["by_model"] = bool(by_model[i])
+        g = bool(flags[i]) if flagged.ndim == 2 else bool(flagged[i])
+        out.append(builtin_rule(finding, g, flags[i]) is not None)
+    return np.array(out, dtype=bool).reshape(len(raw))

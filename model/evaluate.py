@@ -187,7 +187,8 @@ def evaluate_version(version: str, corpus: Corpus | None = None, baselines: bool
         service_sub = corpus_sub_scores(corpus, raw, SERVICE_SUB_SCORES)
         service = service_alerts(model_scores, thresholds, service_sub,
                                  sequences_suppressed(raw, service_sub >= FLAG_THRESHOLD,
-                                                      sub_score_names(SERVICE_SUB_SCORES)))
+                                                      sub_score_names(SERVICE_SUB_SCORES),
+                                                      model_scores >= thresholds))
         et_flow = np.zeros(corpus.flow_x.shape[0])
         flow_fold = np.array([fold_of(corpus.captures[c].network) for c in corpus.flow_capture], dtype=object)
         for fold in folds:

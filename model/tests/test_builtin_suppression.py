@@ -15,6 +15,7 @@ def test_every_case_of_the_shared_spec():
     assert len(SPEC["cases"]) >= 20
     for c in SPEC["cases"]:
         finding = {"protocols": [17], "dst_ports": [9], "infrastructure_only": False, "fwd_bytes": 60, "fwd_pkts": 1,
+                   "by_model": False, "initiator_dsts": 1,
                    **{k: v for k, v in c.items() if k not in ("rule", "flagged", "flags")}}
         assert builtin_rule(finding, c.get("flagged", False), c.get("flags")) == c["rule"], c
 
@@ -67,3 +68,17 @@ def test_a_beacon_flag_on_tunnel_sized_queries_stays_raised():
     names = ("beacon", "scan", "brute_force", "exfiltration", "reflection")
     assert sequences_suppressed([dns(70), dns(92)], flagged, names).tolist() == [True, False]
     assert sequence_finding(dns(92))["fwd_bytes"] == 1104 and sequence_finding(dns(92))["fwd_pkts"] == 12
+
+
+def test_a_poller_s_beacons_by_fan_out_and_the_model_s_verdict():
+    """builtin:internal-poller: a beacon flag alone toward a private host from an initiator with 20+ destinations."""
+    def scrape(dsts):
+        return {"dst_ip": "10.0.1.10", "context": {"distinct_dsts": dsts},
+                "flows": [{**PACKET, "protocol": 6, "dst_port": 9100}] * 20}
+    names = ("beacon", "scan", "brute_force", "exfiltration", "reflection")
+    flagged = np.array([[1, 0, 0, 0, 0]] * 3, dtype=bool)
+    raw = [scrape(50), scrape(19), scrape(50)]
+    assert sequences_suppressed(raw, flagged, names, by_model=[False, False, True]).tolist() == [True, False, False]
+    assert sequences_suppressed(raw, flagged, names).tolist() == [False, False, False], "the verdict unknown"
+    with pytest.raises(ValueError, match="by_model has 1 entries for 3 sequences"):
+        sequences_suppressed(raw, flagged, names, by_model=[True])

@@ -60,7 +60,8 @@ def test_held_out_service_alerts_reproduce(name):
     v1 = for_spec(base, "features.v1")
     raw = corpus_raw_sequences(v1)
     sub = corpus_sub_scores(v1, raw, SERVICE_SUB_SCORES)
-    suppressed = sequences_suppressed(raw, sub >= FLAG_THRESHOLD, sub_score_names(SERVICE_SUB_SCORES))
+    suppressed = sequences_suppressed(raw, sub >= FLAG_THRESHOLD, sub_score_names(SERVICE_SUB_SCORES),
+                                      scores >= threshold)
     alerts = service_alerts(scores, np.full(corpus.count, threshold, np.float32), sub, suppressed)
     assert_same(capture_metrics(corpus, 0, alerts, 0.5), reported["service"])
     flagged_only = (sub.max(1) >= FLAG_THRESHOLD) & (scores < threshold)

@@ -10,7 +10,7 @@ const host = await ModelHost.open(new ModelRepository(), undefined, { intraOpThr
 const det = new Detector(host);
 const want = process.argv[2] ?? 'beacon';
 for (const file of files.sort()) {
-  if (file.includes('improved')) continue;
+  if ((process.argv[3] && !file.includes(process.argv[3]))) continue;
   const flows: any[] = [];
   for await (const r of readFlowFile(file, { format: 'auto' })) if (r.error === undefined && notAConversationFlow(r.flow) === undefined) flows.push(r.flow);
   const seqs = buildSequences(flows);

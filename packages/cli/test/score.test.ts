@@ -37,7 +37,13 @@ function serviceVerdict(s: ScoredSequence): 'malicious' | 'benign' {
   const flagged = flags.length > 0;
   const raised = s.finding.verdict === 'malicious' || flagged;
   return raised &&
-    matchBuiltinRule(s.finding, { flagged, flags, infrastructureOnly: s.infrastructureOnly }) === null
+    matchBuiltinRule(s.finding, {
+      flagged,
+      flags,
+      byModel: s.finding.verdict === 'malicious',
+      initiatorDsts: s.initiatorDsts,
+      infrastructureOnly: s.infrastructureOnly,
+    }) === null
     ? 'malicious'
     : 'benign';
 }

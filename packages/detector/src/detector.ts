@@ -127,6 +127,8 @@ export interface ScoredSequence {
   flags: string[];
   /** Every flow is an infrastructure request (isInfrastructureRequest; built-in rules read it). */
   infrastructureOnly: boolean;
+  /** The initiator's distinct destinations in the window (context.distinct_dsts; built-in rules read it). */
+  initiatorDsts: number;
 }
 
 /** One model run's sequences as rows (alerts as Findings, the rest as columns) and its alerts. */
@@ -179,7 +181,13 @@ function summaryOf(
 
 /** What built-in suppression rules know of how an alert was raised (matchBuiltinRule's second argument). */
 export function raisedBy(s: ScoredSequence): RaisedBy {
-  return { flagged: s.flags.length > 0, flags: s.flags, infrastructureOnly: s.infrastructureOnly };
+  return {
+    flagged: s.flags.length > 0,
+    flags: s.flags,
+    byModel: s.finding.verdict === 'malicious',
+    initiatorDsts: s.initiatorDsts,
+    infrastructureOnly: s.infrastructureOnly,
+  };
 }
 
 /**
@@ -597,6 +605,7 @@ export class Detector {
       alert: verdict === 'malicious' || flags.length > 0,
       flags,
       infrastructureOnly: infrastructureOnlyAt(batch, i),
+      initiatorDsts: batch.distinctDsts[i] as number,
     };
   }
 

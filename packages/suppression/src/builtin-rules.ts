@@ -29,6 +29,10 @@ export interface RaisedBy {
    * reflection). Unknown when absent: then a rule with flagsWithin takes no flagged alert.
    */
   flags?: readonly string[];
+  /** The model's verdict was malicious (unknown when absent: a rule with subScoresOnly takes no alert). */
+  byModel?: boolean;
+  /** The initiator's distinct destinations in the window (sequences.v1 context.distinct_dsts), when known. */
+  initiatorDsts?: number;
   /** Every flow of the sequence is an infrastructure request (isInfrastructureRequest). */
   infrastructureOnly: boolean;
 }
@@ -71,6 +75,10 @@ export interface RuleConditions {
   flagsWithin?: readonly string[];
   /** The initiator's packets carried at most this many bytes on average (fwd_bytes / fwd_pkts). */
   maxFwdBytesPerPkt?: number;
+  /** Only an alert that rests on sub-score flags alone (the model's verdict was benign). */
+  subScoresOnly?: boolean;
+  /** The initiator reached at least this many destinations in the window (RaisedBy.initiatorDsts). */
+  minInitiatorDsts?: number;
 }
 
 /** Every value is one of `allowed` (and there is one): a rule's protocol / port condition. */
@@ -130,7 +138,11 @@ export function networkRule(
     modelVerdictOnly,
     flagsWithin,
     maxFwdBytesPerPkt,
+    subScoresOnly,
+    minInitiatorDsts,
   } = conditions;
+  if (minInitiatorDsts !== undefined && !(Number.isInteger(minInitiatorDsts) && minInitiatorDsts >= 1))
+    throw new Error(`builtin rule ${id}: min_initiator_dsts ${minInitiatorDsts} is not a positive integer`);
   if (maxFwdBytesPerPkt !== undefined && !(Number.isFinite(maxFwdBytesPerPkt) && maxFwdBytesPerPkt > 0))
     throw new Error(
       `builtin rule ${id}: max_fwd_bytes_per_pkt ${maxFwdBytesPerPkt} is not a positive number`,
@@ -150,6 +162,8 @@ export function networkRule(
       if (flagsWithin && raised.flagged && !(raised.flags?.every((f) => flagsWithin.includes(f)) ?? false))
         return false;
       if (infrastructureOnly && !raised.infrastructureOnly) return false;
+      if (subScoresOnly && (!raised.flagged || raised.byModel !== false)) return false;
+      if (minInitiatorDsts !== undefined && !((raised.initiatorDsts ?? 0) >= minInitiatorDsts)) return false;
       if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
       if (maxFwdBytesPerPkt !== undefined) {
         const { fwd_bytes: bytes, fwd_pkts: pkts } = finding;
@@ -181,6 +195,8 @@ interface RuleSpec {
   model_verdict_only?: boolean;
   flags_within?: string[];
   max_fwd_bytes_per_pkt?: number;
+  sub_scores_only?: boolean;
+  min_initiator_dsts?: number;
 }
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).map((r) =>
@@ -192,6 +208,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).
     ...(r.model_verdict_only === undefined ? {} : { modelVerdictOnly: r.model_verdict_only }),
     ...(r.flags_within === undefined ? {} : { flagsWithin: r.flags_within }),
     ...(r.max_fwd_bytes_per_pkt === undefined ? {} : { maxFwdBytesPerPkt: r.max_fwd_bytes_per_pkt }),
+    ...(r.sub_scores_only === undefined ? {} : { subScoresOnly: r.sub_scores_only }),
+    ...(r.min_initiator_dsts === undefined ? {} : { minInitiatorDsts: r.min_initiator_dsts }),
   }),
 );
 

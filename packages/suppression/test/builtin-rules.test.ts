@@ -30,6 +30,8 @@ describe('built-in suppression rules', () => {
       infrastructure_only?: boolean;
       fwd_bytes?: number;
       fwd_pkts?: number;
+      by_model?: boolean;
+      initiator_dsts?: number;
       rule: string | null;
     };
     for (const c of spec.cases as Case[]) {
@@ -37,6 +39,8 @@ describe('built-in suppression rules', () => {
         flagged: c.flagged ?? false,
         ...(c.flags === undefined ? {} : { flags: c.flags }),
         infrastructureOnly: c.infrastructure_only ?? false,
+        byModel: c.by_model ?? false,
+        initiatorDsts: c.initiator_dsts ?? 1,
       };
       const finding = {
         ...to(c.dst_ip, c.protocols, c.dst_ports),
@@ -137,6 +141,31 @@ describe('built-in suppression rules', () => {
     });
   });
 
+  it("sub-score flags alone, and the initiator's fan-out; unknown verdicts and fan-outs never match", () => {
+    const poller = networkRule('t', 'test', ['10.0.0.0/8'], {
+      flagsWithin: ['beacon'],
+      subScoresOnly: true,
+      minInitiatorDsts: 20,
+    });
+    const scrape = to('10.0.1.10', [6], [9100]);
+    const beacon = {
+      flagged: true,
+      flags: ['beacon'],
+      byModel: false,
+      initiatorDsts: 50,
+      infrastructureOnly: false,
+    };
+    assert.ok(poller.matches(scrape, beacon));
+    assert.ok(!poller.matches(scrape, { ...beacon, byModel: true }), 'the model raised it too');
+    assert.ok(!poller.matches(scrape, { ...beacon, flagged: false, flags: [] }), 'the model alone');
+    assert.ok(!poller.matches(scrape, { ...beacon, initiatorDsts: 19 }));
+    const { byModel: _v, initiatorDsts: _d, ...unknown } = beacon;
+    assert.ok(!poller.matches(scrape, unknown), 'neither the verdict nor the fan-out told');
+    assert.throws(() => networkRule('builtin:x', 'r', ['10.0.0.0/8'], { minInitiatorDsts: 0.5 }), {
+      message: 'builtin rule builtin:x: min_initiator_dsts 0.5 is not a positive integer',
+    });
+  });
+
   it('name a malformed network or condition of the spec', () => {
     assert.throws(() => networkRule('builtin:x', 'r', ['10.0.0.0/8'], { hostOnes: 32 }), {
       message: 'builtin rule builtin:x: responder_host_ones 32 is not 1-31',
@@ -159,6 +188,7 @@ describe('built-in suppression rules', () => {
         'builtin:netbios-broadcast',
         'builtin:infrastructure-chatter',
         'builtin:infrastructure-rhythm',
+        'builtin:internal-poller',
       ],
     );
     assert.match(LOCAL_DISCOVERY_RULE.reason, /link-local multicast group/);

@@ -524,6 +524,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:netbios-broadcast',
             'builtin:infrastructure-chatter',
             'builtin:infrastructure-rhythm',
+            'builtin:internal-poller',
           ],
         );
         assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
