@@ -322,9 +322,17 @@ describe('score --per-flow', { skip }, () => {
       const without = evaluateOffline(result, []).alerts.perSequence;
       assert.deepEqual([withRules.fp, withRules.tn], [30, 1]);
       assert.deepEqual([without.fp, without.tn], [31, 0]);
-      // score --per-flow states the same: the 30 hosts' rows malicious, the group's benign.
+      // score --per-flow states the same: the 30 hosts' rows malicious, the group's benign; the
+      // group's Finding is recorded as the service records it.
       const verdicts = result.rows.map((r) => JSON.parse(perFlowLine(r, result.sequences)).verdict);
       assert.deepEqual(verdicts, [...Array(30).fill('malicious'), 'benign']);
+      assert.deepEqual(
+        result.sequences.map((s) => [s.finding.dst_ip, s.finding.status, s.finding.suppressed_by]),
+        [
+          ...Array.from({ length: 30 }, (_, k) => [`10.0.1.${k + 1}`, 'new', null]),
+          ['224.0.0.251', 'suppressed', 'builtin:local-discovery'],
+        ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,8 @@
 import type { FlowRecord, Sequence } from '@tidewatch/contracts';
 import { type ImportFormat, readFlowFile } from '@tidewatch/flow-importers';
 import { buildSequences, notAConversationFlow } from '@tidewatch/sequencing';
-import { type Detector, type ScoredSequence, serviceRaises } from './detector.ts';
+import { matchBuiltinRule } from '@tidewatch/suppression';
+import { type Detector, raisedBy, type ScoredSequence, serviceRaises } from './detector.ts';
 
 /** One input data row after offline scoring (what `score --per-flow` prints and `evaluate` counts). */
 export interface RowOutcome {
@@ -77,6 +78,15 @@ export async function scoreFlowFile(
   const scored: ScoredSequence[] = [];
   for (let i = 0; i < seqs.length; i += batch)
     scored.push(...(await detector.score(seqs.slice(i, i + batch))));
+  // As the inference service records them (its finding pipeline): an alert a built-in rule
+  // matches keeps its verdict and flags, with status suppressed and the rule's id.
+  for (const s of scored) {
+    const rule = s.alert ? matchBuiltinRule(s.finding, raisedBy(s)) : null;
+    if (rule) {
+      s.finding.status = 'suppressed';
+      s.finding.suppressed_by = rule.id;
+    }
+  }
   return { rows, sequences: scored, stats: { ...reader.stats, notFlows } };
 }
 

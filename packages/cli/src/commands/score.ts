@@ -7,7 +7,9 @@ const USAGE = `Usage: tidewatch score [options] FILE
 Scores a flow file offline, in-process, on the same code path as the streaming pipeline
 (flow importer → sequencing.v1 → features.v1 → ONNX model → Finding).
 
-Without --per-flow: one JSON Finding per sequence on stdout (sequence order: window, src, dst, part).
+Without --per-flow: one JSON Finding per sequence on stdout (sequence order: window, src, dst, part); an
+alert a built-in rule matches has status "suppressed" and the rule's id in suppressed_by, as the service
+records it.
 With --per-flow: exactly one JSON line per input data row, in input order:
   {"row": <0-based data row>, "sequence_id": "...", "score": <0..1>, "verdict": "malicious"|"benign", "tactic": "<TA id>"|null}
   A row the importer rejected still gets its line, with nulls and the reason:
