@@ -11,10 +11,11 @@ export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'>
 
 /**
  * The responder port a flow has in sequences.v1: its own, except an ICMP / ICMPv6 record whose
- * exporter sent the type and code as fields of their own (sFlow's decoded header, IPFIX
- * icmpTypeIPv4 / icmpCodeIPv4 and the like) and left both ports 0. That one gets NetFlow's
- * convention, type * 256 + code in the destination port (what NetFlow v5 / v9 and most IPFIX
- * exporters send), so the same exchange reads the same whichever exporter saw it: subscores.v7
+ * exporter sent the type and code as fields of their own (sFlow's decoded header, ICMP_TYPE /
+ * icmpTypeCodeIPv4, icmpTypeIPv4 and the like: softflowd's NetFlow v9 and IPFIX) and left both
+ * ports 0. That one gets NetFlow's convention, type * 256 + code in the destination port (what
+ * NetFlow v5 and many v9 / IPFIX exporters send), so the same exchange reads the same whichever
+ * exporter saw it: subscores.v7
  * tells ICMP errors by it, and fan-out counts each ICMP type as a port.
  */
 export function sequenceDstPort(f: WindowFlowFields): number {
