@@ -821,5 +821,18 @@ describe('score --per-flow', { skip }, () => {
       const tn = m['tn'] as number;
       if (fp + tn > 0) assert.equal(m['fpr'], fp / (fp + tn));
     }
+    // The text report names whose decision each block is, and which one score --per-flow states.
+    const text = (
+      await run('pnpm', ['--silent', 'tidewatch', 'evaluate', '--data', file], { cwd: REPO_ROOT })
+    ).stdout;
+    const blocks = text.split('\n').filter((l) => l.endsWith(':'));
+    assert.deepEqual(blocks, [
+      'model verdict, per flow:',
+      'model verdict, per sequence:',
+      "service alerts (verdict or sub-score flag: score --per-flow's verdict), per flow:",
+      'service alerts, per sequence:',
+    ]);
+    const sa = report.alerts_per_sequence;
+    assert.match(text, new RegExp(`TP ${sa['tp']} {2}FP ${sa['fp']} {2}TN ${sa['tn']} {2}FN ${sa['fn']}`));
   });
 });

@@ -10,9 +10,9 @@ sequence is malicious when any of its flows is, benign when all are; sequences w
 flow, unlabelled rows (e.g. Zeek Background) and rejected rows are excluded and counted.
 Prints accuracy, precision, recall, F1, false-positive rate and the confusion counts, for the
 model's verdict and for what the inference service raises (the verdict OR a baseline sub-score
->= 0.8, a low-severity finding; not the alerts its built-in rule records as suppressed, those
-toward link-local multicast, SSDP or broadcast); --json prints the same as one JSON object
-(per_flow, per_sequence; alerts_per_flow, alerts_per_sequence).
+>= 0.8, a low-severity finding; not the alerts its built-in rules record as suppressed), which is
+the verdict 'tidewatch score --per-flow' states; --json prints the same as one JSON object
+(per_flow, per_sequence: the model's; alerts_per_flow, alerts_per_sequence: the service's).
 
 Options:
   --data FILE    the labelled flow file (required)
@@ -64,7 +64,7 @@ export const command: Command = {
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(
-        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${notFlowsNote(report.not_flows)}${report.sequences} sequences)\n${table('per flow', perFlow)}\n${table('per sequence', perSequence)}\n${table('service alerts (verdict or sub-score flag), per flow', alerts.perFlow)}\n${table('service alerts, per sequence', alerts.perSequence)}\n`,
+        `${args.file}  (model ${modelVersion}; ${report.rows} rows, ${report.rejected} rejected, ${notFlowsNote(report.not_flows)}${report.sequences} sequences)\n${table('model verdict, per flow', perFlow)}\n${table('model verdict, per sequence', perSequence)}\n${table("service alerts (verdict or sub-score flag: score --per-flow's verdict), per flow", alerts.perFlow)}\n${table('service alerts, per sequence', alerts.perSequence)}\n`,
       );
     }
     return 0;
