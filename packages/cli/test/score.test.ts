@@ -270,6 +270,37 @@ describe('score --per-flow', { skip }, () => {
     assert.match(stderr, /\d+ sequences \(\d+ raised, \d+ of them by the model's verdict\)/);
   });
 
+  it('--flag-thresholds sets a flag threshold per sub-score, as TIDEWATCH_INFERENCE_FLAG_THRESHOLDS does', async () => {
+    // IoT-23 21-1: devices' lookups to their gateway score beacon 0.80-0.89 (builtin:infrastructure-rhythm
+    // suppresses them, but the flag itself is the Detector's).
+    const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-21-1-labeled.csv');
+    const beacons = async (extra: string[]) =>
+      (await scoreFile(parseScoreArgs([...extra, file]))).result.sequences.filter((x) =>
+        x.flags.includes('beacon'),
+      );
+    const at08 = await beacons([]);
+    assert.ok(at08.length >= 10, `${at08.length} beacon flags at 0.8`);
+    const at09 = await beacons(['--flag-thresholds', 'beacon=0.9']);
+    const over = at08.filter((x) => x.finding.explanation.subscores.beacon >= 0.9);
+    assert.ok(over.length < at08.length);
+    assert.deepEqual(
+      at09.map((x) => x.finding.sequence_id),
+      over.map((x) => x.finding.sequence_id),
+    );
+    assert.throws(() => parseScoreArgs(['--flag-thresholds', 'beacon', file]), {
+      message: '--flag-thresholds: "beacon" is not name=number (e.g. beacon=0.9)',
+    });
+    await assert.rejects(
+      scoreFile(parseScoreArgs(['--flag-thresholds', 'beacons=0.9', file])),
+      (e: unknown) => {
+        return (
+          e instanceof UsageError &&
+          /^--flag-thresholds \{"beacons":0.9\}: expected numbers 0-1/.test(e.message)
+        );
+      },
+    );
+  });
+
   it('--verdict picks whose decision a line states; anything else is a usage error', async () => {
     assert.equal(parseScoreArgs(['--per-flow', 'f.csv']).verdict, 'service');
     assert.equal(parseScoreArgs(['--per-flow', '--verdict', 'model', 'f.csv']).verdict, 'model');

@@ -131,6 +131,49 @@ export function subsetOf<const T extends readonly [string, ...string[]]>(
     .default([...fallback] as T[number][]);
 }
 
+/**
+ * Comma-separated `name=number` pairs, each name one of `values` (once) and each number within
+ * [min, max] (e.g. `beacon=0.9,scan=0.85`); unset or `none` is no pair.
+ */
+export function numbersFor<const T extends readonly [string, ...string[]]>(
+  values: T,
+  min: number,
+  max: number,
+) {
+  const expected = `expected comma-separated name=number pairs, names among ${values.join(', ')}, numbers ${min}-${max}`;
+  const known: readonly string[] = values;
+  return z
+    .string({ error: expected })
+    .transform((s) =>
+      s
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (items) =>
+        (items.length === 1 && items[0] === 'none') ||
+        (items.length > 0 &&
+          new Set(items.map((i) => i.split('=')[0]?.trim())).size === items.length &&
+          items.every((i) => {
+            const m = /^([a-z_]+)\s*=\s*(\S+)$/.exec(i);
+            const n = m ? Number(m[2]) : Number.NaN;
+            return m !== null && known.includes(m[1] as string) && Number.isFinite(n) && n >= min && n <= max;
+          })),
+      { error: expected },
+    )
+    .transform((items) => {
+      const out: Record<string, number> = {};
+      if (items[0] === 'none') return out;
+      for (const i of items) {
+        const [name, value] = i.split('=') as [string, string];
+        out[name.trim()] = Number(value.trim());
+      }
+      return out;
+    })
+    .default({} as Record<string, number>);
+}
+
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /** A comma-separated host:port list (KAFKA_BROKERS). */

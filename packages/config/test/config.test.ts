@@ -16,6 +16,7 @@ import {
   loadConfig,
   maskSecrets,
   number,
+  numbersFor,
   port,
   RUNTIME_VARS,
   secret,
@@ -155,6 +156,7 @@ describe('service readers', () => {
     ITEMS: list(),
     COUNT: integer(1, Number.POSITIVE_INFINITY, 5),
     RATIO: number(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, 0.5),
+    LEVELS: numbersFor(['beacon', 'scan'], 0, 1),
   });
 
   it('flag takes exactly 1, 0, true or false', () => {
@@ -174,6 +176,22 @@ describe('service readers', () => {
   it('list trims items and drops empty ones; unset is empty', () => {
     assert.deepEqual(loadConfig(readers, {}).ITEMS, []);
     assert.deepEqual(loadConfig(readers, { ITEMS: ' a:1, ,b ,' }).ITEMS, ['a:1', 'b']);
+  });
+
+  it('numbersFor takes name=number pairs of known names within range; unset and none are none', () => {
+    assert.deepEqual(loadConfig(readers, {}).LEVELS, {});
+    assert.deepEqual(loadConfig(readers, { LEVELS: 'none' }).LEVELS, {});
+    assert.deepEqual(loadConfig(readers, { LEVELS: ' beacon=0.9, scan = 0.85 ' }).LEVELS, {
+      beacon: 0.9,
+      scan: 0.85,
+    });
+    const expected = 'expected comma-separated name=number pairs, names among beacon, scan, numbers 0-1';
+    for (const bad of ['bogus=0.5', 'beacon=2', 'beacon', 'beacon=0.9,beacon=0.8', 'beacon=x', 'none,scan=1'])
+      assert.equal(
+        configError(() => loadConfig(readers, { LEVELS: bad })).message,
+        `LEVELS: ${expected}, got "${bad}"`,
+        bad,
+      );
   });
 
   it('integer and number take open-ended ranges', () => {

@@ -88,6 +88,11 @@ export interface DetectorOptions {
   /** A baseline sub-score at or above this flags a sequence as a finding even when the model says benign (default 0.8). */
   flagThreshold?: number;
   /**
+   * Per sub-score thresholds that replace flagThreshold for those named (e.g. `{ beacon: 0.9 }`:
+   * RITA-style beacon scores of benign polling cluster just above 0.8). Each in [0, 1].
+   */
+  flagThresholds?: Partial<Record<string, number>>;
+  /**
    * Sub-score formulas for flags and explanations (default 'v7', subscores.v7: v6's with ICMP error
    * messages left out of scan's ICMP term, so a host answering many others with port unreachable
    * is no sweep; 'v6', subscores.v6: v5's over the
@@ -227,7 +232,8 @@ function infrastructureOnlyAt(batch: SequenceBatch, i: number): boolean {
  */
 export class Detector {
   private ctx: ModelContext | null = null;
-  private readonly flagThreshold: number;
+  /** Per sub-score (SUB_SCORE_NAMES order): its flag threshold (what also names a flag's tactic). */
+  private readonly thresholdOf: Float64Array;
   /** Per sub-score (SUB_SCORE_NAMES order): the flag threshold, or Infinity where it may not flag. */
   private readonly flagAt: Float64Array;
   private readonly subScoreVersion: SubScoreVersion;
@@ -240,15 +246,25 @@ export class Detector {
     readonly host: ModelHost,
     opts: DetectorOptions = {},
   ) {
-    this.flagThreshold = opts.flagThreshold ?? 0.8;
+    const flagThreshold = opts.flagThreshold ?? 0.8;
+    const overrides = opts.flagThresholds ?? {};
+    const badName = Object.keys(overrides).filter((n) => !(SUB_SCORE_NAMES as readonly string[]).includes(n));
+    const badValue = Object.entries(overrides).filter(
+      ([, v]) => !(typeof v === 'number' && v >= 0 && v <= 1),
+    );
+    if (badName.length > 0 || badValue.length > 0)
+      throw new Error(
+        `Detector flagThresholds ${JSON.stringify(overrides)}: expected numbers 0-1 for some of ${SUB_SCORE_NAMES.join(', ')}`,
+      );
+    this.thresholdOf = Float64Array.from(SUB_SCORE_NAMES, (n) => overrides[n] ?? flagThreshold);
     const flagging = opts.flagSubScores ?? SUB_SCORE_NAMES;
     const unknown = flagging.filter((n) => !(SUB_SCORE_NAMES as readonly string[]).includes(n));
     if (unknown.length > 0)
       throw new Error(
         `Detector flagSubScores ${JSON.stringify(unknown)}: expected some of ${SUB_SCORE_NAMES.join(', ')}`,
       );
-    this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n) =>
-      flagging.includes(n) ? this.flagThreshold : Number.POSITIVE_INFINITY,
+    this.flagAt = Float64Array.from(SUB_SCORE_NAMES, (n, i) =>
+      flagging.includes(n) ? (this.thresholdOf[i] as number) : Number.POSITIVE_INFINITY,
     );
     const version = opts.subScores ?? 'v7';
     if (!SUB_SCORE_VERSIONS.includes(version))
@@ -568,25 +584,26 @@ export class Detector {
         ? tacticCandidates(o.tactic_probs.subarray(j * T, (j + 1) * T), model.manifest, ctx.trained)
         : [];
     let techniques = techniqueCandidates(tactics, ctx.techniques);
-    if (sub.reflection >= this.flagThreshold)
+    const [, scanAt, bruteAt, , reflectionAt] = this.thresholdOf as unknown as number[];
+    if (sub.reflection >= (reflectionAt as number))
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
     const version = this.subScoreVersion;
     // v4's to v7's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
     const inboundVersion = version !== 'v1' && version !== 'v2' && version !== 'v3';
     // v5 and later name the tactic of a flag whose evidence means one thing (v6, v7: over connections).
     const tacticVersion = inboundVersion && version !== 'v4';
-    if (inboundVersion && sub.scan >= this.flagThreshold) {
+    if (inboundVersion && sub.scan >= (scanAt as number)) {
       const inbound = inboundScanAt(batch, i, version);
-      if (inbound >= this.flagThreshold)
+      if (inbound >= (scanAt as number))
         ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
       // v5's fan-out scan reads silence as no packet back from an unsampled flow: a host's own sweep.
       else if (tacticVersion) ({ tactics, techniques } = withServiceDiscovery(tactics, techniques, sub.scan));
     }
     // v5's brute force means guessing credentials when its login or Kerberos term raised it (its
     // connection count is also what a connection-flood DoS raises: no tactic from that alone).
-    if (tacticVersion && sub.brute_force >= this.flagThreshold) {
+    if (tacticVersion && sub.brute_force >= (bruteAt as number)) {
       const guessing = credentialGuessingAt(batch, i, version);
-      if (guessing >= this.flagThreshold)
+      if (guessing >= (bruteAt as number))
         ({ tactics, techniques } = withCredentialGuessing(tactics, techniques, guessing));
     }
     return {

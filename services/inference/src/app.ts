@@ -288,6 +288,7 @@ export function createApp(config: InferenceConfig, deps: InferenceDeps = {}): In
         neighbourK: config.neighbours,
         subScores: config.subScores,
         flagSubScores: config.flagSubScores,
+        flagThresholds: config.flagThresholds,
       });
       const dim = host.current.manifest.embedding_dim;
       if (!store) {

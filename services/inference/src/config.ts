@@ -10,6 +10,7 @@ import {
   loadConfig,
   maskSecrets,
   number,
+  numbersFor,
   oneOf,
   subsetOf,
   text,
@@ -68,6 +69,8 @@ export interface InferenceConfig {
   builtinSuppressions: boolean;
   /** The sub-scores that may raise a finding on their own (Detector flagSubScores). */
   flagSubScores: string[];
+  /** Per sub-score flag thresholds that replace flagThreshold for those (Detector flagThresholds). */
+  flagThresholds: Partial<Record<string, number>>;
   /** Nearest labelled neighbours attached to each alert (0 disables). */
   neighbours: number;
   dataDir: string;
@@ -111,6 +114,7 @@ function schema() {
     TIDEWATCH_INFERENCE_FLAG_THRESHOLD: number(0, 1, 0.8),
     TIDEWATCH_INFERENCE_SUB_SCORES: oneOf(['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7'], 'v7'),
     TIDEWATCH_INFERENCE_FLAGS: subsetOf(SUB_SCORE_NAMES, SUB_SCORE_NAMES),
+    TIDEWATCH_INFERENCE_FLAG_THRESHOLDS: numbersFor(SUB_SCORE_NAMES, 0, 1),
     TIDEWATCH_INFERENCE_NEIGHBOURS: integer(0, 50, 3),
     TIDEWATCH_DATA_DIR: text(join(process.cwd(), '.tidewatch')),
     QDRANT_URL: text().optional(),
@@ -151,6 +155,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
     flagThreshold: v.TIDEWATCH_INFERENCE_FLAG_THRESHOLD,
     subScores: v.TIDEWATCH_INFERENCE_SUB_SCORES,
     flagSubScores: v.TIDEWATCH_INFERENCE_FLAGS,
+    flagThresholds: v.TIDEWATCH_INFERENCE_FLAG_THRESHOLDS,
     neighbours: v.TIDEWATCH_INFERENCE_NEIGHBOURS,
     dataDir: v.TIDEWATCH_DATA_DIR,
     qdrantUrl: v.QDRANT_URL,

@@ -52,6 +52,19 @@ describe('loadInferenceConfig', () => {
       ['beacon', 'reflection'],
     );
     assert.deepEqual(loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAGS: 'none' }).flagSubScores, []);
+    assert.deepEqual(c.flagThresholds, {});
+    assert.deepEqual(
+      loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAG_THRESHOLDS: 'beacon=0.9,reflection=0.7' })
+        .flagThresholds,
+      { beacon: 0.9, reflection: 0.7 },
+    );
+    assert.throws(
+      () => loadInferenceConfig({ TIDEWATCH_INFERENCE_FLAG_THRESHOLDS: 'beacons=0.9' }),
+      new ConfigError(
+        'TIDEWATCH_INFERENCE_FLAG_THRESHOLDS',
+        'expected comma-separated name=number pairs, names among beacon, scan, brute_force, exfiltration, reflection, numbers 0-1, got "beacons=0.9"',
+      ),
+    );
     assert.equal(c.modelVersion, undefined, 'an empty variable counts as unset');
   });
 

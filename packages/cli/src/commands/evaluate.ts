@@ -22,6 +22,7 @@ Options:
   --sub-scores V the sub-score formulas that flag (default v7, the service's; older as its
                  TIDEWATCH_INFERENCE_SUB_SCORES)
   --model-input I what the model reads: connections (default) or records
+  --flag-thresholds T  per sub-score flag thresholds instead of 0.8 (e.g. beacon=0.9,scan=0.85)
   --json         machine-readable output
 `;
 

@@ -36,6 +36,8 @@ Options:
                  TIDEWATCH_INFERENCE_SUB_SCORES (default v7: over each sequence's connections,
                  ICMP errors no scan evidence)
   --model-input I what the model reads: connections (default) or records (the flows as they came)
+  --flag-thresholds T  per sub-score flag thresholds instead of 0.8, as the service's
+                 TIDEWATCH_INFERENCE_FLAG_THRESHOLDS (e.g. beacon=0.9,scan=0.85)
 `;
 
 export interface ScoreArgs {
@@ -47,6 +49,8 @@ export interface ScoreArgs {
   /** A sub-score version (the Detector checks it). */
   subScores?: string;
   modelInput?: string;
+  /** `name=number` pairs (the Detector checks names and ranges). */
+  flagThresholds?: Record<string, number>;
   /** `score --per-flow`: whose decision the verdict is (service unless told). */
   verdict: 'service' | 'model';
 }
@@ -71,6 +75,7 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     else if (arg === '--data') a.files.push(value());
     else if (arg === '--sub-scores') a.subScores = value();
     else if (arg === '--model-input') a.modelInput = value();
+    else if (arg === '--flag-thresholds') a.flagThresholds = parseThresholds(value());
     else if (arg === '--verdict' && allowPerFlow) {
       const v = value();
       if (v !== 'service' && v !== 'model')
@@ -93,7 +98,19 @@ export function parseScoreArgs(argv: string[], usage = USAGE, allowPerFlow = tru
     ...(a.model ? { model: a.model } : {}),
     ...(a.subScores ? { subScores: a.subScores } : {}),
     ...(a.modelInput ? { modelInput: a.modelInput } : {}),
+    ...(a.flagThresholds ? { flagThresholds: a.flagThresholds } : {}),
   };
+}
+
+function parseThresholds(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of text.split(',')) {
+    const m = /^\s*([a-z_]+)\s*=\s*([0-9.]+)\s*$/.exec(pair);
+    if (!m || !Number.isFinite(Number(m[2])))
+      throw new UsageError(`--flag-thresholds: "${pair}" is not name=number (e.g. beacon=0.9)`);
+    out[m[1] as string] = Number(m[2]);
+  }
+  return out;
 }
 
 /** Loads the model and scores the file (shared by score and evaluate). */
@@ -111,13 +128,15 @@ export async function scoreFile(args: ScoreArgs) {
       detector = new Detector(host, {
         ...(args.subScores ? { subScores: args.subScores as Options['subScores'] } : {}),
         ...(args.modelInput ? { modelInput: args.modelInput as Options['modelInput'] } : {}),
+        ...(args.flagThresholds ? { flagThresholds: args.flagThresholds } : {}),
       });
     } catch (e) {
       // The Detector names the bad value and the known ones.
       throw new UsageError(
         (e as Error).message
           .replace('Detector subScores', '--sub-scores')
-          .replace('Detector modelInput', '--model-input'),
+          .replace('Detector modelInput', '--model-input')
+          .replace('Detector flagThresholds', '--flag-thresholds'),
       );
     }
     const result = await scoreFlowFile(args.file, detector, {
