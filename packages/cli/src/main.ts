@@ -33,6 +33,16 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/** Errors that say what was wrong with the user's input or setup: their message is the whole story. */
+const INPUT_ERRORS: ReadonlySet<string> = new Set(['FileFormatError', 'ConfigError', 'AttackCatalogueError']);
+const FILE_ERROR_CODES: ReadonlySet<string> = new Set(['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EPERM']);
+
+function isInputError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return INPUT_ERRORS.has(err.name) || (typeof code === 'string' && FILE_ERROR_CODES.has(code));
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -41,6 +51,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`tidewatch: ${err.message}\n`);
       process.exitCode = 2;
+    } else if (isInputError(err) && !process.env['TIDEWATCH_DEBUG']) {
+      // No stack trace for a bad file or setting (TIDEWATCH_DEBUG=1 shows it).
+      process.stderr.write(`tidewatch: ${err.message}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`tidewatch: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 1;

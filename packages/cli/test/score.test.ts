@@ -301,6 +301,26 @@ describe('score --per-flow', { skip }, () => {
     );
   });
 
+  it('a missing or unreadable file is one line naming it on stderr and exit 1, no stack trace', async () => {
+    const empty = join(tmp, 'empty.csv');
+    await writeFile(empty, '');
+    const missing = join(tmp, 'no-such-file.csv');
+    for (const [file, message] of [
+      [missing, `tidewatch: ENOENT: no such file or directory, open '${missing}'`],
+      [empty, `tidewatch: ${empty}: cannot tell the format from its first line; pass --format`],
+    ] as const) {
+      const failed = await run('pnpm', ['--silent', 'tidewatch', 'score', '--per-flow', file], {
+        cwd: REPO_ROOT,
+      }).then(
+        () => assert.fail(`${file}: expected a failure`),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      assert.equal(failed.code, 1, file);
+      assert.equal(failed.stdout, '');
+      assert.equal(failed.stderr, `${message}\n`);
+    }
+  });
+
   it('--verdict picks whose decision a line states; anything else is a usage error', async () => {
     assert.equal(parseScoreArgs(['--per-flow', 'f.csv']).verdict, 'service');
     assert.equal(parseScoreArgs(['--per-flow', '--verdict', 'model', 'f.csv']).verdict, 'model');
