@@ -267,6 +267,7 @@ describe('score --per-flow', { skip }, () => {
     assert.equal(rejected['score'], null);
     assert.match(rejected['error'] as string, /with-bad-row\.csv:5: .*70000/);
     assert.match(stderr, /130 rows \(129 imported, 1 rejected\)/);
+    assert.match(stderr, /\ntidewatch: first rejected row: .*with-bad-row\.csv:5: .*70000/);
     assert.match(stderr, /\d+ sequences \(\d+ raised, \d+ of them by the model's verdict\)/);
   });
 

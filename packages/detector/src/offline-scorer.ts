@@ -18,8 +18,18 @@ export interface RowOutcome {
 export interface OfflineResult {
   rows: RowOutcome[];
   sequences: ScoredSequence[];
-  /** `notFlows`: imported rows that are no conversation's flow (sequencing rule 0), in no sequence. */
-  stats: { rows: number; imported: number; rejected: number; skipped: number; notFlows: number };
+  /**
+   * `notFlows`: imported rows that are no conversation's flow (sequencing rule 0), in no sequence;
+   * `firstRejection`: why the importer rejected the first rejected row (`<file>:<line>: <what>`).
+   */
+  stats: {
+    rows: number;
+    imported: number;
+    rejected: number;
+    skipped: number;
+    notFlows: number;
+    firstRejection?: string;
+  };
 }
 
 const ORIGIN_PREFIX = 'row:';
@@ -47,8 +57,10 @@ export async function scoreFlowFile(
   const rows: RowOutcome[] = [];
   const flows: FlowRecord[] = [];
   let notFlows = 0;
+  let firstRejection: string | undefined;
   for await (const r of reader) {
     if (r.error !== undefined) {
+      firstRejection ??= r.error;
       rows[r.row] = { row: r.row, sequence: -1, label: null, error: r.error };
       continue;
     }
@@ -87,7 +99,11 @@ export async function scoreFlowFile(
       s.finding.suppressed_by = rule.id;
     }
   }
-  return { rows, sequences: scored, stats: { ...reader.stats, notFlows } };
+  return {
+    rows,
+    sequences: scored,
+    stats: { ...reader.stats, notFlows, ...(firstRejection === undefined ? {} : { firstRejection }) },
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { BinaryMetrics } from '@tidewatch/detector';
 import type { Command } from '../command.ts';
-import { notFlowsNote, parseScoreArgs, scoreFile } from './score.ts';
+import { notFlowsNote, parseScoreArgs, rejectionNote, scoreFile } from './score.ts';
 
 const USAGE = `Usage: tidewatch evaluate --data FILE [options]
 
@@ -62,6 +62,7 @@ export const command: Command = {
       alerts_per_flow: alerts.perFlow,
       alerts_per_sequence: alerts.perSequence,
     };
+    process.stderr.write(rejectionNote(result.stats.firstRejection));
     if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(

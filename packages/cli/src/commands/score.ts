@@ -186,11 +186,16 @@ export const command: Command = {
       (x) => serviceRaises(x) && x.finding.verdict === 'malicious',
     ).length;
     process.stderr.write(
-      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences (${raised} raised, ${byModel} of them by the model's verdict), model ${modelVersion}\n`,
+      `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences (${raised} raised, ${byModel} of them by the model's verdict), model ${modelVersion}\n${rejectionNote(s.firstRejection)}`,
     );
     return 0;
   },
 };
+
+/** The summary's line naming why the first rejected row was rejected, when one was. */
+export function rejectionNote(first: string | undefined): string {
+  return first === undefined ? '' : `tidewatch: first rejected row: ${first}\n`;
+}
 
 /** The summary's note of rows sequencing rule 0 left out (exporter events, IPv6 link control), when any. */
 export function notFlowsNote(n: number): string {
