@@ -90,17 +90,17 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   return fallback === undefined ? schema : schema.default(fallback as never);
 }
 
+/** The items of a comma-separated value, each trimmed, empty ones dropped. */
+function commaItems(s: string): string[] {
+  return s
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
 /** A comma-separated list of free-form items, each trimmed, empty items dropped; unset is []. */
 export function list() {
-  return z
-    .string({ error: 'expected a comma-separated list' })
-    .transform((s) =>
-      s
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    )
-    .default([]);
+  return z.string({ error: 'expected a comma-separated list' }).transform(commaItems).default([]);
 }
 
 /**
@@ -115,12 +115,7 @@ export function subsetOf<const T extends readonly [string, ...string[]]>(
   const known: readonly string[] = values;
   return z
     .string({ error: expected })
-    .transform((s) =>
-      s
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    )
+    .transform(commaItems)
     .refine(
       (items) =>
         (items.length === 1 && items[0] === 'none') ||
@@ -144,12 +139,7 @@ export function numbersFor<const T extends readonly [string, ...string[]]>(
   const known: readonly string[] = values;
   return z
     .string({ error: expected })
-    .transform((s) =>
-      s
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    )
+    .transform(commaItems)
     .refine(
       (items) =>
         (items.length === 1 && items[0] === 'none') ||
