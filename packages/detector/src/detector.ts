@@ -184,6 +184,11 @@ function summaryOf(
   return summariseInto(flow, row * len * FLOW_FEATURE_COUNT, n, context, row * C, out);
 }
 
+/** Positions in SUB_SCORE_NAMES of the sub-scores whose flag also names a tactic. */
+const SCAN_AT = SUB_SCORE_NAMES.indexOf('scan');
+const BRUTE_FORCE_AT = SUB_SCORE_NAMES.indexOf('brute_force');
+const REFLECTION_AT = SUB_SCORE_NAMES.indexOf('reflection');
+
 /** What built-in suppression rules know of how an alert was raised (matchBuiltinRule's second argument). */
 export function raisedBy(s: ScoredSequence): RaisedBy {
   return {
@@ -584,26 +589,28 @@ export class Detector {
         ? tacticCandidates(o.tactic_probs.subarray(j * T, (j + 1) * T), model.manifest, ctx.trained)
         : [];
     let techniques = techniqueCandidates(tactics, ctx.techniques);
-    const [, scanAt, bruteAt, , reflectionAt] = this.thresholdOf as unknown as number[];
-    if (sub.reflection >= (reflectionAt as number))
+    const at = this.thresholdOf;
+    const scanAt = at[SCAN_AT] as number;
+    const bruteAt = at[BRUTE_FORCE_AT] as number;
+    const reflectionAt = at[REFLECTION_AT] as number;
+    if (sub.reflection >= reflectionAt)
       ({ tactics, techniques } = withReflection(tactics, techniques, sub.reflection));
     const version = this.subScoreVersion;
     // v4's to v7's scan is max(v3's scan, the inbound term): only the inbound term means Reconnaissance.
     const inboundVersion = version !== 'v1' && version !== 'v2' && version !== 'v3';
     // v5 and later name the tactic of a flag whose evidence means one thing (v6, v7: over connections).
     const tacticVersion = inboundVersion && version !== 'v4';
-    if (inboundVersion && sub.scan >= (scanAt as number)) {
+    if (inboundVersion && sub.scan >= scanAt) {
       const inbound = inboundScanAt(batch, i, version);
-      if (inbound >= (scanAt as number))
-        ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
+      if (inbound >= scanAt) ({ tactics, techniques } = withInboundScan(tactics, techniques, inbound));
       // v5's fan-out scan reads silence as no packet back from an unsampled flow: a host's own sweep.
       else if (tacticVersion) ({ tactics, techniques } = withServiceDiscovery(tactics, techniques, sub.scan));
     }
     // v5's brute force means guessing credentials when its login or Kerberos term raised it (its
     // connection count is also what a connection-flood DoS raises: no tactic from that alone).
-    if (tacticVersion && sub.brute_force >= (bruteAt as number)) {
+    if (tacticVersion && sub.brute_force >= bruteAt) {
       const guessing = credentialGuessingAt(batch, i, version);
-      if (guessing >= (bruteAt as number))
+      if (guessing >= bruteAt)
         ({ tactics, techniques } = withCredentialGuessing(tactics, techniques, guessing));
     }
     return {

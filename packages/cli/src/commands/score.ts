@@ -181,10 +181,13 @@ export const command: Command = {
     }
     await flush(true);
     const s = result.stats;
-    const raised = result.sequences.filter((x) => serviceRaises(x)).length;
-    const byModel = result.sequences.filter(
-      (x) => serviceRaises(x) && x.finding.verdict === 'malicious',
-    ).length;
+    let raised = 0;
+    let byModel = 0;
+    for (const x of result.sequences) {
+      if (!serviceRaises(x)) continue;
+      raised++;
+      if (x.finding.verdict === 'malicious') byModel++;
+    }
     process.stderr.write(
       `tidewatch score: ${args.file}: ${s.rows} rows (${s.imported} imported, ${s.rejected} rejected), ${notFlowsNote(s.notFlows)}${result.sequences.length} sequences (${raised} raised, ${byModel} of them by the model's verdict), model ${modelVersion}\n${rejectionNote(s.firstRejection)}`,
     );
