@@ -23,6 +23,8 @@ export class RecordScratch {
   startDeltaUs = Number.NaN;
   endDeltaUs = Number.NaN;
   durationMs = Number.NaN;
+  /** observationTime* (IEs 322-325): when the record's event or packet was seen (NSEL's event time). */
+  observedMs = Number.NaN;
   systemInitMs = Number.NaN;
   samplerId = -1;
   samplingInterval = 0;
@@ -56,6 +58,7 @@ export class RecordScratch {
     this.startDeltaUs = Number.NaN;
     this.endDeltaUs = Number.NaN;
     this.durationMs = Number.NaN;
+    this.observedMs = Number.NaN;
     this.systemInitMs = Number.NaN;
     this.samplerId = -1;
     this.samplingInterval = 0;
@@ -102,10 +105,10 @@ export interface DecodePlan {
 
 /**
  * Elements that set derived record fields but whose raw value is worth keeping in `extra` too:
- * the sampler id, the duration, and in IPFIX the sysUpTime stamps (absolute only when a
- * systemInitTimeMilliseconds is known).
+ * the sampler id, the duration, the observation time (an NSEL event's time), and in IPFIX the
+ * sysUpTime stamps (absolute only when a systemInitTimeMilliseconds is known).
  */
-const ALSO_EXTRA = new Set([48, 302, 161, 162, 85, 86, 180, 181, 182, 183]);
+const ALSO_EXTRA = new Set([48, 302, 161, 162, 85, 86, 180, 181, 182, 183, 322, 323, 324, 325]);
 const ALSO_EXTRA_IPFIX = new Set([21, 22]);
 
 export function compilePlan(fields: TemplateField[], ipfix = false, extras = true): DecodePlan {
@@ -439,6 +442,20 @@ function ianaReader(f: TemplateField): FieldReader | null | undefined {
       if (len !== 8) return undefined;
       return (b, o, _l, _r, s) => {
         s.endMs = ntpToMs(b, o);
+      };
+    case 322:
+      return (b, o, l, _r, s) => {
+        s.observedMs = uint(b, o, l) * 1000;
+      };
+    case 323:
+      return (b, o, l, _r, s) => {
+        s.observedMs = uint(b, o, l);
+      };
+    case 324:
+    case 325:
+      if (len !== 8) return undefined;
+      return (b, o, _l, _r, s) => {
+        s.observedMs = ntpToMs(b, o);
       };
     case 158:
       return (b, o, l, _r, s) => {

@@ -442,11 +442,18 @@ export class TemplatedDecoder {
     } else if (Number.isNaN(end) && !Number.isNaN(s.lastUptime) && !Number.isNaN(this.#sysUptime)) {
       end = uptimeToEpoch(exportMs, this.#sysUptime, s.lastUptime);
     }
+    const observed = s.observedMs;
     if (Number.isNaN(start) && Number.isNaN(end)) {
-      start = exportMs > 0 ? exportMs : this.#receivedAtMs;
+      // a record of one observation (PSAMP, an event) happened when it was observed
+      start = !Number.isNaN(observed) ? observed : exportMs > 0 ? exportMs : this.#receivedAtMs;
       end = start;
     } else if (Number.isNaN(start)) start = Number.isNaN(s.durationMs) ? end : end - s.durationMs;
-    else if (Number.isNaN(end)) end = Number.isNaN(s.durationMs) ? start : start + s.durationMs;
+    else if (Number.isNaN(end)) {
+      // NSEL sends a connection's creation time and the event's time, no end: a teardown's or an
+      // update's event time is when the traffic it counts ended.
+      if (!Number.isNaN(s.durationMs)) end = start + s.durationMs;
+      else end = !Number.isNaN(observed) && observed >= start ? observed : start;
+    }
     r.start_ms = start;
     r.end_ms = end;
   }

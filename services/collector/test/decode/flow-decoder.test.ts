@@ -342,6 +342,90 @@ describe('FlowDecoder: NetFlow v9 options', () => {
   });
 });
 
+describe('FlowDecoder: NSEL event times', () => {
+  // Cisco ASA's teardown/update templates: conn id, addresses, ports, protocol, event,
+  // NF_F_EVENT_TIME_MSEC (323), NF_F_FLOW_CREATE_TIME_MSEC (152), initiator/responder bytes.
+  const T: Field[] = [
+    [148, 4],
+    [8, 4],
+    [12, 4],
+    [7, 2],
+    [11, 2],
+    [4, 1],
+    [233, 1],
+    [323, 8],
+    [152, 8],
+    [231, 4],
+    [232, 4],
+  ];
+  const created = 1_700_000_000_000;
+  const rec = (id: number, event: number, eventMs: number, createMs: number) =>
+    bytes(
+      [id, 4],
+      ip('10.0.0.1'),
+      ip('10.0.0.2'),
+      [50_000, 2],
+      [443, 2],
+      [6, 1],
+      [event, 1],
+      [eventMs, 8],
+      [createMs, 8],
+      [1800, 4],
+      [30_000, 4],
+    );
+
+  test("a teardown or update lasts from the connection's creation to the event; the event time stays in extra", () => {
+    const d = new FlowDecoder();
+    const out = d.decode(
+      v9(
+        1,
+        0,
+        10_000,
+        1_700_000_100,
+        set(0, templateRecord(263, T)),
+        set(
+          263,
+          rec(1, 5, created + 61_000, created),
+          rec(1, 2, created + 63_500, created),
+          rec(2, 2, created - 5, created),
+        ),
+      ),
+      ctx(),
+    );
+    assert.deepEqual(
+      out.map((r) => [r.start_ms, r.end_ms, r.extra?.observationTimeMilliseconds, r.fwd_bytes, r.bwd_bytes]),
+      [
+        [created, created + 61_000, String(created + 61_000), 1800, 30_000],
+        [created, created + 63_500, String(created + 63_500), 1800, 30_000],
+        // an event time before the creation time says nothing about the end
+        [created, created, String(created - 5), 1800, 30_000],
+      ],
+    );
+  });
+
+  test('a record with an event time and no other time happened then, not when it was exported', () => {
+    const d = new FlowDecoder();
+    const t: Field[] = [
+      [8, 4],
+      [12, 4],
+      [233, 1],
+      [323, 8],
+    ];
+    const [r] = d.decode(
+      v9(
+        1,
+        0,
+        10_000,
+        1_700_000_100,
+        set(0, templateRecord(260, t)),
+        set(260, bytes(ip('10.0.0.1'), ip('10.0.0.2'), [3, 1], [created, 8])),
+      ),
+      ctx(),
+    );
+    assert.deepEqual([r?.start_ms, r?.end_ms], [created, created]);
+  });
+});
+
 describe('FlowDecoder: NetFlow v5 and sFlow v5', () => {
   test('v5: records, header sampling, lost flows by sequence', () => {
     const mk = (seq: number, count: number) => {
