@@ -19,6 +19,7 @@ import {
   scoreFlowFile,
   NOT_A_FLOW,
 } from '@tidewatch/detector';
+import type { FlowRecord } from '@tidewatch/contracts';
 import { matchBuiltinRule } from '@tidewatch/suppression';
 import { needsShared, REPO_ROOT, sharedPath } from '@tidewatch/testing';
 import { UsageError } from '../src/command.ts';
@@ -667,6 +668,85 @@ describe('score --per-flow', { skip }, () => {
       assert.ok(denied[0]?.flags.includes('scan'));
       const unsequenced = result.rows.filter((r) => r.error === NOT_A_FLOW.event).length;
       assert.equal(unsequenced, 80 + 30);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a firewall connection's update and teardown are one flow: Cisco ASA's NSEL export (ls-nf9-cisco-asa-2)", async () => {
+    // The ASA sends a flow-created record (nothing counted), a flow update with the traffic of the
+    // last interval and the teardown with the connection's totals, here the same bytes twice.
+    const sample = sharedPath('testdata/flows/ls-nf9-cisco-asa-2');
+    const { stdout } = await run(
+      'pnpm',
+      [
+        '--silent',
+        'tidewatch',
+        'decode',
+        ...['tpl_26x', 'tpl_27x', 'data'].map((p) => join(sample, `netflow9_test_cisco_asa_2_${p}.dat`)),
+      ],
+      { cwd: REPO_ROOT, maxBuffer: 1 << 24 },
+    );
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as FlowRecord);
+    assert.equal(records.length, 19);
+    // Independently of the sequencer: per conversation, each connection counted once (its
+    // teardown, else its updates summed), lasting from its creation to its last event.
+    const expected = new Map<string, { connections: number; fwd: number; bwd: number }>();
+    const byConnection = new Map<string, FlowRecord[]>();
+    for (const r of records) {
+      const event = r.extra?.['firewallEvent'];
+      if (event !== '2' && event !== '5') continue;
+      const id = r.extra?.['flowId'] as string;
+      byConnection.set(id, [...(byConnection.get(id) ?? []), r]);
+    }
+    for (const list of byConnection.values()) {
+      const teardown = list.find((r) => r.extra?.['firewallEvent'] === '2');
+      const counted = teardown ? [teardown] : list;
+      const first = list[0] as FlowRecord;
+      const key = `${first.src_ip}>${first.dst_ip}`;
+      const e = expected.get(key) ?? { connections: 0, fwd: 0, bwd: 0 };
+      e.connections++;
+      for (const r of counted) {
+        e.fwd += r.fwd_bytes;
+        e.bwd += r.bwd_bytes;
+      }
+      expected.set(key, e);
+    }
+    assert.equal(byConnection.size, 8);
+    const updates = records.filter((r) => r.extra?.['firewallEvent'] === '5').length;
+    assert.ok(updates >= 6, `${updates} updates`); // the double count this guards against
+    for (const r of records)
+      if (r.extra?.['firewallEvent'] === '2')
+        assert.equal(
+          r.end_ms,
+          Number(r.extra?.['observationTimeMilliseconds']),
+          'teardown ends at its event',
+        );
+
+    const dir = await mkdtemp(join(tmpdir(), 'tw-asa-'));
+    try {
+      const file = join(dir, 'asa.jsonl');
+      await writeFile(file, stdout);
+      const result = await scoreFlowFile(file, detector, { format: 'flows' });
+      const got = new Map<string, { connections: number; fwd: number; bwd: number }>();
+      for (const x of result.sequences) {
+        const key = `${x.finding.src_ip}>${x.finding.dst_ip}`;
+        const g = got.get(key) ?? { connections: 0, fwd: 0, bwd: 0 };
+        g.connections += x.finding.connections;
+        g.fwd += x.finding.fwd_bytes;
+        g.bwd += x.finding.bwd_bytes;
+        got.set(key, g);
+      }
+      assert.deepEqual(got, expected);
+      const created = records.filter((r) => r.extra?.['firewallEvent'] === '1').length;
+      assert.equal(result.rows.filter((r) => r.error === NOT_A_FLOW.event).length, created);
+      const folded = result.rows.filter((r) =>
+        r.error?.startsWith('flow was merged into another row'),
+      ).length;
+      assert.equal(folded, records.length - created - byConnection.size);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -84,7 +84,8 @@ export async function scoreFlowFile(
   });
   for (const r of rows) {
     if (r && r.sequence < 0 && r.error === undefined)
-      r.error = 'flow was merged into another row (biflow) or not sequenced';
+      r.error =
+        "flow was merged into another row (a biflow's other half, or a firewall connection's other update or teardown) or not sequenced";
   }
   const batch = opts.batchSize ?? 512;
   const scored: ScoredSequence[] = [];

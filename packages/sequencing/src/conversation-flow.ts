@@ -36,7 +36,40 @@ export const UNIDIRECTIONAL_FORMATS: ReadonlySet<string> = new Set([
 ]);
 
 export function isStitchable(flow: FlowRecord): boolean {
-  return flow.bwd_pkts === 0 && flow.bwd_bytes === 0 && UNIDIRECTIONAL_FORMATS.has(flow.source_format);
+  return (
+    flow.bwd_pkts === 0 &&
+    flow.bwd_bytes === 0 &&
+    UNIDIRECTIONAL_FORMATS.has(flow.source_format) &&
+    firewallEvent(flow) === undefined
+  );
+}
+
+/** The NSEL firewall event a record reports (IANA firewallEvent 233, Cisco's older id 40005), if any. */
+function firewallEvent(flow: FlowRecord): string | undefined {
+  const extra = flow.extra;
+  if (!extra) return undefined;
+  return extra['firewallEvent'] ?? extra['ciscoAsaFwEvent'] ?? undefined;
+}
+
+/**
+ * How a record counts toward its firewall connection (NSEL, rule 0b), when it is one the exporter
+ * reports in several records: `total` a teardown (event 2: everything the connection carried since
+ * it was created), `delta` an update (event 5: what it carried since the previous update). A
+ * firewall record is a connection, its source the initiator, so it is never stitched
+ * (isStitchable) whatever it counted back.
+ * Cisco ASA sends, with flow updates on, timer updates through a long connection, an "update at
+ * teardown" for its last interval and then the teardown's totals; some versions send the update
+ * at teardown for short connections too (the ls-nf9-cisco-asa-2 sample: every teardown follows an
+ * update with the same counts). Read as flows those count the connection twice (nfdump issue #116).
+ * Every record of a connection carries its creation time (NF_F_FLOW_CREATE_TIME_MSEC) as start, so
+ * they meet in one window, where the window store folds them into one flow by the connection id
+ * (IE 148): a teardown's totals stand, updates without one add up.
+ */
+export function firewallConnectionCount(flow: FlowRecord): 'total' | 'delta' | undefined {
+  const event = firewallEvent(flow);
+  if (event !== '2' && event !== '5') return undefined;
+  if (flow.extra?.['flowId'] == null) return undefined;
+  return event === '2' ? 'total' : 'delta';
 }
 
 /**
@@ -73,8 +106,8 @@ export function notAConversationFlow(flow: FlowRecord): 'event' | 'link_control'
   const extra = flow.extra;
   if (!extra) return undefined;
   if (extra['natEvent'] != null) return 'event';
-  const fw = extra['firewallEvent'] ?? extra['ciscoAsaFwEvent'];
-  return fw != null && STATE_ONLY_FIREWALL_EVENTS.has(fw) ? 'event' : undefined;
+  const fw = firewallEvent(flow);
+  return fw !== undefined && STATE_ONLY_FIREWALL_EVENTS.has(fw) ? 'event' : undefined;
 }
 
 /** The last `format:exporter` built: consecutive flows mostly share it (one string, not one per flow). */

@@ -84,6 +84,61 @@ export class FlowColumns {
   add(f: WindowFlowFields, origin: string): number {
     const row = this.count;
     if ((row + 1) * NUM > this.num.length) this.#grow();
+    this.#write(row, f, origin);
+    this.int[row * INT + I_NEXT] = -1;
+    this.count = row + 1;
+    return row;
+  }
+
+  /**
+   * Folds another record of one firewall connection into its row (WindowStore's rule 0b): a total
+   * (NSEL teardown) replaces deltas (updates) it includes and a delta after a total adds nothing;
+   * deltas add up (start the earliest, end the latest, flags joined); of two totals the one that
+   * ended later (then counted more) stands. The same result in any arrival order.
+   */
+  mergeConnection(
+    row: number,
+    rowIsTotal: boolean,
+    f: WindowFlowFields,
+    fIsTotal: boolean,
+    origin: string,
+  ): void {
+    const num = this.num;
+    const o = row * NUM;
+    if (rowIsTotal !== fIsTotal) {
+      if (fIsTotal) this.#write(row, f, origin);
+      return;
+    }
+    if (fIsTotal) {
+      const d =
+        f.end_ms - (num[o + F_END] as number) ||
+        f.fwd_bytes + f.bwd_bytes - (num[o + F_FWD_BYTES] as number) - (num[o + F_BWD_BYTES] as number) ||
+        f.fwd_pkts + f.bwd_pkts - (num[o + F_FWD_PKTS] as number) - (num[o + F_BWD_PKTS] as number);
+      if (d > 0) this.#write(row, f, origin);
+      return;
+    }
+    num[o + F_START] = Math.min(num[o + F_START] as number, f.start_ms);
+    num[o + F_END] = Math.max(num[o + F_END] as number, f.end_ms);
+    num[o + F_FWD_BYTES] = (num[o + F_FWD_BYTES] as number) + f.fwd_bytes;
+    num[o + F_FWD_PKTS] = (num[o + F_FWD_PKTS] as number) + f.fwd_pkts;
+    num[o + F_BWD_BYTES] = (num[o + F_BWD_BYTES] as number) + f.bwd_bytes;
+    num[o + F_BWD_PKTS] = (num[o + F_BWD_PKTS] as number) + f.bwd_pkts;
+    num[o + F_TCP_FLAGS] = (num[o + F_TCP_FLAGS] as number) | f.tcp_flags;
+  }
+
+  /** Whether a row holds this protocol and these ports (a connection id names one conversation). */
+  sameEndpoints(row: number, f: WindowFlowFields): boolean {
+    const num = this.num;
+    const o = row * NUM;
+    return (
+      num[o + F_PROTOCOL] === f.protocol &&
+      num[o + F_SRC_PORT] === f.src_port &&
+      num[o + F_DST_PORT] === (f.dst_port === 0 ? sequenceDstPort(f) : f.dst_port)
+    );
+  }
+
+  /** Every field of `row` but its successor link. */
+  #write(row: number, f: WindowFlowFields, origin: string): void {
     const num = this.num;
     const o = row * NUM;
     num[o + F_START] = f.start_ms;
@@ -112,9 +167,6 @@ export class FlowColumns {
     int[p + I_ORIGIN] = this.#id(origin);
     const attack = f.attack;
     int[p + I_ATTACK] = attack === null || attack === undefined ? -1 : this.#id(attack);
-    int[p + I_NEXT] = -1;
-    this.count = row + 1;
-    return row;
   }
 
   /** The flow of `row` as a plain SequenceFlow. */

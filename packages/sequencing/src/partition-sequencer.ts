@@ -3,6 +3,7 @@ import { BiflowStitcher } from './biflow-stitcher.ts';
 import type { FlowAddresses } from './flow-decoder.ts';
 import {
   type ConversationFlow,
+  firewallConnectionCount,
   flowOrigin,
   type InputPosition,
   isIpfixBiflow,
@@ -11,7 +12,7 @@ import {
   orientBiflow,
 } from './conversation-flow.ts';
 import type { SequencingSpec } from './spec.ts';
-import { type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
+import { type FirewallConnection, type OpenWindow, WindowStore, windowStartOf } from './window-store.ts';
 
 /**
  * What a partition must remember beside its committed offset to replay exactly: re-reading from
@@ -30,9 +31,11 @@ export interface PartitionCheckpoint {
 /**
  * accepted: into a window (or the biflow stitcher); late: its window had closed (route it to the
  * late path); replayed: re-read after a restart and already handled; not_a_flow: rule 0
- * (notAConversationFlow: an exporter event that counted no traffic, IPv6 link control), in no window.
+ * (notAConversationFlow: an exporter event that counted no traffic, IPv6 link control), in no window;
+ * merged: rule 0b, a firewall connection's update or teardown folded into the flow its window
+ * already holds for that connection (firewallConnectionCount).
  */
-export type PushOutcome = 'accepted' | 'late' | 'replayed' | 'not_a_flow';
+export type PushOutcome = 'accepted' | 'late' | 'replayed' | 'not_a_flow' | 'merged';
 
 /**
  * The sequencer state of one input partition: watermark (max event time seen - allowed lateness),
@@ -164,21 +167,39 @@ export class PartitionSequencer {
       this.#late.push(transient ? copyRecord(flow) : flow);
       return 'late';
     }
+    const count = firewallConnectionCount(flow);
+    const connection: FirewallConnection | undefined =
+      count === undefined
+        ? undefined
+        : {
+            id: `${flow.exporter}/${flow.observation_domain}/${flow.extra?.['flowId']}`,
+            total: count === 'total',
+          };
+    let added: boolean;
     if (isIpfixBiflow(flow)) {
       addresses?.resolve(flow);
       const oriented = orientBiflow(flow);
-      this.#windows.addFlow(
+      added = this.#windows.addFlow(
         oriented.src_ip,
         oriented.dst_ip,
         oriented,
         flowOrigin(flow),
         offset,
         maxSeenBefore,
+        connection,
       );
     } else if (addresses === undefined) {
-      this.#windows.addFlow(flow.src_ip, flow.dst_ip, flow, flowOrigin(flow), offset, maxSeenBefore);
+      added = this.#windows.addFlow(
+        flow.src_ip,
+        flow.dst_ip,
+        flow,
+        flowOrigin(flow),
+        offset,
+        maxSeenBefore,
+        connection,
+      );
     } else {
-      this.#windows.addFlowBytes(
+      added = this.#windows.addFlowBytes(
         addresses.bytes,
         addresses.srcStart,
         addresses.srcEnd,
@@ -188,9 +209,10 @@ export class PartitionSequencer {
         flowOrigin(flow),
         offset,
         maxSeenBefore,
+        connection,
       );
     }
-    return 'accepted';
+    return added ? 'accepted' : 'merged';
   }
 
   #applyBumps(offset: number): void {

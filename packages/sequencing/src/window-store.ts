@@ -98,6 +98,18 @@ interface WindowGroup extends WindowBounds {
   sealed: boolean;
   /** The windows as objects, made when sealed. */
   sealedWindows: OpenWindow[];
+  /**
+   * Firewall connections (rule 0b) with a row in this group: FirewallConnection.id to row * 2, plus
+   * 1 when the row holds the connection's total. Made for the first such record.
+   */
+  connections: Map<string, number> | undefined;
+}
+
+/** A firewall connection record (conversation-flow's firewallConnectionCount): its id and count kind. */
+export interface FirewallConnection {
+  /** Unique per connection: the exporter, its observation domain and the connection id. */
+  id: string;
+  total: boolean;
 }
 
 export function windowStartOf(eventTimeMs: number, windowMs: number): number {
@@ -150,18 +162,32 @@ export class WindowStore {
     origin: string,
     offset: number,
     maxSeenBefore: number,
-  ): void {
+    connection?: FirewallConnection,
+  ): boolean {
     const need = 3 * (srcIp.length + dstIp.length);
     if (need > scratch.length) scratch = Buffer.allocUnsafe(need);
     const srcEnd = scratch.write(srcIp, 0, 'utf8');
     const dstEnd = srcEnd + scratch.write(dstIp, srcEnd, 'utf8');
-    this.addFlowBytes(scratch, 0, srcEnd, srcEnd, dstEnd, flow, origin, offset, maxSeenBefore);
+    return this.addFlowBytes(
+      scratch,
+      0,
+      srcEnd,
+      srcEnd,
+      dstEnd,
+      flow,
+      origin,
+      offset,
+      maxSeenBefore,
+      connection,
+    );
   }
 
   /**
    * Like addFlow, with the addresses as UTF-8 bytes (`bytes[srcStart, srcEnd)`, `bytes[dstStart,
    * dstEnd)`, read now and not kept): a decoded record's addresses need never become strings
-   * while their window is open.
+   * while their window is open. With `connection` (a firewall connection's record) a record of a
+   * connection that already has a row in the window group is folded into that row
+   * (FlowColumns.mergeConnection) and false is returned; true when the flow got a row of its own.
    */
   addFlowBytes(
     bytes: Uint8Array,
@@ -173,7 +199,8 @@ export class WindowStore {
     origin: string,
     offset: number,
     maxSeenBefore: number,
-  ): void {
+    connection?: FirewallConnection,
+  ): boolean {
     const windowStart = Math.floor(flow.start_ms / this.windowMs) * this.windowMs;
     let group = this.#recent;
     if (group === undefined || group.windowStart !== windowStart) {
@@ -199,6 +226,7 @@ export class WindowStore {
           minMaxSeenBefore: maxSeenBefore,
           sealed: false,
           sealedWindows: [],
+          connections: undefined,
         };
         this.#groups.set(windowStart, group);
       }
@@ -209,6 +237,16 @@ export class WindowStore {
       group.minMaxSeenBefore = maxSeenBefore;
     }
     if (group.sealed) throw new Error(`window ${windowStart} is sealed; a flow cannot join it`);
+    if (connection !== undefined) {
+      group.connections ??= new Map();
+      const known = group.connections.get(connection.id);
+      if (known !== undefined && group.flows.sameEndpoints(known >> 1, flow)) {
+        const rowIsTotal = (known & 1) === 1;
+        group.flows.mergeConnection(known >> 1, rowIsTotal, flow, connection.total, origin);
+        if (connection.total && !rowIsTotal) group.connections.set(connection.id, known | 1);
+        return false;
+      }
+    }
     const srcLen = srcEnd - srcStart;
     const dstLen = dstEnd - dstStart;
     // FNV-1a over the source bytes, a separator, then the destination bytes.
@@ -236,7 +274,8 @@ export class WindowStore {
           group.flows.link(win[w + W_LAST] as number, row);
           win[w + W_LAST] = row;
           win[w + W_COUNT] = (win[w + W_COUNT] as number) + 1;
-          return;
+          if (connection !== undefined) this.#remember(group, row, connection);
+          return true;
         }
       }
       slot = (slot + 1) & mask;
@@ -273,6 +312,12 @@ export class WindowStore {
     group.windows = index + 1;
     this.#open++;
     if (2 * group.windows > table.length) this.#rehash(group);
+    if (connection !== undefined) this.#remember(group, row, connection);
+    return true;
+  }
+
+  #remember(group: WindowGroup, row: number, connection: FirewallConnection): void {
+    group.connections?.set(connection.id, row * 2 + (connection.total ? 1 : 0));
   }
 
   /**

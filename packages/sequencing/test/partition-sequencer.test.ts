@@ -276,6 +276,77 @@ describe('windows (rules 2-4)', () => {
     );
   });
 
+  it("folds a firewall connection's updates and teardown into one flow, in any order (rule 0b)", () => {
+    // Cisco ASA NSEL: every record carries the connection's creation time as start; updates (5)
+    // count since the previous update, the teardown (2) counts everything.
+    const created = 3 * W + 1_000;
+    const nsel = (id: string, event: string, over: Partial<FlowRecord>) =>
+      flow({
+        source_format: 'netflow9',
+        start_ms: created,
+        end_ms: created,
+        fwd_pkts: 0,
+        bwd_pkts: 0,
+        extra: { flowId: id, firewallEvent: event },
+        ...over,
+      });
+    const records = [
+      // connection 7: two timer updates, the update at teardown, then the totals
+      nsel('7', '5', { end_ms: created + 60_000, fwd_bytes: 1_000, bwd_bytes: 20_000 }),
+      nsel('7', '5', { end_ms: created + 120_000, fwd_bytes: 500, bwd_bytes: 9_000 }),
+      nsel('7', '5', { end_ms: created + 130_000, fwd_bytes: 20, bwd_bytes: 40 }),
+      nsel('7', '2', { end_ms: created + 130_000, fwd_bytes: 1_520, bwd_bytes: 29_040 }),
+      // connection 8 (another client port): updates only so far
+      nsel('8', '5', { src_port: 40_001, end_ms: created + 60_000, fwd_bytes: 300, bwd_bytes: 4_000 }),
+      nsel('8', '5', { src_port: 40_001, end_ms: created + 120_000, fwd_bytes: 100, bwd_bytes: 1_000 }),
+      // connection 9: a teardown alone (short-lived), nothing answered: not a half to stitch
+      nsel('9', '2', {
+        src_port: 40_002,
+        dst_port: 8443,
+        end_ms: created + 3_000,
+        fwd_bytes: 180,
+        bwd_bytes: 0,
+      }),
+      // the id again on other ports (a wrapped connection id): another connection
+      nsel('7', '2', { src_port: 40_003, end_ms: created + 2_000, fwd_bytes: 60, bwd_bytes: 60 }),
+      // another exporter's connection 7 is its own
+      nsel('7', '2', { exporter: '192.0.2.9', end_ms: created + 2_000, fwd_bytes: 70, bwd_bytes: 70 }),
+    ];
+    const summary = (flows: FlowRecord[]) =>
+      buildSequences(flows).flatMap((x) =>
+        x.flows.map((f) => [f.origin, f.src_port, f.start_ms, f.end_ms, f.fwd_bytes, f.bwd_bytes]),
+      );
+    const expected = [
+      ['netflow9:192.0.2.1', 40_000, created, created + 130_000, 1_520, 29_040],
+      ['netflow9:192.0.2.1', 40_001, created, created + 120_000, 400, 5_000],
+      ['netflow9:192.0.2.1', 40_002, created, created + 3_000, 180, 0],
+      ['netflow9:192.0.2.1', 40_003, created, created + 2_000, 60, 60],
+      ['netflow9:192.0.2.9', 40_000, created, created + 2_000, 70, 70],
+    ];
+    const byEnd = (rows: unknown[][]) =>
+      [...rows].sort(
+        (a, b) => String(a[0]).localeCompare(String(b[0])) || (a[1] as number) - (b[1] as number),
+      );
+    assert.deepEqual(byEnd(summary(records)), expected);
+    assert.deepEqual(byEnd(summary([...records].reverse())), expected);
+    const shuffled = [...records];
+    const random = rng(11);
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j] as FlowRecord, shuffled[i] as FlowRecord];
+    }
+    assert.deepEqual(byEnd(summary(shuffled)), expected);
+    // Every record is accounted for: five got a row, four were folded into one.
+    const { outcomes } = stream(records, spec);
+    assert.deepEqual([outcomes['accepted'], outcomes['merged']], [5, 4]);
+    // Without a connection id nothing can be matched: each record is a flow of its own.
+    const anonymous = records.map((r) => ({
+      ...r,
+      extra: { firewallEvent: r.extra?.['firewallEvent'] ?? '' },
+    }));
+    assert.equal(summary(anonymous).length, records.length);
+  });
+
   it("an ICMP record's own type and code fields read as NetFlow's destination port, from every exporter", () => {
     // The same traffic as four exporters send it: a host pinged (echo request 8 and reply 0 as
     // two one-way records) and a router's port unreachable (type 3, code 3) back to it.

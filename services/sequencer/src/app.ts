@@ -177,7 +177,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
       const { decoder } = requireReady();
       const touched = new Set<number>();
       const fed = new Set<PartitionState>();
-      const counts = { accepted: 0, late: 0, replayed: 0, not_a_flow: 0, invalid: 0 };
+      const counts = { accepted: 0, late: 0, replayed: 0, not_a_flow: 0, merged: 0, invalid: 0 };
       let partition = -1;
       let state: PartitionState | undefined;
       try {
@@ -213,7 +213,7 @@ export function createApp(config: SequencerConfig, deps: SequencerDeps = {}): Se
           fed.add(state);
         }
       } finally {
-        for (const outcome of ['accepted', 'late', 'replayed', 'not_a_flow', 'invalid'] as const) {
+        for (const outcome of ['accepted', 'late', 'replayed', 'not_a_flow', 'merged', 'invalid'] as const) {
           if (counts[outcome] > 0) metrics.flowsInBy[outcome].inc(counts[outcome]);
         }
         const now = Date.now();

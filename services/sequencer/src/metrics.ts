@@ -7,7 +7,7 @@ export function createSequencerMetrics(registry: Registry) {
   const registers = [registry];
   const flowsIn = new Counter({
     name: 'tidewatch_sequencer_flows_in_total',
-    help: 'Flow records consumed, by outcome (accepted, late, replayed after a restart, not_a_flow: an exporter event that counted no traffic or an IPv6 link control message, invalid)',
+    help: "Flow records consumed, by outcome (accepted, late, replayed after a restart, not_a_flow: an exporter event that counted no traffic or an IPv6 link control message, merged: a firewall connection's update or teardown folded into the flow its window holds for that connection, invalid)",
     labelNames: ['outcome'] as const,
     registers,
   });
@@ -19,6 +19,7 @@ export function createSequencerMetrics(registry: Registry) {
       late: flowsIn.labels({ outcome: 'late' }),
       replayed: flowsIn.labels({ outcome: 'replayed' }),
       not_a_flow: flowsIn.labels({ outcome: 'not_a_flow' }),
+      merged: flowsIn.labels({ outcome: 'merged' }),
       invalid: flowsIn.labels({ outcome: 'invalid' }),
     },
     lateFlows: new Counter({
