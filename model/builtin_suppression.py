@@ -13,6 +13,7 @@ from .spec_paths import REPO_ROOT
 BUILTIN_RULES_PATH = REPO_ROOT / "packages/suppression/spec/builtin-rules.json"
 _SPEC = json.loads(BUILTIN_RULES_PATH.read_text())
 _RULES = [{**r, "networks": [ipaddress.ip_network(n) for n in r["responder_networks"]],
+           "except": [ipaddress.ip_network(n) for n in r.get("except_responder_networks", [])],
            "protocols": frozenset(r["protocols"]) if "protocols" in r else None,
            "dst_ports": frozenset(r["dst_ports"]) if "dst_ports" in r else None} for r in _SPEC["rules"]]
 
@@ -42,8 +43,9 @@ def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
     """The id of the first built-in rule that matches an alert, or None. `finding` holds the finding's dst_ip,
     protocols and dst_ports, infrastructure_only (every flow is_infrastructure_request) and, for a rule with
     max_fwd_bytes_per_pkt, fwd_bytes and fwd_pkts (the initiator's totals), for sub_scores_only by_model (the model's
-    verdict was malicious; unknown when absent: such a rule does not apply), for min_initiator_dsts initiator_dsts (the
-    sequence's context.distinct_dsts); `flagged`: a baseline
+    verdict was malicious; unknown when absent: such a rule does not apply), for min_initiator_dsts and
+    max_initiator_dsts initiator_dsts (the sequence's context.distinct_dsts; unknown when absent: a max does not
+    apply); `flagged`: a baseline
     sub-score raised it too (rules with model_verdict_only do not apply); `flags`: the names of the sub-scores that
     flagged it (None: unknown, so a rule with flags_within takes no flagged alert)."""
     try:
@@ -68,6 +70,9 @@ def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
         least = r.get("min_initiator_dsts")
         if least is not None and not (finding.get("initiator_dsts") or 0) >= least:
             continue
+        most = r.get("max_initiator_dsts")
+        if most is not None and not (finding.get("initiator_dsts") is not None and finding["initiator_dsts"] <= most):
+            continue
         cap = r.get("max_fwd_bytes_per_pkt")
         if cap is not None:
             b, p = finding.get("fwd_bytes"), finding.get("fwd_pkts")
@@ -75,6 +80,8 @@ def builtin_rule(finding: dict, flagged: bool, flags=None) -> str | None:
                 continue
         ones = r.get("responder_host_ones")
         if ones is not None and (addr.version != 4 or int(addr) % (1 << ones) != (1 << ones) - 1):
+            continue
+        if any(addr.version == n.version and addr in n for n in r["except"]):
             continue
         if any(addr.version == n.version and addr in n for n in r["networks"]):
             return r["id"]

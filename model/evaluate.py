@@ -350,7 +350,9 @@ def render_report(manifest: dict, m: dict, folds: dict, baselines: bool) -> str:
               "SSDP's group or the broadcast address; UDP toward a private subnet's x.x.x.255, or NetBIOS toward any; "
               "and, on sequences made only of DNS / DHCP / NTP / NetBIOS-name / unicast mDNS requests and answered pings, the model's "
               "verdict alone where no sub-score flagged it and, with queries of at most 85 bytes a packet, the beacon flag where "
-              "no other sub-score did). These are the alerts an analyst sees, on the same "
+              "no other sub-score did; the beacon flag alone toward a private host from an initiator with 20 or more "
+              "destinations (a poller); the scan flag on NTP requests to a public server from an initiator with 10 to 64 "
+              "destinations (a clock that cannot sync)). These are the alerts an analyst sees, on the same "
               "held-out sequences as the model's table.", "",
               "| capture | seq P | seq R | seq F1 | seq FPR | seq TP/FP/TN/FN | flow F1 | flow FPR | model alone: seq F1 / FPR |",
               "|---|---:|---:|---:|---:|---|---:|---:|---|"]

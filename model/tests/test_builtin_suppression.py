@@ -20,6 +20,13 @@ def test_every_case_of_the_shared_spec():
         assert builtin_rule(finding, c.get("flagged", False), c.get("flags")) == c["rule"], c
 
 
+def test_an_unknown_fan_out_is_not_few_enough():
+    finding = {"dst_ip": "216.239.35.12", "protocols": [17], "dst_ports": [123], "infrastructure_only": True,
+               "fwd_bytes": 76, "fwd_pkts": 1, "by_model": False}
+    assert builtin_rule({**finding, "initiator_dsts": 20}, True, ["scan"]) == "builtin:clock-sync-retries"
+    assert builtin_rule(finding, True, ["scan"]) is None
+
+
 def test_every_infrastructure_request_case_of_the_shared_spec():
     assert len(SPEC["infrastructure_request_cases"]) >= 10
     for c in SPEC["infrastructure_request_cases"]:

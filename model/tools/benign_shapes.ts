@@ -114,6 +114,33 @@ const SHAPES: Shape[] = [
       }).flat(),
   },
   {
+    name: 'nsel-update-teardown',
+    what:
+      'Cisco ASA NSEL with flow updates: created, update at teardown and teardown (the same bytes, as the ' +
+      'ls-nf9-cisco-asa-2 sample sends them) of 30 HTTPS connections, plus one 4-minute download with timer updates',
+    records: () => {
+      const out: FlowRecord[] = [];
+      for (let d = 0; d < 30; d++) {
+        const c = { src_ip: '10.3.0.8', dst_ip: `203.0.113.${d + 1}`, src_port: 42_000 + d, start_ms: T0 + 4_000 * d };
+        const id = String(7_000 + d);
+        out.push(record({ ...c, end_ms: c.start_ms, extra: { flowId: id, firewallEvent: '1' } }));
+        for (const ev of ['5', '2'])
+          out.push(
+            record({ ...c, end_ms: c.start_ms + 900, fwd_bytes: 1_800, bwd_bytes: 30_000, extra: { flowId: id, firewallEvent: ev } }),
+          );
+      }
+      const long = { src_ip: '10.3.0.8', dst_ip: '198.51.100.80', src_port: 43_000, start_ms: T0 + 1_000 };
+      for (let k = 1; k <= 4; k++)
+        out.push(
+          record({ ...long, end_ms: long.start_ms + 60_000 * k, fwd_bytes: 20_000, bwd_bytes: 2_000_000, extra: { flowId: '9000', firewallEvent: '5' } }),
+        );
+      out.push(
+        record({ ...long, end_ms: long.start_ms + 240_500, fwd_bytes: 80_000, bwd_bytes: 8_000_000, extra: { flowId: '9000', firewallEvent: '2' } }),
+      );
+      return out;
+    },
+  },
+  {
     name: 'ipv6-neighbour-discovery',
     what: "a router resolving 30 neighbours: solicitations to solicited-node groups, each advertisement its own record",
     records: () =>
@@ -191,6 +218,35 @@ const SHAPES: Shape[] = [
               bwd_bytes: answered ? 300 : 0,
               bwd_pkts: answered ? 1 : 0,
               source_format: 'ipfix',
+            }),
+          );
+        }
+      return out;
+    },
+  },
+  {
+    name: 'ntp-pool-retries',
+    what:
+      'a device whose clock cannot sync: NTP requests to 24 public pool servers in 5 minutes (1-3 each), 1 in 6 answered',
+    records: () => {
+      const out: FlowRecord[] = [];
+      let q = 0;
+      for (let i = 0; i < 24; i++)
+        for (let k = 0; k <= i % 3; k++, q++) {
+          const answered = i % 6 === 0;
+          out.push(
+            record({
+              protocol: 17,
+              start_ms: T0 + 11_000 * i + 64_000 * k,
+              end_ms: T0 + 11_000 * i + 64_000 * k + (answered ? 40 : 0),
+              src_ip: '10.0.0.77',
+              dst_ip: `${(i * 37) % 200 + 20}.${(i * 11) % 250}.${(i * 29) % 250}.${i + 1}`,
+              src_port: 123,
+              dst_port: 123,
+              fwd_bytes: 76,
+              fwd_pkts: 1,
+              bwd_bytes: answered ? 76 : 0,
+              bwd_pkts: answered ? 1 : 0,
             }),
           );
         }

@@ -79,6 +79,10 @@ export interface RuleConditions {
   subScoresOnly?: boolean;
   /** The initiator reached at least this many destinations in the window (RaisedBy.initiatorDsts). */
   minInitiatorDsts?: number;
+  /** The initiator reached at most this many destinations in the window (RaisedBy.initiatorDsts). */
+  maxInitiatorDsts?: number;
+  /** A responder inside one of these networks never matches (CIDR, as the rule's networks). */
+  exceptNetworks?: readonly string[];
 }
 
 /** Every value is one of `allowed` (and there is one): a rule's protocol / port condition. */
@@ -140,9 +144,14 @@ export function networkRule(
     maxFwdBytesPerPkt,
     subScoresOnly,
     minInitiatorDsts,
+    maxInitiatorDsts,
+    exceptNetworks,
   } = conditions;
+  const excepted = (exceptNetworks ?? []).map((n) => parseNetwork(n, id));
   if (minInitiatorDsts !== undefined && !(Number.isInteger(minInitiatorDsts) && minInitiatorDsts >= 1))
     throw new Error(`builtin rule ${id}: min_initiator_dsts ${minInitiatorDsts} is not a positive integer`);
+  if (maxInitiatorDsts !== undefined && !(Number.isInteger(maxInitiatorDsts) && maxInitiatorDsts >= 1))
+    throw new Error(`builtin rule ${id}: max_initiator_dsts ${maxInitiatorDsts} is not a positive integer`);
   if (maxFwdBytesPerPkt !== undefined && !(Number.isFinite(maxFwdBytesPerPkt) && maxFwdBytesPerPkt > 0))
     throw new Error(
       `builtin rule ${id}: max_fwd_bytes_per_pkt ${maxFwdBytesPerPkt} is not a positive number`,
@@ -164,6 +173,12 @@ export function networkRule(
       if (infrastructureOnly && !raised.infrastructureOnly) return false;
       if (subScoresOnly && (!raised.flagged || raised.byModel !== false)) return false;
       if (minInitiatorDsts !== undefined && !((raised.initiatorDsts ?? 0) >= minInitiatorDsts)) return false;
+      // unknown destinations (no context) are not few enough
+      if (
+        maxInitiatorDsts !== undefined &&
+        !((raised.initiatorDsts ?? Number.POSITIVE_INFINITY) <= maxInitiatorDsts)
+      )
+        return false;
       if (!allIn(finding.protocols, protocols) || !allIn(finding.dst_ports, dstPorts)) return false;
       if (maxFwdBytesPerPkt !== undefined) {
         const { fwd_bytes: bytes, fwd_pkts: pkts } = finding;
@@ -179,6 +194,7 @@ export function networkRule(
         if (v4 < 0) g = groups;
       }
       if (hostOnes !== undefined && (v4 < 0 || v4 % (hostMask + 1) !== hostMask)) return false;
+      if (excepted.some((net) => inNetwork(v4, g, net))) return false;
       return nets.some((net) => inNetwork(v4, g, net));
     },
   };
@@ -197,6 +213,8 @@ interface RuleSpec {
   max_fwd_bytes_per_pkt?: number;
   sub_scores_only?: boolean;
   min_initiator_dsts?: number;
+  max_initiator_dsts?: number;
+  except_responder_networks?: string[];
 }
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).map((r) =>
@@ -210,6 +228,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = (spec.rules as RuleSpec[]).
     ...(r.max_fwd_bytes_per_pkt === undefined ? {} : { maxFwdBytesPerPkt: r.max_fwd_bytes_per_pkt }),
     ...(r.sub_scores_only === undefined ? {} : { subScoresOnly: r.sub_scores_only }),
     ...(r.min_initiator_dsts === undefined ? {} : { minInitiatorDsts: r.min_initiator_dsts }),
+    ...(r.max_initiator_dsts === undefined ? {} : { maxInitiatorDsts: r.max_initiator_dsts }),
+    ...(r.except_responder_networks === undefined ? {} : { exceptNetworks: r.except_responder_networks }),
   }),
 );
 

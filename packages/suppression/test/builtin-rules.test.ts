@@ -166,6 +166,35 @@ describe('built-in suppression rules', () => {
     });
   });
 
+  it('at most so many destinations, and networks the rule leaves out; an unknown fan-out is not few', () => {
+    const clock = networkRule('t', 'test', ['0.0.0.0/0', '::/0'], {
+      maxInitiatorDsts: 64,
+      exceptNetworks: ['192.168.0.0/16', 'fe80::/10'],
+    });
+    const ntp = (ip: string) => to(ip, [17], [123]);
+    const scan = {
+      flagged: true,
+      flags: ['scan'],
+      byModel: false,
+      initiatorDsts: 64,
+      infrastructureOnly: true,
+    };
+    assert.ok(clock.matches(ntp('216.239.35.12'), scan));
+    assert.ok(clock.matches(ntp('2001:4860:4806::'), scan));
+    assert.ok(!clock.matches(ntp('216.239.35.12'), { ...scan, initiatorDsts: 65 }));
+    assert.ok(!clock.matches(ntp('192.168.2.1'), scan), 'a left-out network');
+    assert.ok(!clock.matches(ntp('::ffff:192.168.2.1'), scan), 'IPv4-mapped, as its IPv4 address');
+    assert.ok(!clock.matches(ntp('fe80::1'), scan));
+    const { initiatorDsts: _d, ...unknown } = scan;
+    assert.ok(!clock.matches(ntp('216.239.35.12'), unknown), 'the fan-out not told');
+    assert.throws(() => networkRule('builtin:x', 'r', ['0.0.0.0/0'], { maxInitiatorDsts: 0 }), {
+      message: 'builtin rule builtin:x: max_initiator_dsts 0 is not a positive integer',
+    });
+    assert.throws(() => networkRule('builtin:x', 'r', ['0.0.0.0/0'], { exceptNetworks: ['10.0.0.0'] }), {
+      message: 'builtin rule builtin:x: "10.0.0.0" is not an IPv4 or IPv6 network (address/prefix)',
+    });
+  });
+
   it('name a malformed network or condition of the spec', () => {
     assert.throws(() => networkRule('builtin:x', 'r', ['10.0.0.0/8'], { hostOnes: 32 }), {
       message: 'builtin rule builtin:x: responder_host_ones 32 is not 1-31',
@@ -189,6 +218,7 @@ describe('built-in suppression rules', () => {
         'builtin:infrastructure-chatter',
         'builtin:infrastructure-rhythm',
         'builtin:internal-poller',
+        'builtin:clock-sync-retries',
       ],
     );
     assert.match(LOCAL_DISCOVERY_RULE.reason, /link-local multicast group/);

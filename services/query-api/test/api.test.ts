@@ -525,6 +525,7 @@ for (const backend of ['embedded', 'redis'] as Backend[]) {
             'builtin:infrastructure-chatter',
             'builtin:infrastructure-rhythm',
             'builtin:internal-poller',
+            'builtin:clock-sync-retries',
           ],
         );
         assert.match(rules.body.builtin[0].reason, /link-local multicast group/);
