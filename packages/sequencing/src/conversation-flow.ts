@@ -63,13 +63,18 @@ function firewallEvent(flow: FlowRecord): string | undefined {
  * update with the same counts). Read as flows those count the connection twice (nfdump issue #116).
  * Every record of a connection carries its creation time (NF_F_FLOW_CREATE_TIME_MSEC) as start, so
  * they meet in one window, where the window store folds them into one flow by the connection id
- * (IE 148): a teardown's totals stand, updates without one add up.
+ * (IE 148): a teardown's totals stand, updates without one add up (an update with total counters
+ * counts as a total: the latest stands).
  */
 export function firewallConnectionCount(flow: FlowRecord): 'total' | 'delta' | undefined {
   const event = firewallEvent(flow);
   if (event !== '2' && event !== '5') return undefined;
-  if (flow.extra?.['flowId'] == null) return undefined;
-  return event === '2' ? 'total' : 'delta';
+  const extra = flow.extra;
+  if (extra?.['flowId'] == null) return undefined;
+  if (event === '2') return 'total';
+  // An update that counts with IPFIX's total counters (octetTotalCount / packetTotalCount, kept in
+  // extra by the collector) says how much so far, not since the previous update.
+  return extra['octetTotalCount'] != null || extra['packetTotalCount'] != null ? 'total' : 'delta';
 }
 
 /**

@@ -311,6 +311,21 @@ describe('windows (rules 2-4)', () => {
       nsel('7', '2', { src_port: 40_003, end_ms: created + 2_000, fwd_bytes: 60, bwd_bytes: 60 }),
       // another exporter's connection 7 is its own
       nsel('7', '2', { exporter: '192.0.2.9', end_ms: created + 2_000, fwd_bytes: 70, bwd_bytes: 70 }),
+      // an exporter whose updates carry IPFIX total counters: each says how much so far
+      nsel('5', '5', {
+        src_port: 40_004,
+        end_ms: created + 60_000,
+        fwd_bytes: 100,
+        bwd_bytes: 1_000,
+        extra: { flowId: '5', firewallEvent: '5', octetTotalCount: '1100' },
+      }),
+      nsel('5', '5', {
+        src_port: 40_004,
+        end_ms: created + 120_000,
+        fwd_bytes: 150,
+        bwd_bytes: 1_500,
+        extra: { flowId: '5', firewallEvent: '5', octetTotalCount: '1650' },
+      }),
     ];
     const summary = (flows: FlowRecord[]) =>
       buildSequences(flows).flatMap((x) =>
@@ -321,6 +336,7 @@ describe('windows (rules 2-4)', () => {
       ['netflow9:192.0.2.1', 40_001, created, created + 120_000, 400, 5_000],
       ['netflow9:192.0.2.1', 40_002, created, created + 3_000, 180, 0],
       ['netflow9:192.0.2.1', 40_003, created, created + 2_000, 60, 60],
+      ['netflow9:192.0.2.1', 40_004, created, created + 120_000, 150, 1_500],
       ['netflow9:192.0.2.9', 40_000, created, created + 2_000, 70, 70],
     ];
     const byEnd = (rows: unknown[][]) =>
@@ -336,9 +352,9 @@ describe('windows (rules 2-4)', () => {
       [shuffled[i], shuffled[j]] = [shuffled[j] as FlowRecord, shuffled[i] as FlowRecord];
     }
     assert.deepEqual(byEnd(summary(shuffled)), expected);
-    // Every record is accounted for: five got a row, four were folded into one.
+    // Every record is accounted for: six got a row, five were folded into one.
     const { outcomes } = stream(records, spec);
-    assert.deepEqual([outcomes['accepted'], outcomes['merged']], [5, 4]);
+    assert.deepEqual([outcomes['accepted'], outcomes['merged']], [6, 5]);
     // Without a connection id nothing can be matched: each record is a flow of its own.
     const anonymous = records.map((r) => ({
       ...r,
