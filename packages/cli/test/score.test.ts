@@ -334,7 +334,7 @@ describe('score --per-flow', { skip }, () => {
   });
 
   it('evaluate scores what the service raises: the verdict or a sub-score at the flag threshold', async () => {
-    const file = sharedPath('testdata/labeled/iot23/CTU-Malware-Capture-20-1-labeled.csv');
+    const file = sharedPath('testdata/labeled/ctu50_normal-43_day1/conn.log.labeled');
     const result = await scoreFlowFile(file, detector);
     const { perSequence, alerts } = evaluateOffline(result);
     const raised = result.sequences.map((s) => serviceVerdict(s) === 'malicious');
@@ -346,7 +346,7 @@ describe('score --per-flow', { skip }, () => {
     }
     assert.equal(alerts.perSequence.tp, tp);
     assert.equal(alerts.perSequence.fp, fp);
-    // iot23-20-1's beacon flags raise benign sequences the model lets through (EVALUATION.md).
+    // ctu50-normal-43-day1's sub-score flags raise benign sequences the model lets through (EVALUATION.md).
     assert.ok(alerts.perSequence.fp > perSequence.fp, `${alerts.perSequence.fp} > ${perSequence.fp}`);
     assert.equal(
       alerts.perSequence.tp + alerts.perSequence.fn,
