@@ -7,22 +7,32 @@ export type WindowFlowFields = Omit<SequenceFlow, 'origin' | 'label' | 'attack'>
   /** flows.v1's ICMP type and code where the exporter sent them as fields of their own (sequenceDstPort). */
   icmp_type?: number | null | undefined;
   icmp_code?: number | null | undefined;
+  /** flows.v1's source format, where the fields are a record's (sequenceDstPort). */
+  source_format?: string | undefined;
 };
 
 /**
- * The responder port a flow has in sequences.v1: its own, except an ICMP / ICMPv6 record whose
- * exporter sent the type and code as fields of their own (sFlow's decoded header, ICMP_TYPE /
- * icmpTypeCodeIPv4, icmpTypeIPv4 and the like: softflowd's NetFlow v9 and IPFIX) and left both
- * ports 0. That one gets NetFlow's convention, type * 256 + code in the destination port (what
- * NetFlow v5 and many v9 / IPFIX exporters send), so the same exchange reads the same whichever
- * exporter saw it: subscores.v7
- * tells ICMP errors by it, and fan-out counts each ICMP type as a port.
+ * Wire formats whose ICMP type in flows.v1's `icmp_type` is the exporter's own field or the
+ * collector's reading of NetFlow's port convention, never a guess: their record's type wins over
+ * its ports (Cisco ASA NSEL puts the ICMP identifier in a port and the type in NF_F_ICMP_TYPE).
+ */
+const ICMP_TYPE_FIELD_FORMATS: ReadonlySet<string> = new Set(['netflow9', 'ipfix', 'sflow5']);
+
+/**
+ * The responder port a flow has in sequences.v1: its own, except for an ICMP / ICMPv6 record with a
+ * type in flows.v1's `icmp_type` that either left both ports 0 (sFlow's decoded header, softflowd's
+ * ICMP_TYPE / icmpTypeCodeIPv4, CSV exports) or came from NetFlow v9 / IPFIX / sFlow, whose ports
+ * may hold something else (Cisco ASA: the ICMP identifier). That one gets NetFlow's convention,
+ * type * 256 + code in the destination port (what NetFlow v5 and many v9 / IPFIX exporters send),
+ * so the same exchange reads the same whichever exporter saw it: subscores.v7 tells ICMP errors by
+ * it, and fan-out counts each ICMP type as a port. Zeek's type-and-code-as-ports stay as they are.
  */
 export function sequenceDstPort(f: WindowFlowFields): number {
   const port = f.dst_port;
-  if (port !== 0 || f.src_port !== 0 || (f.protocol !== 1 && f.protocol !== 58)) return port;
+  if (f.protocol !== 1 && f.protocol !== 58) return port;
   const type = f.icmp_type;
   if (type === null || type === undefined || !(type >= 0 && type <= 255)) return port;
+  if ((port !== 0 || f.src_port !== 0) && !ICMP_TYPE_FIELD_FORMATS.has(f.source_format ?? '')) return port;
   const code = f.icmp_code;
   return type * 256 + (code !== null && code !== undefined && code >= 0 && code <= 255 ? code : 0);
 }
@@ -133,7 +143,7 @@ export class FlowColumns {
     return (
       num[o + F_PROTOCOL] === f.protocol &&
       num[o + F_SRC_PORT] === f.src_port &&
-      num[o + F_DST_PORT] === (f.dst_port === 0 ? sequenceDstPort(f) : f.dst_port)
+      num[o + F_DST_PORT] === sequenceDstPort(f)
     );
   }
 
@@ -145,7 +155,7 @@ export class FlowColumns {
     num[o + F_END] = f.end_ms;
     num[o + F_PROTOCOL] = f.protocol;
     num[o + F_SRC_PORT] = f.src_port;
-    num[o + F_DST_PORT] = f.dst_port === 0 ? sequenceDstPort(f) : f.dst_port;
+    num[o + F_DST_PORT] = sequenceDstPort(f);
     num[o + F_FWD_BYTES] = f.fwd_bytes;
     num[o + F_FWD_PKTS] = f.fwd_pkts;
     num[o + F_BWD_BYTES] = f.bwd_bytes;
