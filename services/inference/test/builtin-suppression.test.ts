@@ -27,7 +27,8 @@ const SEQUENCES = [
   probe(6, '10.9.255.255', 137), // NetBIOS to a private subnet's broadcast address
   probe(7, '198.51.100.255', 17500), // a public x.x.x.255: raised
   probe(9, '141.142.220.255', 137), // NetBIOS to a broadcast address of a LAN in public space
-  probe(10, '192.0.2.123', 123), // NTP, but flagged by the scan sub-score: not the model alone, raised
+  probe(10, '192.0.2.123', 123), // NTP to a public server from 30 destinations: a clock retrying its pool
+  probe(11, '10.9.1.123', 123), // NTP to a private host in a fan-out: an internal sweep, raised
 ];
 
 /** The same fan-out over TCP toward a private x.x.x.255: a host of a /23 or larger, or a scan; raised. */
@@ -62,7 +63,20 @@ describe('inference: built-in suppression of local discovery (link-local groups,
     const raised = ['new', null];
     const broadcast = ['suppressed', 'builtin:subnet-broadcast'];
     const netbios = ['suppressed', 'builtin:netbios-broadcast'];
-    assert.deepEqual(r.stored, [rule, rule, rule, rule, raised, raised, broadcast, raised, netbios, raised]);
+    const clock = ['suppressed', 'builtin:clock-sync-retries'];
+    assert.deepEqual(r.stored, [
+      rule,
+      rule,
+      rule,
+      rule,
+      raised,
+      raised,
+      broadcast,
+      raised,
+      netbios,
+      clock,
+      raised,
+    ]);
     assert.deepEqual(r.tcp, raised, 'TCP is never broadcast');
     assert.equal(r.emitted.size, SEQUENCES.length + 1, 'suppressed findings are emitted, not dropped');
     for (const s of SEQUENCES)
