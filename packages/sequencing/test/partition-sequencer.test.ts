@@ -363,6 +363,73 @@ describe('windows (rules 2-4)', () => {
     assert.equal(summary(anonymous).length, records.length);
   });
 
+  it('rule 0b on random firewall exports: every connection once, its teardown or its updates, in any order', () => {
+    const random = rng(2026);
+    for (let trial = 0; trial < 20; trial++) {
+      const records: FlowRecord[] = [];
+      /** Per connection: what it must count (the teardown's totals, else its updates summed). */
+      const want = new Map<string, [number, number, number]>();
+      const connections = 1 + Math.floor(random() * 30);
+      for (let c = 0; c < connections; c++) {
+        const created = 7 * W + Math.floor(random() * (W - 1_000));
+        const srcPort = 30_000 + c;
+        const updates = Math.floor(random() * 4);
+        const teardown = random() < 0.7;
+        let fwd = 0;
+        let bwd = 0;
+        let end = created;
+        const base = {
+          source_format: 'netflow9' as const,
+          src_port: srcPort,
+          start_ms: created,
+          fwd_pkts: 0,
+          bwd_pkts: 0,
+        };
+        for (let u = 0; u < updates; u++) {
+          const delta = [1 + Math.floor(random() * 5_000), Math.floor(random() * 50_000)] as const;
+          fwd += delta[0];
+          bwd += delta[1];
+          end += 1 + Math.floor(random() * 60_000);
+          records.push(
+            flow({
+              ...base,
+              end_ms: end,
+              fwd_bytes: delta[0],
+              bwd_bytes: delta[1],
+              extra: { flowId: String(c), firewallEvent: '5' },
+            }),
+          );
+        }
+        if (teardown) {
+          end += Math.floor(random() * 1_000);
+          // the totals include traffic after the last update
+          fwd += Math.floor(random() * 100);
+          records.push(
+            flow({
+              ...base,
+              end_ms: end,
+              fwd_bytes: fwd,
+              bwd_bytes: bwd,
+              extra: { flowId: String(c), firewallEvent: '2' },
+            }),
+          );
+        }
+        if (updates > 0 || teardown) want.set(String(srcPort), [end, fwd, bwd]);
+      }
+      for (let i = records.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [records[i], records[j]] = [records[j] as FlowRecord, records[i] as FlowRecord];
+      }
+      const got = new Map<string, [number, number, number]>();
+      for (const x of buildSequences(records))
+        for (const f of x.flows) {
+          assert.ok(!got.has(String(f.src_port)), `connection ${f.src_port} twice`);
+          got.set(String(f.src_port), [f.end_ms, f.fwd_bytes, f.bwd_bytes]);
+        }
+      assert.deepEqual(got, want, `trial ${trial}`);
+    }
+  });
+
   it("an ICMP record's own type and code fields read as NetFlow's destination port, from every exporter", () => {
     // The same traffic as four exporters send it: a host pinged (echo request 8 and reply 0 as
     // two one-way records) and a router's port unreachable (type 3, code 3) back to it.
