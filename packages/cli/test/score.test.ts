@@ -752,6 +752,58 @@ describe('score --per-flow', { skip }, () => {
     }
   });
 
+  it('pings through a Cisco ASA are answered exchanges: its ICMP connections each way are stitched (ls-nf9-cisco-asa-1)', async () => {
+    // Without ICMP inspection the ASA passes an echo request and its reply as two connections, the
+    // ICMP identifier in a port and the type in NF_F_ICMP_TYPE.
+    const sample = sharedPath('testdata/flows/ls-nf9-cisco-asa-1');
+    const { stdout } = await run(
+      'pnpm',
+      [
+        '--silent',
+        'tidewatch',
+        'decode',
+        ...['tpl', 'data'].map((p) => join(sample, `netflow9_test_cisco_asa_1_${p}.dat`)),
+      ],
+      { cwd: REPO_ROOT, maxBuffer: 1 << 24 },
+    );
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as FlowRecord);
+    // Independently: a request (type 8) whose reply (type 0) came back between the same two hosts
+    // with the identifier in the mirrored port.
+    const requests = records.filter((r) => r.protocol === 1 && r.icmp_type === 8);
+    const answered = requests.filter((q) =>
+      records.some(
+        (r) =>
+          r.icmp_type === 0 && r.src_ip === q.dst_ip && r.dst_ip === q.src_ip && r.dst_port === q.src_port,
+      ),
+    );
+    assert.equal(requests.length, 6);
+    assert.equal(answered.length, 6);
+    const dir = await mkdtemp(join(tmpdir(), 'tw-asa1-'));
+    try {
+      const file = join(dir, 'asa1.jsonl');
+      await writeFile(file, stdout);
+      const result = await scoreFlowFile(file, detector, { format: 'flows' });
+      const exchanges = result.sequences.flatMap((x) =>
+        x.finding.protocols.includes(1) ? [[x.finding.src_ip, x.finding.dst_ip, x.finding.bwd_bytes]] : [],
+      );
+      for (const q of answered)
+        assert.ok(
+          exchanges.some(([src, dst, bwd]) => src === q.src_ip && dst === q.dst_ip && (bwd as number) > 0),
+          `${q.src_ip} -> ${q.dst_ip} answered`,
+        );
+      // Each answered pair is one flow; the rest (a reply whose request came before the capture, a
+      // port unreachable) one each.
+      const flows = result.sequences.reduce((n, x) => n + x.finding.connections, 0);
+      assert.equal(flows, records.length - answered.length);
+      assert.equal(result.sequences.filter((x) => x.flags.includes('scan')).length, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('IPv6 neighbour discovery is not a conversation: a router resolving 30 neighbours raises nothing', async () => {
     // NetFlow v9 uniflows of a LAN: the router's neighbour solicitations to solicited-node groups, each
     // neighbour's advertisement back (its own record: another conversation), an MLDv2 report, and one

@@ -40,7 +40,7 @@ export function isStitchable(flow: FlowRecord): boolean {
     flow.bwd_pkts === 0 &&
     flow.bwd_bytes === 0 &&
     UNIDIRECTIONAL_FORMATS.has(flow.source_format) &&
-    firewallEvent(flow) === undefined
+    (firewallEvent(flow) === undefined || flow.protocol === 1 || flow.protocol === 58)
   );
 }
 
@@ -55,8 +55,10 @@ function firewallEvent(flow: FlowRecord): string | undefined {
  * How a record counts toward its firewall connection (NSEL, rule 0b), when it is one the exporter
  * reports in several records: `total` a teardown (event 2: everything the connection carried since
  * it was created), `delta` an update (event 5: what it carried since the previous update). A
- * firewall record is a connection, its source the initiator, so it is never stitched
- * (isStitchable) whatever it counted back.
+ * firewall record is a connection, its source the initiator, so it is not stitched (isStitchable)
+ * whatever it counted back, except ICMP: without ICMP inspection (the ASA's default) an echo request
+ * and its reply pass as two connections of their own, each counted one way, and stitching makes
+ * them the one exchange they are (such one-way ICMP records are not folded by connection id).
  * Cisco ASA sends, with flow updates on, timer updates through a long connection, an "update at
  * teardown" for its last interval and then the teardown's totals; some versions send the update
  * at teardown for short connections too (the ls-nf9-cisco-asa-2 sample: every teardown follows an
