@@ -42,6 +42,7 @@ export const SOURCE_FORMATS = [
   'cic_csv',
   'parquet',
   'simulator',
+  'nprobe_csv',
 ] as const;
 export type SourceFormat = (typeof SOURCE_FORMATS)[number];
 

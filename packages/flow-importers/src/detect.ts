@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { looksLikeUnswNb15Record } from './formats/unsw-nb15.ts';
 import { FileFormatError, type ImportFormat } from './types.ts';
 
 async function head(path: string, bytes = 8192): Promise<string> {
@@ -37,6 +38,10 @@ export async function detectFormat(path: string): Promise<ImportFormat> {
   if (t.includes('\tSrcAddr') || t.startsWith('StartTime\t')) return 'argus';
   if (csv[0] === 'ts' && csv[1] === 'te' && csv.includes('sa')) return 'nfdump';
   if (csv.includes('timestamp') && csv.includes('src_ip') && csv.includes('dest_ip')) return 'tempo';
+  if (csv.includes('IPV4_SRC_ADDR') && csv.includes('L4_SRC_PORT')) return 'nprobe';
+  if (csv.includes('src_ip') && csv.includes('src_bytes') && csv.includes('conn_state')) return 'ton-iot';
+  if (csv[0]?.toLowerCase() === 'srcip' && csv.some((f) => f.toLowerCase() === 'dsport')) return 'unsw-nb15';
+  if (looksLikeUnswNb15Record(csv)) return 'unsw-nb15';
   const words = t.split(/\s+/);
   if (words.includes('srcaddr') && words.includes('dstaddr')) return 'aws';
   if (words.length === 14 && /^[2-5]$/.test(words[0] ?? '')) return 'aws';

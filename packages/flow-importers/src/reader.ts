@@ -7,8 +7,11 @@ import { CicCsvParser } from './formats/cic.ts';
 import { FlowsJsonParser } from './formats/flows-json.ts';
 import { GcpVpcParser, gcpRecord } from './formats/gcp.ts';
 import { NfdumpCsvParser } from './formats/nfdump.ts';
+import { NprobeCsvParser } from './formats/nprobe.ts';
 import { parquetRecord, readParquetRows } from './formats/parquet.ts';
 import { TempoCsvParser } from './formats/tempo.ts';
+import { TonIotCsvParser } from './formats/ton-iot.ts';
+import { UnswNb15Parser } from './formats/unsw-nb15.ts';
 import { ZeekConnParser, ZeekCsvParser } from './formats/zeek.ts';
 import { readLines } from './lines.ts';
 import {
@@ -49,6 +52,12 @@ function lineParser(format: Exclude<ImportFormat, 'parquet'>, ctx: ParserContext
       return new GcpVpcParser(ctx);
     case 'flows':
       return new FlowsJsonParser();
+    case 'ton-iot':
+      return new TonIotCsvParser(ctx);
+    case 'unsw-nb15':
+      return new UnswNb15Parser(ctx);
+    case 'nprobe':
+      return new NprobeCsvParser(ctx);
   }
 }
 

@@ -12,6 +12,9 @@ export const IMPORT_FORMATS = [
   'aws',
   'gcp',
   'flows',
+  'ton-iot',
+  'unsw-nb15',
+  'nprobe',
 ] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 

@@ -16,7 +16,8 @@ the verdict 'tidewatch score --per-flow' states; --json prints the same as one J
 
 Options:
   --data FILE    the labelled flow file (required)
-  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
+  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | ton-iot |
+                 unsw-nb15 | nprobe | auto (default auto;
                  flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --model V      model version under model/versions (default: model/versions/DEFAULT)
   --sub-scores V the sub-score formulas that flag (default v7, the service's; older as its

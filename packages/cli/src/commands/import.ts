@@ -25,6 +25,9 @@ Formats (--format, default auto: detected from the file):
   nfdump    nfdump -o csv output (run nfdump with TZ=UTC)
   aws       AWS VPC flow logs v2-v5 (default or custom format with header line)
   gcp       GCP VPC flow logs (JSON lines or a JSON array of log entries)
+  ton-iot   ToN_IoT network dataset CSV (Zeek conn fields renamed: src_ip, src_bytes ..., label, type)
+  unsw-nb15 UNSW-NB15 record files (49 Argus/Bro columns, with or without a header)
+  nprobe    nProbe NetFlow-named CSV (IPV4_SRC_ADDR, IN_BYTES ...: the NF-* v3 datasets)
 
 Options:
   --format F          one of the formats above, or auto

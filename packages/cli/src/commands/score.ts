@@ -26,7 +26,8 @@ conversation's flow (NAT or firewall event records that counted no traffic, IPv6
 and MLD: sequencing rule 0) are in no sequence; with --per-flow their line says which.
 
 Options:
-  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | auto (default auto;
+  --format F     tempo | zeek | zeek-csv | cic | parquet | argus | nfdump | aws | gcp | flows | ton-iot |
+                 unsw-nb15 | nprobe | auto (default auto;
                  flows: the JSON lines 'tidewatch decode' prints, label/attack optional)
   --per-flow     one line per input row (see above)
   --verdict V    service (default) or model: whose decision a --per-flow line's verdict is
