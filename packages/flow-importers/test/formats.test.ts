@@ -1,35 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { dirname } from 'node:path';
+import { describe, it } from 'node:test';
 import type { FlowRecord } from '@tidewatch/contracts';
-import {
-  detectFormat,
-  FileFormatError,
-  type ImportFormat,
-  type ImportRow,
-  readFlowFile,
-} from '../src/index.ts';
+import { detectFormat, FileFormatError, type ImportFormat, readFlowFile } from '../src/index.ts';
+import { errors, fixtures, flows, rows } from './helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'tw-importers-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function fixture(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-async function rows(path: string, format?: ImportFormat) {
-  const reader = readFlowFile(path, format ? { format } : {});
-  const out: ImportRow[] = [];
-  for await (const r of reader) out.push(r);
-  return { rows: out, stats: reader.stats, format: reader.format };
-}
-
-const flows = (rs: ImportRow[]): FlowRecord[] => rs.flatMap((r) => (r.flow ? [r.flow] : []));
-const errors = (rs: ImportRow[]): string[] => rs.flatMap((r) => (r.error ? [r.error] : []));
+const fixture = fixtures('tw-importers-');
 
 describe('AWS VPC flow logs', () => {
   it('default v2 without a header; NODATA/SKIPDATA are skipped, not rows', async () => {
@@ -416,7 +392,7 @@ describe('importFiles', () => {
     const seen: string[] = [];
     const rejected: string[] = [];
     const summaries = await importFiles(
-      [good, join(dir, 'missing.csv')],
+      [good, `${dirname(good)}/missing.csv`],
       'tempo',
       { write: (f) => void seen.push(f.src_ip) },
       { onRejected: (e) => rejected.push(e) },
