@@ -138,8 +138,14 @@ EOF
 }
 
 # A Kafka cluster id is 16 random bytes, base64url without padding (what `StorageTool random-uuid`
-# prints); made here to save one JVM start on a 2-core machine.
-random_cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+# prints); made here to save one JVM start on a 2-core machine. Like Kafka's Uuid.randomUuid, never
+# one that starts with '-': `format -t -abc…` reads it as an option (1 start in 64 failed so).
+random_cluster_id() {
+  local id
+  id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  while [ "${id#-}" != "$id" ]; do id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; done
+  printf '%s' "$id"
+}
 
 start_kafka() {
   local dir=$1 lib=$2 bport cport
