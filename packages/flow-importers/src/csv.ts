@@ -1,3 +1,5 @@
+import { FileFormatError } from './types.ts';
+
 /** Splits one CSV line (RFC 4180 quoting; no embedded newlines, which flow exports never have). */
 export function splitCsvLine(text: string, separator = ','): string[] {
   if (!text.includes('"')) return text.split(separator);
@@ -21,6 +23,17 @@ export function splitCsvLine(text: string, separator = ','): string[] {
   }
   out.push(field);
   return out;
+}
+
+/**
+ * A CSV header line as a ColumnIndex: the file fails (FileFormatError `<lacks> a, b`) when a
+ * required column is missing.
+ */
+export function csvHeader(fields: string[], required: string[], lacks: string): ColumnIndex {
+  const cols = new ColumnIndex(fields.map((f) => f.trim()));
+  const missing = cols.missing(required);
+  if (missing.length > 0) throw new FileFormatError(`${lacks} ${missing.join(', ')}`);
+  return cols;
 }
 
 /** Column positions by header name; `get` returns the trimmed value or '' when the column is absent. */

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ColumnIndex, splitCsvLine } from '../csv.ts';
+import { type ColumnIndex, csvHeader, splitCsvLine } from '../csv.ts';
 import {
   baseFlow,
   countField,
@@ -11,7 +11,7 @@ import {
   timesFromUs,
   timestampToUs,
 } from '../fields.ts';
-import { FileFormatError, type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
+import { type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
 
 const REQUIRED = ['ts', 'td', 'sa', 'da', 'sp', 'dp', 'pr', 'ipkt', 'ibyt'];
 
@@ -40,10 +40,7 @@ export class NfdumpCsvParser implements LineParser {
     }
     const fields = splitCsvLine(text);
     if (!this.#cols) {
-      const cols = new ColumnIndex(fields.map((f) => f.trim()));
-      const missing = cols.missing(REQUIRED);
-      if (missing.length > 0) throw new FileFormatError(`nfdump CSV header lacks ${missing.join(', ')}`);
-      this.#cols = cols;
+      this.#cols = csvHeader(fields, REQUIRED, 'nfdump CSV header lacks');
       return { kind: 'header' };
     }
     const c = this.#cols;

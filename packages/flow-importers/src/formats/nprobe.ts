@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ColumnIndex, splitCsvLine } from '../csv.ts';
+import { type ColumnIndex, csvHeader, splitCsvLine } from '../csv.ts';
 import { baseFlow, binaryLabel, countField, ipField, portField, protocolNumber } from '../fields.ts';
 import { FileFormatError, type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
 
@@ -32,9 +32,7 @@ export class NprobeCsvParser implements LineParser {
     if (text.trim() === '') return { kind: 'comment' };
     const fields = splitCsvLine(text);
     if (!this.#cols) {
-      const cols = new ColumnIndex(fields.map((f) => f.trim()));
-      const missing = cols.missing(REQUIRED);
-      if (missing.length > 0) throw new FileFormatError(`nProbe CSV header lacks ${missing.join(', ')}`);
+      const cols = csvHeader(fields, REQUIRED, 'nProbe CSV header lacks');
       if (!cols.has('FLOW_START_MILLISECONDS'))
         throw new FileFormatError(
           'nProbe CSV without FLOW_START_MILLISECONDS: the flows carry no times (the NF-* v1 and v2 ' +

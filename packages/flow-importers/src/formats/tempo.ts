@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ColumnIndex, splitCsvLine } from '../csv.ts';
+import { type ColumnIndex, csvHeader, splitCsvLine } from '../csv.ts';
 import {
   baseFlow,
   binaryLabel,
@@ -11,7 +11,7 @@ import {
   timesFromUs,
   timestampToUs,
 } from '../fields.ts';
-import { FileFormatError, type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
+import { type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
 
 const REQUIRED = [
   'timestamp',
@@ -41,11 +41,7 @@ export class TempoCsvParser implements LineParser {
     if (text.trim() === '') return { kind: 'comment' };
     const fields = splitCsvLine(text);
     if (!this.#cols) {
-      const cols = new ColumnIndex(fields.map((f) => f.trim()));
-      const missing = cols.missing(REQUIRED);
-      if (missing.length > 0)
-        throw new FileFormatError(`Tempo CSV header lacks column(s) ${missing.join(', ')}`);
-      this.#cols = cols;
+      this.#cols = csvHeader(fields, REQUIRED, 'Tempo CSV header lacks column(s)');
       return { kind: 'header' };
     }
     const c = this.#cols;

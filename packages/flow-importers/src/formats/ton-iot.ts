@@ -1,6 +1,6 @@
-import { ColumnIndex, splitCsvLine } from '../csv.ts';
+import { type ColumnIndex, csvHeader, splitCsvLine } from '../csv.ts';
 import { binaryLabel } from '../fields.ts';
-import { FileFormatError, type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
+import { type LineParser, type LineResult, type ParserContext, RowError } from '../types.ts';
 import { zeekRecord } from './zeek.ts';
 
 /** ToN_IoT's network columns and the Zeek conn.log fields they were renamed from. */
@@ -47,11 +47,7 @@ export class TonIotCsvParser implements LineParser {
     if (text.trim() === '') return { kind: 'comment' };
     const fields = splitCsvLine(text);
     if (!this.#cols) {
-      const cols = new ColumnIndex(fields.map((f) => f.trim()));
-      const missing = cols.missing(REQUIRED);
-      if (missing.length > 0)
-        throw new FileFormatError(`ToN_IoT network CSV header lacks ${missing.join(', ')}`);
-      this.#cols = cols;
+      this.#cols = csvHeader(fields, REQUIRED, 'ToN_IoT network CSV header lacks');
       return { kind: 'header' };
     }
     const c = this.#cols;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { FlowRecord } from '@tidewatch/contracts';
-import { ColumnIndex, splitCsvLine } from '../csv.ts';
+import { ColumnIndex, csvHeader, splitCsvLine } from '../csv.ts';
 import {
   baseFlow,
   countField,
@@ -177,10 +177,7 @@ export class ZeekCsvParser implements LineParser {
     if (text.trim() === '') return { kind: 'comment' };
     const fields = splitCsvLine(text);
     if (!this.#cols) {
-      const cols = new ColumnIndex(fields.map((f) => f.trim()));
-      const missing = cols.missing(REQUIRED);
-      if (missing.length > 0) throw new FileFormatError(`Zeek CSV header lacks ${missing.join(', ')}`);
-      this.#cols = cols;
+      this.#cols = csvHeader(fields, REQUIRED, 'Zeek CSV header lacks');
       return { kind: 'header' };
     }
     const c = this.#cols;
