@@ -141,8 +141,7 @@ EOF
 # prints); made here to save one JVM start on a 2-core machine. Like Kafka's Uuid.randomUuid, never
 # one that starts with '-': `format -t -abc…` reads it as an option (1 start in 64 failed so).
 random_cluster_id() {
-  local id
-  id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  local id=-
   while [ "${id#-}" != "$id" ]; do id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; done
   printf '%s' "$id"
 }
